@@ -1,0 +1,60 @@
+import { z } from 'zod';
+
+/**
+ * Stable error codes shared by every part. A code never changes meaning once released; the
+ * message beside it is for a person and may be reworded.
+ */
+export const ERROR_CODES = [
+  // generic
+  'BAD_REQUEST',
+  'INTERNAL',
+  'NOT_FOUND',
+  'CONFLICT',
+  'RATE_LIMITED',
+  'UNAVAILABLE',
+  // relay
+  'RELAY_UNAUTHORIZED',
+  'RELAY_BAD_FRAME',
+  'RELAY_REPLACED',
+  'RELAY_REVOKED',
+  'ENROLMENT_CODE_INVALID',
+  'CHECKPOINT_REGRESSION',
+  'CHECKPOINT_CONFLICT',
+  'CHECKPOINT_BAD_SIGNATURE',
+  // appliance
+  'KEYCHAIN_UNAVAILABLE',
+  'DATABASE_LOCKED',
+  'DATABASE_TOO_NEW',
+  'ENVELOPE_INVALID',
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'VALIDATION_FAILED',
+  'WINDOW_CLOSED',
+  'WHATSAPP_TOKEN_EXPIRED',
+  'WHATSAPP_REJECTED',
+  'NOT_PAIRED',
+] as const;
+
+export const ErrorCodeSchema = z.enum(ERROR_CODES);
+export type ErrorCode = z.infer<typeof ErrorCodeSchema>;
+
+export const AppErrorSchema = z.object({
+  code: ErrorCodeSchema,
+  message: z.string(),
+});
+export type AppError = z.infer<typeof AppErrorSchema>;
+
+/** An error that carries a stable code across a process boundary. Messages never hold patient data. */
+export class CodedError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'CodedError';
+  }
+
+  toJSON(): AppError {
+    return { code: this.code, message: this.message };
+  }
+}

@@ -1,0 +1,89 @@
+import { z } from 'zod';
+import { Base64UrlSchema, EpochMsSchema, IdSchema } from './encoding';
+import { EnvelopeSchema } from './envelope';
+import { ErrorCodeSchema } from './errors';
+
+/**
+ * The relay ⇄ appliance protocol: JSON text frames over one WebSocket at `/v1/appliance`.
+ * Authentication happens on the HTTP upgrade (see `wsAuthPayload`), never inside the socket.
+ */
+export const APPLIANCE_WS_PATH = '/v1/appliance';
+
+/** Headers of the upgrade request; no secret travels, only a signature over fresh values. */
+export const WS_AUTH_HEADERS = {
+  applianceId: 'x-clinic-appliance',
+  timestamp: 'x-clinic-timestamp',
+  nonce: 'x-clinic-nonce',
+  signature: 'x-clinic-signature',
+} as const;
+
+/** How far the upgrade timestamp may be from the relay's clock. */
+export const WS_AUTH_MAX_SKEW_MS = 60_000;
+
+/** The exact bytes (as UTF-8 text) the appliance signs with its Ed25519 device key to open a socket. */
+export function wsAuthPayload(applianceId: string, timestamp: number, nonce: string): string {
+  return JSON.stringify(['clinic-inbox/ws-auth/v1', 'GET', APPLIANCE_WS_PATH, applianceId, timestamp, nonce]);
+}
+
+/** WebSocket close codes the relay uses (4000–4999 is the application range). */
+export const WS_CLOSE = {
+  badFrame: 4400,
+  revoked: 4403,
+  replaced: 4409,
+  shuttingDown: 1001,
+} as const;
+
+export const BacklogSchema = z.object({
+  /** Envelopes waiting at the relay for this appliance (sent but unacknowledged included). */
+  queued: z.number().int().nonnegative(),
+  /** Receive time of the oldest waiting envelope, or null when nothing waits. */
+  oldestAt: EpochMsSchema.nullable(),
+});
+export type Backlog = z.infer<typeof BacklogSchema>;
+
+/** A statement by the appliance about its local audit log, signed with its device key. */
+export const CheckpointSchema = z.object({
+  /** Sequence number of the newest audit entry covered. */
+  seq: z.number().int().nonnegative(),
+  /** Hash of that entry (hex SHA-256), the head of the chain. */
+  headHash: z.string().regex(/^[0-9a-f]{64}$/),
+  /** When the appliance made the checkpoint, ms since epoch. */
+  at: EpochMsSchema,
+});
+export type Checkpoint = z.infer<typeof CheckpointSchema>;
+
+export function checkpointPayload(applianceId: string, checkpoint: Checkpoint): string {
+  return JSON.stringify(['clinic-inbox/checkpoint/v1', applianceId, checkpoint.seq, checkpoint.headHash, checkpoint.at]);
+}
+
+export const SignedCheckpointSchema = z.object({
+  checkpoint: CheckpointSchema,
+  /** Ed25519 signature over `checkpointPayload`, base64url. */
+  signature: Base64UrlSchema.length(86),
+});
+export type SignedCheckpoint = z.infer<typeof SignedCheckpointSchema>;
+
+export const RelayFrameSchema = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('welcome'),
+    tenantId: IdSchema,
+    applianceId: IdSchema,
+    /** How many deliveries the relay keeps unacknowledged at once. */
+    window: z.number().int().positive(),
+    backlog: BacklogSchema,
+  }),
+  z.object({ type: z.literal('deliver'), seq: z.number().int().positive(), envelope: EnvelopeSchema }),
+  z.object({ type: z.literal('backlog'), backlog: BacklogSchema }),
+  z.object({ type: z.literal('checkpoint.accepted'), seq: z.number().int().nonnegative() }),
+  z.object({ type: z.literal('checkpoint.latest'), latest: SignedCheckpointSchema.nullable() }),
+  z.object({ type: z.literal('error'), code: ErrorCodeSchema, message: z.string() }),
+]);
+export type RelayFrame = z.infer<typeof RelayFrameSchema>;
+
+export const ApplianceFrameSchema = z.discriminatedUnion('type', [
+  /** Sent only after the delivery with this seq is committed on the appliance. */
+  z.object({ type: z.literal('ack'), seq: z.number().int().positive() }),
+  z.object({ type: z.literal('checkpoint'), signed: SignedCheckpointSchema }),
+  z.object({ type: z.literal('checkpoint.get') }),
+]);
+export type ApplianceFrame = z.infer<typeof ApplianceFrameSchema>;
