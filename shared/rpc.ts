@@ -1,0 +1,305 @@
+import { z } from 'zod';
+import { AppErrorSchema } from './errors';
+import { BacklogSchema } from './wire';
+
+/**
+ * The one RPC contract between the renderer and the core. Each method names its input and output
+ * schemas, the roles allowed to call it, and the audit action it records when it touches patient
+ * data. Every transport (Electron IPC, the web harness, the in-memory test transport) goes through
+ * the core's single `dispatch`, which enforces all of it.
+ */
+export const ROLES = ['receptionist', 'admin', 'auditor'] as const;
+export const RoleSchema = z.enum(ROLES);
+export type Role = z.infer<typeof RoleSchema>;
+
+export const AUDIT_ACTIONS = ['create', 'read', 'update', 'delete', 'export', 'login', 'logout', 'send', 'configure'] as const;
+export const AuditActionSchema = z.enum(AUDIT_ACTIONS);
+export type AuditAction = z.infer<typeof AuditActionSchema>;
+
+const Id = z.number().int().positive();
+const Cursor = z.string().max(200);
+const Limit = z.number().int().min(1).max(200);
+
+export const ConversationStatusSchema = z.enum(['open', 'pending', 'resolved']);
+export type ConversationStatus = z.infer<typeof ConversationStatusSchema>;
+
+export const MessageStatusSchema = z.enum(['pending', 'sent', 'delivered', 'read', 'played', 'failed', 'received']);
+export type MessageStatus = z.infer<typeof MessageStatusSchema>;
+
+export const WindowStateSchema = z.object({
+  open: z.boolean(),
+  /** When the 24-hour customer-service window closes (ms), or null if it is closed. */
+  closesAt: z.number().int().nullable(),
+});
+export type WindowState = z.infer<typeof WindowStateSchema>;
+
+export const ContactSchema = z.object({
+  id: Id,
+  /** Phone-number WhatsApp id, absent for users known only by their business-scoped user id. */
+  waId: z.string().nullable(),
+  businessScopedUserId: z.string().nullable(),
+  profileName: z.string().nullable(),
+  displayName: z.string().nullable(),
+  notes: z.string(),
+});
+export type Contact = z.infer<typeof ContactSchema>;
+
+export const ConversationSummarySchema = z.object({
+  id: Id,
+  contact: ContactSchema.pick({ id: true, displayName: true, profileName: true, waId: true }),
+  phoneNumberId: z.string(),
+  status: ConversationStatusSchema,
+  assignedTo: z.string().nullable(),
+  unreadCount: z.number().int().nonnegative(),
+  lastMessageAt: z.number().int().nullable(),
+  lastMessagePreview: z.string().nullable(),
+  lastMessageDirection: z.enum(['in', 'out']).nullable(),
+});
+export type ConversationSummary = z.infer<typeof ConversationSummarySchema>;
+
+export const MediaRefSchema = z.object({
+  id: Id,
+  mimeType: z.string().nullable(),
+  filename: z.string().nullable(),
+  size: z.number().int().nullable(),
+  state: z.enum(['pending', 'downloading', 'stored', 'failed', 'too_large']),
+});
+
+export const MessageViewSchema = z.object({
+  id: Id,
+  wamid: z.string().nullable(),
+  conversationId: Id,
+  direction: z.enum(['in', 'out']),
+  /** Meta's message type (`text`, `image`, …); `unsupported` for what we cannot show yet. */
+  type: z.string(),
+  /** Text, caption, or a short description for non-text types (location name, button title, …). */
+  text: z.string().nullable(),
+  media: MediaRefSchema.nullable(),
+  replyTo: z.object({ messageId: Id.nullable(), wamid: z.string(), preview: z.string().nullable() }).nullable(),
+  reactions: z.array(z.object({ emoji: z.string(), direction: z.enum(['in', 'out']) })),
+  status: MessageStatusSchema,
+  error: z.object({ code: z.number().int().nullable(), title: z.string() }).nullable(),
+  /** When the message was sent (Meta's timestamp for inbound, enqueue time for outbound), ms. */
+  at: z.number().int(),
+});
+export type MessageView = z.infer<typeof MessageViewSchema>;
+
+export const TemplateSchema = z.object({
+  name: z.string(),
+  language: z.string(),
+  category: z.string(),
+  status: z.string(),
+  /** The body text with {{1}}-style placeholders, for the picker's preview. */
+  bodyText: z.string(),
+  parameterCount: z.number().int().nonnegative(),
+});
+export type Template = z.infer<typeof TemplateSchema>;
+
+export const RelayStateSchema = z.enum(['not_paired', 'connecting', 'connected', 'offline']);
+export const RelayStatusSchema = z.object({
+  state: RelayStateSchema,
+  /** Since when the link has been down (ms), null while connected. */
+  offlineSince: z.number().int().nullable(),
+  /** What waits at the relay, as last reported; null when unknown. */
+  backlog: BacklogSchema.nullable(),
+  relayUrl: z.string().nullable(),
+});
+export type RelayStatus = z.infer<typeof RelayStatusSchema>;
+
+export const WhatsAppStatusSchema = z.object({
+  configured: z.boolean(),
+  tokenExpired: z.boolean(),
+  phoneNumberIds: z.array(z.string()),
+});
+export type WhatsAppStatus = z.infer<typeof WhatsAppStatusSchema>;
+
+export const SearchHitSchema = z.object({
+  messageId: Id,
+  conversationId: Id,
+  contactName: z.string().nullable(),
+  /** Snippet of the message with hits wrapped in U+E000 … U+E001 (never HTML). */
+  snippet: z.string(),
+  at: z.number().int(),
+});
+export type SearchHit = z.infer<typeof SearchHitSchema>;
+export const HIGHLIGHT_START = '\uE000';
+export const HIGHLIGHT_END = '\uE001';
+
+const staff = ['receptionist', 'admin'] as const;
+
+function method<I extends z.ZodType, O extends z.ZodType>(def: {
+  input: I;
+  output: O;
+  roles: readonly Role[];
+  /** Recorded in the audit log, with the patient (contact) it concerns, when set. */
+  audit?: AuditAction;
+}) {
+  return def;
+}
+
+export const rpcContract = {
+  'session.whoami': method({
+    input: z.object({}),
+    output: z.object({ userId: z.string(), role: RoleSchema, displayName: z.string() }),
+    roles: ROLES,
+  }),
+  'inbox.listConversations': method({
+    input: z.object({
+      filter: z.enum(['all', 'unread', 'mine', 'resolved']).default('all'),
+      cursor: Cursor.optional(),
+      limit: Limit.default(50),
+    }),
+    output: z.object({ items: z.array(ConversationSummarySchema), nextCursor: Cursor.nullable(), unreadTotal: z.number().int() }),
+    roles: staff,
+  }),
+  'conversations.get': method({
+    input: z.object({ conversationId: Id }),
+    output: z.object({
+      conversation: ConversationSummarySchema,
+      contact: ContactSchema,
+      window: WindowStateSchema,
+    }),
+    roles: staff,
+    audit: 'read',
+  }),
+  'messages.list': method({
+    input: z.object({ conversationId: Id, before: Cursor.optional(), limit: Limit.default(50) }),
+    output: z.object({ items: z.array(MessageViewSchema), nextCursor: Cursor.nullable() }),
+    roles: staff,
+    audit: 'read',
+  }),
+  'messages.send': method({
+    input: z.object({
+      conversationId: Id,
+      text: z.string().trim().min(1).max(4096),
+      replyToMessageId: Id.optional(),
+    }),
+    output: z.object({ messageId: Id }),
+    roles: staff,
+    audit: 'send',
+  }),
+  'messages.sendTemplate': method({
+    input: z.object({
+      conversationId: Id,
+      name: z.string().min(1),
+      language: z.string().min(2),
+      parameters: z.array(z.string().max(1024)).max(20).default([]),
+    }),
+    output: z.object({ messageId: Id }),
+    roles: staff,
+    audit: 'send',
+  }),
+  'conversations.markRead': method({
+    input: z.object({ conversationId: Id }),
+    output: z.object({}),
+    roles: staff,
+    audit: 'update',
+  }),
+  'conversations.setStatus': method({
+    input: z.object({ conversationId: Id, status: ConversationStatusSchema }),
+    output: z.object({}),
+    roles: staff,
+    audit: 'update',
+  }),
+  'conversations.assign': method({
+    input: z.object({ conversationId: Id, toMe: z.boolean() }),
+    output: z.object({}),
+    roles: staff,
+    audit: 'update',
+  }),
+  'search.messages': method({
+    input: z.object({ query: z.string().trim().min(1).max(200), cursor: Cursor.optional(), limit: Limit.default(30) }),
+    output: z.object({ items: z.array(SearchHitSchema), nextCursor: Cursor.nullable() }),
+    roles: staff,
+    audit: 'read',
+  }),
+  'contacts.get': method({
+    input: z.object({ contactId: Id }),
+    output: ContactSchema,
+    roles: staff,
+    audit: 'read',
+  }),
+  'contacts.update': method({
+    input: z.object({
+      contactId: Id,
+      displayName: z.string().trim().max(120).nullable().optional(),
+      notes: z.string().max(4000).optional(),
+    }),
+    output: ContactSchema,
+    roles: staff,
+    audit: 'update',
+  }),
+  'media.get': method({
+    input: z.object({ mediaId: Id }),
+    output: z.object({ mimeType: z.string(), filename: z.string().nullable(), dataBase64: z.string() }),
+    roles: staff,
+    audit: 'read',
+  }),
+  'templates.list': method({
+    input: z.object({}),
+    output: z.array(TemplateSchema),
+    roles: staff,
+  }),
+  'templates.sync': method({
+    input: z.object({}),
+    output: z.object({ count: z.number().int() }),
+    roles: ['admin'],
+  }),
+  'relay.status': method({
+    input: z.object({}),
+    output: RelayStatusSchema,
+    roles: ROLES,
+  }),
+  'whatsapp.status': method({
+    input: z.object({}),
+    output: WhatsAppStatusSchema,
+    roles: ROLES,
+  }),
+  'setup.pair': method({
+    input: z.object({ relayUrl: z.url({ protocol: /^https?$/ }), code: z.string().min(1).max(40) }),
+    output: z.object({ tenantId: z.string(), applianceId: z.string(), phoneNumberIds: z.array(z.string()) }),
+    roles: ['admin'],
+    audit: 'configure',
+  }),
+  'setup.whatsapp': method({
+    input: z.object({
+      wabaId: z.string().regex(/^\d{1,32}$/),
+      accessToken: z.string().min(20).max(1000),
+      graphBaseUrl: z.url().optional(),
+    }),
+    output: WhatsAppStatusSchema,
+    roles: ['admin'],
+    audit: 'configure',
+  }),
+} as const;
+
+export type RpcContract = typeof rpcContract;
+export type RpcMethod = keyof RpcContract;
+export type RpcInput<M extends RpcMethod> = z.input<RpcContract[M]['input']>;
+export type RpcOutput<M extends RpcMethod> = z.output<RpcContract[M]['output']>;
+
+export const RPC_METHODS = Object.keys(rpcContract) as RpcMethod[];
+export function isRpcMethod(name: string): name is RpcMethod {
+  return Object.hasOwn(rpcContract, name);
+}
+
+export type RpcResult<T> = { ok: true; value: T } | { ok: false; error: z.infer<typeof AppErrorSchema> };
+export const RpcResultSchema = z.union([
+  z.object({ ok: z.literal(true), value: z.unknown() }),
+  z.object({ ok: z.literal(false), error: AppErrorSchema }),
+]);
+
+/** Push events from the core to every window. */
+export const rpcEvents = {
+  'message.received': z.object({ conversationId: Id, messageId: Id }),
+  'message.statusChanged': z.object({ conversationId: Id, messageId: Id, status: MessageStatusSchema }),
+  'conversation.updated': z.object({ conversationId: Id }),
+  'relay.stateChanged': RelayStatusSchema,
+  'whatsapp.stateChanged': WhatsAppStatusSchema,
+} as const;
+export type RpcEvents = typeof rpcEvents;
+export type RpcEventName = keyof RpcEvents;
+export type RpcEventPayload<E extends RpcEventName> = z.output<RpcEvents[E]>;
+export function isRpcEventName(name: string): name is RpcEventName {
+  return Object.hasOwn(rpcEvents, name);
+}
