@@ -1,0 +1,54 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { CodedError } from '../../../shared/errors';
+import { loadOrCreateCoreKeys, type CoreKeys } from '../keys/coreKeys';
+import { loadOrCreateInstallationId } from '../keys/installation';
+import type { SecretStore } from '../keys/secretStore';
+import { openDatabase } from './open';
+import { setSetting } from './repo/settings';
+import type { Database } from './types';
+
+export const DATABASE_FILE = 'clinic-inbox.db';
+
+export interface CoreStore {
+  db: Database;
+  keys: CoreKeys;
+  dataDir: string;
+  databasePath: string;
+  close(): void;
+}
+
+export interface OpenCoreStoreDeps {
+  dataDir: string;
+  secrets: SecretStore;
+  logger: Logger;
+  clock?: () => number;
+}
+
+/**
+ * The core's start-up path for its data: installation id → keys from the keychain → open and
+ * migrate the encrypted database. Fails with `KEYCHAIN_UNAVAILABLE`, `DATABASE_LOCKED` or
+ * `DATABASE_TOO_NEW` and writes nothing secret anywhere on the way.
+ */
+export async function openCoreStore(deps: OpenCoreStoreDeps): Promise<CoreStore> {
+  const now = deps.clock ?? Date.now;
+  const installationId = loadOrCreateInstallationId(deps.dataDir);
+  const databasePath = join(deps.dataDir, DATABASE_FILE);
+  const hadDatabase = existsSync(databasePath);
+  const keys = await loadOrCreateCoreKeys(deps.secrets, installationId);
+  if (keys.created && hadDatabase) {
+    throw new CodedError(
+      'DATABASE_LOCKED',
+      `The keychain has no database key for installation ${installationId}, but a database exists in ${deps.dataDir}. ` +
+        'Restore the keychain entry (or use the recovery key); a new key cannot open the existing data. Nothing was changed.',
+    );
+  }
+  const { db, migration } = openDatabase({ path: databasePath, key: keys.databaseKey });
+  setSetting(db, 'keychain_backend', keys.backend, now());
+  deps.logger.info(
+    { installationId, keychainBackend: keys.backend, schemaFrom: migration?.from, schemaTo: migration?.to, created: keys.created },
+    'core store opened',
+  );
+  return { db, keys, dataDir: deps.dataDir, databasePath, close: () => db.close() };
+}

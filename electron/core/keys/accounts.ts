@@ -1,0 +1,12 @@
+/**
+ * Keychain account names, all under the service `clinic-inbox`. Documented in
+ * `electron/core/README.md` for IT admins: these are what a backup of the keychain must hold.
+ */
+export function keychainAccounts(installationId: string) {
+  return {
+    databaseKey: `${installationId}:db-key`,
+    deviceSigningKey: `${installationId}:device-signing-key`,
+    deviceEncryptionKey: `${installationId}:device-encryption-key`,
+    whatsappAccessToken: `${installationId}:whatsapp-access-token`,
+  } as const;
+}
