@@ -1,5 +1,6 @@
 import type { Migration } from '../types';
 import * as m0010 from './0010-initial';
+import * as m0020 from './0020-audit-log';
 
 /** Every migration, oldest first. A new schema version is a new file here, numbered in steps of 10. */
-export const MIGRATIONS: readonly Migration[] = [m0010];
+export const MIGRATIONS: readonly Migration[] = [m0010, m0020];

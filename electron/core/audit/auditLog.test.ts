@@ -1,0 +1,62 @@
+import { generateKeyPairSync, verify } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { checkpointPayload } from '../../../shared/wire';
+import { createTestDb, type TestDb } from '../testing/testDb';
+import { appendAudit, compareWithWitness, makeCheckpoint, verifyAuditChain } from './auditLog';
+
+let t: TestDb | undefined;
+afterEach(() => t?.cleanup());
+
+const read = (contactIds: number[]) => ({
+  userId: 'anna',
+  role: 'receptionist',
+  action: 'read' as const,
+  method: 'messages.list',
+  contactIds,
+  origin: 'test',
+  outcome: 'ok' as const,
+});
+
+/** Rewrites a row the way an attacker with the key would: triggers dropped, row edited, triggers back. */
+function tamper(db: TestDb['db'], sql: string): void {
+  db.exec('DROP TRIGGER audit_log_append_only_update; DROP TRIGGER audit_log_append_only_delete;');
+  db.exec(sql);
+}
+
+describe('audit log', () => {
+  it('chains entries and verifies the whole chain', () => {
+    t = createTestDb();
+    for (let i = 1; i <= 5; i++) appendAudit(t.db, read([i]), 1000 + i);
+    const verdict = verifyAuditChain(t.db);
+    expect(verdict).toMatchObject({ ok: true, entries: 5, head: { seq: 5 } });
+  });
+
+  it('shows an edited entry', () => {
+    t = createTestDb();
+    for (let i = 1; i <= 4; i++) appendAudit(t.db, read([i]), 1000 + i);
+    tamper(t.db, `UPDATE audit_log SET contact_ids = '[99]' WHERE seq = 2`);
+    expect(verifyAuditChain(t.db)).toMatchObject({ ok: false, brokenAt: 2 });
+  });
+
+  it('shows a deleted entry in the middle', () => {
+    t = createTestDb();
+    for (let i = 1; i <= 4; i++) appendAudit(t.db, read([i]), 1000 + i);
+    tamper(t.db, `DELETE FROM audit_log WHERE seq = 3`);
+    expect(verifyAuditChain(t.db)).toMatchObject({ ok: false, brokenAt: 3 });
+  });
+
+  it('a deleted tail passes the chain check but not the witness check', () => {
+    t = createTestDb();
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    for (let i = 1; i <= 6; i++) appendAudit(t.db, read([i]), 1000 + i);
+    const signed = makeCheckpoint(t.db, 'appliance-1', privateKey, 2000);
+    expect(signed).not.toBeNull();
+    const ok = verify(null, Buffer.from(checkpointPayload('appliance-1', signed!.checkpoint)), publicKey, Buffer.from(signed!.signature, 'base64url'));
+    expect(ok).toBe(true);
+    expect(compareWithWitness(t.db, signed)).toEqual({ ok: true, witnessedSeq: 6 });
+
+    tamper(t.db, `DELETE FROM audit_log WHERE seq >= 5`);
+    expect(verifyAuditChain(t.db).ok).toBe(true);
+    expect(compareWithWitness(t.db, signed)).toMatchObject({ ok: false });
+  });
+});

@@ -1,0 +1,31 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createTestDb, type TestDb } from '../../testing/testDb';
+import { migrate, schemaVersion } from '../migrate';
+
+let t: TestDb | undefined;
+afterEach(() => t?.cleanup());
+
+describe('migration 0020-audit-log', () => {
+  it('adds the audit log to a version-10 database and keeps its messages', () => {
+    t = createTestDb({ version: 10 });
+    const { db } = t;
+    db.prepare(`INSERT INTO contacts (id, wa_id, created_at, updated_at) VALUES (1, '15550001', 1, 1)`).run();
+    db.prepare(`INSERT INTO conversations (id, contact_id, phone_number_id, last_activity_at, created_at, updated_at) VALUES (1, 1, '110', 5, 1, 1)`).run();
+    db.prepare(
+      `INSERT INTO messages (id, conversation_id, wamid, direction, type, text, content_json, sent_at, received_at, status)
+       VALUES (1, 1, 'wamid.A', 'inbound', 'text', 'Termin', '{}', 5, 6, 'received')`,
+    ).run();
+
+    expect(migrate(db).applied).toEqual([20]);
+    expect(schemaVersion(db)).toBe(20);
+    expect(db.prepare('SELECT text FROM messages WHERE id = 1').get()).toEqual({ text: 'Termin' });
+
+    db.prepare(
+      `INSERT INTO audit_log (seq, at, user_id, role, action, method, contact_ids, origin, outcome, prev_hash, hash)
+       VALUES (1, 1, 'u', 'receptionist', 'read', 'messages.list', '[1]', 'test', 'ok', '00', 'h1')`,
+    ).run();
+    expect(() => db.prepare(`UPDATE audit_log SET user_id = 'x'`).run()).toThrow(/append-only/);
+    expect(() => db.prepare(`DELETE FROM audit_log`).run()).toThrow(/append-only/);
+    expect(db.prepare('SELECT count(*) AS n FROM audit_log').get()).toEqual({ n: 1 });
+  });
+});
