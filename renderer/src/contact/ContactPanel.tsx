@@ -1,0 +1,77 @@
+import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { useEffect, useState } from 'react';
+import { keys, useConversation } from '../data/queries';
+import { useI18n } from '../i18n';
+import { formatNumber } from '../inbox';
+import { useRpc } from '../rpc';
+
+export function ContactPanel({ conversationId, onClose }: { conversationId: number; onClose(): void }): React.JSX.Element | null {
+  const { t, errorText } = useI18n();
+  const rpc = useRpc();
+  const qc = useQueryClient();
+  const conv = useConversation(conversationId);
+  const contact = conv.data?.contact;
+  const [name, setName] = useState('');
+  const [notes, setNotes] = useState('');
+  useEffect(() => {
+    setName(contact?.displayName ?? '');
+    setNotes(contact?.notes ?? '');
+  }, [contact?.id, contact?.displayName, contact?.notes]);
+
+  const save = useMutation({
+    mutationFn: () => rpc.call('contacts.update', { contactId: contact!.id, displayName: name.trim() || null, notes }),
+    onSuccess: () => {
+      void qc.invalidateQueries({ queryKey: keys.conversation(conversationId) });
+      void qc.invalidateQueries({ queryKey: keys.allConversations });
+    },
+  });
+
+  if (!contact) return null;
+  const dirty = name !== (contact.displayName ?? '') || notes !== contact.notes;
+  return (
+    <aside id="contact-panel" className="contact-panel" aria-label={t.contactPanel}>
+      <header>
+        <h2>{t.contactPanel}</h2>
+        <button type="button" className="secondary small" onClick={onClose}>
+          {t.close}
+        </button>
+      </header>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          save.mutate();
+        }}
+      >
+        <div className="field">
+          <label htmlFor="contact-name">{t.contactName}</label>
+          <input id="contact-name" value={name} maxLength={120} onChange={(e) => setName(e.target.value)} />
+        </div>
+        <dl>
+          <dt>{t.contactNumber}</dt>
+          <dd>{contact.waId ? formatNumber(contact.waId) : t.noNumber}</dd>
+          {contact.profileName ? (
+            <>
+              <dt>{t.contactProfileName}</dt>
+              <dd>{contact.profileName}</dd>
+            </>
+          ) : null}
+        </dl>
+        <div className="field">
+          <label htmlFor="contact-notes">{t.contactNotes}</label>
+          <textarea id="contact-notes" rows={6} maxLength={4000} value={notes} onChange={(e) => setNotes(e.target.value)} />
+        </div>
+        <button type="submit" className="primary" disabled={!dirty || save.isPending}>
+          {t.save}
+        </button>
+        <span className="small muted" role="status">
+          {save.isSuccess && !dirty ? t.saved : ''}
+        </span>
+        {save.isError ? (
+          <p className="form-error" role="alert">
+            {errorText(save.error)}
+          </p>
+        ) : null}
+      </form>
+    </aside>
+  );
+}

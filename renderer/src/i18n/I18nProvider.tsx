@@ -1,0 +1,63 @@
+import { createContext, useCallback, useContext, useMemo, useState, type ReactNode } from 'react';
+import type { ErrorCode } from '../../../shared/errors';
+import { LANGUAGES, pickLanguage, type Language, type Strings } from './strings';
+
+interface I18n {
+  t: Strings;
+  lang: Language;
+  setLang(lang: Language): void;
+  /** A message a person can act on for an RPC failure: ours by code when we have one, else the core's. */
+  errorText(err: unknown): string;
+  formatTime(ms: number): string;
+  formatDay(ms: number): string;
+}
+
+const I18nContext = createContext<I18n | null>(null);
+const STORAGE_KEY = 'clinic-inbox.language';
+
+export function I18nProvider({ children }: { children: ReactNode }): React.JSX.Element {
+  const [lang, setLangState] = useState<Language>(() => {
+    const stored = localStorage.getItem(STORAGE_KEY);
+    return stored && stored in LANGUAGES ? (stored as Language) : pickLanguage(navigator.languages);
+  });
+  const setLang = useCallback((next: Language) => {
+    localStorage.setItem(STORAGE_KEY, next);
+    document.documentElement.lang = next;
+    setLangState(next);
+  }, []);
+  const value = useMemo<I18n>(() => {
+    const t = LANGUAGES[lang];
+    document.documentElement.lang = lang;
+    const time = new Intl.DateTimeFormat(lang, { hour: '2-digit', minute: '2-digit' });
+    const day = new Intl.DateTimeFormat(lang, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' });
+    return {
+      t,
+      lang,
+      setLang,
+      errorText(err) {
+        const code = (err as { code?: ErrorCode } | null)?.code;
+        const key = `err_${code ?? ''}` as keyof Strings;
+        const mine = t[key];
+        if (typeof mine === 'string') return mine;
+        return err instanceof Error && err.message ? err.message : t.errorGeneric;
+      },
+      formatTime: (ms) => time.format(ms),
+      formatDay(ms) {
+        const d = new Date(ms);
+        const now = new Date();
+        const startOf = (x: Date): number => new Date(x.getFullYear(), x.getMonth(), x.getDate()).getTime();
+        const diff = Math.round((startOf(now) - startOf(d)) / 86_400_000);
+        if (diff === 0) return t.today;
+        if (diff === 1) return t.yesterday;
+        return day.format(d);
+      },
+    };
+  }, [lang, setLang]);
+  return <I18nContext.Provider value={value}>{children}</I18nContext.Provider>;
+}
+
+export function useI18n(): I18n {
+  const i18n = useContext(I18nContext);
+  if (!i18n) throw new Error('useI18n outside I18nProvider');
+  return i18n;
+}

@@ -1,0 +1,134 @@
+import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { useState } from 'react';
+import { keys } from '../data/queries';
+import { useI18n } from '../i18n';
+import { useRpc } from '../rpc';
+
+type Step = 'relay' | 'whatsapp';
+
+/** First-run setup for the IT admin: pair with the relay, then give the WhatsApp account. */
+export function SetupWizard({ step, onDone }: { step: Step; onDone?(): void }): React.JSX.Element {
+  const { t } = useI18n();
+  return (
+    <main className="setup" data-testid="setup-wizard">
+      <div className="setup-card">
+        <h1>{t.setupTitle}</h1>
+        <p className="muted">{t.setupIntro}</p>
+        <ol className="steps" aria-label={t.setupTitle}>
+          <li aria-current={step === 'relay' ? 'step' : undefined}>{t.setupStepRelay}</li>
+          <li aria-current={step === 'whatsapp' ? 'step' : undefined}>{t.setupStepWhatsApp}</li>
+        </ol>
+        {step === 'relay' ? <RelayStep /> : <WhatsAppStep onDone={onDone} />}
+      </div>
+    </main>
+  );
+}
+
+function RelayStep(): React.JSX.Element {
+  const { t, errorText } = useI18n();
+  const rpc = useRpc();
+  const qc = useQueryClient();
+  const [relayUrl, setRelayUrl] = useState('');
+  const [code, setCode] = useState('');
+  const pair = useMutation({
+    mutationFn: () => rpc.call('setup.pair', { relayUrl: relayUrl.trim(), code: code.trim().toUpperCase() }),
+    onSuccess: () => {
+      void qc.invalidateQueries({ queryKey: keys.relay });
+      void qc.invalidateQueries({ queryKey: keys.whatsapp });
+    },
+  });
+  return (
+    <form
+      onSubmit={(e) => {
+        e.preventDefault();
+        pair.mutate();
+      }}
+    >
+      <div className="field">
+        <label htmlFor="relay-url">{t.relayAddress}</label>
+        <input id="relay-url" type="url" required value={relayUrl} onChange={(e) => setRelayUrl(e.target.value)} aria-describedby="relay-url-help" autoComplete="off" />
+        <p id="relay-url-help" className="help">
+          {t.relayAddressHelp}
+        </p>
+      </div>
+      <div className="field">
+        <label htmlFor="enrol-code">{t.enrolmentCode}</label>
+        <input id="enrol-code" required value={code} onChange={(e) => setCode(e.target.value)} aria-describedby="enrol-code-help" autoComplete="off" spellCheck={false} className="mono" />
+        <p id="enrol-code-help" className="help">
+          {t.enrolmentCodeHelp}
+        </p>
+      </div>
+      {pair.isError ? (
+        <p className="form-error" role="alert">
+          {errorText(pair.error)}
+        </p>
+      ) : null}
+      <button type="submit" className="primary" disabled={pair.isPending}>
+        {pair.isPending ? t.pairing : t.pair}
+      </button>
+    </form>
+  );
+}
+
+function WhatsAppStep({ onDone }: { onDone?(): void }): React.JSX.Element {
+  const { t, errorText } = useI18n();
+  const rpc = useRpc();
+  const qc = useQueryClient();
+  const [wabaId, setWabaId] = useState('');
+  const [token, setToken] = useState('');
+  const [graphBaseUrl, setGraphBaseUrl] = useState('');
+  const save = useMutation({
+    mutationFn: () =>
+      rpc.call('setup.whatsapp', { wabaId: wabaId.trim(), accessToken: token.trim(), ...(graphBaseUrl.trim() ? { graphBaseUrl: graphBaseUrl.trim() } : {}) }),
+    onSuccess: (status) => {
+      qc.setQueryData(keys.whatsapp, status);
+      setToken('');
+      onDone?.();
+    },
+  });
+  return (
+    <form
+      onSubmit={(e) => {
+        e.preventDefault();
+        save.mutate();
+      }}
+    >
+      <div className="field">
+        <label htmlFor="waba-id">{t.wabaId}</label>
+        <input id="waba-id" required inputMode="numeric" pattern="\d{1,32}" value={wabaId} onChange={(e) => setWabaId(e.target.value)} aria-describedby="waba-help" autoComplete="off" />
+        <p id="waba-help" className="help">
+          {t.wabaIdHelp}
+        </p>
+      </div>
+      <div className="field">
+        <label htmlFor="access-token">{t.accessToken}</label>
+        <input id="access-token" type="password" required minLength={20} value={token} onChange={(e) => setToken(e.target.value)} aria-describedby="token-help" autoComplete="off" />
+        <p id="token-help" className="help">
+          {t.accessTokenHelp}
+        </p>
+      </div>
+      <details>
+        <summary>{t.advanced}</summary>
+        <div className="field">
+          <label htmlFor="graph-url">{t.graphBaseUrl}</label>
+          <input id="graph-url" type="url" value={graphBaseUrl} onChange={(e) => setGraphBaseUrl(e.target.value)} autoComplete="off" />
+        </div>
+      </details>
+      {save.isError ? (
+        <p className="form-error" role="alert">
+          {errorText(save.error)}
+        </p>
+      ) : null}
+      <div className="setup-actions">
+        {onDone ? (
+          <button type="button" className="secondary" onClick={onDone}>
+            {t.cancel}
+          </button>
+        ) : null}
+        <button type="submit" className="primary" disabled={save.isPending}>
+          {save.isPending ? t.savingWhatsApp : t.saveWhatsApp}
+        </button>
+      </div>
+    </form>
+  );
+}

@@ -1,0 +1,252 @@
+import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { memo, useEffect, useId, useRef, useState } from 'react';
+import type { MessageView, Template, WindowState } from '../../../shared/rpc';
+import { keys, useTemplates } from '../data/queries';
+import { useI18n } from '../i18n';
+import { useRpc } from '../rpc';
+import { useQuickReplies } from './quickReplies';
+
+interface Props {
+  conversationId: number;
+  window: WindowState;
+  replyTo: MessageView | null;
+  onCancelReply(): void;
+}
+
+/**
+ * Kept apart and memoised so that incoming messages, which re-render the thread, never touch the
+ * text being typed: its state lives here and nowhere else.
+ */
+export const Composer = memo(function Composer({ conversationId, window: win, replyTo, onCancelReply }: Props): React.JSX.Element {
+  const { t, errorText } = useI18n();
+  const rpc = useRpc();
+  const qc = useQueryClient();
+  const [text, setText] = useState('');
+  const [showQuick, setShowQuick] = useState(false);
+  const inputRef = useRef<HTMLTextAreaElement>(null);
+  const quick = useQuickReplies();
+  const left = useTimeLeft(win.closesAt);
+  const open = win.open && (win.closesAt === null || left > 0);
+  const hintId = useId();
+
+  useEffect(() => {
+    setText('');
+  }, [conversationId]);
+  useEffect(() => {
+    if (replyTo) inputRef.current?.focus();
+  }, [replyTo]);
+
+  const send = useMutation({
+    mutationFn: (body: string) =>
+      rpc.call('messages.send', { conversationId, text: body, ...(replyTo ? { replyToMessageId: replyTo.id } : {}) }),
+    onSuccess: () => {
+      setText('');
+      onCancelReply();
+      void qc.invalidateQueries({ queryKey: keys.messages(conversationId) });
+      void qc.invalidateQueries({ queryKey: keys.allConversations });
+    },
+    onError: () => void qc.invalidateQueries({ queryKey: keys.conversation(conversationId) }),
+  });
+
+  const submit = (): void => {
+    const body = text.trim();
+    if (body && !send.isPending && open) send.mutate(body);
+  };
+
+  const h = Math.floor(left / 3_600_000);
+  const m = Math.floor((left % 3_600_000) / 60_000);
+
+  return (
+    <div className="composer" data-testid="composer">
+      <p className={`window ${open ? (left < 3_600_000 ? 'closing' : 'open') : 'closed'}`} id={hintId} data-testid="window-state">
+        {open ? t.windowOpen(t.hours(h, m)) : t.windowClosed}
+      </p>
+      {open ? (
+        <>
+          {replyTo ? (
+            <div className="replying">
+              <span>
+                {t.replyingTo}: <q>{replyTo.text ?? '…'}</q>
+              </span>
+              <button type="button" onClick={onCancelReply}>
+                {t.cancelReply}
+              </button>
+            </div>
+          ) : null}
+          <form
+            className="compose-row"
+            onSubmit={(e) => {
+              e.preventDefault();
+              submit();
+            }}
+          >
+            <label htmlFor={`composer-${conversationId}`} className="visually-hidden">
+              {t.composerLabel}
+            </label>
+            <textarea
+              id={`composer-${conversationId}`}
+              ref={inputRef}
+              rows={2}
+              value={text}
+              maxLength={4096}
+              placeholder={t.composerPlaceholder}
+              aria-describedby={hintId}
+              onChange={(e) => setText(e.target.value)}
+              onKeyDown={(e) => {
+                if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
+                  e.preventDefault();
+                  submit();
+                }
+              }}
+            />
+            <div className="compose-actions">
+              <button type="button" className="secondary" aria-expanded={showQuick} onClick={() => setShowQuick((s) => !s)}>
+                {t.quickReplies}
+              </button>
+              <button type="submit" className="primary" disabled={send.isPending || text.trim().length === 0}>
+                {send.isPending ? t.sending : t.send}
+              </button>
+            </div>
+          </form>
+          {send.isError ? (
+            <p className="form-error" role="alert">
+              {t.sendFailed(errorText(send.error))}
+            </p>
+          ) : null}
+          {showQuick ? (
+            <div className="quick-replies">
+              {quick.replies.length === 0 ? <p className="muted small">{t.quickRepliesEmpty}</p> : null}
+              <ul>
+                {quick.replies.map((r, i) => (
+                  <li key={r}>
+                    <button
+                      type="button"
+                      className="chip"
+                      aria-label={t.quickReplyInsert(r)}
+                      onClick={() => {
+                        setText((cur) => (cur ? `${cur} ${r}` : r));
+                        inputRef.current?.focus();
+                      }}
+                    >
+                      {r}
+                    </button>
+                    <button type="button" className="chip-remove" aria-label={t.quickReplyRemove(r)} onClick={() => quick.remove(i)}>
+                      ×
+                    </button>
+                  </li>
+                ))}
+              </ul>
+              <button type="button" className="secondary small" disabled={!text.trim()} onClick={() => quick.add(text)}>
+                {t.quickReplyAdd}
+              </button>
+            </div>
+          ) : null}
+        </>
+      ) : (
+        <TemplatePicker conversationId={conversationId} />
+      )}
+    </div>
+  );
+});
+
+function useTimeLeft(closesAt: number | null): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const timer = setInterval(() => setNow(Date.now()), 30_000);
+    return () => clearInterval(timer);
+  }, []);
+  return closesAt === null ? 0 : Math.max(0, closesAt - now);
+}
+
+export function fillTemplate(body: string, values: readonly string[]): string {
+  return body.replace(/\{\{(\d+)\}\}/g, (whole, n: string) => {
+    const v = values[Number(n) - 1];
+    return v && v.length > 0 ? v : whole;
+  });
+}
+
+function TemplatePicker({ conversationId }: { conversationId: number }): React.JSX.Element {
+  const { t, errorText } = useI18n();
+  const rpc = useRpc();
+  const qc = useQueryClient();
+  const templates = useTemplates(true);
+  const [choice, setChoice] = useState('');
+  const [values, setValues] = useState<string[]>([]);
+  const approved = (templates.data ?? []).filter((x) => x.status.toUpperCase() === 'APPROVED');
+  const selected: Template | undefined = approved.find((x) => `${x.name}|${x.language}` === choice);
+
+  const send = useMutation({
+    mutationFn: (tpl: Template) =>
+      rpc.call('messages.sendTemplate', { conversationId, name: tpl.name, language: tpl.language, parameters: values.slice(0, tpl.parameterCount) }),
+    onSuccess: () => {
+      setChoice('');
+      setValues([]);
+      void qc.invalidateQueries({ queryKey: keys.messages(conversationId) });
+      void qc.invalidateQueries({ queryKey: keys.allConversations });
+    },
+  });
+
+  if (templates.isPending) return <p className="state small">{t.loading}</p>;
+  if (templates.isError) return <p className="form-error">{errorText(templates.error)}</p>;
+  if (approved.length === 0) return <p className="state small">{t.templatesEmpty}</p>;
+  const complete = selected ? values.slice(0, selected.parameterCount).filter((v) => v.trim()).length === selected.parameterCount : false;
+
+  return (
+    <form
+      className="template-picker"
+      data-testid="template-picker"
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (selected && complete) send.mutate(selected);
+      }}
+    >
+      <label htmlFor="template-select">{t.templatePick}</label>
+      <select
+        id="template-select"
+        value={choice}
+        onChange={(e) => {
+          setChoice(e.target.value);
+          setValues([]);
+        }}
+      >
+        <option value="">{t.templateNone}</option>
+        {approved.map((x) => (
+          <option key={`${x.name}|${x.language}`} value={`${x.name}|${x.language}`}>
+            {x.name} ({x.language})
+          </option>
+        ))}
+      </select>
+      {selected ? (
+        <>
+          {Array.from({ length: selected.parameterCount }, (_, i) => (
+            <div className="field" key={i}>
+              <label htmlFor={`tpl-var-${i}`}>{t.templateVariable(i + 1)}</label>
+              <input
+                id={`tpl-var-${i}`}
+                value={values[i] ?? ''}
+                maxLength={1024}
+                onChange={(e) => {
+                  const next = [...values];
+                  next[i] = e.target.value;
+                  setValues(next);
+                }}
+              />
+            </div>
+          ))}
+          <div className="template-preview" aria-label={t.templatePreview}>
+            <span className="small muted">{t.templatePreview}</span>
+            <p data-testid="template-preview">{fillTemplate(selected.bodyText, values)}</p>
+          </div>
+          <button type="submit" className="primary" disabled={!complete || send.isPending}>
+            {send.isPending ? t.sending : t.templateSend}
+          </button>
+          {send.isError ? (
+            <p className="form-error" role="alert">
+              {t.sendFailed(errorText(send.error))}
+            </p>
+          ) : null}
+        </>
+      ) : null}
+    </form>
+  );
+}

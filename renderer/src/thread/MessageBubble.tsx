@@ -1,0 +1,146 @@
+import { useEffect, useState } from 'react';
+import type { MessageStatus, MessageView } from '../../../shared/rpc';
+import { useI18n, type Strings } from '../i18n';
+import { useRpc } from '../rpc';
+
+export function statusText(t: Strings, status: MessageStatus): string {
+  const map: Record<MessageStatus, string> = {
+    pending: t.statusPending,
+    sent: t.statusSent,
+    delivered: t.statusDelivered,
+    read: t.statusRead,
+    played: t.statusPlayed,
+    failed: t.statusFailed,
+    received: '',
+  };
+  return map[status];
+}
+
+const TICKS: Record<MessageStatus, string> = { pending: '🕓', sent: '✓', delivered: '✓✓', read: '✓✓', played: '✓✓', failed: '!', received: '' };
+
+interface Props {
+  message: MessageView;
+  highlighted: boolean;
+  onReply(message: MessageView): void;
+  onJumpTo(messageId: number): void;
+}
+
+export function MessageBubble({ message: m, highlighted, onReply, onJumpTo }: Props): React.JSX.Element {
+  const { t, formatTime } = useI18n();
+  const mine = m.direction === 'out';
+  const failedTitle = m.status === 'failed' ? t.failedReason(m.error?.title ?? t.errorGeneric) : statusText(t, m.status);
+  return (
+    <li className={`msg ${mine ? 'out' : 'in'}${highlighted ? ' highlighted' : ''}`} data-message-id={m.id} data-status={m.status}>
+      <div className="bubble">
+        <span className="visually-hidden">{mine ? t.clinic : t.patient}: </span>
+        {m.replyTo ? (
+          <button
+            type="button"
+            className="quote"
+            disabled={m.replyTo.messageId === null}
+            onClick={() => m.replyTo?.messageId && onJumpTo(m.replyTo.messageId)}
+          >
+            <span className="visually-hidden">{t.replyingTo}: </span>
+            {m.replyTo.preview ?? '…'}
+          </button>
+        ) : null}
+        {m.media ? <Media message={m} /> : null}
+        {m.text ? <p className="msg-text">{m.text}</p> : null}
+        {m.type === 'unsupported' && !m.text ? <p className="msg-text muted">{t.unsupported}</p> : null}
+        <span className="msg-meta">
+          <time dateTime={new Date(m.at).toISOString()}>{formatTime(m.at)}</time>
+          {mine ? (
+            <span className={`ticks ${m.status}`} title={failedTitle} aria-label={failedTitle} role="img" data-testid="ticks">
+              {TICKS[m.status]}
+            </span>
+          ) : null}
+        </span>
+        {m.status === 'failed' ? <span className="msg-failed">{failedTitle}</span> : null}
+      </div>
+      {m.reactions.length > 0 ? (
+        <ul className="reactions" aria-label="Reactions">
+          {m.reactions.map((r, i) => (
+            <li key={i} title={t.reactedWith(r.emoji, r.direction === 'in' ? t.patient : t.clinic)}>
+              {r.emoji}
+            </li>
+          ))}
+        </ul>
+      ) : null}
+      <button type="button" className="msg-reply" onClick={() => onReply(m)} aria-label={`${t.reply}: ${formatTime(m.at)}`}>
+        ↩
+      </button>
+    </li>
+  );
+}
+
+function Media({ message: m }: { message: MessageView }): React.JSX.Element {
+  const { t } = useI18n();
+  const media = m.media!;
+  if (media.state === 'pending' || media.state === 'downloading') return <p className="media-note">{t.mediaPending}</p>;
+  if (media.state === 'too_large') return <p className="media-note">{t.mediaTooLarge}</p>;
+  if (media.state === 'failed') return <p className="media-note">{t.mediaUnavailable}</p>;
+  if (m.type === 'image' || m.type === 'sticker') return <InlineImage mediaId={media.id} alt={m.text ?? t.imageAlt} />;
+  return <DownloadButton mediaId={media.id} filename={media.filename} size={media.size} />;
+}
+
+/** Fetches a stored file through `media.get` and keeps it as a blob URL for this view only. */
+function useBlobUrl(mediaId: number, enabled: boolean): { url: string | null; filename: string | null; error: boolean } {
+  const rpc = useRpc();
+  const [state, setState] = useState<{ url: string | null; filename: string | null; error: boolean }>({ url: null, filename: null, error: false });
+  useEffect(() => {
+    if (!enabled) return;
+    let url: string | null = null;
+    let cancelled = false;
+    rpc.call('media.get', { mediaId }).then(
+      (file) => {
+        if (cancelled) return;
+        const bytes = Uint8Array.from(atob(file.dataBase64), (c) => c.charCodeAt(0));
+        url = URL.createObjectURL(new Blob([bytes], { type: file.mimeType }));
+        setState({ url, filename: file.filename, error: false });
+      },
+      () => !cancelled && setState({ url: null, filename: null, error: true }),
+    );
+    return () => {
+      cancelled = true;
+      if (url) URL.revokeObjectURL(url);
+    };
+  }, [rpc, mediaId, enabled]);
+  return state;
+}
+
+function InlineImage({ mediaId, alt }: { mediaId: number; alt: string }): React.JSX.Element {
+  const { t } = useI18n();
+  const { url, error } = useBlobUrl(mediaId, true);
+  if (error) return <p className="media-note">{t.mediaUnavailable}</p>;
+  if (!url) return <div className="media-placeholder" aria-label={t.loading} />;
+  return <img className="media-image" src={url} alt={alt} />;
+}
+
+function DownloadButton({ mediaId, filename, size }: { mediaId: number; filename: string | null; size: number | null }): React.JSX.Element {
+  const { t } = useI18n();
+  const [wanted, setWanted] = useState(false);
+  const { url, error } = useBlobUrl(mediaId, wanted);
+  const name = filename ?? t.attachment;
+  const sizeText = size ? ` · ${formatSize(size)}` : '';
+  useEffect(() => {
+    if (!url) return;
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = name;
+    a.click();
+  }, [url, name]);
+  if (error) return <p className="media-note">{t.mediaUnavailable}</p>;
+  return (
+    <button type="button" className="media-file" onClick={() => setWanted(true)}>
+      <span aria-hidden="true">📄 </span>
+      {t.download}: {name}
+      {sizeText}
+    </button>
+  );
+}
+
+function formatSize(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}

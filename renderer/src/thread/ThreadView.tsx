@@ -1,0 +1,152 @@
+import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { Fragment, useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
+import type { ConversationStatus, MessageView } from '../../../shared/rpc';
+import { flattenMessages, keys, useConversation, useMessages, useWhoami } from '../data/queries';
+import { useI18n } from '../i18n';
+import { contactLabel, ErrorState } from '../inbox';
+import { useRpc } from '../rpc';
+import { Composer } from './Composer';
+import { MessageBubble } from './MessageBubble';
+
+interface Props {
+  conversationId: number;
+  /** A message to scroll to and mark (from a search hit). */
+  focusMessageId: number | null;
+  contactOpen: boolean;
+  onToggleContact(): void;
+}
+
+export function ThreadView({ conversationId, focusMessageId, contactOpen, onToggleContact }: Props): React.JSX.Element {
+  const { t } = useI18n();
+  const rpc = useRpc();
+  const qc = useQueryClient();
+  const conv = useConversation(conversationId);
+  const whoami = useWhoami();
+  const [replyTo, setReplyTo] = useState<MessageView | null>(null);
+  const cancelReply = useCallback(() => setReplyTo(null), []);
+  useEffect(() => setReplyTo(null), [conversationId]);
+
+  const unread = conv.data?.conversation.unreadCount ?? 0;
+  useEffect(() => {
+    if (unread > 0)
+      void rpc.call('conversations.markRead', { conversationId }).then(() => qc.invalidateQueries({ queryKey: keys.allConversations }));
+  }, [rpc, qc, conversationId, unread]);
+
+  const update = useMutation({
+    mutationFn: async (change: { status: ConversationStatus } | { toMe: boolean }) => {
+      if ('status' in change) await rpc.call('conversations.setStatus', { conversationId, status: change.status });
+      else await rpc.call('conversations.assign', { conversationId, toMe: change.toMe });
+    },
+    onSettled: () => {
+      void qc.invalidateQueries({ queryKey: keys.conversation(conversationId) });
+      void qc.invalidateQueries({ queryKey: keys.allConversations });
+    },
+  });
+
+  if (conv.isPending) return <section className="thread"><p className="state">{t.loading}</p></section>;
+  if (conv.isError) return <section className="thread"><ErrorState error={conv.error} onRetry={() => void conv.refetch()} /></section>;
+  const { conversation, contact, window: win } = conv.data;
+  const label = contactLabel(contact, t.unknownContact);
+  const mine = whoami.data && conversation.assignedTo === whoami.data.userId;
+
+  return (
+    <section className="thread" aria-label={label} data-testid="thread">
+      <header className="thread-header">
+        <h2>{label}</h2>
+        <div className="thread-tools">
+          <span className="assigned small muted">
+            {mine ? t.assignedToYou : conversation.assignedTo ? t.assignedTo(conversation.assignedTo) : ''}
+          </span>
+          <button type="button" className="secondary" onClick={() => update.mutate({ toMe: !mine })}>
+            {mine ? t.unassign : t.assignToMe}
+          </button>
+          <label htmlFor="conv-status" className="visually-hidden">
+            {t.statusLabel}
+          </label>
+          <select id="conv-status" value={conversation.status} onChange={(e) => update.mutate({ status: e.target.value as ConversationStatus })}>
+            <option value="open">{t.convOpen}</option>
+            <option value="pending">{t.convPending}</option>
+            <option value="resolved">{t.convResolved}</option>
+          </select>
+          <button type="button" className="secondary" aria-expanded={contactOpen} aria-controls="contact-panel" onClick={onToggleContact}>
+            {t.contactPanel}
+          </button>
+        </div>
+      </header>
+      <MessageList conversationId={conversationId} focusMessageId={focusMessageId} onReply={setReplyTo} />
+      <Composer conversationId={conversationId} window={win} replyTo={replyTo} onCancelReply={cancelReply} />
+    </section>
+  );
+}
+
+function MessageList({ conversationId, focusMessageId, onReply }: { conversationId: number; focusMessageId: number | null; onReply(m: MessageView): void }): React.JSX.Element {
+  const { t, formatDay } = useI18n();
+  const messages = useMessages(conversationId);
+  const items = flattenMessages(messages.data?.pages);
+  const scrollRef = useRef<HTMLDivElement>(null);
+  const stickToBottom = useRef(true);
+  const [flash, setFlash] = useState<number | null>(null);
+  const newest = items[items.length - 1]?.id;
+
+  useLayoutEffect(() => {
+    stickToBottom.current = true;
+  }, [conversationId]);
+  // Follow new messages only when the reader is already at the bottom: never yank them away from history.
+  useLayoutEffect(() => {
+    const el = scrollRef.current;
+    if (el && stickToBottom.current) el.scrollTop = el.scrollHeight;
+  }, [newest, items.length]);
+
+  const jumpTo = useCallback((messageId: number) => {
+    const el = scrollRef.current?.querySelector(`[data-message-id="${messageId}"]`);
+    if (el) {
+      el.scrollIntoView({ block: 'center' });
+      setFlash(messageId);
+      stickToBottom.current = false;
+    }
+  }, []);
+  useEffect(() => {
+    if (focusMessageId !== null && items.some((m) => m.id === focusMessageId)) jumpTo(focusMessageId);
+  }, [focusMessageId, items, jumpTo]);
+
+  if (messages.isPending) return <div className="messages"><p className="state">{t.loading}</p></div>;
+  if (messages.isError) return <div className="messages"><ErrorState error={messages.error} onRetry={() => void messages.refetch()} /></div>;
+
+  let lastDay = '';
+  return (
+    <div
+      className="messages"
+      ref={scrollRef}
+      tabIndex={0}
+      aria-label={t.thread}
+      onScroll={(e) => {
+        const el = e.currentTarget;
+        stickToBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+      }}
+    >
+      {messages.hasNextPage ? (
+        <button type="button" className="load-older secondary" disabled={messages.isFetchingNextPage} onClick={() => void messages.fetchNextPage()}>
+          {messages.isFetchingNextPage ? t.loading : t.loadOlder}
+        </button>
+      ) : null}
+      {items.length === 0 ? <p className="state">{t.noMessages}</p> : null}
+      <ol className="message-list">
+        {items.map((m) => {
+          const day = formatDay(m.at);
+          const separator = day !== lastDay;
+          lastDay = day;
+          return (
+            <Fragment key={m.id}>
+              {separator ? (
+                <li className="day-separator" aria-hidden="false">
+                  <span>{day}</span>
+                </li>
+              ) : null}
+              <MessageBubble message={m} highlighted={m.id === flash} onReply={onReply} onJumpTo={jumpTo} />
+            </Fragment>
+          );
+        })}
+      </ol>
+    </div>
+  );
+}

@@ -1,0 +1,2 @@
+export { ThreadView } from './ThreadView';
+export { Composer, fillTemplate } from './Composer';
