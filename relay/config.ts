@@ -1,0 +1,180 @@
+/**
+ * Relay configuration: environment variables, optionally layered over a JSON file
+ * (`RELAY_CONFIG_FILE`, keys named like the variables). Every secret can instead come from a file
+ * named by `<NAME>_FILE`, which is how systemd `LoadCredential=` and Docker secrets hand them over.
+ * Validated with zod; an error names the variable and says what is wrong, never its value.
+ */
+import { z } from 'zod';
+
+const b64url = (minBytes: number, maxBytes: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9_-]+$/, 'expected base64url without padding')
+    .transform((s) => Buffer.from(s, 'base64url'))
+    .refine((b) => b.length >= minBytes && b.length <= maxBytes, {
+      message: minBytes === maxBytes ? `expected ${minBytes} bytes` : `expected ${minBytes} to ${maxBytes} bytes`,
+    });
+
+const bool = z
+  .union([z.boolean(), z.enum(['1', '0', 'true', 'false', 'yes', 'no'])])
+  .transform((v) => v === true || v === '1' || v === 'true' || v === 'yes');
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const ServeEnvSchema = z.object({
+  RELAY_DATA_DIR: z.string().min(1),
+  RELAY_HOST: z.string().min(1).default('0.0.0.0'),
+  RELAY_PORT: int(0, 65535).default(8080),
+  RELAY_X25519_PRIVATE_KEY: b64url(32, 32),
+  RELAY_DEDUP_KEY: b64url(32, 64),
+  RELAY_APP_SECRETS: z
+    .string()
+    .transform((s) => s.split(/[\s,]+/).filter((x) => x.length > 0))
+    .pipe(z.array(z.string().min(16, 'each app secret has at least 16 characters')).min(1, 'at least one app secret')),
+  RELAY_VERIFY_TOKEN: z.string().trim().min(16, 'use a verify token of at least 16 characters'),
+  RELAY_BODY_LIMIT_BYTES: int(1024, 64 * 1024 * 1024).default(5 * 1024 * 1024),
+  RELAY_HEADERS_TIMEOUT_MS: int(100, 120_000).default(5_000),
+  RELAY_REQUEST_TIMEOUT_MS: int(100, 600_000).default(15_000),
+  RELAY_ENVELOPE_TTL_DAYS: z.coerce.number().positive().max(365).default(14),
+  RELAY_SWEEP_INTERVAL_MS: int(50, 3_600_000).default(60_000),
+  RELAY_DELIVERY_WINDOW: int(1, 1000).default(32),
+  RELAY_HEARTBEAT_MS: int(100, 600_000).default(30_000),
+  RELAY_REVOCATION_POLL_MS: int(50, 60_000).default(1_000),
+  RELAY_WS_MAX_PAYLOAD_BYTES: int(1024, 16 * 1024 * 1024).default(64 * 1024),
+  RELAY_UNSIGNED_RATE_PER_MINUTE: int(1, 1_000_000).default(120),
+  RELAY_UNSIGNED_BURST: int(1, 1_000_000).default(60),
+  RELAY_TRUST_PROXY: bool.default(false),
+  RELAY_TLS_CERT_FILE: z.string().min(1).optional(),
+  RELAY_TLS_KEY_FILE: z.string().min(1).optional(),
+  RELAY_SHUTDOWN_GRACE_MS: int(0, 120_000).default(10_000),
+  RELAY_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+const SECRET_VARIABLES = ['RELAY_X25519_PRIVATE_KEY', 'RELAY_DEDUP_KEY', 'RELAY_APP_SECRETS', 'RELAY_VERIFY_TOKEN'] as const;
+
+export interface RelayConfig {
+  dataDir: string;
+  host: string;
+  port: number;
+  relayPrivateKey: Buffer;
+  dedupKey: Buffer;
+  appSecrets: string[];
+  verifyToken: string;
+  bodyLimitBytes: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  envelopeTtlMs: number;
+  sweepIntervalMs: number;
+  deliveryWindow: number;
+  heartbeatMs: number;
+  revocationPollMs: number;
+  wsMaxPayloadBytes: number;
+  unsignedRatePerMinute: number;
+  unsignedBurst: number;
+  trustProxy: boolean;
+  tls: { certFile: string; keyFile: string } | null;
+  shutdownGraceMs: number;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`relay configuration is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Merges the JSON file (if any) under the environment and resolves `<NAME>_FILE` indirections. */
+function gather(env: Env, readFile: (path: string) => string, names: readonly string[]): Record<string, unknown> {
+  const problems: string[] = [];
+  let fromFile: Record<string, unknown> = {};
+  if (env.RELAY_CONFIG_FILE) {
+    try {
+      const parsed: unknown = JSON.parse(readFile(env.RELAY_CONFIG_FILE));
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not a JSON object');
+      fromFile = parsed as Record<string, unknown>;
+    } catch (err) {
+      problems.push(`RELAY_CONFIG_FILE: cannot read a JSON object from it (${(err as Error).message})`);
+    }
+    for (const k of Object.keys(fromFile)) {
+      if (!KNOWN_NAMES().has(k.replace(/_FILE$/, ''))) problems.push(`RELAY_CONFIG_FILE: unknown key ${k}`);
+    }
+  }
+  const out: Record<string, unknown> = {};
+  for (const name of names) {
+    const direct = env[name] ?? fromFile[name];
+    const file = env[`${name}_FILE`] ?? (fromFile[`${name}_FILE`] as string | undefined);
+    if (direct !== undefined && file !== undefined) problems.push(`${name}: set either ${name} or ${name}_FILE, not both`);
+    else if (file !== undefined) {
+      try {
+        out[name] = readFile(String(file)).trim();
+      } catch (err) {
+        problems.push(`${name}_FILE: cannot read ${String(file)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+    } else if (direct !== undefined && direct !== '') out[name] = direct;
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return out;
+}
+
+function explain(error: z.ZodError): string[] {
+  return error.issues.map((i) => {
+    const name = String(i.path[0] ?? 'config');
+    const secret = (SECRET_VARIABLES as readonly string[]).includes(name);
+    const what = i.code === 'invalid_type' && i.input === undefined ? 'is required' : i.message;
+    return `${name}: ${what}${secret ? ` (or set ${name}_FILE)` : ''}`;
+  });
+}
+
+export function loadServeConfig(env: Env, readFile: (path: string) => string): RelayConfig {
+  const names = Object.keys(ServeEnvSchema.shape);
+  const raw = gather(env, readFile, names);
+  const parsed = ServeEnvSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(explain(parsed.error));
+  const c = parsed.data;
+  if (Boolean(c.RELAY_TLS_CERT_FILE) !== Boolean(c.RELAY_TLS_KEY_FILE)) {
+    throw new ConfigError(['RELAY_TLS_CERT_FILE and RELAY_TLS_KEY_FILE: set both (TLS by the relay) or neither (behind a proxy)']);
+  }
+  return {
+    dataDir: c.RELAY_DATA_DIR,
+    host: c.RELAY_HOST,
+    port: c.RELAY_PORT,
+    relayPrivateKey: c.RELAY_X25519_PRIVATE_KEY,
+    dedupKey: c.RELAY_DEDUP_KEY,
+    appSecrets: c.RELAY_APP_SECRETS,
+    verifyToken: c.RELAY_VERIFY_TOKEN,
+    bodyLimitBytes: c.RELAY_BODY_LIMIT_BYTES,
+    headersTimeoutMs: c.RELAY_HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: c.RELAY_REQUEST_TIMEOUT_MS,
+    envelopeTtlMs: Math.round(c.RELAY_ENVELOPE_TTL_DAYS * 86_400_000),
+    sweepIntervalMs: c.RELAY_SWEEP_INTERVAL_MS,
+    deliveryWindow: c.RELAY_DELIVERY_WINDOW,
+    heartbeatMs: c.RELAY_HEARTBEAT_MS,
+    revocationPollMs: c.RELAY_REVOCATION_POLL_MS,
+    wsMaxPayloadBytes: c.RELAY_WS_MAX_PAYLOAD_BYTES,
+    unsignedRatePerMinute: c.RELAY_UNSIGNED_RATE_PER_MINUTE,
+    unsignedBurst: c.RELAY_UNSIGNED_BURST,
+    trustProxy: c.RELAY_TRUST_PROXY,
+    tls: c.RELAY_TLS_CERT_FILE && c.RELAY_TLS_KEY_FILE ? { certFile: c.RELAY_TLS_CERT_FILE, keyFile: c.RELAY_TLS_KEY_FILE } : null,
+    shutdownGraceMs: c.RELAY_SHUTDOWN_GRACE_MS,
+    logLevel: c.RELAY_LOG_LEVEL,
+  };
+}
+
+const KNOWN_NAMES = () => new Set([...Object.keys(ServeEnvSchema.shape), ...Object.keys(AdminEnvSchema.shape)]);
+
+const AdminEnvSchema = z.object({
+  RELAY_DATA_DIR: z.string().min(1),
+  RELAY_ENROLMENT_CODE_TTL_HOURS: z.coerce.number().positive().max(24 * 30).default(24),
+});
+
+/** What the operator commands need: the data folder only, never the relay's secrets. */
+export function loadAdminConfig(env: Env, readFile: (path: string) => string): { dataDir: string; enrolmentCodeTtlMs: number } {
+  const raw = gather(env, readFile, Object.keys(AdminEnvSchema.shape));
+  const parsed = AdminEnvSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(explain(parsed.error));
+  return { dataDir: parsed.data.RELAY_DATA_DIR, enrolmentCodeTtlMs: Math.round(parsed.data.RELAY_ENROLMENT_CODE_TTL_HOURS * 3_600_000) };
+}

@@ -1,0 +1,233 @@
+/**
+ * Webhook intake: Meta's signature, routing every change of a batch to its tenant, keyed
+ * duplicate detection, and the group committer that seals and durably queues envelopes.
+ */
+import { createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { ENVELOPE_INFO, envelopeAad, type EnvelopePlaintext } from '../shared/envelope';
+import { RoutableWebhookSchema, type RoutableWebhook } from '../shared/whatsapp/routing';
+import { sealAuth, x25519PublicFromRaw, type X25519KeyPair } from './crypto/hpke';
+import { activeApplianceOf, dedupRemember, dedupSeen, insertEnvelope, takeSeq, type Db } from './store';
+
+const SIGNATURE_RE = /^sha256=([0-9a-f]{64})$/;
+
+/**
+ * Checks `X-Hub-Signature-256` against every active app secret (rotation), in constant time per
+ * comparison. The HMAC runs over the exact bytes received, never a re-serialisation.
+ */
+export function verifyMetaSignature(appSecrets: readonly string[], rawBody: Buffer, header: string | undefined): boolean {
+  if (!header) return false;
+  const m = SIGNATURE_RE.exec(header.trim().toLowerCase());
+  if (!m) return false;
+  const given = Buffer.from(m[1]!, 'hex');
+  let ok = false;
+  for (const secret of appSecrets) {
+    const expected = createHmac('sha256', secret).update(rawBody).digest();
+    // No early exit: every secret is tried, so timing does not reveal which one matched.
+    if (timingSafeEqual(expected, given)) ok = true;
+  }
+  return ok;
+}
+
+export function signMetaBody(appSecret: string, rawBody: Buffer | string): string {
+  return `sha256=${createHmac('sha256', appSecret).update(rawBody).digest('hex')}`;
+}
+
+type Entry = RoutableWebhook['entry'][number];
+type Change = Entry['changes'][number];
+
+export interface TenantPart {
+  tenantId: string;
+  plaintext: EnvelopePlaintext;
+  /** Item identities (message ids, status transitions, or the change itself) before keying. */
+  items: string[];
+  changes: number;
+}
+
+export interface RoutedWebhook {
+  parts: TenantPart[];
+  unknownPhoneNumber: number;
+  noPhoneNumber: number;
+}
+
+export function parseWebhook(rawBody: Buffer): RoutableWebhook | null {
+  let json: unknown;
+  try {
+    json = JSON.parse(rawBody.toString('utf8'));
+  } catch {
+    return null;
+  }
+  const parsed = RoutableWebhookSchema.safeParse(json);
+  return parsed.success ? parsed.data : null;
+}
+
+/** What makes one change recognisable when Meta sends it again. */
+function itemsOf(change: Change): string[] {
+  const value = change.value as { messages?: unknown; statuses?: unknown };
+  const items: string[] = [];
+  if (Array.isArray(value.messages)) {
+    for (const m of value.messages as { id?: unknown }[]) if (typeof m?.id === 'string') items.push(`m\0${m.id}`);
+  }
+  if (Array.isArray(value.statuses)) {
+    for (const s of value.statuses as { id?: unknown; status?: unknown; timestamp?: unknown }[]) {
+      if (typeof s?.id === 'string') items.push(`s\0${s.id}\0${String(s.status)}\0${String(s.timestamp)}`);
+    }
+  }
+  // A change with neither (template or account updates, unknown kinds) is recognised by its content.
+  if (items.length === 0) items.push(`c\0${change.field}\0${JSON.stringify(change.value)}`);
+  return items;
+}
+
+/**
+ * Routes every change of every entry by its `phone_number_id`. When the whole body belongs to one
+ * tenant it travels as Meta sent it (kind `meta`, so the appliance can check Meta's HMAC); as soon
+ * as anything in it belongs elsewhere (another tenant, an unknown number), each tenant gets only
+ * its own changes, re-serialised (kind `relay`).
+ */
+export function routeWebhook(
+  rawBody: Buffer,
+  signature: string,
+  body: RoutableWebhook,
+  tenantOf: (phoneNumberId: string) => string | undefined,
+): RoutedWebhook {
+  const byTenant = new Map<string, { entries: Map<number, Entry>; items: string[]; changes: number }>();
+  let unknownPhoneNumber = 0;
+  let noPhoneNumber = 0;
+  let routedChanges = 0;
+  let totalChanges = 0;
+  body.entry.forEach((entry, entryIndex) => {
+    for (const change of entry.changes) {
+      totalChanges += 1;
+      const phoneNumberId = change.value.metadata?.phone_number_id;
+      if (!phoneNumberId) {
+        noPhoneNumber += 1;
+        continue;
+      }
+      const tenantId = tenantOf(phoneNumberId);
+      if (!tenantId) {
+        unknownPhoneNumber += 1;
+        continue;
+      }
+      routedChanges += 1;
+      let part = byTenant.get(tenantId);
+      if (!part) {
+        part = { entries: new Map(), items: [], changes: 0 };
+        byTenant.set(tenantId, part);
+      }
+      let own = part.entries.get(entryIndex);
+      if (!own) {
+        own = { ...entry, changes: [] };
+        part.entries.set(entryIndex, own);
+      }
+      own.changes.push(change);
+      part.items.push(...itemsOf(change));
+      part.changes += 1;
+    }
+  });
+  const whole = byTenant.size === 1 && routedChanges === totalChanges;
+  const parts: TenantPart[] = [];
+  for (const [tenantId, part] of byTenant) {
+    const plaintext: EnvelopePlaintext = whole
+      ? { kind: 'meta', body: rawBody.toString('base64url'), signature: signature.trim().toLowerCase() }
+      : { kind: 'relay', body: JSON.stringify({ ...body, entry: [...part.entries.values()] }) };
+    parts.push({ tenantId, plaintext, items: part.items, changes: part.changes });
+  }
+  return { parts, unknownPhoneNumber, noPhoneNumber };
+}
+
+export type PartOutcome =
+  | { tenantId: string; outcome: 'queued'; applianceId: string; seq: number }
+  | { tenantId: string; outcome: 'duplicate' }
+  | { tenantId: string; outcome: 'no_appliance' };
+
+interface Job {
+  parts: TenantPart[];
+  receivedAt: number;
+  resolve: (outcomes: PartOutcome[]) => void;
+  reject: (err: unknown) => void;
+}
+
+export interface Committer {
+  /** Resolves once the parts are sealed and on disk (or recognised as duplicates). */
+  submit(parts: TenantPart[], receivedAt: number): Promise<PartOutcome[]>;
+  /** Commits whatever is waiting now; used on shutdown. */
+  flush(): void;
+}
+
+/**
+ * Group commit: every webhook that arrives while the event loop is busy joins one transaction, so
+ * one fsync covers many of them. Seq assignment, sealing and insert happen inside that transaction,
+ * which makes seq order the commit order.
+ */
+export function createCommitter(deps: {
+  db: Db;
+  relayKeyPair: X25519KeyPair;
+  dedupKey: Buffer;
+  onCommitted: (batch: { applianceIds: Set<string>; size: number }) => void;
+}): Committer {
+  const { db } = deps;
+  const info = Buffer.from(ENVELOPE_INFO);
+  const publicKeys = new Map<string, KeyObject>();
+  let pending: Job[] = [];
+  let scheduled = false;
+
+  const dedupHash = (tenantId: string, item: string) => createHmac('sha256', deps.dedupKey).update(`${tenantId}\0${item}`).digest();
+
+  const commitJob = (job: Job): PartOutcome[] =>
+    job.parts.map((part): PartOutcome => {
+      const keys = part.items.map((i) => dedupHash(part.tenantId, i));
+      if (keys.every((k) => dedupSeen(db, k))) return { tenantId: part.tenantId, outcome: 'duplicate' };
+      const appliance = activeApplianceOf(db, part.tenantId);
+      if (!appliance) return { tenantId: part.tenantId, outcome: 'no_appliance' };
+      let recipient = publicKeys.get(appliance.id);
+      if (!recipient) {
+        recipient = x25519PublicFromRaw(appliance.encryption_public_key);
+        publicKeys.set(appliance.id, recipient);
+      }
+      const seq = takeSeq(db, appliance.id);
+      const aad = Buffer.from(envelopeAad({ tenantId: part.tenantId, applianceId: appliance.id, seq, receivedAt: job.receivedAt }));
+      const { enc, ct } = sealAuth({
+        recipientPublicKey: recipient,
+        sender: deps.relayKeyPair,
+        info,
+        aad,
+        plaintext: Buffer.from(JSON.stringify(part.plaintext)),
+      });
+      insertEnvelope(db, { appliance_id: appliance.id, seq, tenant_id: part.tenantId, received_at: job.receivedAt, enc, ct });
+      for (const k of keys) dedupRemember(db, k, job.receivedAt);
+      return { tenantId: part.tenantId, outcome: 'queued', applianceId: appliance.id, seq };
+    });
+
+  const flush = () => {
+    scheduled = false;
+    const batch = pending;
+    pending = [];
+    if (batch.length === 0) return;
+    let results: PartOutcome[][];
+    try {
+      results = db.transaction(() => batch.map(commitJob)).immediate();
+    } catch (err) {
+      for (const job of batch) job.reject(err);
+      return;
+    }
+    const applianceIds = new Set<string>();
+    batch.forEach((job, i) => {
+      const outcomes = results[i]!;
+      for (const o of outcomes) if (o.outcome === 'queued') applianceIds.add(o.applianceId);
+      job.resolve(outcomes);
+    });
+    deps.onCommitted({ applianceIds, size: batch.length });
+  };
+
+  return {
+    submit(parts, receivedAt) {
+      return new Promise((resolve, reject) => {
+        pending.push({ parts, receivedAt, resolve, reject });
+        if (!scheduled) {
+          scheduled = true;
+          setImmediate(flush);
+        }
+      });
+    },
+    flush,
+  };
+}

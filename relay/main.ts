@@ -1,0 +1,163 @@
+/**
+ * The relay's command line, and the only file that reads the environment or argv.
+ *   npm run relay -- [serve]                      run the server (default)
+ *   npm run relay -- keygen                       print fresh secrets for the operator
+ *   npm run relay -- tenant-add <tenantId> [--label <clinic>] [--phone <phone_number_id>]...
+ *   npm run relay -- number-add <tenantId> <phone_number_id>
+ *   npm run relay -- number-remove <phone_number_id>
+ *   npm run relay -- enrol-code <tenantId>       print a one-time enrolment code (stored hashed)
+ *   npm run relay -- list                         tenants, numbers, appliances, queue counts
+ *   npm run relay -- revoke <applianceId>         revoke; the running server closes its socket
+ * Operator commands print one JSON document on stdout and need only RELAY_DATA_DIR.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { z } from 'zod';
+import { IdSchema } from '../shared/encoding';
+import { ConfigError, loadAdminConfig, loadServeConfig } from './config';
+import { generateX25519KeyPair, x25519PrivateRaw } from './crypto/hpke';
+import { createRelayServer } from './server';
+import {
+  addPhoneNumber,
+  createTenant,
+  getAppliance,
+  getTenant,
+  issueEnrolmentCode,
+  listTenants,
+  openStore,
+  removePhoneNumber,
+  revokeAppliance,
+  StoreConflict,
+  type Db,
+} from './store';
+
+const PhoneNumberIdSchema = z.string().regex(/^\d{1,32}$/, 'a phone_number_id is digits only');
+const readText = (path: string) => readFileSync(path, 'utf8');
+
+function out(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+function fail(message: string, code = 2): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(code);
+}
+
+function openAdminStore(): { db: Db; enrolmentCodeTtlMs: number } {
+  const cfg = loadAdminConfig(process.env, readText);
+  mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });
+  return { db: openStore(join(cfg.dataDir, 'relay.sqlite')), enrolmentCodeTtlMs: cfg.enrolmentCodeTtlMs };
+}
+
+function arg<T>(schema: z.ZodType<T>, value: string | undefined, name: string): T {
+  const r = schema.safeParse(value);
+  if (!r.success) fail(`${name}: ${value === undefined ? 'missing' : r.error.issues[0]?.message}`);
+  return r.data;
+}
+
+async function serve(): Promise<void> {
+  const config = loadServeConfig(process.env, readText);
+  const logger = pino({ level: config.logLevel, base: { service: 'clinic-relay' } });
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const db = openStore(join(config.dataDir, 'relay.sqlite'));
+  const server = createRelayServer({ config, logger, db });
+  const addr = await server.listen();
+  logger.info({ event: 'listening', port: addr.port, host: addr.address, tls: config.tls !== null }, 'relay listening');
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: finishing in-flight commits');
+    server
+      .close()
+      .then(() => {
+        logger.info('relay stopped');
+        logger.flush();
+        process.exit(0);
+      })
+      .catch((err: unknown) => {
+        logger.error({ err: { message: (err as Error).message } }, 'shutdown failed');
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+async function main(): Promise<void> {
+  const { positionals, values } = parseArgs({
+    args: process.argv.slice(2),
+    allowPositionals: true,
+    options: { label: { type: 'string' }, phone: { type: 'string', multiple: true }, help: { type: 'boolean' } },
+  });
+  const [command = 'serve', ...rest] = positionals;
+  const now = Date.now();
+  switch (command) {
+    case 'serve':
+      return serve();
+    case 'keygen': {
+      const kp = generateX25519KeyPair();
+      process.stdout.write(
+        [
+          '# Fresh relay secrets. Store them as systemd credentials or Docker secrets, not in a config file.',
+          `RELAY_X25519_PRIVATE_KEY=${x25519PrivateRaw(kp.privateKey).toString('base64url')}`,
+          `# its public key (appliances pin it at enrolment): ${kp.publicRaw.toString('base64url')}`,
+          `RELAY_DEDUP_KEY=${randomBytes(32).toString('base64url')}`,
+          `RELAY_VERIFY_TOKEN=${randomBytes(24).toString('base64url')}`,
+          '# RELAY_APP_SECRETS comes from the Meta app dashboard (App settings > Basic > App secret).',
+          '',
+        ].join('\n'),
+      );
+      return;
+    }
+    case 'tenant-add': {
+      const id = arg(IdSchema, rest[0], 'tenantId');
+      const phones = (values.phone ?? []).map((p) => arg(PhoneNumberIdSchema, p, '--phone'));
+      const { db } = openAdminStore();
+      if (getTenant(db, id)) fail(`tenant ${id} already exists`);
+      createTenant(db, { id, label: values.label ?? null, phoneNumberIds: phones, now });
+      return out({ tenantId: id, phoneNumberIds: phones });
+    }
+    case 'number-add': {
+      const id = arg(IdSchema, rest[0], 'tenantId');
+      const phone = arg(PhoneNumberIdSchema, rest[1], 'phone_number_id');
+      const { db } = openAdminStore();
+      if (!getTenant(db, id)) fail(`no tenant ${id}`);
+      addPhoneNumber(db, id, phone, now);
+      return out({ tenantId: id, added: phone });
+    }
+    case 'number-remove': {
+      const phone = arg(PhoneNumberIdSchema, rest[0], 'phone_number_id');
+      const { db } = openAdminStore();
+      if (!removePhoneNumber(db, phone)) fail(`phone_number_id ${phone} is not routed to any tenant`);
+      return out({ removed: phone });
+    }
+    case 'enrol-code': {
+      const id = arg(IdSchema, rest[0], 'tenantId');
+      const { db, enrolmentCodeTtlMs } = openAdminStore();
+      const { code, expiresAt } = issueEnrolmentCode(db, { tenantId: id, now, ttlMs: enrolmentCodeTtlMs });
+      return out({ tenantId: id, code, expiresAt: new Date(expiresAt).toISOString(), note: 'shown once; only its hash is stored' });
+    }
+    case 'list': {
+      const { db } = openAdminStore();
+      return out(listTenants(db));
+    }
+    case 'revoke': {
+      const id = arg(IdSchema, rest[0], 'applianceId');
+      const { db } = openAdminStore();
+      if (!getAppliance(db, id)) fail(`no appliance ${id}`);
+      const dropped = revokeAppliance(db, id, now);
+      return out({ revoked: id, droppedEnvelopes: dropped });
+    }
+    default:
+      fail(`unknown command ${command}; see the top of relay/main.ts or relay/README.md`);
+  }
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof ConfigError || err instanceof StoreConflict) fail(err.message, 2);
+  fail(`relay failed: ${(err as Error).message}`, 1);
+});

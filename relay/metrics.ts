@@ -1,0 +1,86 @@
+/**
+ * Prometheus metrics on a registry of their own (never prom-client's global one, so two relays in
+ * one test process do not collide). Labels hold reasons and opaque tenant ids only — never a
+ * patient's number, name or text.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type RejectReason = 'bad_signature' | 'missing_signature' | 'too_large' | 'bad_json' | 'rate_limited' | 'commit_failed' | 'timeout';
+
+export interface RelayMetrics {
+  registry: Registry;
+  webhooksAccepted: Counter<'outcome'>;
+  webhooksRejected: Counter<'reason'>;
+  envelopesQueued: Counter<'tenant'>;
+  changesDropped: Counter<'reason'>;
+  unknownPhoneNumbers: Counter;
+  duplicates: Counter<'tenant'>;
+  envelopesExpired: Counter<'tenant'>;
+  deliveryLatency: Histogram;
+  connectedAppliances: Gauge;
+  upgradesRefused: Counter<'reason'>;
+  badFrames: Counter;
+  checkpoints: Counter<'outcome'>;
+  enrolments: Counter<'outcome'>;
+  commitBatchSize: Histogram;
+}
+
+export function createMetrics(queue: () => { tenant_id: string; n: number; oldest: number }[], now: () => number): RelayMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'relay_process_' });
+  const queueDepth = new Gauge({ name: 'relay_queue_depth', help: 'Envelopes waiting per tenant', labelNames: ['tenant'], registers: [registry] });
+  const queueOldest = new Gauge({
+    name: 'relay_queue_oldest_age_seconds',
+    help: 'Age of the oldest waiting envelope per tenant',
+    labelNames: ['tenant'],
+    registers: [registry],
+    collect() {
+      // One query serves both gauges; reset so a drained tenant does not keep its last value.
+      queueDepth.reset();
+      this.reset();
+      const t = now();
+      for (const row of queue()) {
+        queueDepth.set({ tenant: row.tenant_id }, row.n);
+        this.set({ tenant: row.tenant_id }, Math.max(0, (t - row.oldest) / 1000));
+      }
+    },
+  });
+  void queueOldest;
+  return {
+    registry,
+    webhooksAccepted: new Counter({
+      name: 'relay_webhooks_accepted_total',
+      help: 'Signed webhooks answered 200, by outcome (queued, duplicate, unrouted)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    webhooksRejected: new Counter({ name: 'relay_webhooks_rejected_total', help: 'Webhooks refused, by reason', labelNames: ['reason'], registers: [registry] }),
+    envelopesQueued: new Counter({ name: 'relay_envelopes_queued_total', help: 'Envelopes sealed and committed, per tenant', labelNames: ['tenant'], registers: [registry] }),
+    changesDropped: new Counter({
+      name: 'relay_changes_dropped_total',
+      help: 'Webhook changes not queued, by reason (no_appliance, no_phone_number)',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    unknownPhoneNumbers: new Counter({ name: 'relay_unknown_phone_number_total', help: 'Changes for a phone_number_id no tenant owns', registers: [registry] }),
+    duplicates: new Counter({ name: 'relay_duplicates_dropped_total', help: 'Tenant parts recognised as already queued', labelNames: ['tenant'], registers: [registry] }),
+    envelopesExpired: new Counter({ name: 'relay_envelopes_expired_total', help: 'Envelopes deleted unacknowledged after the TTL', labelNames: ['tenant'], registers: [registry] }),
+    deliveryLatency: new Histogram({
+      name: 'relay_delivery_latency_seconds',
+      help: 'From webhook receipt to appliance ack',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 300, 3600, 86400],
+      registers: [registry],
+    }),
+    connectedAppliances: new Gauge({ name: 'relay_connected_appliances', help: 'Authenticated appliance sockets open', registers: [registry] }),
+    upgradesRefused: new Counter({ name: 'relay_ws_upgrades_refused_total', help: 'Appliance upgrades refused, by reason', labelNames: ['reason'], registers: [registry] }),
+    badFrames: new Counter({ name: 'relay_ws_bad_frames_total', help: 'Malformed frames (socket closed)', registers: [registry] }),
+    checkpoints: new Counter({ name: 'relay_checkpoints_total', help: 'Audit checkpoints by outcome', labelNames: ['outcome'], registers: [registry] }),
+    enrolments: new Counter({ name: 'relay_enrolments_total', help: 'Enrolment attempts by outcome', labelNames: ['outcome'], registers: [registry] }),
+    commitBatchSize: new Histogram({
+      name: 'relay_commit_batch_size',
+      help: 'Webhooks per group commit',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128],
+      registers: [registry],
+    }),
+  };
+}

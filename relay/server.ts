@@ -1,0 +1,335 @@
+/**
+ * `createRelayServer(deps)`: the relay's HTTP(S) server — Meta's webhook, enrolment, health,
+ * metrics — and the appliance WebSocket on the same port. Nothing runs until `listen()`.
+ */
+import { readFileSync } from 'node:fs';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { ENROL_PATH, EnrolRequestSchema, type EnrolResponse } from '../shared/enrolment';
+import type { ErrorCode } from '../shared/errors';
+import { WS_CLOSE } from '../shared/wire';
+import type { RelayConfig } from './config';
+import { x25519KeyPairFromPrivate, x25519PrivateFromRaw } from './crypto/hpke';
+import { createDeliveryHub } from './delivery';
+import { createCommitter, parseWebhook, routeWebhook, verifyMetaSignature } from './intake';
+import { createMetrics, type RejectReason } from './metrics';
+import { createRateLimiter } from './rateLimit';
+import { expireEnvelopes, phoneNumbersOf, queueByTenant, redeemEnrolmentCode, tenantForPhoneNumber, type Db } from './store';
+
+export const WEBHOOK_PATH = '/webhooks/whatsapp';
+
+export interface RelayServerDeps {
+  config: RelayConfig;
+  logger: Logger;
+  db: Db;
+  clock?: { now(): number };
+}
+
+export interface RelayServer {
+  listen(): Promise<AddressInfo>;
+  /** Stops accepting, finishes in-flight commits, closes sockets and the database. */
+  close(): Promise<void>;
+  address(): AddressInfo | null;
+}
+
+class BodyTooLarge extends Error {}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) return reject(new BodyTooLarge());
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.off('data', onData);
+        reject(new BodyTooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.on('end', () => resolve(Buffer.concat(chunks, size)));
+    req.on('error', reject);
+    req.on('aborted', () => reject(new Error('aborted')));
+  });
+}
+
+export function createRelayServer(deps: RelayServerDeps): RelayServer {
+  const { config, logger, db } = deps;
+  const now = () => (deps.clock ? deps.clock.now() : Date.now());
+  const relayKeyPair = x25519KeyPairFromPrivate(x25519PrivateFromRaw(config.relayPrivateKey));
+  const metrics = createMetrics(() => queueByTenant(db), now);
+  const limiter = createRateLimiter({ ratePerMinute: config.unsignedRatePerMinute, burst: config.unsignedBurst, now });
+  let shuttingDown = false;
+
+  const hub = createDeliveryHub({
+    db,
+    logger,
+    metrics,
+    now,
+    window: config.deliveryWindow,
+    heartbeatMs: config.heartbeatMs,
+    revocationPollMs: config.revocationPollMs,
+    maxPayload: config.wsMaxPayloadBytes,
+  });
+  const committer = createCommitter({
+    db,
+    relayKeyPair,
+    dedupKey: config.dedupKey,
+    onCommitted: ({ applianceIds, size }) => {
+      metrics.commitBatchSize.observe(size);
+      hub.notify(applianceIds);
+    },
+  });
+
+  const clientIp = (req: IncomingMessage): string => {
+    if (config.trustProxy) {
+      const fwd = req.headers['x-forwarded-for'];
+      const last = (Array.isArray(fwd) ? fwd.join(',') : (fwd ?? '')).split(',').pop()?.trim();
+      if (last) return last;
+    }
+    return req.socket.remoteAddress ?? 'unknown';
+  };
+
+  const sendJson = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+    res.end(text);
+  };
+  const sendError = (res: ServerResponse, status: number, code: ErrorCode, message: string, headers: Record<string, string> = {}) =>
+    sendJson(res, status, { error: { code, message } }, headers);
+
+  const reject = (res: ServerResponse, status: number, reason: RejectReason, code: ErrorCode, message: string) => {
+    metrics.webhooksRejected.inc({ reason });
+    // Too-large bodies are not drained: the connection is closed after the answer.
+    sendError(res, status, code, message, status === 413 ? { connection: 'close' } : {});
+  };
+
+  const handleVerify = (req: IncomingMessage, res: ServerResponse, url: URL) => {
+    const mode = url.searchParams.get('hub.mode');
+    const token = url.searchParams.get('hub.verify_token');
+    const challenge = url.searchParams.get('hub.challenge');
+    const tokenOk = token !== null && Buffer.byteLength(token) === Buffer.byteLength(config.verifyToken) && token === config.verifyToken;
+    if (mode === 'subscribe' && tokenOk && challenge !== null) {
+      const body = Buffer.from(challenge, 'utf8');
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length });
+      res.end(body);
+      logger.info('webhook verification handshake answered');
+      return;
+    }
+    limiter.take(clientIp(req));
+    logger.warn('webhook verification refused');
+    sendError(res, 403, 'RELAY_UNAUTHORIZED', 'verification refused');
+  };
+
+  const handleWebhook = async (req: IncomingMessage, res: ServerResponse) => {
+    const receivedAt = now();
+    const ip = clientIp(req);
+    const signature = req.headers['x-hub-signature-256'];
+    const header = Array.isArray(signature) ? signature[0] : signature;
+    let raw: Buffer;
+    try {
+      raw = await readBody(req, config.bodyLimitBytes);
+    } catch (err) {
+      if (err instanceof BodyTooLarge) {
+        limiter.take(ip);
+        return reject(res, 413, 'too_large', 'BAD_REQUEST', `body larger than ${config.bodyLimitBytes} bytes`);
+      }
+      return;
+    }
+    if (!verifyMetaSignature(config.appSecrets, raw, header)) {
+      limiter.take(ip);
+      logger.warn({ bytes: raw.length }, 'webhook refused: bad or missing signature');
+      return reject(res, 401, header ? 'bad_signature' : 'missing_signature', 'RELAY_UNAUTHORIZED', 'bad or missing X-Hub-Signature-256');
+    }
+    const body = parseWebhook(raw);
+    if (!body) {
+      // Signed by Meta but not a webhook we can route: a retry would not change it, so 400.
+      return reject(res, 400, 'bad_json', 'BAD_REQUEST', 'body is not a WhatsApp webhook');
+    }
+    const routed = routeWebhook(raw, header!, body, (p) => tenantForPhoneNumber(db, p));
+    if (routed.unknownPhoneNumber) metrics.unknownPhoneNumbers.inc(routed.unknownPhoneNumber);
+    if (routed.noPhoneNumber) metrics.changesDropped.inc({ reason: 'no_phone_number' }, routed.noPhoneNumber);
+    if (routed.parts.length === 0) {
+      metrics.webhooksAccepted.inc({ outcome: 'unrouted' });
+      logger.info({ unknownPhoneNumber: routed.unknownPhoneNumber, noPhoneNumber: routed.noPhoneNumber }, 'webhook accepted, nothing routed');
+      return sendJson(res, 200, { ok: true });
+    }
+    try {
+      const outcomes = await committer.submit(routed.parts, receivedAt);
+      let queued = 0;
+      for (const o of outcomes) {
+        if (o.outcome === 'queued') {
+          queued += 1;
+          metrics.envelopesQueued.inc({ tenant: o.tenantId });
+        } else if (o.outcome === 'duplicate') metrics.duplicates.inc({ tenant: o.tenantId });
+        else metrics.changesDropped.inc({ reason: 'no_appliance' });
+      }
+      metrics.webhooksAccepted.inc({ outcome: queued > 0 ? 'queued' : outcomes.every((o) => o.outcome === 'duplicate') ? 'duplicate' : 'unrouted' });
+      logger.debug({ outcomes, bytes: raw.length }, 'webhook committed');
+      sendJson(res, 200, { ok: true });
+    } catch (err) {
+      logger.error({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'webhook commit failed; answering 503 so Meta retries');
+      reject(res, 503, 'commit_failed', 'UNAVAILABLE', 'could not store the webhook; retry later');
+    }
+  };
+
+  const handleEnrol = async (req: IncomingMessage, res: ServerResponse) => {
+    limiter.take(clientIp(req));
+    let raw: Buffer;
+    try {
+      raw = await readBody(req, 16 * 1024);
+    } catch {
+      return sendError(res, 413, 'BAD_REQUEST', 'enrolment request too large', { connection: 'close' });
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(raw.toString('utf8'));
+    } catch {
+      return sendError(res, 400, 'BAD_REQUEST', 'expected a JSON body');
+    }
+    const parsed = EnrolRequestSchema.safeParse(json);
+    if (!parsed.success) {
+      metrics.enrolments.inc({ outcome: 'bad_request' });
+      return sendError(res, 400, 'BAD_REQUEST', parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+    }
+    const r = parsed.data;
+    const result = redeemEnrolmentCode(db, {
+      code: r.code,
+      signingPublicKey: Buffer.from(r.signingPublicKey, 'base64url'),
+      encryptionPublicKey: Buffer.from(r.encryptionPublicKey, 'base64url'),
+      label: r.label ?? null,
+      now: now(),
+    });
+    if (!result) {
+      metrics.enrolments.inc({ outcome: 'invalid_code' });
+      logger.warn('enrolment refused: unknown, used or expired code');
+      return sendError(res, 403, 'ENROLMENT_CODE_INVALID', 'this enrolment code is unknown, already used or expired; ask the relay operator for a new one');
+    }
+    if (result.replaced) {
+      hub.disconnect(result.replaced.applianceId, WS_CLOSE.revoked, 'RELAY_REVOKED');
+      logger.info({ replacedApplianceId: result.replaced.applianceId, droppedEnvelopes: result.replaced.droppedEnvelopes }, 're-pairing replaced an appliance');
+    }
+    metrics.enrolments.inc({ outcome: 'enrolled' });
+    logger.info({ tenantId: result.appliance.tenant_id, applianceId: result.appliance.id }, 'appliance enrolled');
+    const response: EnrolResponse = {
+      tenantId: result.appliance.tenant_id,
+      applianceId: result.appliance.id,
+      relayEncryptionPublicKey: relayKeyPair.publicRaw.toString('base64url'),
+      phoneNumberIds: phoneNumbersOf(db, result.appliance.tenant_id),
+    };
+    sendJson(res, 200, response);
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://relay');
+    const ip = clientIp(req);
+    const route = `${req.method} ${url.pathname}`;
+    if (route === 'GET /healthz') return sendJson(res, 200, { status: 'ok' });
+    if (route === 'GET /readyz') {
+      if (shuttingDown) return sendJson(res, 503, { status: 'shutting_down' });
+      try {
+        db.prepare('SELECT 1').get();
+        return sendJson(res, 200, { status: 'ready' });
+      } catch {
+        return sendJson(res, 503, { status: 'database_unavailable' });
+      }
+    }
+    if (route === 'GET /metrics') {
+      const text = await metrics.registry.metrics();
+      res.writeHead(200, { 'content-type': metrics.registry.contentType });
+      return res.end(text);
+    }
+    // Everything below can be reached without a valid signature: an IP that keeps failing is slowed down.
+    const signedWebhook = route === `POST ${WEBHOOK_PATH}` && typeof req.headers['x-hub-signature-256'] === 'string';
+    if (!signedWebhook && !limiter.allowed(ip)) {
+      metrics.webhooksRejected.inc({ reason: 'rate_limited' });
+      return sendError(res, 429, 'RATE_LIMITED', 'too many unauthenticated requests; slow down', { 'retry-after': '60', connection: 'close' });
+    }
+    if (shuttingDown) return sendError(res, 503, 'UNAVAILABLE', 'relay shutting down', { connection: 'close' });
+    if (route === `GET ${WEBHOOK_PATH}`) return handleVerify(req, res, url);
+    if (route === `POST ${WEBHOOK_PATH}`) return handleWebhook(req, res);
+    if (route === `POST ${ENROL_PATH}`) return handleEnrol(req, res);
+    limiter.take(ip);
+    sendError(res, 404, 'NOT_FOUND', 'no such endpoint');
+  };
+
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    handle(req, res).catch((err: unknown) => {
+      logger.error({ err: { message: (err as Error).message } }, 'request failed');
+      if (!res.headersSent) sendError(res, 500, 'INTERNAL', 'internal error');
+      else res.destroy();
+    });
+  };
+
+  const options: http.ServerOptions = {
+    headersTimeout: config.headersTimeoutMs,
+    requestTimeout: config.requestTimeoutMs,
+    keepAliveTimeout: 5_000,
+    // How often Node checks the two timeouts above; its default (30 s) would let slow clients linger.
+    connectionsCheckingInterval: Math.min(1_000, Math.max(100, Math.floor(config.headersTimeoutMs / 2))),
+    maxHeaderSize: 16 * 1024,
+  };
+  const server = config.tls
+    ? https.createServer({ ...options, cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) }, onRequest)
+    : http.createServer(options, onRequest);
+
+  server.on('upgrade', (req: IncomingMessage, socket, head) => {
+    const ip = clientIp(req);
+    if (shuttingDown || !limiter.allowed(ip)) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      socket.destroy();
+      return;
+    }
+    hub.handleUpgrade(req, socket, head, () => limiter.take(ip));
+  });
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n');
+    socket.destroy();
+  });
+
+  let sweep: NodeJS.Timeout | null = null;
+  const runSweep = () => {
+    try {
+      const expired = expireEnvelopes(db, now() - config.envelopeTtlMs);
+      for (const [tenant, n] of expired) metrics.envelopesExpired.inc({ tenant }, n);
+      if (expired.size) logger.info({ expired: Object.fromEntries(expired) }, 'expired unacknowledged envelopes');
+    } catch (err) {
+      logger.error({ err: { message: (err as Error).message } }, 'expiry sweep failed');
+    }
+  };
+
+  return {
+    listen() {
+      return new Promise((resolve, rejectListen) => {
+        server.once('error', rejectListen);
+        server.listen(config.port, config.host, () => {
+          server.off('error', rejectListen);
+          runSweep();
+          sweep = setInterval(runSweep, config.sweepIntervalMs);
+          sweep.unref();
+          resolve(server.address() as AddressInfo);
+        });
+      });
+    },
+    address: () => (server.address() as AddressInfo | null) ?? null,
+    async close() {
+      if (shuttingDown) return;
+      shuttingDown = true;
+      if (sweep) clearInterval(sweep);
+      hub.close();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      // In-flight requests finish (their commits included) within the grace period, then are cut.
+      const grace = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref());
+      await Promise.race([closed, grace]);
+      server.closeAllConnections();
+      committer.flush();
+      db.close();
+    },
+  };
+}

@@ -1,0 +1,397 @@
+/**
+ * The relay's only storage: one SQLite file (WAL, `synchronous=FULL`) holding tenants, their phone
+ * numbers, enrolled appliances, hashed enrolment codes, the sealed envelope queue, keyed dedup
+ * hashes and the latest audit checkpoint per appliance. Nothing readable about patients is ever
+ * written here: envelopes are HPKE ciphertext and dedup keys are HMACs under a relay secret.
+ *
+ * Functions take the database as their first argument (the Signal habit), so the server, the
+ * operator CLI and the test helpers share one set of queries.
+ */
+import Database from 'better-sqlite3';
+import { createHash, randomBytes, randomInt } from 'node:crypto';
+
+export type Db = Database.Database;
+
+const SCHEMA_VERSION = 10;
+
+const MIGRATIONS: Record<number, string> = {
+  10: `
+    CREATE TABLE tenants (
+      id TEXT PRIMARY KEY,
+      label TEXT,
+      created_at INTEGER NOT NULL
+    );
+    CREATE TABLE phone_numbers (
+      phone_number_id TEXT PRIMARY KEY,
+      tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+      added_at INTEGER NOT NULL
+    );
+    CREATE INDEX phone_numbers_tenant ON phone_numbers(tenant_id);
+    CREATE TABLE appliances (
+      id TEXT PRIMARY KEY,
+      tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+      signing_public_key BLOB NOT NULL,
+      encryption_public_key BLOB NOT NULL,
+      label TEXT,
+      enrolled_at INTEGER NOT NULL,
+      revoked_at INTEGER,
+      next_seq INTEGER NOT NULL DEFAULT 1,
+      last_seen_at INTEGER
+    );
+    CREATE UNIQUE INDEX appliances_one_active ON appliances(tenant_id) WHERE revoked_at IS NULL;
+    CREATE TABLE enrolment_codes (
+      code_hash BLOB PRIMARY KEY,
+      tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+      issued_at INTEGER NOT NULL,
+      expires_at INTEGER NOT NULL,
+      used_at INTEGER,
+      appliance_id TEXT
+    );
+    CREATE TABLE envelopes (
+      appliance_id TEXT NOT NULL,
+      seq INTEGER NOT NULL,
+      tenant_id TEXT NOT NULL,
+      received_at INTEGER NOT NULL,
+      enc BLOB NOT NULL,
+      ct BLOB NOT NULL,
+      PRIMARY KEY (appliance_id, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX envelopes_received ON envelopes(received_at);
+    CREATE INDEX envelopes_tenant ON envelopes(tenant_id, received_at);
+    CREATE TABLE dedup (
+      key_hash BLOB PRIMARY KEY,
+      seen_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX dedup_seen ON dedup(seen_at);
+    CREATE TABLE checkpoints (
+      appliance_id TEXT PRIMARY KEY,
+      seq INTEGER NOT NULL,
+      head_hash TEXT NOT NULL,
+      at INTEGER NOT NULL,
+      signature TEXT NOT NULL,
+      received_at INTEGER NOT NULL
+    );
+  `,
+};
+
+export function openStore(path: string): Db {
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  // FULL: a commit is on disk before the relay answers 200, so Meta never drops what we lost.
+  db.pragma('synchronous = FULL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  // Deleted envelopes are ciphertext, but zeroing freed pages keeps old rows from lingering at all.
+  db.pragma('secure_delete = ON');
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > SCHEMA_VERSION) {
+    db.close();
+    throw new Error(`relay database is schema ${version}, newer than this relay (${SCHEMA_VERSION}); upgrade the relay`);
+  }
+  for (const [v, sql] of Object.entries(MIGRATIONS).sort(([a], [b]) => Number(a) - Number(b))) {
+    if (Number(v) > version) {
+      db.transaction(() => {
+        db.exec(sql);
+        db.pragma(`user_version = ${Number(v)}`);
+      }).immediate();
+    }
+  }
+  return db;
+}
+
+const cache = new WeakMap<Db, Map<string, Database.Statement>>();
+function stmt(db: Db, sql: string): Database.Statement {
+  let m = cache.get(db);
+  if (!m) {
+    m = new Map();
+    cache.set(db, m);
+  }
+  let s = m.get(sql);
+  if (!s) {
+    s = db.prepare(sql);
+    m.set(sql, s);
+  }
+  return s;
+}
+
+// --- tenants and numbers ---------------------------------------------------------------------
+
+export interface TenantRow {
+  id: string;
+  label: string | null;
+  created_at: number;
+}
+
+export function newId(prefix: string): string {
+  return `${prefix}-${randomBytes(8).toString('hex')}`;
+}
+
+export function createTenant(db: Db, args: { id: string; label?: string | null; phoneNumberIds: string[]; now: number }): TenantRow {
+  db.transaction(() => {
+    stmt(db, 'INSERT INTO tenants (id, label, created_at) VALUES (?, ?, ?)').run(args.id, args.label ?? null, args.now);
+    for (const p of args.phoneNumberIds) addPhoneNumber(db, args.id, p, args.now);
+  }).immediate();
+  return { id: args.id, label: args.label ?? null, created_at: args.now };
+}
+
+export function getTenant(db: Db, id: string): TenantRow | undefined {
+  return stmt(db, 'SELECT id, label, created_at FROM tenants WHERE id = ?').get(id) as TenantRow | undefined;
+}
+
+export function addPhoneNumber(db: Db, tenantId: string, phoneNumberId: string, now: number): void {
+  const owner = tenantForPhoneNumber(db, phoneNumberId);
+  if (owner && owner !== tenantId) throw new StoreConflict(`phone_number_id ${phoneNumberId} already belongs to tenant ${owner}`);
+  if (!owner) stmt(db, 'INSERT INTO phone_numbers (phone_number_id, tenant_id, added_at) VALUES (?, ?, ?)').run(phoneNumberId, tenantId, now);
+}
+
+export function removePhoneNumber(db: Db, phoneNumberId: string): boolean {
+  return stmt(db, 'DELETE FROM phone_numbers WHERE phone_number_id = ?').run(phoneNumberId).changes === 1;
+}
+
+export function tenantForPhoneNumber(db: Db, phoneNumberId: string): string | undefined {
+  const row = stmt(db, 'SELECT tenant_id FROM phone_numbers WHERE phone_number_id = ?').get(phoneNumberId) as { tenant_id: string } | undefined;
+  return row?.tenant_id;
+}
+
+export function phoneNumbersOf(db: Db, tenantId: string): string[] {
+  return (stmt(db, 'SELECT phone_number_id FROM phone_numbers WHERE tenant_id = ? ORDER BY phone_number_id').all(tenantId) as { phone_number_id: string }[]).map(
+    (r) => r.phone_number_id,
+  );
+}
+
+export class StoreConflict extends Error {}
+
+// --- enrolment -------------------------------------------------------------------------------
+
+/** 32 unambiguous characters (no I, O, 0, 1): 5 bits each, 80 bits per code. */
+const CODE_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
+
+export function hashEnrolmentCode(code: string): Buffer {
+  return createHash('sha256').update(`clinic-inbox/enrolment-code/v1\0${code}`).digest();
+}
+
+export function issueEnrolmentCode(db: Db, args: { tenantId: string; now: number; ttlMs: number }): { code: string; expiresAt: number } {
+  if (!getTenant(db, args.tenantId)) throw new StoreConflict(`no tenant ${args.tenantId}`);
+  const chars = Array.from({ length: 16 }, () => CODE_ALPHABET[randomInt(CODE_ALPHABET.length)]).join('');
+  const code = chars.match(/.{4}/g)!.join('-');
+  const expiresAt = args.now + args.ttlMs;
+  stmt(db, 'INSERT INTO enrolment_codes (code_hash, tenant_id, issued_at, expires_at) VALUES (?, ?, ?, ?)').run(
+    hashEnrolmentCode(code),
+    args.tenantId,
+    args.now,
+    expiresAt,
+  );
+  return { code, expiresAt };
+}
+
+export interface ApplianceRow {
+  id: string;
+  tenant_id: string;
+  signing_public_key: Buffer;
+  encryption_public_key: Buffer;
+  label: string | null;
+  enrolled_at: number;
+  revoked_at: number | null;
+  next_seq: number;
+  last_seen_at: number | null;
+}
+
+export interface EnrolResult {
+  appliance: ApplianceRow;
+  /** The appliance this enrolment replaced (re-pairing), whose queue was dropped. */
+  replaced: { applianceId: string; droppedEnvelopes: number } | null;
+}
+
+/**
+ * Redeems a code (single use, unexpired) and enrols the appliance, all in one transaction.
+ * Re-pairing revokes the tenant's previous appliance: envelopes sealed to its key can never be
+ * opened by the new one, so they are deleted and counted rather than kept as dead weight.
+ */
+export function redeemEnrolmentCode(
+  db: Db,
+  args: { code: string; signingPublicKey: Buffer; encryptionPublicKey: Buffer; label: string | null; now: number },
+): EnrolResult | null {
+  return db
+    .transaction((): EnrolResult | null => {
+      const hash = hashEnrolmentCode(args.code);
+      const row = stmt(db, 'SELECT tenant_id FROM enrolment_codes WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?').get(hash, args.now) as
+        | { tenant_id: string }
+        | undefined;
+      if (!row) return null;
+      const previous = activeApplianceOf(db, row.tenant_id);
+      let replaced: EnrolResult['replaced'] = null;
+      if (previous) {
+        const dropped = revokeAppliance(db, previous.id, args.now);
+        replaced = { applianceId: previous.id, droppedEnvelopes: dropped };
+      }
+      const id = newId('a');
+      stmt(
+        db,
+        'INSERT INTO appliances (id, tenant_id, signing_public_key, encryption_public_key, label, enrolled_at) VALUES (?, ?, ?, ?, ?, ?)',
+      ).run(id, row.tenant_id, args.signingPublicKey, args.encryptionPublicKey, args.label, args.now);
+      stmt(db, 'UPDATE enrolment_codes SET used_at = ?, appliance_id = ? WHERE code_hash = ?').run(args.now, id, hash);
+      return { appliance: getAppliance(db, id)!, replaced };
+    })
+    .immediate();
+}
+
+export function getAppliance(db: Db, id: string): ApplianceRow | undefined {
+  return stmt(db, 'SELECT * FROM appliances WHERE id = ?').get(id) as ApplianceRow | undefined;
+}
+
+export function activeApplianceOf(db: Db, tenantId: string): ApplianceRow | undefined {
+  return stmt(db, 'SELECT * FROM appliances WHERE tenant_id = ? AND revoked_at IS NULL').get(tenantId) as ApplianceRow | undefined;
+}
+
+/** Revokes an appliance and deletes its queue; returns how many envelopes were dropped. */
+export function revokeAppliance(db: Db, applianceId: string, now: number): number {
+  return db
+    .transaction(() => {
+      const r = stmt(db, 'UPDATE appliances SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now, applianceId);
+      if (r.changes === 0) return 0;
+      return stmt(db, 'DELETE FROM envelopes WHERE appliance_id = ?').run(applianceId).changes;
+    })
+    .immediate();
+}
+
+export function revokedAmong(db: Db, applianceIds: string[]): string[] {
+  if (applianceIds.length === 0) return [];
+  const out: string[] = [];
+  const q = stmt(db, 'SELECT revoked_at FROM appliances WHERE id = ?');
+  for (const id of applianceIds) {
+    const row = q.get(id) as { revoked_at: number | null } | undefined;
+    if (!row || row.revoked_at !== null) out.push(id);
+  }
+  return out;
+}
+
+export function touchAppliance(db: Db, applianceId: string, now: number): void {
+  stmt(db, 'UPDATE appliances SET last_seen_at = ? WHERE id = ?').run(now, applianceId);
+}
+
+// --- the queue -------------------------------------------------------------------------------
+
+export interface EnvelopeRow {
+  appliance_id: string;
+  seq: number;
+  tenant_id: string;
+  received_at: number;
+  enc: Buffer;
+  ct: Buffer;
+}
+
+export function dedupSeen(db: Db, keyHash: Buffer): boolean {
+  return stmt(db, 'SELECT 1 FROM dedup WHERE key_hash = ?').get(keyHash) !== undefined;
+}
+
+export function dedupRemember(db: Db, keyHash: Buffer, now: number): void {
+  stmt(db, 'INSERT OR IGNORE INTO dedup (key_hash, seen_at) VALUES (?, ?)').run(keyHash, now);
+}
+
+/** Takes the next seq of an appliance; gaps are allowed (a rolled-back transaction takes none). */
+export function takeSeq(db: Db, applianceId: string): number {
+  const row = stmt(db, 'UPDATE appliances SET next_seq = next_seq + 1 WHERE id = ? RETURNING next_seq - 1 AS seq').get(applianceId) as { seq: number };
+  return row.seq;
+}
+
+export function insertEnvelope(db: Db, row: EnvelopeRow): void {
+  stmt(db, 'INSERT INTO envelopes (appliance_id, seq, tenant_id, received_at, enc, ct) VALUES (?, ?, ?, ?, ?, ?)').run(
+    row.appliance_id,
+    row.seq,
+    row.tenant_id,
+    row.received_at,
+    row.enc,
+    row.ct,
+  );
+}
+
+export function envelopesAfter(db: Db, applianceId: string, afterSeq: number, limit: number): EnvelopeRow[] {
+  return stmt(db, 'SELECT * FROM envelopes WHERE appliance_id = ? AND seq > ? ORDER BY seq LIMIT ?').all(applianceId, afterSeq, limit) as EnvelopeRow[];
+}
+
+export function deleteEnvelope(db: Db, applianceId: string, seq: number): { received_at: number } | undefined {
+  return stmt(db, 'DELETE FROM envelopes WHERE appliance_id = ? AND seq = ? RETURNING received_at').get(applianceId, seq) as
+    | { received_at: number }
+    | undefined;
+}
+
+export function backlogOf(db: Db, applianceId: string): { queued: number; oldestAt: number | null } {
+  const row = stmt(db, 'SELECT count(*) AS n, min(received_at) AS oldest FROM envelopes WHERE appliance_id = ?').get(applianceId) as {
+    n: number;
+    oldest: number | null;
+  };
+  return { queued: row.n, oldestAt: row.oldest };
+}
+
+export function queueByTenant(db: Db): { tenant_id: string; n: number; oldest: number }[] {
+  return stmt(db, 'SELECT tenant_id, count(*) AS n, min(received_at) AS oldest FROM envelopes GROUP BY tenant_id').all() as {
+    tenant_id: string;
+    n: number;
+    oldest: number;
+  }[];
+}
+
+/** Deletes envelopes received before `before`; returns the count per tenant for the metrics. */
+export function expireEnvelopes(db: Db, before: number): Map<string, number> {
+  return db
+    .transaction(() => {
+      const rows = stmt(db, 'DELETE FROM envelopes WHERE received_at < ? RETURNING tenant_id').all(before) as { tenant_id: string }[];
+      stmt(db, 'DELETE FROM dedup WHERE seen_at < ?').run(before);
+      const counts = new Map<string, number>();
+      for (const r of rows) counts.set(r.tenant_id, (counts.get(r.tenant_id) ?? 0) + 1);
+      return counts;
+    })
+    .immediate();
+}
+
+// --- checkpoints -----------------------------------------------------------------------------
+
+export interface CheckpointRow {
+  appliance_id: string;
+  seq: number;
+  head_hash: string;
+  at: number;
+  signature: string;
+  received_at: number;
+}
+
+export function latestCheckpoint(db: Db, applianceId: string): CheckpointRow | undefined {
+  return stmt(db, 'SELECT * FROM checkpoints WHERE appliance_id = ?').get(applianceId) as CheckpointRow | undefined;
+}
+
+export function saveCheckpoint(db: Db, row: CheckpointRow): void {
+  stmt(
+    db,
+    `INSERT INTO checkpoints (appliance_id, seq, head_hash, at, signature, received_at) VALUES (?, ?, ?, ?, ?, ?)
+     ON CONFLICT (appliance_id) DO UPDATE SET seq = excluded.seq, head_hash = excluded.head_hash, at = excluded.at,
+       signature = excluded.signature, received_at = excluded.received_at`,
+  ).run(row.appliance_id, row.seq, row.head_hash, row.at, row.signature, row.received_at);
+}
+
+// --- operator listing ------------------------------------------------------------------------
+
+export interface TenantSummary {
+  id: string;
+  label: string | null;
+  createdAt: number;
+  phoneNumberIds: string[];
+  appliances: { id: string; label: string | null; enrolledAt: number; revokedAt: number | null; lastSeenAt: number | null; queued: number }[];
+}
+
+export function listTenants(db: Db): TenantSummary[] {
+  const tenants = stmt(db, 'SELECT id, label, created_at FROM tenants ORDER BY id').all() as TenantRow[];
+  return tenants.map((t) => ({
+    id: t.id,
+    label: t.label,
+    createdAt: t.created_at,
+    phoneNumberIds: phoneNumbersOf(db, t.id),
+    appliances: (stmt(db, 'SELECT * FROM appliances WHERE tenant_id = ? ORDER BY enrolled_at').all(t.id) as ApplianceRow[]).map((a) => ({
+      id: a.id,
+      label: a.label,
+      enrolledAt: a.enrolled_at,
+      revokedAt: a.revoked_at,
+      lastSeenAt: a.last_seen_at,
+      queued: backlogOf(db, a.id).queued,
+    })),
+  }));
+}

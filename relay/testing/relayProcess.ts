@@ -1,0 +1,200 @@
+/**
+ * The REAL relay as a child process (`node --import tsx relay/main.ts serve`) for tests and the
+ * bench: a temp data dir, port 0 (the port is read from the `listening` log line), fresh keys, an
+ * app secret and a verify token.
+ *
+ *   const relay = await RelayProcess.start({ env: { RELAY_HEARTBEAT_MS: '500' } });
+ *   await relay.createTenant({ tenantId: 'clinic-a', phoneNumberIds: ['110000000000001'] });
+ *   const code = await relay.issueEnrolmentCode('clinic-a');
+ *   const res = await relay.postWebhook(body);            // signed with relay.appSecret
+ *   await relay.postWebhook(body, { signature: null });   // unsigned; or { secret: 'other' }
+ *   await relay.kill('SIGKILL'); await relay.restart();   // same data dir, same port if free
+ *   await relay.stop();                                   // SIGTERM, waits, removes the temp dir
+ *
+ * Fields: `url` (http://127.0.0.1:port), `wsUrl`, `port`, `dataDir`, `appSecret`, `verifyToken`,
+ * `relayPublicKey`, `pid`, `logs()` (everything the relay printed; also in `<dataDir>/relay.log`).
+ * Operator commands run in this process against the same SQLite file (WAL allows it), through the
+ * same store functions the CLI uses; `cli(args)` runs the real CLI when a test wants that path.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { generateX25519KeyPair, x25519PrivateRaw } from '../crypto/hpke';
+import { createTenant, issueEnrolmentCode, openStore, revokeAppliance, type Db } from '../store';
+import { signWebhook } from './signWebhook';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+const MAIN = join(ROOT, 'relay', 'main.ts');
+
+export interface RelayProcessOptions {
+  /** Extra RELAY_* variables (strings), e.g. timeouts or limits for a test. */
+  env?: Record<string, string>;
+  /** Several secrets exercise rotation; the first is the one `postWebhook` signs with. */
+  appSecrets?: string[];
+  /** Keep the data dir after `stop()` (to inspect it). */
+  keepDataDir?: boolean;
+}
+
+export class RelayProcess {
+  readonly dataDir: string;
+  readonly appSecret: string;
+  readonly verifyToken: string;
+  readonly relayPublicKey: string;
+  port = 0;
+  private child: ChildProcess | null = null;
+  private output = '';
+  private readonly env: Record<string, string>;
+
+  private constructor(private readonly opts: RelayProcessOptions) {
+    this.dataDir = mkdtempSync(join(tmpdir(), 'clinic-relay-'));
+    const kp = generateX25519KeyPair();
+    this.relayPublicKey = kp.publicRaw.toString('base64url');
+    const secrets = opts.appSecrets ?? [randomBytes(16).toString('hex')];
+    this.appSecret = secrets[0]!;
+    this.verifyToken = randomBytes(18).toString('base64url');
+    this.env = {
+      RELAY_DATA_DIR: this.dataDir,
+      RELAY_HOST: '127.0.0.1',
+      RELAY_PORT: '0',
+      RELAY_X25519_PRIVATE_KEY: x25519PrivateRaw(kp.privateKey).toString('base64url'),
+      RELAY_DEDUP_KEY: randomBytes(32).toString('base64url'),
+      RELAY_APP_SECRETS: secrets.join(','),
+      RELAY_VERIFY_TOKEN: this.verifyToken,
+      RELAY_REVOCATION_POLL_MS: '200',
+      RELAY_SHUTDOWN_GRACE_MS: '3000',
+      ...opts.env,
+    };
+  }
+
+  static async start(opts: RelayProcessOptions = {}): Promise<RelayProcess> {
+    const r = new RelayProcess(opts);
+    await r.spawn();
+    return r;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  get wsUrl(): string {
+    return `ws://127.0.0.1:${this.port}`;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  logs(): string {
+    return this.output;
+  }
+
+  private spawn(port = 0): Promise<void> {
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...this.env, RELAY_PORT: String(port) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    const logFile = join(this.dataDir, 'relay.log');
+    return new Promise((resolveStart, rejectStart) => {
+      let buffered = '';
+      const onData = (chunk: Buffer) => {
+        const text = chunk.toString();
+        this.output += text;
+        appendFileSync(logFile, text);
+        buffered += text;
+        let nl;
+        while ((nl = buffered.indexOf('\n')) >= 0) {
+          const line = buffered.slice(0, nl);
+          buffered = buffered.slice(nl + 1);
+          try {
+            const j = JSON.parse(line) as { event?: string; port?: number };
+            if (j.event === 'listening' && j.port) {
+              this.port = j.port;
+              resolveStart();
+            }
+          } catch {
+            // not a JSON line (a stack trace, say); kept in the log
+          }
+        }
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', (c: Buffer) => {
+        this.output += c.toString();
+        appendFileSync(logFile, c);
+      });
+      child.once('exit', (code, signal) => rejectStart(new Error(`relay exited before listening (${code ?? signal}):\n${this.output}`)));
+    });
+  }
+
+  /** Sends a signal and waits for the process to end. */
+  kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child?.exitCode ?? null, signal: child?.signalCode ?? null });
+    return new Promise((done) => {
+      child.once('exit', (code, sig) => done({ code, signal: sig }));
+      child.kill(signal);
+    });
+  }
+
+  /** Starts the relay again on the same data dir (and the same port when it is free). */
+  async restart(): Promise<void> {
+    await this.kill('SIGTERM');
+    try {
+      await this.spawn(this.port);
+    } catch {
+      await this.spawn(0);
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.kill('SIGTERM');
+    if (!this.opts.keepDataDir) rmSync(this.dataDir, { recursive: true, force: true });
+  }
+
+  private withDb<T>(fn: (db: Db) => T): T {
+    const db = openStore(join(this.dataDir, 'relay.sqlite'));
+    try {
+      return fn(db);
+    } finally {
+      db.close();
+    }
+  }
+
+  async createTenant(args: { tenantId: string; phoneNumberIds: string[]; label?: string }): Promise<{ tenantId: string }> {
+    this.withDb((db) => createTenant(db, { id: args.tenantId, label: args.label ?? null, phoneNumberIds: args.phoneNumberIds, now: Date.now() }));
+    return { tenantId: args.tenantId };
+  }
+
+  async issueEnrolmentCode(tenantId: string, ttlMs = 3_600_000): Promise<string> {
+    return this.withDb((db) => issueEnrolmentCode(db, { tenantId, now: Date.now(), ttlMs }).code);
+  }
+
+  async revoke(applianceId: string): Promise<void> {
+    this.withDb((db) => revokeAppliance(db, applianceId, Date.now()));
+  }
+
+  /** Runs the real operator CLI against this relay's data dir; returns its exit status and output. */
+  cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', RELAY_DATA_DIR: this.dataDir },
+      encoding: 'utf8',
+    });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  async postWebhook(
+    body: Buffer | string | object,
+    opts: { signature?: string | null; secret?: string; headers?: Record<string, string> } = {},
+  ): Promise<{ status: number; body: string }> {
+    const raw = Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+    const headers: Record<string, string> = { 'content-type': 'application/json', ...opts.headers };
+    const signature = opts.signature === undefined ? signWebhook(raw, opts.secret ?? this.appSecret) : opts.signature;
+    if (signature !== null) headers['x-hub-signature-256'] = signature;
+    const res = await fetch(`${this.url}/webhooks/whatsapp`, { method: 'POST', headers, body: raw });
+    return { status: res.status, body: await res.text() };
+  }
+}
