@@ -1,5 +1,10 @@
 import type { WebPreferences } from 'electron';
 
+/**
+ * Every security decision of the shell as a small pure function, so it is unit-tested here even
+ * though the Electron binary cannot run on the CI machines. `index.ts` only wires these up.
+ */
+
 /** The only web preferences a window of ours is created with. */
 export function secureWebPreferences(preloadPath: string): WebPreferences {
   return {
@@ -8,14 +13,82 @@ export function secureWebPreferences(preloadPath: string): WebPreferences {
     sandbox: true,
     nodeIntegration: false,
     nodeIntegrationInWorker: false,
+    nodeIntegrationInSubFrames: false,
     webviewTag: false,
     webSecurity: true,
     allowRunningInsecureContent: false,
+    experimentalFeatures: false,
+    navigateOnDragDrop: false,
+    safeDialogs: true,
     spellcheck: false,
   };
 }
 
+/** Same policy as the meta tag in renderer/index.html; also sent as a header for the dev server. */
+export const CONTENT_SECURITY_POLICY =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'";
+
 /** In-app navigation is never allowed: the renderer is a single page loaded from the app bundle. */
 export function isAllowedNavigation(_url: string): boolean {
   return false;
+}
+
+/**
+ * Is `url` the page we loaded ourselves? For the packaged app that is one file (compared by path,
+ * ignoring query and fragment); for the development server, the server's origin.
+ */
+export function isAppUrl(url: string, appUrl: string): boolean {
+  let candidate: URL;
+  let app: URL;
+  try {
+    candidate = new URL(url);
+    app = new URL(appUrl);
+  } catch {
+    return false;
+  }
+  if (app.protocol === 'file:') return candidate.protocol === 'file:' && candidate.host === app.host && candidate.pathname === app.pathname;
+  if (app.protocol !== 'http:' && app.protocol !== 'https:') return false;
+  return candidate.origin === app.origin;
+}
+
+export interface IpcSenderInfo {
+  /** `event.senderFrame?.url`; null when the frame is gone. */
+  frameUrl: string | null;
+  /** Whether the sending frame is its page's main frame (`senderFrame === sender.mainFrame`). */
+  isMainFrame: boolean;
+}
+
+/** Every IPC message is checked: our page, its main frame, nothing embedded in it. */
+export function isTrustedIpcSender(sender: IpcSenderInfo, appUrl: string): boolean {
+  return sender.isMainFrame && sender.frameUrl !== null && isAppUrl(sender.frameUrl, appUrl);
+}
+
+/**
+ * Links the app may hand to the OS browser: https only, to hosts staff legitimately need (Meta's
+ * business tools, WhatsApp help). Everything else — including any link inside a patient message —
+ * stays unopened.
+ */
+export const EXTERNAL_LINK_HOSTS: readonly string[] = ['business.facebook.com', 'developers.facebook.com', 'faq.whatsapp.com', 'www.whatsapp.com'];
+
+export function isAllowedExternalLink(url: string, allowedHosts: readonly string[] = EXTERNAL_LINK_HOSTS): boolean {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return false;
+  }
+  return parsed.protocol === 'https:' && parsed.username === '' && parsed.password === '' && parsed.port === '' && allowedHosts.includes(parsed.hostname);
+}
+
+/** The renderer asks for nothing: camera, microphone, geolocation, notifications, clipboard reads — all refused. */
+export function isPermissionGranted(_permission: string): boolean {
+  return false;
+}
+
+/** Adds our CSP to a response's headers (replacing any the server sent). */
+export function withContentSecurityPolicy(headers: Record<string, string[]> | undefined): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) if (name.toLowerCase() !== 'content-security-policy') out[name] = value;
+  out['Content-Security-Policy'] = [CONTENT_SECURITY_POLICY];
+  return out;
 }

@@ -1,0 +1,3 @@
+/** 32×32 tray icon (a teal disc with a white cross), inline so the shell needs no asset lookup. */
+export const TRAY_ICON_PNG_BASE64 =
+  'iVBORw0KGgoAAAANSUhEUgAAACAAAAAgCAYAAABzenr0AAAA70lEQVR4nM2Xyw3DIAyGc+DGmRW6S+bw0azAUpmBGTJDtkgVyUjUJRQI1CD9lyjgDz/ALBphkVTLJKMRVo1gNYIjWfpmRgEoMuI1wvlDnv5VvQCuxY4Cw1wHzW0GuNy5NRjm2nKhuTP+0gh7B+NBO61ZBGA6G48hvjyRAujh9lw4sgB2oPEgewegarKdj8rqUCmAqt0/APjwQgxQcsj0AvAcwNTG8iHAGSoiAKwCAGsMkI1/6yjJgwDgBADcVADiIRBPQvEyFD+IpjiKxS8j8et4ioZkipZMvCmdoi3niSnyMOElKvY0S4Xm74/TYXoD8kTDa0fO2P0AAAAASUVORK5CYII=';
