@@ -1,0 +1,124 @@
+import { z } from 'zod';
+import { CodedError } from '../../../../shared/errors';
+import { stmt } from '../statements';
+import type { Database } from '../types';
+
+export interface ContactRow {
+  id: number;
+  wa_id: string | null;
+  user_id: string | null;
+  parent_user_id: string | null;
+  username: string | null;
+  profile_name: string | null;
+  display_name: string | null;
+  notes: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** What a webhook tells us about a sender. Either id may be missing, never both. */
+export interface ContactIdentity {
+  waId: string | null;
+  userId: string | null;
+  parentUserId?: string | null;
+  profileName?: string | null;
+  username?: string | null;
+}
+
+export function getContact(db: Database, id: number): ContactRow | null {
+  return (stmt(db, 'SELECT * FROM contacts WHERE id = ?').get(id) as ContactRow | undefined) ?? null;
+}
+
+export function findContactByWaId(db: Database, waId: string): ContactRow | null {
+  return (stmt(db, 'SELECT * FROM contacts WHERE wa_id = ?').get(waId) as ContactRow | undefined) ?? null;
+}
+
+export function findContactByUserId(db: Database, userId: string): ContactRow | null {
+  return (stmt(db, 'SELECT * FROM contacts WHERE user_id = ?').get(userId) as ContactRow | undefined) ?? null;
+}
+
+/**
+ * Finds or creates the contact a webhook speaks of, and refreshes what Meta tells us (profile
+ * name, username, ids). The business-scoped user id is the durable key when present: a phone
+ * number can change hands, a BSUID cannot. Returns the contact id and whether anything changed.
+ */
+export function upsertContactFromWebhook(db: Database, who: ContactIdentity, now: number): { id: number; changed: boolean } {
+  if (!who.waId && !who.userId) throw new CodedError('BAD_REQUEST', 'A contact needs a wa_id or a business-scoped user id.');
+  const byUser = who.userId ? findContactByUserId(db, who.userId) : null;
+  const byWa = who.waId ? findContactByWaId(db, who.waId) : null;
+  let row = byUser ?? byWa;
+  if (!byUser && byWa && who.userId && byWa.user_id && byWa.user_id !== who.userId) {
+    // The number now speaks with another BSUID (a recycled or changed number): a different
+    // person. The old contact keeps its BSUID and history; the number moves to the new one.
+    stmt(db, 'UPDATE contacts SET wa_id = NULL, updated_at = ? WHERE id = ?').run(now, byWa.id);
+    row = null;
+  }
+  if (!row) {
+    const id = Number(
+      stmt(
+        db,
+        `INSERT INTO contacts (wa_id, user_id, parent_user_id, username, profile_name, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ).run(who.waId, who.userId, who.parentUserId ?? null, who.username ?? null, who.profileName ?? null, now, now).lastInsertRowid,
+    );
+    return { id, changed: true };
+  }
+  let waId = row.wa_id;
+  let userId = row.user_id;
+  if (who.userId && !userId && row === byWa) userId = who.userId;
+  if (who.waId && waId !== who.waId) {
+    if (!byWa) waId = who.waId;
+    else if (byWa.id !== row.id && byWa.user_id && byWa.user_id !== who.userId) {
+      stmt(db, 'UPDATE contacts SET wa_id = NULL, updated_at = ? WHERE id = ?').run(now, byWa.id);
+      waId = who.waId;
+    }
+    // Otherwise the number sits on an older record without a BSUID; we leave both as they are
+    // rather than merge two patients' histories on a guess.
+  }
+  const next = {
+    wa_id: waId,
+    user_id: userId,
+    parent_user_id: who.parentUserId ?? row.parent_user_id,
+    username: who.username ?? row.username,
+    profile_name: who.profileName ?? row.profile_name,
+  };
+  const changed =
+    next.wa_id !== row.wa_id ||
+    next.user_id !== row.user_id ||
+    next.parent_user_id !== row.parent_user_id ||
+    next.username !== row.username ||
+    next.profile_name !== row.profile_name;
+  if (changed) {
+    stmt(
+      db,
+      'UPDATE contacts SET wa_id = ?, user_id = ?, parent_user_id = ?, username = ?, profile_name = ?, updated_at = ? WHERE id = ?',
+    ).run(next.wa_id, next.user_id, next.parent_user_id, next.username, next.profile_name, now, row.id);
+    row = { ...row, ...next };
+  }
+  return { id: row.id, changed };
+}
+
+/** A number change announced by a `system` message: the contact keeps its history under the new number. */
+export function changeContactWaId(db: Database, contactId: number, newWaId: string, now: number): boolean {
+  const taken = findContactByWaId(db, newWaId);
+  if (taken) return false;
+  stmt(db, 'UPDATE contacts SET wa_id = ?, updated_at = ? WHERE id = ?').run(newWaId, now, contactId);
+  return true;
+}
+
+/** What the clinic may edit about a contact. */
+export const ContactUpdateSchema = z.object({
+  displayName: z.string().trim().max(200).nullable().optional(),
+  notes: z.string().max(20_000).optional(),
+});
+export type ContactUpdate = z.infer<typeof ContactUpdateSchema>;
+
+export function updateContact(db: Database, id: number, update: ContactUpdate, now: number): ContactRow {
+  const patch = ContactUpdateSchema.parse(update);
+  const row = getContact(db, id);
+  if (!row) throw new CodedError('NOT_FOUND', `Contact ${id} does not exist.`);
+  const displayName = patch.displayName === undefined ? row.display_name : patch.displayName || null;
+  const notes = patch.notes ?? row.notes;
+  stmt(db, 'UPDATE contacts SET display_name = ?, notes = ?, updated_at = ? WHERE id = ?').run(displayName, notes, now, id);
+  return { ...row, display_name: displayName, notes, updated_at: now };
+}

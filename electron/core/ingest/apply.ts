@@ -1,0 +1,156 @@
+import type { Webhook } from '../../../shared/whatsapp/webhook';
+import { changeContactWaId, upsertContactFromWebhook } from '../db/repo/contacts';
+import { getOrCreateConversation, noteMessage } from '../db/repo/conversations';
+import { insertInboundMessage, upsertReaction } from '../db/repo/messages';
+import { applyPendingStatuses, recordStatus, type StatusChange } from '../db/repo/statuses';
+import { stmt } from '../db/statements';
+import type { Database } from '../db/types';
+import { normalizeWebhook, type NormalizedContact, type NormalizedWebhook } from './normalize';
+
+export interface ApplyResult {
+  /** Messages stored by this call (a redelivered wamid is not here). */
+  newMessages: { messageId: number; conversationId: number; wamid: string; type: string }[];
+  /** Outbound messages whose current status moved. */
+  statusChanges: StatusChange[];
+  /** Conversations whose reactions changed (for a UI refresh of that thread). */
+  reactionChanges: { conversationId: number; targetWamid: string }[];
+  /** Every conversation touched (new messages, statuses, reactions), deduplicated. */
+  conversationIds: number[];
+  /** Contacts created or whose Meta-provided details changed. */
+  contactIds: number[];
+  counts: {
+    messages: number;
+    duplicateMessages: number;
+    unsupportedMessages: number;
+    statuses: number;
+    duplicateStatuses: number;
+    /** Statuses kept for a wamid not (yet) stored: applied when the message appears. */
+    pendingStatuses: number;
+    reactions: number;
+    valueErrors: number;
+    ignoredChanges: number;
+    invalidChanges: number;
+    unattributable: number;
+  };
+  /** Issue paths of `messages` changes that did not parse (no values: they may hold patient data). */
+  invalidIssues: string[];
+  valueErrors: NormalizedWebhook['valueErrors'];
+}
+
+/**
+ * Stores what a webhook says, in ONE transaction: all of it or none of it, so the caller can ack
+ * the relay only after this returns. Idempotent: applying the same webhook twice changes nothing
+ * the second time (unique wamid; unique (wamid, status); reactions keyed by sender and message).
+ */
+export function applyWebhook(db: Database, webhook: Webhook, options: { receivedAt: number }): ApplyResult {
+  return applyNormalizedWebhook(db, normalizeWebhook(webhook), options);
+}
+
+export function applyNormalizedWebhook(db: Database, n: NormalizedWebhook, options: { receivedAt: number }): ApplyResult {
+  return db.transaction(() => applyInTransaction(db, n, options.receivedAt)).immediate();
+}
+
+function applyInTransaction(db: Database, n: NormalizedWebhook, now: number): ApplyResult {
+  const result: ApplyResult = {
+    newMessages: [],
+    statusChanges: [],
+    reactionChanges: [],
+    conversationIds: [],
+    contactIds: [],
+    counts: {
+      messages: 0,
+      duplicateMessages: 0,
+      unsupportedMessages: 0,
+      statuses: 0,
+      duplicateStatuses: 0,
+      pendingStatuses: 0,
+      reactions: 0,
+      valueErrors: n.valueErrors.length,
+      ignoredChanges: n.counts.ignoredChanges,
+      invalidChanges: n.counts.invalidChanges,
+      unattributable: n.counts.unattributable,
+    },
+    invalidIssues: n.invalidIssues,
+    valueErrors: n.valueErrors,
+  };
+  const conversations = new Set<number>();
+  const contacts = new Set<number>();
+
+  const conversationFor = (sender: NormalizedContact, phoneNumberId: string) => {
+    const contact = upsertContactFromWebhook(db, sender, now);
+    if (contact.changed) contacts.add(contact.id);
+    return { contactId: contact.id, conversationId: getOrCreateConversation(db, contact.id, phoneNumberId, now).id };
+  };
+
+  for (const m of n.messages) {
+    const { contactId, conversationId } = conversationFor(m.sender, m.phoneNumberId);
+    const messageId = insertInboundMessage(
+      db,
+      {
+        conversationId,
+        wamid: m.wamid,
+        type: m.type,
+        text: m.text,
+        content: m.unsupported && m.type === 'unsupported' ? { ...m.content, clinic_inbox_unsupported: m.unsupported } : m.content,
+        contextWamid: m.contextWamid,
+        mediaId: m.mediaId,
+        sentAt: m.sentAt,
+      },
+      now,
+    );
+    if (messageId === null) {
+      result.counts.duplicateMessages += 1;
+      continue;
+    }
+    result.counts.messages += 1;
+    if (m.unsupported) result.counts.unsupportedMessages += 1;
+    conversations.add(conversationId);
+    result.newMessages.push({ messageId, conversationId, wamid: m.wamid, type: m.type });
+    noteMessage(db, conversationId, { messageId, at: m.sentAt, inbound: true, countsUnread: m.type !== 'system' }, now);
+    if (m.mediaId && m.media) {
+      // The media downloader (electron/core/media) picks pending rows up; the bytes come later.
+      stmt(
+        db,
+        `INSERT INTO media (media_id, message_id, mime_type, sha256, filename, state, next_attempt_at, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?) ON CONFLICT (media_id) DO NOTHING`,
+      ).run(m.mediaId, messageId, m.media.mimeType, m.media.sha256, m.media.filename, now, now, now);
+    }
+    if (m.newWaId && changeContactWaId(db, contactId, m.newWaId, now)) contacts.add(contactId);
+    // Statuses never concern inbound messages in Meta's model, but a status that raced ahead of
+    // its message is applied here all the same, so no history is lost.
+    const change = applyPendingStatuses(db, messageId, now);
+    if (change) result.statusChanges.push(change);
+  }
+
+  for (const r of n.reactions) {
+    const { contactId, conversationId } = conversationFor(r.sender, r.phoneNumberId);
+    result.counts.reactions += 1;
+    const changed = upsertReaction(db, {
+      targetWamid: r.targetWamid,
+      contactId,
+      fromBusiness: false,
+      emoji: r.emoji,
+      reactionWamid: r.reactionWamid,
+      reactedAt: r.reactedAt,
+    });
+    if (changed) {
+      conversations.add(conversationId);
+      result.reactionChanges.push({ conversationId, targetWamid: r.targetWamid });
+    }
+  }
+
+  for (const s of n.statuses) {
+    result.counts.statuses += 1;
+    const r = recordStatus(db, s, now);
+    if (!r.recorded) result.counts.duplicateStatuses += 1;
+    else if (r.pending) result.counts.pendingStatuses += 1;
+    if (r.change) {
+      result.statusChanges.push(r.change);
+      conversations.add(r.change.conversationId);
+    }
+  }
+
+  result.conversationIds = [...conversations];
+  result.contactIds = [...contacts];
+  return result;
+}

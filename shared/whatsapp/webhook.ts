@@ -1,0 +1,300 @@
+import { z } from 'zod';
+
+/**
+ * WhatsApp Cloud API webhook bodies (`object: whatsapp_business_account`), after Meta's webhook
+ * reference. Every object is loose: a field Meta adds tomorrow passes through untouched and is kept
+ * in the stored JSON, so a new field never costs a message. A message whose `type` we do not know
+ * (or whose known type arrives malformed) still parses through `UnrecognisedMessageSchema` and is
+ * kept and shown as unsupported; it is never dropped.
+ *
+ * Senders: since 2026 Meta identifies users by a business-scoped user id (BSUID, `user_id` /
+ * `from_user_id`, e.g. `DE.1502576394655843`) and may omit the phone number (`wa_id` / `from`) for
+ * users with a username. Both forms are accepted; at least one must be present where a sender is
+ * needed, which ingest checks.
+ */
+
+/** Meta sends Unix seconds as a decimal string; accept a number too. */
+export const MetaTimestampSchema = z.union([
+  z.string().regex(/^\d{1,12}$/, 'expected Unix seconds'),
+  z.number().int().nonnegative(),
+]);
+
+export const WebhookErrorSchema = z.looseObject({
+  code: z.number().int(),
+  title: z.string().optional(),
+  message: z.string().optional(),
+  error_data: z.looseObject({ details: z.string().optional() }).optional(),
+  href: z.string().optional(),
+});
+export type WebhookError = z.infer<typeof WebhookErrorSchema>;
+
+export const WebhookMetadataSchema = z.looseObject({
+  display_phone_number: z.string().optional(),
+  phone_number_id: z.string().min(1),
+});
+
+export const WebhookContactSchema = z.looseObject({
+  wa_id: z.string().min(1).optional(),
+  user_id: z.string().min(1).optional(),
+  parent_user_id: z.string().min(1).optional(),
+  identity_key_hash: z.string().optional(),
+  profile: z.looseObject({ name: z.string().optional(), username: z.string().optional() }).optional(),
+});
+export type WebhookContact = z.infer<typeof WebhookContactSchema>;
+
+export const MessageContextSchema = z.looseObject({
+  from: z.string().optional(),
+  from_user_id: z.string().optional(),
+  id: z.string().optional(),
+  forwarded: z.boolean().optional(),
+  frequently_forwarded: z.boolean().optional(),
+  referred_product: z.looseObject({ catalog_id: z.string(), product_retailer_id: z.string() }).optional(),
+});
+
+export const ReferralSchema = z.looseObject({
+  source_url: z.string().optional(),
+  source_id: z.string().optional(),
+  source_type: z.string().optional(),
+  headline: z.string().optional(),
+  body: z.string().optional(),
+  media_type: z.string().optional(),
+  image_url: z.string().optional(),
+  video_url: z.string().optional(),
+  thumbnail_url: z.string().optional(),
+  ctwa_clid: z.string().optional(),
+});
+
+/** Fields every inbound message has, whatever its type. */
+const messageBase = {
+  id: z.string().min(1),
+  timestamp: MetaTimestampSchema,
+  from: z.string().min(1).optional(),
+  from_user_id: z.string().min(1).optional(),
+  from_parent_user_id: z.string().min(1).optional(),
+  context: MessageContextSchema.optional(),
+  referral: ReferralSchema.optional(),
+  errors: z.array(WebhookErrorSchema).optional(),
+};
+
+export const MediaObjectSchema = z.looseObject({
+  id: z.string().min(1),
+  mime_type: z.string().optional(),
+  sha256: z.string().optional(),
+  caption: z.string().optional(),
+  /** Newer payloads carry a short-lived download URL; the media id is what we rely on. */
+  url: z.string().optional(),
+});
+
+export const TextMessageSchema = z.looseObject({ ...messageBase, type: z.literal('text'), text: z.looseObject({ body: z.string() }) });
+export const ImageMessageSchema = z.looseObject({ ...messageBase, type: z.literal('image'), image: MediaObjectSchema });
+export const VideoMessageSchema = z.looseObject({ ...messageBase, type: z.literal('video'), video: MediaObjectSchema });
+export const AudioMessageSchema = z.looseObject({
+  ...messageBase,
+  type: z.literal('audio'),
+  /** `voice: true` for a voice note recorded in WhatsApp, false/absent for an audio file. */
+  audio: MediaObjectSchema.extend({ voice: z.boolean().optional() }),
+});
+export const DocumentMessageSchema = z.looseObject({
+  ...messageBase,
+  type: z.literal('document'),
+  document: MediaObjectSchema.extend({ filename: z.string().optional() }),
+});
+export const StickerMessageSchema = z.looseObject({
+  ...messageBase,
+  type: z.literal('sticker'),
+  sticker: MediaObjectSchema.extend({ animated: z.boolean().optional() }),
+});
+export const LocationMessageSchema = z.looseObject({
+  ...messageBase,
+  type: z.literal('location'),
+  location: z.looseObject({
+    latitude: z.number(),
+    longitude: z.number(),
+    name: z.string().optional(),
+    address: z.string().optional(),
+    url: z.string().optional(),
+  }),
+});
+
+export const SharedContactSchema = z.looseObject({
+  name: z.looseObject({ formatted_name: z.string().optional(), first_name: z.string().optional(), last_name: z.string().optional() }).optional(),
+  phones: z.array(z.looseObject({ phone: z.string().optional(), wa_id: z.string().optional(), type: z.string().optional() })).optional(),
+  emails: z.array(z.looseObject({ email: z.string().optional(), type: z.string().optional() })).optional(),
+  addresses: z.array(z.looseObject({})).optional(),
+  org: z.looseObject({}).optional(),
+  urls: z.array(z.looseObject({})).optional(),
+  birthday: z.string().optional(),
+});
+export const ContactsMessageSchema = z.looseObject({ ...messageBase, type: z.literal('contacts'), contacts: z.array(SharedContactSchema) });
+
+export const InteractiveMessageSchema = z.looseObject({
+  ...messageBase,
+  type: z.literal('interactive'),
+  interactive: z.looseObject({
+    type: z.string(),
+    button_reply: z.looseObject({ id: z.string(), title: z.string() }).optional(),
+    list_reply: z.looseObject({ id: z.string(), title: z.string(), description: z.string().optional() }).optional(),
+    /** WhatsApp Flows reply: `response_json` is a JSON string of the form's answers. */
+    nfm_reply: z.looseObject({ response_json: z.string().optional(), body: z.string().optional(), name: z.string().optional() }).optional(),
+  }),
+});
+
+/** A quick-reply button of a template message the clinic sent. */
+export const ButtonMessageSchema = z.looseObject({
+  ...messageBase,
+  type: z.literal('button'),
+  button: z.looseObject({ payload: z.string().optional(), text: z.string() }),
+});
+
+/** Added or changed reaction; an absent or empty `emoji` removes the sender's reaction. */
+export const ReactionMessageSchema = z.looseObject({
+  ...messageBase,
+  type: z.literal('reaction'),
+  reaction: z.looseObject({ message_id: z.string().min(1), emoji: z.string().optional() }),
+});
+
+export const SystemMessageSchema = z.looseObject({
+  ...messageBase,
+  type: z.literal('system'),
+  system: z.looseObject({
+    body: z.string().optional(),
+    /** `user_changed_number`, `customer_changed_number`, `customer_identity_changed`, `user_changed_user_id`, … */
+    type: z.string().optional(),
+    wa_id: z.string().optional(),
+    new_wa_id: z.union([z.string(), z.number()]).optional(),
+    user_id: z.string().optional(),
+    identity: z.string().optional(),
+    customer: z.string().optional(),
+  }),
+});
+
+export const OrderMessageSchema = z.looseObject({
+  ...messageBase,
+  type: z.literal('order'),
+  order: z.looseObject({
+    catalog_id: z.string().optional(),
+    text: z.string().optional(),
+    product_items: z.array(z.looseObject({})).optional(),
+  }),
+});
+
+/** Meta's own "unsupported" type: a message the Cloud API cannot pass on (`errors[0].code` 131051). */
+export const UnsupportedMessageSchema = z.looseObject({
+  ...messageBase,
+  type: z.literal('unsupported'),
+  unsupported: z.looseObject({ type: z.string().optional() }).optional(),
+});
+
+export const KnownMessageSchema = z.discriminatedUnion('type', [
+  TextMessageSchema,
+  ImageMessageSchema,
+  VideoMessageSchema,
+  AudioMessageSchema,
+  DocumentMessageSchema,
+  StickerMessageSchema,
+  LocationMessageSchema,
+  ContactsMessageSchema,
+  InteractiveMessageSchema,
+  ButtonMessageSchema,
+  ReactionMessageSchema,
+  SystemMessageSchema,
+  OrderMessageSchema,
+  UnsupportedMessageSchema,
+]);
+export type KnownMessage = z.infer<typeof KnownMessageSchema>;
+export const KNOWN_MESSAGE_TYPES = KnownMessageSchema.options.map((o) => o.shape.type.value);
+
+/**
+ * The catch-all: any message with an id and a timestamp. `unrecognised: true` (added here, never
+ * sent by Meta) tells ingest it did not match a known shape, so it is stored as unsupported with
+ * its raw JSON rather than guessed at.
+ */
+export const UnrecognisedMessageSchema = z
+  .looseObject({ ...messageBase, type: z.string() })
+  .transform((m) => ({ ...m, unrecognised: true as const }));
+export type UnrecognisedMessage = z.infer<typeof UnrecognisedMessageSchema>;
+
+export const InboundMessageSchema = z.union([KnownMessageSchema, UnrecognisedMessageSchema]);
+export type InboundMessage = z.infer<typeof InboundMessageSchema>;
+
+/** Statuses Meta reports for messages the business sent. Unknown values pass and are recorded. */
+export const KNOWN_STATUSES = ['sent', 'delivered', 'read', 'played', 'failed', 'deleted', 'warning'] as const;
+
+export const StatusSchema = z.looseObject({
+  id: z.string().min(1),
+  status: z.string().min(1),
+  timestamp: MetaTimestampSchema,
+  recipient_id: z.string().optional(),
+  recipient_user_id: z.string().optional(),
+  recipient_parent_user_id: z.string().optional(),
+  recipient_type: z.string().optional(),
+  biz_opaque_callback_data: z.string().optional(),
+  conversation: z
+    .looseObject({
+      id: z.string().optional(),
+      expiration_timestamp: MetaTimestampSchema.optional(),
+      origin: z.looseObject({ type: z.string().optional() }).optional(),
+    })
+    .optional(),
+  pricing: z
+    .looseObject({
+      billable: z.boolean().optional(),
+      pricing_model: z.string().optional(),
+      category: z.string().optional(),
+      type: z.string().optional(),
+    })
+    .optional(),
+  errors: z.array(WebhookErrorSchema).optional(),
+});
+export type Status = z.infer<typeof StatusSchema>;
+
+/** `value` of a change with `field: "messages"`. */
+export const MessagesValueSchema = z.looseObject({
+  messaging_product: z.string().optional(),
+  metadata: WebhookMetadataSchema,
+  contacts: z.array(WebhookContactSchema).optional(),
+  messages: z.array(InboundMessageSchema).optional(),
+  statuses: z.array(StatusSchema).optional(),
+  /** Errors not tied to one message (e.g. a webhook Meta could not build). */
+  errors: z.array(WebhookErrorSchema).optional(),
+});
+export type MessagesValue = z.infer<typeof MessagesValueSchema>;
+
+/**
+ * The outer body: tolerant on purpose. Each change's `value` is parsed on its own (see
+ * `parseWebhookChanges`) so one malformed change never takes a batch's good changes down with it.
+ */
+export const WebhookChangeSchema = z.looseObject({ field: z.string(), value: z.unknown() });
+export const WebhookEntrySchema = z.looseObject({ id: z.string(), changes: z.array(WebhookChangeSchema) });
+export const WebhookSchema = z.looseObject({ object: z.string(), entry: z.array(WebhookEntrySchema) });
+export type Webhook = z.infer<typeof WebhookSchema>;
+
+export type ParsedChange =
+  | { kind: 'messages'; entryId: string; value: MessagesValue }
+  /** A field other than `messages` (account updates, templates, …): not ingested, counted. */
+  | { kind: 'ignored'; entryId: string; field: string }
+  /** A `messages` change that did not parse: issue paths only (no values, which may be patient data). */
+  | { kind: 'invalid'; entryId: string; field: string; issues: string[] };
+
+/** Splits a parsed webhook into its changes, each `messages` value parsed with the full schema. */
+export function parseWebhookChanges(webhook: Webhook): ParsedChange[] {
+  const out: ParsedChange[] = [];
+  for (const entry of webhook.entry) {
+    for (const change of entry.changes) {
+      if (change.field !== 'messages') {
+        out.push({ kind: 'ignored', entryId: entry.id, field: change.field });
+        continue;
+      }
+      const parsed = MessagesValueSchema.safeParse(change.value);
+      if (parsed.success) out.push({ kind: 'messages', entryId: entry.id, value: parsed.data });
+      else
+        out.push({
+          kind: 'invalid',
+          entryId: entry.id,
+          field: change.field,
+          issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.code}`),
+        });
+    }
+  }
+  return out;
+}
