@@ -137,7 +137,16 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
     } catch (err) {
       if (err instanceof BodyTooLarge) {
         limiter.take(ip);
-        return reject(res, 413, 'too_large', 'BAD_REQUEST', `body larger than ${config.bodyLimitBytes} bytes`);
+        // Discard the rest before answering, so the client reads a 413 instead of a broken pipe;
+        // past a hard bound (or the request timeout) the connection is simply cut.
+        let discarded = 0;
+        req.on('data', (c: Buffer) => {
+          discarded += c.length;
+          if (discarded > 4 * config.bodyLimitBytes) req.socket.destroy();
+        });
+        req.resume();
+        req.once('end', () => reject(res, 413, 'too_large', 'BAD_REQUEST', `body larger than ${config.bodyLimitBytes} bytes`));
+        return;
       }
       return;
     }

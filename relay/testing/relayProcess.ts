@@ -176,6 +176,30 @@ export class RelayProcess {
     this.withDb((db) => revokeAppliance(db, applianceId, Date.now()));
   }
 
+  /** Envelopes waiting in the queue (optionally for one tenant): what the relay stored. */
+  queued(tenantId?: string): number {
+    return this.withDb((db) => {
+      const row = (tenantId
+        ? db.prepare('SELECT count(*) AS n FROM envelopes WHERE tenant_id = ?').get(tenantId)
+        : db.prepare('SELECT count(*) AS n FROM envelopes').get()) as { n: number };
+      return row.n;
+    });
+  }
+
+  /** The value of one Prometheus sample, e.g. `metric('relay_unknown_phone_number_total')`. */
+  async metric(name: string, labels: Record<string, string> = {}): Promise<number> {
+    const text = await (await fetch(`${this.url}/metrics`)).text();
+    const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+    for (const line of text.split('\n')) {
+      if (!line.startsWith(name)) continue;
+      const m = /^([a-z_]+)(?:\{([^}]*)\})? (\S+)$/.exec(line);
+      if (!m || m[1] !== name) continue;
+      const have = (m[2] ?? '').split(',').filter(Boolean);
+      if (want.every((w) => have.includes(w))) return Number(m[3]);
+    }
+    return 0;
+  }
+
   /** Runs the real operator CLI against this relay's data dir; returns its exit status and output. */
   cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
     const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], {

@@ -1,0 +1,123 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { EnvelopePlaintextSchema } from '../shared/envelope';
+import { parseWebhook, routeWebhook, signMetaBody, verifyMetaSignature } from './intake';
+import { batchWebhook, metaJson, statusChange, textMessageChange } from './testing/signWebhook';
+
+const sigVectors = JSON.parse(readFileSync(new URL('./testing/vectors/signature.json', import.meta.url), 'utf8')) as {
+  vectors: { id: string; app_secret: string; raw_body_base64: string; expected_header: string }[];
+};
+
+describe('X-Hub-Signature-256', () => {
+  it.each(sigVectors.vectors)('matches the reference vector $id byte for byte', (v) => {
+    const raw = Buffer.from(v.raw_body_base64, 'base64');
+    expect(signMetaBody(v.app_secret, raw)).toBe(v.expected_header);
+    expect(verifyMetaSignature([v.app_secret], raw, v.expected_header)).toBe(true);
+    expect(verifyMetaSignature(['another-secret-0123456789'], raw, v.expected_header)).toBe(false);
+  });
+
+  it('verifies a non-ASCII body over the escaped bytes Meta sends, not over a re-serialisation', () => {
+    // Compact JSON as Meta sends it: non-ASCII as \\uXXXX (a surrogate pair for the emoji), "/" as "\\/".
+    // The expected header was computed independently with Python's hmac over these exact bytes.
+    const raw = Buffer.from(String.raw`{"object":"whatsapp_business_account","entry":[{"id":"100000000000001","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550001234","phone_number_id":"110000000000001"},"contacts":[{"profile":{"name":"J\u00fcrgen M\u00fcller"},"wa_id":"15555550101"}],"messages":[{"from":"15555550101","id":"wamid.HBgLMTU1NTU1NTAxMDEVAgASGBRCMENGQjczREE5MkEyQkJDMkI4MgB=","timestamp":"1760000000","type":"text","text":{"body":"Gr\u00fc\u00dfe \u2013 Termin am 5\/6? \ud83d\ude0a"}}]},"field":"messages"}]}]}`);
+    const secret = '0123456789abcdef0123456789abcdef';
+    const header = 'sha256=bb627748f669903d42556695a3f593aa9cbbc31fc49a9c1b3b91fa3fb58512f7';
+    expect(signMetaBody(secret, raw)).toBe(header);
+    expect(verifyMetaSignature([secret], raw, header)).toBe(true);
+    const reserialised = Buffer.from(JSON.stringify(JSON.parse(raw.toString())));
+    expect(reserialised.equals(raw)).toBe(false);
+    expect(verifyMetaSignature([secret], reserialised, header)).toBe(false);
+  });
+
+  it('metaJson escapes the way Meta does, so test bodies exercise the same bytes', () => {
+    const escaped = metaJson(batchWebhook([textMessageChange({ phoneNumberId: '1', wamid: 'w', text: 'Grüße – 5/6 ☃' })]));
+    expect(escaped).toContain('Gr\\u00fc\\u00dfe \\u2013 5\\/6 \\u2603');
+    expect(escaped).not.toMatch(/[^\x00-\x7f]/);
+  });
+
+  it('accepts any active secret during rotation and refuses malformed headers', () => {
+    const raw = Buffer.from('{"object":"whatsapp_business_account","entry":[]}');
+    const header = signMetaBody('new-secret-0123456789', raw);
+    expect(verifyMetaSignature(['old-secret-0123456789', 'new-secret-0123456789'], raw, header)).toBe(true);
+    expect(verifyMetaSignature(['old-secret-0123456789'], raw, header)).toBe(false);
+    expect(verifyMetaSignature(['new-secret-0123456789'], raw, undefined)).toBe(false);
+    expect(verifyMetaSignature(['new-secret-0123456789'], raw, header.replace('sha256=', 'sha1='))).toBe(false);
+    expect(verifyMetaSignature(['new-secret-0123456789'], raw, header.slice(0, -2))).toBe(false);
+    expect(verifyMetaSignature(['new-secret-0123456789'], Buffer.concat([raw, Buffer.from(' ')]), header)).toBe(false);
+  });
+});
+
+describe('routing a batch', () => {
+  const tenants: Record<string, string> = { '111': 'clinic-a', '112': 'clinic-a', '222': 'clinic-b' };
+  const tenantOf = (p: string) => tenants[p];
+
+  it('keeps a body that belongs wholly to one tenant exactly as Meta sent it', () => {
+    const raw = Buffer.from(
+      metaJson({
+        object: 'whatsapp_business_account',
+        entry: [
+          { id: 'w1', changes: [textMessageChange({ phoneNumberId: '111', wamid: 'm1', text: 'a' })] },
+          { id: 'w2', changes: [statusChange({ phoneNumberId: '112', wamid: 'm0', status: 'read' })] },
+        ],
+      }),
+    );
+    const sig = signMetaBody('s'.repeat(16), raw);
+    const routed = routeWebhook(raw, sig, parseWebhook(raw)!, tenantOf);
+    expect(routed.parts).toHaveLength(1);
+    const pt = EnvelopePlaintextSchema.parse(routed.parts[0]!.plaintext);
+    expect(pt.kind).toBe('meta');
+    if (pt.kind === 'meta') {
+      expect(Buffer.from(pt.body, 'base64url').equals(raw)).toBe(true);
+      expect(pt.signature).toBe(sig);
+    }
+    expect(routed.parts[0]!.changes).toBe(2);
+  });
+
+  it('routes every entry and change of a mixed batch, giving each tenant only its own', () => {
+    const body = {
+      object: 'whatsapp_business_account',
+      entry: [
+        {
+          id: 'w1',
+          changes: [
+            textMessageChange({ phoneNumberId: '111', wamid: 'a1', text: 'for A' }),
+            textMessageChange({ phoneNumberId: '222', wamid: 'b1', text: 'for B' }),
+            textMessageChange({ phoneNumberId: '999', wamid: 'x1', text: 'for nobody' }),
+          ],
+        },
+        { id: 'w2', changes: [statusChange({ phoneNumberId: '222', wamid: 'b0', status: 'delivered' })] },
+        { id: 'w3', changes: [{ field: 'account_update', value: { event: 'VERIFIED_ACCOUNT' } }] },
+      ],
+    };
+    const raw = Buffer.from(metaJson(body));
+    const routed = routeWebhook(raw, signMetaBody('s'.repeat(16), raw), parseWebhook(raw)!, tenantOf);
+    expect(routed.unknownPhoneNumber).toBe(1);
+    expect(routed.noPhoneNumber).toBe(1);
+    const byTenant = new Map(routed.parts.map((p) => [p.tenantId, p]));
+    expect([...byTenant.keys()].sort()).toEqual(['clinic-a', 'clinic-b']);
+    const a = byTenant.get('clinic-a')!.plaintext;
+    const b = byTenant.get('clinic-b')!.plaintext;
+    expect(a.kind).toBe('relay');
+    expect(b.kind).toBe('relay');
+    if (a.kind !== 'relay' || b.kind !== 'relay') return;
+    expect(a.body).toContain('for A');
+    expect(a.body).not.toContain('for B');
+    expect(a.body).not.toContain('for nobody');
+    expect(b.body).toContain('for B');
+    expect(b.body).toContain('b0');
+    expect(b.body).not.toContain('for A');
+    const bParsed = JSON.parse(b.body) as { object: string; entry: { id: string; changes: unknown[] }[] };
+    expect(bParsed.object).toBe('whatsapp_business_account');
+    expect(bParsed.entry.map((e) => [e.id, e.changes.length])).toEqual([
+      ['w1', 1],
+      ['w2', 1],
+    ]);
+    expect(byTenant.get('clinic-b')!.items).toEqual(['m\0b1', 's\0b0\0delivered\u00001760000001']);
+  });
+
+  it('refuses a body that is not a webhook', () => {
+    expect(parseWebhook(Buffer.from('not json'))).toBeNull();
+    expect(parseWebhook(Buffer.from('{"object":"x"}'))).toBeNull();
+    expect(parseWebhook(Buffer.from('{"object":"x","entry":[{"id":"1","changes":[{"field":"f"}]}]}'))).toBeNull();
+  });
+});
