@@ -1,0 +1,154 @@
+import { sign as edSign } from 'node:crypto';
+import type { Logger } from 'pino';
+import { CodedError } from '../../../shared/errors';
+import type { EnvelopePlaintext } from '../../../shared/envelope';
+import type { RelayStatus, RpcEventName, RpcEventPayload } from '../../../shared/rpc';
+import { compareWithWitness, makeCheckpoint, markCheckpointWitnessed, type WitnessVerdict } from '../audit/auditLog';
+import type { Database } from '../db/types';
+import { ingestDelivery, type IngestResult } from './delivery';
+import type { CoreKeys } from '../keys/coreKeys';
+import { enrolWithRelay } from './enrol';
+import { createEnvelopeOpener } from './openEnvelope';
+import { loadPairing, savePairing, type Pairing } from './pairing';
+import { createRelayLink, type RelayLink } from './relayLink';
+
+export interface LinkManagerDeps {
+  db: Database;
+  keys: CoreKeys;
+  logger: Logger;
+  now: () => number;
+  emit<E extends RpcEventName>(event: E, payload: RpcEventPayload<E>): void;
+  /** Runs after each committed delivery (media downloads, UI events). Never throws into the link. */
+  onIngested(result: IngestResult): void;
+  checkpointIntervalMs: number;
+}
+
+export interface LinkManager {
+  start(): void;
+  stop(): Promise<void>;
+  status(): RelayStatus;
+  pairing(): Pairing | null;
+  /** Redeem an enrolment code; replaces any earlier pairing and reconnects with the new identity. */
+  pair(relayUrl: string, code: string): Promise<Pairing>;
+  /** Sign the audit head and have the relay witness it; then compare with what the relay holds. */
+  checkpoint(): Promise<WitnessVerdict>;
+}
+
+const NOT_PAIRED: RelayStatus = { state: 'not_paired', offlineSince: null, backlog: null, relayUrl: null };
+
+/** Owns the appliance's relationship with its relay: pairing, the live link, audit checkpoints. */
+export function createLinkManager(deps: LinkManagerDeps): LinkManager {
+  const log = deps.logger.child({ part: 'link' });
+  let link: RelayLink | null = null;
+  let current: RelayStatus = NOT_PAIRED;
+  let checkpointTimer: NodeJS.Timeout | null = null;
+  let stopped = false;
+
+  function publish(status: RelayStatus): void {
+    current = status;
+    deps.emit('relay.stateChanged', status);
+  }
+
+  function commit(seq: number, plaintext: EnvelopePlaintext, receivedAt: number): void {
+    const result = ingestDelivery(deps.db, plaintext, { relaySeq: seq, receivedAt, now: deps.now() });
+    if (result.deadLettered) log.warn({ seq }, 'delivery shelved as a dead letter');
+    try {
+      deps.onIngested(result);
+    } catch (err) {
+      log.warn({ seq, err: err instanceof Error ? err.name : 'error' }, 'post-ingest work failed');
+    }
+  }
+
+  async function connect(pairing: Pairing): Promise<void> {
+    const open = await createEnvelopeOpener({
+      encryptionPrivateKey: rawX25519Private(deps.keys),
+      relayPublicKey: Buffer.from(pairing.relayEncryptionPublicKey, 'base64url'),
+      tenantId: pairing.tenantId,
+      applianceId: pairing.applianceId,
+    });
+    if (stopped) return;
+    link = createRelayLink({
+      relayUrl: pairing.relayUrl,
+      tenantId: pairing.tenantId,
+      applianceId: pairing.applianceId,
+      sign: (payload) => edSign(null, payload, deps.keys.signing.privateKey),
+      open,
+      commit,
+      onStatus: publish,
+      logger: deps.logger,
+      now: deps.now,
+    });
+  }
+
+  async function checkpoint(): Promise<WitnessVerdict> {
+    const pairing = loadPairing(deps.db);
+    if (!pairing || !link) throw new CodedError('NOT_PAIRED', 'This appliance is not paired with a relay yet.');
+    const signed = makeCheckpoint(deps.db, pairing.applianceId, deps.keys.signing.privateKey, deps.now());
+    if (signed) {
+      await link.sendCheckpoint(signed);
+      markCheckpointWitnessed(deps.db, signed.checkpoint.seq, deps.now());
+    }
+    return compareWithWitness(deps.db, await link.latestCheckpoint());
+  }
+
+  return {
+    start() {
+      const pairing = loadPairing(deps.db);
+      if (!pairing) {
+        publish(NOT_PAIRED);
+        return;
+      }
+      void connect(pairing).catch((err: unknown) => log.error({ code: err instanceof CodedError ? err.code : 'INTERNAL' }, 'relay link could not start'));
+      checkpointTimer = setInterval(() => {
+        if (current.state !== 'connected') return;
+        checkpoint().then(
+          (verdict) => {
+            if (!verdict.ok) log.error({ reason: verdict.reason }, 'audit log disagrees with the relay witness');
+          },
+          (err: unknown) => log.warn({ code: err instanceof CodedError ? err.code : 'INTERNAL' }, 'audit checkpoint not witnessed'),
+        );
+      }, deps.checkpointIntervalMs);
+      checkpointTimer.unref();
+    },
+    async stop() {
+      stopped = true;
+      if (checkpointTimer) clearInterval(checkpointTimer);
+      await link?.close();
+      link = null;
+    },
+    status: () => current,
+    pairing: () => loadPairing(deps.db),
+    async pair(relayUrl, code) {
+      const response = await enrolWithRelay({
+        relayUrl,
+        code,
+        signingPublicKey: deps.keys.signing.publicKeyRaw,
+        encryptionPublicKey: deps.keys.encryption.publicKeyRaw,
+        label: 'Clinic Inbox appliance',
+      });
+      const pairing: Pairing = {
+        relayUrl: new URL(relayUrl).toString(),
+        tenantId: response.tenantId,
+        applianceId: response.applianceId,
+        relayEncryptionPublicKey: response.relayEncryptionPublicKey,
+        phoneNumberIds: response.phoneNumberIds,
+        pairedAt: deps.now(),
+      };
+      savePairing(deps.db, pairing, deps.now());
+      log.info({ tenantId: pairing.tenantId, applianceId: pairing.applianceId }, 'paired with relay');
+      await link?.close();
+      link = null;
+      if (checkpointTimer) clearInterval(checkpointTimer);
+      stopped = false;
+      this.start();
+      return pairing;
+    },
+    checkpoint,
+  };
+}
+
+/** The raw 32-byte X25519 private key (the last 32 bytes of its PKCS#8 DER), for @hpke/core. */
+function rawX25519Private(keys: CoreKeys): Uint8Array {
+  const der = keys.encryption.privateKey.export({ type: 'pkcs8', format: 'der' });
+  return new Uint8Array(der.subarray(der.length - 32));
+}

@@ -1,0 +1,222 @@
+import type { Database } from '../db/types';
+import { CodedError } from '../../../shared/errors';
+import type { ConversationSummary, Contact, MessageView, RpcEventName, RpcEventPayload } from '../../../shared/rpc';
+import { HIGHLIGHT_END, HIGHLIGHT_START } from '../../../shared/rpc';
+import { getContact, updateContact, type ContactRow } from '../db/repo/contacts';
+import {
+  assignConversation,
+  getConversation,
+  listConversations,
+  markConversationRead,
+  setConversationStatus,
+  type ConversationListItem,
+} from '../db/repo/conversations';
+import { getMessageByWamid, listThread, type ThreadMessage } from '../db/repo/messages';
+import { searchMessages } from '../db/repo/search';
+import { customerServiceWindow } from '../window';
+import type { LinkManager } from '../link/linkManager';
+import type { WhatsAppService } from '../whatsapp';
+import type { Handlers } from './dispatch';
+
+export interface HandlerDeps {
+  db: Database;
+  now: () => number;
+  link: LinkManager;
+  whatsapp: WhatsAppService;
+  emit<E extends RpcEventName>(event: E, payload: RpcEventPayload<E>): void;
+}
+
+/** Every RPC method's implementation. Role checks, validation and auditing happen in `dispatch`. */
+export function createHandlers(deps: HandlerDeps): Handlers {
+  const { db, now, link, whatsapp, emit } = deps;
+
+  function conversationOrThrow(id: number): ConversationListItem {
+    const conversation = getConversation(db, id);
+    if (!conversation) throw new CodedError('NOT_FOUND', `Conversation ${id} does not exist.`);
+    return conversation;
+  }
+
+  return {
+    'session.whoami': (_params, { session }) => ({
+      userId: session.userId,
+      role: session.role,
+      displayName: session.displayName,
+    }),
+
+    'inbox.listConversations': ({ filter, cursor, limit }, { session }) => {
+      const page = listConversations(db, {
+        filter: filter === 'mine' ? { kind: 'assigned', userId: session.userId } : { kind: filter },
+        limit,
+        cursor: cursor ?? null,
+      });
+      const unread = db.prepare('SELECT count(*) AS n FROM conversations WHERE unread_count > 0').get() as { n: number };
+      return { items: page.items.map(toSummary), nextCursor: page.nextCursor, unreadTotal: unread.n };
+    },
+
+    'conversations.get': ({ conversationId }, ctx) => {
+      const conversation = conversationOrThrow(conversationId);
+      ctx.concerns(conversation.contactId);
+      const contact = getContact(db, conversation.contactId);
+      if (!contact) throw new CodedError('NOT_FOUND', `Contact ${conversation.contactId} does not exist.`);
+      const window = customerServiceWindow(conversation.lastInboundAt, now());
+      return {
+        conversation: toSummary(conversation),
+        contact: toContact(contact),
+        window: { open: window.open, closesAt: window.closesAt },
+      };
+    },
+
+    'messages.list': ({ conversationId, before, limit }, ctx) => {
+      const conversation = conversationOrThrow(conversationId);
+      ctx.concerns(conversation.contactId);
+      const page = listThread(db, { conversationId, limit, cursor: before ?? null });
+      return { items: page.items.map((m) => toMessageView(m, conversationId)), nextCursor: page.nextCursor };
+    },
+
+    'messages.send': ({ conversationId, text, replyToMessageId }, ctx) => {
+      const conversation = conversationOrThrow(conversationId);
+      ctx.concerns(conversation.contactId);
+      const messageId = whatsapp.sendText({
+        conversationId,
+        text,
+        userId: ctx.session.userId,
+        ...(replyToMessageId ? { replyToMessageId } : {}),
+      });
+      emit('conversation.updated', { conversationId });
+      return { messageId };
+    },
+
+    'messages.sendTemplate': ({ conversationId, name, language, parameters }, ctx) => {
+      const conversation = conversationOrThrow(conversationId);
+      ctx.concerns(conversation.contactId);
+      const messageId = whatsapp.sendTemplate({ conversationId, name, language, parameters, userId: ctx.session.userId });
+      emit('conversation.updated', { conversationId });
+      return { messageId };
+    },
+
+    'conversations.markRead': ({ conversationId }, ctx) => {
+      const conversation = conversationOrThrow(conversationId);
+      ctx.concerns(conversation.contactId);
+      if (markConversationRead(db, conversationId, now())) {
+        whatsapp.markRead(conversationId);
+        emit('conversation.updated', { conversationId });
+      }
+      return {};
+    },
+
+    'conversations.setStatus': ({ conversationId, status }, ctx) => {
+      ctx.concerns(conversationOrThrow(conversationId).contactId);
+      setConversationStatus(db, conversationId, status, now());
+      emit('conversation.updated', { conversationId });
+      return {};
+    },
+
+    'conversations.assign': ({ conversationId, toMe }, ctx) => {
+      ctx.concerns(conversationOrThrow(conversationId).contactId);
+      assignConversation(db, conversationId, toMe ? ctx.session.userId : null, now());
+      emit('conversation.updated', { conversationId });
+      return {};
+    },
+
+    'search.messages': ({ query, cursor, limit }, ctx) => {
+      const page = searchMessages(db, { query, limit, cursor: cursor ?? null });
+      const contacts = db.prepare('SELECT contact_id FROM conversations WHERE id = ?');
+      for (const hit of page.items) {
+        const row = contacts.get(hit.conversationId) as { contact_id: number } | undefined;
+        if (row) ctx.concerns(row.contact_id);
+      }
+      return {
+        items: page.items.map((hit) => ({
+          messageId: hit.messageId,
+          conversationId: hit.conversationId,
+          contactName: hit.contactName,
+          snippet: hit.snippet.map((s) => (s.match ? `${HIGHLIGHT_START}${s.text}${HIGHLIGHT_END}` : s.text)).join(''),
+          at: hit.sentAt,
+        })),
+        nextCursor: page.nextCursor,
+      };
+    },
+
+    'contacts.get': ({ contactId }, ctx) => {
+      const contact = getContact(db, contactId);
+      if (!contact) throw new CodedError('NOT_FOUND', `Contact ${contactId} does not exist.`);
+      ctx.concerns(contactId);
+      return toContact(contact);
+    },
+
+    'contacts.update': ({ contactId, displayName, notes }, ctx) => {
+      ctx.concerns(contactId);
+      const updated = updateContact(
+        db,
+        contactId,
+        { ...(displayName !== undefined ? { displayName } : {}), ...(notes !== undefined ? { notes } : {}) },
+        now(),
+      );
+      return toContact(updated);
+    },
+
+    'media.get': ({ mediaId }, ctx) => {
+      const media = whatsapp.getMedia(mediaId);
+      ctx.concerns(media.contactId);
+      return { mimeType: media.mimeType, filename: media.filename, dataBase64: media.data.toString('base64') };
+    },
+
+    'templates.list': () => whatsapp.listTemplates(),
+    'templates.sync': async () => ({ count: await whatsapp.syncTemplates() }),
+    'relay.status': () => link.status(),
+    'whatsapp.status': () => whatsapp.status(),
+
+    'setup.pair': async ({ relayUrl, code }) => {
+      const pairing = await link.pair(relayUrl, code);
+      return { tenantId: pairing.tenantId, applianceId: pairing.applianceId, phoneNumberIds: pairing.phoneNumberIds };
+    },
+
+    'setup.whatsapp': ({ wabaId, accessToken, graphBaseUrl }) =>
+      whatsapp.configure({ wabaId, accessToken, ...(graphBaseUrl ? { graphBaseUrl } : {}) }),
+  };
+
+  function toMessageView(m: ThreadMessage, conversationId: number): MessageView {
+    const replied = m.contextWamid ? getMessageByWamid(db, m.contextWamid) : null;
+    return {
+      id: m.id,
+      wamid: m.wamid,
+      conversationId,
+      direction: m.direction === 'inbound' ? 'in' : 'out',
+      type: m.type,
+      text: m.text,
+      media: m.mediaId ? whatsapp.mediaRef(m.mediaId) : null,
+      replyTo: m.contextWamid
+        ? { messageId: replied?.id ?? null, wamid: m.contextWamid, preview: replied?.text?.slice(0, 160) ?? null }
+        : null,
+      reactions: m.reactions.map((r) => ({ emoji: r.emoji, direction: r.fromBusiness ? 'out' : 'in' })),
+      status: m.status as MessageView['status'],
+      error: m.error ? { code: m.error.code, title: m.error.title ?? 'Failed' } : null,
+      at: m.sentAt,
+    };
+  }
+}
+
+function toSummary(c: ConversationListItem): ConversationSummary {
+  return {
+    id: c.id,
+    contact: { id: c.contactId, displayName: c.contactName, profileName: null, waId: c.waId },
+    phoneNumberId: c.phoneNumberId,
+    status: c.status,
+    assignedTo: c.assignedUserId,
+    unreadCount: c.unreadCount,
+    lastMessageAt: c.lastActivityAt,
+    lastMessagePreview: c.lastMessage?.preview ?? (c.lastMessage ? `[${c.lastMessage.type}]` : null),
+    lastMessageDirection: c.lastMessage ? (c.lastMessage.direction === 'inbound' ? 'in' : 'out') : null,
+  };
+}
+
+function toContact(c: ContactRow): Contact {
+  return {
+    id: c.id,
+    waId: c.wa_id,
+    businessScopedUserId: c.user_id,
+    profileName: c.profile_name,
+    displayName: c.display_name,
+    notes: c.notes,
+  };
+}

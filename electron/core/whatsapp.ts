@@ -1,0 +1,220 @@
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { CodedError } from '../../shared/errors';
+import type { RpcEventName, RpcEventPayload, Template, WhatsAppStatus } from '../../shared/rpc';
+import { getSetting, setSetting } from './db/repo/settings';
+import { discoverInboundMedia, getMediaContent } from './db/repo/media';
+import { listTemplates, replaceTemplates } from './db/repo/templates';
+import { stmt } from './db/statements';
+import type { Database } from './db/types';
+import { createGraphClient, type GraphClient } from './graph/client';
+import { keychainAccounts } from './keys/accounts';
+import type { SecretStore } from './keys/secretStore';
+import { loadPairing } from './link/pairing';
+import type { IngestResult } from './link/delivery';
+import { createOutboxWorker, type OutboxWorker } from './outbox/worker';
+import { markRead, sendTemplate, sendText } from './outbox/sendService';
+import type { MessageView } from '../../shared/rpc';
+
+/** Non-secret WhatsApp settings; the access token itself lives in the keychain. */
+const WhatsAppConfigSchema = z.object({
+  wabaId: z.string(),
+  graphBaseUrl: z.string().url(),
+  apiVersion: z.string(),
+});
+type WhatsAppConfig = z.infer<typeof WhatsAppConfigSchema>;
+const CONFIG_KEY = 'whatsapp_config';
+
+export const DEFAULT_GRAPH = { baseUrl: 'https://graph.facebook.com', apiVersion: 'v23.0' } as const;
+
+export interface WhatsAppDeps {
+  db: Database;
+  secrets: SecretStore;
+  installationId: string;
+  logger: Logger;
+  now: () => number;
+  emit<E extends RpcEventName>(event: E, payload: RpcEventPayload<E>): void;
+  /** Overrides for the Graph API location (the simulator in tests and the demo). */
+  graph?: { baseUrl?: string; apiVersion?: string } | undefined;
+}
+
+export interface WhatsAppService {
+  start(): void;
+  stop(): Promise<void>;
+  status(): WhatsAppStatus;
+  configure(input: { wabaId: string; accessToken: string; graphBaseUrl?: string }): Promise<WhatsAppStatus>;
+  sendText(p: { conversationId: number; text: string; replyToMessageId?: number; userId: string }): number;
+  sendTemplate(p: { conversationId: number; name: string; language: string; parameters: string[]; userId: string }): number;
+  /** Queues a read receipt to Meta for the conversation's newest inbound message. */
+  markRead(conversationId: number): void;
+  listTemplates(): Template[];
+  syncTemplates(): Promise<number>;
+  mediaRef(metaMediaId: string): MessageView['media'];
+  getMedia(mediaRowId: number): { mimeType: string; filename: string | null; data: Buffer; contactId: number };
+  /** After each committed relay delivery: UI events, media to fetch, outbox reconciliation. */
+  afterIngest(result: IngestResult): void;
+}
+
+/**
+ * The clinic's side of WhatsApp: the Graph API client with the token from the keychain, the
+ * outbox worker that sends what staff wrote, template sync, and the media rows of what patients sent.
+ */
+export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
+  const { db, secrets, logger, now, emit } = deps;
+  const log = logger.child({ part: 'whatsapp' });
+  const tokenAccount = keychainAccounts(deps.installationId).whatsappAccessToken;
+
+  function config(): WhatsAppConfig | null {
+    const raw = getSetting(db, CONFIG_KEY);
+    if (raw === null) return null;
+    const parsed = WhatsAppConfigSchema.safeParse(JSON.parse(raw));
+    return parsed.success ? parsed.data : null;
+  }
+
+  async function getAccessToken(): Promise<string> {
+    const token = await secrets.get(tokenAccount);
+    if (!token) throw new CodedError('WHATSAPP_TOKEN_EXPIRED', 'No WhatsApp access token is set up yet. An admin can add it in Setup.');
+    return token;
+  }
+
+  function makeClient(c: WhatsAppConfig | null): GraphClient {
+    return createGraphClient({
+      baseUrl: c?.graphBaseUrl ?? deps.graph?.baseUrl ?? DEFAULT_GRAPH.baseUrl,
+      apiVersion: c?.apiVersion ?? deps.graph?.apiVersion ?? DEFAULT_GRAPH.apiVersion,
+      getAccessToken,
+      logger,
+    });
+  }
+
+  let client = makeClient(config());
+  let worker: OutboxWorker | null = null;
+  let tokenExpired = false;
+
+  function currentStatus(): WhatsAppStatus {
+    return { configured: config() !== null, tokenExpired, phoneNumberIds: loadPairing(db)?.phoneNumberIds ?? [] };
+  }
+
+  function startWorker(): void {
+    worker = createOutboxWorker({
+      db,
+      client,
+      getAccessToken,
+      logger,
+      now,
+      onStatusChanged: (change) =>
+        emit('message.statusChanged', {
+          conversationId: change.conversationId,
+          messageId: change.messageId,
+          status: change.status as RpcEventPayload<'message.statusChanged'>['status'],
+        }),
+      onTokenStateChanged: (expired) => {
+        tokenExpired = expired;
+        emit('whatsapp.stateChanged', currentStatus());
+      },
+    });
+    worker.start();
+  }
+
+  return {
+    start() {
+      if (config()) startWorker();
+    },
+    async stop() {
+      await worker?.stop();
+      worker = null;
+    },
+    status: currentStatus,
+
+    async configure(input) {
+      const next: WhatsAppConfig = {
+        wabaId: input.wabaId,
+        graphBaseUrl: input.graphBaseUrl ?? deps.graph?.baseUrl ?? DEFAULT_GRAPH.baseUrl,
+        apiVersion: deps.graph?.apiVersion ?? DEFAULT_GRAPH.apiVersion,
+      };
+      const previous = await secrets.get(tokenAccount);
+      await secrets.set(tokenAccount, input.accessToken);
+      // Prove the token and account before keeping them: Meta answers 190 for a bad token.
+      const candidate = makeClient(next);
+      let templates;
+      try {
+        templates = await candidate.listTemplates({ wabaId: next.wabaId });
+      } catch (err) {
+        if (previous === null) await secrets.delete(tokenAccount);
+        else await secrets.set(tokenAccount, previous);
+        throw err instanceof CodedError ? err : new CodedError('UNAVAILABLE', 'The WhatsApp Graph API could not be reached.');
+      }
+      setSetting(db, CONFIG_KEY, JSON.stringify(next), now());
+      replaceTemplates(db, templates, now());
+      client = candidate;
+      tokenExpired = false;
+      await worker?.stop();
+      startWorker();
+      log.info({ templates: templates.length }, 'whatsapp configured');
+      const status = currentStatus();
+      emit('whatsapp.stateChanged', status);
+      return status;
+    },
+
+    sendText({ conversationId, text, replyToMessageId, userId }) {
+      const { messageId } = sendText(db, {
+        conversationId,
+        text,
+        authorUserId: userId,
+        now: now(),
+        ...(replyToMessageId ? { replyToMessageId } : {}),
+      });
+      worker?.kick();
+      return messageId;
+    },
+
+    sendTemplate({ conversationId, name, language, parameters, userId }) {
+      const { messageId } = sendTemplate(db, { conversationId, name, language, parameters, authorUserId: userId, now: now() });
+      worker?.kick();
+      return messageId;
+    },
+
+    markRead(conversationId) {
+      if (markRead(db, { conversationId, now: now() }).queued) worker?.kick();
+    },
+
+    listTemplates: () => listTemplates(db, { approvedOnly: true }),
+
+    async syncTemplates() {
+      const c = config();
+      if (!c) throw new CodedError('NOT_FOUND', 'WhatsApp is not set up yet: add the business account and token first.');
+      const templates = await client.listTemplates({ wabaId: c.wabaId });
+      return replaceTemplates(db, templates, now());
+    },
+
+    mediaRef(metaMediaId) {
+      const row = stmt(db, 'SELECT id, mime_type, filename, size, state FROM media WHERE media_id = ?').get(metaMediaId) as
+        | { id: number; mime_type: string | null; filename: string | null; size: number | null; state: NonNullable<MessageView['media']>['state'] }
+        | undefined;
+      return row ? { id: row.id, mimeType: row.mime_type, filename: row.filename, size: row.size, state: row.state } : null;
+    },
+
+    getMedia(mediaRowId) {
+      const content = getMediaContent(db, mediaRowId);
+      const owner = stmt(
+        db,
+        `SELECT c.contact_id FROM media x JOIN messages m ON m.id = x.message_id JOIN conversations c ON c.id = m.conversation_id WHERE x.id = ?`,
+      ).get(mediaRowId) as { contact_id: number } | undefined;
+      if (!content || !owner) throw new CodedError('NOT_FOUND', `Media ${mediaRowId} is not (yet) stored on this computer.`);
+      return { mimeType: content.mimeType, filename: content.filename, data: content.content, contactId: owner.contact_id };
+    },
+
+    afterIngest(result) {
+      if (result.newMessages.length > 0) discoverInboundMedia(db, now());
+      for (const m of result.newMessages) emit('message.received', { conversationId: m.conversationId, messageId: m.messageId });
+      for (const s of result.statusChanges) {
+        emit('message.statusChanged', {
+          conversationId: s.conversationId,
+          messageId: s.messageId,
+          status: s.status as RpcEventPayload<'message.statusChanged'>['status'],
+        });
+      }
+      for (const conversationId of result.conversationIds) emit('conversation.updated', { conversationId });
+      if (result.statusChanges.length > 0) worker?.kick();
+    },
+  };
+}

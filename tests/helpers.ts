@@ -1,0 +1,51 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import type { RelayProcess } from '../relay/testing/relayProcess';
+import { createCore, type CoreHandle, type CreateCoreOptions } from '../electron/core/createCore';
+import type { Session } from '../electron/core/types';
+import type { RpcMethod, RpcOutput } from '../shared/rpc';
+
+export const ADMIN: Session = { userId: 'it-admin', role: 'admin', displayName: 'IT admin', origin: 'test' };
+export const RECEPTION: Session = { userId: 'anna', role: 'receptionist', displayName: 'Anna', origin: 'test' };
+
+/** Polls until `check` returns a value other than undefined/false, or fails with `what`. */
+export async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** A throwaway data folder for one core. */
+export function tempDataDir(): { dir: string; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'clinic-core-'));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export const quietLogger = () => pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
+
+/** Calls an RPC method and unwraps the result, failing the test with the error code otherwise. */
+export async function call<M extends RpcMethod>(core: CoreHandle, session: Session, method: M, params: unknown = {}): Promise<RpcOutput<M>> {
+  const result = await core.dispatch(session, method, params);
+  if (!result.ok) throw new Error(`${method} failed: ${result.error.code}: ${result.error.message}`);
+  return result.value as RpcOutput<M>;
+}
+
+/** A real core (real keychain, real SQLCipher file) paired with the given relay's tenant. */
+export async function startPairedCore(
+  relay: RelayProcess,
+  tenantId: string,
+  options: Partial<CreateCoreOptions> & { dataDir?: string } = {},
+): Promise<CoreHandle> {
+  const dataDir = options.dataDir ?? tempDataDir().dir;
+  const core = await createCore({ logger: quietLogger(), graph: { baseUrl: 'http://127.0.0.1:9' }, ...options, dataDir });
+  const code = await relay.issueEnrolmentCode(tenantId);
+  await call(core, ADMIN, 'setup.pair', { relayUrl: relay.url, code });
+  await waitFor('relay link up', () => core.relayStatus().state === 'connected');
+  return core;
+}
