@@ -9,7 +9,7 @@ export default defineConfig({
     build: {
       outDir: 'out/main',
       rollupOptions: {
-        input: { index: resolve('electron/main/index.ts') },
+        input: { index: resolve('electron/main/index.ts'), coreProcess: resolve('electron/main/coreProcess.ts') },
         external: nativeModules,
       },
     },

@@ -80,6 +80,7 @@ const en = {
   templatePreview: 'Preview',
   templateSend: 'Send template',
   templatesEmpty: 'No approved templates. An admin can sync them from WhatsApp.',
+  templatesSync: 'Sync templates from WhatsApp',
   // conversation header
   statusLabel: 'Conversation status',
   convOpen: 'Open',
@@ -218,6 +219,7 @@ const nl: Strings = {
   templatePreview: 'Voorbeeld',
   templateSend: 'Sjabloon versturen',
   templatesEmpty: 'Geen goedgekeurde sjablonen. Een beheerder kan ze ophalen bij WhatsApp.',
+  templatesSync: 'Sjablonen ophalen bij WhatsApp',
   statusLabel: 'Status van het gesprek',
   convOpen: 'Open',
   convPending: 'In afwachting',
@@ -349,6 +351,7 @@ const de: Strings = {
   templatePreview: 'Vorschau',
   templateSend: 'Vorlage senden',
   templatesEmpty: 'Keine genehmigten Vorlagen. Ein Admin kann sie von WhatsApp abrufen.',
+  templatesSync: 'Vorlagen von WhatsApp abrufen',
   statusLabel: 'Status der Unterhaltung',
   convOpen: 'Offen',
   convPending: 'Wartend',

@@ -1,7 +1,7 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { memo, useEffect, useId, useRef, useState } from 'react';
 import type { MessageView, Template, WindowState } from '../../../shared/rpc';
-import { keys, useTemplates } from '../data/queries';
+import { keys, useTemplates, useWhoami } from '../data/queries';
 import { useI18n } from '../i18n';
 import { useRpc } from '../rpc';
 import { useQuickReplies } from './quickReplies';
@@ -170,6 +170,11 @@ function TemplatePicker({ conversationId }: { conversationId: number }): React.J
   const rpc = useRpc();
   const qc = useQueryClient();
   const templates = useTemplates(true);
+  const isAdmin = useWhoami().data?.role === 'admin';
+  const sync = useMutation({
+    mutationFn: () => rpc.call('templates.sync', {}),
+    onSuccess: () => void qc.invalidateQueries({ queryKey: keys.templates }),
+  });
   const [choice, setChoice] = useState('');
   const [values, setValues] = useState<string[]>([]);
   const approved = (templates.data ?? []).filter((x) => x.status.toUpperCase() === 'APPROVED');
@@ -188,7 +193,18 @@ function TemplatePicker({ conversationId }: { conversationId: number }): React.J
 
   if (templates.isPending) return <p className="state small">{t.loading}</p>;
   if (templates.isError) return <p className="form-error">{errorText(templates.error)}</p>;
-  if (approved.length === 0) return <p className="state small">{t.templatesEmpty}</p>;
+  if (approved.length === 0)
+    return (
+      <div className="template-empty">
+        <p className="state small">{t.templatesEmpty}</p>
+        {isAdmin ? (
+          <button type="button" className="secondary" disabled={sync.isPending} onClick={() => sync.mutate()}>
+            {sync.isPending ? t.loading : t.templatesSync}
+          </button>
+        ) : null}
+        {sync.isError ? <p className="form-error">{errorText(sync.error)}</p> : null}
+      </div>
+    );
   const complete = selected ? values.slice(0, selected.parameterCount).filter((v) => v.trim()).length === selected.parameterCount : false;
 
   return (

@@ -1,0 +1,54 @@
+// The appliance core inside Electron: started by main with `utilityProcess.fork` and spoken to over
+// its parent port with the bridge frames of shared/bridge.ts. Plain Node apart from `parentPort`.
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { BridgeCallSchema, type BridgeDown } from '../../shared/bridge';
+import { CodedError } from '../../shared/errors';
+import type { RpcResult } from '../../shared/rpc';
+import { createCore } from '../core/createCore';
+import type { Core, Session } from '../core/types';
+
+/** No local logins yet: the desk PC acts as one staff member with admin rights (see the report). */
+const DESK_SESSION: Session = { userId: 'desk', role: 'admin', displayName: 'Front desk', origin: 'electron' };
+
+const logger = pino({ level: 'info', base: { part: 'core' } });
+const port = process.parentPort;
+const post = (frame: BridgeDown): void => port.postMessage(frame);
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { 'data-dir': { type: 'string' } }, strict: false });
+  const dataDir = values['data-dir'];
+  let core: Core | null = null;
+  let startError: RpcResult<never> | null = null;
+  // Calls arriving while the core opens its database wait for it, instead of failing.
+  const ready = (async () => {
+    try {
+      if (typeof dataDir !== 'string') throw new CodedError('INTERNAL', 'The core was started without a data folder.');
+      core = await createCore({ dataDir, logger });
+      core.on((event, payload) => post({ type: 'event', event, payload }));
+    } catch (err) {
+      const coded = err instanceof CodedError ? err : new CodedError('INTERNAL', 'The app core could not start.');
+      logger.error({ code: coded.code }, 'core failed to start');
+      // Every call now answers with the reason, so the window can tell the IT admin what to fix.
+      startError = { ok: false, error: coded.toJSON() };
+    }
+  })();
+
+  port.on('message', (e) => {
+    const call = BridgeCallSchema.safeParse(e.data);
+    if (!call.success) return;
+    const { id, method, params } = call.data;
+    void ready
+      .then(() => (core ? core.dispatch(DESK_SESSION, method, params) : startError!))
+      .catch((): RpcResult<never> => ({ ok: false, error: { code: 'INTERNAL', message: 'The request failed inside the app.' } }))
+      .then((result) => post({ type: 'result', id, result }));
+  });
+
+  const stop = (): void => {
+    void ready.then(() => (core ? core.close() : undefined)).finally(() => process.exit(0));
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+void main();
