@@ -184,7 +184,14 @@ describe('Graph API simulator and client', () => {
     sim.inject('messages', { type: 'http', status: 503 });
     expect(await expectGraphError(send())).toMatchObject({ kind: 'retryable', code: 'UNAVAILABLE', httpStatus: 503 });
     sim.inject('messages', { type: 'drop' });
-    expect(await expectGraphError(send())).toMatchObject({ kind: 'retryable', code: 'UNAVAILABLE', metaCode: null });
+    // The socket closed after the request went out: Meta may have acted on it.
+    expect(await expectGraphError(send())).toMatchObject({ kind: 'retryable', code: 'UNAVAILABLE', metaCode: null, maybeDelivered: true });
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const deadPort = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const refused = createGraphClient({ baseUrl: `http://127.0.0.1:${deadPort}`, apiVersion: 'v23.0', getAccessToken: async () => TOKEN, logger });
+    expect(await expectGraphError(refused.sendText({ phoneNumberId: PHONE, to: PATIENT, body: 'x' }))).toMatchObject({ kind: 'retryable', maybeDelivered: false });
     sim.inject('messages', { type: 'graph', code: 100, message: '(#100) Invalid parameter' });
     const bad = await expectGraphError(send());
     expect(bad).toMatchObject({ kind: 'permanent', code: 'WHATSAPP_REJECTED', metaCode: 100, title: 'Invalid parameter' });

@@ -38,6 +38,11 @@ export class GraphError extends CodedError {
     readonly title: string,
     readonly httpStatus: number | null,
     readonly fbtraceId: string | null = null,
+    /**
+     * The request may have reached Meta and been acted on although no answer came back (timeout,
+     * connection reset after sending). Resending could message the patient twice.
+     */
+    readonly maybeDelivered = false,
   ) {
     super(code, message);
     this.name = 'GraphError';
@@ -53,9 +58,24 @@ function titleOf(message: string | undefined, code: number): string {
   return (bare || `Meta error ${code}`).slice(0, 200);
 }
 
+/** Failures that happen before a request can have left this machine: resending is always safe. */
+const NEVER_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'UND_ERR_CONNECT_TIMEOUT']);
+
+function causeCode(err: unknown): string | null {
+  for (let e: unknown = err, depth = 0; e && depth < 4; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return null;
+}
+
 export function networkError(cause: unknown): GraphError {
-  const what = cause instanceof Error && cause.name === 'TimeoutError' ? 'timed out' : 'could not be reached';
-  return new GraphError('retryable', 'UNAVAILABLE', `The WhatsApp Graph API ${what}; will retry`, null, `Graph API ${what}`, null);
+  const timedOut = cause instanceof Error && cause.name === 'TimeoutError';
+  const code = causeCode(cause);
+  const what = timedOut ? 'timed out' : 'could not be reached';
+  const maybeDelivered = timedOut || code === null || !NEVER_SENT.has(code);
+  return new GraphError('retryable', 'UNAVAILABLE', `The WhatsApp Graph API ${what}; will retry`, null, `Graph API ${what}${code ? ` (${code})` : ''}`, null, null, maybeDelivered);
 }
 
 /** Classify a non-2xx response from its status and (possibly absent or garbled) body. */
@@ -93,7 +113,8 @@ export function graphErrorFromResponse(status: number, bodyText: string): GraphE
 
 /** A 2xx response whose body is not what Meta documents: not retried, since it would parse no better. */
 export function unexpectedResponse(what: string, status: number): GraphError {
-  return new GraphError('permanent', 'WHATSAPP_REJECTED', `The WhatsApp Graph API returned an unexpected ${what} response`, null, 'Unexpected response', status);
+  const accepted = status >= 200 && status < 300;
+  return new GraphError('permanent', 'WHATSAPP_REJECTED', `The WhatsApp Graph API returned an unexpected ${what} response`, null, 'Unexpected response', status, null, accepted);
 }
 
 /** Inbound media larger than Meta's limit for its type, or than the caller's cap. Never retried. */

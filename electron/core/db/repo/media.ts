@@ -1,0 +1,168 @@
+import { stmt } from '../statements';
+import type { Database } from '../types';
+
+/**
+ * Media bytes live in `media.content`, inside the SQLCipher database: encrypted at rest with the
+ * database key, removed with the message, never a plain file on the desk PC. Inbound rows follow
+ * `pending → downloading → stored | failed | too_large`; outbound rows are `stored` from the start
+ * and gain Meta's media id (`media_id`) once uploaded.
+ */
+export type MediaState = 'pending' | 'downloading' | 'stored' | 'failed' | 'too_large';
+
+export interface InboundMediaJob {
+  id: number;
+  mediaId: string;
+  messageId: number | null;
+  conversationId: number | null;
+  /** Meta's message type (image, audio, video, document, sticker): decides the size limit. */
+  messageType: string | null;
+  mimeType: string | null;
+  /** From the webhook (base64) — the hash Meta vouched for when the patient sent it. */
+  sha256: string | null;
+  attempts: number;
+}
+
+/**
+ * Creates a `pending` row for every inbound message that names a Meta media id and has none yet.
+ * Idempotent, so ingest need not know about media: the downloader runs this before each pass.
+ */
+export function discoverInboundMedia(db: Database, now: number): number {
+  return stmt(
+    db,
+    `INSERT INTO media (media_id, message_id, mime_type, sha256, filename, state, attempts, next_attempt_at, created_at, updated_at)
+     SELECT m.media_id, m.id,
+            json_extract(m.content_json, '$.' || m.type || '.mime_type'),
+            json_extract(m.content_json, '$.' || m.type || '.sha256'),
+            json_extract(m.content_json, '$.' || m.type || '.filename'),
+            'pending', 0, ?, ?, ?
+       FROM messages m
+      WHERE m.direction = 'inbound' AND m.media_id IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM media x WHERE x.media_id = m.media_id)
+     ON CONFLICT (media_id) DO NOTHING`,
+  ).run(now, now, now).changes;
+}
+
+/** Rows a crash left `downloading` go back to `pending`: a download repeated is harmless. */
+export function resetInterruptedDownloads(db: Database, now: number): number {
+  return stmt(db, `UPDATE media SET state = 'pending', updated_at = ? WHERE state = 'downloading'`).run(now).changes;
+}
+
+export function dueDownloads(db: Database, now: number, limit: number): InboundMediaJob[] {
+  const rows = stmt(
+    db,
+    `SELECT x.id, x.media_id, x.message_id, m.conversation_id, m.type, x.mime_type, x.sha256, x.attempts
+       FROM media x LEFT JOIN messages m ON m.id = x.message_id
+      WHERE x.state = 'pending' AND x.next_attempt_at <= ? AND x.media_id IS NOT NULL
+      ORDER BY x.next_attempt_at, x.id LIMIT ?`,
+  ).all(now, limit) as Array<{
+    id: number;
+    media_id: string;
+    message_id: number | null;
+    conversation_id: number | null;
+    type: string | null;
+    mime_type: string | null;
+    sha256: string | null;
+    attempts: number;
+  }>;
+  return rows.map((r) => ({
+    id: r.id,
+    mediaId: r.media_id,
+    messageId: r.message_id,
+    conversationId: r.conversation_id,
+    messageType: r.type,
+    mimeType: r.mime_type,
+    sha256: r.sha256,
+    attempts: r.attempts,
+  }));
+}
+
+export function nextDownloadAt(db: Database): number | null {
+  return (stmt(db, `SELECT min(next_attempt_at) AS at FROM media WHERE state = 'pending' AND media_id IS NOT NULL`).get() as { at: number | null }).at;
+}
+
+export function markDownloading(db: Database, id: number, now: number): void {
+  stmt(db, `UPDATE media SET state = 'downloading', attempts = attempts + 1, updated_at = ? WHERE id = ?`).run(now, id);
+}
+
+export function storeDownloaded(db: Database, id: number, p: { content: Buffer; mimeType: string; sha256Hex: string; now: number }): void {
+  stmt(
+    db,
+    `UPDATE media SET state = 'stored', content = ?, size = ?, mime_type = ?, sha256 = ?, last_error = NULL, updated_at = ? WHERE id = ?`,
+  ).run(p.content, p.content.length, p.mimeType, p.sha256Hex, p.now, id);
+}
+
+export function markDownloadRetry(db: Database, id: number, p: { nextAttemptAt: number; error: string; now: number }): void {
+  stmt(db, `UPDATE media SET state = 'pending', next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?`).run(p.nextAttemptAt, p.error, p.now, id);
+}
+
+export function markDownloadFinal(db: Database, id: number, p: { state: 'failed' | 'too_large'; error: string; size: number | null; now: number }): void {
+  stmt(db, `UPDATE media SET state = ?, last_error = ?, size = coalesce(?, size), content = NULL, updated_at = ? WHERE id = ?`).run(
+    p.state,
+    p.error,
+    p.size,
+    p.now,
+    id,
+  );
+}
+
+/** Staff asked to try a failed download again (before Meta's media id expires, about 30 days). */
+export function retryDownload(db: Database, id: number, now: number): boolean {
+  return stmt(db, `UPDATE media SET state = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ? WHERE id = ? AND state = 'failed'`).run(now, now, id).changes === 1;
+}
+
+export interface MediaInfoRow {
+  id: number;
+  messageId: number | null;
+  mediaId: string | null;
+  mimeType: string | null;
+  filename: string | null;
+  size: number | null;
+  state: MediaState;
+  lastError: string | null;
+}
+
+export function getMediaInfo(db: Database, id: number): MediaInfoRow | null {
+  const r = stmt(db, 'SELECT id, message_id, media_id, mime_type, filename, size, state, last_error FROM media WHERE id = ?').get(id) as
+    | { id: number; message_id: number | null; media_id: string | null; mime_type: string | null; filename: string | null; size: number | null; state: MediaState; last_error: string | null }
+    | undefined;
+  return r
+    ? { id: r.id, messageId: r.message_id, mediaId: r.media_id, mimeType: r.mime_type, filename: r.filename, size: r.size, state: r.state, lastError: r.last_error }
+    : null;
+}
+
+/** The bytes of a stored media row, for `media.get`; null unless `stored`. */
+export function getMediaContent(db: Database, id: number): { mimeType: string; filename: string | null; content: Buffer } | null {
+  const r = stmt(db, `SELECT mime_type, filename, content FROM media WHERE id = ? AND state = 'stored' AND content IS NOT NULL`).get(id) as
+    | { mime_type: string | null; filename: string | null; content: Buffer }
+    | undefined;
+  return r ? { mimeType: r.mime_type ?? 'application/octet-stream', filename: r.filename, content: r.content } : null;
+}
+
+/** An outbound file, stored before it is uploaded so the thread can show it while it goes out. */
+export function insertOutboundMedia(
+  db: Database,
+  p: { messageId: number; content: Buffer; mimeType: string; sha256Hex: string; filename: string | null; now: number },
+): number {
+  return Number(
+    stmt(
+      db,
+      `INSERT INTO media (media_id, message_id, mime_type, sha256, size, filename, state, content, created_at, updated_at)
+       VALUES (NULL, ?, ?, ?, ?, ?, 'stored', ?, ?, ?)`,
+    ).run(p.messageId, p.mimeType, p.sha256Hex, p.content.length, p.filename, p.content, p.now, p.now).lastInsertRowid,
+  );
+}
+
+export function loadOutboundMedia(db: Database, id: number): { content: Buffer; mimeType: string; filename: string | null; uploadedMediaId: string | null } | null {
+  const r = stmt(db, `SELECT content, mime_type, filename, media_id FROM media WHERE id = ? AND content IS NOT NULL`).get(id) as
+    | { content: Buffer; mime_type: string | null; filename: string | null; media_id: string | null }
+    | undefined;
+  return r ? { content: r.content, mimeType: r.mime_type ?? 'application/octet-stream', filename: r.filename, uploadedMediaId: r.media_id } : null;
+}
+
+/** Records Meta's id for an uploaded file, on the media row and its message. */
+export function setUploadedMediaId(db: Database, id: number, mediaId: string, now: number): void {
+  db.transaction(() => {
+    stmt(db, 'UPDATE media SET media_id = ?, updated_at = ? WHERE id = ?').run(mediaId, now, id);
+    stmt(db, 'UPDATE messages SET media_id = ? WHERE id = (SELECT message_id FROM media WHERE id = ?)').run(mediaId, id);
+  })();
+}

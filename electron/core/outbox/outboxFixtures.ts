@@ -1,0 +1,46 @@
+import type { Database } from '../db/types';
+
+/**
+ * Test-only: the rows ingest would have written for one patient who wrote to the clinic, so
+ * outbox tests (and the SIGKILL child) start from a real conversation.
+ */
+export function seedConversation(
+  db: Database,
+  p: { waId: string; phoneNumberId: string; lastInboundAt: number | null; inboundWamid?: string },
+): { conversationId: number; contactId: number; inboundMessageId: number | null } {
+  const at = p.lastInboundAt ?? 0;
+  const contactId = Number(
+    db.prepare('INSERT INTO contacts (wa_id, profile_name, created_at, updated_at) VALUES (?, ?, ?, ?)').run(p.waId, 'Test Patient', at, at).lastInsertRowid,
+  );
+  const conversationId = Number(
+    db
+      .prepare(
+        `INSERT INTO conversations (contact_id, phone_number_id, unread_count, last_activity_at, last_inbound_at, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(contactId, p.phoneNumberId, p.lastInboundAt === null ? 0 : 1, at, p.lastInboundAt, at, at).lastInsertRowid,
+  );
+  let inboundMessageId: number | null = null;
+  if (p.lastInboundAt !== null) {
+    inboundMessageId = Number(
+      db
+        .prepare(
+          `INSERT INTO messages (conversation_id, wamid, direction, type, text, content_json, sent_at, received_at, status)
+           VALUES (?, ?, 'inbound', 'text', 'Hallo', '{"type":"text","text":{"body":"Hallo"}}', ?, ?, 'received')`,
+        )
+        .run(conversationId, p.inboundWamid ?? `wamid.IN${conversationId}`, p.lastInboundAt, p.lastInboundAt).lastInsertRowid,
+    );
+  }
+  return { conversationId, contactId, inboundMessageId };
+}
+
+/**
+ * Test-only: stores a status from a status webhook the way ingest does when no message carries
+ * its wamid yet (unapplied, raw JSON kept), so reconciliation can be exercised without the relay.
+ */
+export function storeUnappliedStatus(db: Database, status: { id: string; status: string; timestamp: string } & Record<string, unknown>, now: number): void {
+  db.prepare(
+    `INSERT INTO message_statuses (wamid, status, status_at, raw_json, received_at, applied_at) VALUES (?, ?, ?, ?, ?, NULL)
+     ON CONFLICT (wamid, status) DO NOTHING`,
+  ).run(status.id, status.status, Number(status.timestamp) * 1000, JSON.stringify(status), now);
+}

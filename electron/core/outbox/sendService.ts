@@ -1,0 +1,216 @@
+import { createHash } from 'node:crypto';
+import { CodedError } from '../../../shared/errors';
+import { enqueueJob, enqueueOutbound } from '../db/repo/outbox';
+import { insertOutboundMedia } from '../db/repo/media';
+import { getTemplate, renderTemplateBody, templatePlaceholders } from '../db/repo/templates';
+import { stmt } from '../db/statements';
+import type { Database } from '../db/types';
+import type { TemplateComponent } from '../graph/schemas';
+import { MEDIA_MAX_BYTES, baseMimeType, mediaKindForMime } from '../media/limits';
+import { customerServiceWindow, type CustomerServiceWindow } from '../window';
+
+/**
+ * What the RPC handlers call to send. Each function validates against the conversation and the
+ * 24-hour window, then stores the message (`pending`) and its outbox row in one transaction and
+ * returns at once; the outbox worker does the network part. Call `worker.kick()` afterwards.
+ */
+
+export interface Enqueued {
+  messageId: number;
+  outboxId: string;
+}
+
+interface ConversationTarget {
+  id: number;
+  phoneNumberId: string;
+  waId: string;
+  lastInboundAt: number | null;
+}
+
+function target(db: Database, conversationId: number): ConversationTarget {
+  const row = stmt(
+    db,
+    `SELECT c.id, c.phone_number_id, c.last_inbound_at, k.wa_id
+       FROM conversations c JOIN contacts k ON k.id = c.contact_id WHERE c.id = ?`,
+  ).get(conversationId) as { id: number; phone_number_id: string; last_inbound_at: number | null; wa_id: string | null } | undefined;
+  if (!row) throw new CodedError('NOT_FOUND', `Conversation ${conversationId} does not exist.`);
+  if (!row.wa_id) {
+    throw new CodedError('VALIDATION_FAILED', `Conversation ${conversationId} has no WhatsApp phone id to reply to (the contact is known only by a user id).`);
+  }
+  return { id: row.id, phoneNumberId: row.phone_number_id, waId: row.wa_id, lastInboundAt: row.last_inbound_at };
+}
+
+/** The window for a conversation, for the UI ("closes in 3 h") and the send checks. */
+export function conversationWindow(db: Database, conversationId: number, now: number): CustomerServiceWindow {
+  const row = stmt(db, 'SELECT last_inbound_at FROM conversations WHERE id = ?').get(conversationId) as { last_inbound_at: number | null } | undefined;
+  if (!row) throw new CodedError('NOT_FOUND', `Conversation ${conversationId} does not exist.`);
+  return customerServiceWindow(row.last_inbound_at, now);
+}
+
+function requireOpenWindow(t: ConversationTarget, now: number): void {
+  if (!customerServiceWindow(t.lastInboundAt, now).open) {
+    throw new CodedError(
+      'WINDOW_CLOSED',
+      'More than 24 hours have passed since the patient last wrote, so WhatsApp only allows an approved template. Choose a template to reopen the conversation.',
+    );
+  }
+}
+
+function replyContext(db: Database, conversationId: number, replyToMessageId: number | undefined): string | null {
+  if (replyToMessageId === undefined) return null;
+  const row = stmt(db, 'SELECT wamid FROM messages WHERE id = ? AND conversation_id = ?').get(replyToMessageId, conversationId) as { wamid: string | null } | undefined;
+  if (!row) throw new CodedError('NOT_FOUND', `Message ${replyToMessageId} is not in conversation ${conversationId}.`);
+  if (!row.wamid) throw new CodedError('VALIDATION_FAILED', 'That message has not reached WhatsApp yet, so it cannot be replied to.');
+  return row.wamid;
+}
+
+export function sendText(
+  db: Database,
+  p: { conversationId: number; text: string; replyToMessageId?: number; authorUserId?: string | null; now: number },
+): Enqueued {
+  const body = p.text.trim();
+  if (body.length === 0 || body.length > 4096) throw new CodedError('VALIDATION_FAILED', 'A WhatsApp text message holds 1 to 4096 characters.');
+  const t = target(db, p.conversationId);
+  requireOpenWindow(t, p.now);
+  const contextWamid = replyContext(db, t.id, p.replyToMessageId);
+  const context = contextWamid ? { context: { message_id: contextWamid } } : {};
+  return enqueueOutbound(
+    db,
+    { conversationId: t.id, type: 'text', text: body, content: { type: 'text', text: { body }, ...context }, contextWamid, authorUserId: p.authorUserId ?? null, now: p.now },
+    () => ({
+      kind: 'message',
+      phoneNumberId: t.phoneNumberId,
+      request: { messaging_product: 'whatsapp', recipient_type: 'individual', to: t.waId, type: 'text', text: { body, preview_url: false }, ...context },
+    }),
+  );
+}
+
+/** Templates go out whether or not the window is open: that is what they are for. */
+export function sendTemplate(
+  db: Database,
+  p: { conversationId: number; name: string; language: string; parameters: readonly string[]; authorUserId?: string | null; now: number },
+): Enqueued {
+  const t = target(db, p.conversationId);
+  const template = getTemplate(db, p.name, p.language);
+  if (!template) throw new CodedError('NOT_FOUND', `No template "${p.name}" in language ${p.language}; sync templates first.`);
+  if (template.status !== 'APPROVED') throw new CodedError('VALIDATION_FAILED', `Template "${p.name}" is ${template.status} at Meta and cannot be sent.`);
+  const names = templatePlaceholders(template.bodyText);
+  if (p.parameters.length !== names.length) {
+    throw new CodedError('VALIDATION_FAILED', `Template "${p.name}" needs ${names.length} values, got ${p.parameters.length}.`);
+  }
+  if (p.parameters.some((v) => v.trim().length === 0)) throw new CodedError('VALIDATION_FAILED', 'Template values may not be empty.');
+  const components: TemplateComponent[] =
+    names.length === 0
+      ? []
+      : [
+          {
+            type: 'body',
+            parameters: p.parameters.map((text, i) => ({
+              type: 'text' as const,
+              text,
+              // Named placeholders ({{first_name}}) must be named in the request; numbered ones not.
+              ...(/^\d+$/.test(names[i]!) ? {} : { parameter_name: names[i]! }),
+            })),
+          },
+        ];
+  const text = renderTemplateBody(template.bodyText, p.parameters);
+  return enqueueOutbound(
+    db,
+    {
+      conversationId: t.id,
+      type: 'template',
+      text,
+      content: { type: 'template', template: { name: p.name, language: p.language, parameters: p.parameters } },
+      contextWamid: null,
+      authorUserId: p.authorUserId ?? null,
+      now: p.now,
+    },
+    () => ({
+      kind: 'message',
+      phoneNumberId: t.phoneNumberId,
+      request: {
+        messaging_product: 'whatsapp',
+        recipient_type: 'individual',
+        to: t.waId,
+        type: 'template',
+        template: { name: p.name, language: { code: p.language }, ...(components.length ? { components: components.map((c) => ({ ...c, parameters: c.parameters ?? [] })) } : {}) },
+      },
+    }),
+  );
+}
+
+/** A file from the clinic: checked against WhatsApp's types and limits, stored encrypted, then queued. */
+export function sendMedia(
+  db: Database,
+  p: {
+    conversationId: number;
+    bytes: Buffer;
+    mimeType: string;
+    filename?: string;
+    caption?: string;
+    replyToMessageId?: number;
+    authorUserId?: string | null;
+    now: number;
+  },
+): Enqueued {
+  const mimeType = baseMimeType(p.mimeType);
+  const kind = mediaKindForMime(mimeType);
+  if (!kind) throw new CodedError('VALIDATION_FAILED', `WhatsApp does not accept files of type ${mimeType.slice(0, 100)}.`);
+  if (p.bytes.length === 0) throw new CodedError('VALIDATION_FAILED', 'The file is empty.');
+  if (p.bytes.length > MEDIA_MAX_BYTES[kind]) {
+    throw new CodedError('VALIDATION_FAILED', `WhatsApp accepts ${kind} files up to ${MEDIA_MAX_BYTES[kind]} bytes; this one has ${p.bytes.length}.`);
+  }
+  const caption = p.caption?.trim() || undefined;
+  if (caption && (kind === 'audio' || kind === 'sticker')) throw new CodedError('VALIDATION_FAILED', `A ${kind} cannot carry a caption.`);
+  const t = target(db, p.conversationId);
+  requireOpenWindow(t, p.now);
+  const contextWamid = replyContext(db, t.id, p.replyToMessageId);
+  const filename = kind === 'document' ? (p.filename ?? 'document') : (p.filename ?? null);
+  const sha256Hex = createHash('sha256').update(p.bytes).digest('hex');
+  return enqueueOutbound(
+    db,
+    {
+      conversationId: t.id,
+      type: kind,
+      text: caption ?? (kind === 'document' ? filename : null),
+      content: { type: kind, [kind]: { mime_type: mimeType, sha256: sha256Hex, ...(caption ? { caption } : {}), ...(filename ? { filename } : {}) } },
+      contextWamid,
+      authorUserId: p.authorUserId ?? null,
+      now: p.now,
+    },
+    (messageId) => {
+      const mediaRowId = insertOutboundMedia(db, { messageId, content: p.bytes, mimeType, sha256Hex, filename, now: p.now });
+      return {
+        kind: 'media',
+        phoneNumberId: t.phoneNumberId,
+        to: t.waId,
+        mediaRowId,
+        mediaKind: kind,
+        ...(caption ? { caption } : {}),
+        ...(kind === 'document' && filename ? { filename } : {}),
+        ...(contextWamid ? { replyToWamid: contextWamid } : {}),
+      };
+    },
+  );
+}
+
+/**
+ * Tells WhatsApp the patient's newest message was read (blue ticks; Meta marks the earlier ones
+ * too) and clears the unread count. Nothing is queued when the patient has not written yet.
+ */
+export function markRead(db: Database, p: { conversationId: number; now: number }): { queued: boolean } {
+  const t = stmt(db, 'SELECT id, phone_number_id FROM conversations WHERE id = ?').get(p.conversationId) as { id: number; phone_number_id: string } | undefined;
+  if (!t) throw new CodedError('NOT_FOUND', `Conversation ${p.conversationId} does not exist.`);
+  return db.transaction(() => {
+    stmt(db, 'UPDATE conversations SET unread_count = 0, updated_at = ? WHERE id = ?').run(p.now, t.id);
+    const last = stmt(
+      db,
+      `SELECT wamid FROM messages WHERE conversation_id = ? AND direction = 'inbound' AND wamid IS NOT NULL ORDER BY sent_at DESC, id DESC LIMIT 1`,
+    ).get(t.id) as { wamid: string } | undefined;
+    if (!last) return { queued: false };
+    const already = stmt(db, `SELECT 1 FROM outbox WHERE kind = 'read' AND state IN ('queued', 'sending', 'sent') AND json_extract(request_json, '$.wamid') = ?`).get(last.wamid);
+    if (already) return { queued: false };
+    enqueueJob(db, { kind: 'read', phoneNumberId: t.phone_number_id, wamid: last.wamid }, p.now);
+    return { queued: true };
+  })();
+}

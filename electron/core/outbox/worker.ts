@@ -1,0 +1,343 @@
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import { CodedError } from '../../../shared/errors';
+import {
+  CALLBACK_PREFIX,
+  countAttempt,
+  dueJobs,
+  expireUnconfirmed,
+  failInvalidJob,
+  markFailed,
+  markRetry,
+  markSending,
+  markSent,
+  markUnconfirmed,
+  nextDueAt,
+  reconcileUnconfirmed,
+  recoverInterrupted,
+  requeue,
+  type OutboxRow,
+  type StatusChange,
+} from '../db/repo/outbox';
+import { loadOutboundMedia, setUploadedMediaId } from '../db/repo/media';
+import type { Database } from '../db/types';
+import type { GraphClient } from '../graph/client';
+import { GraphError } from '../graph/errors';
+
+export interface RetryPolicy {
+  /** First retry delay; doubles per attempt. */
+  baseMs: number;
+  /** Longest wait between two attempts. */
+  maxMs: number;
+  /** After this long since enqueue, a message still failing with retryable errors is marked failed. */
+  giveUpAfterMs: number;
+  /**
+   * How long an unconfirmed send (crash or lost answer) waits for Meta's status webhook before it
+   * is shown as "not confirmed" to staff. Meta posts `sent` within seconds; the relay may hold it
+   * longer while the appliance is offline, and it still settles the message when it comes.
+   */
+  confirmWindowMs: number;
+  /** How often a paused worker re-reads the token to see whether an admin replaced it. */
+  pausedCheckMs: number;
+  /** Idle poll, for rows whose backoff ends (a kick wakes the worker sooner). */
+  pollMs: number;
+}
+
+export const DEFAULT_RETRY_POLICY: RetryPolicy = {
+  baseMs: 2_000,
+  maxMs: 10 * 60_000,
+  giveUpAfterMs: 6 * 60 * 60_000,
+  confirmWindowMs: 15 * 60_000,
+  pausedCheckMs: 5_000,
+  pollMs: 1_000,
+};
+
+export interface OutboxWorkerDeps {
+  db: Database;
+  client: GraphClient;
+  /** The same keychain getter the client uses: a changed token ends a pause. */
+  getAccessToken(): Promise<string>;
+  logger: Logger;
+  now?: () => number;
+  /** [0, 1): jitter source, injectable so tests are deterministic. */
+  random?: () => number;
+  policy?: Partial<RetryPolicy>;
+  /** A message's status changed (sent, failed…): the lead emits `message.statusChanged`. */
+  onStatusChanged?(change: StatusChange): void;
+  /** Sending paused (token refused) or resumed: the lead emits `whatsapp.stateChanged`. */
+  onTokenStateChanged?(expired: boolean): void;
+}
+
+export interface OutboxWorker {
+  /** Recovers rows left `sending` by a crash, then sends due rows as they fall due. */
+  start(): void;
+  stop(): Promise<void>;
+  /** Something was enqueued: look now instead of at the next poll. */
+  kick(): void;
+  /** One pass (tests drive the worker with this instead of timers). Returns rows attempted. */
+  runOnce(): Promise<number>;
+  /** True while sending is paused because Meta refused the token (190). */
+  readonly tokenExpired: boolean;
+  /** An admin saved a new token: try again now. */
+  resume(): void;
+}
+
+const BATCH = 20;
+
+/**
+ * Sends what the outbox holds, one row at a time in enqueue order.
+ *
+ * Delivery is at-most-once toward the patient: a row is committed as `sending` before its request
+ * leaves, and a row whose answer was lost (crash, timeout, reset) is never sent again on a guess.
+ * It waits, unconfirmed, for the status webhook that carries its id in `biz_opaque_callback_data`,
+ * and only if none comes within `confirmWindowMs` is it shown as failed, worded so staff check
+ * before resending. A clinic would rather see "not confirmed" than have a patient receive the same
+ * result notice twice; nothing is lost silently either way. Failures that provably never left
+ * (connection refused, DNS, HTTP 429/5xx answers, rate-limit codes) are retried with backoff.
+ */
+export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
+  const { db, client } = deps;
+  const now = deps.now ?? Date.now;
+  const random = deps.random ?? Math.random;
+  const policy: RetryPolicy = { ...DEFAULT_RETRY_POLICY, ...deps.policy };
+  const log = deps.logger.child({ component: 'outbox' });
+
+  let started = false;
+  let stopped = false;
+  let timer: NodeJS.Timeout | null = null;
+  let running: Promise<number> | null = null;
+  let again = false;
+  let paused = false;
+  let refusedToken: string | null = null;
+  let lastPausedCheck = 0;
+
+  const fingerprint = (token: string) => createHash('sha256').update(token).digest('hex');
+
+  function emit(change: StatusChange | null): void {
+    if (change) deps.onStatusChanged?.(change);
+  }
+
+  function backoff(attempts: number): number {
+    const exp = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, attempts - 1));
+    // Equal jitter: at least half the delay, so a burst of clinics does not retry in lockstep.
+    return Math.round(exp / 2 + random() * (exp / 2));
+  }
+
+  function pause(token: string | null): void {
+    refusedToken = token;
+    if (!paused) {
+      paused = true;
+      log.warn('sending paused: WhatsApp refused the access token');
+      deps.onTokenStateChanged?.(true);
+    }
+  }
+
+  function unpause(): void {
+    if (!paused) return;
+    paused = false;
+    refusedToken = null;
+    log.info('sending resumed');
+    deps.onTokenStateChanged?.(false);
+  }
+
+  async function currentTokenPrint(): Promise<string | null> {
+    try {
+      return fingerprint(await deps.getAccessToken());
+    } catch {
+      return null;
+    }
+  }
+
+  function handleFailure(row: OutboxRow, err: unknown, stage: 'upload' | 'send', tokenPrint: string | null): void {
+    const t = now();
+    if (!(err instanceof GraphError)) {
+      const code = err instanceof CodedError ? err.code : 'INTERNAL';
+      log.error({ outboxId: row.id, stage, code }, 'outbox row failed without a Graph answer');
+      emit(markFailed(db, row.id, { code, metaCode: null, title: 'This message could not be prepared for sending.', now: t }));
+      return;
+    }
+    const ctx = { outboxId: row.id, messageId: row.messageId, stage, kind: err.kind, metaCode: err.metaCode, http: err.httpStatus, attempts: row.attempts + 1 };
+    if (err.kind === 'token_expired') {
+      if (stage === 'upload') countAttempt(db, row.id, t);
+      requeue(db, row.id, { code: err.code, detail: err.title, now: t });
+      pause(tokenPrint);
+      return;
+    }
+    // Only the send itself can have reached the patient; an upload repeated is harmless.
+    if (err.maybeDelivered && stage === 'send' && row.job.kind !== 'read') {
+      log.warn(ctx, 'send outcome unknown; waiting for the status webhook');
+      markUnconfirmed(db, row.id, { deadline: t + policy.confirmWindowMs, detail: err.title, now: t });
+      return;
+    }
+    if (err.kind === 'retryable') {
+      if (t - row.createdAt >= policy.giveUpAfterMs) {
+        log.warn(ctx, 'giving up after retries');
+        emit(markFailed(db, row.id, { code: err.code, metaCode: err.metaCode, title: `Could not be sent: ${err.title}`, now: t }));
+        return;
+      }
+      const delay = backoff(row.attempts + 1);
+      log.info({ ...ctx, retryInMs: delay }, 'send will be retried');
+      markRetry(db, row.id, { nextAttemptAt: t + delay, code: err.code, detail: err.title, now: t });
+      return;
+    }
+    log.warn(ctx, 'WhatsApp refused the message');
+    emit(markFailed(db, row.id, { code: err.code, metaCode: err.metaCode, title: err.title, now: t }));
+  }
+
+  async function process(row: OutboxRow): Promise<void> {
+    const job = row.job;
+    const tokenPrint = await currentTokenPrint();
+    let mediaId: string | null = null;
+    if (job.kind === 'media') {
+      const media = loadOutboundMedia(db, job.mediaRowId);
+      if (!media) {
+        emit(markFailed(db, row.id, { code: 'NOT_FOUND', metaCode: null, title: 'The attached file is no longer stored.', now: now() }));
+        return;
+      }
+      mediaId = media.uploadedMediaId;
+      if (!mediaId) {
+        try {
+          const up = await client.uploadMedia({ phoneNumberId: job.phoneNumberId, bytes: media.content, mimeType: media.mimeType, filename: media.filename ?? 'file' });
+          mediaId = up.mediaId;
+          setUploadedMediaId(db, job.mediaRowId, mediaId, now());
+        } catch (err) {
+          handleFailure(row, err, 'upload', tokenPrint);
+          return;
+        }
+      }
+    }
+    if (!markSending(db, row.id, now())) return;
+    const callbackData = `${CALLBACK_PREFIX}${row.id}`;
+    try {
+      let wamid: string;
+      if (job.kind === 'read') {
+        await client.markRead({ phoneNumberId: job.phoneNumberId, wamid: job.wamid });
+        wamid = job.wamid;
+      } else if (job.kind === 'media') {
+        const sent = await client.sendMedia({
+          phoneNumberId: job.phoneNumberId,
+          to: job.to,
+          kind: job.mediaKind,
+          mediaId: mediaId!,
+          callbackData,
+          ...(job.caption ? { caption: job.caption } : {}),
+          ...(job.filename ? { filename: job.filename } : {}),
+          ...(job.replyToWamid ? { replyToWamid: job.replyToWamid } : {}),
+        });
+        wamid = sent.wamid;
+      } else {
+        const sent = await client.send(job.phoneNumberId, { ...job.request, biz_opaque_callback_data: callbackData });
+        wamid = sent.wamid;
+      }
+      const change = markSent(db, row.id, wamid, now());
+      log.info({ outboxId: row.id, messageId: row.messageId, kind: row.kind, attempts: row.attempts + 1 }, 'sent');
+      emit(change);
+    } catch (err) {
+      handleFailure(row, err, 'send', tokenPrint);
+    }
+  }
+
+  async function pass(): Promise<number> {
+    if (paused) {
+      if (now() - lastPausedCheck < policy.pausedCheckMs) return 0;
+      lastPausedCheck = now();
+      const print = await currentTokenPrint();
+      if (print === null || print === refusedToken) return 0;
+      unpause();
+    }
+    for (const change of reconcileUnconfirmed(db, now())) {
+      log.info({ messageId: change.messageId }, 'unconfirmed send settled by status webhook');
+      emit(change);
+    }
+    for (const change of expireUnconfirmed(db, now())) {
+      log.warn({ messageId: change.messageId }, 'unconfirmed send expired without a status webhook');
+      emit(change);
+    }
+    // Re-query after each batch: a row held back behind an older one of the same conversation
+    // becomes due as soon as that one is settled. Each row is tried at most once per pass.
+    const tried = new Set<string>();
+    for (;;) {
+      const { due, invalid } = dueJobs(db, now(), BATCH + tried.size);
+      for (const bad of invalid) {
+        log.error({ outboxId: bad.id, kind: bad.kind }, 'dropping outbox row whose stored job no longer parses');
+        emit(failInvalidJob(db, bad.id, now()));
+      }
+      const fresh = due.filter((r) => !tried.has(r.id)).slice(0, BATCH);
+      if (fresh.length === 0) break;
+      for (const row of fresh) {
+        if (stopped || paused) return tried.size;
+        tried.add(row.id);
+        await process(row);
+      }
+    }
+    return tried.size;
+  }
+
+  function runOnce(): Promise<number> {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = pass()
+      .catch((err: unknown) => {
+        log.error({ err: err instanceof Error ? err.name : 'error' }, 'outbox pass failed');
+        return 0;
+      })
+      .finally(() => {
+        running = null;
+        if (again) {
+          again = false;
+          schedule(0);
+        } else schedule();
+      });
+    return running;
+  }
+
+  function schedule(delay?: number): void {
+    if (!started || stopped) return;
+    if (timer) clearTimeout(timer);
+    let wait = delay ?? policy.pollMs;
+    if (delay === undefined && !paused) {
+      const due = nextDueAt(db);
+      if (due !== null) wait = Math.max(0, Math.min(wait, due - now()));
+    }
+    if (paused) wait = Math.max(wait, policy.pausedCheckMs);
+    timer = setTimeout(() => {
+      timer = null;
+      void runOnce();
+    }, wait);
+    timer.unref?.();
+  }
+
+  return {
+    start() {
+      if (started) return;
+      started = true;
+      const t = now();
+      const r = recoverInterrupted(db, { deadline: t + policy.confirmWindowMs, now: t });
+      if (r.requeued || r.unconfirmed) log.warn(r, 'recovered rows interrupted by a previous stop');
+      schedule(0);
+    },
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      timer = null;
+      await running;
+    },
+    kick() {
+      if (!started || stopped) return;
+      if (running) again = true;
+      else schedule(0);
+    },
+    runOnce,
+    get tokenExpired() {
+      return paused;
+    },
+    resume() {
+      lastPausedCheck = 0;
+      refusedToken = null;
+      unpause();
+      if (started) schedule(0);
+    },
+  };
+}
