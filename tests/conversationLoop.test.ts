@@ -1,0 +1,129 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RelayProcess } from '../relay/testing/relayProcess';
+import { createGraphSimulator, type GraphSimulator } from '../electron/core/testing/graphSimulator';
+import type { CoreHandle } from '../electron/core/createCore';
+import type { Session } from '../electron/core/types';
+import { ADMIN, call, RECEPTION, startPairedCore, waitFor } from './helpers';
+
+const PHONE = '110000000000001';
+const WABA = '100000000000001';
+const TOKEN = 'EAAG-test-token-0123456789abcdef';
+const AUDITOR: Session = { userId: 'audit', role: 'auditor', displayName: 'Auditor', origin: 'test' };
+
+/**
+ * The whole loop a receptionist lives in, with every part real except Meta: a patient writes
+ * (the simulator posts a signed webhook to the relay), the core stores it, staff reply, the reply
+ * reaches the Graph API, and Meta's status webhooks move the ticks — back through the relay.
+ */
+describe('patient ⇄ clinic through relay, core and the Graph API simulator', () => {
+  let relay: RelayProcess;
+  let sim: GraphSimulator;
+  let core: CoreHandle;
+
+  beforeAll(async () => {
+    relay = await RelayProcess.start();
+    await relay.createTenant({ tenantId: 'clinic-a', phoneNumberIds: [PHONE] });
+    sim = createGraphSimulator({
+      accessToken: TOKEN,
+      phoneNumberId: PHONE,
+      wabaId: WABA,
+      appSecret: relay.appSecret,
+      webhookUrl: `${relay.url}/webhooks/whatsapp`,
+      templates: [
+        {
+          name: 'appointment_reminder',
+          language: 'de',
+          status: 'APPROVED',
+          category: 'UTILITY',
+          components: [{ type: 'BODY', text: 'Guten Tag {{1}}, Ihr Termin ist am {{2}}.' }],
+        },
+      ],
+    });
+    await sim.listen();
+    core = await startPairedCore(relay, 'clinic-a');
+    await call(core, ADMIN, 'setup.whatsapp', { wabaId: WABA, accessToken: TOKEN, graphBaseUrl: sim.url });
+  });
+  afterAll(async () => {
+    await core?.close();
+    await sim?.close();
+    await relay?.stop();
+  });
+
+  async function conversationOf(name: string): Promise<number> {
+    return waitFor(`conversation with ${name}`, async () => {
+      const inbox = await call(core, RECEPTION, 'inbox.listConversations', {});
+      return inbox.items.find((c) => c.contact.displayName === name)?.id;
+    });
+  }
+
+  it('a reply reaches Meta and its ticks move to read', async () => {
+    await sim.postInbound({ from: '4915110000001', name: 'Jonas Weber', text: 'Kann ich morgen kommen?' });
+    const conversationId = await conversationOf('Jonas Weber');
+    const detail = await call(core, RECEPTION, 'conversations.get', { conversationId });
+    expect(detail.window.open).toBe(true);
+
+    const { messageId } = await call(core, RECEPTION, 'messages.send', { conversationId, text: 'Ja, um 9:30 Uhr.' });
+    await sim.waitForSends(1);
+    const sent = sim.sends.find((s) => s.type === 'text')!;
+    expect(sent.request).toMatchObject({ type: 'text', text: { body: 'Ja, um 9:30 Uhr.' }, to: '4915110000001' });
+
+    const statusOf = async (): Promise<string | undefined> => {
+      const thread = await call(core, RECEPTION, 'messages.list', { conversationId });
+      return thread.items.find((m) => m.id === messageId)?.status;
+    };
+    await waitFor('sent tick', async () => (await statusOf()) === 'sent');
+    expect(await sim.postStatus(sent.wamid, 'delivered')).toBe(200);
+    expect(await sim.postStatus(sent.wamid, 'read')).toBe(200);
+    await waitFor('read tick', async () => (await statusOf()) === 'read');
+    // A late "delivered" must not move it back.
+    expect(await sim.postStatus(sent.wamid, 'delivered')).toBe(200);
+    await waitFor('relay drained', () => relay.queued('clinic-a') === 0);
+    expect(await statusOf()).toBe('read');
+  });
+
+  it('marking a conversation read sends a read receipt to Meta', async () => {
+    const { wamid } = await sim.postInbound({ from: '4915110000002', name: 'Lena Koch', text: 'Danke!' });
+    const conversationId = await conversationOf('Lena Koch');
+    await call(core, RECEPTION, 'conversations.markRead', { conversationId });
+    await waitFor('read receipt at Meta', () => sim.reads.includes(wamid));
+    const inbox = await call(core, RECEPTION, 'inbox.listConversations', { filter: 'unread' });
+    expect(inbox.items.find((c) => c.id === conversationId)).toBeUndefined();
+  });
+
+  it('outside the 24-hour window free text is refused and a template goes out', async () => {
+    const dayAndAHourAgo = Date.now() - 25 * 3600_000;
+    await sim.postInbound({ from: '4915110000003', name: 'Petra Vogel', text: 'Hallo', at: dayAndAHourAgo });
+    const conversationId = await conversationOf('Petra Vogel');
+    const detail = await call(core, RECEPTION, 'conversations.get', { conversationId });
+    expect(detail.window.open).toBe(false);
+
+    const refused = await core.dispatch(RECEPTION, 'messages.send', { conversationId, text: 'Noch da?' });
+    expect(refused).toMatchObject({ ok: false, error: { code: 'WINDOW_CLOSED' } });
+
+    const templates = await call(core, RECEPTION, 'templates.list', {});
+    expect(templates.map((t) => t.name)).toContain('appointment_reminder');
+    const before = sim.sends.length;
+    await call(core, RECEPTION, 'messages.sendTemplate', {
+      conversationId,
+      name: 'appointment_reminder',
+      language: 'de',
+      parameters: ['Frau Vogel', 'Montag, 10 Uhr'],
+    });
+    await sim.waitForSends(before + 1);
+    expect(sim.sends.at(-1)!.request).toMatchObject({ type: 'template', template: { name: 'appointment_reminder', language: { code: 'de' } } });
+  });
+
+  it('refuses what a role may not do, whatever the UI shows', async () => {
+    const result = await core.dispatch(AUDITOR, 'messages.send', { conversationId: 1, text: 'x' });
+    expect(result).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
+    const setup = await core.dispatch(RECEPTION, 'setup.whatsapp', { wabaId: WABA, accessToken: TOKEN });
+    expect(setup).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
+  });
+
+  it('rejects a wrong access token at setup and keeps the working one', async () => {
+    const result = await core.dispatch(ADMIN, 'setup.whatsapp', { wabaId: WABA, accessToken: 'EAAG-wrong-token-000000000', graphBaseUrl: sim.url });
+    expect(result).toMatchObject({ ok: false, error: { code: 'WHATSAPP_TOKEN_EXPIRED' } });
+    const status = await call(core, RECEPTION, 'whatsapp.status', {});
+    expect(status).toMatchObject({ configured: true, tokenExpired: false });
+  });
+});
