@@ -32,20 +32,12 @@ if (!only) {
 
 const work = mkdtempSync(join(tmpdir(), 'clinic-inbox-test-'));
 const report = join(work, 'vitest.json');
-// A throwaway HOME keeps the test keyring (and anything else) away from the developer's own.
-const home = join(work, 'home');
-const inner = [
-  'set -e',
-  `mkdir -p "${home}"`,
-  'eval "$(printf test | gnome-keyring-daemon --unlock --components=secrets)" >/dev/null',
-  'export GNOME_KEYRING_CONTROL',
-  `exec npx vitest run --reporter=default --reporter=json --outputFile="${report}" "$@"`,
-].join('\n');
 process.stdout.write('\n=== vitest (inside dbus-run-session with gnome-keyring)\n');
-const r = spawnSync('dbus-run-session', ['--', 'sh', '-c', inner, 'sh', ...vitestArgs], {
-  stdio: 'inherit',
-  env: { ...process.env, HOME: home, XDG_DATA_HOME: join(home, '.local/share'), XDG_RUNTIME_DIR: work },
-});
+const r = spawnSync(
+  'sh',
+  [join(import.meta.dirname, 'with-keyring.sh'), 'npx', 'vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile=${report}`, ...vitestArgs],
+  { stdio: 'inherit' },
+);
 if (existsSync(report)) {
   const json = JSON.parse(readFileSync(report, 'utf8'));
   passed += json.numPassedTests;
