@@ -98,8 +98,8 @@ export interface GraphSimulator {
   readonly webhooks: readonly WebhookDelivery[];
   /** Requests seen per route, including refused ones. */
   readonly hits: Readonly<Record<SimRoute | 'unknown', number>>;
-  /** The next `times` requests to `route` fail with `fault`. */
-  inject(route: SimRoute, fault: SimFault, times?: number): void;
+  /** After `skip` good requests, the next `times` requests to `route` fail with `fault`. */
+  inject(route: SimRoute, fault: SimFault, times?: number, skip?: number): void;
   /** Makes the current token invalid (190/463 from now on) and, if given, accepts a new one. */
   rotateToken(newToken?: string): void;
   /** While on, accepted sends are recorded but never answered: the moment to SIGKILL a client. */
@@ -174,7 +174,7 @@ export function createGraphSimulator(opts: GraphSimulatorOptions): GraphSimulato
   const uploads: Array<{ id: string; mimeType: string; size: number; filename: string | null }> = [];
   const webhooks: WebhookDelivery[] = [];
   const hits: Record<SimRoute | 'unknown', number> = { messages: 0, 'media.upload': 0, 'media.info': 0, 'media.download': 0, templates: 0, unknown: 0 };
-  const faults = new Map<SimRoute, SimFault[]>();
+  const faults = new Map<SimRoute, Array<SimFault | null>>();
   const media = new Map<string, StoredMedia>();
   const lastInbound = new Map<string, number>();
   const timers = new Set<NodeJS.Timeout>();
@@ -224,8 +224,7 @@ export function createGraphSimulator(opts: GraphSimulatorOptions): GraphSimulato
   }
 
   function takeFault(route: SimRoute): SimFault | undefined {
-    const list = faults.get(route);
-    return list?.shift();
+    return faults.get(route)?.shift() ?? undefined;
   }
 
   /** Applies a fault that acts before the request is processed; true when the response is done. */
@@ -399,7 +398,7 @@ export function createGraphSimulator(opts: GraphSimulatorOptions): GraphSimulato
       if (!t || t.status !== 'APPROVED') {
         return { code: 132001, message: '(#132001) Template name does not exist in the translation', details: 'template name not found in this language' };
       }
-      const expected = (t.components.find((c) => c.type === 'BODY')?.text?.match(/\{\{\d+\}\}/g) ?? []).length;
+      const expected = new Set(t.components.find((c) => c.type === 'BODY')?.text?.match(/\{\{\s*\w+\s*\}\}/g) ?? []).size;
       const given = request.template.components?.find((c) => c.type === 'body')?.parameters.length ?? 0;
       if (expected !== given) {
         return { code: 132000, message: '(#132000) Number of parameters does not match the expected number of params', details: `body: number of localizable_params (${given}) does not match the expected number of params (${expected})` };
@@ -606,8 +605,9 @@ export function createGraphSimulator(opts: GraphSimulatorOptions): GraphSimulato
     uploads,
     webhooks,
     hits,
-    inject(route, fault, times = 1) {
+    inject(route, fault, times = 1, skip = 0) {
       const list = faults.get(route) ?? [];
+      for (let i = 0; i < skip; i++) list.push(null);
       for (let i = 0; i < times; i++) list.push(fault);
       faults.set(route, list);
     },
