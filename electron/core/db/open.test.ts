@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CodedError } from '../../../shared/errors';
 import { createTestDb, type TestDb } from '../testing/testDb';
 import { SCHEMA_VERSION, migrate } from './migrate';
+import { MIGRATIONS } from './migrations';
 import { openDatabase } from './open';
 import type { Database } from './types';
 
@@ -60,9 +61,9 @@ describe('openDatabase', () => {
   it('rolls a failing migration back whole', () => {
     t = createTestDb();
     const broken = [
-      { version: 10, name: 'initial', up: () => undefined },
+      ...MIGRATIONS,
       {
-        version: 20,
+        version: SCHEMA_VERSION + 10,
         name: 'broken',
         up: (d: Database) => {
           d.exec('CREATE TABLE half_done (x INTEGER)');

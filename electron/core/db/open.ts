@@ -1,6 +1,6 @@
 import Sqlite from 'better-sqlite3-multiple-ciphers';
 import { CodedError } from '../../../shared/errors';
-import { migrate, type MigrationResult } from './migrate';
+import { migrate, schemaVersion, SCHEMA_VERSION, type MigrationResult } from './migrate';
 import type { Database } from './types';
 
 export const DATABASE_KEY_BYTES = 32;
@@ -66,6 +66,9 @@ export function openDatabase(options: OpenDatabaseOptions): OpenedDatabase {
     let migration: MigrationResult | null = null;
     if (options.migrate !== false && !options.readonly) {
       migration = migrate(db, options.targetVersion === undefined ? {} : { target: options.targetVersion });
+    } else if (options.readonly && schemaVersion(db) > SCHEMA_VERSION) {
+      // Read-only tools (backup, export) must not misread a newer schema either.
+      migrate(db, { target: 0 });
     }
     return { db, migration };
   } catch (err) {
