@@ -192,6 +192,12 @@ describe('applyWebhook', () => {
     expect(listConversations(t.db).items[0]!.unreadCount).toBe(2);
   });
 
+  it('never lends one contact\'s profile name to another sender', () => {
+    const stranger = { ...sampleMessages().text!, from: '15555550999' };
+    apply({ contacts: [contact('Zoë Müller')], messages: [stranger] });
+    expect(t.db.prepare('SELECT wa_id, profile_name FROM contacts').all()).toEqual([{ wa_id: '15555550999', profile_name: null }]);
+  });
+
   it('applies a batch all or nothing', () => {
     const [a, b] = [sampleMessages().text!, { ...sampleMessages().text!, id: 'wamid.BOOM' }];
     t.db.exec(`CREATE TEMP TRIGGER boom BEFORE INSERT ON main.messages WHEN new.wamid = 'wamid.BOOM' BEGIN SELECT RAISE(ABORT, 'boom'); END`);

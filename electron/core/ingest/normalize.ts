@@ -136,12 +136,12 @@ function mediaOf(m: KnownMessage): NormalizedMessage['media'] & { id: string } |
   }
 }
 
-/** Finds the `contacts[]` entry describing a sender (matched on either id), with a safe fallback. */
+/**
+ * Finds the `contacts[]` entry describing a sender, matched on either id. Never by position: a
+ * value whose only contact is someone else must not lend that person's name to this sender.
+ */
 function senderOf(ref: UserRef, contacts: WebhookContact[] | undefined): NormalizedContact {
-  const match =
-    contacts?.find((c) => (ref.userId && c.user_id === ref.userId) || (ref.waId && c.wa_id === ref.waId)) ??
-    // One contact and one sender is Meta's usual shape even when ids are spelled differently.
-    (contacts?.length === 1 ? contacts[0] : undefined);
+  const match = contacts?.find((c) => (ref.userId && c.user_id === ref.userId) || (ref.waId && c.wa_id === ref.waId));
   return {
     waId: ref.waId ?? match?.wa_id ?? null,
     userId: ref.userId ?? match?.user_id ?? null,
