@@ -1,3 +1,4 @@
+import { recordStatus } from '../db/repo/statuses';
 import type { Database } from '../db/types';
 
 /**
@@ -35,12 +36,9 @@ export function seedConversation(
 }
 
 /**
- * Test-only: stores a status from a status webhook the way ingest does when no message carries
- * its wamid yet (unapplied, raw JSON kept), so reconciliation can be exercised without the relay.
+ * Test-only: a status from a status webhook, recorded through ingest's own repository (unapplied
+ * when no message carries its wamid yet), so reconciliation is exercised without the relay.
  */
 export function storeUnappliedStatus(db: Database, status: { id: string; status: string; timestamp: string } & Record<string, unknown>, now: number): void {
-  db.prepare(
-    `INSERT INTO message_statuses (wamid, status, status_at, raw_json, received_at, applied_at) VALUES (?, ?, ?, ?, ?, NULL)
-     ON CONFLICT (wamid, status) DO NOTHING`,
-  ).run(status.id, status.status, Number(status.timestamp) * 1000, JSON.stringify(status), now);
+  recordStatus(db, { wamid: status.id, status: status.status, statusAt: Number(status.timestamp) * 1000, errorCode: null, errorTitle: null, raw: status }, now);
 }

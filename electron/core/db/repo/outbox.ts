@@ -5,6 +5,8 @@ import { GraphIdSchema, SendMessageRequestSchema, WamidSchema } from '../../grap
 import { MEDIA_KINDS } from '../../media/limits';
 import { stmt } from '../statements';
 import type { Database } from '../types';
+import { insertOutboundMessage } from './messages';
+import { applyPendingStatuses } from './statuses';
 
 /**
  * The outbox: every outbound WhatsApp call, stored before it is attempted. A row moves
@@ -69,22 +71,17 @@ export function enqueueOutbound(
   job: (messageId: number) => OutboxJob,
 ): { messageId: number; outboxId: string } {
   return db.transaction(() => {
-    const messageId = Number(
-      stmt(
-        db,
-        `INSERT INTO messages (conversation_id, wamid, direction, type, text, content_json, context_wamid, sent_at, received_at, status, status_at, author_user_id)
-         VALUES (?, NULL, 'outbound', ?, ?, ?, ?, ?, ?, 'pending', ?, ?)`,
-      ).run(
-        message.conversationId,
-        message.type,
-        message.text,
-        JSON.stringify(message.content),
-        message.contextWamid,
-        message.now,
-        message.now,
-        message.now,
-        message.authorUserId,
-      ).lastInsertRowid,
+    const messageId = insertOutboundMessage(
+      db,
+      {
+        conversationId: message.conversationId,
+        type: message.type,
+        text: message.text,
+        content: message.content,
+        contextWamid: message.contextWamid,
+        authorUserId: message.authorUserId,
+      },
+      message.now,
     );
     const outboxId = insertJob(db, job(messageId), messageId, message.now);
     stmt(db, 'UPDATE conversations SET last_activity_at = ?, last_message_id = ?, updated_at = ? WHERE id = ?').run(
@@ -194,7 +191,8 @@ export function markSent(db: Database, id: string, wamid: string, now: number): 
       `UPDATE messages SET wamid = ?, status = 'sent', status_at = ?, error_code = NULL, error_title = NULL
         WHERE id = ? AND status IN ('pending', 'failed')`,
     ).run(wamid, now, row.message_id);
-    applyPendingStatuses(db, row.message_id, wamid, now);
+    // The status webhook can beat the Graph API's answer; ingest kept it unapplied until now.
+    applyPendingStatuses(db, row.message_id, now);
     return messageStatus(db, row.message_id);
   })();
 }
@@ -298,38 +296,6 @@ export function expireUnconfirmed(db: Database, now: number): StatusChange[] {
     if (change) changes.push(change);
   }
   return changes;
-}
-
-const RANK: Record<string, number> = { pending: 0, sent: 1, delivered: 2, read: 3, played: 4 };
-
-/**
- * Applies status webhooks stored before their message had a wamid: the furthest status wins,
- * `failed` beats them all (Meta sends it instead of delivered/read).
- */
-export function applyPendingStatuses(db: Database, messageId: number, wamid: string, now: number): void {
-  const pending = stmt(
-    db,
-    `SELECT status, status_at, error_code, error_title FROM message_statuses WHERE wamid = ? AND applied_at IS NULL ORDER BY status_at`,
-  ).all(wamid) as Array<{ status: string; status_at: number; error_code: number | null; error_title: string | null }>;
-  if (pending.length === 0) return;
-  const current = stmt(db, 'SELECT status FROM messages WHERE id = ?').get(messageId) as { status: string } | undefined;
-  if (!current) return;
-  const failed = pending.find((s) => s.status === 'failed');
-  if (failed) {
-    stmt(db, `UPDATE messages SET status = 'failed', status_at = ?, error_code = ?, error_title = ? WHERE id = ?`).run(
-      failed.status_at,
-      failed.error_code,
-      failed.error_title,
-      messageId,
-    );
-  } else {
-    let best: (typeof pending)[number] | null = null;
-    for (const s of pending) {
-      if ((RANK[s.status] ?? -1) > (RANK[best?.status ?? current.status] ?? -1)) best = s;
-    }
-    if (best) stmt(db, 'UPDATE messages SET status = ?, status_at = ? WHERE id = ?').run(best.status, best.status_at, messageId);
-  }
-  stmt(db, 'UPDATE message_statuses SET applied_at = ? WHERE wamid = ? AND applied_at IS NULL').run(now, wamid);
 }
 
 function messageStatus(db: Database, messageId: number): StatusChange | null {
