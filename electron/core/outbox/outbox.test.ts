@@ -98,6 +98,21 @@ describe('outbox and send service', () => {
     expect(changes).toEqual([{ messageId, conversationId, status: 'sent' }]);
     expect(await worker.runOnce()).toBe(0);
     expect(sim.sends).toHaveLength(1);
+    // Once settled, the outbox keeps no second copy of the text or the number.
+    const settled = t.db.prepare('SELECT state, request_json FROM outbox WHERE id = ?').get(outboxId) as { state: string; request_json: string };
+    expect(settled.state).toBe('sent');
+    expect(settled.request_json).not.toContain('Donnerstag');
+    expect(settled.request_json).not.toContain(PATIENT);
+  });
+
+  it('prunes settled rows after a week and keeps the message', async () => {
+    const { messageId } = sendText(t.db, { conversationId, text: 'Hallo', now: clock });
+    await worker.runOnce();
+    expect(outboxCounts(t.db).sent).toBe(1);
+    clock += 8 * 24 * HOUR;
+    await worker.runOnce();
+    expect(outboxCounts(t.db).sent).toBe(0);
+    expect(message(t.db, messageId).status).toBe('sent');
   });
 
   it('retries a rate-limited send (130429) with backoff, then succeeds once', async () => {

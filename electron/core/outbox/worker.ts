@@ -13,6 +13,7 @@ import {
   markSent,
   markUnconfirmed,
   nextDueAt,
+  pruneSettled,
   reconcileUnconfirmed,
   recoverInterrupted,
   requeue,
@@ -41,6 +42,8 @@ export interface RetryPolicy {
   pausedCheckMs: number;
   /** Idle poll, for rows whose backoff ends (a kick wakes the worker sooner). */
   pollMs: number;
+  /** Settled rows are deleted after this long (the message row remains the record). */
+  keepSettledMs: number;
 }
 
 export const DEFAULT_RETRY_POLICY: RetryPolicy = {
@@ -50,7 +53,11 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = {
   confirmWindowMs: 15 * 60_000,
   pausedCheckMs: 5_000,
   pollMs: 1_000,
+  keepSettledMs: 7 * 86_400_000,
 };
+
+const RECONCILE_LOOKBACK_MS = 7 * 86_400_000;
+const PRUNE_EVERY_MS = 60 * 60_000;
 
 export interface OutboxWorkerDeps {
   db: Database;
@@ -110,6 +117,7 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
   let paused = false;
   let refusedToken: string | null = null;
   let lastPausedCheck = 0;
+  let lastPrune = 0;
 
   const fingerprint = (token: string) => createHash('sha256').update(token).digest('hex');
 
@@ -245,7 +253,12 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
       if (print === null || print === refusedToken) return 0;
       unpause();
     }
-    for (const change of reconcileUnconfirmed(db, now())) {
+    if (now() - lastPrune >= PRUNE_EVERY_MS) {
+      lastPrune = now();
+      const pruned = pruneSettled(db, { before: now() - policy.keepSettledMs, unconfirmedBefore: now() - RECONCILE_LOOKBACK_MS });
+      if (pruned) log.info({ count: pruned }, 'pruned settled outbox rows');
+    }
+    for (const change of reconcileUnconfirmed(db, now(), RECONCILE_LOOKBACK_MS)) {
       log.info({ messageId: change.messageId }, 'unconfirmed send settled by status webhook');
       emit(change);
     }

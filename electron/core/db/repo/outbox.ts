@@ -18,6 +18,12 @@ import { applyPendingStatuses } from './statuses';
 
 /** `last_error_code` of a `sending` row whose outcome is unknown (crash or lost answer). */
 export const UNCONFIRMED = 'UNCONFIRMED';
+/**
+ * A settled row keeps no second copy of what was sent (text, recipient): the message row is the
+ * record. Nothing reads a settled row's job again; reconciliation needs only the row id.
+ */
+const REDACTED = `json_object('kind', kind, 'redacted', 1)`;
+
 /** Prefix of `biz_opaque_callback_data`: names the outbox row a status webhook is about. */
 export const CALLBACK_PREFIX = 'ci-outbox:';
 
@@ -184,7 +190,7 @@ export interface StatusChange {
 export function markSent(db: Database, id: string, wamid: string, now: number): StatusChange | null {
   return db.transaction(() => {
     const row = stmt(db, 'SELECT message_id FROM outbox WHERE id = ?').get(id) as { message_id: number | null } | undefined;
-    stmt(db, `UPDATE outbox SET state = 'sent', last_error_code = NULL, last_error_detail = NULL, updated_at = ? WHERE id = ?`).run(now, id);
+    stmt(db, `UPDATE outbox SET state = 'sent', request_json = ${REDACTED}, last_error_code = NULL, last_error_detail = NULL, updated_at = ? WHERE id = ?`).run(now, id);
     if (!row?.message_id) return null;
     stmt(
       db,
@@ -216,7 +222,12 @@ export function requeue(db: Database, id: string, p: { code: string; detail: str
 export function markFailed(db: Database, id: string, p: { code: string; metaCode: number | null; title: string; now: number }): StatusChange | null {
   return db.transaction(() => {
     const row = stmt(db, 'SELECT message_id FROM outbox WHERE id = ?').get(id) as { message_id: number | null } | undefined;
-    stmt(db, `UPDATE outbox SET state = 'failed', last_error_code = ?, last_error_detail = ?, updated_at = ? WHERE id = ?`).run(p.code, p.title, p.now, id);
+    stmt(db, `UPDATE outbox SET state = 'failed', request_json = ${REDACTED}, last_error_code = ?, last_error_detail = ?, updated_at = ? WHERE id = ?`).run(
+      p.code,
+      p.title,
+      p.now,
+      id,
+    );
     if (!row?.message_id) return null;
     stmt(db, `UPDATE messages SET status = 'failed', status_at = ?, error_code = ?, error_title = ? WHERE id = ? AND wamid IS NULL`).run(
       p.now,
@@ -303,6 +314,18 @@ function messageStatus(db: Database, messageId: number): StatusChange | null {
     | { id: number; conversation_id: number; status: MessageStatus }
     | undefined;
   return m ? { messageId: m.id, conversationId: m.conversation_id, status: m.status } : null;
+}
+
+/**
+ * Deletes settled rows older than `before`. Unconfirmed rows given up on stay for the lookback of
+ * `reconcileUnconfirmed`, so a very late status webhook can still settle their message.
+ */
+export function pruneSettled(db: Database, p: { before: number; unconfirmedBefore: number }): number {
+  return stmt(
+    db,
+    `DELETE FROM outbox WHERE state IN ('sent', 'failed') AND updated_at < ?
+       AND (last_error_code IS NOT ? OR updated_at < ?)`,
+  ).run(p.before, UNCONFIRMED, p.unconfirmedBefore).changes;
 }
 
 /** For the admin view and tests: counts per state. */
