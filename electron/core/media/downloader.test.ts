@@ -129,4 +129,26 @@ describe('inbound media downloads', () => {
     expect(getMediaInfo(t.db, id)!.state).toBe('stored');
     expect(sim.hits['media.info']).toBe(3);
   });
+
+  it('an outage does not use up the attempts: media still arrive when Meta is back', async () => {
+    const bytes = Buffer.from('voice-note-bytes');
+    const mediaId = sim.addMedia({ bytes, mimeType: 'audio/ogg' });
+    const content = { from: '15555550101', id: 'wamid.voice', timestamp: '1760000060', type: 'audio', audio: { mime_type: 'audio/ogg; codecs=opus', sha256: b64(bytes), id: mediaId, voice: true } };
+    const messageId = Number(
+      t.db
+        .prepare(
+          `INSERT INTO messages (conversation_id, wamid, direction, type, text, content_json, media_id, sent_at, received_at, status)
+           VALUES (?, 'wamid.voice', 'inbound', 'audio', NULL, ?, ?, ?, ?, 'received')`,
+        )
+        .run(conversationId, JSON.stringify(content), mediaId, clock, clock).lastInsertRowid,
+    );
+    sim.inject('media.info', { type: 'drop' }, 6);
+    for (let i = 0; i < 6; i++) {
+      await downloader.runOnce();
+      expect(getMediaInfo(t.db, rowFor(messageId))!.state).toBe('pending');
+      clock += 10 * 60_000;
+    }
+    await downloader.runOnce();
+    expect(getMediaInfo(t.db, rowFor(messageId))).toMatchObject({ state: 'stored', size: bytes.length });
+  });
 });

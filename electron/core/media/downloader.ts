@@ -21,12 +21,17 @@ import { MEDIA_KINDS, MEDIA_MAX_BYTES, mediaKindForMime, type MediaKind } from '
 export interface MediaPolicy {
   baseMs: number;
   maxMs: number;
-  /** Attempts before a download is shown as failed (staff can retry while Meta keeps the id, ~30 days). */
+  /**
+   * Attempts that failed because of the file itself (hash mismatch, expired URL) before it is shown
+   * as failed; staff can retry while Meta keeps the id (~30 days).
+   */
   maxAttempts: number;
+  /** Network trouble and a refused token do not count as attempts; they end only after this long. */
+  maxAgeMs: number;
   pollMs: number;
 }
 
-export const DEFAULT_MEDIA_POLICY: MediaPolicy = { baseMs: 2_000, maxMs: 5 * 60_000, maxAttempts: 8, pollMs: 2_000 };
+export const DEFAULT_MEDIA_POLICY: MediaPolicy = { baseMs: 2_000, maxMs: 5 * 60_000, maxAttempts: 8, maxAgeMs: 3 * 86_400_000, pollMs: 2_000 };
 
 export interface MediaChange {
   mediaRowId: number;
@@ -83,17 +88,26 @@ export function createMediaDownloader(deps: MediaDownloaderDeps): MediaDownloade
     deps.onChanged?.({ mediaRowId: job.id, messageId: job.messageId, conversationId: job.conversationId, state });
   }
 
-  function retryOrFail(job: InboundMediaJob, reason: string): void {
-    const attempts = job.attempts + 1;
-    if (attempts >= policy.maxAttempts) {
+  /**
+   * `fileFault`: the attempt failed because of what Meta served (wrong hash, dead URL), so it
+   * counts toward `maxAttempts`. Otherwise (network, throttling, token) it is refunded and only the
+   * age limit applies, so a clinic's internet outage does not fail every picture sent meanwhile.
+   */
+  function retryOrFail(job: InboundMediaJob, reason: string, fileFault: boolean): void {
+    const attempts = fileFault ? job.attempts + 1 : job.attempts;
+    if (attempts >= policy.maxAttempts || now() - job.createdAt >= policy.maxAgeMs) {
       markDownloadFinal(db, job.id, { state: 'failed', error: reason, size: null, now: now() });
       log.warn({ mediaRowId: job.id, attempts, reason }, 'media download failed for good');
       final(job, 'failed');
       return;
     }
-    const exp = Math.min(policy.maxMs, policy.baseMs * 2 ** (attempts - 1));
+    // File faults back off by attempt; refunded failures by how long this file has waited, so an
+    // outage is probed often at first and then every few minutes.
+    const exp = fileFault
+      ? Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, attempts - 1))
+      : Math.min(policy.maxMs, Math.max(policy.baseMs, (now() - job.createdAt) / 4));
     const delay = Math.round(exp / 2 + random() * (exp / 2));
-    markDownloadRetry(db, job.id, { nextAttemptAt: now() + delay, error: reason, now: now() });
+    markDownloadRetry(db, job.id, { nextAttemptAt: now() + delay, error: reason, now: now(), refundAttempt: !fileFault });
     log.info({ mediaRowId: job.id, attempts, retryInMs: delay, reason }, 'media download will be retried');
   }
 
@@ -121,7 +135,7 @@ export function createMediaDownloader(deps: MediaDownloaderDeps): MediaDownloade
         final(job, 'too_large');
       } else if (err instanceof HashMismatch) {
         log.warn({ mediaRowId: job.id }, 'media refused: sha256 does not match');
-        retryOrFail(job, err.message);
+        retryOrFail(job, err.message, true);
       } else if (err instanceof GraphError) {
         // 100: Meta no longer knows this media id; asking again will not help.
         if (err.kind === 'permanent' && err.metaCode === 100) {
@@ -130,11 +144,11 @@ export function createMediaDownloader(deps: MediaDownloaderDeps): MediaDownloade
         } else {
           // Retryable, token trouble (the outbox surfaces that), or an expired URL (404): try again
           // with a fresh URL.
-          retryOrFail(job, err.title);
+          retryOrFail(job, err.title, err.kind === 'permanent');
         }
       } else {
         log.error({ mediaRowId: job.id, err: err instanceof Error ? err.name : 'error' }, 'media download crashed');
-        retryOrFail(job, 'internal error');
+        retryOrFail(job, 'internal error', true);
       }
     }
   }

@@ -20,6 +20,7 @@ export interface InboundMediaJob {
   /** From the webhook (base64) — the hash Meta vouched for when the patient sent it. */
   sha256: string | null;
   attempts: number;
+  createdAt: number;
 }
 
 /**
@@ -50,7 +51,7 @@ export function resetInterruptedDownloads(db: Database, now: number): number {
 export function dueDownloads(db: Database, now: number, limit: number): InboundMediaJob[] {
   const rows = stmt(
     db,
-    `SELECT x.id, x.media_id, x.message_id, m.conversation_id, m.type, x.mime_type, x.sha256, x.attempts
+    `SELECT x.id, x.media_id, x.message_id, m.conversation_id, m.type, x.mime_type, x.sha256, x.attempts, x.created_at
        FROM media x LEFT JOIN messages m ON m.id = x.message_id
       WHERE x.state = 'pending' AND x.next_attempt_at <= ? AND x.media_id IS NOT NULL
       ORDER BY x.next_attempt_at, x.id LIMIT ?`,
@@ -63,6 +64,7 @@ export function dueDownloads(db: Database, now: number, limit: number): InboundM
     mime_type: string | null;
     sha256: string | null;
     attempts: number;
+    created_at: number;
   }>;
   return rows.map((r) => ({
     id: r.id,
@@ -73,6 +75,7 @@ export function dueDownloads(db: Database, now: number, limit: number): InboundM
     mimeType: r.mime_type,
     sha256: r.sha256,
     attempts: r.attempts,
+    createdAt: r.created_at,
   }));
 }
 
@@ -91,8 +94,12 @@ export function storeDownloaded(db: Database, id: number, p: { content: Buffer; 
   ).run(p.content, p.content.length, p.mimeType, p.sha256Hex, p.now, id);
 }
 
-export function markDownloadRetry(db: Database, id: number, p: { nextAttemptAt: number; error: string; now: number }): void {
-  stmt(db, `UPDATE media SET state = 'pending', next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?`).run(p.nextAttemptAt, p.error, p.now, id);
+/** Back to `pending`. `refundAttempt`: the failure was not this file's fault (network, token). */
+export function markDownloadRetry(db: Database, id: number, p: { nextAttemptAt: number; error: string; now: number; refundAttempt?: boolean }): void {
+  stmt(
+    db,
+    `UPDATE media SET state = 'pending', next_attempt_at = ?, last_error = ?, attempts = attempts - ?, updated_at = ? WHERE id = ?`,
+  ).run(p.nextAttemptAt, p.error, p.refundAttempt ? 1 : 0, p.now, id);
 }
 
 export function markDownloadFinal(db: Database, id: number, p: { state: 'failed' | 'too_large'; error: string; size: number | null; now: number }): void {
