@@ -103,9 +103,9 @@ export function App(): React.JSX.Element {
             onToggleContact={() => setContactOpen((o) => !o)}
           />
         ) : (
-          <section className="thread empty" aria-label={t.thread}>
+          <main className="thread empty" aria-label={t.thread}>
             <p className="state">{t.selectConversation}</p>
-          </section>
+          </main>
         )}
         {selected && contactOpen ? <ContactPanel conversationId={selected.id} onClose={() => setContactOpen(false)} /> : null}
       </div>

@@ -1,4 +1,4 @@
-import { createContext, useCallback, useContext, useMemo, useState, type ReactNode } from 'react';
+import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
 import type { ErrorCode } from '../../../shared/errors';
 import { LANGUAGES, pickLanguage, type Language, type Strings } from './strings';
 
@@ -22,14 +22,17 @@ export function I18nProvider({ children }: { children: ReactNode }): React.JSX.E
   });
   const setLang = useCallback((next: Language) => {
     localStorage.setItem(STORAGE_KEY, next);
-    document.documentElement.lang = next;
     setLangState(next);
   }, []);
+  useEffect(() => {
+    document.documentElement.lang = lang;
+  }, [lang]);
   const value = useMemo<I18n>(() => {
     const t = LANGUAGES[lang];
-    document.documentElement.lang = lang;
-    const time = new Intl.DateTimeFormat(lang, { hour: '2-digit', minute: '2-digit' });
-    const day = new Intl.DateTimeFormat(lang, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' });
+    // The OS's regional variant when it matches (en-GB keeps a 24-hour clock), else the bare language.
+    const locale = navigator.languages.find((l) => l.toLowerCase().split('-')[0] === lang) ?? lang;
+    const time = new Intl.DateTimeFormat(locale, { hour: '2-digit', minute: '2-digit' });
+    const day = new Intl.DateTimeFormat(locale, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' });
     return {
       t,
       lang,

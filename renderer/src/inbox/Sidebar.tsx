@@ -92,10 +92,10 @@ function SearchResults({ query, selectedId, onSelect }: { query: string; selecte
   const hits = search.data.items;
   return (
     <div className="search-results" data-testid="search-results">
-      <p className="state small" role="status">
+      <p className="state small" role="status" id="search-status">
         {hits.length === 0 ? t.searchNoHits(query) : t.searchResults(hits.length)}
       </p>
-      <ul aria-label={t.searchLabel}>
+      <ul aria-labelledby="search-status">
         {hits.map((h) => (
           <li key={h.messageId}>
             <button

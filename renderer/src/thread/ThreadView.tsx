@@ -43,14 +43,14 @@ export function ThreadView({ conversationId, focusMessageId, contactOpen, onTogg
     },
   });
 
-  if (conv.isPending) return <section className="thread"><p className="state">{t.loading}</p></section>;
-  if (conv.isError) return <section className="thread"><ErrorState error={conv.error} onRetry={() => void conv.refetch()} /></section>;
+  if (conv.isPending) return <main className="thread"><p className="state">{t.loading}</p></main>;
+  if (conv.isError) return <main className="thread"><ErrorState error={conv.error} onRetry={() => void conv.refetch()} /></main>;
   const { conversation, contact, window: win } = conv.data;
   const label = contactLabel(contact, t.unknownContact);
   const mine = whoami.data && conversation.assignedTo === whoami.data.userId;
 
   return (
-    <section className="thread" aria-label={label} data-testid="thread">
+    <main className="thread" aria-label={label} data-testid="thread">
       <header className="thread-header">
         <h2>{label}</h2>
         <div className="thread-tools">
@@ -75,7 +75,7 @@ export function ThreadView({ conversationId, focusMessageId, contactOpen, onTogg
       </header>
       <MessageList conversationId={conversationId} focusMessageId={focusMessageId} onReply={setReplyTo} />
       <Composer conversationId={conversationId} window={win} replyTo={replyTo} onCancelReply={cancelReply} />
-    </section>
+    </main>
   );
 }
 

@@ -1,0 +1,167 @@
+// `npm run demo`: the whole product on this machine — a relay, a core, the Graph API simulator and
+// the web harness — paired and configured, with a few realistic conversations, and patients who
+// keep writing (on a timer, and whenever you press Enter). Open the printed URL in a browser.
+// Data lives in a temp dir and is removed on Ctrl+C. The core needs an OS keychain; on a headless
+// machine run it as `dbus-run-session -- sh -c 'printf x | gnome-keyring-daemon --unlock --components=secrets >/dev/null; npm run demo'`.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { deflateSync } from 'node:zlib';
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import type { Session } from '../electron/core/types';
+import { buildRenderer, startStack, WABA_ID, type Stack } from '../tests/ui/stack';
+
+const OPERATOR: Session = { userId: 'demo-admin', role: 'admin', displayName: 'IT admin', origin: 'demo' };
+const HOUR = 3_600_000;
+
+interface Patient {
+  waId: string;
+  name: string;
+  lines: string[];
+}
+
+const PATIENTS: Patient[] = [
+  { waId: '31612345678', name: 'Anna de Vries', lines: ['Goedemorgen, kan ik mijn afspraak van donderdag verzetten?', 'Vrijdagochtend zou ook goed zijn.', 'Dank u wel!'] },
+  { waId: '4915112345678', name: 'Klaus Becker', lines: ['Guten Tag, ich brauche ein neues Rezept für meine Blutdrucktabletten.', 'Kann ich es morgen abholen?', 'Vielen Dank.'] },
+  { waId: '447700900123', name: 'Emma Clarke', lines: ['Hi, is the clinic open on Saturday morning?', 'My daughter has a fever since yesterday.', 'Thanks, we will come at 9.'] },
+  { waId: '31687654321', name: 'Pieter Jansen', lines: ['Bedankt voor de uitslag van het bloedonderzoek.', 'Moet ik nog een vervolgafspraak maken?'] },
+  { waId: '4917612345678', name: 'Sabine Müller', lines: ['Hallo, ich habe meinen Termin verpasst, das tut mir leid.', 'Geht nächste Woche Dienstag?'] },
+  { waId: '447911123456', name: 'James Patel', lines: ['Could you send me the invoice for last visit?', 'Is it possible to pay by bank transfer?'] },
+];
+
+const RANDOM_LINES = [
+  'Hello, quick question about my prescription.',
+  'Goedemiddag, is de uitslag al binnen?',
+  'Guten Morgen, kann ich heute noch vorbeikommen?',
+  'Thank you for the reminder!',
+  'Ik ben iets later, ongeveer 10 minuten.',
+  'Muss ich nüchtern zum Bluttest kommen?',
+];
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { 'interval-s': { type: 'string', default: '45' }, port: { type: 'string', default: '0' } } });
+  const logger = pino({ level: process.env['LOG_LEVEL'] ?? 'warn' });
+  const work = mkdtempSync(join(tmpdir(), 'clinic-demo-'));
+  process.stdout.write('Building the renderer…\n');
+  const rendererDir = await buildRenderer(join(work, 'renderer'));
+  process.stdout.write('Starting relay, Graph API simulator, core and harness…\n');
+  const stack = await startStack({ rendererDir, logger, autoStatuses: true });
+
+  await call(stack, 'setup.pair', { relayUrl: stack.relay.url, code: await stack.enrolmentCode() });
+  await call(stack, 'setup.whatsapp', { wabaId: WABA_ID, accessToken: stack.accessToken, graphBaseUrl: stack.sim.url });
+  await call(stack, 'templates.sync', {}).catch(() => undefined);
+  await seed(stack);
+
+  let next = 0;
+  const writeIn = async (): Promise<void> => {
+    const patient = PATIENTS[next % PATIENTS.length]!;
+    const text = RANDOM_LINES[next % RANDOM_LINES.length]!;
+    next += 1;
+    await stack.sim.postInbound({ from: patient.waId, name: patient.name, text });
+    process.stdout.write(`  ↳ a patient wrote in (conversation with ${patient.name.split(' ')[0]})\n`);
+  };
+  const intervalMs = Math.max(5, Number(values['interval-s'])) * 1000;
+  const timer = setInterval(() => void writeIn().catch(() => undefined), intervalMs);
+
+  process.stdout.write(
+    `\nClinic Inbox demo is running.\n\n  Open: ${stack.url}\n\n` +
+      `  Relay:     ${stack.relay.url}\n  Graph API: ${stack.sim.url} (simulator)\n\n` +
+      `A patient writes every ${intervalMs / 1000} s. Press Enter for one more now; Ctrl+C to stop.\n`,
+  );
+
+  const rl = createInterface({ input: process.stdin });
+  rl.on('line', () => void writeIn().catch(() => undefined));
+
+  let stopping = false;
+  const stop = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write('\nStopping…\n');
+    clearInterval(timer);
+    rl.close();
+    await stack.close();
+    rmSync(work, { recursive: true, force: true });
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
+}
+
+async function call(stack: Stack, method: string, params: unknown): Promise<unknown> {
+  const result = await stack.core.dispatch(OPERATOR, method, params);
+  if (!result.ok) throw new Error(`${method}: ${result.error.code}: ${result.error.message}`);
+  return result.value;
+}
+
+/** Conversations from the last few days: some answered and read, one with a photo, one past its 24-hour window. */
+async function seed(stack: Stack): Promise<void> {
+  const now = Date.now();
+  const [anna, klaus, emma, pieter, sabine, james] = PATIENTS as [Patient, Patient, Patient, Patient, Patient, Patient];
+  await stack.sim.postInbound({ from: pieter.waId, name: pieter.name, text: pieter.lines[0]!, at: now - 50 * HOUR });
+  await stack.sim.postInbound({ from: pieter.waId, name: pieter.name, text: pieter.lines[1]!, at: now - 49 * HOUR });
+  await stack.sim.postInbound({ from: sabine.waId, name: sabine.name, text: sabine.lines[0]!, at: now - 20 * HOUR });
+  await stack.sim.postInbound({ from: sabine.waId, name: sabine.name, text: sabine.lines[1]!, at: now - 19 * HOUR });
+  const first = await stack.sim.postInbound({ from: anna.waId, name: anna.name, text: anna.lines[0]!, at: now - 3 * HOUR });
+  await replyTo(stack, anna, 'Goedemorgen Anna, dat kan. Past vrijdag om 10:30?');
+  await stack.sim.postInbound({ from: anna.waId, name: anna.name, text: anna.lines[1]!, at: now - 2 * HOUR, replyToWamid: first.wamid });
+  const photo = stack.sim.addMedia({ bytes: demoImage(), mimeType: 'image/png' });
+  await stack.sim.postInbound({ from: emma.waId, name: emma.name, text: emma.lines[0]!, at: now - 90 * 60_000 });
+  await stack.sim.postInbound({ from: emma.waId, name: emma.name, media: { kind: 'image', mediaId: photo, caption: 'The rash on her arm' }, at: now - 85 * 60_000 });
+  await stack.sim.postInbound({ from: james.waId, name: james.name, text: james.lines[0]!, at: now - 40 * 60_000 });
+  await stack.sim.postInbound({ from: klaus.waId, name: klaus.name, text: klaus.lines[0]!, at: now - 10 * 60_000 });
+  await stack.sim.postInbound({ from: klaus.waId, name: klaus.name, text: klaus.lines[1]!, at: now - 9 * 60_000 });
+}
+
+async function replyTo(stack: Stack, patient: Patient, text: string): Promise<void> {
+  const list = (await call(stack, 'inbox.listConversations', { filter: 'all', limit: 50 })) as { items: { id: number; contact: { waId: string | null } }[] };
+  const conv = list.items.find((c) => c.contact.waId === patient.waId);
+  if (conv) await call(stack, 'messages.send', { conversationId: conv.id, text });
+}
+
+/** A small generated picture (a soft gradient), so the demo needs no asset files. */
+function demoImage(): Buffer {
+  const w = 240;
+  const h = 160;
+  const raw = Buffer.alloc((w * 3 + 1) * h);
+  for (let y = 0; y < h; y++) {
+    raw[y * (w * 3 + 1)] = 0;
+    for (let x = 0; x < w; x++) {
+      const o = y * (w * 3 + 1) + 1 + x * 3;
+      const d = Math.hypot(x - 140, y - 70);
+      raw[o] = 235 - Math.min(60, d / 3);
+      raw[o + 1] = 200 - Math.min(80, d / 2) + (d < 30 ? -60 : 0);
+      raw[o + 2] = 190 - Math.min(80, d / 2) + (d < 30 ? -70 : 0);
+    }
+  }
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (b: Buffer): number => {
+    let c = 0xffffffff;
+    for (const byte of b) c = crcTable[(c ^ byte) & 0xff]! ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type: string, data: Buffer): Buffer => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type), data]);
+    const sum = Buffer.alloc(4);
+    sum.writeUInt32BE(crc(body));
+    return Buffer.concat([len, body, sum]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr[8] = 8;
+  ihdr[9] = 2;
+  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`demo failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,229 @@
+/**
+ * The receptionist's desk in a real browser: Chromium drives the built renderer through the web
+ * harness against a real core (SQLCipher + keychain), the real relay and the Graph API simulator.
+ * Run with `node scripts/test.mjs --vitest-only tests/ui` (the core needs the keychain).
+ * Screens are saved under test-results/screenshots/.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildRenderer, openBrowser, runAxe, screenshot, startStack, WABA_ID, type Browser, type Stack } from './stack';
+
+const ADMIN = { userId: 'test', role: 'admin', displayName: 'Test', origin: 'test' } as const;
+
+let rendererDir: string;
+let stack: Stack;
+let browser: Browser;
+let page: Page;
+
+const ANNA = '31612345678';
+const KLAUS = '4915112345678';
+const EMMA = '447700900123';
+const OLD = '31687654321';
+
+beforeAll(async () => {
+  rendererDir = mkdtempSync(join(tmpdir(), 'clinic-renderer-'));
+  await buildRenderer(rendererDir);
+  stack = await startStack({ rendererDir });
+  browser = await openBrowser(stack.url);
+  page = browser.page;
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await stack?.close();
+  if (rendererDir) rmSync(rendererDir, { recursive: true, force: true });
+});
+
+async function expectNoAxeViolations(screen: string): Promise<void> {
+  const violations = await runAxe(page);
+  expect(violations, `axe on ${screen}: ${JSON.stringify(violations, null, 1)}`).toEqual([]);
+}
+
+const conversationButton = (name: string) => page.locator('.conv-item', { hasText: name });
+
+describe('receptionist desk through the web harness', () => {
+  it('walks the IT admin through pairing and WhatsApp setup on first run', async () => {
+    await page.getByRole('heading', { name: 'Set up Clinic Inbox' }).waitFor();
+    await screenshot(page, '01-setup-relay');
+    await expectNoAxeViolations('setup (relay)');
+
+    // A wrong code is refused with a message a person can act on, and nothing changes.
+    await page.getByLabel('Relay address').fill(stack.relay.url);
+    await page.getByLabel('Enrolment code').fill('AAAA-BBBB-CCCC-DDDD');
+    await page.getByRole('button', { name: 'Connect to relay' }).click();
+    await page.getByRole('alert').waitFor();
+    expect(await page.getByTestId('setup-wizard').textContent()).toContain('Step 1 of 2');
+    expect((await stack.core.dispatch(ADMIN, 'relay.status', {})) as { value: { state: string } }).toMatchObject({ value: { state: 'not_paired' } });
+
+    await page.getByLabel('Enrolment code').fill((await stack.enrolmentCode()).toLowerCase());
+    await page.getByRole('button', { name: 'Connect to relay' }).click();
+    await page.getByText('Step 2 of 2 — WhatsApp').waitFor();
+    await page.getByLabel('WhatsApp Business account ID').fill(WABA_ID);
+    await page.getByLabel('Access token').fill(stack.accessToken);
+    await page.getByText('Advanced').click();
+    await page.getByLabel('Graph API address (testing only)').fill(stack.sim.url);
+    await screenshot(page, '02-setup-whatsapp');
+    await expectNoAxeViolations('setup (WhatsApp)');
+    await page.getByRole('button', { name: 'Save and finish' }).click();
+
+    await page.getByText('No conversations yet').waitFor({ timeout: 15_000 });
+    expect(await page.getByTestId('relay-banner').count()).toBe(0);
+    await screenshot(page, '03-inbox-empty');
+  });
+
+  it('shows a patient message within a second, without reload', async () => {
+    const started = Date.now();
+    const { status } = await stack.sim.postInbound({ from: ANNA, name: 'Anna de Vries', text: 'Goedemorgen, kan ik mijn afspraak van donderdag verzetten?' });
+    expect(status).toBe(200);
+    await conversationButton('Anna de Vries').waitFor({ timeout: 5_000 });
+    const elapsed = Date.now() - started;
+    expect(elapsed, `message took ${elapsed} ms to appear`).toBeLessThan(1_000);
+    expect(await conversationButton('Anna de Vries').textContent()).toContain('afspraak van donderdag');
+    expect(await conversationButton('Anna de Vries').locator('.badge').textContent()).toBe('1');
+
+    await stack.sim.postInbound({ from: KLAUS, name: 'Klaus Becker', text: 'Guten Tag, ich brauche ein Rezept für meine Blutdrucktabletten.' });
+    await stack.sim.postInbound({ from: EMMA, name: 'Emma Clarke', text: 'Hi, is the clinic open on Saturday morning?' });
+    await conversationButton('Emma Clarke').waitFor();
+    await screenshot(page, '04-inbox');
+    await expectNoAxeViolations('inbox');
+  });
+
+  it('sends a reply that reaches WhatsApp, and its ticks follow the status webhooks to read', async () => {
+    await conversationButton('Anna de Vries').click();
+    await page.getByTestId('thread').getByText('kan ik mijn afspraak van donderdag verzetten').waitFor();
+    // Opening the conversation marks it read.
+    await expect.poll(() => conversationButton('Anna de Vries').locator('.badge').count()).toBe(0);
+    expect(await page.getByTestId('window-state').textContent()).toMatch(/Free replies possible for 2[34] h/);
+
+    const composer = page.getByLabel('Message', { exact: true });
+    await composer.fill('Natuurlijk! Schikt vrijdag om 10:30?');
+    await composer.press('Shift+Enter');
+    await composer.pressSequentially('Groet, de praktijk');
+    await composer.press('Enter');
+
+    await stack.sim.waitForSends(1);
+    const send = stack.sim.sends[0]!;
+    expect(send.to).toBe(ANNA);
+    expect(JSON.stringify(send.request)).toContain('Natuurlijk! Schikt vrijdag om 10:30?\\nGroet, de praktijk');
+    expect(await composer.inputValue()).toBe('');
+
+    const bubble = page.locator('.msg.out', { hasText: 'Schikt vrijdag' });
+    await bubble.waitFor();
+    for (const status of ['sent', 'delivered', 'read'] as const) {
+      expect(await stack.sim.postStatus(send.wamid, status)).toBe(200);
+      await expect.poll(() => bubble.getAttribute('data-status'), { timeout: 5_000 }).toBe(status);
+    }
+    expect(await bubble.getByTestId('ticks').getAttribute('title')).toBe('Read');
+    await screenshot(page, '05-thread');
+    await expectNoAxeViolations('thread');
+  });
+
+  it('shows why a message failed on its tick', async () => {
+    const composer = page.getByLabel('Message', { exact: true });
+    await composer.fill('Tot vrijdag!');
+    await composer.press('Enter');
+    await stack.sim.waitForSends(2);
+    const send = stack.sim.sends[1]!;
+    await stack.sim.postStatus(send.wamid, 'failed', { code: 131047, title: 'Re-engagement message' });
+    const bubble = page.locator('.msg.out', { hasText: 'Tot vrijdag!' });
+    await expect.poll(() => bubble.getAttribute('data-status'), { timeout: 5_000 }).toBe('failed');
+    expect(await bubble.getByTestId('ticks').getAttribute('title')).toContain('Re-engagement message');
+  });
+
+  it('outside the 24-hour window disables free text and sends an approved template', async () => {
+    await stack.sim.postInbound({ from: OLD, name: 'Pieter Jansen', text: 'Bedankt voor de uitslag.', at: Date.now() - 26 * 3_600_000 });
+    await conversationButton('Pieter Jansen').click();
+    await page.getByTestId('thread').getByText('Bedankt voor de uitslag.').waitFor();
+    expect(await page.getByTestId('window-state').textContent()).toMatch(/More than 24 hours/);
+    expect(await page.getByLabel('Message', { exact: true }).count()).toBe(0);
+
+    const sync = page.getByRole('button', { name: 'Sync templates from WhatsApp' });
+    if (await sync.isVisible()) await sync.click();
+    const select = page.getByLabel('Template', { exact: true });
+    await select.waitFor();
+    // Only approved templates are offered.
+    expect(await select.locator('option').allTextContents()).not.toContain('promo_draft (en)');
+    await select.selectOption({ label: 'appointment_reminder (en)' });
+    await page.getByLabel('Variable {{1}}').fill('Pieter');
+    await page.getByLabel('Variable {{2}}').fill('Friday 10:30');
+    expect(await page.getByTestId('template-preview').textContent()).toBe(
+      'Hello Pieter, this is a reminder of your appointment on Friday 10:30. Reply to this message if you need to change it.',
+    );
+    await screenshot(page, '06-template');
+    await expectNoAxeViolations('template picker');
+    await page.getByRole('button', { name: 'Send template' }).click();
+
+    await stack.sim.waitForSends(3);
+    const send = stack.sim.sends[2]!;
+    expect(send.type).toBe('template');
+    expect(send.to).toBe(OLD);
+    expect(JSON.stringify(send.request)).toContain('appointment_reminder');
+    expect(JSON.stringify(send.request)).toContain('Friday 10:30');
+  });
+
+  it('finds a message by search, highlighted as text, and opens its conversation', async () => {
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('/');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('search-input');
+    await page.keyboard.type('Blutdrucktabletten');
+    const hit = page.getByTestId('search-results').locator('.hit').first();
+    await hit.waitFor({ timeout: 5_000 });
+    expect(await hit.locator('mark').first().textContent()).toMatch(/Blutdrucktabletten/i);
+    // Highlights are <mark> elements built from text, never parsed HTML.
+    expect(await page.getByTestId('search-results').innerHTML()).not.toContain('\uE000');
+    await screenshot(page, '07-search');
+    await hit.click();
+    await page.getByRole('heading', { name: 'Klaus Becker' }).waitFor();
+  });
+
+  it('moves between conversations with the arrow keys and opens the contact panel', async () => {
+    await page.getByRole('searchbox', { name: 'Search messages' }).fill('');
+    await page.locator('.conv-item').first().waitFor();
+    await page.locator('.messages').click();
+    const names = await page.locator('.conv-item .conv-name').allTextContents();
+    const at = names.indexOf((await page.locator('.thread-header h2').textContent()) ?? '');
+    expect(at).toBeGreaterThanOrEqual(0);
+    const down = at < names.length - 1;
+    await page.keyboard.press(down ? 'ArrowDown' : 'ArrowUp');
+    await expect.poll(() => page.locator('.thread-header h2').textContent()).toBe(names[down ? at + 1 : at - 1]);
+
+    await page.getByRole('button', { name: 'Contact', exact: true }).click();
+    await page.getByLabel('Notes (only on this computer)').fill('Prefers mornings.');
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    await page.getByText('Saved', { exact: true }).waitFor();
+    await screenshot(page, '08-contact');
+    await expectNoAxeViolations('contact panel');
+    await page.getByRole('button', { name: 'Close', exact: true }).click();
+  });
+
+  it('says the relay is offline when it stops, and clears when it returns', async () => {
+    await stack.relay.kill('SIGKILL');
+    const banner = page.getByTestId('relay-banner');
+    await banner.filter({ hasText: 'Offline since' }).waitFor({ timeout: 15_000 });
+    expect(await banner.textContent()).toMatch(/Offline since \d{2}:\d{2}/);
+    await screenshot(page, '09-relay-offline');
+
+    await stack.relay.restart();
+    await banner.waitFor({ state: 'detached', timeout: 30_000 });
+    // Delivery resumes on the new connection.
+    expect((await stack.sim.postInbound({ from: EMMA, name: 'Emma Clarke', text: 'Back online? Saturday then.' })).status).toBe(200);
+    await conversationButton('Emma Clarke').filter({ hasText: 'Saturday then' }).waitFor({ timeout: 10_000 });
+  });
+
+  it('speaks Dutch and German on request', async () => {
+    await page.getByLabel('Language').selectOption('nl');
+    await page.getByRole('button', { name: 'Ongelezen', exact: true }).waitFor();
+    await screenshot(page, '10-inbox-nl');
+    await page.getByLabel('Taal').selectOption('de');
+    await page.getByRole('button', { name: 'Ungelesen', exact: true }).waitFor();
+    await page.getByLabel('Sprache').selectOption('en');
+  });
+
+  it('never tripped the strict CSP', async () => {
+    expect(await browser.cspViolations()).toEqual([]);
+  });
+});
+
