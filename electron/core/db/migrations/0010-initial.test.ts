@@ -49,14 +49,25 @@ describe('migration 0010-initial', () => {
     ).run();
     db.prepare(`INSERT INTO settings (key, value, updated_at) VALUES ('k', 'v', 1)`).run();
 
-    // Accent-insensitive full-text search kept in step by triggers.
-    const hit = (q: string) => db.prepare('SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?').pluck().all(q);
+    // Accent-insensitive full-text search kept in step by triggers, scoped by conversation.
+    const hit = (q: string) => db.prepare('SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? ORDER BY rowid').pluck().all(q);
+    expect(hit('text : (muller)')).toEqual([1]);
+    expect(hit('conversation_id : "1" AND text : (termin)')).toEqual([1]);
+    db.prepare(`INSERT INTO conversations (id, contact_id, phone_number_id, last_activity_at, created_at, updated_at) VALUES (2, 2, '110', 5, 1, 1)`).run();
+    db.prepare(`UPDATE messages SET conversation_id = 2 WHERE id = 1`).run();
+    expect(hit('conversation_id : "1" AND text : (termin)')).toEqual([]);
+    expect(hit('conversation_id : "2" AND text : (termin)')).toEqual([1]);
+    // Conversation ids are not message text: "2" typed by a person finds nothing here.
+    expect(hit('text : ("2")')).toEqual([]);
+    db.prepare(`UPDATE messages SET conversation_id = 1 WHERE id = 1`).run();
     expect(hit('muller')).toEqual([1]);
     db.prepare(`UPDATE messages SET text = 'Rezept bitte' WHERE id = 1`).run();
     expect(hit('muller')).toEqual([]);
     expect(hit('rezept')).toEqual([1]);
     db.prepare('DELETE FROM messages WHERE id = 1').run();
     expect(hit('rezept')).toEqual([]);
+    // The index agrees with its content table row for row.
+    expect(() => db.prepare(`INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)`).run()).not.toThrow();
     expect(db.prepare('SELECT count(*) FROM media').pluck().get()).toBe(0);
     expect(db.prepare('SELECT message_id FROM outbox').pluck().get()).toBe(2);
     expect(db.prepare(`SELECT value FROM settings WHERE key = 'k'`).pluck().get()).toBe('v');

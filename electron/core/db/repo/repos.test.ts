@@ -114,7 +114,7 @@ describe('search', () => {
     for (const q of ['"', 'OR', 'NEAR(', '*', 'a AND -b', "'; DROP TABLE messages; --"]) {
       expect(() => searchMessages(t.db, { query: q })).not.toThrow();
     }
-    expect(toFtsQuery('say "hi"')).toBe('"say" """hi"""*');
+    expect(toFtsQuery('say "hi"')).toBe('text : ("say" """hi"""*)');
     const first = searchMessages(t.db, { query: 'rezept', limit: 1 });
     expect(first.items).toHaveLength(1);
     const second = searchMessages(t.db, { query: 'rezept', limit: 1, cursor: first.nextCursor });

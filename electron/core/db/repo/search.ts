@@ -38,7 +38,8 @@ const CLOSE = '\u{E001}';
 export function toFtsQuery(input: string): string | null {
   const words = input.split(/\s+/).filter((w) => /[\p{L}\p{N}]/u.test(w));
   if (words.length === 0) return null;
-  return words.map((w, i) => `"${w.replaceAll('"', '""')}"${i === words.length - 1 ? '*' : ''}`).join(' ');
+  // The column filter keeps the words to message text (the index also holds conversation ids).
+  return `text : (${words.map((w, i) => `"${w.replaceAll('"', '""')}"${i === words.length - 1 ? '*' : ''}`).join(' ')})`;
 }
 
 function segments(snippet: string): SnippetSegment[] {
@@ -66,7 +67,8 @@ const SEARCH_SELECT = `
   JOIN contacts ct ON ct.id = c.contact_id`;
 
 /**
- * Full-text search, newest message first. Ordered by message id (arrival order) because FTS5
+ * Full-text search, newest message first. Within one conversation, FTS5 intersects the
+ * conversation's posting list with the words' (see migration 0030). Ordered by message id (arrival order) because FTS5
  * walks its index by rowid: a common word among a million messages still costs one short scan
  * instead of a sort of every match.
  */
@@ -84,8 +86,8 @@ export function searchMessages(db: Database, input: SearchMessagesInput): Page<S
         )
       : stmt(
           db,
-          `${SEARCH_SELECT} WHERE messages_fts MATCH ? AND messages_fts.rowid < ? AND m.conversation_id = ? ORDER BY messages_fts.rowid DESC LIMIT ?`,
-        ).all(fts, before, conversationId, limit + 1)
+          `${SEARCH_SELECT} WHERE messages_fts MATCH ? AND messages_fts.rowid < ? ORDER BY messages_fts.rowid DESC LIMIT ?`,
+        ).all(`conversation_id : "${conversationId}" AND ${fts}`, before, limit + 1)
   ) as { id: number; conversation_id: number; direction: 'inbound' | 'outbound'; type: string; sent_at: number; snippet: string; contact_name: string | null }[];
   const more = rows.length > limit;
   const page = more ? rows.slice(0, limit) : rows;
