@@ -125,6 +125,21 @@ export type SearchHit = z.infer<typeof SearchHitSchema>;
 export const HIGHLIGHT_START = '\uE000';
 export const HIGHLIGHT_END = '\uE001';
 
+export const AuditVerdictSchema = z.object({
+  /** The local hash chain: every entry present, in order, unaltered. */
+  chain: z.union([
+    z.object({ ok: z.literal(true), entries: z.number().int(), headSeq: z.number().int().nullable() }),
+    z.object({ ok: z.literal(false), entries: z.number().int(), brokenAt: z.number().int(), reason: z.string() }),
+  ]),
+  /** The outside witness: the relay's latest signed checkpoint still matches the local log. */
+  witness: z.union([
+    z.object({ ok: z.literal(true), witnessedSeq: z.number().int().nullable() }),
+    z.object({ ok: z.literal(false), reason: z.string() }),
+    z.object({ ok: z.literal(null), reason: z.string() }),
+  ]),
+});
+export type AuditVerdict = z.infer<typeof AuditVerdictSchema>;
+
 const staff = ['receptionist', 'admin'] as const;
 
 function method<I extends z.ZodType, O extends z.ZodType>(def: {
@@ -254,6 +269,15 @@ export const rpcContract = {
     input: z.object({}),
     output: WhatsAppStatusSchema,
     roles: ROLES,
+  }),
+  'audit.verify': method({
+    input: z.object({
+      /** Also sign the current head, have the relay witness it, and compare with what it holds. */
+      withRelayWitness: z.boolean().default(true),
+    }),
+    output: AuditVerdictSchema,
+    roles: ['auditor', 'admin'],
+    audit: 'read',
   }),
   'setup.pair': method({
     input: z.object({ relayUrl: z.url({ protocol: /^https?$/ }), code: z.string().min(1).max(40) }),

@@ -113,6 +113,21 @@ describe('patient ⇄ clinic through relay, core and the Graph API simulator', (
     expect(sim.sends.at(-1)!.request).toMatchObject({ type: 'template', template: { name: 'appointment_reminder', language: { code: 'de' } } });
   });
 
+  it('downloads a patient\'s photo promptly and keeps it encrypted for the thread', async () => {
+    const photo = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(20_000, 7)]);
+    const mediaId = sim.addMedia({ bytes: photo, mimeType: 'image/jpeg' });
+    await sim.postInbound({ from: '4915110000004', name: 'Mia Lang', media: { kind: 'image', mediaId, caption: 'Hautausschlag' } });
+    const conversationId = await conversationOf('Mia Lang');
+    const media = await waitFor('photo stored', async () => {
+      const thread = await call(core, RECEPTION, 'messages.list', { conversationId });
+      const m = thread.items.find((x) => x.type === 'image')?.media;
+      return m?.state === 'stored' ? m : undefined;
+    });
+    const got = await call(core, RECEPTION, 'media.get', { mediaId: media.id });
+    expect(got.mimeType).toBe('image/jpeg');
+    expect(Buffer.from(got.dataBase64, 'base64').equals(photo)).toBe(true);
+  });
+
   it('refuses what a role may not do, whatever the UI shows', async () => {
     const result = await core.dispatch(AUDITOR, 'messages.send', { conversationId: 1, text: 'x' });
     expect(result).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });

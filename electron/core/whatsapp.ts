@@ -4,7 +4,9 @@ import { CodedError } from '../../shared/errors';
 import type { RpcEventName, RpcEventPayload, Template, WhatsAppStatus } from '../../shared/rpc';
 import { getSetting, setSetting } from './db/repo/settings';
 import { discoverInboundMedia, getMediaContent } from './db/repo/media';
-import { listTemplates, replaceTemplates } from './db/repo/templates';
+import { listTemplates } from './db/repo/templates';
+import { syncTemplates } from './graph/templateSync';
+import { createMediaDownloader, type MediaDownloader } from './media/downloader';
 import { stmt } from './db/statements';
 import type { Database } from './db/types';
 import { createGraphClient, type GraphClient } from './graph/client';
@@ -88,6 +90,7 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
 
   let client = makeClient(config());
   let worker: OutboxWorker | null = null;
+  let downloader: MediaDownloader | null = null;
   let tokenExpired = false;
 
   function currentStatus(): WhatsAppStatus {
@@ -113,16 +116,29 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
       },
     });
     worker.start();
+    downloader = createMediaDownloader({
+      db,
+      client,
+      logger,
+      now,
+      onChanged: (change) => {
+        if (change.conversationId !== null) emit('conversation.updated', { conversationId: change.conversationId });
+      },
+    });
+    downloader.start();
+  }
+
+  async function stopWorkers(): Promise<void> {
+    await Promise.all([worker?.stop(), downloader?.stop()]);
+    worker = null;
+    downloader = null;
   }
 
   return {
     start() {
       if (config()) startWorker();
     },
-    async stop() {
-      await worker?.stop();
-      worker = null;
-    },
+    stop: stopWorkers,
     status: currentStatus,
 
     async configure(input) {
@@ -135,21 +151,20 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
       await secrets.set(tokenAccount, input.accessToken);
       // Prove the token and account before keeping them: Meta answers 190 for a bad token.
       const candidate = makeClient(next);
-      let templates;
+      let templates: { count: number };
       try {
-        templates = await candidate.listTemplates({ wabaId: next.wabaId });
+        templates = await syncTemplates({ db, client: candidate, wabaId: next.wabaId, now, logger });
       } catch (err) {
         if (previous === null) await secrets.delete(tokenAccount);
         else await secrets.set(tokenAccount, previous);
         throw err instanceof CodedError ? err : new CodedError('UNAVAILABLE', 'The WhatsApp Graph API could not be reached.');
       }
       setSetting(db, CONFIG_KEY, JSON.stringify(next), now());
-      replaceTemplates(db, templates, now());
       client = candidate;
       tokenExpired = false;
-      await worker?.stop();
+      await stopWorkers();
       startWorker();
-      log.info({ templates: templates.length }, 'whatsapp configured');
+      log.info({ templates: templates.count }, 'whatsapp configured');
       const status = currentStatus();
       emit('whatsapp.stateChanged', status);
       return status;
@@ -182,8 +197,7 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
     async syncTemplates() {
       const c = config();
       if (!c) throw new CodedError('NOT_FOUND', 'WhatsApp is not set up yet: add the business account and token first.');
-      const templates = await client.listTemplates({ wabaId: c.wabaId });
-      return replaceTemplates(db, templates, now());
+      return (await syncTemplates({ db, client, wabaId: c.wabaId, now, logger })).count;
     },
 
     mediaRef(metaMediaId) {
@@ -204,7 +218,11 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
     },
 
     afterIngest(result) {
-      if (result.newMessages.length > 0) discoverInboundMedia(db, now());
+      if (result.newMessages.length > 0) {
+        // Rows now, so the thread shows "downloading…" at once; bytes follow (Meta's URLs expire in minutes).
+        discoverInboundMedia(db, now());
+        downloader?.kick();
+      }
       for (const m of result.newMessages) emit('message.received', { conversationId: m.conversationId, messageId: m.messageId });
       for (const s of result.statusChanges) {
         emit('message.statusChanged', {

@@ -83,12 +83,21 @@ export function createLinkManager(deps: LinkManagerDeps): LinkManager {
   async function checkpoint(): Promise<WitnessVerdict> {
     const pairing = loadPairing(deps.db);
     if (!pairing || !link) throw new CodedError('NOT_PAIRED', 'This appliance is not paired with a relay yet.');
+    // First what the relay already witnessed: the local log must still hold it, unchanged.
+    const before = compareWithWitness(deps.db, await link.latestCheckpoint());
+    if (!before.ok) return before;
     const signed = makeCheckpoint(deps.db, pairing.applianceId, deps.keys.signing.privateKey, deps.now());
-    if (signed) {
+    if (!signed) return before;
+    try {
       await link.sendCheckpoint(signed);
-      markCheckpointWitnessed(deps.db, signed.checkpoint.seq, deps.now());
+    } catch (err) {
+      if (err instanceof CodedError && (err.code === 'CHECKPOINT_REGRESSION' || err.code === 'CHECKPOINT_CONFLICT')) {
+        return { ok: false, reason: `the relay refused the new checkpoint: ${err.message}` };
+      }
+      throw err;
     }
-    return compareWithWitness(deps.db, await link.latestCheckpoint());
+    markCheckpointWitnessed(deps.db, signed.checkpoint.seq, deps.now());
+    return { ok: true, witnessedSeq: signed.checkpoint.seq };
   }
 
   return {

@@ -1,7 +1,8 @@
 import type { Database } from '../db/types';
 import { CodedError } from '../../../shared/errors';
 import type { ConversationSummary, Contact, MessageView, RpcEventName, RpcEventPayload } from '../../../shared/rpc';
-import { HIGHLIGHT_END, HIGHLIGHT_START } from '../../../shared/rpc';
+import { HIGHLIGHT_END, HIGHLIGHT_START, type AuditVerdict } from '../../../shared/rpc';
+import { verifyAuditChain } from '../audit/auditLog';
 import { getContact, updateContact, type ContactRow } from '../db/repo/contacts';
 import {
   assignConversation,
@@ -165,6 +166,25 @@ export function createHandlers(deps: HandlerDeps): Handlers {
     'templates.sync': async () => ({ count: await whatsapp.syncTemplates() }),
     'relay.status': () => link.status(),
     'whatsapp.status': () => whatsapp.status(),
+
+    'audit.verify': async ({ withRelayWitness }) => {
+      const chain = verifyAuditChain(db);
+      let witness: AuditVerdict['witness'];
+      if (!withRelayWitness) witness = { ok: null, reason: 'not asked' };
+      else {
+        try {
+          witness = await link.checkpoint();
+        } catch (err) {
+          witness = { ok: null, reason: err instanceof CodedError ? err.message : 'The relay could not be asked.' };
+        }
+      }
+      return {
+        chain: chain.ok
+          ? { ok: true, entries: chain.entries, headSeq: chain.head?.seq ?? null }
+          : { ok: false, entries: chain.entries, brokenAt: chain.brokenAt, reason: chain.reason },
+        witness,
+      };
+    },
 
     'setup.pair': async ({ relayUrl, code }) => {
       const pairing = await link.pair(relayUrl, code);
