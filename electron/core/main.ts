@@ -8,12 +8,15 @@ import { createCore } from './createCore';
 import type { Session } from './types';
 
 const USAGE = `Usage: npm run core -- --data-dir DIR [--pair RELAY_URL --code CODE] [--graph-base-url URL] [--log-level LEVEL]
+       npm run core -- --data-dir DIR --verify-audit
 
   --data-dir DIR        where the encrypted database lives (created if missing)
   --pair RELAY_URL      enrol with a relay (https://…) using --code, then keep running
   --code CODE           the one-time enrolment code the relay operator issued
   --graph-base-url URL  WhatsApp Graph API base (default https://graph.facebook.com)
   --log-level LEVEL     pino level (default info)
+  --verify-audit        check the audit log's hash chain (and, when paired, the relay's witness),
+                        print the verdict as JSON and exit: 0 intact, 3 broken
 
 The database key and the device keys live in the OS keychain (service "clinic-inbox").`;
 
@@ -25,6 +28,7 @@ async function main(): Promise<void> {
       code: { type: 'string' },
       'graph-base-url': { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
+      'verify-audit': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -41,6 +45,18 @@ async function main(): Promise<void> {
   });
 
   const operator: Session = { userId: 'cli', role: 'admin', displayName: 'Command line', origin: 'cli' };
+  if (values['verify-audit']) {
+    if (core.relayStatus().state !== 'not_paired') {
+      // Give the link a moment so the relay's witness can be asked too.
+      const deadline = Date.now() + 5_000;
+      while (core.relayStatus().state !== 'connected' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    }
+    const result = await core.dispatch(operator, 'audit.verify', { withRelayWitness: core.relayStatus().state === 'connected' });
+    await core.close();
+    process.stdout.write(`${JSON.stringify(result.ok ? result.value : result.error, null, 2)}\n`);
+    const verdict = result.ok ? (result.value as { chain: { ok: boolean }; witness: { ok: boolean | null } }) : null;
+    process.exit(verdict && verdict.chain.ok && verdict.witness.ok !== false ? 0 : 3);
+  }
   if (values.pair) {
     const result = await core.dispatch(operator, 'setup.pair', { relayUrl: values.pair, code: values.code ?? '' });
     if (!result.ok) {
