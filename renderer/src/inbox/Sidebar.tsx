@@ -2,6 +2,7 @@ import { forwardRef, useEffect, useState } from 'react';
 import type { ConversationSummary } from '../../../shared/rpc';
 import { flattenConversations, useConversations, useSearch, type InboxFilter } from '../data/queries';
 import { useI18n } from '../i18n';
+import { markPainted } from '../perf/marks';
 import { ConversationList } from './ConversationList';
 import { Highlighted } from './Highlighted';
 
@@ -32,6 +33,10 @@ export const Sidebar = forwardRef<HTMLInputElement, Props>(function Sidebar(
   const list = useConversations(filter, !searching);
   const items = flattenConversations(list.data?.pages);
   useEffect(() => onVisibleChange(items), [items, onVisibleChange]);
+  const listReady = !list.isPending;
+  useEffect(() => {
+    if (listReady) markPainted('inbox');
+  }, [listReady]);
   const filterNames: Record<InboxFilter, string> = { all: t.filterAll, unread: t.filterUnread, mine: t.filterMine, resolved: t.filterResolved };
 
   return (

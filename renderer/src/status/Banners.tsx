@@ -24,7 +24,7 @@ export function Banners({ relay, whatsapp, appLinkUp, onFixWhatsApp }: Props): R
   if (relay?.state === 'offline') {
     banners.push(
       <div key="relay" className="banner warn" data-testid="relay-banner">
-        {t.relayOffline(formatTime(relay.offlineSince ?? Date.now()), relay.backlog ? relay.backlog.queued : null)}
+        {t.relayOffline(formatTime(relay.offlineSince ?? Date.now()), relay.backlog?.queued ? relay.backlog.queued : null)}
       </div>,
     );
   } else if (relay?.state === 'connecting' && connectingLong) {

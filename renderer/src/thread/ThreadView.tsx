@@ -4,6 +4,7 @@ import type { ConversationStatus, MessageView } from '../../../shared/rpc';
 import { flattenMessages, keys, useConversation, useMessages, useWhoami } from '../data/queries';
 import { useI18n } from '../i18n';
 import { contactLabel, ErrorState } from '../inbox';
+import { markPainted } from '../perf/marks';
 import { useRpc } from '../rpc';
 import { Composer } from './Composer';
 import { MessageBubble } from './MessageBubble';
@@ -87,6 +88,10 @@ function MessageList({ conversationId, focusMessageId, onReply }: { conversation
   const stickToBottom = useRef(true);
   const [flash, setFlash] = useState<number | null>(null);
   const newest = items[items.length - 1]?.id;
+  const ready = !messages.isPending;
+  useEffect(() => {
+    if (ready) markPainted(`thread:${conversationId}`);
+  }, [ready, conversationId]);
 
   useLayoutEffect(() => {
     stickToBottom.current = true;
