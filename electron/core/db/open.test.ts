@@ -56,6 +56,7 @@ describe('openDatabase', () => {
     expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION + 10);
     expect(codeOf(() => migrate(db))).toBe('DATABASE_TOO_NEW');
     db.close();
+    expect(codeOf(() => openDatabase({ path: t!.path, key: t!.key, readonly: true }))).toBe('DATABASE_TOO_NEW');
   });
 
   it('rolls a failing migration back whole', () => {

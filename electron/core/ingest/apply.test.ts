@@ -192,6 +192,18 @@ describe('applyWebhook', () => {
     expect(listConversations(t.db).items[0]!.unreadCount).toBe(2);
   });
 
+  it('gives a recycled number (same phone, new business-scoped id) a new contact and keeps the old history apart', () => {
+    const first = { ...sampleMessages().text!, from_user_id: 'DE.111' };
+    apply({ contacts: [contact('Erste Person', PATIENT_WA_ID, 'DE.111')], messages: [first] });
+    const second = { ...sampleMessages().text!, from_user_id: 'DE.222' };
+    apply({ contacts: [contact('Zweite Person', PATIENT_WA_ID, 'DE.222')], messages: [second] });
+    expect(t.db.prepare('SELECT wa_id, user_id, profile_name FROM contacts ORDER BY id').all()).toEqual([
+      { wa_id: null, user_id: 'DE.111', profile_name: 'Erste Person' },
+      { wa_id: PATIENT_WA_ID, user_id: 'DE.222', profile_name: 'Zweite Person' },
+    ]);
+    expect(listConversations(t.db).items.map((c) => c.contactName).sort()).toEqual(['Erste Person', 'Zweite Person']);
+  });
+
   it('never lends one contact\'s profile name to another sender', () => {
     const stranger = { ...sampleMessages().text!, from: '15555550999' };
     apply({ contacts: [contact('Zoë Müller')], messages: [stranger] });
