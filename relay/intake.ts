@@ -166,7 +166,7 @@ export function createCommitter(deps: {
 }): Committer {
   const { db } = deps;
   const info = Buffer.from(ENVELOPE_INFO);
-  const publicKeys = new Map<string, KeyObject>();
+  const publicKeys = new Map<string, { key: KeyObject; raw: Buffer }>();
   let pending: Job[] = [];
   let scheduled = false;
 
@@ -180,13 +180,14 @@ export function createCommitter(deps: {
       if (!appliance) return { tenantId: part.tenantId, outcome: 'no_appliance' };
       let recipient = publicKeys.get(appliance.id);
       if (!recipient) {
-        recipient = x25519PublicFromRaw(appliance.encryption_public_key);
+        recipient = { key: x25519PublicFromRaw(appliance.encryption_public_key), raw: Buffer.from(appliance.encryption_public_key) };
         publicKeys.set(appliance.id, recipient);
       }
       const seq = takeSeq(db, appliance.id);
       const aad = Buffer.from(envelopeAad({ tenantId: part.tenantId, applianceId: appliance.id, seq, receivedAt: job.receivedAt }));
       const { enc, ct } = sealAuth({
-        recipientPublicKey: recipient,
+        recipientPublicKey: recipient.key,
+        recipientPublicRaw: recipient.raw,
         sender: deps.relayKeyPair,
         info,
         aad,

@@ -65,7 +65,10 @@ async function serve(): Promise<void> {
   const db = openStore(join(config.dataDir, 'relay.sqlite'));
   const server = createRelayServer({ config, logger, db });
   const addr = await server.listen();
-  logger.info({ event: 'listening', port: addr.port, host: addr.address, tls: config.tls !== null }, 'relay listening');
+  const listening = { event: 'listening', port: addr.port, host: addr.address, tls: config.tls !== null };
+  // Supervisors and tests read the bound port from this line, so it is printed at any log level.
+  if (logger.isLevelEnabled('info')) logger.info(listening, 'relay listening');
+  else process.stdout.write(`${JSON.stringify({ time: Date.now(), service: 'clinic-relay', ...listening, msg: 'relay listening' })}\n`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

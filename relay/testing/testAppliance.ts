@@ -75,6 +75,12 @@ export class TestAppliance {
     return this.enrolment;
   }
 
+  /** Takes an enrolment made elsewhere (the bench enrols thousands straight through the store). */
+  adoptEnrolment(enrolment: EnrolResponse): void {
+    this.enrolment = EnrolResponseSchema.parse(enrolment);
+    this.relayKey = x25519PublicFromRaw(Buffer.from(enrolment.relayEncryptionPublicKey, 'base64url'));
+  }
+
   upgradeHeaders(opts: { applianceId?: string; timestamp?: number; nonce?: string; signer?: KeyObject } = {}): Record<string, string> {
     const applianceId = opts.applianceId ?? this.applianceId;
     const timestamp = opts.timestamp ?? Date.now();

@@ -1,0 +1,312 @@
+// Relay benchmark: each figure beside a bare baseline measured in the same run, on loopback.
+//  1. Throughput of signed webhooks through the whole relay path (verify, route, seal, durable
+//     group commit, 200) against a bare node:http server that only reads the body, checks the HMAC
+//     and answers 200. Same in-repo keep-alive load loop, same concurrency, same duration.
+//     Target: relay >= 0.5 x bare.
+//  2. Latency from POST to the appliance's ack at 200 webhooks/s with one appliance connected.
+//     Baseline: POST -> 200 round trip of the bare server at the same rate. Target: p99 < 50 ms.
+//  3. Resident memory of the relay process holding 5,000 authenticated appliance sockets.
+//     Baseline: the same relay idle, and a bare `ws` server holding 5,000 plain sockets.
+//     Target: < 500 MB.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import { join } from 'node:path';
+import { WebSocket } from 'ws';
+import { openStore, createTenant, issueEnrolmentCode, redeemEnrolmentCode } from '../relay/store';
+import { RelayProcess } from '../relay/testing/relayProcess';
+import { metaJson, textMessageWebhook } from '../relay/testing/signWebhook';
+import { TestAppliance } from '../relay/testing/testAppliance';
+
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
+const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 5_000);
+const RATE = 200;
+const LATENCY_MS = Number(process.env.BENCH_LATENCY_MS ?? 8_000);
+const SOCKETS = Number(process.env.BENCH_SOCKETS ?? 5_000);
+const PHONE = '120000000000001';
+const SECRET = 'bench-app-secret-0123456789abcdef';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+/** A child process from inline ESM source that prints `PORT <n>` once it listens. */
+function startInline(source: string): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', source], {
+    cwd: join(import.meta.dirname, '..'),
+    env: { ...process.env, SECRET },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /PORT (\d+)/.exec(out);
+      if (m) resolve({ child, port: Number(m[1]) });
+    });
+    child.once('exit', (c) => reject(new Error(`inline server exited ${c}`)));
+  });
+}
+
+const BARE_HTTP = `
+import http from 'node:http';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+const server = http.createServer((req, res) => {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    const body = Buffer.concat(chunks);
+    const given = Buffer.from(String(req.headers['x-hub-signature-256'] ?? '').slice(7), 'hex');
+    const want = createHmac('sha256', process.env.SECRET).update(body).digest();
+    if (given.length !== want.length || !timingSafeEqual(given, want)) { res.writeHead(401); res.end(); return; }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end('{"ok":true}');
+  });
+});
+server.listen(0, '127.0.0.1', () => console.log('PORT ' + server.address().port));
+`;
+
+const BARE_WS = `
+import http from 'node:http';
+import { WebSocketServer } from 'ws';
+const server = http.createServer();
+const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: 65536 });
+wss.on('connection', (ws) => ws.send('{"type":"welcome"}'));
+server.listen(0, '127.0.0.1', () => console.log('PORT ' + server.address().port));
+`;
+
+let counter = 0;
+function nextWebhook(): { body: Buffer; signature: string; wamid: string } {
+  counter += 1;
+  const wamid = `wamid.bench-${process.pid}-${counter}`;
+  const body = Buffer.from(
+    metaJson(textMessageWebhook({ phoneNumberId: PHONE, wamid, text: `Guten Tag, ich möchte meinen Termin am Donnerstag verschieben (${counter}).` })),
+  );
+  return { body, signature: `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`, wamid };
+}
+
+function post(agent: http.Agent, port: number, w: { body: Buffer; signature: string }): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/webhooks/whatsapp',
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': w.body.length, 'x-hub-signature-256': w.signature },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', reject);
+    req.end(w.body);
+  });
+}
+
+/** N keep-alive loops posting back to back for a fixed time; bounded in count and time. */
+async function loadLoop(port: number): Promise<{ rps: number; ok: number; failed: number }> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  let ok = 0;
+  let failed = 0;
+  const warmupEnd = Date.now() + 1_000;
+  let end = 0;
+  const loop = async () => {
+    while (end === 0 || Date.now() < end) {
+      const status = await post(agent, port, nextWebhook()).catch(() => 0);
+      if (Date.now() >= warmupEnd && end === 0) end = warmupEnd + DURATION_MS;
+      if (Date.now() < warmupEnd) continue;
+      if (status === 200) ok += 1;
+      else failed += 1;
+      if (ok + failed > 2_000_000) break;
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, loop));
+  agent.destroy();
+  return { rps: ok / (DURATION_MS / 1000), ok, failed };
+}
+
+async function paced(count: number, send: (i: number) => Promise<void>): Promise<void> {
+  const started = Date.now();
+  const inflight: Promise<void>[] = [];
+  for (let i = 0; i < count; i += 1) {
+    const due = started + (i * 1000) / RATE;
+    const wait = due - Date.now();
+    if (wait > 0) await sleep(wait);
+    inflight.push(send(i));
+  }
+  await Promise.all(inflight);
+}
+
+async function relayWithAppliance(env: Record<string, string> = {}): Promise<{ relay: RelayProcess; appliance: TestAppliance }> {
+  const relay = await RelayProcess.start({ appSecrets: [SECRET], env: { RELAY_LOG_LEVEL: 'warn', ...env } });
+  await relay.createTenant({ tenantId: 'bench-clinic', phoneNumberIds: [PHONE] });
+  const appliance = TestAppliance.create();
+  await appliance.enrol(relay.url, await relay.issueEnrolmentCode('bench-clinic'));
+  return { relay, appliance };
+}
+
+type Row = [string, string, string, string, string];
+const rows: Row[] = [];
+const fmt = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
+
+async function benchThroughput(): Promise<void> {
+  const bare = await startInline(BARE_HTTP);
+  const bareResult = await loadLoop(bare.port);
+  bare.child.kill('SIGTERM');
+  const { relay } = await relayWithAppliance();
+  const relayResult = await loadLoop(relay.port);
+  await relay.stop();
+  const ratio = relayResult.rps / bareResult.rps;
+  rows.push([
+    `throughput, signed webhooks/s (${CONCURRENCY} keep-alive conns, ${DURATION_MS / 1000}s)`,
+    fmt(relayResult.rps, 0) + (relayResult.failed ? ` (${relayResult.failed} non-200)` : ''),
+    `${fmt(bareResult.rps, 0)} bare http+hmac`,
+    `ratio ${fmt(ratio, 2)}`,
+    ratio >= 0.5 ? 'PASS (>= 0.5)' : 'FAIL (>= 0.5)',
+  ]);
+}
+
+async function benchLatency(): Promise<void> {
+  const count = Math.round((LATENCY_MS / 1000) * RATE);
+  // Baseline: POST -> 200 from the bare server at the same rate.
+  const bare = await startInline(BARE_HTTP);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+  const bareLat: number[] = [];
+  await paced(count, async () => {
+    const w = nextWebhook();
+    const t0 = performance.now();
+    await post(agent, bare.port, w);
+    bareLat.push(performance.now() - t0);
+  });
+  bare.child.kill('SIGTERM');
+
+  const { relay, appliance } = await relayWithAppliance();
+  await appliance.connect(relay.wsUrl);
+  const sentAt = new Map<string, number>();
+  const lat: number[] = [];
+  let non200 = 0;
+  await paced(count, async () => {
+    const w = nextWebhook();
+    sentAt.set(w.wamid, Date.now());
+    if ((await post(agent, relay.port, w)) !== 200) non200 += 1;
+  });
+  await appliance.waitForDeliveries(count, 30_000);
+  for (const d of appliance.deliveries) {
+    const wamid = (JSON.parse(d.body) as { entry: { changes: { value: { messages: { id: string }[] } }[] }[] }).entry[0]!.changes[0]!.value.messages[0]!.id;
+    // The test appliance acks as soon as it has opened the envelope, so openedAt is the ack time.
+    lat.push(d.openedAt - sentAt.get(wamid)!);
+  }
+  appliance.close();
+  agent.destroy();
+  await relay.stop();
+  lat.sort((a, b) => a - b);
+  bareLat.sort((a, b) => a - b);
+  rows.push([
+    `latency POST -> appliance ack at ${RATE}/s, ms (${count} webhooks${non200 ? `, ${non200} non-200` : ''})`,
+    `p50 ${fmt(quantile(lat, 0.5))} p99 ${fmt(quantile(lat, 0.99))} max ${fmt(lat.at(-1) ?? NaN)}`,
+    `p50 ${fmt(quantile(bareLat, 0.5))} p99 ${fmt(quantile(bareLat, 0.99))} bare POST->200`,
+    '',
+    quantile(lat, 0.99) < 50 ? 'PASS (p99 < 50 ms)' : 'FAIL (p99 < 50 ms)',
+  ]);
+}
+
+async function openSockets(count: number, open: (i: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 100 }, async () => {
+      while (next < count) await open(next++);
+    }),
+  );
+}
+
+async function benchSockets(): Promise<void> {
+  // Bare: a ws server holding the same number of plain sockets.
+  const bare = await startInline(BARE_WS);
+  const bareIdle = rssMb(bare.child.pid!);
+  const bareSockets: WebSocket[] = [];
+  await openSockets(SOCKETS, async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${bare.port}`, { perMessageDeflate: false });
+    bareSockets.push(ws);
+    await new Promise((r, j) => {
+      ws.once('message', r);
+      ws.once('error', j);
+    });
+  });
+  await sleep(1_000);
+  const bareFull = rssMb(bare.child.pid!);
+  for (const ws of bareSockets) ws.terminate();
+  bare.child.kill('SIGTERM');
+
+  const relay = await RelayProcess.start({
+    env: { RELAY_LOG_LEVEL: 'warn', RELAY_UNSIGNED_BURST: '1000000', RELAY_UNSIGNED_RATE_PER_MINUTE: '1000000' },
+  });
+  // Thousands of enrolments straight through the store, in one transaction: the bench measures
+  // holding sockets, not enrolment (which has its own tests).
+  const appliances = Array.from({ length: SOCKETS }, () => TestAppliance.create());
+  const db = openStore(join(relay.dataDir, 'relay.sqlite'));
+  db.transaction(() => {
+    appliances.forEach((a, i) => {
+      const tenantId = `bench-${i}`;
+      createTenant(db, { id: tenantId, phoneNumberIds: [String(200_000_000 + i)], now: Date.now() });
+      const { code } = issueEnrolmentCode(db, { tenantId, now: Date.now(), ttlMs: 3_600_000 });
+      const r = redeemEnrolmentCode(db, {
+        code,
+        signingPublicKey: Buffer.from(a.signingPublicKey, 'base64url'),
+        encryptionPublicKey: Buffer.from(a.encryptionPublicKey, 'base64url'),
+        label: null,
+        now: Date.now(),
+      })!;
+      a.adoptEnrolment({ tenantId, applianceId: r.appliance.id, relayEncryptionPublicKey: relay.relayPublicKey, phoneNumberIds: [String(200_000_000 + i)] });
+    });
+  })();
+  db.close();
+  await sleep(500);
+  const relayIdle = rssMb(relay.pid!);
+  const t0 = Date.now();
+  await openSockets(SOCKETS, (i) => appliances[i]!.connect(relay.wsUrl));
+  const connectSecs = (Date.now() - t0) / 1000;
+  await sleep(1_000);
+  const connected = await relay.metric('relay_connected_appliances');
+  const relayFull = rssMb(relay.pid!);
+  for (const a of appliances) a.ws?.terminate();
+  await relay.stop();
+  rows.push([
+    `RSS with ${SOCKETS} authenticated appliance sockets, MB (${connected} connected in ${fmt(connectSecs)} s)`,
+    fmt(relayFull),
+    `${fmt(relayIdle)} relay idle; ${fmt(bareFull)} bare ws with ${SOCKETS} (idle ${fmt(bareIdle)})`,
+    `+${fmt(((relayFull - relayIdle) * 1024) / SOCKETS)} KB/socket`,
+    relayFull < 500 && connected === SOCKETS ? 'PASS (< 500 MB)' : 'FAIL (< 500 MB)',
+  ]);
+}
+
+function printTable(): void {
+  const header: Row = ['figure', 'relay', 'baseline (same run)', 'note', 'target'];
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
+  const line = (r: Row) => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  process.stdout.write(`\n${line(header)}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|\n${rows.map(line).join('\n')}\n`);
+}
+
+const started = Date.now();
+const progress = (what: string) => process.stderr.write(`[${fmt((Date.now() - started) / 1000)} s] ${what}\n`);
+progress("throughput");
+await benchThroughput();
+progress('latency');
+await benchLatency();
+progress('sockets');
+await benchSockets();
+printTable();
+process.stdout.write(`\nrelay bench finished in ${fmt((Date.now() - started) / 1000)} s\n`);
+process.exit(rows.every((r) => r[4].startsWith('PASS')) ? 0 : 1);
