@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RelayProcess } from '../relay/testing/relayProcess';
+import type { RelayProcess } from '../relay/testing/relayProcess';
 import { batchWebhook, textMessageChange } from '../relay/testing/signWebhook';
-import { call, RECEPTION, startPairedCore, tempDataDir, waitFor } from './helpers';
 import { createCore } from '../electron/core/createCore';
-import { quietLogger } from './helpers';
+import { call, quietLogger, RECEPTION, relayWithPairedFolder, waitFor } from './helpers';
 
 const PHONE = '110000000000001';
 const BACKLOG = 10_000;
@@ -11,18 +10,14 @@ const CONCURRENCY = 16;
 
 describe('an appliance that was offline catches up', () => {
   let relay: RelayProcess;
-  const data = tempDataDir();
+  let fixture: Awaited<ReturnType<typeof relayWithPairedFolder>>;
 
   beforeAll(async () => {
-    relay = await RelayProcess.start();
-    await relay.createTenant({ tenantId: 'clinic-a', phoneNumberIds: [PHONE] });
-    const core = await startPairedCore(relay, 'clinic-a', { dataDir: data.dir });
-    await core.close(); // the desk PC is switched off for the weekend
+    // Paired on Friday, then the desk PC is switched off for the weekend.
+    fixture = await relayWithPairedFolder('clinic-a', [PHONE]);
+    relay = fixture.relay;
   });
-  afterAll(async () => {
-    await relay?.stop();
-    data.remove();
-  });
+  afterAll(() => fixture?.stop());
 
   it(`receives a ${BACKLOG.toLocaleString('en')}-message backlog exactly once`, async () => {
     let next = 0;
@@ -49,7 +44,7 @@ describe('an appliance that was offline catches up', () => {
     expect(relay.queued('clinic-a')).toBe(BACKLOG);
 
     // Monday morning: the core starts and the relay says how much is waiting.
-    const core = await createCore({ dataDir: data.dir, logger: quietLogger(), graph: { baseUrl: 'http://127.0.0.1:9' } });
+    const core = await createCore({ dataDir: fixture.dataDir, logger: quietLogger(), graph: { baseUrl: 'http://127.0.0.1:9' } });
     try {
       const firstBacklog = await waitFor('backlog reported', () => core.relayStatus().backlog ?? undefined);
       expect(firstBacklog.queued).toBeGreaterThan(0);

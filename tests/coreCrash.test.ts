@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RelayProcess } from '../relay/testing/relayProcess';
+import type { RelayProcess } from '../relay/testing/relayProcess';
 import { batchWebhook, textMessageChange } from '../relay/testing/signWebhook';
 import { openCoreStore } from '../electron/core/db/coreStore';
 import { createKeytarSecretStore } from '../electron/core/keys/secretStore';
-import { quietLogger, startPairedCore, tempDataDir, waitFor } from './helpers';
+import { quietLogger, relayWithPairedFolder, waitFor } from './helpers';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const PHONE = '110000000000001';
@@ -31,19 +31,16 @@ function killed(child: ChildProcess): Promise<void> {
 
 describe('the core killed again and again while it ingests', () => {
   let relay: RelayProcess;
-  const data = tempDataDir();
+  let fixture: Awaited<ReturnType<typeof relayWithPairedFolder>>;
+  let data: { dir: string };
 
   beforeAll(async () => {
-    relay = await RelayProcess.start();
-    await relay.createTenant({ tenantId: 'clinic-a', phoneNumberIds: [PHONE] });
     // Pair once in this process, then hand the data folder to child processes.
-    const core = await startPairedCore(relay, 'clinic-a', { dataDir: data.dir });
-    await core.close();
+    fixture = await relayWithPairedFolder('clinic-a', [PHONE]);
+    relay = fixture.relay;
+    data = { dir: fixture.dataDir };
   });
-  afterAll(async () => {
-    await relay?.stop();
-    data.remove();
-  });
+  afterAll(() => fixture?.stop());
 
   it(`loses nothing the relay accepted and stores nothing twice across ${KILLS} SIGKILLs`, async () => {
     const accepted = new Set<string>();

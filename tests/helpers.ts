@@ -49,3 +49,28 @@ export async function startPairedCore(
   await waitFor('relay link up', () => core.relayStatus().state === 'connected');
   return core;
 }
+
+/**
+ * A real relay with one tenant, and a data folder already paired with it (the core that paired is
+ * closed again), for tests that start their own cores later — in this process or as children.
+ */
+export async function relayWithPairedFolder(tenantId: string, phoneNumberIds: string[]): Promise<{
+  relay: RelayProcess;
+  dataDir: string;
+  stop(): Promise<void>;
+}> {
+  const { RelayProcess: Relay } = await import('../relay/testing/relayProcess');
+  const relay = await Relay.start();
+  const data = tempDataDir();
+  await relay.createTenant({ tenantId, phoneNumberIds });
+  const core = await startPairedCore(relay, tenantId, { dataDir: data.dir });
+  await core.close();
+  return {
+    relay,
+    dataDir: data.dir,
+    async stop() {
+      await relay.stop();
+      data.remove();
+    },
+  };
+}

@@ -167,7 +167,7 @@ describe('receptionist desk through the web harness', () => {
   it('finds a message by search, highlighted as text, and opens its conversation', async () => {
     await page.keyboard.press('Escape');
     await page.keyboard.press('/');
-    expect(await page.evaluate(() => document.activeElement?.id)).toBe('search-input');
+    expect(await page.evaluate<string | undefined>("document.activeElement?.id")).toBe('search-input');
     await page.keyboard.type('Blutdrucktabletten');
     const hit = page.getByTestId('search-results').locator('.hit').first();
     await hit.waitFor({ timeout: 5_000 });

@@ -16,7 +16,7 @@ describe('migration 0020-audit-log', () => {
        VALUES (1, 1, 'wamid.A', 'inbound', 'text', 'Termin', '{}', 5, 6, 'received')`,
     ).run();
 
-    expect(migrate(db).applied).toEqual([20]);
+    expect(migrate(db, { target: 20 }).applied).toEqual([20]);
     expect(schemaVersion(db)).toBe(20);
     expect(db.prepare('SELECT text FROM messages WHERE id = 1').get()).toEqual({ text: 'Termin' });
 
