@@ -218,7 +218,7 @@ export class RelayProcess {
     const headers: Record<string, string> = { 'content-type': 'application/json', ...opts.headers };
     const signature = opts.signature === undefined ? signWebhook(raw, opts.secret ?? this.appSecret) : opts.signature;
     if (signature !== null) headers['x-hub-signature-256'] = signature;
-    const res = await fetch(`${this.url}/webhooks/whatsapp`, { method: 'POST', headers, body: raw });
+    const res = await fetch(`${this.url}/webhooks/whatsapp`, { method: 'POST', headers, body: new Uint8Array(raw) });
     return { status: res.status, body: await res.text() };
   }
 }
