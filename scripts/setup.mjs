@@ -37,6 +37,7 @@ const installed = join(root, 'node_modules', '.package-lock.json');
 const lock = join(root, 'package-lock.json');
 if (!existsSync(installed) || statSync(installed).mtimeMs < statSync(lock).mtimeMs) {
   console.log('installing npm dependencies (npm ci; native modules build from source, a few minutes)');
+  run('node', [join(root, 'scripts', 'lock-platforms.mjs')]);
   // Where Electron cannot run (tests, the browser demo) its binary is not needed.
   run('npm', ['ci', '--no-audit', '--no-fund'], mode === 'start' ? {} : { ELECTRON_SKIP_BINARY_DOWNLOAD: '1' });
 }
