@@ -5,8 +5,8 @@ import { batchWebhook, statusChange, textMessageChange } from '../relay/testing/
 import type { CoreHandle } from '../electron/core/createCore';
 import { call, RECEPTION, startPairedCore, waitFor } from './helpers';
 
-// Meta-shaped payloads from ../shared/vectors, kept in the repo beside the relay's tests.
-const vector = (name: string): string => readFileSync(new URL(`../relay/testing/vectors/${name}`, import.meta.url), 'utf8');
+// Meta-shaped payloads from ../shared/vectors, kept in the repo in tests/vectors.
+const vector = (name: string): string => readFileSync(new URL(`./vectors/whatsapp/${name}`, import.meta.url), 'utf8');
 // The relay re-checks the bytes it got; Meta sends compact JSON, so send the vectors compacted.
 const compact = (json: string): string => JSON.stringify(JSON.parse(json));
 

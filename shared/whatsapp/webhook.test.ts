@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InboundMessageSchema, KNOWN_MESSAGE_TYPES, MessagesValueSchema, StatusSchema, WebhookSchema, parseWebhookChanges } from './webhook';
 
-const VECTORS = '/work/shared/vectors/whatsapp';
+const VECTORS = join(import.meta.dirname, '..', '..', 'tests', 'vectors', 'whatsapp');
 const base = { from: '15555550101', id: 'wamid.T1', timestamp: '1760000000' };
 
 /** One Meta-shaped message per type, after the Cloud API webhook reference. */

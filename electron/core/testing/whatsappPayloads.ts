@@ -11,9 +11,10 @@ export const WABA_ID = '100000000000001';
 export const PATIENT_WA_ID = '15555550101';
 export const PATIENT_BSUID = 'DE.1502576394655843';
 
-export const VECTORS_DIR = '/work/shared/vectors/whatsapp';
+/** The project's reference payloads, copied from `../shared/vectors` into `tests/vectors`. */
+export const VECTORS_DIR = join(import.meta.dirname, '..', '..', '..', 'tests', 'vectors', 'whatsapp');
 
-/** The project's reference payloads (`/work/shared/vectors/whatsapp`), by file name. */
+/** The reference payloads by file name. */
 export function vectorPayloads(): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const f of readdirSync(VECTORS_DIR)) {
