@@ -193,6 +193,20 @@ export const rpcContract = {
     roles: staff,
     audit: 'send',
   }),
+  'messages.sendMedia': method({
+    input: z.object({
+      conversationId: Id,
+      /** The file, base64. WhatsApp's own limits per type (image 5 MB, video 16 MB, document 100 MB) apply. */
+      dataBase64: z.string().min(4).max(140_000_000).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected base64'),
+      mimeType: z.string().min(3).max(100),
+      filename: z.string().trim().min(1).max(240).optional(),
+      caption: z.string().trim().max(1024).optional(),
+      replyToMessageId: Id.optional(),
+    }),
+    output: z.object({ messageId: Id }),
+    roles: staff,
+    audit: 'send',
+  }),
   'messages.sendTemplate': method({
     input: z.object({
       conversationId: Id,

@@ -128,6 +128,25 @@ describe('patient ⇄ clinic through relay, core and the Graph API simulator', (
     expect(Buffer.from(got.dataBase64, 'base64').equals(photo)).toBe(true);
   });
 
+  it('sends a document: uploaded to Meta first, then sent by its media id', async () => {
+    await sim.postInbound({ from: '4915110000005', name: 'Otto Brandt', text: 'Können Sie mir den Befund schicken?' });
+    const conversationId = await conversationOf('Otto Brandt');
+    const pdf = Buffer.from('%PDF-1.4\n% Befund\n');
+    const before = sim.sends.length;
+    await call(core, RECEPTION, 'messages.sendMedia', {
+      conversationId,
+      dataBase64: pdf.toString('base64'),
+      mimeType: 'application/pdf',
+      filename: 'befund.pdf',
+      caption: 'Ihr Befund',
+    });
+    await sim.waitForSends(before + 1);
+    const sent = sim.sends.at(-1)!;
+    expect(sent.type).toBe('document');
+    expect(sim.uploads.at(-1)).toMatchObject({ mimeType: 'application/pdf', size: pdf.length });
+    expect(sent.request).toMatchObject({ document: { id: sim.uploads.at(-1)!.id, filename: 'befund.pdf', caption: 'Ihr Befund' } });
+  });
+
   it('refuses what a role may not do, whatever the UI shows', async () => {
     const result = await core.dispatch(AUDITOR, 'messages.send', { conversationId: 1, text: 'x' });
     expect(result).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });

@@ -15,7 +15,7 @@ import type { SecretStore } from './keys/secretStore';
 import { loadPairing } from './link/pairing';
 import type { IngestResult } from './link/delivery';
 import { createOutboxWorker, type OutboxWorker } from './outbox/worker';
-import { markRead, sendTemplate, sendText } from './outbox/sendService';
+import { markRead, sendMedia, sendTemplate, sendText } from './outbox/sendService';
 import type { MessageView } from '../../shared/rpc';
 
 /** Non-secret WhatsApp settings; the access token itself lives in the keychain. */
@@ -47,6 +47,15 @@ export interface WhatsAppService {
   configure(input: { wabaId: string; accessToken: string; graphBaseUrl?: string }): Promise<WhatsAppStatus>;
   sendText(p: { conversationId: number; text: string; replyToMessageId?: number; userId: string }): number;
   sendTemplate(p: { conversationId: number; name: string; language: string; parameters: string[]; userId: string }): number;
+  sendMedia(p: {
+    conversationId: number;
+    bytes: Buffer;
+    mimeType: string;
+    filename?: string;
+    caption?: string;
+    replyToMessageId?: number;
+    userId: string;
+  }): number;
   /** Queues a read receipt to Meta for the conversation's newest inbound message. */
   markRead(conversationId: number): void;
   listTemplates(): Template[];
@@ -184,6 +193,12 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
 
     sendTemplate({ conversationId, name, language, parameters, userId }) {
       const { messageId } = sendTemplate(db, { conversationId, name, language, parameters, authorUserId: userId, now: now() });
+      worker?.kick();
+      return messageId;
+    },
+
+    sendMedia({ userId, ...p }) {
+      const { messageId } = sendMedia(db, { ...p, authorUserId: userId, now: now() });
       worker?.kick();
       return messageId;
     },

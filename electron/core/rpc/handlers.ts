@@ -87,6 +87,22 @@ export function createHandlers(deps: HandlerDeps): Handlers {
       return { messageId };
     },
 
+    'messages.sendMedia': ({ conversationId, dataBase64, mimeType, filename, caption, replyToMessageId }, ctx) => {
+      const conversation = conversationOrThrow(conversationId);
+      ctx.concerns(conversation.contactId);
+      const messageId = whatsapp.sendMedia({
+        conversationId,
+        bytes: Buffer.from(dataBase64, 'base64'),
+        mimeType,
+        userId: ctx.session.userId,
+        ...(filename ? { filename } : {}),
+        ...(caption ? { caption } : {}),
+        ...(replyToMessageId ? { replyToMessageId } : {}),
+      });
+      emit('conversation.updated', { conversationId });
+      return { messageId };
+    },
+
     'messages.sendTemplate': ({ conversationId, name, language, parameters }, ctx) => {
       const conversation = conversationOrThrow(conversationId);
       ctx.concerns(conversation.contactId);
