@@ -24,15 +24,14 @@ import {
   type SignedCheckpoint,
 } from '../shared/wire';
 import type { RelayMetrics } from './metrics';
+import type { QueueWriter } from './queueWriter';
 import {
   backlogOf,
-  deleteEnvelope,
   envelopesAfter,
   getAppliance,
   latestCheckpoint,
   revokedAmong,
   saveCheckpoint,
-  touchAppliance,
   type ApplianceRow,
   type Db,
 } from './store';
@@ -54,7 +53,8 @@ interface Connection {
   ws: WebSocket;
   appliance: ApplianceRow;
   signingKey: KeyObject;
-  inflight: Set<number>;
+  /** seq → receivedAt of each delivery sent on this socket and not yet acknowledged. */
+  inflight: Map<number, number>;
   lastSentSeq: number;
   isAlive: boolean;
   backlogTimer: NodeJS.Timeout | null;
@@ -73,6 +73,7 @@ export interface DeliveryHub {
 
 export function createDeliveryHub(deps: {
   db: Db;
+  writer: QueueWriter;
   logger: Logger;
   metrics: RelayMetrics;
   now: () => number;
@@ -88,8 +89,6 @@ export function createDeliveryHub(deps: {
   // process started are refused: a captured upgrade cannot be replayed across a restart.
   const nonces = new Map<string, number>();
   const startedAt = deps.now();
-  const pendingAcks: { conn: Connection; seq: number }[] = [];
-  let ackScheduled = false;
 
   const send = (conn: Connection, frame: RelayFrame) => conn.ws.send(JSON.stringify(frame));
 
@@ -122,28 +121,25 @@ export function createDeliveryHub(deps: {
           seq: row.seq,
           envelope: { v: 1, enc: row.enc.toString('base64url'), ct: row.ct.toString('base64url'), receivedAt: row.received_at },
         });
-        conn.inflight.add(row.seq);
+        conn.inflight.set(row.seq, row.received_at);
         conn.lastSentSeq = row.seq;
       }
     }
   };
 
-  const flushAcks = () => {
-    ackScheduled = false;
-    const batch = pendingAcks.splice(0);
-    const touched = new Set<Connection>();
-    const t = deps.now();
-    db.transaction(() => {
-      for (const { conn, seq } of batch) {
-        const row = deleteEnvelope(db, conn.appliance.id, seq);
-        if (row) metrics.deliveryLatency.observe(Math.max(0, t - row.received_at) / 1000);
-        touched.add(conn);
-      }
-    }).immediate();
-    for (const conn of touched) {
-      pump(conn);
-      sendBacklog(conn);
-    }
+  const onAck = (conn: Connection, seq: number) => {
+    const receivedAt = conn.inflight.get(seq);
+    // An ack for something not in flight on this socket (already acked, or never sent) changes nothing.
+    if (receivedAt === undefined) return;
+    conn.inflight.delete(seq);
+    metrics.deliveryLatency.observe(Math.max(0, deps.now() - receivedAt) / 1000);
+    // The window moves at once; the delete joins the writer's next group commit. If it is lost in
+    // a crash the envelope is simply delivered again (at-least-once; the appliance is idempotent).
+    pump(conn);
+    deps.writer.ack(conn.appliance.id, [seq]).then(
+      () => sendBacklog(conn),
+      (err: Error) => logger.error({ applianceId: conn.appliance.id, err: { message: err.message } }, 'ack delete failed'),
+    );
   };
 
   const handleCheckpoint = (conn: Connection, signed: SignedCheckpoint) => {
@@ -189,14 +185,7 @@ export function createDeliveryHub(deps: {
     }
     switch (frame.type) {
       case 'ack':
-        // An ack for something not in flight on this socket (already acked, or never sent) changes nothing.
-        if (!conn.inflight.delete(frame.seq)) return;
-        pendingAcks.push({ conn, seq: frame.seq });
-        if (!ackScheduled) {
-          ackScheduled = true;
-          setImmediate(flushAcks);
-        }
-        return;
+        return onAck(conn, frame.seq);
       case 'checkpoint':
         return handleCheckpoint(conn, frame.signed);
       case 'checkpoint.get': {
@@ -213,10 +202,10 @@ export function createDeliveryHub(deps: {
   const accept = (ws: WebSocket, appliance: ApplianceRow, signingKey: KeyObject) => {
     const previous = connections.get(appliance.id);
     if (previous) previous.ws.close(WS_CLOSE.replaced, 'RELAY_REPLACED');
-    const conn: Connection = { ws, appliance, signingKey, inflight: new Set(), lastSentSeq: 0, isAlive: true, backlogTimer: null };
+    const conn: Connection = { ws, appliance, signingKey, inflight: new Map(), lastSentSeq: 0, isAlive: true, backlogTimer: null };
     connections.set(appliance.id, conn);
     metrics.connectedAppliances.set(connections.size);
-    touchAppliance(db, appliance.id, deps.now());
+    deps.writer.touch([appliance.id], deps.now());
     logger.info({ applianceId: appliance.id, tenantId: appliance.tenant_id }, 'appliance connected');
     ws.on('pong', () => {
       conn.isAlive = true;
@@ -228,7 +217,7 @@ export function createDeliveryHub(deps: {
       if (connections.get(appliance.id) === conn) {
         connections.delete(appliance.id);
         metrics.connectedAppliances.set(connections.size);
-        touchAppliance(db, appliance.id, deps.now());
+        deps.writer.touch([appliance.id], deps.now());
       }
       logger.info({ applianceId: appliance.id, code }, 'appliance disconnected');
     });
@@ -311,7 +300,6 @@ export function createDeliveryHub(deps: {
     close() {
       clearInterval(heartbeat);
       clearInterval(housekeeping);
-      if (pendingAcks.length) flushAcks();
       for (const conn of connections.values()) {
         if (conn.backlogTimer) clearTimeout(conn.backlogTimer);
         conn.ws.close(WS_CLOSE.shuttingDown, 'relay shutting down');

@@ -139,41 +139,18 @@ export type PartOutcome =
   | { tenantId: string; outcome: 'duplicate' }
   | { tenantId: string; outcome: 'no_appliance' };
 
-interface Job {
-  parts: TenantPart[];
-  receivedAt: number;
-  resolve: (outcomes: PartOutcome[]) => void;
-  reject: (err: unknown) => void;
-}
-
-export interface Committer {
-  /** Resolves once the parts are sealed and on disk (or recognised as duplicates). */
-  submit(parts: TenantPart[], receivedAt: number): Promise<PartOutcome[]>;
-  /** Commits whatever is waiting now; used on shutdown. */
-  flush(): void;
-}
-
 /**
- * Group commit: every webhook that arrives while the event loop is busy joins one transaction, so
- * one fsync covers many of them. Seq assignment, sealing and insert happen inside that transaction,
- * which makes seq order the commit order.
+ * Seals one webhook's tenant parts and queues them; runs inside the queue writer's transaction,
+ * so seq assignment, sealing and insert commit together and seq order is commit order.
  */
-export function createCommitter(deps: {
-  db: Db;
-  relayKeyPair: X25519KeyPair;
-  dedupKey: Buffer;
-  onCommitted: (batch: { applianceIds: Set<string>; size: number }) => void;
-}): Committer {
+export function createSealer(deps: { db: Db; relayKeyPair: X25519KeyPair; dedupKey: Buffer }) {
   const { db } = deps;
   const info = Buffer.from(ENVELOPE_INFO);
   const publicKeys = new Map<string, { key: KeyObject; raw: Buffer }>();
-  let pending: Job[] = [];
-  let scheduled = false;
-
   const dedupHash = (tenantId: string, item: string) => createHmac('sha256', deps.dedupKey).update(`${tenantId}\0${item}`).digest();
 
-  const commitJob = (job: Job): PartOutcome[] =>
-    job.parts.map((part): PartOutcome => {
+  return (parts: TenantPart[], receivedAt: number): PartOutcome[] =>
+    parts.map((part): PartOutcome => {
       const keys = part.items.map((i) => dedupHash(part.tenantId, i));
       if (keys.every((k) => dedupSeen(db, k))) return { tenantId: part.tenantId, outcome: 'duplicate' };
       const appliance = activeApplianceOf(db, part.tenantId);
@@ -184,7 +161,7 @@ export function createCommitter(deps: {
         publicKeys.set(appliance.id, recipient);
       }
       const seq = takeSeq(db, appliance.id);
-      const aad = Buffer.from(envelopeAad({ tenantId: part.tenantId, applianceId: appliance.id, seq, receivedAt: job.receivedAt }));
+      const aad = Buffer.from(envelopeAad({ tenantId: part.tenantId, applianceId: appliance.id, seq, receivedAt }));
       const { enc, ct } = sealAuth({
         recipientPublicKey: recipient.key,
         recipientPublicRaw: recipient.raw,
@@ -193,42 +170,8 @@ export function createCommitter(deps: {
         aad,
         plaintext: Buffer.from(JSON.stringify(part.plaintext)),
       });
-      insertEnvelope(db, { appliance_id: appliance.id, seq, tenant_id: part.tenantId, received_at: job.receivedAt, enc, ct });
-      for (const k of keys) dedupRemember(db, k, job.receivedAt);
+      insertEnvelope(db, { appliance_id: appliance.id, seq, tenant_id: part.tenantId, received_at: receivedAt, enc, ct });
+      for (const k of keys) dedupRemember(db, k, receivedAt);
       return { tenantId: part.tenantId, outcome: 'queued', applianceId: appliance.id, seq };
     });
-
-  const flush = () => {
-    scheduled = false;
-    const batch = pending;
-    pending = [];
-    if (batch.length === 0) return;
-    let results: PartOutcome[][];
-    try {
-      results = db.transaction(() => batch.map(commitJob)).immediate();
-    } catch (err) {
-      for (const job of batch) job.reject(err);
-      return;
-    }
-    const applianceIds = new Set<string>();
-    batch.forEach((job, i) => {
-      const outcomes = results[i]!;
-      for (const o of outcomes) if (o.outcome === 'queued') applianceIds.add(o.applianceId);
-      job.resolve(outcomes);
-    });
-    deps.onCommitted({ applianceIds, size: batch.length });
-  };
-
-  return {
-    submit(parts, receivedAt) {
-      return new Promise((resolve, reject) => {
-        pending.push({ parts, receivedAt, resolve, reject });
-        if (!scheduled) {
-          scheduled = true;
-          setImmediate(flush);
-        }
-      });
-    },
-    flush,
-  };
 }

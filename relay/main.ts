@@ -62,15 +62,18 @@ async function serve(): Promise<void> {
   const config = loadServeConfig(process.env, readText);
   const logger = pino({ level: config.logLevel, base: { service: 'clinic-relay' } });
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const db = openStore(join(config.dataDir, 'relay.sqlite'));
-  const server = createRelayServer({ config, logger, db });
+  const storePath = join(config.dataDir, 'relay.sqlite');
+  // Created (and migrated) here once, before the server's reader and writer connections open it.
+  openStore(storePath).close();
+  let stop: (signal: string, code?: number) => void = () => undefined;
+  const server = createRelayServer({ config, logger, storePath, onFatal: () => stop('queue writer failure', 1) });
   const addr = await server.listen();
   const listening = { event: 'listening', port: addr.port, host: addr.address, tls: config.tls !== null };
   // Supervisors and tests read the bound port from this line, so it is printed at any log level.
   if (logger.isLevelEnabled('info')) logger.info(listening, 'relay listening');
   else process.stdout.write(`${JSON.stringify({ time: Date.now(), service: 'clinic-relay', ...listening, msg: 'relay listening' })}\n`);
   let stopping = false;
-  const stop = (signal: string) => {
+  stop = (signal: string, code = 0) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down: finishing in-flight commits');
@@ -79,7 +82,7 @@ async function serve(): Promise<void> {
       .then(() => {
         logger.info('relay stopped');
         logger.flush();
-        process.exit(0);
+        process.exit(code);
       })
       .catch((err: unknown) => {
         logger.error({ err: { message: (err as Error).message } }, 'shutdown failed');

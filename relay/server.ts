@@ -13,18 +13,22 @@ import { WS_CLOSE } from '../shared/wire';
 import type { RelayConfig } from './config';
 import { x25519KeyPairFromPrivate, x25519PrivateFromRaw } from './crypto/hpke';
 import { createDeliveryHub } from './delivery';
-import { createCommitter, parseWebhook, routeWebhook, verifyMetaSignature } from './intake';
+import { parseWebhook, routeWebhook, verifyMetaSignature } from './intake';
+import { createQueueWriter } from './queueWriter';
 import { createMetrics, type RejectReason } from './metrics';
 import { createRateLimiter } from './rateLimit';
-import { expireEnvelopes, phoneNumbersOf, queueByTenant, redeemEnrolmentCode, tenantForPhoneNumber, type Db } from './store';
+import { openStore, phoneNumbersOf, queueByTenant, redeemEnrolmentCode, tenantForPhoneNumber } from './store';
 
 export const WEBHOOK_PATH = '/webhooks/whatsapp';
 
 export interface RelayServerDeps {
   config: RelayConfig;
   logger: Logger;
-  db: Db;
+  /** The SQLite file; the server reads through its own connection, the queue writer thread writes. */
+  storePath: string;
   clock?: { now(): number };
+  /** Called if the queue writer thread dies; the relay can no longer accept webhooks. */
+  onFatal?: (err: Error) => void;
 }
 
 export interface RelayServer {
@@ -59,15 +63,29 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 }
 
 export function createRelayServer(deps: RelayServerDeps): RelayServer {
-  const { config, logger, db } = deps;
+  const { config, logger } = deps;
+  const db = openStore(deps.storePath);
   const now = () => (deps.clock ? deps.clock.now() : Date.now());
   const relayKeyPair = x25519KeyPairFromPrivate(x25519PrivateFromRaw(config.relayPrivateKey));
   const metrics = createMetrics(() => queueByTenant(db), now);
   const limiter = createRateLimiter({ ratePerMinute: config.unsignedRatePerMinute, burst: config.unsignedBurst, now });
   let shuttingDown = false;
 
+  const writer = createQueueWriter(
+    { storePath: deps.storePath, relayPrivateKey: config.relayPrivateKey, dedupKey: config.dedupKey },
+    {
+      onBatch: (size) => {
+        if (size > 0) metrics.commitBatchSize.observe(size);
+      },
+      onFatal: (err) => {
+        logger.fatal({ err: { message: err.message } }, 'queue writer thread died; webhooks now get 503');
+        deps.onFatal?.(err);
+      },
+    },
+  );
   const hub = createDeliveryHub({
     db,
+    writer,
     logger,
     metrics,
     now,
@@ -75,15 +93,6 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
     heartbeatMs: config.heartbeatMs,
     revocationPollMs: config.revocationPollMs,
     maxPayload: config.wsMaxPayloadBytes,
-  });
-  const committer = createCommitter({
-    db,
-    relayKeyPair,
-    dedupKey: config.dedupKey,
-    onCommitted: ({ applianceIds, size }) => {
-      metrics.commitBatchSize.observe(size);
-      hub.notify(applianceIds);
-    },
   });
 
   const clientIp = (req: IncomingMessage): string => {
@@ -169,7 +178,8 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
       return sendJson(res, 200, { ok: true });
     }
     try {
-      const outcomes = await committer.submit(routed.parts, receivedAt);
+      const outcomes = await writer.commit(routed.parts, receivedAt);
+      hub.notify(outcomes.flatMap((o) => (o.outcome === 'queued' ? [o.applianceId] : [])));
       let queued = 0;
       for (const o of outcomes) {
         if (o.outcome === 'queued') {
@@ -241,6 +251,7 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
     if (route === 'GET /healthz') return sendJson(res, 200, { status: 'ok' });
     if (route === 'GET /readyz') {
       if (shuttingDown) return sendJson(res, 503, { status: 'shutting_down' });
+      if (!writer.healthy()) return sendJson(res, 503, { status: 'queue_writer_down' });
       try {
         db.prepare('SELECT 1').get();
         return sendJson(res, 200, { status: 'ready' });
@@ -303,17 +314,18 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
 
   let sweep: NodeJS.Timeout | null = null;
   const runSweep = () => {
-    try {
-      const expired = expireEnvelopes(db, now() - config.envelopeTtlMs);
-      for (const [tenant, n] of expired) metrics.envelopesExpired.inc({ tenant }, n);
-      if (expired.size) logger.info({ expired: Object.fromEntries(expired) }, 'expired unacknowledged envelopes');
-    } catch (err) {
-      logger.error({ err: { message: (err as Error).message } }, 'expiry sweep failed');
-    }
+    writer.expire(now() - config.envelopeTtlMs).then(
+      (expired) => {
+        for (const [tenant, n] of expired) metrics.envelopesExpired.inc({ tenant }, n);
+        if (expired.length) logger.info({ expired: Object.fromEntries(expired) }, 'expired unacknowledged envelopes');
+      },
+      (err: Error) => logger.error({ err: { message: err.message } }, 'expiry sweep failed'),
+    );
   };
 
   return {
-    listen() {
+    async listen() {
+      await writer.ready;
       return new Promise((resolve, rejectListen) => {
         server.once('error', rejectListen);
         server.listen(config.port, config.host, () => {
@@ -337,7 +349,7 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
       const grace = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref());
       await Promise.race([closed, grace]);
       server.closeAllConnections();
-      committer.flush();
+      await writer.close();
       db.close();
     },
   };

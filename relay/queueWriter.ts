@@ -1,0 +1,120 @@
+/**
+ * The main thread's handle on the queue writer thread (`queueWriterWorker.ts`). Every write to
+ * the envelope queue goes through it, so fsyncs happen off the event loop and concurrent webhooks
+ * share them (group commit).
+ */
+import { Worker } from 'node:worker_threads';
+import type { PartOutcome, TenantPart } from './intake';
+
+export interface WriterInit {
+  storePath: string;
+  relayPrivateKey: Uint8Array;
+  dedupKey: Uint8Array;
+}
+
+export type WriterRequest =
+  | { t: 'commit'; id: number; parts: TenantPart[]; receivedAt: number }
+  | { t: 'ack'; id: number; applianceId: string; seqs: number[] }
+  | { t: 'expire'; id: number; before: number }
+  | { t: 'touch'; id: number; applianceIds: string[]; at: number };
+
+export type WriterResult = { id: number; ok: true; value: unknown } | { id: number; ok: false; message: string };
+
+export type WriterResponse = { t: 'ready' } | { t: 'results'; results: WriterResult[]; commits: number };
+
+type Distribute<T> = T extends unknown ? Omit<T, 'id'> : never;
+
+export interface QueueWriter {
+  ready: Promise<void>;
+  /** Resolves once the parts are sealed and durably committed (or recognised as duplicates). */
+  commit(parts: TenantPart[], receivedAt: number): Promise<PartOutcome[]>;
+  /** Deletes acknowledged envelopes; resolves with which seqs existed. */
+  ack(applianceId: string, seqs: number[]): Promise<boolean[]>;
+  expire(before: number): Promise<[string, number][]>;
+  touch(applianceIds: string[], at: number): void;
+  /** False once the writer thread died; the relay then answers 503 and reports not ready. */
+  healthy(): boolean;
+  /** Lets queued writes finish, then stops the thread. */
+  close(): Promise<void>;
+}
+
+function workerEntry(): { source: string | URL; eval: boolean } {
+  const url = new URL(import.meta.url.endsWith('.ts') ? './queueWriterWorker.ts' : './queueWriterWorker.js', import.meta.url);
+  // Under tsx (how the relay runs), worker threads do not inherit the TypeScript loader; register
+  // it inside the worker before importing the entry.
+  if (url.pathname.endsWith('.ts')) {
+    return { source: `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(url.href)}); })`, eval: true };
+  }
+  return { source: url, eval: false };
+}
+
+export function createQueueWriter(init: WriterInit, hooks: { onBatch?: (size: number) => void; onFatal?: (err: Error) => void } = {}): QueueWriter {
+  const entry = workerEntry();
+  const worker = new Worker(entry.source, { eval: entry.eval, workerData: init });
+  const waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  let nextId = 1;
+  let alive = true;
+  let closing = false;
+  let markReady: () => void = () => undefined;
+  let failReady: (e: Error) => void = () => undefined;
+  const ready = new Promise<void>((resolve, reject) => {
+    markReady = resolve;
+    failReady = reject;
+  });
+
+  const die = (err: Error) => {
+    if (!alive) return;
+    alive = false;
+    failReady(err);
+    for (const w of waiting.values()) w.reject(err);
+    waiting.clear();
+    if (!closing) hooks.onFatal?.(err);
+  };
+
+  worker.on('message', (msg: WriterResponse) => {
+    if (msg.t === 'ready') return markReady();
+    for (const r of msg.results) {
+      const w = waiting.get(r.id);
+      if (!w) continue;
+      waiting.delete(r.id);
+      if (r.ok) w.resolve(r.value);
+      else w.reject(new Error(r.message));
+    }
+    if (msg.commits > 0) hooks.onBatch?.(msg.commits);
+  });
+  worker.on('error', (err) => die(err));
+  worker.on('exit', (code) => die(new Error(`queue writer exited (${code})`)));
+
+  const request = <T>(req: Distribute<WriterRequest>): Promise<T> => {
+    if (!alive || closing) return Promise.reject(new Error('queue writer unavailable'));
+    const id = nextId++;
+    return new Promise<T>((resolve, reject) => {
+      waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      worker.postMessage({ ...req, id });
+    });
+  };
+
+  return {
+    ready,
+    commit: (parts, receivedAt) => request<PartOutcome[]>({ t: 'commit', parts, receivedAt }),
+    ack: (applianceId, seqs) => request<boolean[]>({ t: 'ack', applianceId, seqs }),
+    expire: (before) => request<[string, number][]>({ t: 'expire', before }),
+    touch(applianceIds, at) {
+      request({ t: 'touch', applianceIds, at }).catch(() => undefined);
+    },
+    healthy: () => alive,
+    async close() {
+      if (!alive) return;
+      const drained = Promise.allSettled([...waiting.values()].map((w) => new Promise((r) => {
+        const { resolve, reject } = w;
+        w.resolve = (v) => (resolve(v), r(null));
+        w.reject = (e) => (reject(e), r(null));
+      })));
+      closing = true;
+      await drained;
+      const exited = new Promise((r) => worker.once('exit', r));
+      worker.postMessage({ t: 'close' });
+      await exited;
+    },
+  };
+}
