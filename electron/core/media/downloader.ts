@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
+import { createJobLoop } from '../jobLoop';
 import {
   discoverInboundMedia,
   dueDownloads,
@@ -73,11 +74,6 @@ export function createMediaDownloader(deps: MediaDownloaderDeps): MediaDownloade
   const random = deps.random ?? Math.random;
   const policy: MediaPolicy = { ...DEFAULT_MEDIA_POLICY, ...deps.policy };
   const log = deps.logger.child({ component: 'media' });
-  let started = false;
-  let stopped = false;
-  let timer: NodeJS.Timeout | null = null;
-  let running: Promise<number> | null = null;
-  let again = false;
 
   function kindOf(job: InboundMediaJob): MediaKind {
     if (job.messageType && (MEDIA_KINDS as readonly string[]).includes(job.messageType)) return job.messageType as MediaKind;
@@ -165,69 +161,37 @@ export function createMediaDownloader(deps: MediaDownloaderDeps): MediaDownloade
     }
     let done = 0;
     for (const job of dueDownloads(db, now(), 10)) {
-      if (stopped) break;
+      if (loop.stopped) break;
       done += 1;
       await download(job);
     }
     return done;
   }
 
-  function runOnce(): Promise<number> {
-    if (running) {
-      again = true;
-      return running;
-    }
-    running = pass()
-      .catch((err: unknown) => {
-        log.error({ err: err instanceof Error ? err.name : 'error' }, 'media pass failed');
-        return 0;
-      })
-      .finally(() => {
-        running = null;
-        schedule(again ? 0 : undefined);
-        again = false;
-      });
-    return running;
-  }
-
-  function schedule(delay?: number): void {
-    if (!started || stopped) return;
-    if (timer) clearTimeout(timer);
-    let wait = delay ?? policy.pollMs;
-    if (delay === undefined) {
+  const loop = createJobLoop({
+    name: 'media',
+    logger: log,
+    pass,
+    idleDelayMs() {
       const due = nextDownloadAt(db);
-      if (due !== null) wait = Math.max(0, Math.min(wait, due - now()));
-    }
-    timer = setTimeout(() => {
-      timer = null;
-      void runOnce();
-    }, wait);
-    timer.unref?.();
-  }
-
-  return {
-    start() {
-      if (started) return;
-      started = true;
+      return due === null ? policy.pollMs : Math.max(0, Math.min(policy.pollMs, due - now()));
+    },
+    onStart() {
       const n = resetInterruptedDownloads(db, now());
       if (n) log.warn({ count: n }, 'downloads interrupted by a previous stop will be retried');
-      schedule(0);
     },
-    async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      timer = null;
-      await running;
-    },
+  });
+
+  return {
+    start: loop.start,
+    stop: loop.stop,
     kick() {
       discover = true;
-      if (!started || stopped) return;
-      if (running) again = true;
-      else schedule(0);
+      loop.kick();
     },
     runOnce() {
       discover = true;
-      return runOnce();
+      return loop.runOnce();
     },
   };
 }

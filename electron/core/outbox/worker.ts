@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
+import { createJobLoop } from '../jobLoop';
 import { CodedError } from '../../../shared/errors';
 import {
   CALLBACK_PREFIX,
@@ -109,11 +110,6 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
   const policy: RetryPolicy = { ...DEFAULT_RETRY_POLICY, ...deps.policy };
   const log = deps.logger.child({ component: 'outbox' });
 
-  let started = false;
-  let stopped = false;
-  let timer: NodeJS.Timeout | null = null;
-  let running: Promise<number> | null = null;
-  let again = false;
   let paused = false;
   let refusedToken: string | null = null;
   let lastPausedCheck = 0;
@@ -278,7 +274,7 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
       const fresh = due.filter((r) => !tried.has(r.id)).slice(0, BATCH);
       if (fresh.length === 0) break;
       for (const row of fresh) {
-        if (stopped || paused) return tried.size;
+        if (loop.stopped || paused) return tried.size;
         tried.add(row.id);
         await process(row);
       }
@@ -286,63 +282,27 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
     return tried.size;
   }
 
-  function runOnce(): Promise<number> {
-    if (running) {
-      again = true;
-      return running;
-    }
-    running = pass()
-      .catch((err: unknown) => {
-        log.error({ err: err instanceof Error ? err.name : 'error' }, 'outbox pass failed');
-        return 0;
-      })
-      .finally(() => {
-        running = null;
-        if (again) {
-          again = false;
-          schedule(0);
-        } else schedule();
-      });
-    return running;
-  }
-
-  function schedule(delay?: number): void {
-    if (!started || stopped) return;
-    if (timer) clearTimeout(timer);
-    let wait = delay ?? policy.pollMs;
-    if (delay === undefined && !paused) {
+  const loop = createJobLoop({
+    name: 'outbox',
+    logger: log,
+    pass,
+    idleDelayMs() {
+      if (paused) return Math.max(policy.pollMs, policy.pausedCheckMs);
       const due = nextDueAt(db);
-      if (due !== null) wait = Math.max(0, Math.min(wait, due - now()));
-    }
-    if (paused) wait = Math.max(wait, policy.pausedCheckMs);
-    timer = setTimeout(() => {
-      timer = null;
-      void runOnce();
-    }, wait);
-    timer.unref?.();
-  }
-
-  return {
-    start() {
-      if (started) return;
-      started = true;
+      return due === null ? policy.pollMs : Math.max(0, Math.min(policy.pollMs, due - now()));
+    },
+    onStart() {
       const t = now();
       const r = recoverInterrupted(db, { deadline: t + policy.confirmWindowMs, now: t });
       if (r.requeued || r.unconfirmed) log.warn(r, 'recovered rows interrupted by a previous stop');
-      schedule(0);
     },
-    async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      timer = null;
-      await running;
-    },
-    kick() {
-      if (!started || stopped) return;
-      if (running) again = true;
-      else schedule(0);
-    },
-    runOnce,
+  });
+
+  return {
+    start: loop.start,
+    stop: loop.stop,
+    kick: loop.kick,
+    runOnce: loop.runOnce,
     get tokenExpired() {
       return paused;
     },
@@ -350,7 +310,7 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
       lastPausedCheck = 0;
       refusedToken = null;
       unpause();
-      if (started) schedule(0);
+      loop.kick();
     },
   };
 }
