@@ -1,21 +1,10 @@
 import { useInfiniteQuery, useQuery, useQueryClient, type QueryClient } from '@tanstack/react-query';
 import { useEffect } from 'react';
-import type { ConversationSummary, MessageView, RpcInput } from '../../../shared/rpc';
+import type { ConversationSummary, MessageView } from '../../../shared/rpc';
 import { useRpc, type RpcClient } from '../rpc';
+import { conversationsQuery, keys, type InboxFilter } from './prefetch';
 
-export type InboxFilter = RpcInput<'inbox.listConversations'>['filter'] & string;
-
-export const keys = {
-  relay: ['relay'] as const,
-  whatsapp: ['whatsapp'] as const,
-  whoami: ['whoami'] as const,
-  conversations: (filter: InboxFilter) => ['conversations', filter] as const,
-  allConversations: ['conversations'] as const,
-  conversation: (id: number) => ['conversation', id] as const,
-  messages: (id: number) => ['messages', id] as const,
-  search: (q: string) => ['search', q] as const,
-  templates: ['templates'] as const,
-};
+export { keys, type InboxFilter } from './prefetch';
 
 export function useRelayStatus() {
   const rpc = useRpc();
@@ -35,10 +24,7 @@ export function useWhoami() {
 export function useConversations(filter: InboxFilter, enabled = true) {
   const rpc = useRpc();
   return useInfiniteQuery({
-    queryKey: keys.conversations(filter),
-    queryFn: ({ pageParam }) => rpc.call('inbox.listConversations', { filter, limit: 50, ...(pageParam ? { cursor: pageParam } : {}) }),
-    initialPageParam: null as string | null,
-    getNextPageParam: (last) => last.nextCursor,
+    ...conversationsQuery(rpc, filter),
     enabled,
     // Push events keep the list fresh; a refetch on every focus would only add load on big clinics.
     refetchOnWindowFocus: false,

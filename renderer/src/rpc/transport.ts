@@ -62,6 +62,7 @@ function harnessTransport(token: string): Transport {
     const ws = new WebSocket(`ws://${location.host}/rpc`, [BRIDGE_PROTOCOL, BRIDGE_TOKEN_PREFIX + token]);
     socket = ws;
     ws.onopen = () => {
+      if (performance.getEntriesByName('clinic-inbox:link-up').length === 0) performance.mark('clinic-inbox:link-up');
       backoff = 250;
       setLink(true);
       for (const call of queue.splice(0)) ws.send(JSON.stringify(call));
