@@ -213,10 +213,30 @@ describe('receptionist desk through the web harness', () => {
     await conversationButton('Emma Clarke').filter({ hasText: 'Saturday then' }).waitFor({ timeout: 10_000 });
   });
 
+  it('says plainly when the WhatsApp token has expired, and recovers with a new one', async () => {
+    const newToken = `EAAG${'n'.repeat(40)}`;
+    stack.sim.rotateToken(newToken);
+    await conversationButton('Anna de Vries').click();
+    const composer = page.getByLabel('Message', { exact: true });
+    await composer.fill('Is vrijdag nog goed?');
+    await composer.press('Enter');
+    const banner = page.getByTestId('token-banner');
+    await banner.filter({ hasText: 'access token has expired' }).waitFor({ timeout: 10_000 });
+    await screenshot(page, '10-token-expired');
+
+    await banner.getByRole('button', { name: 'Enter a new token' }).click();
+    await page.getByLabel('WhatsApp Business account ID').fill(WABA_ID);
+    await page.getByLabel('Access token').fill(newToken);
+    await page.getByText('Advanced').click();
+    await page.getByLabel('Graph API address (testing only)').fill(stack.sim.url);
+    await page.getByRole('button', { name: 'Save and finish' }).click();
+    await banner.waitFor({ state: 'detached', timeout: 10_000 });
+  });
+
   it('speaks Dutch and German on request', async () => {
     await page.getByLabel('Language').selectOption('nl');
     await page.getByRole('button', { name: 'Ongelezen', exact: true }).waitFor();
-    await screenshot(page, '10-inbox-nl');
+    await screenshot(page, '11-inbox-nl');
     await page.getByLabel('Taal').selectOption('de');
     await page.getByRole('button', { name: 'Ungelesen', exact: true }).waitFor();
     await page.getByLabel('Sprache').selectOption('en');
