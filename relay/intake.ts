@@ -5,7 +5,7 @@
 import { createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { ENVELOPE_INFO, envelopeAad, type EnvelopePlaintext } from '../shared/envelope';
 import { RoutableWebhookSchema, type RoutableWebhook } from '../shared/whatsapp/routing';
-import { sealAuth, x25519PublicFromRaw, type X25519KeyPair } from './crypto/hpke';
+import { sealFirst, setupSender, x25519PublicFromRaw, type X25519KeyPair } from './crypto/hpke';
 import { activeApplianceOf, dedupRemember, dedupSeen, insertEnvelope, takeSeq, type Db } from './store';
 
 const SIGNATURE_RE = /^sha256=([0-9a-f]{64})$/;
@@ -35,9 +35,21 @@ export function signMetaBody(appSecret: string, rawBody: Buffer | string): strin
 type Entry = RoutableWebhook['entry'][number];
 type Change = Entry['changes'][number];
 
+/**
+ * An HPKE encapsulation prepared ahead for one appliance (ephemeral key, both DHs, key schedule).
+ * Only the AEAD step, which binds the seq, must happen inside the commit transaction.
+ */
+export interface Encapsulation {
+  applianceId: string;
+  enc: Uint8Array;
+  key: Uint8Array;
+  baseNonce: Uint8Array;
+}
+
 export interface TenantPart {
   tenantId: string;
   plaintext: EnvelopePlaintext;
+  encapsulation?: Encapsulation;
   /** Item identities (message ids, status transitions, or the change itself) before keying. */
   items: string[];
   changes: number;
@@ -139,14 +151,44 @@ export type PartOutcome =
   | { tenantId: string; outcome: 'duplicate' }
   | { tenantId: string; outcome: 'no_appliance' };
 
+/** Prepares encapsulations for a tenant's active appliance (read-only; safe on any thread). */
+export function createEncapsulator(deps: { db: Db; relayKeyPair: X25519KeyPair }) {
+  const info = Buffer.from(ENVELOPE_INFO);
+  const publicKeys = new Map<string, KeyObject>();
+  return (tenantId: string): Encapsulation | undefined => {
+    const appliance = activeApplianceOf(deps.db, tenantId);
+    if (!appliance) return undefined;
+    let recipient = publicKeys.get(appliance.id);
+    if (!recipient) {
+      recipient = x25519PublicFromRaw(appliance.encryption_public_key);
+      publicKeys.set(appliance.id, recipient);
+    }
+    const { enc, context } = setupSender({
+      aead: 'aes-256-gcm',
+      recipientPublicKey: recipient,
+      recipientPublicRaw: Buffer.from(appliance.encryption_public_key),
+      senderKeyPair: deps.relayKeyPair,
+      info,
+    });
+    // Exact-size copies: a Buffer from Node's pool would carry its whole 8 KiB slab across threads.
+    return {
+      applianceId: appliance.id,
+      enc: new Uint8Array(enc),
+      key: new Uint8Array(context.schedule.key),
+      baseNonce: new Uint8Array(context.schedule.baseNonce),
+    };
+  };
+}
+
 /**
  * Seals one webhook's tenant parts and queues them; runs inside the queue writer's transaction,
- * so seq assignment, sealing and insert commit together and seq order is commit order.
+ * so seq assignment, the AEAD seal that binds the seq, and the insert commit together: seq order is
+ * commit order. An encapsulation prepared ahead is used only if it was made for the tenant's
+ * appliance as it is now (a re-pairing in between means sealing afresh).
  */
 export function createSealer(deps: { db: Db; relayKeyPair: X25519KeyPair; dedupKey: Buffer }) {
   const { db } = deps;
-  const info = Buffer.from(ENVELOPE_INFO);
-  const publicKeys = new Map<string, { key: KeyObject; raw: Buffer }>();
+  const encapsulate = createEncapsulator(deps);
   const dedupHash = (tenantId: string, item: string) => createHmac('sha256', deps.dedupKey).update(`${tenantId}\0${item}`).digest();
 
   return (parts: TenantPart[], receivedAt: number): PartOutcome[] =>
@@ -155,22 +197,11 @@ export function createSealer(deps: { db: Db; relayKeyPair: X25519KeyPair; dedupK
       if (keys.every((k) => dedupSeen(db, k))) return { tenantId: part.tenantId, outcome: 'duplicate' };
       const appliance = activeApplianceOf(db, part.tenantId);
       if (!appliance) return { tenantId: part.tenantId, outcome: 'no_appliance' };
-      let recipient = publicKeys.get(appliance.id);
-      if (!recipient) {
-        recipient = { key: x25519PublicFromRaw(appliance.encryption_public_key), raw: Buffer.from(appliance.encryption_public_key) };
-        publicKeys.set(appliance.id, recipient);
-      }
+      const e = part.encapsulation?.applianceId === appliance.id ? part.encapsulation : encapsulate(part.tenantId)!;
       const seq = takeSeq(db, appliance.id);
       const aad = Buffer.from(envelopeAad({ tenantId: part.tenantId, applianceId: appliance.id, seq, receivedAt }));
-      const { enc, ct } = sealAuth({
-        recipientPublicKey: recipient.key,
-        recipientPublicRaw: recipient.raw,
-        sender: deps.relayKeyPair,
-        info,
-        aad,
-        plaintext: Buffer.from(JSON.stringify(part.plaintext)),
-      });
-      insertEnvelope(db, { appliance_id: appliance.id, seq, tenant_id: part.tenantId, received_at: receivedAt, enc, ct });
+      const ct = sealFirst('aes-256-gcm', e.key, e.baseNonce, Buffer.from(JSON.stringify(part.plaintext)), aad);
+      insertEnvelope(db, { appliance_id: appliance.id, seq, tenant_id: part.tenantId, received_at: receivedAt, enc: Buffer.from(e.enc), ct });
       for (const k of keys) dedupRemember(db, k, receivedAt);
       return { tenantId: part.tenantId, outcome: 'queued', applianceId: appliance.id, seq };
     });

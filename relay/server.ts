@@ -13,7 +13,7 @@ import { WS_CLOSE } from '../shared/wire';
 import type { RelayConfig } from './config';
 import { x25519KeyPairFromPrivate, x25519PrivateFromRaw } from './crypto/hpke';
 import { createDeliveryHub } from './delivery';
-import { parseWebhook, routeWebhook, verifyMetaSignature } from './intake';
+import { createEncapsulator, parseWebhook, routeWebhook, verifyMetaSignature } from './intake';
 import { createQueueWriter } from './queueWriter';
 import { createMetrics, type RejectReason } from './metrics';
 import { createRateLimiter } from './rateLimit';
@@ -68,6 +68,9 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
   const now = () => (deps.clock ? deps.clock.now() : Date.now());
   const relayKeyPair = x25519KeyPairFromPrivate(x25519PrivateFromRaw(config.relayPrivateKey));
   const metrics = createMetrics(() => queueByTenant(db), now);
+  // The costly half of HPKE (ephemeral key, two X25519s, key schedule) runs here, in parallel with
+  // the writer thread's commits; the writer does the AEAD step that binds the seq.
+  const encapsulate = createEncapsulator({ db, relayKeyPair });
   const limiter = createRateLimiter({ ratePerMinute: config.unsignedRatePerMinute, burst: config.unsignedBurst, now });
   let shuttingDown = false;
 
@@ -178,6 +181,7 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
       return sendJson(res, 200, { ok: true });
     }
     try {
+      for (const part of routed.parts) part.encapsulation = encapsulate(part.tenantId);
       const outcomes = await writer.commit(routed.parts, receivedAt);
       hub.notify(outcomes.flatMap((o) => (o.outcome === 'queued' ? [o.applianceId] : [])));
       let queued = 0;

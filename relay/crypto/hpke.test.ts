@@ -7,6 +7,7 @@ import {
   setupRecipient,
   setupSender,
   sealAuth,
+  sealFirst,
   openAuth,
   x25519PrivateRaw,
 } from './hpke';
@@ -159,5 +160,23 @@ describe('HPKE interoperability with @hpke/core (AES-256-GCM, Auth mode)', () =>
     const opened = openAuth({ recipient: appliance, senderPublicKey: relay.publicKey, enc, info, aad, ct });
     expect(opened.toString()).toBe('payload');
     expect(() => openAuth({ recipient: appliance, senderPublicKey: relay.publicKey, enc, info, aad: Buffer.from('b'), ct })).toThrow();
+  });
+
+  it('opens the relay split seal (encapsulation ahead, AEAD with the seq-bound aad later) with @hpke/core', async () => {
+    const relay = generateX25519KeyPair();
+    const appliance = generateX25519KeyPair();
+    const info = Buffer.from('clinic-inbox/envelope/v1');
+    const { enc, context } = setupSender({ aead: 'aes-256-gcm', recipientPublicKey: appliance.publicKey, senderKeyPair: relay, info });
+    const aad = Buffer.from('["clinic-inbox/envelope/v1","t","a",7,1]');
+    const ct = sealFirst('aes-256-gcm', new Uint8Array(context.schedule.key), new Uint8Array(context.schedule.baseNonce), Buffer.from('{"kind":"relay"}'), aad);
+    const suite = new CipherSuite({ kem: new DhkemX25519HkdfSha256(), kdf: new HkdfSha256(), aead: new Aes256Gcm() });
+    const toAb = (b: Buffer) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+    const ctx = await suite.createRecipientContext({
+      recipientKey: await suite.kem.importKey('raw', toAb(x25519PrivateRaw(appliance.privateKey)), false),
+      enc: toAb(enc),
+      senderPublicKey: await suite.kem.importKey('raw', toAb(relay.publicRaw), true),
+      info: toAb(info),
+    });
+    expect(Buffer.from(await ctx.open(toAb(ct), toAb(aad))).toString()).toBe('{"kind":"relay"}');
   });
 });

@@ -254,6 +254,18 @@ export function setupRecipient(setup: RecipientSetup): HpkeContext {
   return new HpkeContext(setup.aead, keySchedule(setup.aead, mode, sharedSecret, setup.info), sharedSecret);
 }
 
+/**
+ * The first (and, single-shot, only) seal of a context whose key schedule was computed earlier —
+ * possibly on another thread. Lets the costly encapsulation run apart from the AEAD step that
+ * binds the associated data.
+ */
+export function sealFirst(aead: AeadName, key: Uint8Array, baseNonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer {
+  // Sequence number 0: the nonce is the base nonce itself.
+  const cipher = createCipheriv(aead, key, baseNonce, { authTagLength: NT });
+  cipher.setAAD(aad);
+  return Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+}
+
 /** Single-shot Auth-mode seal with AES-256-GCM: one fresh encapsulation, one message. */
 export function sealAuth(args: {
   recipientPublicKey: KeyObject;
