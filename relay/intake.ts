@@ -5,7 +5,7 @@
 import { createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { ENVELOPE_INFO, envelopeAad, type EnvelopePlaintext } from '../shared/envelope';
 import { RoutableWebhookSchema, type RoutableWebhook } from '../shared/whatsapp/routing';
-import { sealFirst, setupSender, x25519PublicFromRaw, type X25519KeyPair } from './crypto/hpke';
+import { authStaticDh, sealFirst, setupSender, x25519PublicFromRaw, type X25519KeyPair } from './crypto/hpke';
 import { activeApplianceOf, dedupRemember, dedupSeen, insertEnvelope, takeSeq, type Db } from './store';
 
 const SIGNATURE_RE = /^sha256=([0-9a-f]{64})$/;
@@ -154,20 +154,25 @@ export type PartOutcome =
 /** Prepares encapsulations for a tenant's active appliance (read-only; safe on any thread). */
 export function createEncapsulator(deps: { db: Db; relayKeyPair: X25519KeyPair }) {
   const info = Buffer.from(ENVELOPE_INFO);
-  const publicKeys = new Map<string, KeyObject>();
+  // Per appliance id (its keys never change; re-pairing makes a new id): the parsed key and the
+  // static-static DH of Auth mode, which is the same for every envelope to that appliance.
+  const recipients = new Map<string, { key: KeyObject; raw: Buffer; staticDh: Buffer }>();
   return (tenantId: string): Encapsulation | undefined => {
     const appliance = activeApplianceOf(deps.db, tenantId);
     if (!appliance) return undefined;
-    let recipient = publicKeys.get(appliance.id);
+    let recipient = recipients.get(appliance.id);
     if (!recipient) {
-      recipient = x25519PublicFromRaw(appliance.encryption_public_key);
-      publicKeys.set(appliance.id, recipient);
+      const key = x25519PublicFromRaw(appliance.encryption_public_key);
+      recipient = { key, raw: Buffer.from(appliance.encryption_public_key), staticDh: authStaticDh(deps.relayKeyPair, key) };
+      if (recipients.size > 50_000) recipients.clear();
+      recipients.set(appliance.id, recipient);
     }
     const { enc, context } = setupSender({
       aead: 'aes-256-gcm',
-      recipientPublicKey: recipient,
-      recipientPublicRaw: Buffer.from(appliance.encryption_public_key),
+      recipientPublicKey: recipient.key,
+      recipientPublicRaw: recipient.raw,
       senderKeyPair: deps.relayKeyPair,
+      staticDh: recipient.staticDh,
       info,
     });
     // Exact-size copies: a Buffer from Node's pool would carry its whole 8 KiB slab across threads.

@@ -6,6 +6,7 @@ import {
   generateX25519KeyPair,
   setupRecipient,
   setupSender,
+  authStaticDh,
   sealAuth,
   sealFirst,
   openAuth,
@@ -78,7 +79,20 @@ describe('HPKE against the RFC 9180 A.1 vectors (X25519, HKDF-SHA256, AES-128-GC
           info: hex(v.info),
           ...(snd ? { senderPublicKey: snd.publicKey } : {}),
         });
-        for (const ctx of [s.context, r]) {
+        const contexts = [s.context, r];
+        if (snd) {
+          // The relay caches DH(sender static, recipient static); the result must be identical.
+          const cached = setupSender({
+            aead: 'aes-128-gcm',
+            recipientPublicKey: rec.publicKey,
+            info: hex(v.info),
+            ephemeralKeyPair: eph,
+            senderKeyPair: snd,
+            staticDh: authStaticDh(snd, rec.publicKey),
+          });
+          contexts.push(cached.context);
+        }
+        for (const ctx of contexts) {
           expect(ctx.sharedSecret.toString('hex')).toBe(v.shared_secret);
           expect(ctx.schedule.keyScheduleContext.toString('hex')).toBe(v.key_schedule_context);
           expect(ctx.schedule.secret.toString('hex')).toBe(v.secret);

@@ -206,8 +206,17 @@ export interface SenderSetup {
   info: Uint8Array;
   /** Auth mode: the sender's static key. Absent means Base mode. */
   senderKeyPair?: X25519KeyPair;
+  /**
+   * Auth mode: DH(sender static, recipient static), if the caller cached it. It is the same for
+   * every envelope to one recipient, so a relay sealing many envelopes saves one X25519 each.
+   */
+  staticDh?: Buffer;
   /** Fixed ephemeral key for test vectors only; normally a fresh key per encapsulation. */
   ephemeralKeyPair?: X25519KeyPair;
+}
+
+export function authStaticDh(sender: X25519KeyPair, recipientPublicKey: KeyObject): Buffer {
+  return dh(sender.privateKey, recipientPublicKey);
 }
 
 export function setupSender(setup: SenderSetup): { enc: Buffer; context: HpkeContext } {
@@ -217,7 +226,8 @@ export function setupSender(setup: SenderSetup): { enc: Buffer; context: HpkeCon
   let dhValue: Buffer;
   let kemContext: Buffer;
   if (setup.senderKeyPair) {
-    dhValue = Buffer.concat([dh(eph.privateKey, setup.recipientPublicKey), dh(setup.senderKeyPair.privateKey, setup.recipientPublicKey)]);
+    const staticDh = setup.staticDh ?? dh(setup.senderKeyPair.privateKey, setup.recipientPublicKey);
+    dhValue = Buffer.concat([dh(eph.privateKey, setup.recipientPublicKey), staticDh]);
     kemContext = Buffer.concat([enc, pkR, setup.senderKeyPair.publicRaw]);
   } else {
     dhValue = dh(eph.privateKey, setup.recipientPublicKey);
