@@ -20,25 +20,19 @@ interface Patient {
   waId: string;
   name: string;
   lines: string[];
+  /** What they write later, on the timer or on Enter, in their own language. */
+  more: string[];
 }
 
 const PATIENTS: Patient[] = [
-  { waId: '31612345678', name: 'Anna de Vries', lines: ['Goedemorgen, kan ik mijn afspraak van donderdag verzetten?', 'Vrijdagochtend zou ook goed zijn.', 'Dank u wel!'] },
-  { waId: '4915112345678', name: 'Klaus Becker', lines: ['Guten Tag, ich brauche ein neues Rezept für meine Blutdrucktabletten.', 'Kann ich es morgen abholen?', 'Vielen Dank.'] },
-  { waId: '447700900123', name: 'Emma Clarke', lines: ['Hi, is the clinic open on Saturday morning?', 'My daughter has a fever since yesterday.', 'Thanks, we will come at 9.'] },
-  { waId: '31687654321', name: 'Pieter Jansen', lines: ['Bedankt voor de uitslag van het bloedonderzoek.', 'Moet ik nog een vervolgafspraak maken?'] },
-  { waId: '4917612345678', name: 'Sabine Müller', lines: ['Hallo, ich habe meinen Termin verpasst, das tut mir leid.', 'Geht nächste Woche Dienstag?'] },
-  { waId: '447911123456', name: 'James Patel', lines: ['Could you send me the invoice for last visit?', 'Is it possible to pay by bank transfer?'] },
+  { waId: '31612345678', name: 'Anna de Vries', lines: ['Goedemorgen, kan ik mijn afspraak van donderdag verzetten?', 'Vrijdagochtend zou ook goed zijn.'], more: ['Dank u wel!', 'Ik ben iets later, ongeveer 10 minuten.'] },
+  { waId: '4915112345678', name: 'Klaus Becker', lines: ['Guten Tag, ich brauche ein neues Rezept für meine Blutdrucktabletten.', 'Kann ich es morgen abholen?'], more: ['Vielen Dank.', 'Muss ich nüchtern zum Bluttest kommen?'] },
+  { waId: '447700900123', name: 'Emma Clarke', lines: ['Hi, is the clinic open on Saturday morning?', 'My daughter has a fever since yesterday.'], more: ['Thanks, we will come at 9.', 'Her temperature is down a bit now.'] },
+  { waId: '31687654321', name: 'Pieter Jansen', lines: ['Bedankt voor de uitslag van het bloedonderzoek.', 'Moet ik nog een vervolgafspraak maken?'], more: ['Goedemiddag, is de uitslag al binnen?'] },
+  { waId: '4917612345678', name: 'Sabine Müller', lines: ['Hallo, ich habe meinen Termin verpasst, das tut mir leid.', 'Geht nächste Woche Dienstag?'], more: ['Guten Morgen, kann ich heute noch vorbeikommen?'] },
+  { waId: '447911123456', name: 'James Patel', lines: ['Could you send me the invoice for last visit?', 'Is it possible to pay by bank transfer?'], more: ['Thank you for the reminder!', 'Hello, quick question about my prescription.'] },
 ];
 
-const RANDOM_LINES = [
-  'Hello, quick question about my prescription.',
-  'Goedemiddag, is de uitslag al binnen?',
-  'Guten Morgen, kann ich heute noch vorbeikommen?',
-  'Thank you for the reminder!',
-  'Ik ben iets later, ongeveer 10 minuten.',
-  'Muss ich nüchtern zum Bluttest kommen?',
-];
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { 'interval-s': { type: 'string', default: '45' }, port: { type: 'string', default: '0' } } });
@@ -57,10 +51,11 @@ async function main(): Promise<void> {
   let next = 0;
   const writeIn = async (): Promise<void> => {
     const patient = PATIENTS[next % PATIENTS.length]!;
-    const text = RANDOM_LINES[next % RANDOM_LINES.length]!;
+    const text = patient.more[Math.floor(next / PATIENTS.length) % patient.more.length]!;
     next += 1;
     await stack.sim.postInbound({ from: patient.waId, name: patient.name, text });
-    process.stdout.write(`  ↳ a patient wrote in (conversation with ${patient.name.split(' ')[0]})\n`);
+    // Counts only, even for made-up patients: the habit is what matters.
+    process.stdout.write(`  ↳ simulated patient message #${next} posted through the relay\n`);
   };
   const intervalMs = Math.max(5, Number(values['interval-s'])) * 1000;
   const timer = setInterval(() => void writeIn().catch(() => undefined), intervalMs);
@@ -114,10 +109,18 @@ async function seed(stack: Stack): Promise<void> {
   await stack.sim.postInbound({ from: klaus.waId, name: klaus.name, text: klaus.lines[1]!, at: now - 9 * 60_000 });
 }
 
+/** Replies as the desk, once the patient's webhook has travelled relay → core. */
 async function replyTo(stack: Stack, patient: Patient, text: string): Promise<void> {
-  const list = (await call(stack, 'inbox.listConversations', { filter: 'all', limit: 50 })) as { items: { id: number; contact: { waId: string | null } }[] };
-  const conv = list.items.find((c) => c.contact.waId === patient.waId);
-  if (conv) await call(stack, 'messages.send', { conversationId: conv.id, text });
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const list = (await call(stack, 'inbox.listConversations', { filter: 'all', limit: 50 })) as { items: { id: number; contact: { waId: string | null } }[] };
+    const conv = list.items.find((c) => c.contact.waId === patient.waId);
+    if (conv) {
+      await call(stack, 'messages.send', { conversationId: conv.id, text });
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('the seeded conversation did not arrive at the core');
 }
 
 /** A small generated picture (a soft gradient), so the demo needs no asset files. */
