@@ -1,7 +1,8 @@
 // The receptionist's screen at clinic scale, in Chromium through the web harness, against a real
 // core holding 20,000 conversations and 1,000,000 messages (the clinic bench/coreData.bench.ts
 // generates and caches), with the real relay and the Graph API simulator:
-//   - first paint of the inbox after the window opens  (target < 300 ms)
+//   - first paint of the inbox after the window opens  (target < 300 ms), the very first open
+//     (cold caches) and reopening (hashed assets cached, as Electron's code cache would)
 //   - switching threads                                  (target < 100 ms)
 //   - typing in the composer while patients write in    (never delayed: p95 key→frame < 50 ms)
 // Each against a bare baseline in the same run: the same page on an empty clinic (for thread
@@ -153,6 +154,8 @@ async function typing(page: Page, load: () => Promise<void>): Promise<{ samples:
   return { samples, intact: (await composer.inputValue()) === text };
 }
 
+const one = (v: number): Stats => ({ p50: v, p95: v, max: v });
+
 function row(name: string, target: string, clinic: Stats, base: Stats, ok: boolean): string {
   const f = (s: Stats): string => `${s.p50.toFixed(1).padStart(7)} ${s.p95.toFixed(1).padStart(7)} ${s.max.toFixed(1).padStart(7)}`;
   return `${name.padEnd(44)} ${target.padEnd(10)} ${f(clinic)}   ${f(base)}   ${ok ? 'ok' : 'MISSED'}`;
@@ -168,7 +171,8 @@ async function measure(label: string, dataDir: string | undefined, rendererDir: 
     const browser = await openBrowser(stack.url);
     try {
       const { page } = browser;
-      await markTime(page, 'inbox', 60_000);
+      // The very first open: empty HTTP and code caches.
+      const cold = await markTime(page, 'inbox', 60_000);
       const { samples: paint, phases } = await firstPaint(page, stack.url.replace(/#.*/, ''));
       const switches = await threadSwitches(page);
       // A conversation whose 24-hour window is open, so the composer is there.
@@ -179,7 +183,7 @@ async function measure(label: string, dataDir: string | undefined, rendererDir: 
         const i = n++ % patients.length;
         await stack.sim.postInbound({ from: patients[i]!, name: `Desk test ${i + 1}`, text: `Nog een vraag ${n}` });
       });
-      return { phases: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, stats(v).p50])), paint: stats(paint), switches: stats(switches), quiet: stats(quiet.samples), busy: stats(busy.samples), intact: quiet.intact && busy.intact, incoming: n };
+      return { cold, phases: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, stats(v).p50])), paint: stats(paint), switches: stats(switches), quiet: stats(quiet.samples), busy: stats(busy.samples), intact: quiet.intact && busy.intact, incoming: n };
     } finally {
       await browser.close();
     }
@@ -200,7 +204,8 @@ async function main(): Promise<void> {
     process.stdout.write(`\nUI through the web harness in Chromium — ms; p50 p95 max (clinic) vs. baseline\n`);
     process.stdout.write(`${'measure'.padEnd(44)} ${'target'.padEnd(10)} ${'clinic p50/p95/max'.padEnd(25)}   ${'baseline p50/p95/max'.padEnd(23)}\n`);
     const lines = [
-      row('first paint of the inbox after opening', '< 300', big.paint, base.paint, big.paint.p95 < 300),
+      row('first paint of the inbox, first open (1 run)', '< 300', one(big.cold), one(base.cold), big.cold < 300),
+      row('first paint of the inbox, reopening', '< 300', big.paint, base.paint, big.paint.p95 < 300),
       row('switch thread (click → messages painted)', '< 100', big.switches, base.switches, big.switches.p95 < 100),
       row('typing, quiet (key → next frame)', '< 50', big.quiet, base.quiet, big.quiet.p95 < 50),
       row(`typing while ${big.incoming} messages arrive`, '< 50', big.busy, base.busy, big.busy.p95 < 50 && big.intact),

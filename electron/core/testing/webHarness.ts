@@ -200,6 +200,9 @@ async function serveStatic(root: string, req: IncomingMessage, res: ServerRespon
   const body = await readFile(file);
   res.writeHead(200, {
     ...headers,
+    // Vite names assets by content hash, so they never change under a name: cache them as a browser
+    // (or Electron's code cache) would; index.html, which names them, stays uncached.
+    ...(pathname.startsWith('/assets/') ? { 'Cache-Control': 'public, max-age=31536000, immutable' } : {}),
     'Content-Type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream',
     'Content-Length': body.length,
   });

@@ -56,6 +56,7 @@ const en = {
   mediaTooLarge: 'This file is too large to keep.',
   unsupported: 'This message type cannot be shown yet.',
   reactedWith: (emoji: string, who: string) => `${who} reacted ${emoji}`,
+  reactions: 'Reactions',
   patient: 'Patient',
   clinic: 'Clinic',
   // composer
@@ -196,6 +197,7 @@ const nl: Strings = {
   mediaTooLarge: 'Dit bestand is te groot om te bewaren.',
   unsupported: 'Dit type bericht kan nog niet worden getoond.',
   reactedWith: (emoji, who) => `${who} reageerde ${emoji}`,
+  reactions: 'Reacties',
   patient: 'Patiënt',
   clinic: 'Praktijk',
   composerLabel: 'Bericht',
@@ -328,6 +330,7 @@ const de: Strings = {
   mediaTooLarge: 'Diese Datei ist zu groß zum Aufbewahren.',
   unsupported: 'Dieser Nachrichtentyp kann noch nicht angezeigt werden.',
   reactedWith: (emoji, who) => `${who} hat mit ${emoji} reagiert`,
+  reactions: 'Reaktionen',
   patient: 'Patient/in',
   clinic: 'Praxis',
   composerLabel: 'Nachricht',

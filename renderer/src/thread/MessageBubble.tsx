@@ -58,7 +58,7 @@ export function MessageBubble({ message: m, highlighted, onReply, onJumpTo }: Pr
         {m.status === 'failed' ? <span className="msg-failed">{failedTitle}</span> : null}
       </div>
       {m.reactions.length > 0 ? (
-        <ul className="reactions" aria-label="Reactions">
+        <ul className="reactions" aria-label={t.reactions}>
           {m.reactions.map((r, i) => (
             <li key={i} title={t.reactedWith(r.emoji, r.direction === 'in' ? t.patient : t.clinic)}>
               {r.emoji}
