@@ -23,6 +23,7 @@ export interface RelayMetrics {
   checkpoints: Counter<'outcome'>;
   enrolments: Counter<'outcome'>;
   commitBatchSize: Histogram;
+  commitSeconds: Histogram;
 }
 
 export function createMetrics(queue: () => { tenant_id: string; n: number; oldest: number }[], now: () => number): RelayMetrics {
@@ -80,6 +81,12 @@ export function createMetrics(queue: () => { tenant_id: string; n: number; oldes
       name: 'relay_commit_batch_size',
       help: 'Webhooks per group commit',
       buckets: [1, 2, 4, 8, 16, 32, 64, 128],
+      registers: [registry],
+    }),
+    commitSeconds: new Histogram({
+      name: 'relay_commit_seconds',
+      help: 'Duration of one queue writer transaction, fsync included',
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: [registry],
     }),
   };

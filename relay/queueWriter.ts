@@ -20,7 +20,7 @@ export type WriterRequest =
 
 export type WriterResult = { id: number; ok: true; value: unknown } | { id: number; ok: false; message: string };
 
-export type WriterResponse = { t: 'ready' } | { t: 'results'; results: WriterResult[]; commits: number };
+export type WriterResponse = { t: 'ready' } | { t: 'results'; results: WriterResult[]; commits: number; seconds: number };
 
 type Distribute<T> = T extends unknown ? Omit<T, 'id'> : never;
 
@@ -48,9 +48,12 @@ function workerEntry(): { source: string | URL; eval: boolean } {
   return { source: url, eval: false };
 }
 
-export function createQueueWriter(init: WriterInit, hooks: { onBatch?: (size: number) => void; onFatal?: (err: Error) => void } = {}): QueueWriter {
+export function createQueueWriter(init: WriterInit, hooks: { onBatch?: (size: number, seconds: number) => void; onFatal?: (err: Error) => void } = {}): QueueWriter {
   const entry = workerEntry();
-  const worker = new Worker(entry.source, { eval: entry.eval, workerData: init });
+  const worker = new Worker(entry.source, { eval: entry.eval, workerData: { ...init, role: 'writer' } });
+  // Checkpoints run on a thread of their own so no commit waits behind one (see the worker file).
+  const checkpointer = new Worker(entry.source, { eval: entry.eval, workerData: { storePath: init.storePath, role: 'checkpointer' } });
+  checkpointer.on('error', (err) => hooks.onFatal?.(err));
   const waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let nextId = 1;
   let alive = true;
@@ -80,7 +83,7 @@ export function createQueueWriter(init: WriterInit, hooks: { onBatch?: (size: nu
       if (r.ok) w.resolve(r.value);
       else w.reject(new Error(r.message));
     }
-    if (msg.commits > 0) hooks.onBatch?.(msg.commits);
+    hooks.onBatch?.(msg.commits, msg.seconds);
   });
   worker.on('error', (err) => die(err));
   worker.on('exit', (code) => die(new Error(`queue writer exited (${code})`)));
@@ -115,6 +118,9 @@ export function createQueueWriter(init: WriterInit, hooks: { onBatch?: (size: nu
       const exited = new Promise((r) => worker.once('exit', r));
       worker.postMessage({ t: 'close' });
       await exited;
+      const checkpointerExited = new Promise((r) => checkpointer.once('exit', r));
+      checkpointer.postMessage({ t: 'close' });
+      await checkpointerExited;
     },
   };
 }

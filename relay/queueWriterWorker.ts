@@ -10,63 +10,88 @@ import { createSealer, type PartOutcome } from './intake';
 import type { WriterRequest, WriterResponse, WriterInit } from './queueWriter';
 import { deleteEnvelope, expireEnvelopes, openStore, touchAppliance } from './store';
 
-const init = workerData as WriterInit;
+const CHECKPOINT_INTERVAL_MS = 500;
+const WRITER_AUTOCHECKPOINT_PAGES = 16_384;
+
+const init = workerData as WriterInit & { role: 'writer' | 'checkpointer' };
 const db = openStore(init.storePath);
-const seal = createSealer({
-  db,
-  relayKeyPair: x25519KeyPairFromPrivate(x25519PrivateFromRaw(Buffer.from(init.relayPrivateKey))),
-  dedupKey: Buffer.from(init.dedupKey),
-});
 const port = parentPort!;
-let pending: WriterRequest[] = [];
-let scheduled = false;
 
-function run(req: WriterRequest): unknown {
-  switch (req.t) {
-    case 'commit':
-      return seal(req.parts, req.receivedAt) satisfies PartOutcome[];
-    case 'ack':
-      return req.seqs.map((seq) => deleteEnvelope(db, req.applianceId, seq) !== undefined);
-    case 'expire':
-      return [...expireEnvelopes(db, req.before)];
-    case 'touch':
-      for (const id of req.applianceIds) touchAppliance(db, id, req.at);
-      return null;
-  }
-}
-
-function flush(): void {
-  scheduled = false;
-  const batch = pending;
-  pending = [];
-  if (batch.length === 0) return;
-  let results: unknown[];
-  try {
-    results = db.transaction(() => batch.map(run)).immediate();
-  } catch (err) {
-    const message = (err as Error).message;
-    port.postMessage({ t: 'results', results: batch.map((req) => ({ id: req.id, ok: false as const, message })), commits: 0 } satisfies WriterResponse);
-    return;
-  }
-  // One message per group, not per request: posting is a measurable share of this thread's time.
-  port.postMessage({
-    t: 'results',
-    results: batch.map((req, i) => ({ id: req.id, ok: true as const, value: results[i] })),
-    commits: batch.filter((r) => r.t === 'commit').length,
-  } satisfies WriterResponse);
-}
-
-port.on('message', (msg: WriterRequest | { t: 'close' }) => {
-  if (msg.t === 'close') {
-    flush();
+if (init.role === 'checkpointer') {
+  // Copies WAL pages into the database file (and fsyncs it) on this thread, so the writer's
+  // commits never stall behind a checkpoint. PASSIVE never blocks the writer.
+  const timer = setInterval(() => db.pragma('wal_checkpoint(PASSIVE)'), CHECKPOINT_INTERVAL_MS);
+  port.on('message', () => {
+    clearInterval(timer);
+    db.pragma('wal_checkpoint(PASSIVE)');
     db.close();
     port.close();
-    return;
+  });
+  port.postMessage({ t: 'ready' } satisfies WriterResponse);
+} else {
+  // The checkpointer thread does this work; the high bound only matters if it fell behind.
+  db.pragma(`wal_autocheckpoint = ${WRITER_AUTOCHECKPOINT_PAGES}`);
+  startWriter();
+}
+
+function startWriter(): void {
+  const seal = createSealer({
+    db,
+    relayKeyPair: x25519KeyPairFromPrivate(x25519PrivateFromRaw(Buffer.from(init.relayPrivateKey))),
+    dedupKey: Buffer.from(init.dedupKey),
+  });
+  let pending: WriterRequest[] = [];
+  let scheduled = false;
+
+  function run(req: WriterRequest): unknown {
+    switch (req.t) {
+      case 'commit':
+        return seal(req.parts, req.receivedAt) satisfies PartOutcome[];
+      case 'ack':
+        return req.seqs.map((seq) => deleteEnvelope(db, req.applianceId, seq) !== undefined);
+      case 'expire':
+        return [...expireEnvelopes(db, req.before)];
+      case 'touch':
+        for (const id of req.applianceIds) touchAppliance(db, id, req.at);
+        return null;
+    }
   }
-  pending.push(msg);
-  if (!scheduled) {
-    scheduled = true;
-    setImmediate(flush);
+
+  function flush(): void {
+    scheduled = false;
+    const batch = pending;
+    pending = [];
+    if (batch.length === 0) return;
+    let results: unknown[];
+    const started = performance.now();
+    try {
+      results = db.transaction(() => batch.map(run)).immediate();
+    } catch (err) {
+      const message = (err as Error).message;
+      port.postMessage({ t: 'results', results: batch.map((req) => ({ id: req.id, ok: false as const, message })), commits: 0, seconds: 0 } satisfies WriterResponse);
+      return;
+    }
+    // One message per group, not per request: posting is a measurable share of this thread's time.
+    port.postMessage({
+      t: 'results',
+      results: batch.map((req, i) => ({ id: req.id, ok: true as const, value: results[i] })),
+      commits: batch.filter((r) => r.t === 'commit').length,
+      seconds: (performance.now() - started) / 1000,
+    } satisfies WriterResponse);
   }
-});
-port.postMessage({ t: 'ready' } satisfies WriterResponse);
+
+  port.on('message', (msg: WriterRequest | { t: 'close' }) => {
+    if (msg.t === 'close') {
+      flush();
+      db.close();
+      port.close();
+      return;
+    }
+    pending.push(msg);
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  });
+  port.postMessage({ t: 'ready' } satisfies WriterResponse);
+}

@@ -77,8 +77,9 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
   const writer = createQueueWriter(
     { storePath: deps.storePath, relayPrivateKey: config.relayPrivateKey, dedupKey: config.dedupKey },
     {
-      onBatch: (size) => {
+      onBatch: (size, seconds) => {
         if (size > 0) metrics.commitBatchSize.observe(size);
+        metrics.commitSeconds.observe(seconds);
       },
       onFatal: (err) => {
         logger.fatal({ err: { message: err.message } }, 'queue writer thread died; webhooks now get 503');
