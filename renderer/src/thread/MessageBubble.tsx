@@ -16,7 +16,8 @@ export function statusText(t: Strings, status: MessageStatus): string {
   return map[status];
 }
 
-const TICKS: Record<MessageStatus, string> = { pending: '🕓', sent: '✓', delivered: '✓✓', read: '✓✓', played: '✓✓', failed: '!', received: '' };
+// Plain characters every system font has; colour and the label carry the rest.
+const TICKS: Record<MessageStatus, string> = { pending: '…', sent: '✓', delivered: '✓✓', read: '✓✓', played: '✓✓', failed: '!', received: '' };
 
 interface Props {
   message: MessageView;
@@ -132,7 +133,6 @@ function DownloadButton({ mediaId, filename, size }: { mediaId: number; filename
   if (error) return <p className="media-note">{t.mediaUnavailable}</p>;
   return (
     <button type="button" className="media-file" onClick={() => setWanted(true)}>
-      <span aria-hidden="true">📄 </span>
       {t.download}: {name}
       {sizeText}
     </button>
