@@ -239,7 +239,7 @@ export function createDeliveryHub(deps: {
   heartbeat.unref();
 
   const housekeeping = setInterval(() => {
-    for (const id of revokedAmong(db, [...connections.keys()])) hub.disconnect(id, WS_CLOSE.revoked, 'RELAY_REVOKED');
+    for (const id of revokedAmong(db, connections.keys())) hub.disconnect(id, WS_CLOSE.revoked, 'RELAY_REVOKED');
     const t = deps.now();
     for (const [k, expiresAt] of nonces) if (expiresAt < t) nonces.delete(k);
   }, deps.revocationPollMs);

@@ -254,14 +254,11 @@ export function revokeAppliance(db: Db, applianceId: string, now: number): numbe
     .immediate();
 }
 
-export function revokedAmong(db: Db, applianceIds: string[]): string[] {
-  if (applianceIds.length === 0) return [];
+/** Which of these appliance ids are revoked: one query over revoked rows, not one per connected socket. */
+export function revokedAmong(db: Db, applianceIds: Iterable<string>): string[] {
+  const revoked = new Set((stmt(db, 'SELECT id FROM appliances WHERE revoked_at IS NOT NULL').all() as { id: string }[]).map((r) => r.id));
   const out: string[] = [];
-  const q = stmt(db, 'SELECT revoked_at FROM appliances WHERE id = ?');
-  for (const id of applianceIds) {
-    const row = q.get(id) as { revoked_at: number | null } | undefined;
-    if (!row || row.revoked_at !== null) out.push(id);
-  }
+  for (const id of applianceIds) if (revoked.has(id)) out.push(id);
   return out;
 }
 
