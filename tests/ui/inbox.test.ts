@@ -199,6 +199,40 @@ describe('receptionist desk through the web harness', () => {
     await page.getByRole('button', { name: 'Close', exact: true }).click();
   });
 
+  it('shows a patient photo inline, fetched through the core under the strict CSP', async () => {
+    const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
+    const mediaId = stack.sim.addMedia({ bytes: png, mimeType: 'image/png' });
+    await stack.sim.postInbound({ from: KLAUS, name: 'Klaus Becker', media: { kind: 'image', mediaId, caption: 'Foto vom Rezept' } });
+    await conversationButton('Klaus Becker').click();
+    const img = page.getByTestId('thread').locator('img.media-image');
+    await img.waitFor({ timeout: 15_000 });
+    expect(await img.getAttribute('src')).toMatch(/^blob:/);
+    await expect.poll(() => img.evaluate((el) => (el as unknown as { naturalWidth: number }).naturalWidth)).toBe(1);
+    expect(await img.getAttribute('alt')).toBe('Foto vom Rezept');
+  });
+
+  it('assigns, resolves and filters conversations, and keeps quick replies on this computer', async () => {
+    await conversationButton('Klaus Becker').click();
+    await page.getByRole('button', { name: 'Assign to me' }).click();
+    await page.getByText('Assigned to you').waitFor();
+    await page.getByRole('button', { name: 'Mine', exact: true }).click();
+    await expect.poll(() => page.locator('.conv-item .conv-name').allTextContents()).toEqual(['Klaus Becker']);
+
+    await page.getByLabel('Conversation status').selectOption('resolved');
+    await page.getByRole('button', { name: 'Resolved', exact: true }).click();
+    await expect.poll(() => page.locator('.conv-item .conv-name').allTextContents()).toContain('Klaus Becker');
+    await page.getByRole('button', { name: 'All', exact: true }).click();
+
+    const composer = page.getByLabel('Message', { exact: true });
+    await composer.fill('Ihr Rezept liegt ab morgen an der Rezeption bereit.');
+    await page.getByRole('button', { name: 'Quick replies' }).click();
+    await page.getByRole('button', { name: 'Save current text as quick reply' }).click();
+    await composer.fill('');
+    await page.getByRole('button', { name: /^Insert “Ihr Rezept liegt/ }).click();
+    expect(await composer.inputValue()).toBe('Ihr Rezept liegt ab morgen an der Rezeption bereit.');
+    await composer.fill('');
+  });
+
   it('says the relay is offline when it stops, and clears when it returns', async () => {
     await stack.relay.kill('SIGKILL');
     const banner = page.getByTestId('relay-banner');
