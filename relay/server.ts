@@ -2,6 +2,7 @@
  * `createRelayServer(deps)`: the relay's HTTP(S) server — Meta's webhook, enrolment, health,
  * metrics — and the appliance WebSocket on the same port. Nothing runs until `listen()`.
  */
+import { timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
@@ -66,6 +67,7 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
   const { config, logger } = deps;
   const db = openStore(deps.storePath);
   const now = () => (deps.clock ? deps.clock.now() : Date.now());
+  const verifyToken = Buffer.from(config.verifyToken);
   const relayKeyPair = x25519KeyPairFromPrivate(x25519PrivateFromRaw(config.relayPrivateKey));
   const metrics = createMetrics(() => queueByTenant(db), now);
   // The costly half of HPKE (ephemeral key, two X25519s, key schedule) runs here, in parallel with
@@ -126,7 +128,8 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
     const mode = url.searchParams.get('hub.mode');
     const token = url.searchParams.get('hub.verify_token');
     const challenge = url.searchParams.get('hub.challenge');
-    const tokenOk = token !== null && Buffer.byteLength(token) === Buffer.byteLength(config.verifyToken) && token === config.verifyToken;
+    const given = Buffer.from(token ?? '');
+    const tokenOk = token !== null && given.length === verifyToken.length && timingSafeEqual(given, verifyToken);
     if (mode === 'subscribe' && tokenOk && challenge !== null) {
       const body = Buffer.from(challenge, 'utf8');
       res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length });
