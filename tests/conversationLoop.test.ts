@@ -154,8 +154,31 @@ describe('patient ⇄ clinic through relay, core and the Graph API simulator', (
     expect(setup).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
   });
 
+  it('tells the admin when Meta stops accepting the token, holds replies, and sends them once a new token is set', async () => {
+    await sim.postInbound({ from: '4915110000006', name: 'Rita Hahn', text: 'Ist das Rezept fertig?' });
+    const conversationId = await conversationOf('Rita Hahn');
+    const states: boolean[] = [];
+    const off = core.on((event, payload) => {
+      if (event === 'whatsapp.stateChanged') states.push((payload as { tokenExpired: boolean }).tokenExpired);
+    });
+    sim.rotateToken('EAAG-renewed-token-0123456789abcdef');
+    const before = sim.sends.length;
+    const { messageId } = await call(core, RECEPTION, 'messages.send', { conversationId, text: 'Ja, liegt bereit.' });
+    await waitFor('token-expired state', async () => (await call(core, RECEPTION, 'whatsapp.status', {})).tokenExpired);
+    expect(states).toContain(true);
+    const thread = await call(core, RECEPTION, 'messages.list', { conversationId });
+    expect(thread.items.find((m) => m.id === messageId)?.status).toBe('pending'); // held, not lost, not failed
+
+    await call(core, ADMIN, 'setup.whatsapp', { wabaId: WABA, accessToken: 'EAAG-renewed-token-0123456789abcdef', graphBaseUrl: sim.url });
+    await sim.waitForSends(before + 1);
+    expect(sim.sends.at(-1)!.request).toMatchObject({ text: { body: 'Ja, liegt bereit.' } });
+    expect((await call(core, RECEPTION, 'whatsapp.status', {})).tokenExpired).toBe(false);
+    off();
+  });
+
   it('rejects a wrong access token at setup and keeps the working one', async () => {
     const result = await core.dispatch(ADMIN, 'setup.whatsapp', { wabaId: WABA, accessToken: 'EAAG-wrong-token-000000000', graphBaseUrl: sim.url });
+    // (the renewed token from the test before stays the one in use)
     expect(result).toMatchObject({ ok: false, error: { code: 'WHATSAPP_TOKEN_EXPIRED' } });
     const status = await call(core, RECEPTION, 'whatsapp.status', {});
     expect(status).toMatchObject({ configured: true, tokenExpired: false });

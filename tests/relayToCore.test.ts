@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RelayProcess } from '../relay/testing/relayProcess';
 import { batchWebhook, statusChange, textMessageChange } from '../relay/testing/signWebhook';
 import type { CoreHandle } from '../electron/core/createCore';
-import { call, RECEPTION, startPairedCore, waitFor } from './helpers';
+import { ADMIN, call, RECEPTION, startPairedCore, waitFor } from './helpers';
 
 // Meta-shaped payloads from ../shared/vectors, kept in the repo in tests/vectors.
 const vector = (name: string): string => readFileSync(new URL(`./vectors/whatsapp/${name}`, import.meta.url), 'utf8');
@@ -50,6 +50,14 @@ describe('a patient message through a real relay into the core', () => {
     expect(thread.items[0]!.direction).toBe('in');
     // The relay deletes what was acked.
     await waitFor('relay queue drained', () => relay.queued('clinic-a') === 0);
+  });
+
+  it('says plainly when an enrolment code is wrong, and keeps the existing pairing', async () => {
+    const result = await clinicA.dispatch(ADMIN, 'setup.pair', { relayUrl: relay.url, code: 'ABCD-EFGH-JKMN-PQRS' });
+    expect(result).toMatchObject({ ok: false, error: { code: 'ENROLMENT_CODE_INVALID' } });
+    expect(clinicA.relayStatus().state).toBe('connected');
+    const plain = await clinicA.dispatch(ADMIN, 'setup.pair', { relayUrl: 'http://relay.example.eu', code: 'ABCD-EFGH-JKMN-PQRS' });
+    expect(plain).toMatchObject({ ok: false, error: { code: 'VALIDATION_FAILED' } });
   });
 
   it('keeps one row when Meta delivers the same webhook twice', async () => {

@@ -54,7 +54,7 @@ export async function enrolWithRelay(input: EnrolInput, fetchImpl: typeof fetch 
   const json: unknown = await res.json().catch(() => null);
   if (!res.ok) {
     const err = HttpErrorBodySchema.safeParse(json);
-    if (res.status === 400 || res.status === 404 || res.status === 410 || res.status === 401) {
+    if ([400, 401, 403, 404, 410].includes(res.status)) {
       throw new CodedError(
         'ENROLMENT_CODE_INVALID',
         err.success ? err.data.error.message : 'The relay did not accept this enrolment code: it may be mistyped, used or expired.',
