@@ -2,6 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { openStore } from './store';
 import { RelayProcess } from './testing/relayProcess';
 import { metaJson, textMessageWebhook } from './testing/signWebhook';
 import { TestAppliance } from './testing/testAppliance';
@@ -99,6 +100,35 @@ describe.each(['SIGKILL', 'SIGTERM'] as const)('%s in the middle of a burst of s
     } finally {
       await relay.stop();
       rmSync(relay.dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a commit that fails', () => {
+  it('answers 503 so Meta retries, stores nothing half-done, and the retry is delivered once', async () => {
+    const relay = await RelayProcess.start();
+    const locker = openStore(join(relay.dataDir, 'relay.sqlite'));
+    try {
+      await relay.createTenant({ tenantId: 'clinic-busy', phoneNumberIds: [PHONE] });
+      const appliance = TestAppliance.create();
+      await appliance.enrol(relay.url, await relay.issueEnrolmentCode('clinic-busy'));
+      // Another writer holds the database past the relay's busy timeout: its commit must fail.
+      locker.exec('BEGIN IMMEDIATE');
+      const failed = await relay.postWebhook(webhook(7));
+      locker.exec('ROLLBACK');
+      expect(failed.status).toBe(503);
+      expect(JSON.parse(failed.body)).toMatchObject({ error: { code: 'UNAVAILABLE' } });
+      expect(relay.queued('clinic-busy')).toBe(0);
+      expect((await relay.postWebhook(webhook(7))).status).toBe(200);
+      await appliance.connect(relay.wsUrl);
+      await appliance.waitForDeliveries(1);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(appliance.deliveries).toHaveLength(1);
+      expect(await relay.metric('relay_webhooks_rejected_total', { reason: 'commit_failed' })).toBe(1);
+      appliance.close();
+    } finally {
+      locker.close();
+      await relay.stop();
     }
   });
 });
