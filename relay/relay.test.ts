@@ -407,6 +407,8 @@ describe('rate limit on unsigned traffic', () => {
       for (let i = 0; i < 8; i += 1) statuses.push((await limited.postWebhook('{}', { signature: null })).status);
       expect(statuses.slice(0, 5).every((s) => s === 401)).toBe(true);
       expect(statuses.slice(5).every((s) => s === 429)).toBe(true);
+      // Wrong signatures are unsigned traffic too, but a correctly signed webhook still passes.
+      expect((await limited.postWebhook('{}', { secret: 'a-wrong-secret-0000' })).status).toBe(429);
       expect((await limited.postWebhook(textMessageWebhook({ phoneNumberId: '1', wamid: 'w', text: 't' }))).status).toBe(200);
     } finally {
       await limited.stop();

@@ -120,7 +120,7 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
 
   const reject = (res: ServerResponse, status: number, reason: RejectReason, code: ErrorCode, message: string) => {
     metrics.webhooksRejected.inc({ reason });
-    // Too-large bodies are not drained: the connection is closed after the answer.
+    // After a 413 the connection is closed rather than reused.
     sendError(res, status, code, message, status === 413 ? { connection: 'close' } : {});
   };
 
@@ -167,6 +167,11 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
       return;
     }
     if (!verifyMetaSignature(config.appSecrets, raw, header)) {
+      // A signature header buys a body read, not immunity: an address that keeps failing is slowed.
+      if (!limiter.allowed(ip)) {
+        metrics.webhooksRejected.inc({ reason: 'rate_limited' });
+        return sendError(res, 429, 'RATE_LIMITED', 'too many unauthenticated requests; slow down', { 'retry-after': '60', connection: 'close' });
+      }
       limiter.take(ip);
       logger.warn({ bytes: raw.length }, 'webhook refused: bad or missing signature');
       return reject(res, 401, header ? 'bad_signature' : 'missing_signature', 'RELAY_UNAUTHORIZED', 'bad or missing X-Hub-Signature-256');
