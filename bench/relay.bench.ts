@@ -222,13 +222,23 @@ async function benchLatency(): Promise<void> {
   ]);
 }
 
-async function openSockets(count: number, open: (i: number) => Promise<unknown>): Promise<void> {
+/** Opens sockets 100 at a time; one that neither opens nor fails within 10 s counts as failed. */
+async function openSockets(count: number, open: (i: number) => Promise<unknown>): Promise<number> {
   let next = 0;
+  let failed = 0;
   await Promise.all(
     Array.from({ length: 100 }, async () => {
-      while (next < count) await open(next++);
+      while (next < count) {
+        const i = next++;
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), 10_000)));
+        await Promise.race([open(i), timeout]).catch(() => (failed += 1));
+        clearTimeout(timer);
+      }
     }),
   );
+  if (failed) progress(`${failed} sockets failed to open`);
+  return failed;
 }
 
 async function benchSockets(): Promise<void> {
@@ -246,6 +256,7 @@ async function benchSockets(): Promise<void> {
   });
   await sleep(1_000);
   const bareFull = rssMb(bare.child.pid!);
+  progress(`bare ws holds ${bareSockets.length}`);
   for (const ws of bareSockets) ws.terminate();
   bare.child.kill('SIGTERM');
 
@@ -274,12 +285,14 @@ async function benchSockets(): Promise<void> {
   db.close();
   await sleep(500);
   const relayIdle = rssMb(relay.pid!);
+  progress('relay idle; connecting appliances');
   const t0 = Date.now();
   await openSockets(SOCKETS, (i) => appliances[i]!.connect(relay.wsUrl));
   const connectSecs = (Date.now() - t0) / 1000;
   await sleep(1_000);
   const connected = await relay.metric('relay_connected_appliances');
   const relayFull = rssMb(relay.pid!);
+  progress(`relay holds ${connected}`);
   for (const a of appliances) a.ws?.terminate();
   await relay.stop();
   rows.push([
@@ -300,7 +313,9 @@ function printTable(): void {
 }
 
 const started = Date.now();
-const progress = (what: string) => process.stderr.write(`[${fmt((Date.now() - started) / 1000)} s] ${what}\n`);
+function progress(what: string): void {
+  process.stderr.write(`[${fmt((Date.now() - started) / 1000)} s] ${what}\n`);
+}
 progress("throughput");
 await benchThroughput();
 progress('latency');

@@ -77,6 +77,11 @@ async function serve(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down: finishing in-flight commits');
+    // A watchdog: whatever hangs, the process ends (a supervisor restarts it; Meta retries).
+    setTimeout(() => {
+      logger.error('shutdown took too long; exiting');
+      process.exit(code === 0 ? 1 : code);
+    }, config.shutdownGraceMs + 5_000).unref();
     server
       .close()
       .then(() => {
