@@ -4,7 +4,7 @@ import { EnvelopePlaintextSchema } from '../shared/envelope';
 import { parseWebhook, routeWebhook, signMetaBody, verifyMetaSignature } from './intake';
 import { batchWebhook, metaJson, statusChange, textMessageChange } from './testing/signWebhook';
 
-const sigVectors = JSON.parse(readFileSync(new URL('./testing/vectors/signature.json', import.meta.url), 'utf8')) as {
+const sigVectors = JSON.parse(readFileSync(new URL('../tests/vectors/whatsapp/signature.json', import.meta.url), 'utf8')) as {
   vectors: { id: string; app_secret: string; raw_body_base64: string; expected_header: string }[];
 };
 

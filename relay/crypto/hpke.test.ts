@@ -37,7 +37,7 @@ interface Vector {
 }
 
 const vectors = (
-  JSON.parse(readFileSync(new URL('../testing/vectors/hpke-rfc9180-x25519-aes128gcm.json', import.meta.url), 'utf8')) as { vectors: Vector[] }
+  JSON.parse(readFileSync(new URL('../../tests/vectors/hpke-rfc9180-x25519-aes128gcm.json', import.meta.url), 'utf8')) as { vectors: Vector[] }
 ).vectors;
 const hex = (s: string) => Buffer.from(s, 'hex');
 
