@@ -40,22 +40,18 @@ export interface WhatsAppDeps {
   graph?: { baseUrl?: string; apiVersion?: string } | undefined;
 }
 
+/** A send-service call as staff make it: the author is the session's user, the time is now. */
+type StaffSend<F extends (db: Database, p: never) => unknown> = Omit<Parameters<F>[1], 'now' | 'authorUserId'> & { userId: string };
+
 export interface WhatsAppService {
   start(): void;
   stop(): Promise<void>;
   status(): WhatsAppStatus;
   configure(input: { wabaId: string; accessToken: string; graphBaseUrl?: string }): Promise<WhatsAppStatus>;
-  sendText(p: { conversationId: number; text: string; replyToMessageId?: number; userId: string }): number;
-  sendTemplate(p: { conversationId: number; name: string; language: string; parameters: string[]; userId: string }): number;
-  sendMedia(p: {
-    conversationId: number;
-    bytes: Buffer;
-    mimeType: string;
-    filename?: string;
-    caption?: string;
-    replyToMessageId?: number;
-    userId: string;
-  }): number;
+  /** Each send stores the message and its outbox row, then nudges the worker; returns the message id. */
+  sendText(p: StaffSend<typeof sendText>): number;
+  sendTemplate(p: StaffSend<typeof sendTemplate>): number;
+  sendMedia(p: StaffSend<typeof sendMedia>): number;
   /** Queues a read receipt to Meta for the conversation's newest inbound message. */
   markRead(conversationId: number): void;
   listTemplates(): Template[];
@@ -101,6 +97,11 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
   let worker: OutboxWorker | null = null;
   let downloader: MediaDownloader | null = null;
   let tokenExpired = false;
+
+  function enqueued({ messageId }: { messageId: number }): number {
+    worker?.kick();
+    return messageId;
+  }
 
   function currentStatus(): WhatsAppStatus {
     return { configured: config() !== null, tokenExpired, phoneNumberIds: loadPairing(db)?.phoneNumberIds ?? [] };
@@ -179,29 +180,9 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
       return status;
     },
 
-    sendText({ conversationId, text, replyToMessageId, userId }) {
-      const { messageId } = sendText(db, {
-        conversationId,
-        text,
-        authorUserId: userId,
-        now: now(),
-        ...(replyToMessageId ? { replyToMessageId } : {}),
-      });
-      worker?.kick();
-      return messageId;
-    },
-
-    sendTemplate({ conversationId, name, language, parameters, userId }) {
-      const { messageId } = sendTemplate(db, { conversationId, name, language, parameters, authorUserId: userId, now: now() });
-      worker?.kick();
-      return messageId;
-    },
-
-    sendMedia({ userId, ...p }) {
-      const { messageId } = sendMedia(db, { ...p, authorUserId: userId, now: now() });
-      worker?.kick();
-      return messageId;
-    },
+    sendText: ({ userId, ...p }) => enqueued(sendText(db, { ...p, authorUserId: userId, now: now() })),
+    sendTemplate: ({ userId, ...p }) => enqueued(sendTemplate(db, { ...p, authorUserId: userId, now: now() })),
+    sendMedia: ({ userId, ...p }) => enqueued(sendMedia(db, { ...p, authorUserId: userId, now: now() })),
 
     markRead(conversationId) {
       if (markRead(db, { conversationId, now: now() }).queued) worker?.kick();

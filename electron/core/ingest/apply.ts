@@ -50,8 +50,9 @@ export function applyNormalizedWebhook(db: Database, n: NormalizedWebhook, optio
   return db.transaction(() => applyInTransaction(db, n, options.receivedAt)).immediate();
 }
 
-function applyInTransaction(db: Database, n: NormalizedWebhook, now: number): ApplyResult {
-  const result: ApplyResult = {
+/** What a delivery that stored nothing reports. */
+export function emptyApplyResult(): ApplyResult {
+  return {
     newMessages: [],
     statusChanges: [],
     reactionChanges: [],
@@ -65,14 +66,24 @@ function applyInTransaction(db: Database, n: NormalizedWebhook, now: number): Ap
       duplicateStatuses: 0,
       pendingStatuses: 0,
       reactions: 0,
-      valueErrors: n.valueErrors.length,
-      ignoredChanges: n.counts.ignoredChanges,
-      invalidChanges: n.counts.invalidChanges,
-      unattributable: n.counts.unattributable,
+      valueErrors: 0,
+      ignoredChanges: 0,
+      invalidChanges: 0,
+      unattributable: 0,
     },
-    invalidIssues: n.invalidIssues,
-    valueErrors: n.valueErrors,
+    invalidIssues: [],
+    valueErrors: [],
   };
+}
+
+function applyInTransaction(db: Database, n: NormalizedWebhook, now: number): ApplyResult {
+  const result = emptyApplyResult();
+  result.counts.valueErrors = n.valueErrors.length;
+  result.counts.ignoredChanges = n.counts.ignoredChanges;
+  result.counts.invalidChanges = n.counts.invalidChanges;
+  result.counts.unattributable = n.counts.unattributable;
+  result.invalidIssues = n.invalidIssues;
+  result.valueErrors = n.valueErrors;
   const conversations = new Set<number>();
   const contacts = new Set<number>();
 

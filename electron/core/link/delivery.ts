@@ -2,37 +2,12 @@ import type { EnvelopePlaintext } from '../../../shared/envelope';
 import { WebhookSchema } from '../../../shared/whatsapp/webhook';
 import { stmt } from '../db/statements';
 import type { Database } from '../db/types';
-import { applyWebhook, type ApplyResult } from '../ingest/apply';
+import { applyWebhook, emptyApplyResult, type ApplyResult } from '../ingest/apply';
 
 export interface IngestResult extends ApplyResult {
   relaySeq: number;
   /** True when the delivery was not a readable webhook and was shelved in `dead_letters`. */
   deadLettered: boolean;
-}
-
-function emptyResult(): ApplyResult {
-  return {
-    newMessages: [],
-    statusChanges: [],
-    reactionChanges: [],
-    conversationIds: [],
-    contactIds: [],
-    counts: {
-      messages: 0,
-      duplicateMessages: 0,
-      unsupportedMessages: 0,
-      statuses: 0,
-      duplicateStatuses: 0,
-      pendingStatuses: 0,
-      reactions: 0,
-      valueErrors: 0,
-      ignoredChanges: 0,
-      invalidChanges: 0,
-      unattributable: 0,
-    },
-    invalidIssues: [],
-    valueErrors: [],
-  };
 }
 
 /**
@@ -62,7 +37,7 @@ export function ingestDelivery(
       `INSERT INTO dead_letters (relay_seq, received_at, stored_at, reason, payload)
        SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM dead_letters WHERE relay_seq IS ? AND payload = ?)`,
     ).run(options.relaySeq, options.receivedAt, options.now, reason ?? 'unreadable', text, options.relaySeq, text);
-    return { ...emptyResult(), relaySeq: options.relaySeq, deadLettered: true };
+    return { ...emptyApplyResult(), relaySeq: options.relaySeq, deadLettered: true };
   }
   return { ...applyWebhook(db, parsed.data, { receivedAt: options.receivedAt }), relaySeq: options.relaySeq, deadLettered: false };
 }

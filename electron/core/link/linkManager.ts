@@ -1,7 +1,6 @@
 import { sign as edSign } from 'node:crypto';
 import type { Logger } from 'pino';
 import { CodedError } from '../../../shared/errors';
-import type { EnvelopePlaintext } from '../../../shared/envelope';
 import type { RelayStatus, RpcEventName, RpcEventPayload } from '../../../shared/rpc';
 import { compareWithWitness, makeCheckpoint, markCheckpointWitnessed, type WitnessVerdict } from '../audit/auditLog';
 import type { Database } from '../db/types';
@@ -10,7 +9,7 @@ import type { CoreKeys } from '../keys/coreKeys';
 import { enrolWithRelay } from './enrol';
 import { createEnvelopeOpener } from './openEnvelope';
 import { loadPairing, savePairing, type Pairing } from './pairing';
-import { createRelayLink, type RelayLink } from './relayLink';
+import { createRelayLink, type OpenedDelivery, type RelayLink } from './relayLink';
 
 export interface LinkManagerDeps {
   db: Database;
@@ -49,13 +48,20 @@ export function createLinkManager(deps: LinkManagerDeps): LinkManager {
     deps.emit('relay.stateChanged', status);
   }
 
-  function commit(seq: number, plaintext: EnvelopePlaintext, receivedAt: number): void {
-    const result = ingestDelivery(deps.db, plaintext, { relaySeq: seq, receivedAt, now: deps.now() });
-    if (result.deadLettered) log.warn({ seq }, 'delivery shelved as a dead letter');
-    try {
-      deps.onIngested(result);
-    } catch (err) {
-      log.warn({ seq, err: err instanceof Error ? err.name : 'error' }, 'post-ingest work failed');
+  /** One transaction for the whole batch (each delivery a savepoint inside it), then the follow-ups. */
+  function commit(batch: readonly OpenedDelivery[]): void {
+    if (batch.length === 0) return;
+    const now = deps.now();
+    const results = deps.db
+      .transaction(() => batch.map((d) => ingestDelivery(deps.db, d.plaintext, { relaySeq: d.seq, receivedAt: d.receivedAt, now })))
+      .immediate();
+    for (const result of results) {
+      if (result.deadLettered) log.warn({ seq: result.relaySeq }, 'delivery shelved as a dead letter');
+      try {
+        deps.onIngested(result);
+      } catch (err) {
+        log.warn({ seq: result.relaySeq, err: err instanceof Error ? err.name : 'error' }, 'post-ingest work failed');
+      }
     }
   }
 

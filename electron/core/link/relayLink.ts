@@ -23,10 +23,11 @@ export interface RelayLinkDeps {
   sign(payload: Buffer): Buffer;
   open: EnvelopeOpener;
   /**
-   * Store what a delivery holds. It must return only once the data is committed: the relay deletes
-   * the envelope as soon as it sees the ack that follows. Throwing means "not stored"; no ack is sent.
+   * Store what a batch of deliveries holds, in seq order. It must return only once all of it is
+   * committed: the relay deletes each envelope as soon as it sees the ack that follows. Throwing
+   * means "not stored"; no ack is sent.
    */
-  commit(seq: number, plaintext: EnvelopePlaintext, receivedAt: number): void | Promise<void>;
+  commit(batch: readonly OpenedDelivery[]): void | Promise<void>;
   onStatus(status: RelayStatus): void;
   logger: Logger;
   now?: () => number;
@@ -35,6 +36,15 @@ export interface RelayLinkDeps {
   /** A relay that sent nothing (not even a ping) for this long is considered dead. */
   silenceTimeoutMs?: number;
 }
+
+export interface OpenedDelivery {
+  seq: number;
+  plaintext: EnvelopePlaintext;
+  receivedAt: number;
+}
+
+/** Deliveries committed together at most; a backlog drains in transactions of this size. */
+const MAX_BATCH = 64;
 
 export interface RelayLink {
   status(): RelayStatus;
@@ -47,8 +57,10 @@ export interface RelayLink {
 
 /**
  * The appliance's side of the relay connection: authenticates on the upgrade with the device key,
- * opens each delivery, commits it, then acks it — in seq order, one at a time — and reconnects with
- * backoff and jitter whenever the link drops. Unacked deliveries come back on the next connection,
+ * opens deliveries as they arrive (in parallel), commits them in seq order — whatever has been
+ * opened by the time the previous commit ends goes into the next transaction, so a backlog drains
+ * with one disk sync per batch — then acks each, and reconnects with backoff and jitter whenever
+ * the link drops. Unacked deliveries come back on the next connection,
  * so a crash anywhere loses nothing; the store's idempotency makes the repeat harmless.
  */
 export function createRelayLink(deps: RelayLinkDeps): RelayLink {
@@ -118,8 +130,37 @@ export function createRelayLink(deps: RelayLinkDeps): RelayLink {
       handshakeTimeout: 10_000,
     });
     socket = ws;
-    // Deliveries are handled strictly one after another, in the order the relay sent them.
-    let chain: Promise<void> = Promise.resolve();
+    // Deliveries of this connection, in the order the relay sent them; opening starts at once.
+    const inbox: Arriving[] = [];
+    let draining = false;
+
+    async function drain(): Promise<void> {
+      if (draining) return;
+      draining = true;
+      try {
+        while (inbox.length > 0 && socket === ws && ws.readyState === WebSocket.OPEN) {
+          await inbox[0]!.opened;
+          const batch: Arriving[] = [];
+          while (inbox.length > 0 && batch.length < MAX_BATCH && inbox[0]!.settled) batch.push(inbox.shift()!);
+          const ready = batch.flatMap((d) => (d.plaintext ? [{ seq: d.seq, plaintext: d.plaintext, receivedAt: d.receivedAt }] : []));
+          try {
+            await deps.commit(ready);
+          } catch (err) {
+            log.error(
+              { seqs: [ready[0]?.seq, ready.at(-1)?.seq], code: err instanceof CodedError ? err.code : 'INTERNAL' },
+              'deliveries could not be stored; reconnecting to retry',
+            );
+            inbox.length = 0;
+            ws.close(1011, 'store failed');
+            return;
+          }
+          if (ws.readyState !== WebSocket.OPEN) return; // the acks are lost; the relay delivers again
+          for (const d of ready) ws.send(JSON.stringify({ type: 'ack', seq: d.seq }));
+        }
+      } finally {
+        draining = false;
+      }
+    }
 
     ws.on('unexpected-response', (_req, res) => {
       const code = res.statusCode ?? 0;
@@ -157,7 +198,20 @@ export function createRelayLink(deps: RelayLinkDeps): RelayLink {
           break;
         case 'deliver': {
           const { seq, envelope } = frame;
-          chain = chain.then(() => handleDelivery(ws, seq, envelope));
+          const arriving: Arriving = { seq, receivedAt: envelope.receivedAt, settled: false, plaintext: null, opened: Promise.resolve() };
+          arriving.opened = deps.open(seq, envelope).then(
+            (plaintext) => {
+              arriving.plaintext = plaintext;
+              arriving.settled = true;
+            },
+            (err: unknown) => {
+              // Not acked: it stays at the relay (until its expiry) rather than being thrown away.
+              log.error({ seq, code: err instanceof CodedError ? err.code : 'INTERNAL' }, 'delivery could not be opened; left at the relay');
+              arriving.settled = true;
+            },
+          );
+          inbox.push(arriving);
+          void drain();
           break;
         }
         case 'error':
@@ -179,26 +233,6 @@ export function createRelayLink(deps: RelayLinkDeps): RelayLink {
     ws.on('error', (err) => {
       log.debug({ err: err.message }, 'relay socket error');
     });
-  }
-
-  async function handleDelivery(ws: WebSocket, seq: number, envelope: Parameters<EnvelopeOpener>[1]): Promise<void> {
-    if (ws.readyState !== WebSocket.OPEN) return; // comes again on the next connection
-    let plaintext: EnvelopePlaintext;
-    try {
-      plaintext = await deps.open(seq, envelope);
-    } catch (err) {
-      // Not acked: it stays at the relay (until its expiry) rather than being thrown away.
-      log.error({ seq, code: err instanceof CodedError ? err.code : 'INTERNAL' }, 'delivery could not be opened; left at the relay');
-      return;
-    }
-    try {
-      await deps.commit(seq, plaintext, envelope.receivedAt);
-    } catch (err) {
-      log.error({ seq, code: err instanceof CodedError ? err.code : 'INTERNAL' }, 'delivery could not be stored; reconnecting to retry');
-      ws.close(1011, 'store failed');
-      return;
-    }
-    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'ack', seq }));
   }
 
   function request<T>(
@@ -263,6 +297,16 @@ export function createRelayLink(deps: RelayLinkDeps): RelayLink {
       }
     },
   };
+}
+
+interface Arriving {
+  seq: number;
+  receivedAt: number;
+  /** Resolves when opening finished, either way. */
+  opened: Promise<void>;
+  settled: boolean;
+  /** Null when the envelope did not open. */
+  plaintext: EnvelopePlaintext | null;
 }
 
 export function toWebSocketUrl(relayUrl: string): string {
