@@ -1,15 +1,4 @@
-/**
- * The relay's command line, and the only file that reads the environment or argv.
- *   npm run relay -- [serve]                      run the server (default)
- *   npm run relay -- keygen                       print fresh secrets for the operator
- *   npm run relay -- tenant-add <tenantId> [--label <clinic>] [--phone <phone_number_id>]...
- *   npm run relay -- number-add <tenantId> <phone_number_id>
- *   npm run relay -- number-remove <phone_number_id>
- *   npm run relay -- enrol-code <tenantId>       print a one-time enrolment code (stored hashed)
- *   npm run relay -- list                         tenants, numbers, appliances, queue counts
- *   npm run relay -- revoke <applianceId>         revoke; the running server closes its socket
- * Operator commands print one JSON document on stdout and need only RELAY_DATA_DIR.
- */
+// The relay's command line, and the only file that reads the environment or argv.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -98,6 +87,19 @@ async function serve(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
+const USAGE = `Usage:
+  npm run relay -- [serve]                      run the server (default)
+  npm run relay -- keygen                       print fresh secrets for the operator
+  npm run relay -- tenant-add <tenantId> [--label <clinic>] [--phone <phone_number_id>]...
+  npm run relay -- number-add <tenantId> <phone_number_id>
+  npm run relay -- number-remove <phone_number_id>
+  npm run relay -- enrol-code <tenantId>       print a one-time enrolment code (stored hashed)
+  npm run relay -- list                         tenants, numbers, appliances, queue counts
+  npm run relay -- revoke <applianceId>         revoke; the running server closes its socket
+Operator commands print one JSON document on stdout and need only RELAY_DATA_DIR.
+Configuration (environment, *_FILE secrets, TLS, deployment): relay/README.md
+`;
+
 async function main(): Promise<void> {
   const { positionals, values } = parseArgs({
     args: process.argv.slice(2),
@@ -105,6 +107,10 @@ async function main(): Promise<void> {
     options: { label: { type: 'string' }, phone: { type: 'string', multiple: true }, help: { type: 'boolean' } },
   });
   const [command = 'serve', ...rest] = positionals;
+  if (values.help || command === 'help') {
+    process.stdout.write(USAGE);
+    return;
+  }
   const now = Date.now();
   switch (command) {
     case 'serve':
