@@ -331,6 +331,8 @@ export const RpcResultSchema = z.union([
 export const rpcEvents = {
   'message.received': z.object({ conversationId: Id, messageId: Id }),
   'message.statusChanged': z.object({ conversationId: Id, messageId: Id, status: MessageStatusSchema }),
+  /** Something about messages already shown changed (a file finished downloading, a reaction); `messageId` null: several. */
+  'message.updated': z.object({ conversationId: Id, messageId: Id.nullable() }),
   'conversation.updated': z.object({ conversationId: Id }),
   'relay.stateChanged': RelayStatusSchema,
   'whatsapp.stateChanged': WhatsAppStatusSchema,

@@ -128,6 +128,26 @@ describe('patient ⇄ clinic through relay, core and the Graph API simulator', (
     expect(Buffer.from(got.dataBase64, 'base64').equals(photo)).toBe(true);
   });
 
+  it('downloads a voice message and tells the open thread', async () => {
+    const ogg = Buffer.concat([Buffer.from('OggS'), Buffer.alloc(3000, 1)]);
+    const mediaId = sim.addMedia({ bytes: ogg, mimeType: 'audio/ogg' });
+    const updated: number[] = [];
+    const off = core.on((event, payload) => {
+      if (event === 'message.updated') updated.push((payload as { conversationId: number }).conversationId);
+    });
+    await sim.postInbound({ from: '4915110000009', name: 'Vera Voice', media: { kind: 'audio', mediaId } });
+    const conversationId = await conversationOf('Vera Voice');
+    const media = await waitFor('voice stored', async () => {
+      const thread = await call(core, RECEPTION, 'messages.list', { conversationId });
+      const m = thread.items.find((x) => x.type === 'audio')?.media;
+      return m?.state === 'stored' ? m : undefined;
+    });
+    expect(media.mimeType).toBe('audio/ogg');
+    // The open thread is told to redraw once the file is here.
+    await waitFor('message.updated event', () => updated.includes(conversationId));
+    off();
+  });
+
   it('sends a document: uploaded to Meta first, then sent by its media id', async () => {
     await sim.postInbound({ from: '4915110000005', name: 'Otto Brandt', text: 'Können Sie mir den Befund schicken?' });
     const conversationId = await conversationOf('Otto Brandt');

@@ -132,7 +132,9 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
       logger,
       now,
       onChanged: (change) => {
-        if (change.conversationId !== null) emit('conversation.updated', { conversationId: change.conversationId });
+        if (change.conversationId !== null) {
+          emit('message.updated', { conversationId: change.conversationId, messageId: change.messageId });
+        }
       },
     });
     downloader.start();
@@ -226,6 +228,9 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
           messageId: s.messageId,
           status: s.status as RpcEventPayload<'message.statusChanged'>['status'],
         });
+      }
+      for (const conversationId of new Set(result.reactionChanges.map((r) => r.conversationId))) {
+        emit('message.updated', { conversationId, messageId: null });
       }
       for (const conversationId of result.conversationIds) emit('conversation.updated', { conversationId });
       if (result.statusChanges.length > 0) worker?.kick();

@@ -26,7 +26,7 @@ export function secureWebPreferences(preloadPath: string): WebPreferences {
 
 /** Same policy as the meta tag in renderer/index.html; also sent as a header for the dev server. */
 export const CONTENT_SECURITY_POLICY =
-  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'";
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'";
 
 /** In-app navigation is never allowed: the renderer is a single page loaded from the app bundle. */
 export function isAllowedNavigation(_url: string): boolean {

@@ -211,6 +211,20 @@ describe('receptionist desk through the web harness', () => {
     expect(await img.getAttribute('alt')).toBe('Foto vom Rezept');
   });
 
+  it('plays a voice message in place once asked, fetched through the core under the strict CSP', async () => {
+    const wav = silentWav(0.2);
+    const mediaId = stack.sim.addMedia({ bytes: wav, mimeType: 'audio/wav' });
+    await stack.sim.postInbound({ from: KLAUS, name: 'Klaus Becker', media: { kind: 'audio', mediaId } });
+    await conversationButton('Klaus Becker').click();
+    const play = page.getByTestId('thread').getByRole('button', { name: /Play voice message/ });
+    await play.waitFor({ timeout: 15_000 });
+    await play.click();
+    const audio = page.getByTestId('thread').locator('audio.media-audio');
+    await audio.waitFor({ timeout: 5_000 });
+    expect(await audio.getAttribute('src')).toMatch(/^blob:/);
+    await expect.poll(() => audio.evaluate((el) => (el as unknown as { duration: number }).duration), { timeout: 5_000 }).toBeGreaterThan(0.1);
+  });
+
   it('assigns, resolves and filters conversations, and keeps quick replies on this computer', async () => {
     await conversationButton('Klaus Becker').click();
     await page.getByRole('button', { name: 'Assign to me' }).click();
@@ -281,3 +295,21 @@ describe('receptionist desk through the web harness', () => {
   });
 });
 
+/** A short silent 8 kHz mono PCM WAV file: real audio the browser can decode. */
+function silentWav(seconds: number): Buffer {
+  const samples = Math.round(8000 * seconds);
+  const header = Buffer.alloc(44);
+  header.write('RIFF', 0);
+  header.writeUInt32LE(36 + samples * 2, 4);
+  header.write('WAVEfmt ', 8);
+  header.writeUInt32LE(16, 16);
+  header.writeUInt16LE(1, 20); // PCM
+  header.writeUInt16LE(1, 22); // mono
+  header.writeUInt32LE(8000, 24);
+  header.writeUInt32LE(16000, 28);
+  header.writeUInt16LE(2, 32);
+  header.writeUInt16LE(16, 34);
+  header.write('data', 36);
+  header.writeUInt32LE(samples * 2, 40);
+  return Buffer.concat([header, Buffer.alloc(samples * 2)]);
+}

@@ -54,7 +54,7 @@ const CONTENT_TYPES: Record<string, string> = {
 
 /** The same policy as the meta tag in renderer/index.html, also sent as a header. */
 export const HARNESS_CSP =
-  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self' ws://127.0.0.1:*; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'";
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self' ws://127.0.0.1:*; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'";
 
 export const DEFAULT_HARNESS_SESSION: Omit<Session, 'origin'> = {
   userId: 'harness-admin',

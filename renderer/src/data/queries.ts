@@ -102,6 +102,11 @@ function subscribeCoreEvents(rpc: RpcClient, qc: QueryClient, onMessage?: (conve
       case 'whatsapp.stateChanged':
         qc.setQueryData(keys.whatsapp, payload as never);
         break;
+      case 'message.updated': {
+        const { conversationId } = payload as { conversationId: number };
+        void qc.invalidateQueries({ queryKey: keys.messages(conversationId) });
+        break;
+      }
       case 'message.received':
       case 'message.statusChanged':
       case 'conversation.updated': {

@@ -81,6 +81,7 @@ function Media({ message: m }: { message: MessageView }): React.JSX.Element {
   if (media.state === 'too_large') return <p className="media-note">{t.mediaTooLarge}</p>;
   if (media.state === 'failed') return <p className="media-note">{t.mediaUnavailable}</p>;
   if (m.type === 'image' || m.type === 'sticker') return <InlineImage mediaId={media.id} alt={m.text ?? t.imageAlt} />;
+  if (m.type === 'audio') return <InlineAudio mediaId={media.id} filename={media.filename} size={media.size} />;
   return <DownloadButton mediaId={media.id} filename={media.filename} size={media.size} />;
 }
 
@@ -115,6 +116,23 @@ function InlineImage({ mediaId, alt }: { mediaId: number; alt: string }): React.
   if (error) return <p className="media-note">{t.mediaUnavailable}</p>;
   if (!url) return <div className="media-placeholder" aria-label={t.loading} />;
   return <img className="media-image" src={url} alt={alt} />;
+}
+
+/** Voice messages play in place; the bytes are fetched only when someone presses play. */
+function InlineAudio({ mediaId, filename, size }: { mediaId: number; filename: string | null; size: number | null }): React.JSX.Element {
+  const { t } = useI18n();
+  const [wanted, setWanted] = useState(false);
+  const { url, error } = useBlobUrl(mediaId, wanted);
+  if (error) return <p className="media-note">{t.mediaUnavailable}</p>;
+  if (url) return <audio className="media-audio" src={url} controls autoPlay aria-label={t.playVoiceNote} />;
+  return (
+    <span className="media-audio-actions">
+      <button type="button" className="media-file" onClick={() => setWanted(true)} disabled={wanted}>
+        ▶ {t.playVoiceNote}
+      </button>
+      <DownloadButton mediaId={mediaId} filename={filename} size={size} />
+    </span>
+  );
 }
 
 function DownloadButton({ mediaId, filename, size }: { mediaId: number; filename: string | null; size: number | null }): React.JSX.Element {
