@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { CodedError } from '../../../../shared/errors';
 import { stmt } from '../statements';
 import type { Database } from '../types';
-import { decodeCursor, encodeCursor, PageLimitSchema } from './cursor';
+import { decodeCursor, encodeCursor, PageLimitSchema, splitPage } from './cursor';
 
 export const ConversationStatusSchema = z.enum(['open', 'pending', 'resolved']);
 export type ConversationStatus = z.infer<typeof ConversationStatusSchema>;
@@ -118,10 +118,8 @@ export function listConversations(db: Database, input: ListConversationsInput = 
       ? stmt(db, LIST_SQL.assigned).all(filter.userId, at, id, limit + 1)
       : stmt(db, LIST_SQL[filter.kind]).all(at, id, limit + 1)
   ) as ListRow[];
-  const more = rows.length > limit;
-  const page = more ? rows.slice(0, limit) : rows;
-  const last = page[page.length - 1];
-  return { items: page.map(toItem), nextCursor: more && last ? encodeCursor(last.last_activity_at, last.id) : null };
+  const { page, nextFrom } = splitPage(rows, limit);
+  return { items: page.map(toItem), nextCursor: nextFrom ? encodeCursor(nextFrom.last_activity_at, nextFrom.id) : null };
 }
 
 export function getConversation(db: Database, id: number): ConversationListItem | null {

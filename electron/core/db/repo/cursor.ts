@@ -21,3 +21,13 @@ export function decodeCursor(cursor: string | null | undefined): [number, number
 }
 
 export const PageLimitSchema = z.number().int().min(1).max(200);
+
+/**
+ * Queries fetch `limit + 1` rows: the extra one only says whether another page exists. Returns
+ * the page and the row the next cursor is made from (undefined when this was the last page).
+ */
+export function splitPage<T>(rows: T[], limit: number): { page: T[]; nextFrom: T | undefined } {
+  if (rows.length <= limit) return { page: rows, nextFrom: undefined };
+  const page = rows.slice(0, limit);
+  return { page, nextFrom: page[page.length - 1] };
+}

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { stmt } from '../statements';
 import type { Database } from '../types';
 import type { Page } from './conversations';
-import { decodeCursor, encodeCursor, PageLimitSchema } from './cursor';
+import { decodeCursor, encodeCursor, PageLimitSchema, splitPage } from './cursor';
 import { applyPendingStatuses, type StatusChange } from './statuses';
 
 export interface MessageRow {
@@ -99,16 +99,11 @@ export const ThreadPageSchema = z.object({
 });
 export type ThreadPageInput = z.input<typeof ThreadPageSchema>;
 
-export interface ThreadMessage {
+export interface ThreadMessage extends Omit<InboundMessageInput, 'conversationId' | 'wamid'> {
   id: number;
+  /** Null for an outbound message Meta has not accepted yet. */
   wamid: string | null;
   direction: 'inbound' | 'outbound';
-  type: string;
-  text: string | null;
-  content: unknown;
-  contextWamid: string | null;
-  mediaId: string | null;
-  sentAt: number;
   status: string;
   statusAt: number | null;
   error: { code: number | null; title: string | null } | null;
@@ -126,8 +121,7 @@ export function listThread(db: Database, input: ThreadPageInput): Page<ThreadMes
     `SELECT * FROM messages WHERE conversation_id = ? AND (sent_at, id) < (?, ?)
      ORDER BY sent_at DESC, id DESC LIMIT ?`,
   ).all(conversationId, at, id, limit + 1) as MessageRow[];
-  const more = rows.length > limit;
-  const page = more ? rows.slice(0, limit) : rows;
+  const { page, nextFrom } = splitPage(rows, limit);
   const wamids = page.map((r) => r.wamid).filter((w): w is string => w !== null);
   const reactions = new Map<string, { emoji: string; fromBusiness: boolean }[]>();
   if (wamids.length > 0) {
@@ -142,7 +136,6 @@ export function listThread(db: Database, input: ThreadPageInput): Page<ThreadMes
       reactions.set(r.target_wamid, list);
     }
   }
-  const last = page[page.length - 1];
   return {
     items: page.map((r) => ({
       id: r.id,
@@ -160,7 +153,7 @@ export function listThread(db: Database, input: ThreadPageInput): Page<ThreadMes
       authorUserId: r.author_user_id,
       reactions: (r.wamid && reactions.get(r.wamid)) || [],
     })),
-    nextCursor: more && last ? encodeCursor(last.sent_at, last.id) : null,
+    nextCursor: nextFrom ? encodeCursor(nextFrom.sent_at, nextFrom.id) : null,
   };
 }
 

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { stmt } from '../statements';
 import type { Database } from '../types';
 import type { Page } from './conversations';
-import { PageLimitSchema } from './cursor';
+import { PageLimitSchema, splitPage } from './cursor';
 
 export const SearchMessagesSchema = z.object({
   query: z.string().trim().min(1).max(200),
@@ -89,8 +89,7 @@ export function searchMessages(db: Database, input: SearchMessagesInput): Page<S
           `${SEARCH_SELECT} WHERE messages_fts MATCH ? AND messages_fts.rowid < ? ORDER BY messages_fts.rowid DESC LIMIT ?`,
         ).all(`conversation_id : "${conversationId}" AND ${fts}`, before, limit + 1)
   ) as { id: number; conversation_id: number; direction: 'inbound' | 'outbound'; type: string; sent_at: number; snippet: string; contact_name: string | null }[];
-  const more = rows.length > limit;
-  const page = more ? rows.slice(0, limit) : rows;
+  const { page, nextFrom } = splitPage(rows, limit);
   return {
     items: page.map((r) => ({
       messageId: r.id,
@@ -101,6 +100,6 @@ export function searchMessages(db: Database, input: SearchMessagesInput): Page<S
       sentAt: r.sent_at,
       snippet: segments(r.snippet),
     })),
-    nextCursor: more ? String(page[page.length - 1]!.id) : null,
+    nextCursor: nextFrom ? String(nextFrom.id) : null,
   };
 }
