@@ -33,6 +33,9 @@ export const ERROR_CODES = [
   'WHATSAPP_TOKEN_EXPIRED',
   'WHATSAPP_REJECTED',
   'NOT_PAIRED',
+  'RECOVERY_REQUIRED',
+  'RECOVERY_KEY_INVALID',
+  'RECOVERY_KEY_WRONG',
 ] as const;
 
 export const ErrorCodeSchema = z.enum(ERROR_CODES);

@@ -95,6 +95,10 @@ export const TemplateSchema = z.object({
 });
 export type Template = z.infer<typeof TemplateSchema>;
 
+/** Whether an IT-admin recovery key exists for the database key (never the key itself). */
+export const RecoveryStatusSchema = z.object({ configured: z.boolean(), createdAt: z.number().int().nullable() });
+export type RecoveryStatus = z.infer<typeof RecoveryStatusSchema>;
+
 export const RelayStateSchema = z.enum(['not_paired', 'connecting', 'connected', 'offline']);
 export const RelayStatusSchema = z.object({
   state: RelayStateSchema,
@@ -292,6 +296,21 @@ export const rpcContract = {
     output: AuditVerdictSchema,
     roles: ['auditor', 'admin'],
     audit: 'read',
+  }),
+  'recovery.status': method({
+    input: z.object({}),
+    output: RecoveryStatusSchema,
+    roles: ['admin'],
+  }),
+  /** Shown once: the core keeps only the database key wrapped under it. */
+  'recovery.create': method({
+    input: z.object({
+      /** An existing recovery key stops working when a new one is made; say so explicitly. */
+      replace: z.boolean().default(false),
+    }),
+    output: z.object({ recoveryKey: z.string().regex(/^([0-9A-Z]{4}-){7}[0-9A-Z]{4}$/), createdAt: z.number().int() }),
+    roles: ['admin'],
+    audit: 'configure',
   }),
   'setup.pair': method({
     input: z.object({ relayUrl: z.url({ protocol: /^https?$/ }), code: z.string().min(1).max(40) }),

@@ -3,6 +3,7 @@ import pino from 'pino';
 import type { RpcEventName, RpcEventPayload, RelayStatus } from '../../shared/rpc';
 import { appendAudit } from './audit/auditLog';
 import { openCoreStore, type CoreStore } from './db/coreStore';
+import { createRecoveryService } from './keys/recovery';
 import { createKeytarSecretStore, type SecretStore } from './keys/secretStore';
 import { createDispatch } from './rpc/dispatch';
 import { createHandlers } from './rpc/handlers';
@@ -66,7 +67,14 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
   });
 
   const dispatch = createDispatch({
-    handlers: createHandlers({ db, now, link, whatsapp, emit }),
+    handlers: createHandlers({
+      db,
+      now,
+      link,
+      whatsapp,
+      recovery: createRecoveryService({ dataDir: store.dataDir, installationId: store.keys.installationId, databaseKey: store.keys.databaseKey, now }),
+      emit,
+    }),
     audit: (record) => void appendAudit(db, record, now()),
     logger,
   });

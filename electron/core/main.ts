@@ -1,10 +1,15 @@
 // The headless appliance core: `npm run core -- --data-dir DIR [options]`.
 // The Electron shell starts the same `createCore` in a utility process; this entry lets a clinic
 // server, the tests and the demo run it without Electron. The only file here that reads argv/env.
+import { join } from 'node:path';
+import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { CodedError } from '../../shared/errors';
 import { createCore } from './createCore';
+import { DATABASE_FILE } from './db/coreStore';
+import { restoreDatabaseKey } from './keys/recovery';
+import { createKeytarSecretStore } from './keys/secretStore';
 import type { Session } from './types';
 
 const USAGE = `Usage: npm run core -- --data-dir DIR [--pair RELAY_URL --code CODE] [--graph-base-url URL] [--log-level LEVEL]
@@ -18,6 +23,14 @@ const USAGE = `Usage: npm run core -- --data-dir DIR [--pair RELAY_URL --code CO
   --verify-audit        check the audit log's hash chain (and, when paired, the relay's witness),
                         print the verdict as JSON and exit: 0 intact, 3 broken
 
+       npm run core -- --data-dir DIR --create-recovery-key [--replace]
+       npm run core -- --data-dir DIR --recover
+
+  --create-recovery-key print a new IT-admin recovery key once and exit (--replace: the old one
+                        stops working)
+  --recover             new hardware: read the recovery key from the terminal (or stdin), put the
+                        database key back into this computer's keychain and exit; then pair again
+
 The database key and the device keys live in the OS keychain (service "clinic-inbox").`;
 
 async function main(): Promise<void> {
@@ -29,6 +42,9 @@ async function main(): Promise<void> {
       'graph-base-url': { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
       'verify-audit': { type: 'boolean' },
+      'create-recovery-key': { type: 'boolean' },
+      replace: { type: 'boolean' },
+      recover: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -38,8 +54,24 @@ async function main(): Promise<void> {
     process.exit(values.help ? 0 : 2);
   }
   const logger = pino({ level: values['log-level'] ?? 'info', base: { part: 'core' } });
+  const dataDir = values['data-dir'];
+  if (values.recover) {
+    const { installationId, restored } = await restoreDatabaseKey({
+      dataDir,
+      databasePath: join(dataDir, DATABASE_FILE),
+      secrets: await createKeytarSecretStore(),
+      recoveryKey: await readRecoveryKeyInput(),
+    });
+    process.stdout.write(
+      restored
+        ? `The database key of installation ${installationId} is back in this computer's keychain.\n` +
+            'Start Clinic Inbox, then pair it with the relay again (new enrolment code) and enter the WhatsApp token again.\n'
+        : `This computer's keychain already holds a key that opens installation ${installationId}; nothing was changed.\n`,
+    );
+    return;
+  }
   const core = await createCore({
-    dataDir: values['data-dir'],
+    dataDir,
     logger,
     ...(values['graph-base-url'] ? { graph: { baseUrl: values['graph-base-url'] } } : {}),
   });
@@ -56,6 +88,20 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify(result.ok ? result.value : result.error, null, 2)}\n`);
     const verdict = result.ok ? (result.value as { chain: { ok: boolean }; witness: { ok: boolean | null } }) : null;
     process.exit(verdict && verdict.chain.ok && verdict.witness.ok !== false ? 0 : 3);
+  }
+  if (values['create-recovery-key']) {
+    const result = await core.dispatch(operator, 'recovery.create', { replace: values.replace ?? false });
+    await core.close();
+    if (!result.ok) {
+      process.stderr.write(`clinic-inbox core: ${result.error.code}: ${result.error.message}\n`);
+      process.exit(1);
+    }
+    const { recoveryKey } = result.value as { recoveryKey: string };
+    process.stdout.write(
+      `Recovery key (shown once; print it or write it down and keep it locked away from this computer):\n\n    ${recoveryKey}\n\n` +
+        'With it and a copy of the data folder, an IT admin can open the data on new hardware (--recover).\n',
+    );
+    return;
   }
   if (values.pair) {
     const result = await core.dispatch(operator, 'setup.pair', { relayUrl: values.pair, code: values.code ?? '' });
@@ -76,6 +122,21 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/** From the terminal when there is one (never from argv: that shows in `ps` and shell history). */
+async function readRecoveryKeyInput(): Promise<string> {
+  if (process.stdin.isTTY) {
+    const rl = createInterface({ input: process.stdin, output: process.stderr });
+    try {
+      return await rl.question('Recovery key: ');
+    } finally {
+      rl.close();
+    }
+  }
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8').trim();
 }
 
 main().catch((err: unknown) => {

@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { CodedError } from '../../../shared/errors';
 import { loadOrCreateCoreKeys, type CoreKeys } from '../keys/coreKeys';
 import { loadOrCreateInstallationId } from '../keys/installation';
 import type { SecretStore } from '../keys/secretStore';
@@ -28,22 +27,15 @@ export interface OpenCoreStoreDeps {
 
 /**
  * The core's start-up path for its data: installation id → keys from the keychain → open and
- * migrate the encrypted database. Fails with `KEYCHAIN_UNAVAILABLE`, `DATABASE_LOCKED` or
- * `DATABASE_TOO_NEW` and writes nothing secret anywhere on the way.
+ * migrate the encrypted database. Fails with `KEYCHAIN_UNAVAILABLE`, `RECOVERY_REQUIRED`,
+ * `DATABASE_LOCKED` or `DATABASE_TOO_NEW` and writes nothing secret anywhere on the way.
  */
 export async function openCoreStore(deps: OpenCoreStoreDeps): Promise<CoreStore> {
   const now = deps.clock ?? Date.now;
   const installationId = loadOrCreateInstallationId(deps.dataDir);
   const databasePath = join(deps.dataDir, DATABASE_FILE);
   const hadDatabase = existsSync(databasePath);
-  const keys = await loadOrCreateCoreKeys(deps.secrets, installationId);
-  if (keys.created && hadDatabase) {
-    throw new CodedError(
-      'DATABASE_LOCKED',
-      `The keychain has no database key for installation ${installationId}, but a database exists in ${deps.dataDir}. ` +
-        'Restore the keychain entry (or use the recovery key); a new key cannot open the existing data. Nothing was changed.',
-    );
-  }
+  const keys = await loadOrCreateCoreKeys(deps.secrets, installationId, { databaseExists: hadDatabase, dataDir: deps.dataDir });
   const { db, migration } = openDatabase({ path: databasePath, key: keys.databaseKey });
   setSetting(db, 'keychain_backend', keys.backend, now());
   deps.logger.info(

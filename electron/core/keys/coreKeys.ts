@@ -59,10 +59,24 @@ async function loadOrCreatePair(store: SecretStore, account: string, kind: 'ed25
  * Reads the installation's keys from the keychain, generating any that are missing (first run).
  * The database key is 32 random bytes stored as hex; device keys as PKCS#8 DER, base64url.
  */
-export async function loadOrCreateCoreKeys(store: SecretStore, installationId: string): Promise<CoreKeys> {
+export async function loadOrCreateCoreKeys(
+  store: SecretStore,
+  installationId: string,
+  options: { databaseExists: boolean; dataDir: string },
+): Promise<CoreKeys> {
   const accounts = keychainAccounts(installationId);
   let created = false;
   let hex = await store.get(accounts.databaseKey);
+  if (hex === null && options.databaseExists) {
+    // Never make a new key for existing data: it could not open it, and writing it would hide the
+    // real problem (a keychain that was lost, or a data folder moved to new hardware).
+    throw new CodedError(
+      'RECOVERY_REQUIRED',
+      `This computer's keychain has no database key for installation ${installationId}, but its database exists in ${options.dataDir}. ` +
+        'If the data came from another computer, an IT admin restores access with the recovery key ' +
+        `(npm run core -- --data-dir "${options.dataDir}" --recover). Nothing was changed.`,
+    );
+  }
   if (hex === null) {
     hex = randomBytes(DATABASE_KEY_BYTES).toString('hex');
     await store.set(accounts.databaseKey, hex);

@@ -15,6 +15,7 @@ import {
 import { getMessageByWamid, listThread, type ThreadMessage } from '../db/repo/messages';
 import { searchMessages } from '../db/repo/search';
 import { customerServiceWindow } from '../window';
+import type { RecoveryService } from '../keys/recovery';
 import type { LinkManager } from '../link/linkManager';
 import type { WhatsAppService } from '../whatsapp';
 import type { Handlers } from './dispatch';
@@ -24,12 +25,13 @@ export interface HandlerDeps {
   now: () => number;
   link: LinkManager;
   whatsapp: WhatsAppService;
+  recovery: RecoveryService;
   emit<E extends RpcEventName>(event: E, payload: RpcEventPayload<E>): void;
 }
 
 /** Every RPC method's implementation. Role checks, validation and auditing happen in `dispatch`. */
 export function createHandlers(deps: HandlerDeps): Handlers {
-  const { db, now, link, whatsapp, emit } = deps;
+  const { db, now, link, whatsapp, recovery, emit } = deps;
 
   function conversationOrThrow(id: number): ConversationListItem {
     const conversation = getConversation(db, id);
@@ -201,6 +203,9 @@ export function createHandlers(deps: HandlerDeps): Handlers {
         witness,
       };
     },
+
+    'recovery.status': () => recovery.status(),
+    'recovery.create': ({ replace }) => recovery.create(replace),
 
     'setup.pair': async ({ relayUrl, code }) => {
       const pairing = await link.pair(relayUrl, code);

@@ -1,0 +1,208 @@
+// The IT admin's recovery key, end to end with the real keychain: made once at setup, it brings the
+// data back on "new hardware" (a keychain that has lost every entry of the installation), and every
+// wrong input is refused without writing anything.
+// Needs the keychain: `node scripts/test.mjs --vitest-only electron/core/keys`.
+import { execFile } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CodedError } from '../../../shared/errors';
+import { createCore, type CoreHandle } from '../createCore';
+import { DATABASE_FILE, openCoreStore } from '../db/coreStore';
+import pino from 'pino';
+import { contact, sampleMessages, webhookBody } from '../testing/whatsappPayloads';
+import { WebhookSchema } from '../../../shared/whatsapp/webhook';
+import { applyWebhook } from '../ingest/apply';
+import { keychainAccounts } from './accounts';
+import { parseRecoveryKey, RECOVERY_FILE, restoreDatabaseKey } from './recovery';
+import { createKeytarSecretStore, type SecretStore } from './secretStore';
+
+const quietLogger = () => pino({ level: 'silent' });
+const ROOT = resolve(import.meta.dirname, '..', '..', '..');
+const ADMIN = { userId: 'it', role: 'admin', displayName: 'IT', origin: 'test' } as const;
+const RECEPTIONIST = { userId: 'desk', role: 'receptionist', displayName: 'Desk', origin: 'test' } as const;
+
+let secrets: SecretStore;
+const dirs: string[] = [];
+const installations = new Set<string>();
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'clinic-recovery-'));
+  dirs.push(dir);
+  return dir;
+}
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'resolved';
+  } catch (err) {
+    return err instanceof CodedError ? err.code : String(err);
+  }
+}
+
+/** "New hardware": this computer's keychain holds nothing of the installation. */
+async function wipeKeychain(installationId: string): Promise<void> {
+  for (const account of Object.values(keychainAccounts(installationId))) await secrets.delete(account);
+}
+
+async function startCore(dataDir: string): Promise<CoreHandle> {
+  const core = await createCore({ dataDir, secrets, logger: quietLogger() });
+  installations.add(core.installationId);
+  return core;
+}
+
+async function call<T>(core: CoreHandle, method: string, params: unknown, session: typeof ADMIN | typeof RECEPTIONIST = ADMIN): Promise<T> {
+  const result = await core.dispatch(session, method as never, params as never);
+  if (!result.ok) throw new CodedError(result.error.code, result.error.message);
+  return result.value as T;
+}
+
+beforeAll(async () => {
+  secrets = await createKeytarSecretStore();
+});
+
+afterAll(async () => {
+  for (const id of installations) await wipeKeychain(id);
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('recovery key format', () => {
+  it('reads a key however it was typed, and tells a typo from a wrong key', async () => {
+    const dataDir = tempDir();
+    const core = await startCore(dataDir);
+    const { recoveryKey } = await call<{ recoveryKey: string }>(core, 'recovery.create', {});
+    await core.close();
+    expect(recoveryKey).toMatch(/^([0-9A-Z]{4}-){7}[0-9A-Z]{4}$/);
+    const secret = parseRecoveryKey(recoveryKey);
+    expect(parseRecoveryKey(recoveryKey.toLowerCase().replace(/-/g, ' '))).toEqual(secret);
+    // People read 0 as O and 1 as I or l: Crockford's alphabet has neither letter, so both mean the digit.
+    expect(parseRecoveryKey(recoveryKey.replace(/0/g, 'O').replace(/1/g, 'l'))).toEqual(secret);
+
+    const typo = recoveryKey.slice(0, 5) + (recoveryKey[5] === 'A' ? 'B' : 'A') + recoveryKey.slice(6);
+    expect(() => parseRecoveryKey(typo)).toThrow(expect.objectContaining({ code: 'RECOVERY_KEY_INVALID' }));
+    expect(() => parseRecoveryKey(recoveryKey.slice(0, -1))).toThrow(expect.objectContaining({ code: 'RECOVERY_KEY_INVALID' }));
+    expect(() => parseRecoveryKey('')).toThrow(expect.objectContaining({ code: 'RECOVERY_KEY_INVALID' }));
+  });
+});
+
+describe('moving the data to new hardware', () => {
+  let dataDir: string;
+  let installationId: string;
+  let recoveryKey: string;
+
+  beforeAll(async () => {
+    dataDir = tempDir();
+    const core = await startCore(dataDir);
+    installationId = core.installationId;
+    expect(await call(core, 'recovery.status', {})).toEqual({ configured: false, createdAt: null });
+    // Only an admin may make one, and a receptionist cannot even see whether one exists.
+    expect(await codeOf(call(core, 'recovery.create', {}, RECEPTIONIST))).toBe('FORBIDDEN');
+    expect(await codeOf(call(core, 'recovery.status', {}, RECEPTIONIST))).toBe('FORBIDDEN');
+    ({ recoveryKey } = await call<{ recoveryKey: string }>(core, 'recovery.create', {}));
+    expect(await call(core, 'recovery.status', {})).toMatchObject({ configured: true });
+    // A second click must not silently invalidate the key the admin just printed.
+    expect(await codeOf(call(core, 'recovery.create', {}))).toBe('CONFLICT');
+    await core.close();
+
+    const store = await openCoreStore({ dataDir, secrets, logger: quietLogger() });
+    const text = { ...sampleMessages().text!, text: { body: 'Mijn uitslag graag per post' } };
+    applyWebhook(store.db, WebhookSchema.parse(webhookBody({ contacts: [contact('Anna de Vries')], messages: [text] })), { receivedAt: Date.now() });
+    store.close();
+  });
+
+  it('keeps no secret in the recovery file: it holds the database key only wrapped', async () => {
+    const key = await secrets.get(keychainAccounts(installationId).databaseKey);
+    const file = readFileSync(join(dataDir, RECOVERY_FILE), 'utf8');
+    expect(key).toMatch(/^[0-9a-f]{64}$/);
+    expect(file).not.toContain(key!);
+    expect(file).not.toContain(Buffer.from(key!, 'hex').toString('base64url'));
+    expect(file).not.toContain(recoveryKey.replace(/-/g, ''));
+  });
+
+  it('refuses to start without the database key, and writes no new key over the old data', async () => {
+    await wipeKeychain(installationId);
+    const err = await createCore({ dataDir, secrets, logger: quietLogger() }).then(
+      () => null,
+      (e: unknown) => e as CodedError,
+    );
+    expect(err?.code).toBe('RECOVERY_REQUIRED');
+    expect(err?.message).toContain('--recover');
+    expect(await secrets.get(keychainAccounts(installationId).databaseKey)).toBeNull();
+  });
+
+  it('refuses a mistyped key, a key of another installation, and a damaged recovery file, changing nothing', async () => {
+    const databasePath = join(dataDir, DATABASE_FILE);
+    const typo = recoveryKey.replace(/^./, (c) => (c === 'A' ? 'B' : 'A'));
+    expect(await codeOf(restoreDatabaseKey({ dataDir, databasePath, secrets, recoveryKey: typo }))).toBe('RECOVERY_KEY_INVALID');
+
+    const other = tempDir();
+    const otherCore = await startCore(other);
+    const { recoveryKey: otherKey } = await call<{ recoveryKey: string }>(otherCore, 'recovery.create', {});
+    await otherCore.close();
+    expect(await codeOf(restoreDatabaseKey({ dataDir, databasePath, secrets, recoveryKey: otherKey }))).toBe('RECOVERY_KEY_WRONG');
+
+    // The right key with another installation's recovery file (an admin copied the wrong folder's file).
+    const mixed = tempDir();
+    cpSync(dataDir, mixed, { recursive: true });
+    cpSync(join(other, RECOVERY_FILE), join(mixed, RECOVERY_FILE));
+    expect(await codeOf(restoreDatabaseKey({ dataDir: mixed, databasePath: join(mixed, DATABASE_FILE), secrets, recoveryKey: otherKey }))).toBe('RECOVERY_KEY_WRONG');
+
+    const damaged = tempDir();
+    cpSync(dataDir, damaged, { recursive: true });
+    const file = JSON.parse(readFileSync(join(damaged, RECOVERY_FILE), 'utf8')) as { wrappedKey: string };
+    file.wrappedKey = `A${file.wrappedKey.slice(1)}` === file.wrappedKey ? `B${file.wrappedKey.slice(1)}` : `A${file.wrappedKey.slice(1)}`;
+    writeFileSync(join(damaged, RECOVERY_FILE), JSON.stringify(file));
+    expect(await codeOf(restoreDatabaseKey({ dataDir: damaged, databasePath: join(damaged, DATABASE_FILE), secrets, recoveryKey }))).toBe('RECOVERY_KEY_WRONG');
+
+    expect(await secrets.get(keychainAccounts(installationId).databaseKey)).toBeNull();
+  });
+
+  it('brings the data back with the recovery key typed through the command line', async () => {
+    const run = promisify(execFile);
+    const child = run(process.execPath, ['--import', 'tsx', join(ROOT, 'electron/core/main.ts'), '--data-dir', dataDir, '--recover'], { cwd: ROOT });
+    child.child.stdin!.end(`  ${recoveryKey.toLowerCase()}\n`);
+    const { stdout } = await child;
+    expect(stdout).toContain('back in this computer');
+    expect(stdout).toContain('pair it with the relay again');
+
+    const core = await startCore(dataDir);
+    const page = await call<{ items: { lastMessagePreview: string | null }[] }>(core, 'inbox.listConversations', {});
+    expect(page.items.map((c) => c.lastMessagePreview)).toEqual(['Mijn uitslag graag per post']);
+    // New hardware means new device keys: the old pairing cannot be used, the data can.
+    await core.close();
+
+    // Restoring again changes nothing.
+    const again = await restoreDatabaseKey({ dataDir, databasePath: join(dataDir, DATABASE_FILE), secrets, recoveryKey });
+    expect(again.restored).toBe(false);
+  });
+
+  it('makes the old key useless once the admin replaces it', async () => {
+    const core = await startCore(dataDir);
+    const { recoveryKey: fresh } = await call<{ recoveryKey: string }>(core, 'recovery.create', { replace: true });
+    await core.close();
+    expect(fresh).not.toBe(recoveryKey);
+    await wipeKeychain(installationId);
+    const databasePath = join(dataDir, DATABASE_FILE);
+    expect(await codeOf(restoreDatabaseKey({ dataDir, databasePath, secrets, recoveryKey }))).toBe('RECOVERY_KEY_WRONG');
+    expect(await restoreDatabaseKey({ dataDir, databasePath, secrets, recoveryKey: fresh })).toEqual({ installationId, restored: true });
+  });
+
+  it('prints a recovery key once from the command line, and will not replace it by accident', async () => {
+    const run = promisify(execFile);
+    const cli = (...args: string[]) => run(process.execPath, ['--import', 'tsx', join(ROOT, 'electron/core/main.ts'), '--data-dir', dataDir, ...args], { cwd: ROOT });
+    const refused = await cli('--create-recovery-key').then(
+      () => null,
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(refused?.code).toBe(1);
+    expect(refused?.stderr).toContain('CONFLICT');
+    const { stdout } = await cli('--create-recovery-key', '--replace');
+    const printed = /([0-9A-Z]{4}-){7}[0-9A-Z]{4}/.exec(stdout)?.[0];
+    expect(printed).toBeDefined();
+    await wipeKeychain(installationId);
+    expect(await restoreDatabaseKey({ dataDir, databasePath: join(dataDir, DATABASE_FILE), secrets, recoveryKey: printed! })).toMatchObject({ restored: true });
+  });
+});

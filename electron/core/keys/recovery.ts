@@ -1,0 +1,277 @@
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { Base64UrlSchema } from '../../../shared/encoding';
+import { CodedError } from '../../../shared/errors';
+import { DATABASE_KEY_BYTES, openDatabase } from '../db/open';
+import { keychainAccounts } from './accounts';
+import { INSTALLATION_ID_FILE } from './installation';
+import type { SecretStore } from './secretStore';
+
+/**
+ * The IT admin's recovery key: printed once at setup, it unwraps the database key on new hardware
+ * when the old computer's keychain is gone.
+ *
+ * The key is 16 random bytes plus a 4-byte checksum, written as 32 Crockford base32 characters in
+ * groups of four (`7Q2M-…`). The checksum tells a typo ("mistyped") from a wrong key ("does not
+ * open this data"). The database key is wrapped with AES-256-GCM under a key derived by HKDF from
+ * those 128 random bits — a password KDF would add nothing to a key that is already random — and
+ * the wrapped copy lives beside the database in `recovery-key.json`. That file alone is useless:
+ * it is what the recovery key opens, and it travels with the data folder to the new computer.
+ */
+export const RECOVERY_FILE = 'recovery-key.json';
+
+const SECRET_BYTES = 16;
+const CHECK_BYTES = 4;
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+const HKDF_INFO = Buffer.from('clinic-inbox recovery key v1');
+
+const RecoveryFileSchema = z.object({
+  version: z.literal(1),
+  installationId: z.string().regex(/^[a-z0-9]{26}$/),
+  createdAt: z.number().int(),
+  salt: Base64UrlSchema,
+  iv: Base64UrlSchema,
+  /** AES-256-GCM ciphertext of the 32-byte database key followed by its 16-byte tag. */
+  wrappedKey: Base64UrlSchema,
+});
+type RecoveryFile = z.infer<typeof RecoveryFileSchema>;
+
+export interface RecoveryStatus {
+  configured: boolean;
+  createdAt: number | null;
+}
+
+function checksum(secret: Buffer): Buffer {
+  return createHash('sha256').update('clinic-inbox recovery checksum').update(secret).digest().subarray(0, CHECK_BYTES);
+}
+
+function encodeBase32(bytes: Buffer): string {
+  let bits = 0;
+  let value = 0;
+  let out = '';
+  for (const b of bytes) {
+    value = ((value << 8) | b) & 0xffff;
+    bits += 8;
+    while (bits >= 5) {
+      out += CROCKFORD[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  return out;
+}
+
+function decodeBase32(text: string): Buffer | null {
+  const bytes: number[] = [];
+  let bits = 0;
+  let value = 0;
+  for (const ch of text) {
+    const index = CROCKFORD.indexOf(ch);
+    if (index < 0) return null;
+    value = ((value << 5) | index) & 0xffff;
+    bits += 5;
+    if (bits >= 8) {
+      bytes.push((value >>> (bits - 8)) & 0xff);
+      bits -= 8;
+    }
+  }
+  return Buffer.from(bytes);
+}
+
+/** The recovery key as a person reads it aloud or types it: eight groups of four. */
+function formatRecoveryKey(secret: Buffer): string {
+  const text = encodeBase32(Buffer.concat([secret, checksum(secret)]));
+  return text.match(/.{4}/g)!.join('-');
+}
+
+/**
+ * Reads a recovery key as typed: case, spaces and dashes do not matter, and the letters people
+ * confuse with digits (O, I, L) are read as the digits, as Crockford's alphabet intends.
+ */
+export function parseRecoveryKey(typed: string): Buffer {
+  const text = typed
+    .toUpperCase()
+    .replace(/[\s-]/g, '')
+    .replace(/O/g, '0')
+    .replace(/[IL]/g, '1');
+  const bytes = text.length === 32 ? decodeBase32(text) : null;
+  const secret = bytes?.subarray(0, SECRET_BYTES);
+  if (!bytes || !secret || !checksum(secret).equals(bytes.subarray(SECRET_BYTES))) {
+    throw new CodedError(
+      'RECOVERY_KEY_INVALID',
+      'That is not a valid recovery key: it should be 32 letters and digits in eight groups of four. Check it for a typo and try again.',
+    );
+  }
+  return Buffer.from(secret);
+}
+
+function wrappingKey(secret: Buffer, salt: Buffer): Buffer {
+  return Buffer.from(hkdfSync('sha256', secret, salt, HKDF_INFO, 32));
+}
+
+function aad(installationId: string, createdAt: number): Buffer {
+  return Buffer.from(`clinic-inbox/recovery/v1/${installationId}/${createdAt}`);
+}
+
+function readRecoveryFile(dataDir: string): RecoveryFile | null {
+  let raw: string;
+  try {
+    raw = readFileSync(join(dataDir, RECOVERY_FILE), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    json = null;
+  }
+  const parsed = RecoveryFileSchema.safeParse(json);
+  if (!parsed.success) {
+    throw new CodedError('RECOVERY_KEY_WRONG', `${RECOVERY_FILE} in the data folder is damaged; the recovery key cannot be used with it.`);
+  }
+  return parsed.data;
+}
+
+/** Writes the file whole or not at all: a crash mid-write must never leave the clinic without a usable copy. */
+function writeFileDurably(path: string, text: string): void {
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, text, { mode: 0o600 });
+  const fd = openSync(tmp, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  const dir = openSync(join(path, '..'), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
+}
+
+export function recoveryStatus(dataDir: string): RecoveryStatus {
+  try {
+    const file = readRecoveryFile(dataDir);
+    return { configured: file !== null, createdAt: file?.createdAt ?? null };
+  } catch {
+    return { configured: false, createdAt: null };
+  }
+}
+
+/**
+ * Makes a new recovery key for this installation's database key and returns it for showing once.
+ * It replaces any earlier one: from then on only the new key opens the data.
+ */
+export function createRecoveryKey(input: { dataDir: string; installationId: string; databaseKey: Buffer; now: number }): {
+  recoveryKey: string;
+  createdAt: number;
+} {
+  if (input.databaseKey.length !== DATABASE_KEY_BYTES) throw new CodedError('INTERNAL', 'The database key has the wrong length.');
+  const secret = randomBytes(SECRET_BYTES);
+  const salt = randomBytes(32);
+  const iv = randomBytes(12);
+  const createdAt = input.now;
+  const cipher = createCipheriv('aes-256-gcm', wrappingKey(secret, salt), iv);
+  cipher.setAAD(aad(input.installationId, createdAt));
+  const wrapped = Buffer.concat([cipher.update(input.databaseKey), cipher.final(), cipher.getAuthTag()]);
+  const file: RecoveryFile = {
+    version: 1,
+    installationId: input.installationId,
+    createdAt,
+    salt: salt.toString('base64url'),
+    iv: iv.toString('base64url'),
+    wrappedKey: wrapped.toString('base64url'),
+  };
+  writeFileDurably(join(input.dataDir, RECOVERY_FILE), `${JSON.stringify(file, null, 2)}\n`);
+  return { recoveryKey: formatRecoveryKey(secret), createdAt };
+}
+
+/** The database key the recovery key unwraps, with the installation it belongs to. */
+export function unwrapWithRecoveryKey(dataDir: string, typed: string): { installationId: string; databaseKey: Buffer } {
+  const secret = parseRecoveryKey(typed);
+  const file = readRecoveryFile(dataDir);
+  if (!file) {
+    throw new CodedError(
+      'RECOVERY_KEY_WRONG',
+      `There is no ${RECOVERY_FILE} in this data folder, so no recovery key can open it. Copy the whole data folder from the old computer or its backup.`,
+    );
+  }
+  const wrapped = Buffer.from(file.wrappedKey, 'base64url');
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', wrappingKey(secret, Buffer.from(file.salt, 'base64url')), Buffer.from(file.iv, 'base64url'));
+    decipher.setAAD(aad(file.installationId, file.createdAt));
+    decipher.setAuthTag(wrapped.subarray(DATABASE_KEY_BYTES));
+    const databaseKey = Buffer.concat([decipher.update(wrapped.subarray(0, DATABASE_KEY_BYTES)), decipher.final()]);
+    return { installationId: file.installationId, databaseKey };
+  } catch {
+    throw new CodedError(
+      'RECOVERY_KEY_WRONG',
+      'This recovery key does not open this data folder. It may belong to another installation, or a newer recovery key replaced it.',
+    );
+  }
+}
+
+/**
+ * New hardware, old data folder: puts the database key the recovery key unwraps back into this
+ * computer's keychain, after proving it opens the database. Nothing is written unless it does.
+ * The device keys are not recoverable (they never leave the keychain): the core makes new ones,
+ * so the appliance must be paired with the relay again, and the WhatsApp token entered again.
+ */
+export async function restoreDatabaseKey(input: { dataDir: string; databasePath: string; secrets: SecretStore; recoveryKey: string }): Promise<{
+  installationId: string;
+  /** False when the keychain already held a key that opens the database: nothing was changed. */
+  restored: boolean;
+}> {
+  const { installationId, databaseKey } = unwrapWithRecoveryKey(input.dataDir, input.recoveryKey);
+  const idFile = join(input.dataDir, INSTALLATION_ID_FILE);
+  if (existsSync(idFile) && readFileSync(idFile, 'utf8').trim() !== installationId) {
+    throw new CodedError('RECOVERY_KEY_WRONG', `${RECOVERY_FILE} belongs to another installation than this data folder; nothing was changed.`);
+  }
+  const { databasePath } = input;
+  if (!existsSync(databasePath)) {
+    throw new CodedError('NOT_FOUND', `There is no database in ${input.dataDir}; copy the whole data folder from the old computer or its backup.`);
+  }
+  const opens = (key: Buffer): boolean => {
+    try {
+      openDatabase({ path: databasePath, key, readonly: true }).db.close();
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!opens(databaseKey)) {
+    throw new CodedError('DATABASE_LOCKED', 'The recovery key unwrapped a key, but it does not open the database in this folder (the database was replaced or damaged). Nothing was changed.');
+  }
+  const account = keychainAccounts(installationId).databaseKey;
+  const current = await input.secrets.get(account);
+  if (current !== null && /^[0-9a-f]{64}$/.test(current) && opens(Buffer.from(current, 'hex'))) return { installationId, restored: false };
+  const hex = databaseKey.toString('hex');
+  await input.secrets.set(account, hex);
+  if ((await input.secrets.get(account)) !== hex) {
+    throw new CodedError('KEYCHAIN_UNAVAILABLE', 'The keychain did not keep the restored database key; try again once the keychain is unlocked.');
+  }
+  return { installationId, restored: true };
+}
+
+export interface RecoveryService {
+  status(): RecoveryStatus;
+  /** Refuses with `CONFLICT` when one exists and `replace` is false: the printed one would stop working. */
+  create(replace: boolean): { recoveryKey: string; createdAt: number };
+}
+
+export function createRecoveryService(deps: { dataDir: string; installationId: string; databaseKey: Buffer; now: () => number }): RecoveryService {
+  return {
+    status: () => recoveryStatus(deps.dataDir),
+    create(replace) {
+      if (!replace && recoveryStatus(deps.dataDir).configured) {
+        throw new CodedError('CONFLICT', 'A recovery key already exists. Making a new one makes the old one useless; confirm that you want to replace it.');
+      }
+      return createRecoveryKey({ dataDir: deps.dataDir, installationId: deps.installationId, databaseKey: deps.databaseKey, now: deps.now() });
+    },
+  };
+}
