@@ -110,12 +110,48 @@ export const RelayStatusSchema = z.object({
 });
 export type RelayStatus = z.infer<typeof RelayStatusSchema>;
 
+/**
+ * Whether this appliance checks Meta's `X-Hub-Signature-256` itself (it holds the app secret), with
+ * counts since the secrets were last set. Never the secrets themselves.
+ */
+export const SignatureCheckStatusSchema = z.object({
+  enabled: z.boolean(),
+  /** How many app secrets are active (two while Meta rotates one). */
+  secrets: z.number().int().min(0),
+  /** When the current secrets were set (the counts start there); null when checking is off. */
+  since: z.number().int().nullable(),
+  /** Deliveries whose Meta signature checked out. */
+  verified: z.number().int().min(0),
+  /** Deliveries shelved, not shown, because Meta's signature did not check out (a wrong app secret, or a forgery). */
+  failed: z.number().int().min(0),
+  lastFailedAt: z.number().int().nullable(),
+  /** Deliveries the relay re-serialised from a POST for several clinics: only the relay vouches for them. */
+  relayVouched: z.number().int().min(0),
+});
+export type SignatureCheckStatus = z.infer<typeof SignatureCheckStatusSchema>;
+
 export const WhatsAppStatusSchema = z.object({
   configured: z.boolean(),
   tokenExpired: z.boolean(),
   phoneNumberIds: z.array(z.string()),
+  signatureCheck: SignatureCheckStatusSchema,
 });
 export type WhatsAppStatus = z.infer<typeof WhatsAppStatusSchema>;
+
+/**
+ * The Meta app secret (App settings > Basic > App secret: 32 characters 0-9, a-f), or several
+ * separated by spaces or commas while Meta rotates it. Zod issues never echo the value.
+ */
+export const AppSecretsInputSchema = z
+  .string()
+  .max(200)
+  .transform((s) => [...new Set(s.toLowerCase().split(/[\s,]+/).filter((x) => x.length > 0))])
+  .pipe(
+    z
+      .array(z.string().regex(/^[0-9a-f]{32}$/, 'a Meta app secret is 32 characters, 0-9 and a-f'))
+      .min(1, 'enter the app secret')
+      .max(3, 'at most three app secrets at once'),
+  );
 
 export const SearchHitSchema = z.object({
   messageId: Id,
@@ -323,6 +359,8 @@ export const rpcContract = {
       wabaId: z.string().regex(/^\d{1,32}$/),
       accessToken: z.string().min(20).max(1000),
       graphBaseUrl: z.url().optional(),
+      /** Absent: keep the app secret(s) already set; null: stop checking Meta's signature here. */
+      appSecret: AppSecretsInputSchema.nullable().optional(),
     }),
     output: WhatsAppStatusSchema,
     roles: ['admin'],

@@ -56,6 +56,8 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
   }
 
   const whatsapp = createWhatsApp({ db, secrets, installationId: store.keys.installationId, logger, now, emit, graph: options.graph });
+  // Before the link starts: no delivery may be ingested without the signature check it is owed.
+  await whatsapp.loadAppSecrets();
   const link = createLinkManager({
     db,
     keys: store.keys,
@@ -63,6 +65,7 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
     now,
     emit,
     onIngested: (changes) => whatsapp.afterIngest(changes),
+    appSecrets: () => whatsapp.appSecrets(),
     checkpointIntervalMs: options.checkpointIntervalMs ?? 5 * 60_000,
   });
 

@@ -13,7 +13,15 @@ import { createGraphClient, type GraphClient } from './graph/client';
 import { keychainAccounts } from './keys/accounts';
 import type { SecretStore } from './keys/secretStore';
 import { loadPairing } from './link/pairing';
-import type { IngestResult } from './link/delivery';
+import {
+  recheckShelvedSignatures,
+  resetSignatureCounters,
+  shelvedSignatureFailures,
+  signatureCounter,
+  SIGNATURE_COUNTERS,
+  type IngestResult,
+} from './link/delivery';
+import { appSecretKeys, StoredAppSecretsSchema, type AppSecretKeys } from './link/metaSignature';
 import { createOutboxWorker, type OutboxWorker } from './outbox/worker';
 import { markRead, sendMedia, sendTemplate, sendText } from './outbox/sendService';
 import type { MessageView } from '../../shared/rpc';
@@ -26,6 +34,8 @@ const WhatsAppConfigSchema = z.object({
 });
 type WhatsAppConfig = z.infer<typeof WhatsAppConfigSchema>;
 const CONFIG_KEY = 'whatsapp_config';
+/** When the current app secrets were set (ms); the signature counts run from there. */
+const SIGNATURE_SINCE_KEY = 'meta_signature_since';
 
 export const DEFAULT_GRAPH = { baseUrl: 'https://graph.facebook.com', apiVersion: 'v23.0' } as const;
 
@@ -47,7 +57,16 @@ export interface WhatsAppService {
   start(): void;
   stop(): Promise<void>;
   status(): WhatsAppStatus;
-  configure(input: { wabaId: string; accessToken: string; graphBaseUrl?: string }): Promise<WhatsAppStatus>;
+  /**
+   * Checks the token against the Graph API before keeping anything. `appSecret`: the Meta app
+   * secret(s) to check webhook signatures with (absent: keep what is set; null: stop checking);
+   * shelved deliveries that verify under new secrets are applied at once.
+   */
+  configure(input: { wabaId: string; accessToken: string; graphBaseUrl?: string; appSecret?: readonly string[] | null }): Promise<WhatsAppStatus>;
+  /** Reads the app secrets from the keychain; the core awaits this before the relay link starts. */
+  loadAppSecrets(): Promise<void>;
+  /** The app secrets for the relay link's ingest (null: not set up); read from memory, never the keychain. */
+  appSecrets(): AppSecretKeys | null;
   /** Each send stores the message and its outbox row, then nudges the worker; returns the message id. */
   sendText(p: StaffSend<typeof sendText>): number;
   sendTemplate(p: StaffSend<typeof sendTemplate>): number;
@@ -70,6 +89,10 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
   const { db, secrets, logger, now, emit } = deps;
   const log = logger.child({ part: 'whatsapp' });
   const tokenAccount = keychainAccounts(deps.installationId).whatsappAccessToken;
+  const appSecretAccount = keychainAccounts(deps.installationId).whatsappAppSecret;
+  /** Loaded once from the keychain (and on every change); an empty list fails every signature (closed). */
+  let appSecrets: AppSecretKeys | null = null;
+  let appSecretFingerprint: string | null = null;
 
   function config(): WhatsAppConfig | null {
     const raw = getSetting(db, CONFIG_KEY);
@@ -104,7 +127,83 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
   }
 
   function currentStatus(): WhatsAppStatus {
-    return { configured: config() !== null, tokenExpired, phoneNumberIds: loadPairing(db)?.phoneNumberIds ?? [] };
+    const failures = shelvedSignatureFailures(db);
+    const since = getSetting(db, SIGNATURE_SINCE_KEY);
+    return {
+      configured: config() !== null,
+      tokenExpired,
+      phoneNumberIds: loadPairing(db)?.phoneNumberIds ?? [],
+      signatureCheck: {
+        enabled: appSecrets !== null,
+        secrets: appSecrets?.length ?? 0,
+        since: appSecrets !== null && since !== null ? Number(since) : null,
+        verified: signatureCounter(db, SIGNATURE_COUNTERS.verified),
+        failed: failures.count,
+        lastFailedAt: failures.lastAt,
+        relayVouched: signatureCounter(db, SIGNATURE_COUNTERS.relayVouched),
+      },
+    };
+  }
+
+  // A backlog of deliveries failing the signature check is one status change, not thousands.
+  let statusEmitQueued = false;
+  function emitStatusSoon(): void {
+    if (statusEmitQueued) return;
+    statusEmitQueued = true;
+    setImmediate(() => {
+      statusEmitQueued = false;
+      emit('whatsapp.stateChanged', currentStatus());
+    });
+  }
+
+  async function loadAppSecrets(): Promise<void> {
+    const stored = await secrets.get(appSecretAccount);
+    if (stored === null) {
+      appSecrets = null;
+      appSecretFingerprint = null;
+      return;
+    }
+    let parsed: string[] | null = null;
+    try {
+      const result = StoredAppSecretsSchema.safeParse(JSON.parse(stored));
+      if (result.success) parsed = result.data;
+    } catch {
+      // handled below
+    }
+    if (!parsed) {
+      // Fail closed: an unreadable entry must not quietly turn the check off.
+      log.error('the keychain entry for the Meta app secret is unreadable; every webhook will be shelved until an admin enters the app secret again');
+      appSecrets = [];
+      appSecretFingerprint = null;
+      return;
+    }
+    appSecrets = appSecretKeys(parsed);
+    appSecretFingerprint = [...parsed].sort().join(',');
+  }
+
+  /** Keychain first, then memory: a failed keychain write changes nothing. */
+  async function setAppSecrets(next: readonly string[] | null): Promise<void> {
+    if (next === null) {
+      await secrets.delete(appSecretAccount);
+      appSecrets = null;
+      appSecretFingerprint = null;
+      db.prepare('DELETE FROM settings WHERE key = ?').run(SIGNATURE_SINCE_KEY);
+      resetSignatureCounters(db);
+      log.info('meta signature checking turned off');
+      return;
+    }
+    const fingerprint = [...next].sort().join(',');
+    await secrets.set(appSecretAccount, JSON.stringify(next));
+    const changed = fingerprint !== appSecretFingerprint;
+    appSecrets = appSecretKeys(next);
+    appSecretFingerprint = fingerprint;
+    if (changed) {
+      setSetting(db, SIGNATURE_SINCE_KEY, String(now()), now());
+      resetSignatureCounters(db);
+    }
+    const recheck = recheckShelvedSignatures(db, appSecrets, now());
+    log.info({ secrets: next.length, recovered: recheck.applied.length, stillFailing: recheck.stillFailing }, 'meta signature checking on');
+    for (const result of recheck.applied) afterIngest(result);
   }
 
   function startWorker(): void {
@@ -172,6 +271,7 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
         throw err instanceof CodedError ? err : new CodedError('UNAVAILABLE', 'The WhatsApp Graph API could not be reached.');
       }
       setSetting(db, CONFIG_KEY, JSON.stringify(next), now());
+      if (input.appSecret !== undefined) await setAppSecrets(input.appSecret);
       client = candidate;
       tokenExpired = false;
       await stopWorkers();
@@ -215,25 +315,33 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
       return { mimeType: content.mimeType, filename: content.filename, data: content.content, contactId: owner.contact_id };
     },
 
-    afterIngest(result) {
-      if (result.newMessages.length > 0) {
-        // Rows now, so the thread shows "downloading…" at once; bytes follow (Meta's URLs expire in minutes).
-        discoverInboundMedia(db, now());
-        downloader?.kick();
-      }
-      for (const m of result.newMessages) emit('message.received', { conversationId: m.conversationId, messageId: m.messageId });
-      for (const s of result.statusChanges) {
-        emit('message.statusChanged', {
-          conversationId: s.conversationId,
-          messageId: s.messageId,
-          status: s.status as RpcEventPayload<'message.statusChanged'>['status'],
-        });
-      }
-      for (const conversationId of new Set(result.reactionChanges.map((r) => r.conversationId))) {
-        emit('message.updated', { conversationId, messageId: null });
-      }
-      for (const conversationId of result.conversationIds) emit('conversation.updated', { conversationId });
-      if (result.statusChanges.length > 0) worker?.kick();
-    },
+    loadAppSecrets,
+    appSecrets: () => appSecrets,
+    afterIngest,
   };
+
+  function afterIngest(result: IngestResult): void {
+    if (result.signature === 'mismatch') {
+      log.warn({ seq: result.relaySeq }, 'webhook failed the Meta signature check; shelved, not shown');
+      emitStatusSoon();
+    }
+    if (result.newMessages.length > 0) {
+      // Rows now, so the thread shows "downloading…" at once; bytes follow (Meta's URLs expire in minutes).
+      discoverInboundMedia(db, now());
+      downloader?.kick();
+    }
+    for (const m of result.newMessages) emit('message.received', { conversationId: m.conversationId, messageId: m.messageId });
+    for (const s of result.statusChanges) {
+      emit('message.statusChanged', {
+        conversationId: s.conversationId,
+        messageId: s.messageId,
+        status: s.status as RpcEventPayload<'message.statusChanged'>['status'],
+      });
+    }
+    for (const conversationId of new Set(result.reactionChanges.map((r) => r.conversationId))) {
+      emit('message.updated', { conversationId, messageId: null });
+    }
+    for (const conversationId of result.conversationIds) emit('conversation.updated', { conversationId });
+    if (result.statusChanges.length > 0) worker?.kick();
+  }
 }

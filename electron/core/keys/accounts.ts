@@ -8,5 +8,7 @@ export function keychainAccounts(installationId: string) {
     deviceSigningKey: `${installationId}:device-signing-key`,
     deviceEncryptionKey: `${installationId}:device-encryption-key`,
     whatsappAccessToken: `${installationId}:whatsapp-access-token`,
+    /** JSON array of the Meta app secrets in use (two while Meta rotates one); absent: no signature check here. */
+    whatsappAppSecret: `${installationId}:whatsapp-app-secret`,
   } as const;
 }

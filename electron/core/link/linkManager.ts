@@ -5,6 +5,7 @@ import type { RelayStatus, RpcEventName, RpcEventPayload } from '../../../shared
 import { compareWithWitness, makeCheckpoint, markCheckpointWitnessed, type WitnessVerdict } from '../audit/auditLog';
 import type { Database } from '../db/types';
 import { ingestDelivery, type IngestResult } from './delivery';
+import type { AppSecretKeys } from './metaSignature';
 import type { CoreKeys } from '../keys/coreKeys';
 import { enrolWithRelay } from './enrol';
 import { createEnvelopeOpener } from './openEnvelope';
@@ -19,6 +20,8 @@ export interface LinkManagerDeps {
   emit<E extends RpcEventName>(event: E, payload: RpcEventPayload<E>): void;
   /** Runs after each committed delivery (media downloads, UI events). Never throws into the link. */
   onIngested(result: IngestResult): void;
+  /** This clinic's Meta app secrets, to check each webhook's signature (null: not set up). Read per batch, from memory. */
+  appSecrets?: () => AppSecretKeys | null;
   checkpointIntervalMs: number;
 }
 
@@ -52,8 +55,9 @@ export function createLinkManager(deps: LinkManagerDeps): LinkManager {
   function commit(batch: readonly OpenedDelivery[]): void {
     if (batch.length === 0) return;
     const now = deps.now();
+    const appSecrets = deps.appSecrets?.() ?? null;
     const results = deps.db
-      .transaction(() => batch.map((d) => ingestDelivery(deps.db, d.plaintext, { relaySeq: d.seq, receivedAt: d.receivedAt, now })))
+      .transaction(() => batch.map((d) => ingestDelivery(deps.db, d.plaintext, { relaySeq: d.seq, receivedAt: d.receivedAt, now, appSecrets })))
       .immediate();
     for (const result of results) {
       if (result.deadLettered) log.warn({ seq: result.relaySeq }, 'delivery shelved as a dead letter');

@@ -212,8 +212,8 @@ export function createHandlers(deps: HandlerDeps): Handlers {
       return { tenantId: pairing.tenantId, applianceId: pairing.applianceId, phoneNumberIds: pairing.phoneNumberIds };
     },
 
-    'setup.whatsapp': ({ wabaId, accessToken, graphBaseUrl }) =>
-      whatsapp.configure({ wabaId, accessToken, ...(graphBaseUrl ? { graphBaseUrl } : {}) }),
+    'setup.whatsapp': ({ wabaId, accessToken, graphBaseUrl, appSecret }) =>
+      whatsapp.configure({ wabaId, accessToken, ...(graphBaseUrl ? { graphBaseUrl } : {}), ...(appSecret !== undefined ? { appSecret } : {}) }),
   };
 
   function toMessageView(m: ThreadMessage, conversationId: number): MessageView {
