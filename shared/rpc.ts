@@ -99,7 +99,21 @@ export type Template = z.infer<typeof TemplateSchema>;
 export const RecoveryStatusSchema = z.object({ configured: z.boolean(), createdAt: z.number().int().nullable() });
 export type RecoveryStatus = z.infer<typeof RecoveryStatusSchema>;
 
-export const RelayStateSchema = z.enum(['not_paired', 'connecting', 'connected', 'offline']);
+/**
+ * `refused`: the relay is reachable but will not accept this appliance; only an IT admin can fix it
+ * (pair again, or correct the clock). `offline` is a link problem that heals by itself.
+ */
+export const RelayStateSchema = z.enum(['not_paired', 'connecting', 'connected', 'offline', 'refused']);
+/**
+ * Why the relay refuses this appliance:
+ * - `revoked`: the operator revoked it, or the clinic was paired with another computer since;
+ * - `not_recognised`: the relay does not know this appliance's device key (its records were reset);
+ * - `device_keys_changed`: the keychain holds other device keys than the ones paired (the database
+ *   was restored on new hardware), so the core does not even try;
+ * - `clock_skew`: this computer's clock is too far from the relay's for its login to be accepted.
+ */
+export const RelayRefusedReasonSchema = z.enum(['revoked', 'not_recognised', 'device_keys_changed', 'clock_skew']);
+export type RelayRefusedReason = z.infer<typeof RelayRefusedReasonSchema>;
 export const RelayStatusSchema = z.object({
   state: RelayStateSchema,
   /** Since when the link has been down (ms), null while connected. */
@@ -107,6 +121,8 @@ export const RelayStatusSchema = z.object({
   /** What waits at the relay, as last reported; null when unknown. */
   backlog: BacklogSchema.nullable(),
   relayUrl: z.string().nullable(),
+  /** Set while `state` is `refused`; null or absent otherwise. */
+  refusedReason: RelayRefusedReasonSchema.nullable().optional(),
 });
 export type RelayStatus = z.infer<typeof RelayStatusSchema>;
 

@@ -36,7 +36,7 @@ export interface LinkManager {
   checkpoint(): Promise<WitnessVerdict>;
 }
 
-const NOT_PAIRED: RelayStatus = { state: 'not_paired', offlineSince: null, backlog: null, relayUrl: null };
+const NOT_PAIRED: RelayStatus = { state: 'not_paired', offlineSince: null, backlog: null, relayUrl: null, refusedReason: null };
 
 /** Owns the appliance's relationship with its relay: pairing, the live link, audit checkpoints. */
 export function createLinkManager(deps: LinkManagerDeps): LinkManager {
@@ -45,10 +45,25 @@ export function createLinkManager(deps: LinkManagerDeps): LinkManager {
   let current: RelayStatus = NOT_PAIRED;
   let checkpointTimer: NodeJS.Timeout | null = null;
   let stopped = false;
+  let deviceKeyRecorded = false;
 
   function publish(status: RelayStatus): void {
     current = status;
+    if (status.state === 'connected') rememberDeviceKey();
     deps.emit('relay.stateChanged', status);
+  }
+
+  /**
+   * Pairings saved before the device key was recorded get it on their first accepted login: the
+   * relay just verified a signature by this very key, so it is the one the pairing belongs to.
+   */
+  function rememberDeviceKey(): void {
+    if (deviceKeyRecorded) return;
+    deviceKeyRecorded = true;
+    const pairing = loadPairing(deps.db);
+    if (!pairing || pairing.deviceSigningPublicKey) return;
+    savePairing(deps.db, { ...pairing, deviceSigningPublicKey: deps.keys.signing.publicKeyRaw }, deps.now());
+    log.info({ applianceId: pairing.applianceId }, 'recorded the device key of an older pairing');
   }
 
   /** One transaction for the whole batch (each delivery a savepoint inside it), then the follow-ups. */
@@ -117,6 +132,15 @@ export function createLinkManager(deps: LinkManagerDeps): LinkManager {
         publish(NOT_PAIRED);
         return;
       }
+      if (pairing.deviceSigningPublicKey !== undefined && pairing.deviceSigningPublicKey !== deps.keys.signing.publicKeyRaw) {
+        // Logging in with other keys would only earn a 401 and teach nothing; say what happened instead.
+        log.error(
+          { tenantId: pairing.tenantId, applianceId: pairing.applianceId },
+          'the device keys in the keychain are not the ones this pairing was made with; pair this computer again',
+        );
+        publish({ state: 'refused', refusedReason: 'device_keys_changed', offlineSince: deps.now(), backlog: null, relayUrl: pairing.relayUrl });
+        return;
+      }
       void connect(pairing).catch((err: unknown) => log.error({ code: err instanceof CodedError ? err.code : 'INTERNAL' }, 'relay link could not start'));
       checkpointTimer = setInterval(() => {
         if (current.state !== 'connected') return;
@@ -152,6 +176,7 @@ export function createLinkManager(deps: LinkManagerDeps): LinkManager {
         relayEncryptionPublicKey: response.relayEncryptionPublicKey,
         phoneNumberIds: response.phoneNumberIds,
         pairedAt: deps.now(),
+        deviceSigningPublicKey: deps.keys.signing.publicKeyRaw,
       };
       savePairing(deps.db, pairing, deps.now());
       log.info({ tenantId: pairing.tenantId, applianceId: pairing.applianceId }, 'paired with relay');

@@ -12,6 +12,12 @@ export const PairingSchema = z.object({
   relayEncryptionPublicKey: Key32Schema,
   phoneNumberIds: z.array(z.string()),
   pairedAt: z.number().int(),
+  /**
+   * The device signing key (raw Ed25519, base64url) this pairing was made with. Absent in pairings
+   * saved by older versions until their next successful connection. A keychain holding another key
+   * (the database restored on new hardware) means the relay can no longer know this computer.
+   */
+  deviceSigningPublicKey: Key32Schema.optional(),
 });
 export type Pairing = z.infer<typeof PairingSchema>;
 

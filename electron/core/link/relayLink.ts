@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
-import { CodedError } from '../../../shared/errors';
+import { z } from 'zod';
+import { AppErrorSchema, CodedError } from '../../../shared/errors';
 import type { EnvelopePlaintext } from '../../../shared/envelope';
 import type { RelayFrame, SignedCheckpoint } from '../../../shared/wire';
 import {
@@ -9,9 +11,10 @@ import {
   RelayFrameSchema,
   WS_AUTH_HEADERS,
   WS_CLOSE,
+  WS_AUTH_MAX_SKEW_MS,
   wsAuthPayload,
 } from '../../../shared/wire';
-import type { RelayStatus } from '../../../shared/rpc';
+import type { RelayRefusedReason, RelayStatus } from '../../../shared/rpc';
 import type { EnvelopeOpener } from './openEnvelope';
 
 export interface RelayLinkDeps {
@@ -35,6 +38,17 @@ export interface RelayLinkDeps {
   backoff?: { initialMs: number; maxMs: number };
   /** A relay that sent nothing (not even a ping) for this long is considered dead. */
   silenceTimeoutMs?: number;
+  /**
+   * While the relay refuses this appliance (revoked, unknown key), one attempt this often: enough
+   * to notice an operator's undo, too rare to hammer the relay. Default five minutes.
+   */
+  refusedRetryMs?: number;
+  /**
+   * How long the relay must keep answering "unauthorised" (not "revoked") before the link reads it
+   * as a refusal rather than a passing state. The relay also says "unauthorised" for a login made
+   * just before it restarted, which heals within its clock window. Default that window.
+   */
+  unrecognisedAfterMs?: number;
 }
 
 export interface OpenedDelivery {
@@ -67,15 +81,19 @@ export function createRelayLink(deps: RelayLinkDeps): RelayLink {
   const now = deps.now ?? Date.now;
   const backoff = deps.backoff ?? { initialMs: 500, maxMs: 60_000 };
   const silenceTimeoutMs = deps.silenceTimeoutMs ?? 75_000;
+  const refusedRetryMs = deps.refusedRetryMs ?? 5 * 60_000;
+  const unrecognisedAfterMs = deps.unrecognisedAfterMs ?? WS_AUTH_MAX_SKEW_MS;
   const log = deps.logger.child({ part: 'relay-link', applianceId: deps.applianceId });
   const wsUrl = toWebSocketUrl(deps.relayUrl);
 
-  let status: RelayStatus = { state: 'connecting', offlineSince: now(), backlog: null, relayUrl: deps.relayUrl };
+  let status: RelayStatus = { state: 'connecting', offlineSince: now(), backlog: null, relayUrl: deps.relayUrl, refusedReason: null };
   let socket: WebSocket | null = null;
   let closed = false;
   let attempt = 0;
   let reconnectTimer: NodeJS.Timeout | null = null;
   let silenceTimer: NodeJS.Timeout | null = null;
+  /** When the relay first answered "unauthorised" in the current run of such answers. */
+  let unauthorisedSince: number | null = null;
   const waiters = new Set<(frame: RelayFrame) => boolean>();
 
   function setStatus(next: Partial<RelayStatus>): void {
@@ -84,12 +102,61 @@ export function createRelayLink(deps: RelayLinkDeps): RelayLink {
   }
 
   function goOffline(reason: string): void {
+    if (status.state === 'refused') {
+      // A retry that went nowhere says nothing new: the last word from the relay was a refusal.
+      log.info({ reason }, 'relay still unreachable while refused');
+      return;
+    }
     if (status.state === 'connected' || status.offlineSince === null) {
       setStatus({ state: 'offline', offlineSince: now() });
     } else if (status.state !== 'offline') {
       setStatus({ state: 'offline' });
     }
     log.info({ reason }, 'relay link down');
+  }
+
+  function refuse(reason: RelayRefusedReason): void {
+    if (status.state !== 'refused' || status.refusedReason !== reason) {
+      setStatus({ state: 'refused', refusedReason: reason, offlineSince: status.offlineSince ?? now(), backlog: null });
+      log.error({ reason, tenantId: deps.tenantId }, 'the relay refuses this appliance; an IT admin must act');
+    }
+  }
+
+  /** One attempt after about `ms` (±10 %), outside the backoff: the refused state's slow pulse. */
+  function retryAfter(ms: number): void {
+    if (closed || reconnectTimer) return;
+    reconnectTimer = setTimeout(
+      () => {
+        reconnectTimer = null;
+        connect();
+      },
+      Math.round(ms * (0.9 + Math.random() * 0.2)),
+    );
+    reconnectTimer.unref?.();
+  }
+
+  /**
+   * Reads a refused upgrade. Only the relay's own JSON answer counts as a refusal: a 401 from
+   * something else at that address (a proxy asking for its login) is a link problem like any other.
+   */
+  async function readRefusal(res: IncomingMessage): Promise<RelayRefusedReason | null> {
+    const code = res.statusCode ?? 0;
+    if (code !== 401) {
+      res.resume();
+      return null;
+    }
+    const parsed = RefusalBodySchema.safeParse(parseJson(await readSmallBody(res, 4096, 5_000)));
+    if (!parsed.success) return null;
+    if (parsed.data.error.code === 'RELAY_REVOKED') return 'revoked';
+    if (parsed.data.error.code !== 'RELAY_UNAUTHORIZED') return null;
+    // "Unauthorised" covers both an unknown key and a login the relay thinks is stale; its clock tells which.
+    const skew = await measureClockSkew(deps.relayUrl, now);
+    if (skew !== null && Math.abs(skew) > WS_AUTH_MAX_SKEW_MS - CLOCK_MARGIN_MS) {
+      log.warn({ skewSeconds: Math.round(skew / 1000) }, 'this computer\'s clock differs from the relay\'s');
+      return 'clock_skew';
+    }
+    unauthorisedSince ??= now();
+    return now() - unauthorisedSince >= unrecognisedAfterMs ? 'not_recognised' : null;
   }
 
   function scheduleReconnect(minDelayMs = 0): void {
@@ -115,7 +182,7 @@ export function createRelayLink(deps: RelayLinkDeps): RelayLink {
 
   function connect(): void {
     if (closed) return;
-    if (status.state !== 'offline') setStatus({ state: 'connecting' });
+    if (status.state !== 'offline' && status.state !== 'refused') setStatus({ state: 'connecting' });
     const timestamp = now();
     const nonce = randomBytes(16).toString('base64url');
     const signature = deps.sign(Buffer.from(wsAuthPayload(deps.applianceId, timestamp, nonce), 'utf8'));
@@ -133,6 +200,8 @@ export function createRelayLink(deps: RelayLinkDeps): RelayLink {
     // Deliveries of this connection, in the order the relay sent them; opening starts at once.
     const inbox: Arriving[] = [];
     let draining = false;
+    /** Set when the relay answered the upgrade with a refusal; read by the close handler. */
+    let refusal: RelayRefusedReason | null = null;
 
     async function drain(): Promise<void> {
       if (draining) return;
@@ -163,10 +232,14 @@ export function createRelayLink(deps: RelayLinkDeps): RelayLink {
     }
 
     ws.on('unexpected-response', (_req, res) => {
-      const code = res.statusCode ?? 0;
-      log.warn({ httpStatus: code }, code === 401 ? 'relay refused this appliance (revoked or re-paired?)' : 'relay refused the upgrade');
-      res.resume();
-      ws.terminate();
+      const httpStatus = res.statusCode ?? 0;
+      log.warn({ httpStatus }, 'relay refused the upgrade');
+      void readRefusal(res)
+        .catch(() => null)
+        .then((reason) => {
+          refusal = reason;
+          ws.terminate();
+        });
     });
     ws.on('open', () => {
       attempt = 0;
@@ -190,7 +263,8 @@ export function createRelayLink(deps: RelayLinkDeps): RelayLink {
             log.error('relay welcomed another appliance; closing');
             return void ws.close(WS_CLOSE.badFrame, 'identity mismatch');
           }
-          setStatus({ state: 'connected', offlineSince: null, backlog: frame.backlog });
+          unauthorisedSince = null;
+          setStatus({ state: 'connected', offlineSince: null, backlog: frame.backlog, refusedReason: null });
           log.info({ queued: frame.backlog.queued }, 'relay link up');
           break;
         case 'backlog':
@@ -225,10 +299,23 @@ export function createRelayLink(deps: RelayLinkDeps): RelayLink {
       if (silenceTimer) clearTimeout(silenceTimer);
       if (socket === ws) socket = null;
       if (closed) return;
+      if (refusal) {
+        refuse(refusal);
+        // A clock the admin corrects should be noticed soon; a revocation is undone rarely, if ever.
+        return retryAfter(refusal === 'clock_skew' ? backoff.maxMs : refusedRetryMs);
+      }
+      if (code === WS_CLOSE.revoked) {
+        // Said on a live, authenticated link; one prompt attempt confirms it (the upgrade gets 401) or finds it undone.
+        refuse('revoked');
+        return scheduleReconnect();
+      }
+      if (status.state === 'refused') {
+        log.info({ code }, 'relay still refuses or is unreachable');
+        return retryAfter(status.refusedReason === 'clock_skew' ? backoff.maxMs : refusedRetryMs);
+      }
       goOffline(`closed ${code}`);
       // Another instance took over this appliance's link: don't fight it every second.
-      const minDelay = code === WS_CLOSE.replaced || code === WS_CLOSE.revoked ? backoff.maxMs : 0;
-      scheduleReconnect(minDelay);
+      scheduleReconnect(code === WS_CLOSE.replaced ? backoff.maxMs : 0);
     });
     ws.on('error', (err) => {
       log.debug({ err: err.message }, 'relay socket error');
@@ -297,6 +384,61 @@ export function createRelayLink(deps: RelayLinkDeps): RelayLink {
       }
     },
   };
+}
+
+const RefusalBodySchema = z.object({ error: AppErrorSchema });
+/** The relay's Date header has one-second resolution, and the request takes a moment. */
+const CLOCK_MARGIN_MS = 10_000;
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+/** At most `limit` characters of a response body, or what arrived before `timeoutMs`. */
+function readSmallBody(res: IncomingMessage, limit: number, timeoutMs: number): Promise<string> {
+  return new Promise((resolve) => {
+    let text = '';
+    const done = (): void => {
+      clearTimeout(timer);
+      resolve(text);
+    };
+    const timer = setTimeout(() => {
+      res.destroy();
+      done();
+    }, timeoutMs);
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => {
+      text += chunk;
+      if (text.length > limit) {
+        res.destroy();
+        done();
+      }
+    });
+    res.on('end', done);
+    res.on('error', done);
+    res.on('close', done);
+  });
+}
+
+/** Relay clock minus ours (ms), from the Date header of its health check; null when it cannot be asked. */
+export async function measureClockSkew(relayUrl: string, now: () => number): Promise<number | null> {
+  try {
+    const url = new URL(relayUrl);
+    url.pathname = url.pathname.replace(/\/+$/, '') + '/healthz';
+    const sentAt = now();
+    const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+    const receivedAt = now();
+    await res.body?.cancel();
+    const relayTime = Date.parse(res.headers.get('date') ?? '');
+    if (Number.isNaN(relayTime)) return null;
+    return relayTime - (sentAt + receivedAt) / 2;
+  } catch {
+    return null;
+  }
 }
 
 interface Arriving {
