@@ -23,6 +23,7 @@ export function App(): React.JSX.Element {
   const [selected, setSelected] = useState<{ id: number; messageId: number | null } | null>(null);
   const [contactOpen, setContactOpen] = useState(false);
   const [fixingWhatsApp, setFixingWhatsApp] = useState(false);
+  const [fixingRelay, setFixingRelay] = useState(false);
   const visible = useRef<ConversationSummary[]>([]);
   const searchRef = useRef<HTMLInputElement>(null);
   const onVisibleChange = useCallback((items: ConversationSummary[]) => {
@@ -65,6 +66,7 @@ export function App(): React.JSX.Element {
   if (relay.data.state === 'not_paired') return <SetupWizard step="relay" />;
   if (whatsapp.data && !whatsapp.data.configured && !whatsapp.data.tokenExpired) return <SetupWizard step="whatsapp" />;
   if (fixingWhatsApp) return <SetupWizard step="whatsapp" onDone={() => setFixingWhatsApp(false)} />;
+  if (fixingRelay) return <SetupWizard step="relay" onDone={() => setFixingRelay(false)} />;
 
   return (
     <div className="app">
@@ -82,7 +84,7 @@ export function App(): React.JSX.Element {
           ))}
         </select>
       </header>
-      <Banners relay={relay.data} whatsapp={whatsapp.data} appLinkUp={linkUp} onFixWhatsApp={() => setFixingWhatsApp(true)} />
+      <Banners relay={relay.data} whatsapp={whatsapp.data} appLinkUp={linkUp} onFixWhatsApp={() => setFixingWhatsApp(true)} onPairAgain={() => setFixingRelay(true)} />
       <div className={`workspace${contactOpen && selected ? ' with-contact' : ''}`}>
         <Sidebar
           ref={searchRef}

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildRenderer, openBrowser, runAxe, screenshot, startStack, WABA_ID, type Browser, type Stack } from './stack';
+import { buildRenderer, openBrowser, runAxe, screenshot, startStack, TENANT_ID, WABA_ID, type Browser, type Stack } from './stack';
 
 const ADMIN = { userId: 'test', role: 'admin', displayName: 'Test', origin: 'test' } as const;
 
@@ -279,6 +279,28 @@ describe('receptionist desk through the web harness', () => {
     await page.getByLabel('Graph API address (testing only)').fill(stack.sim.url);
     await page.getByRole('button', { name: 'Save and finish' }).click();
     await banner.waitFor({ state: 'detached', timeout: 10_000 });
+  });
+
+  it('says plainly when the relay no longer accepts this computer, and an admin pairs it again', async () => {
+    const listed = stack.relay.cli(['list']);
+    const tenants = JSON.parse(listed.stdout) as { id: string; appliances: { id: string; revokedAt: number | null }[] }[];
+    const active = tenants.find((x) => x.id === TENANT_ID)?.appliances.find((a) => a.revokedAt === null);
+    expect(active, listed.stderr).toBeDefined();
+    expect(stack.relay.cli(['revoke', active!.id]).status).toBe(0);
+
+    const banner = page.getByTestId('relay-banner');
+    await banner.filter({ hasText: 'no longer accepts this computer' }).waitFor({ timeout: 10_000 });
+    await screenshot(page, '10b-relay-refused');
+    await expectNoAxeViolations('relay refused banner');
+
+    await banner.getByRole('button', { name: 'Pair again' }).click();
+    await page.getByLabel('Relay address').fill(stack.relay.url);
+    await page.getByLabel('Enrolment code').fill(await stack.enrolmentCode());
+    await page.getByRole('button', { name: 'Connect to relay' }).click();
+    await page.getByRole('button', { name: 'Unread', exact: true }).waitFor({ timeout: 10_000 });
+    await banner.waitFor({ state: 'detached', timeout: 10_000 });
+    expect((await stack.sim.postInbound({ from: EMMA, name: 'Emma Clarke', text: 'Paired again, see you Monday.' })).status).toBe(200);
+    await conversationButton('Emma Clarke').filter({ hasText: 'see you Monday' }).waitFor({ timeout: 10_000 });
   });
 
   it('speaks Dutch and German on request', async () => {

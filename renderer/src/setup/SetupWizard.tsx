@@ -18,13 +18,13 @@ export function SetupWizard({ step, onDone }: { step: Step; onDone?(): void }): 
           <li aria-current={step === 'relay' ? 'step' : undefined}>{t.setupStepRelay}</li>
           <li aria-current={step === 'whatsapp' ? 'step' : undefined}>{t.setupStepWhatsApp}</li>
         </ol>
-        {step === 'relay' ? <RelayStep /> : <WhatsAppStep onDone={onDone} />}
+        {step === 'relay' ? <RelayStep onDone={onDone} /> : <WhatsAppStep onDone={onDone} />}
       </div>
     </main>
   );
 }
 
-function RelayStep(): React.JSX.Element {
+function RelayStep({ onDone }: { onDone?(): void }): React.JSX.Element {
   const { t, errorText } = useI18n();
   const rpc = useRpc();
   const qc = useQueryClient();
@@ -35,6 +35,7 @@ function RelayStep(): React.JSX.Element {
     onSuccess: () => {
       void qc.invalidateQueries({ queryKey: keys.relay });
       void qc.invalidateQueries({ queryKey: keys.whatsapp });
+      onDone?.();
     },
   });
   return (
@@ -63,9 +64,16 @@ function RelayStep(): React.JSX.Element {
           {errorText(pair.error)}
         </p>
       ) : null}
-      <button type="submit" className="primary" disabled={pair.isPending}>
-        {pair.isPending ? t.pairing : t.pair}
-      </button>
+      <div className="setup-actions">
+        {onDone ? (
+          <button type="button" className="secondary" onClick={onDone}>
+            {t.cancel}
+          </button>
+        ) : null}
+        <button type="submit" className="primary" disabled={pair.isPending}>
+          {pair.isPending ? t.pairing : t.pair}
+        </button>
+      </div>
     </form>
   );
 }

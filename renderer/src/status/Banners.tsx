@@ -1,17 +1,21 @@
 import { useEffect, useState } from 'react';
-import type { RelayStatus, WhatsAppStatus } from '../../../shared/rpc';
-import { useI18n } from '../i18n';
+import type { RelayRefusedReason, RelayStatus, WhatsAppStatus } from '../../../shared/rpc';
+import { useWhoami } from '../data/queries';
+import { useI18n, type Strings } from '../i18n';
 
 interface Props {
   relay: RelayStatus | undefined;
   whatsapp: WhatsAppStatus | undefined;
   appLinkUp: boolean;
   onFixWhatsApp(): void;
+  /** Opens the pairing step of the setup wizard (offered to admins while the relay refuses this computer). */
+  onPairAgain(): void;
 }
 
 /** What stands between the desk and its patients, said plainly at the top of the window. */
-export function Banners({ relay, whatsapp, appLinkUp, onFixWhatsApp }: Props): React.JSX.Element | null {
+export function Banners({ relay, whatsapp, appLinkUp, onFixWhatsApp, onPairAgain }: Props): React.JSX.Element | null {
   const { t, formatTime } = useI18n();
+  const isAdmin = useWhoami().data?.role === 'admin';
   const banners: React.JSX.Element[] = [];
   const connectingLong = useDelayed(relay?.state === 'connecting', 2_000);
   if (!appLinkUp) {
@@ -21,7 +25,20 @@ export function Banners({ relay, whatsapp, appLinkUp, onFixWhatsApp }: Props): R
       </div>,
     );
   }
-  if (relay?.state === 'offline') {
+  if (relay?.state === 'refused') {
+    const reason = relay.refusedReason ?? 'revoked';
+    banners.push(
+      <div key="relay" className="banner error" data-testid="relay-banner" data-reason={reason}>
+        <span>{refusedText(t, reason)}</span>
+        {/* A wrong clock is fixed in the operating system, not by pairing again. */}
+        {isAdmin && reason !== 'clock_skew' ? (
+          <button type="button" onClick={onPairAgain}>
+            {t.pairAgain}
+          </button>
+        ) : null}
+      </div>,
+    );
+  } else if (relay?.state === 'offline') {
     banners.push(
       <div key="relay" className="banner warn" data-testid="relay-banner">
         {t.relayOffline(formatTime(relay.offlineSince ?? Date.now()), relay.backlog?.queued ? relay.backlog.queued : null)}
@@ -59,6 +76,19 @@ export function Banners({ relay, whatsapp, appLinkUp, onFixWhatsApp }: Props): R
       {banners}
     </div>
   );
+}
+
+function refusedText(t: Strings, reason: RelayRefusedReason): string {
+  switch (reason) {
+    case 'revoked':
+      return t.relayRevoked;
+    case 'not_recognised':
+      return t.relayNotRecognised;
+    case 'device_keys_changed':
+      return t.relayKeysChanged;
+    case 'clock_skew':
+      return t.relayClockSkew;
+  }
 }
 
 /** True once `flag` has stayed true for `ms`: a reconnect that succeeds at once is not news. */
