@@ -140,6 +140,8 @@ export const SignatureCheckStatusSchema = z.object({
   verified: z.number().int().min(0),
   /** Deliveries shelved, not shown, because Meta's signature did not check out (a wrong app secret, or a forgery). */
   failed: z.number().int().min(0),
+  /** Of those, shelved since `since`: failing now, not yet looked at (entering the secret again re-checks and resets this). */
+  failedSince: z.number().int().min(0),
   lastFailedAt: z.number().int().nullable(),
   /** Deliveries the relay re-serialised from a POST for several clinics: only the relay vouches for them. */
   relayVouched: z.number().int().min(0),

@@ -88,7 +88,7 @@ describe('the appliance checks Meta\'s signature itself', () => {
       const v = await status();
       return v.failed === 1 ? v : undefined;
     });
-    expect(s).toMatchObject({ enabled: true, verified: 1, failed: 1 });
+    expect(s).toMatchObject({ enabled: true, verified: 1, failed: 1, failedSince: 1 });
     expect(s.lastFailedAt).toEqual(expect.any(Number));
     expect(await found('Befund')).toBe(0);
     const inbox = await call(core, RECEPTION, 'inbox.listConversations', {});
@@ -110,10 +110,11 @@ describe('the appliance checks Meta\'s signature itself', () => {
   it('with a mistyped app secret shows nothing, says so, and applies what was shelved once the right one is entered', async () => {
     const wrong = await configure(TYPO_SECRET);
     // A new secret starts its own tally; what is shelved stays shelved and counted.
-    expect(wrong.signatureCheck).toMatchObject({ enabled: true, secrets: 1, verified: 0, failed: 1, relayVouched: 0 });
+    expect(wrong.signatureCheck).toMatchObject({ enabled: true, secrets: 1, verified: 0, failed: 1, failedSince: 0, relayVouched: 0 });
 
     await post(patient('wamid.SIG-GENUINE-2', 'Termin absagen Mittwoch'), CLINIC_SECRET);
     await waitFor('genuine message shelved', async () => (await status()).failed === 2);
+    expect((await status()).failedSince).toBe(1);
     expect(await found('absagen')).toBe(0);
 
     // The admin corrects it (here with the old one still listed, as during a rotation).
@@ -123,7 +124,8 @@ describe('the appliance checks Meta\'s signature itself', () => {
     });
     const fixed = await configure(`${TYPO_SECRET} ${CLINIC_SECRET}`);
     off();
-    expect(fixed.signatureCheck).toMatchObject({ enabled: true, secrets: 2, verified: 1, failed: 1 });
+    // The forgery is still shelved, but it was looked at: only new failures count as "failing now".
+    expect(fixed.signatureCheck).toMatchObject({ enabled: true, secrets: 2, verified: 1, failed: 1, failedSince: 0 });
     expect(received).toHaveLength(1);
     expect(await found('absagen')).toBe(1);
     // The forgery verifies under neither secret: still shelved, still not shown.
@@ -140,7 +142,7 @@ describe('the appliance checks Meta\'s signature itself', () => {
     await post(patient('wamid.SIG-FORGED-2', 'Gefälscht nach Neustart'), FORGER_SECRET);
     await waitFor('both counted', async () => {
       const s = await status();
-      return s.verified === 2 && s.failed === 2;
+      return s.verified === 2 && s.failed === 2 && s.failedSince === 1;
     });
     expect(await found('Neustart')).toBe(1);
 

@@ -92,7 +92,6 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
   const appSecretAccount = keychainAccounts(deps.installationId).whatsappAppSecret;
   /** Loaded once from the keychain (and on every change); an empty list fails every signature (closed). */
   let appSecrets: AppSecretKeys | null = null;
-  let appSecretFingerprint: string | null = null;
 
   function config(): WhatsAppConfig | null {
     const raw = getSetting(db, CONFIG_KEY);
@@ -127,8 +126,9 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
   }
 
   function currentStatus(): WhatsAppStatus {
-    const failures = shelvedSignatureFailures(db);
-    const since = getSetting(db, SIGNATURE_SINCE_KEY);
+    const sinceSetting = getSetting(db, SIGNATURE_SINCE_KEY);
+    const since = appSecrets !== null && sinceSetting !== null ? Number(sinceSetting) : null;
+    const failures = shelvedSignatureFailures(db, since);
     return {
       configured: config() !== null,
       tokenExpired,
@@ -136,9 +136,10 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
       signatureCheck: {
         enabled: appSecrets !== null,
         secrets: appSecrets?.length ?? 0,
-        since: appSecrets !== null && since !== null ? Number(since) : null,
+        since,
         verified: signatureCounter(db, SIGNATURE_COUNTERS.verified),
         failed: failures.count,
+        failedSince: since === null ? 0 : failures.countSince,
         lastFailedAt: failures.lastAt,
         relayVouched: signatureCounter(db, SIGNATURE_COUNTERS.relayVouched),
       },
@@ -160,7 +161,6 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
     const stored = await secrets.get(appSecretAccount);
     if (stored === null) {
       appSecrets = null;
-      appSecretFingerprint = null;
       return;
     }
     let parsed: string[] | null = null;
@@ -174,11 +174,9 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
       // Fail closed: an unreadable entry must not quietly turn the check off.
       log.error('the keychain entry for the Meta app secret is unreadable; every webhook will be shelved until an admin enters the app secret again');
       appSecrets = [];
-      appSecretFingerprint = null;
       return;
     }
     appSecrets = appSecretKeys(parsed);
-    appSecretFingerprint = [...parsed].sort().join(',');
   }
 
   /** Keychain first, then memory: a failed keychain write changes nothing. */
@@ -186,21 +184,17 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
     if (next === null) {
       await secrets.delete(appSecretAccount);
       appSecrets = null;
-      appSecretFingerprint = null;
       db.prepare('DELETE FROM settings WHERE key = ?').run(SIGNATURE_SINCE_KEY);
       resetSignatureCounters(db);
       log.info('meta signature checking turned off');
       return;
     }
-    const fingerprint = [...next].sort().join(',');
     await secrets.set(appSecretAccount, JSON.stringify(next));
-    const changed = fingerprint !== appSecretFingerprint;
     appSecrets = appSecretKeys(next);
-    appSecretFingerprint = fingerprint;
-    if (changed) {
-      setSetting(db, SIGNATURE_SINCE_KEY, String(now()), now());
-      resetSignatureCounters(db);
-    }
+    // Entering the secret (again) starts a new tally: what still fails after the re-check below
+    // predates it, so the UI can tell "failing now" from "looked at and left shelved".
+    setSetting(db, SIGNATURE_SINCE_KEY, String(now()), now());
+    resetSignatureCounters(db);
     const recheck = recheckShelvedSignatures(db, appSecrets, now());
     log.info({ secrets: next.length, recovered: recheck.applied.length, stillFailing: recheck.stillFailing }, 'meta signature checking on');
     for (const result of recheck.applied) afterIngest(result);

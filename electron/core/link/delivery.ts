@@ -126,13 +126,13 @@ export function recheckShelvedSignatures(db: Database, appSecrets: AppSecretKeys
     .immediate();
 }
 
-/** How many deliveries are shelved for a signature mismatch, and when the latest was. */
-export function shelvedSignatureFailures(db: Database): { count: number; lastAt: number | null } {
-  const row = stmt(db, 'SELECT count(*) AS n, max(stored_at) AS last FROM dead_letters WHERE reason = ?').get(SIGNATURE_MISMATCH) as {
-    n: number;
-    last: number | null;
-  };
-  return { count: row.n, lastAt: row.last };
+/** How many deliveries are shelved for a signature mismatch (in all, and shelved at or after `since`), and when the latest was. */
+export function shelvedSignatureFailures(db: Database, since: number | null): { count: number; countSince: number; lastAt: number | null } {
+  const row = stmt(
+    db,
+    'SELECT count(*) AS n, count(CASE WHEN stored_at >= ? THEN 1 END) AS recent, max(stored_at) AS last FROM dead_letters WHERE reason = ?',
+  ).get(since ?? 0, SIGNATURE_MISMATCH) as { n: number; recent: number; last: number | null };
+  return { count: row.n, countSince: row.recent, lastAt: row.last };
 }
 
 /** Starts the running counts again (a new secret gets its own tally). */

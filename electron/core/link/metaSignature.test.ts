@@ -103,7 +103,8 @@ describe('ingesting a delivery with the app secret set up', () => {
     expect(messages()).toEqual([]);
     expect(t.db.prepare('SELECT count(*) FROM contacts').pluck().get()).toBe(0);
     expect(deadLetters()).toEqual([{ relay_seq: 7, reason: SIGNATURE_MISMATCH }]);
-    expect(shelvedSignatureFailures(t.db)).toEqual({ count: 1, lastAt: 1_770_000_000_507 });
+    expect(shelvedSignatureFailures(t.db, null)).toEqual({ count: 1, countSince: 1, lastAt: 1_770_000_000_507 });
+    expect(shelvedSignatureFailures(t.db, 1_770_000_000_508).countSince).toBe(0);
     expect(signatureCounter(t.db, SIGNATURE_COUNTERS.verified)).toBe(0);
   });
 
@@ -120,7 +121,7 @@ describe('ingesting a delivery with the app secret set up', () => {
     expect(fixed.applied).toHaveLength(1);
     expect(fixed.applied[0]).toMatchObject({ relaySeq: 3, signature: 'verified', deadLettered: false });
     expect(messages()).toHaveLength(1);
-    expect(shelvedSignatureFailures(t.db).count).toBe(0);
+    expect(shelvedSignatureFailures(t.db, null).count).toBe(0);
     expect(signatureCounter(t.db, SIGNATURE_COUNTERS.verified)).toBe(1);
   });
 
