@@ -71,6 +71,7 @@ async function pairAndConfigure(stack: Stack): Promise<void> {
   for (const [method, params] of [
     ['setup.pair', { relayUrl: stack.relay.url, code: await stack.enrolmentCode() }],
     ['setup.whatsapp', { wabaId: WABA_ID, accessToken: stack.accessToken, graphBaseUrl: stack.sim.url }],
+    ['recovery.create', { replace: true }],
   ] as const) {
     const r = await stack.core.dispatch(ADMIN, method, params);
     if (!r.ok) throw new Error(`${method}: ${r.error.code}`);

@@ -45,6 +45,8 @@ async function main(): Promise<void> {
 
   await call(stack, 'setup.pair', { relayUrl: stack.relay.url, code: await stack.enrolmentCode() });
   await call(stack, 'setup.whatsapp', { wabaId: WABA_ID, accessToken: stack.accessToken, graphBaseUrl: stack.sim.url });
+  // The wizard's last step, done here so the demo opens on the inbox.
+  const { recoveryKey } = (await call(stack, 'recovery.create', {})) as { recoveryKey: string };
   await call(stack, 'templates.sync', {}).catch(() => undefined);
   await seed(stack);
 
@@ -62,7 +64,8 @@ async function main(): Promise<void> {
 
   process.stdout.write(
     `\nClinic Inbox demo is running.\n\n  Open: ${stack.url}\n\n` +
-      `  Relay:     ${stack.relay.url}\n  Graph API: ${stack.sim.url} (simulator)\n\n` +
+      `  Relay:     ${stack.relay.url}\n  Graph API: ${stack.sim.url} (simulator)\n` +
+      `  Recovery key of this throw-away installation: ${recoveryKey}\n\n` +
       `A patient writes every ${intervalMs / 1000} s. Press Enter for one more now; Ctrl+C to stop.\n`,
   );
 

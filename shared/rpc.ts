@@ -366,6 +366,16 @@ export const rpcContract = {
     roles: ['admin'],
     audit: 'configure',
   }),
+  /**
+   * New hardware: the keychain lost the database key. The only method a core in that state answers;
+   * it proves the unwrapped key opens the database before writing it to the keychain.
+   */
+  'recovery.restore': method({
+    input: z.object({ recoveryKey: z.string().trim().min(1).max(100) }),
+    output: z.object({ installationId: z.string(), restored: z.boolean() }),
+    roles: ['admin'],
+    audit: 'configure',
+  }),
   'setup.pair': method({
     input: z.object({ relayUrl: z.url({ protocol: /^https?$/ }), code: z.string().min(1).max(40) }),
     output: z.object({ tenantId: z.string(), applianceId: z.string(), phoneNumberIds: z.array(z.string()) }),

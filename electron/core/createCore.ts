@@ -5,7 +5,7 @@ import { appendAudit } from './audit/auditLog';
 import { openCoreStore, type CoreStore } from './db/coreStore';
 import { createRecoveryService } from './keys/recovery';
 import { createKeytarSecretStore, type SecretStore } from './keys/secretStore';
-import { createDispatch } from './rpc/dispatch';
+import { createDispatch, type AuditRecord } from './rpc/dispatch';
 import { createHandlers } from './rpc/handlers';
 import { createLinkManager } from './link/linkManager';
 import { createWhatsApp } from './whatsapp';
@@ -30,6 +30,8 @@ export interface CoreHandle extends Core {
   readonly installationId: string;
   /** The relay link's current state (also pushed as `relay.stateChanged`). */
   relayStatus(): RelayStatus;
+  /** For entries made before the database could be opened (the recovery of its key). */
+  appendAudit(record: AuditRecord): void;
 }
 
 /**
@@ -91,6 +93,7 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
     databasePath: store.databasePath,
     installationId: store.keys.installationId,
     relayStatus: () => link.status(),
+    appendAudit: (record) => void appendAudit(db, record, now()),
     dispatch,
     on(listener) {
       listeners.add(listener);

@@ -5,7 +5,7 @@ import pino from 'pino';
 import { BridgeCallSchema, type BridgeDown } from '../../shared/bridge';
 import { CodedError } from '../../shared/errors';
 import type { RpcResult } from '../../shared/rpc';
-import { createCore } from '../core/createCore';
+import { startCore } from '../core/startCore';
 import type { Core, Session } from '../core/types';
 
 /** No local logins yet: the desk PC acts as one staff member with admin rights (see the report). */
@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   const ready = (async () => {
     try {
       if (typeof dataDir !== 'string') throw new CodedError('INTERNAL', 'The core was started without a data folder.');
-      core = await createCore({ dataDir, logger });
+      core = await startCore({ dataDir, logger });
       core.on((event, payload) => post({ type: 'event', event, payload }));
     } catch (err) {
       const coded = err instanceof CodedError ? err : new CodedError('INTERNAL', 'The app core could not start.');

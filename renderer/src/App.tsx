@@ -1,11 +1,11 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { ConversationSummary } from '../../shared/rpc';
 import { ContactPanel } from './contact';
-import { useCoreEvents, useRelayStatus, useWhatsAppStatus, type InboxFilter } from './data/queries';
+import { useCoreEvents, useRecoveryStatus, useRelayStatus, useWhatsAppStatus, useWhoami, type InboxFilter } from './data/queries';
 import { LANGUAGE_NAMES, useI18n, type Language } from './i18n';
 import { ErrorState, Sidebar } from './inbox';
 import { useRpc } from './rpc';
-import { SetupWizard } from './setup';
+import { RestoreAccess, SetupWizard } from './setup';
 import { Banners } from './status';
 import { ThreadView } from './thread';
 
@@ -14,6 +14,8 @@ export function App(): React.JSX.Element {
   const rpc = useRpc();
   const relay = useRelayStatus();
   const whatsapp = useWhatsAppStatus();
+  const isAdmin = useWhoami().data?.role === 'admin';
+  const recovery = useRecoveryStatus(isAdmin);
   const [linkUp, setLinkUp] = useState(true);
   useEffect(() => rpc.onLink(setLinkUp), [rpc]);
   useCoreEvents();
@@ -62,11 +64,13 @@ export function App(): React.JSX.Element {
   }, [query, selected, contactOpen]);
 
   if (relay.isPending) return <p className="state full">{t.loading}</p>;
+  if (relay.isError && (relay.error as { code?: string }).code === 'RECOVERY_REQUIRED') return <RestoreAccess />;
   if (relay.isError) return <div className="state full"><ErrorState error={relay.error} onRetry={() => void relay.refetch()} /></div>;
   if (relay.data.state === 'not_paired') return <SetupWizard step="relay" />;
   if (whatsapp.data && !whatsapp.data.configured && !whatsapp.data.tokenExpired) return <SetupWizard step="whatsapp" />;
   if (fixingWhatsApp) return <SetupWizard step="whatsapp" onDone={() => setFixingWhatsApp(false)} />;
   if (fixingRelay) return <SetupWizard step="relay" onDone={() => setFixingRelay(false)} />;
+  if (recovery.data && !recovery.data.configured) return <SetupWizard step="recovery" />;
 
   return (
     <div className="app">

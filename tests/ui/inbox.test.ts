@@ -17,6 +17,8 @@ let rendererDir: string;
 let stack: Stack;
 let browser: Browser;
 let page: Page;
+/** What the wizard showed the IT admin. */
+let recoveryKey = '';
 
 const ANNA = '31612345678';
 const KLAUS = '4915112345678';
@@ -45,7 +47,7 @@ async function expectNoAxeViolations(screen: string): Promise<void> {
 const conversationButton = (name: string) => page.locator('.conv-item', { hasText: name });
 
 describe('receptionist desk through the web harness', () => {
-  it('walks the IT admin through pairing and WhatsApp setup on first run', async () => {
+  it('walks the IT admin through pairing, WhatsApp setup and the recovery key on first run', async () => {
     await page.getByRole('heading', { name: 'Set up Clinic Inbox' }).waitFor();
     await screenshot(page, '01-setup-relay');
     await expectNoAxeViolations('setup (relay)');
@@ -55,19 +57,31 @@ describe('receptionist desk through the web harness', () => {
     await page.getByLabel('Enrolment code').fill('AAAA-BBBB-CCCC-DDDD');
     await page.getByRole('button', { name: 'Connect to relay' }).click();
     await page.getByRole('alert').waitFor();
-    expect(await page.getByTestId('setup-wizard').textContent()).toContain('Step 1 of 2');
+    expect(await page.getByTestId('setup-wizard').textContent()).toContain('Step 1 of 3');
     expect((await stack.core.dispatch(ADMIN, 'relay.status', {})) as { value: { state: string } }).toMatchObject({ value: { state: 'not_paired' } });
 
     await page.getByLabel('Enrolment code').fill((await stack.enrolmentCode()).toLowerCase());
     await page.getByRole('button', { name: 'Connect to relay' }).click();
-    await page.getByText('Step 2 of 2 — WhatsApp').waitFor();
+    await page.getByText('Step 2 of 3 — WhatsApp').waitFor();
     await page.getByLabel('WhatsApp Business account ID').fill(WABA_ID);
     await page.getByLabel('Access token').fill(stack.accessToken);
     await page.getByText('Advanced').click();
     await page.getByLabel('Graph API address (testing only)').fill(stack.sim.url);
     await screenshot(page, '02-setup-whatsapp');
     await expectNoAxeViolations('setup (WhatsApp)');
-    await page.getByRole('button', { name: 'Save and finish' }).click();
+    await page.getByRole('button', { name: 'Save and continue' }).click();
+
+    // The recovery key is shown once, and the inbox waits until the admin says it is stored.
+    await page.getByText('Step 3 of 3 — Recovery key').waitFor();
+    await page.getByRole('button', { name: 'Create the recovery key' }).click();
+    recoveryKey = (await page.getByTestId('recovery-key').textContent()) ?? '';
+    expect(recoveryKey).toMatch(/^([0-9A-Z]{4}-){7}[0-9A-Z]{4}$/);
+    const finish = page.getByRole('button', { name: 'Finish' });
+    expect(await finish.isDisabled()).toBe(true);
+    await screenshot(page, '02b-setup-recovery-key');
+    await expectNoAxeViolations('setup (recovery key)');
+    await page.getByLabel('I have printed or written down the recovery key and stored it safely.').check();
+    await finish.click();
 
     await page.getByText('No conversations yet').waitFor({ timeout: 15_000 });
     expect(await page.getByTestId('relay-banner').count()).toBe(0);
@@ -277,7 +291,7 @@ describe('receptionist desk through the web harness', () => {
     await page.getByLabel('Access token').fill(newToken);
     await page.getByText('Advanced').click();
     await page.getByLabel('Graph API address (testing only)').fill(stack.sim.url);
-    await page.getByRole('button', { name: 'Save and finish' }).click();
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
     await banner.waitFor({ state: 'detached', timeout: 10_000 });
   });
 

@@ -73,8 +73,8 @@ export async function loadOrCreateCoreKeys(
     throw new CodedError(
       'RECOVERY_REQUIRED',
       `This computer's keychain has no database key for installation ${installationId}, but its database exists in ${options.dataDir}. ` +
-        'If the data came from another computer, an IT admin restores access with the recovery key ' +
-        `(npm run core -- --data-dir "${options.dataDir}" --recover). Nothing was changed.`,
+        "If the data came from another computer, an IT admin restores access with the recovery key printed at setup, in the app's window " +
+        '(or with --recover on the headless core). Nothing was changed.',
     );
   }
   if (hex === null) {

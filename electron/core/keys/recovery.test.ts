@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CodedError } from '../../../shared/errors';
 import { createCore, type CoreHandle } from '../createCore';
+import { startCore } from '../startCore';
 import { DATABASE_FILE, openCoreStore } from '../db/coreStore';
 import pino from 'pino';
 import { contact, sampleMessages, webhookBody } from '../testing/whatsappPayloads';
@@ -48,7 +49,7 @@ async function wipeKeychain(installationId: string): Promise<void> {
   for (const account of Object.values(keychainAccounts(installationId))) await secrets.delete(account);
 }
 
-async function startCore(dataDir: string): Promise<CoreHandle> {
+async function openCore(dataDir: string): Promise<CoreHandle> {
   const core = await createCore({ dataDir, secrets, logger: quietLogger() });
   installations.add(core.installationId);
   return core;
@@ -72,7 +73,7 @@ afterAll(async () => {
 describe('recovery key format', () => {
   it('reads a key however it was typed, and tells a typo from a wrong key', async () => {
     const dataDir = tempDir();
-    const core = await startCore(dataDir);
+    const core = await openCore(dataDir);
     const { recoveryKey } = await call<{ recoveryKey: string }>(core, 'recovery.create', {});
     await core.close();
     expect(recoveryKey).toMatch(/^([0-9A-Z]{4}-){7}[0-9A-Z]{4}$/);
@@ -95,7 +96,7 @@ describe('moving the data to new hardware', () => {
 
   beforeAll(async () => {
     dataDir = tempDir();
-    const core = await startCore(dataDir);
+    const core = await openCore(dataDir);
     installationId = core.installationId;
     expect(await call(core, 'recovery.status', {})).toEqual({ configured: false, createdAt: null });
     // Only an admin may make one, and a receptionist cannot even see whether one exists.
@@ -139,7 +140,7 @@ describe('moving the data to new hardware', () => {
     expect(await codeOf(restoreDatabaseKey({ dataDir, databasePath, secrets, recoveryKey: typo }))).toBe('RECOVERY_KEY_INVALID');
 
     const other = tempDir();
-    const otherCore = await startCore(other);
+    const otherCore = await openCore(other);
     const { recoveryKey: otherKey } = await call<{ recoveryKey: string }>(otherCore, 'recovery.create', {});
     await otherCore.close();
     expect(await codeOf(restoreDatabaseKey({ dataDir, databasePath, secrets, recoveryKey: otherKey }))).toBe('RECOVERY_KEY_WRONG');
@@ -168,7 +169,7 @@ describe('moving the data to new hardware', () => {
     expect(stdout).toContain('back in this computer');
     expect(stdout).toContain('pair it with the relay again');
 
-    const core = await startCore(dataDir);
+    const core = await openCore(dataDir);
     const page = await call<{ items: { lastMessagePreview: string | null }[] }>(core, 'inbox.listConversations', {});
     expect(page.items.map((c) => c.lastMessagePreview)).toEqual(['Mijn uitslag graag per post']);
     // New hardware means new device keys: the old pairing cannot be used, the data can.
@@ -180,7 +181,7 @@ describe('moving the data to new hardware', () => {
   });
 
   it('makes the old key useless once the admin replaces it', async () => {
-    const core = await startCore(dataDir);
+    const core = await openCore(dataDir);
     const { recoveryKey: fresh } = await call<{ recoveryKey: string }>(core, 'recovery.create', { replace: true });
     await core.close();
     expect(fresh).not.toBe(recoveryKey);
@@ -204,5 +205,37 @@ describe('moving the data to new hardware', () => {
     expect(printed).toBeDefined();
     await wipeKeychain(installationId);
     expect(await restoreDatabaseKey({ dataDir, databasePath: join(dataDir, DATABASE_FILE), secrets, recoveryKey: printed! })).toMatchObject({ restored: true });
+    recoveryKey = printed!;
+  });
+
+  it('a window on a locked core can restore access itself, and the attempts are audited', async () => {
+    await wipeKeychain(installationId);
+    const core = await startCore({ dataDir, secrets, logger: quietLogger() });
+    const locked = await core.dispatch(RECEPTIONIST, 'inbox.listConversations', {});
+    expect(locked).toMatchObject({ ok: false, error: { code: 'RECOVERY_REQUIRED' } });
+    expect(await core.dispatch(RECEPTIONIST, 'recovery.restore', { recoveryKey })).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
+    const wrong = await core.dispatch(ADMIN, 'recovery.restore', { recoveryKey: 'ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ' });
+    expect(wrong).toMatchObject({ ok: false, error: { code: 'RECOVERY_KEY_INVALID' } });
+    expect(await core.dispatch(ADMIN, 'recovery.restore', { recoveryKey })).toEqual({ ok: true, value: { installationId, restored: true } });
+    try {
+      const page = await call<{ items: unknown[] }>(core, 'inbox.listConversations', {}, RECEPTIONIST);
+      expect(page.items).toHaveLength(1);
+      // Once open, there is nothing left to restore.
+      expect(await core.dispatch(ADMIN, 'recovery.restore', { recoveryKey })).toMatchObject({ ok: false, error: { code: 'CONFLICT' } });
+    } finally {
+      await core.close();
+    }
+    const store = await openCoreStore({ dataDir, secrets, logger: quietLogger() });
+    try {
+      const rows = store.db.prepare(`SELECT outcome, error_code FROM audit_log WHERE method = 'recovery.restore' ORDER BY seq`).all();
+      expect(rows).toEqual([
+        { outcome: 'denied', error_code: 'FORBIDDEN' },
+        { outcome: 'error', error_code: 'RECOVERY_KEY_INVALID' },
+        { outcome: 'ok', error_code: null },
+        { outcome: 'error', error_code: 'CONFLICT' },
+      ]);
+    } finally {
+      store.close();
+    }
   });
 });

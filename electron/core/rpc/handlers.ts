@@ -206,6 +206,9 @@ export function createHandlers(deps: HandlerDeps): Handlers {
 
     'recovery.status': () => recovery.status(),
     'recovery.create': ({ replace }) => recovery.create(replace),
+    'recovery.restore': () => {
+      throw new CodedError('CONFLICT', "This computer's keychain already opens the database; there is nothing to restore.");
+    },
 
     'setup.pair': async ({ relayUrl, code }) => {
       const pairing = await link.pair(relayUrl, code);

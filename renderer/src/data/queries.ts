@@ -16,6 +16,12 @@ export function useWhatsAppStatus() {
   return useQuery({ queryKey: keys.whatsapp, queryFn: () => rpc.call('whatsapp.status', {}) });
 }
 
+/** Admins only: whether the IT-admin recovery key exists (the first-run wizard's last step). */
+export function useRecoveryStatus(enabled: boolean) {
+  const rpc = useRpc();
+  return useQuery({ queryKey: keys.recovery, queryFn: () => rpc.call('recovery.status', {}), enabled });
+}
+
 export function useWhoami() {
   const rpc = useRpc();
   return useQuery({ queryKey: keys.whoami, queryFn: () => rpc.call('session.whoami', {}), staleTime: Infinity });

@@ -3,10 +3,11 @@ import { useState } from 'react';
 import { keys } from '../data/queries';
 import { useI18n } from '../i18n';
 import { useRpc } from '../rpc';
+import { RecoveryKeyStep } from './RecoveryKeyStep';
 
-type Step = 'relay' | 'whatsapp';
+type Step = 'relay' | 'whatsapp' | 'recovery';
 
-/** First-run setup for the IT admin: pair with the relay, then give the WhatsApp account. */
+/** First-run setup for the IT admin: pair with the relay, give the WhatsApp account, keep a recovery key. */
 export function SetupWizard({ step, onDone }: { step: Step; onDone?(): void }): React.JSX.Element {
   const { t } = useI18n();
   return (
@@ -17,8 +18,9 @@ export function SetupWizard({ step, onDone }: { step: Step; onDone?(): void }): 
         <ol className="steps" aria-label={t.setupTitle}>
           <li aria-current={step === 'relay' ? 'step' : undefined}>{t.setupStepRelay}</li>
           <li aria-current={step === 'whatsapp' ? 'step' : undefined}>{t.setupStepWhatsApp}</li>
+          <li aria-current={step === 'recovery' ? 'step' : undefined}>{t.setupStepRecovery}</li>
         </ol>
-        {step === 'relay' ? <RelayStep onDone={onDone} /> : <WhatsAppStep onDone={onDone} />}
+        {step === 'relay' ? <RelayStep onDone={onDone} /> : step === 'whatsapp' ? <WhatsAppStep onDone={onDone} /> : <RecoveryKeyStep />}
       </div>
     </main>
   );
@@ -134,7 +136,7 @@ function WhatsAppStep({ onDone }: { onDone?(): void }): React.JSX.Element {
           </button>
         ) : null}
         <button type="submit" className="primary" disabled={save.isPending}>
-          {save.isPending ? t.savingWhatsApp : t.saveWhatsApp}
+          {save.isPending ? t.savingWhatsApp : onDone ? t.save : t.saveWhatsApp}
         </button>
       </div>
     </form>

@@ -1,1 +1,2 @@
 export { SetupWizard } from './SetupWizard';
+export { RestoreAccess } from './RestoreAccess';

@@ -1,0 +1,82 @@
+import { join } from 'node:path';
+import pino from 'pino';
+import { CodedError } from '../../shared/errors';
+import { RPC_METHODS } from '../../shared/rpc';
+import { createCore, type CoreHandle, type CreateCoreOptions } from './createCore';
+import { DATABASE_FILE } from './db/coreStore';
+import { restoreDatabaseKey } from './keys/recovery';
+import { createKeytarSecretStore } from './keys/secretStore';
+import { createDispatch, type AuditRecord, type Handler, type Handlers } from './rpc/dispatch';
+import type { Core, CoreEventListener } from './types';
+
+/**
+ * Starts the core for a window (Electron, the web harness). When the keychain has lost the
+ * database key of existing data (new hardware, a wiped profile) the core cannot open, but the IT
+ * admin must still be able to act from the window: it then answers every call with
+ * `RECOVERY_REQUIRED` except `recovery.restore`, which puts the key back with the recovery key and
+ * opens the real core in place. Any other start-up failure is thrown as before.
+ */
+export async function startCore(options: CreateCoreOptions): Promise<Core> {
+  try {
+    return await createCore(options);
+  } catch (err) {
+    if (!(err instanceof CodedError && err.code === 'RECOVERY_REQUIRED')) throw err;
+    return lockedCore(options, err);
+  }
+}
+
+function lockedCore(options: CreateCoreOptions, why: CodedError): Core {
+  const logger = options.logger ?? pino({ level: 'info', base: { part: 'core' } });
+  const listeners = new Set<CoreEventListener>();
+  let real: CoreHandle | null = null;
+  let opening: Promise<CoreHandle> | null = null;
+  // Attempts are audited once the database is open again: until then there is no log to write to.
+  const pendingAudit: AuditRecord[] = [];
+  logger.warn({ code: why.code }, 'core locked: the database key is missing from the keychain; waiting for the recovery key');
+
+  const refuse: Handler<never> = () => {
+    throw why;
+  };
+  const handlers = Object.fromEntries(RPC_METHODS.map((m) => [m, refuse])) as unknown as Handlers;
+  handlers['recovery.restore'] = async ({ recoveryKey }) => {
+    const secrets = options.secrets ?? (await createKeytarSecretStore());
+    const result = await restoreDatabaseKey({ dataDir: options.dataDir, databasePath: join(options.dataDir, DATABASE_FILE), secrets, recoveryKey });
+    opening ??= createCore({ ...options, secrets }).then((core) => {
+      core.on((event, payload) => {
+        for (const listener of listeners) listener(event, payload);
+      });
+      real = core;
+      logger.info({ installationId: core.installationId }, 'database key restored with the recovery key; core unlocked');
+      return core;
+    });
+    await opening;
+    return result;
+  };
+
+  const dispatch = createDispatch({
+    handlers,
+    audit: (record) => {
+      if (record.method !== 'recovery.restore') return;
+      if (real) {
+        for (const earlier of pendingAudit.splice(0)) real.appendAudit(earlier);
+        real.appendAudit(record);
+      } else {
+        pendingAudit.push(record);
+      }
+    },
+    logger,
+  });
+
+  return {
+    dispatch: (session, method, params) => (real ? real.dispatch(session, method, params) : dispatch(session, method, params)),
+    on(listener) {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
+    },
+    async close() {
+      listeners.clear();
+      const core = opening ? await opening.catch(() => null) : null;
+      await core?.close();
+    },
+  };
+}

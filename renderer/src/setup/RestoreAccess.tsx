@@ -1,0 +1,62 @@
+import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { useState } from 'react';
+import { useI18n } from '../i18n';
+import { useRpc } from '../rpc';
+
+/**
+ * What the window shows when the core cannot open the clinic's data because this computer's
+ * keychain lacks the database key (new hardware): the IT admin types the recovery key.
+ */
+export function RestoreAccess(): React.JSX.Element {
+  const { t, errorText } = useI18n();
+  const rpc = useRpc();
+  const qc = useQueryClient();
+  const [recoveryKey, setRecoveryKey] = useState('');
+  const restore = useMutation({
+    mutationFn: () => rpc.call('recovery.restore', { recoveryKey }),
+    // Every query failed while the core was locked; all of them are worth asking again.
+    onSuccess: () => void qc.invalidateQueries(),
+  });
+  return (
+    <main className="setup" data-testid="restore-access">
+      <div className="setup-card">
+        <h1>{t.restoreTitle}</h1>
+        <p>{t.restoreIntro}</p>
+        <form
+          onSubmit={(e) => {
+            e.preventDefault();
+            restore.mutate();
+          }}
+        >
+          <div className="field">
+            <label htmlFor="recovery-key-input">{t.recoveryKeyLabel}</label>
+            <input
+              id="recovery-key-input"
+              required
+              className="mono"
+              value={recoveryKey}
+              onChange={(e) => setRecoveryKey(e.target.value)}
+              aria-describedby="recovery-key-help"
+              autoComplete="off"
+              spellCheck={false}
+            />
+            <p id="recovery-key-help" className="help">
+              {t.restoreKeyHelp}
+            </p>
+          </div>
+          {restore.isError ? (
+            <p className="form-error" role="alert">
+              {errorText(restore.error)}
+            </p>
+          ) : null}
+          <p className="help">{t.restoreAfter}</p>
+          <div className="setup-actions">
+            <button type="submit" className="primary" disabled={restore.isPending}>
+              {restore.isPending ? t.restoring : t.restore}
+            </button>
+          </div>
+        </form>
+      </div>
+    </main>
+  );
+}
