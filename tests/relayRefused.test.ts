@@ -12,6 +12,9 @@ import { createCore, type CoreHandle } from '../electron/core/createCore';
 import { keychainAccounts } from '../electron/core/keys/accounts';
 import { createKeytarSecretStore } from '../electron/core/keys/secretStore';
 import { createRelayLink, type RelayLink } from '../electron/core/link/relayLink';
+import { loadPairing, savePairing } from '../electron/core/link/pairing';
+import { DATABASE_FILE } from '../electron/core/db/coreStore';
+import { openDatabase } from '../electron/core/db/open';
 import { RelayProcess } from '../relay/testing/relayProcess';
 import { batchWebhook, textMessageChange } from '../relay/testing/signWebhook';
 import { TestAppliance } from '../relay/testing/testAppliance';
@@ -141,6 +144,43 @@ describe('a relay that refuses this appliance', () => {
     await core.close();
     const restarted = await newCore({ dataDir: data.dir });
     await waitFor('connected after restart', () => restarted.relayStatus().state === 'connected');
+  });
+
+  it('records the device key of a pairing made before keys were recorded, at its first accepted login', async () => {
+    const data = tempDataDir();
+    cleanups.push(() => data.remove());
+    const first = await newCore({ dataDir: data.dir });
+    await pair(first);
+    const installationId = first.installationId;
+    await first.close();
+
+    const secrets = await createKeytarSecretStore();
+    const accounts = keychainAccounts(installationId);
+    const withDb = async <T>(fn: (db: ReturnType<typeof openDatabase>['db']) => T): Promise<T> => {
+      const key = Buffer.from((await secrets.get(accounts.databaseKey))!, 'hex');
+      const { db } = openDatabase({ path: join(data.dir, DATABASE_FILE), key });
+      try {
+        return fn(db);
+      } finally {
+        db.close();
+      }
+    };
+    // What an older version saved: the same pairing without the key.
+    await withDb((db) => {
+      const { deviceSigningPublicKey, ...older } = loadPairing(db)!;
+      expect(deviceSigningPublicKey).toBeDefined();
+      savePairing(db, older, Date.now());
+    });
+    const upgraded = await newCore({ dataDir: data.dir });
+    await waitFor('connected', () => upgraded.relayStatus().state === 'connected');
+    await upgraded.close();
+    expect(await withDb((db) => loadPairing(db)?.deviceSigningPublicKey)).toBeDefined();
+
+    // So a later change of keys is caught before any login.
+    await secrets.delete(accounts.deviceSigningKey);
+    await secrets.delete(accounts.deviceEncryptionKey);
+    const moved = await newCore({ dataDir: data.dir });
+    expect(moved.relayStatus()).toMatchObject({ state: 'refused', refusedReason: 'device_keys_changed' });
   });
 
   it('says the clock is wrong when the relay refuses a login as stale', async () => {
