@@ -134,6 +134,14 @@ const en = {
   accessToken: 'Access token',
   accessTokenHelp: 'A system-user token with whatsapp_business_messaging. It is kept in the OS keychain.',
   graphBaseUrl: 'Graph API address (testing only)',
+  appSecret: 'App secret (optional)',
+  appSecretHelp:
+    "From the Meta app dashboard (App settings › Basic). This computer then checks Meta's signature on every message itself and keeps back any the relay did not get from Meta. Leave empty to keep the current one; while Meta changes it, enter both, separated by a space.",
+  signatureFailures: (n: number) =>
+    n === 1
+      ? "1 WhatsApp message failed Meta's signature check and is not shown. If the app secret was mistyped, an IT admin enters it again."
+      : `${n} WhatsApp messages failed Meta's signature check and are not shown. If the app secret was mistyped, an IT admin enters it again.`,
+  checkAppSecret: 'Check the app secret',
   advanced: 'Advanced',
   saveWhatsApp: 'Save and continue',
   savingWhatsApp: 'Checking…',
@@ -296,6 +304,14 @@ const nl: Strings = {
   accessToken: 'Toegangstoken',
   accessTokenHelp: 'Een systeemgebruiker-token met whatsapp_business_messaging. Het wordt bewaard in de sleutelhanger van het besturingssysteem.',
   graphBaseUrl: 'Graph API-adres (alleen voor tests)',
+  appSecret: 'App-geheim (optioneel)',
+  appSecretHelp:
+    'Uit het Meta-appdashboard (App-instellingen › Basis). Deze computer controleert dan zelf de handtekening van Meta op elk bericht en houdt berichten tegen die de relay niet van Meta kreeg. Leeg laten houdt het huidige; terwijl Meta het wijzigt, voert u beide in, gescheiden door een spatie.',
+  signatureFailures: (n: number) =>
+    n === 1
+      ? '1 WhatsApp-bericht kwam niet door de handtekeningcontrole van Meta en wordt niet getoond. Als het app-geheim verkeerd is ingevoerd, voert de IT-beheerder het opnieuw in.'
+      : `${n} WhatsApp-berichten kwamen niet door de handtekeningcontrole van Meta en worden niet getoond. Als het app-geheim verkeerd is ingevoerd, voert de IT-beheerder het opnieuw in.`,
+  checkAppSecret: 'App-geheim controleren',
   advanced: 'Geavanceerd',
   saveWhatsApp: 'Opslaan en verder',
   savingWhatsApp: 'Controleren…',
@@ -455,6 +471,14 @@ const de: Strings = {
   accessToken: 'Zugriffstoken',
   accessTokenHelp: 'Ein System-User-Token mit whatsapp_business_messaging. Es wird im Schlüsselbund des Betriebssystems gespeichert.',
   graphBaseUrl: 'Graph-API-Adresse (nur für Tests)',
+  appSecret: 'App-Geheimnis (optional)',
+  appSecretHelp:
+    'Aus dem Meta-App-Dashboard (App-Einstellungen › Allgemeines). Dieser Computer prüft dann die Signatur von Meta bei jeder Nachricht selbst und hält alles zurück, was das Relay nicht von Meta bekam. Leer lassen behält das bisherige; während Meta es wechselt, beide durch ein Leerzeichen getrennt eingeben.',
+  signatureFailures: (n: number) =>
+    n === 1
+      ? '1 WhatsApp-Nachricht hat die Signaturprüfung von Meta nicht bestanden und wird nicht angezeigt. Falls das App-Geheimnis falsch eingegeben wurde, gibt die IT es erneut ein.'
+      : `${n} WhatsApp-Nachrichten haben die Signaturprüfung von Meta nicht bestanden und werden nicht angezeigt. Falls das App-Geheimnis falsch eingegeben wurde, gibt die IT es erneut ein.`,
+  checkAppSecret: 'App-Geheimnis prüfen',
   advanced: 'Erweitert',
   saveWhatsApp: 'Speichern und weiter',
   savingWhatsApp: 'Wird geprüft…',

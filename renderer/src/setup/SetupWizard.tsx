@@ -87,12 +87,20 @@ function WhatsAppStep({ onDone }: { onDone?(): void }): React.JSX.Element {
   const [wabaId, setWabaId] = useState('');
   const [token, setToken] = useState('');
   const [graphBaseUrl, setGraphBaseUrl] = useState('');
+  const [appSecret, setAppSecret] = useState('');
   const save = useMutation({
     mutationFn: () =>
-      rpc.call('setup.whatsapp', { wabaId: wabaId.trim(), accessToken: token.trim(), ...(graphBaseUrl.trim() ? { graphBaseUrl: graphBaseUrl.trim() } : {}) }),
+      rpc.call('setup.whatsapp', {
+        wabaId: wabaId.trim(),
+        accessToken: token.trim(),
+        ...(graphBaseUrl.trim() ? { graphBaseUrl: graphBaseUrl.trim() } : {}),
+        // Empty keeps the secret already set: renewing the token must not turn the check off.
+        ...(appSecret.trim() ? { appSecret: appSecret.trim() } : {}),
+      }),
     onSuccess: (status) => {
       qc.setQueryData(keys.whatsapp, status);
       setToken('');
+      setAppSecret('');
       onDone?.();
     },
   });
@@ -115,6 +123,13 @@ function WhatsAppStep({ onDone }: { onDone?(): void }): React.JSX.Element {
         <input id="access-token" type="password" required minLength={20} value={token} onChange={(e) => setToken(e.target.value)} aria-describedby="token-help" autoComplete="off" />
         <p id="token-help" className="help">
           {t.accessTokenHelp}
+        </p>
+      </div>
+      <div className="field">
+        <label htmlFor="app-secret">{t.appSecret}</label>
+        <input id="app-secret" type="password" value={appSecret} onChange={(e) => setAppSecret(e.target.value)} aria-describedby="app-secret-help" autoComplete="off" spellCheck={false} className="mono" />
+        <p id="app-secret-help" className="help">
+          {t.appSecretHelp}
         </p>
       </div>
       <details>

@@ -70,6 +70,18 @@ export function Banners({ relay, whatsapp, appLinkUp, onFixWhatsApp, onPairAgain
       </div>,
     );
   }
+  // Failures since the app secret was last entered: entering it again re-checks them, so this goes away once IT has looked.
+  const signature = whatsapp?.signatureCheck;
+  if (signature?.enabled && signature.failedSince > 0) {
+    banners.push(
+      <div key="signature" className="banner error" data-testid="signature-banner">
+        <span>{t.signatureFailures(signature.failedSince)}</span>
+        <button type="button" onClick={onFixWhatsApp}>
+          {t.checkAppSecret}
+        </button>
+      </div>,
+    );
+  }
   if (banners.length === 0) return null;
   return (
     <div className="banners" role="status" aria-live="polite">
