@@ -59,7 +59,7 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
 
   const whatsapp = createWhatsApp({ db, secrets, installationId: store.keys.installationId, logger, now, emit, graph: options.graph });
   // Before the link starts: no delivery may be ingested without the signature check it is owed.
-  await whatsapp.loadAppSecrets();
+  await whatsapp.loadFromKeychain();
   const link = createLinkManager({
     db,
     keys: store.keys,

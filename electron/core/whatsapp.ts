@@ -63,8 +63,8 @@ export interface WhatsAppService {
    * shelved deliveries that verify under new secrets are applied at once.
    */
   configure(input: { wabaId: string; accessToken: string; graphBaseUrl?: string; appSecret?: readonly string[] | null }): Promise<WhatsAppStatus>;
-  /** Reads the app secrets from the keychain; the core awaits this before the relay link starts. */
-  loadAppSecrets(): Promise<void>;
+  /** Reads the app secrets (and whether a token is there) from the keychain; the core awaits this before the relay link starts. */
+  loadFromKeychain(): Promise<void>;
   /** The app secrets for the relay link's ingest (null: not set up); read from memory, never the keychain. */
   appSecrets(): AppSecretKeys | null;
   /** Each send stores the message and its outbox row, then nudges the worker; returns the message id. */
@@ -119,6 +119,11 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
   let worker: OutboxWorker | null = null;
   let downloader: MediaDownloader | null = null;
   let tokenExpired = false;
+  /**
+   * The account is set up in the database but this keychain has no token (the data was restored on
+   * new hardware): not configured, so the wizard asks for it, and nothing is sent until then.
+   */
+  let tokenMissing = false;
 
   function enqueued({ messageId }: { messageId: number }): number {
     worker?.kick();
@@ -130,7 +135,7 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
     const since = appSecrets !== null && sinceSetting !== null ? Number(sinceSetting) : null;
     const failures = shelvedSignatureFailures(db, since);
     return {
-      configured: config() !== null,
+      configured: config() !== null && !tokenMissing,
       tokenExpired,
       phoneNumberIds: loadPairing(db)?.phoneNumberIds ?? [],
       signatureCheck: {
@@ -157,7 +162,9 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
     });
   }
 
-  async function loadAppSecrets(): Promise<void> {
+  async function loadFromKeychain(): Promise<void> {
+    tokenMissing = config() !== null && (await secrets.get(tokenAccount)) === null;
+    if (tokenMissing) log.warn('WhatsApp is set up but the keychain holds no access token; an admin must enter it again');
     const stored = await secrets.get(appSecretAccount);
     if (stored === null) {
       appSecrets = null;
@@ -241,7 +248,7 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
 
   return {
     start() {
-      if (config()) startWorker();
+      if (config() && !tokenMissing) startWorker();
     },
     stop: stopWorkers,
     status: currentStatus,
@@ -268,6 +275,7 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
       if (input.appSecret !== undefined) await setAppSecrets(input.appSecret);
       client = candidate;
       tokenExpired = false;
+      tokenMissing = false;
       await stopWorkers();
       startWorker();
       log.info({ templates: templates.count }, 'whatsapp configured');
@@ -309,7 +317,7 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
       return { mimeType: content.mimeType, filename: content.filename, data: content.content, contactId: owner.contact_id };
     },
 
-    loadAppSecrets,
+    loadFromKeychain,
     appSecrets: () => appSecrets,
     afterIngest,
   };

@@ -9,6 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pino from 'pino';
+import { keychainAccounts } from '../../electron/core/keys/accounts';
+import { createKeytarSecretStore } from '../../electron/core/keys/secretStore';
+import { startCore } from '../../electron/core/startCore';
+import { createWebHarness } from '../../electron/core/testing/webHarness';
 import { buildRenderer, openBrowser, runAxe, screenshot, startStack, TENANT_ID, WABA_ID, type Browser, type Stack } from './stack';
 
 const ADMIN = { userId: 'test', role: 'admin', displayName: 'Test', origin: 'test' } as const;
@@ -17,7 +22,7 @@ let rendererDir: string;
 let stack: Stack;
 let browser: Browser;
 let page: Page;
-/** What the wizard showed the IT admin. */
+/** What the wizard showed the IT admin, for the new-hardware test at the end. */
 let recoveryKey = '';
 
 const ANNA = '31612345678';
@@ -324,6 +329,61 @@ describe('receptionist desk through the web harness', () => {
     await page.getByLabel('Taal').selectOption('de');
     await page.getByRole('button', { name: 'Ungelesen', exact: true }).waitFor();
     await page.getByLabel('Sprache').selectOption('en');
+  });
+
+  it('on new hardware, the IT admin restores access with the recovery key and the conversations come back', async () => {
+    // New hardware: the data folder came along, this computer's keychain holds nothing of it.
+    const { dataDir, installationId } = stack.core;
+    await stack.harness.close();
+    await stack.core.close();
+    const secrets = await createKeytarSecretStore();
+    for (const account of Object.values(keychainAccounts(installationId))) await secrets.delete(account);
+    const core = await startCore({ dataDir, logger: pino({ level: 'silent' }), graph: { baseUrl: stack.sim.url } });
+    const harness = createWebHarness({ core, rendererDir, logger: pino({ level: 'silent' }) });
+    try {
+      await page.goto(await harness.listen(0));
+      await page.getByRole('heading', { name: "This computer cannot open the clinic's data" }).waitFor();
+      await screenshot(page, '12-restore-access');
+      await expectNoAxeViolations('restore access');
+
+      const input = page.getByLabel('Recovery key');
+      await input.fill(recoveryKey.replace(/^.{4}/, 'ZZZZ'));
+      await page.getByRole('button', { name: 'Restore access' }).click();
+      await page.getByRole('alert').filter({ hasText: 'typo' }).waitFor();
+      expect(await secrets.get(keychainAccounts(installationId).databaseKey)).toBeNull();
+
+      // Typed the way people type: lower case, spaces instead of dashes.
+      await input.fill(recoveryKey.toLowerCase().replace(/-/g, ' '));
+      await page.getByRole('button', { name: 'Restore access' }).click();
+      // The WhatsApp token stayed in the old computer's keychain: the wizard asks for it again.
+      await page.getByText('Step 2 of 3 — WhatsApp').waitFor({ timeout: 10_000 });
+      await page.getByLabel('WhatsApp Business account ID').fill(WABA_ID);
+      const token = `EAAG${'n'.repeat(40)}`;
+      stack.sim.rotateToken(token);
+      await page.getByLabel('Access token').fill(token);
+      await page.getByText('Advanced').click();
+      await page.getByLabel('Graph API address (testing only)').fill(stack.sim.url);
+      await page.getByRole('button', { name: 'Save and continue' }).click();
+      await conversationButton('Anna de Vries').waitFor({ timeout: 10_000 });
+
+      // The device keys stayed behind too: the relay link waits for a new pairing, and says so.
+      const banner = page.getByTestId('relay-banner');
+      await banner.and(page.locator('[data-reason="device_keys_changed"]')).waitFor({ timeout: 10_000 });
+      await screenshot(page, '13-restored-pair-again');
+      await banner.getByRole('button', { name: 'Pair again' }).click();
+      await page.getByLabel('Relay address').fill(stack.relay.url);
+      await page.getByLabel('Enrolment code').fill(await stack.enrolmentCode());
+      await page.getByRole('button', { name: 'Connect to relay' }).click();
+      await banner.waitFor({ state: 'detached', timeout: 10_000 });
+      expect((await stack.sim.postInbound({ from: ANNA, name: 'Anna de Vries', text: 'Fijn dat jullie weer bereikbaar zijn.' })).status).toBe(200);
+      await conversationButton('Anna de Vries').filter({ hasText: 'weer bereikbaar' }).waitFor({ timeout: 10_000 });
+
+      const audit = await core.dispatch(ADMIN, 'audit.verify', { withRelayWitness: true });
+      expect(audit).toMatchObject({ ok: true, value: { chain: { ok: true } } });
+    } finally {
+      await harness.close();
+      await core.close();
+    }
   });
 
   it('never tripped the strict CSP', async () => {

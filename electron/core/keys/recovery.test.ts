@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CodedError } from '../../../shared/errors';
 import { createCore, type CoreHandle } from '../createCore';
 import { startCore } from '../startCore';
+import type { Core } from '../types';
 import { DATABASE_FILE, openCoreStore } from '../db/coreStore';
 import pino from 'pino';
 import { contact, sampleMessages, webhookBody } from '../testing/whatsappPayloads';
@@ -55,7 +56,7 @@ async function openCore(dataDir: string): Promise<CoreHandle> {
   return core;
 }
 
-async function call<T>(core: CoreHandle, method: string, params: unknown, session: typeof ADMIN | typeof RECEPTIONIST = ADMIN): Promise<T> {
+async function call<T>(core: Core, method: string, params: unknown, session: typeof ADMIN | typeof RECEPTIONIST = ADMIN): Promise<T> {
   const result = await core.dispatch(session, method as never, params as never);
   if (!result.ok) throw new CodedError(result.error.code, result.error.message);
   return result.value as T;
