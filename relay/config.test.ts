@@ -33,6 +33,8 @@ describe('relay configuration', () => {
     expect(c.envelopeTtlMs).toBe(14 * 86_400_000);
     expect(c.port).toBe(8080);
     expect(c.tls).toBeNull();
+    expect(c.metricsToken).toBeNull();
+    expect(problems({ ...base, RELAY_METRICS_TOKEN: 'short' })).toEqual([expect.stringContaining('RELAY_METRICS_TOKEN')]);
   });
 
   it('reads secrets from *_FILE (systemd credentials, Docker secrets) and a JSON file under the environment', () => {

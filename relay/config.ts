@@ -48,10 +48,11 @@ const ServeEnvSchema = z.object({
   RELAY_TLS_CERT_FILE: z.string().min(1).optional(),
   RELAY_TLS_KEY_FILE: z.string().min(1).optional(),
   RELAY_SHUTDOWN_GRACE_MS: int(0, 120_000).default(10_000),
+  RELAY_METRICS_TOKEN: z.string().trim().min(16, 'use a metrics token of at least 16 characters').optional(),
   RELAY_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
-const SECRET_VARIABLES = ['RELAY_X25519_PRIVATE_KEY', 'RELAY_DEDUP_KEY', 'RELAY_APP_SECRETS', 'RELAY_VERIFY_TOKEN'] as const;
+const SECRET_VARIABLES = ['RELAY_X25519_PRIVATE_KEY', 'RELAY_DEDUP_KEY', 'RELAY_APP_SECRETS', 'RELAY_VERIFY_TOKEN', 'RELAY_METRICS_TOKEN'] as const;
 
 export interface RelayConfig {
   dataDir: string;
@@ -76,6 +77,8 @@ export interface RelayConfig {
   tls: { certFile: string; keyFile: string } | null;
   shutdownGraceMs: number;
   logLevel: string;
+  /** When set, `GET /metrics` wants `Authorization: Bearer <token>`; otherwise restrict it at the network. */
+  metricsToken: string | null;
 }
 
 export class ConfigError extends Error {
@@ -161,6 +164,7 @@ export function loadServeConfig(env: Env, readFile: (path: string) => string): R
     tls: c.RELAY_TLS_CERT_FILE && c.RELAY_TLS_KEY_FILE ? { certFile: c.RELAY_TLS_CERT_FILE, keyFile: c.RELAY_TLS_KEY_FILE } : null,
     shutdownGraceMs: c.RELAY_SHUTDOWN_GRACE_MS,
     logLevel: c.RELAY_LOG_LEVEL,
+    metricsToken: c.RELAY_METRICS_TOKEN ?? null,
   };
 }
 

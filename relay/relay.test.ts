@@ -385,6 +385,25 @@ describe('operations', () => {
     expect(relay.logs()).not.toContain('Praxis');
   });
 
+  it('asks for the bearer token on /metrics when the operator set one', async () => {
+    const token = 'metrics-token-0123456789abcdef';
+    const guarded = await RelayProcess.start({ env: { RELAY_METRICS_TOKEN: token } });
+    try {
+      const without = await fetch(`${guarded.url}/metrics`);
+      expect(without.status).toBe(401);
+      expect(without.headers.get('www-authenticate')).toMatch(/^Bearer/);
+      expect((await fetch(`${guarded.url}/metrics`, { headers: { authorization: `Bearer ${token}x` } })).status).toBe(401);
+      const right = await fetch(`${guarded.url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+      expect(right.status).toBe(200);
+      expect(await right.text()).toContain('relay_webhooks_accepted_total');
+      // Health stays open for load balancers.
+      expect((await fetch(`${guarded.url}/healthz`)).status).toBe(200);
+      expect(guarded.logs()).not.toContain(token);
+    } finally {
+      await guarded.stop();
+    }
+  });
+
   it('runs the operator CLI: add a tenant and a number, issue a code, list, revoke', () => {
     const add = relay.cli(['tenant-add', 'clinic-cli', '--label', 'Praxis am Markt', '--phone', '990001']);
     expect(add.status).toBe(0);

@@ -68,6 +68,7 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
   const db = openStore(deps.storePath);
   const now = () => (deps.clock ? deps.clock.now() : Date.now());
   const verifyToken = Buffer.from(config.verifyToken);
+  const metricsToken = config.metricsToken ? Buffer.from(config.metricsToken) : null;
   const relayKeyPair = x25519KeyPairFromPrivate(x25519PrivateFromRaw(config.relayPrivateKey));
   const metrics = createMetrics(() => queueByTenant(db), now);
   // The costly half of HPKE (ephemeral key, two X25519s, key schedule) runs here, in parallel with
@@ -273,6 +274,10 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
       }
     }
     if (route === 'GET /metrics') {
+      if (metricsToken && !bearerMatches(req.headers.authorization, metricsToken)) {
+        if (!limiter.allowed(ip)) return sendError(res, 429, 'RATE_LIMITED', 'too many unauthenticated requests; slow down', { 'retry-after': '60' });
+        return sendError(res, 401, 'RELAY_UNAUTHORIZED', 'metrics need the bearer token the operator configured', { 'www-authenticate': 'Bearer realm="relay-metrics"' });
+      }
       const text = await metrics.registry.metrics();
       res.writeHead(200, { 'content-type': metrics.registry.contentType });
       return res.end(text);
@@ -368,4 +373,9 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
       db.close();
     },
   };
+}
+
+function bearerMatches(header: string | undefined, token: Buffer): boolean {
+  const given = Buffer.from(/^Bearer\s+(\S+)$/i.exec(header ?? '')?.[1] ?? '');
+  return given.length === token.length && timingSafeEqual(given, token);
 }
