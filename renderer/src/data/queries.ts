@@ -99,7 +99,52 @@ export function useCoreEvents(onMessage?: (conversationId: number) => void): voi
   useEffect(() => subscribeCoreEvents(rpc, qc, onMessage), [rpc, qc, onMessage]);
 }
 
+/**
+ * Coalesces what push events make stale. A clinic catching up on a backlog gets hundreds of events a
+ * second; invalidating per event would refetch every loaded list page per event, and TanStack's
+ * default would cancel each refetch for the next one, so the list could lag behind the whole burst.
+ * Instead each window of `windowMs` ends in one refetch of the lists and one per touched thread,
+ * none cancelling a fetch already under way.
+ */
+export function createStaleBatcher(qc: QueryClient, windowMs = 100) {
+  let lists = false;
+  const conversations = new Set<number>();
+  const threads = new Set<number>();
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const options = { cancelRefetch: false } as const;
+
+  function flush(): void {
+    timer = null;
+    if (lists) void qc.invalidateQueries({ queryKey: keys.allConversations }, options);
+    for (const id of conversations) void qc.invalidateQueries({ queryKey: keys.conversation(id) }, options);
+    for (const id of threads) void qc.invalidateQueries({ queryKey: keys.messages(id) }, options);
+    lists = false;
+    conversations.clear();
+    threads.clear();
+  }
+  function schedule(): void {
+    timer ??= setTimeout(flush, windowMs);
+  }
+  return {
+    conversation(id: number, withThread: boolean): void {
+      lists = true;
+      conversations.add(id);
+      if (withThread) threads.add(id);
+      schedule();
+    },
+    thread(id: number): void {
+      threads.add(id);
+      schedule();
+    },
+    dispose(): void {
+      if (timer) clearTimeout(timer);
+      timer = null;
+    },
+  };
+}
+
 function subscribeCoreEvents(rpc: RpcClient, qc: QueryClient, onMessage?: (conversationId: number) => void): () => void {
+  const stale = createStaleBatcher(qc);
   const offEvents = rpc.on((event, payload) => {
     switch (event) {
       case 'relay.stateChanged':
@@ -108,18 +153,14 @@ function subscribeCoreEvents(rpc: RpcClient, qc: QueryClient, onMessage?: (conve
       case 'whatsapp.stateChanged':
         qc.setQueryData(keys.whatsapp, payload as never);
         break;
-      case 'message.updated': {
-        const { conversationId } = payload as { conversationId: number };
-        void qc.invalidateQueries({ queryKey: keys.messages(conversationId) });
+      case 'message.updated':
+        stale.thread((payload as { conversationId: number }).conversationId);
         break;
-      }
       case 'message.received':
       case 'message.statusChanged':
       case 'conversation.updated': {
         const { conversationId } = payload as { conversationId: number };
-        void qc.invalidateQueries({ queryKey: keys.allConversations });
-        void qc.invalidateQueries({ queryKey: keys.conversation(conversationId) });
-        if (event !== 'conversation.updated') void qc.invalidateQueries({ queryKey: keys.messages(conversationId) });
+        stale.conversation(conversationId, event !== 'conversation.updated');
         if (event === 'message.received') onMessage?.(conversationId);
         break;
       }
@@ -130,6 +171,7 @@ function subscribeCoreEvents(rpc: RpcClient, qc: QueryClient, onMessage?: (conve
     if (up) void qc.invalidateQueries();
   });
   return () => {
+    stale.dispose();
     offEvents();
     offLink();
   };
