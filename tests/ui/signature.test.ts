@@ -1,0 +1,78 @@
+/**
+ * What an IT admin sees when this computer holds a wrong Meta app secret: a banner saying messages
+ * failed Meta's signature check (the patient's message nowhere on screen), and after entering the
+ * right secret in the wizard, the banner gone and the message in the inbox. Real browser, core,
+ * relay and Graph API simulator. Run with `node scripts/test.mjs --vitest-only tests/ui`.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { batchWebhook, textMessageChange } from '../../relay/testing/signWebhook';
+import { buildRenderer, openBrowser, PHONE_NUMBER_ID, runAxe, screenshot, startStack, WABA_ID, type Browser, type Stack } from './stack';
+
+const ADMIN = { userId: 'test', role: 'admin', displayName: 'Test', origin: 'test' } as const;
+const WRONG_SECRET = 'ffffffffffffffffffffffffffffffff';
+
+let rendererDir: string;
+let stack: Stack;
+let browser: Browser;
+let page: Page;
+
+async function admin(method: string, params: unknown): Promise<unknown> {
+  const result = await stack.core.dispatch(ADMIN, method, params);
+  if (!result.ok) throw new Error(`${method}: ${result.error.code} ${result.error.message}`);
+  return result.value;
+}
+
+beforeAll(async () => {
+  rendererDir = mkdtempSync(join(tmpdir(), 'clinic-renderer-'));
+  await buildRenderer(rendererDir);
+  stack = await startStack({ rendererDir });
+  // Set up as the wizard would, but with a mistyped app secret.
+  await admin('setup.pair', { relayUrl: stack.relay.url, code: await stack.enrolmentCode() });
+  await admin('setup.whatsapp', { wabaId: WABA_ID, accessToken: stack.accessToken, graphBaseUrl: stack.sim.url, appSecret: WRONG_SECRET });
+  await admin('recovery.create', {});
+  browser = await openBrowser(stack.url);
+  page = browser.page;
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await stack?.close();
+  if (rendererDir) rmSync(rendererDir, { recursive: true, force: true });
+});
+
+describe('Meta signature check in the window', () => {
+  it('warns the admin about messages that failed the check, and shows them once the right secret is entered', async () => {
+    await page.getByText('No conversations yet').waitFor({ timeout: 15_000 });
+    expect(await page.getByTestId('signature-banner').count()).toBe(0);
+
+    const body = batchWebhook([
+      textMessageChange({ phoneNumberId: PHONE_NUMBER_ID, wamid: 'wamid.UI-SIG-1', text: 'Mag ik mijn afspraak verzetten?', from: '31611112222', name: 'Sanne Bakker' }),
+    ]);
+    expect((await stack.relay.postWebhook(body)).status).toBe(200);
+
+    const banner = page.getByTestId('signature-banner');
+    await banner.filter({ hasText: "1 WhatsApp message failed Meta's signature check" }).waitFor({ timeout: 10_000 });
+    expect(await page.getByText('Sanne Bakker').count()).toBe(0);
+    await screenshot(page, 'signature-01-banner');
+    const violations = await runAxe(page);
+    expect(violations, JSON.stringify(violations, null, 1)).toEqual([]);
+
+    await banner.getByRole('button', { name: 'Check the app secret' }).click();
+    await page.getByLabel('WhatsApp Business account ID').fill(WABA_ID);
+    await page.getByLabel('Access token').fill(stack.accessToken);
+    const secretField = page.getByLabel('App secret (optional)');
+    expect(await secretField.getAttribute('type')).toBe('password');
+    await secretField.fill(stack.relay.appSecret);
+    await page.getByText('Advanced').click();
+    await page.getByLabel('Graph API address (testing only)').fill(stack.sim.url);
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+
+    await banner.waitFor({ state: 'detached', timeout: 10_000 });
+    await page.locator('.conv-item', { hasText: 'Sanne Bakker' }).waitFor({ timeout: 10_000 });
+    expect((await browser.cspViolations())).toEqual([]);
+  });
+});
