@@ -11,6 +11,7 @@ import {
   SuccessResponseSchema,
   TemplatePageSchema,
   sha256Bytes,
+  type Addressee,
   type MessageTemplate,
   type SendMessageRequest,
   type TemplateComponent,
@@ -39,8 +40,10 @@ export interface GraphClientDeps {
 
 export interface SentMessage {
   wamid: string;
-  /** The recipient's WhatsApp id as Meta resolved it (may differ from the number we sent to). */
-  waId: string;
+  /** The recipient's WhatsApp id as Meta resolved it (may differ from the number we sent to); null for a BSUID send. */
+  waId: string | null;
+  /** The business-scoped user id Meta echoes for a send by `recipient`; null for a send by phone number. */
+  userId: string | null;
 }
 
 export interface MediaInfo {
@@ -52,12 +55,12 @@ export interface MediaInfo {
   fileSize: number;
 }
 
-interface SendCommon {
+/** `to` a phone number or `recipient` a business-scoped user id: exactly one. */
+type SendCommon = Addressee & {
   phoneNumberId: string;
-  to: string;
   /** Echoed by Meta in status webhooks: the outbox puts its row id here to reconcile after a crash. */
   callbackData?: string;
-}
+};
 
 export interface GraphClient {
   send(phoneNumberId: string, request: SendMessageRequest): Promise<SentMessage>;
@@ -151,14 +154,14 @@ export function createGraphClient(deps: GraphClientDeps): GraphClient {
     const first = out.messages[0];
     const contact = out.contacts[0];
     if (!first || !contact) throw unexpectedResponse('send', res.status);
-    return { wamid: first.id, waId: contact.wa_id };
+    return { wamid: first.id, waId: contact.wa_id ?? null, userId: contact.user_id ?? null };
   }
 
   function common(p: SendCommon, replyToWamid?: string) {
     return {
       messaging_product: 'whatsapp' as const,
       recipient_type: 'individual' as const,
-      to: p.to,
+      ...(p.to !== undefined ? { to: p.to } : { recipient: p.recipient }),
       ...(replyToWamid ? { context: { message_id: replyToWamid } } : {}),
       ...(p.callbackData ? { biz_opaque_callback_data: p.callbackData } : {}),
     };

@@ -25,6 +25,8 @@ export const META_CODE = {
   rateLimit: 130429,
   pairRateLimit: 131056,
   reengagement: 131047,
+  /** The message kind cannot go to a business-scoped user id (e.g. authentication templates). Permanent. */
+  bsuidUnsupported: 131062,
 } as const;
 
 export class GraphError extends CodedError {

@@ -9,6 +9,12 @@ import { MEDIA_KINDS } from '../media/limits';
  */
 
 export const WaIdSchema = z.string().regex(/^\d{6,20}$/, 'expected a WhatsApp id (digits only)');
+/**
+ * A business-scoped user id as Meta documents it: an ISO 3166 alpha-2 country code, a period, up to
+ * 128 alphanumerics (`DE.1502576394655843`); a parent BSUID has `ENT.` after the country
+ * (`US.ENT.11815799212886844830`). Disjoint from phone numbers, which are digits only.
+ */
+export const BsuidSchema = z.string().regex(/^[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}$/, 'expected a business-scoped user id');
 export const WamidSchema = z.string().min(1).max(512);
 /** Numeric Graph object ids (phone number id, WABA id, media id). */
 export const GraphIdSchema = z.string().regex(/^\d{1,32}$/, 'expected a numeric Graph id');
@@ -20,7 +26,10 @@ const ContextSchema = z.object({ message_id: WamidSchema });
 const base = {
   messaging_product: z.literal('whatsapp'),
   recipient_type: z.literal('individual').optional(),
-  to: z.string().min(1).max(32),
+  /** A phone number. Meta: `to` wins when both are present, and phone numbers are preferred. */
+  to: z.string().min(1).max(32).optional(),
+  /** A BSUID or parent BSUID, for users whose phone number Meta does not share. */
+  recipient: BsuidSchema.optional(),
   context: ContextSchema.optional(),
   biz_opaque_callback_data: z.string().max(512).optional(),
 };
@@ -50,7 +59,8 @@ const MediaObjectSchema = z.object({
   filename: z.string().max(240).optional(),
 });
 
-export const SendMessageRequestSchema = z.discriminatedUnion('type', [
+export const SendMessageRequestSchema = z
+  .discriminatedUnion('type', [
   z.object({ ...base, type: z.literal('text'), text: z.object({ body: z.string().min(1).max(4096), preview_url: z.boolean().optional() }) }),
   z.object({
     ...base,
@@ -67,8 +77,27 @@ export const SendMessageRequestSchema = z.discriminatedUnion('type', [
   z.object({ ...base, type: z.literal('audio'), audio: MediaObjectSchema.pick({ id: true }) }),
   z.object({ ...base, type: z.literal('sticker'), sticker: MediaObjectSchema.pick({ id: true }) }),
   z.object({ ...base, type: z.literal('reaction'), reaction: z.object({ message_id: WamidSchema, emoji: z.string().max(16) }) }),
-]);
+  ])
+  .refine((r) => r.to !== undefined || r.recipient !== undefined, { message: 'a message needs `to` (phone number) or `recipient` (BSUID)', path: ['to'] });
 export type SendMessageRequest = z.infer<typeof SendMessageRequestSchema>;
+
+/** Who a send goes to: exactly one of Meta's two addressing fields. */
+export type Addressee = { to: string; recipient?: undefined } | { recipient: string; to?: undefined };
+
+/**
+ * The addressing fields for a contact: the phone number when we have one (Meta recommends it, and
+ * it keeps phone numbers flowing in later webhooks), else the business-scoped user id.
+ */
+export function addresseeOf(contact: { waId: string | null; userId: string | null }): Addressee | null {
+  if (contact.waId) return { to: contact.waId };
+  if (contact.userId && BsuidSchema.safeParse(contact.userId).success) return { recipient: contact.userId };
+  return null;
+}
+
+/** The addressee for one stored id, phone number or BSUID (the two forms cannot be confused). */
+export function addresseeFromId(id: string): Addressee {
+  return BsuidSchema.safeParse(id).success ? { recipient: id } : { to: id };
+}
 
 export const MarkReadRequestSchema = z.object({
   messaging_product: z.literal('whatsapp'),
@@ -84,7 +113,10 @@ export const MediaUploadKindSchema = z.enum(MEDIA_KINDS);
 
 export const SendMessageResponseSchema = z.object({
   messaging_product: z.literal('whatsapp'),
-  contacts: z.array(z.object({ input: z.string(), wa_id: z.string() })).min(1),
+  // `wa_id` answers a send by phone number, `user_id` one by BSUID. Neither is required: the wamid
+  // is what settles a send, and refusing an accepted message over a missing echo would report a
+  // delivered reply as unconfirmed.
+  contacts: z.array(z.looseObject({ input: z.string(), wa_id: z.string().optional(), user_id: z.string().optional() })).min(1),
   messages: z
     .array(z.object({ id: WamidSchema, message_status: z.enum(['accepted', 'held_for_quality_assessment', 'paused']).optional() }))
     .min(1),

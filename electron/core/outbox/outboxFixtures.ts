@@ -7,11 +7,14 @@ import type { Database } from '../db/types';
  */
 export function seedConversation(
   db: Database,
-  p: { waId: string; phoneNumberId: string; lastInboundAt: number | null; inboundWamid?: string },
+  /** `waId: null` with a `userId`: a patient Meta knows only by their business-scoped user id. */
+  p: { waId: string | null; userId?: string; phoneNumberId: string; lastInboundAt: number | null; inboundWamid?: string },
 ): { conversationId: number; contactId: number; inboundMessageId: number | null } {
   const at = p.lastInboundAt ?? 0;
   const contactId = Number(
-    db.prepare('INSERT INTO contacts (wa_id, profile_name, created_at, updated_at) VALUES (?, ?, ?, ?)').run(p.waId, 'Test Patient', at, at).lastInsertRowid,
+    db
+      .prepare('INSERT INTO contacts (wa_id, user_id, profile_name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)')
+      .run(p.waId, p.userId ?? null, 'Test Patient', at, at).lastInsertRowid,
   );
   const conversationId = Number(
     db

@@ -5,7 +5,7 @@ import { insertOutboundMedia } from '../db/repo/media';
 import { getTemplate, renderTemplateBody, templatePlaceholders } from '../db/repo/templates';
 import { stmt } from '../db/statements';
 import type { Database } from '../db/types';
-import type { TemplateComponent } from '../graph/schemas';
+import { addresseeOf, type Addressee, type TemplateComponent } from '../graph/schemas';
 import { MEDIA_MAX_BYTES, baseMimeType, mediaKindForMime } from '../media/limits';
 import { customerServiceWindow, type CustomerServiceWindow } from '../window';
 
@@ -23,21 +23,24 @@ export interface Enqueued {
 interface ConversationTarget {
   id: number;
   phoneNumberId: string;
-  waId: string;
+  /** `to` the phone number when the patient shared one, else `recipient` their business-scoped user id. */
+  address: Addressee;
   lastInboundAt: number | null;
 }
 
 function target(db: Database, conversationId: number): ConversationTarget {
   const row = stmt(
     db,
-    `SELECT c.id, c.phone_number_id, c.last_inbound_at, k.wa_id
+    `SELECT c.id, c.phone_number_id, c.last_inbound_at, k.wa_id, k.user_id
        FROM conversations c JOIN contacts k ON k.id = c.contact_id WHERE c.id = ?`,
-  ).get(conversationId) as { id: number; phone_number_id: string; last_inbound_at: number | null; wa_id: string | null } | undefined;
+  ).get(conversationId) as { id: number; phone_number_id: string; last_inbound_at: number | null; wa_id: string | null; user_id: string | null } | undefined;
   if (!row) throw new CodedError('NOT_FOUND', `Conversation ${conversationId} does not exist.`);
-  if (!row.wa_id) {
-    throw new CodedError('VALIDATION_FAILED', `Conversation ${conversationId} has no WhatsApp phone id to reply to (the contact is known only by a user id).`);
+  // Read fresh at every send: an identity change (new number or BSUID) applies to the next reply.
+  const address = addresseeOf({ waId: row.wa_id, userId: row.user_id });
+  if (!address) {
+    throw new CodedError('VALIDATION_FAILED', `Conversation ${conversationId} has no WhatsApp id that Meta accepts as a recipient.`);
   }
-  return { id: row.id, phoneNumberId: row.phone_number_id, waId: row.wa_id, lastInboundAt: row.last_inbound_at };
+  return { id: row.id, phoneNumberId: row.phone_number_id, address, lastInboundAt: row.last_inbound_at };
 }
 
 /** The window for a conversation, for the UI ("closes in 3 h") and the send checks. */
@@ -80,7 +83,7 @@ export function sendText(
     () => ({
       kind: 'message',
       phoneNumberId: t.phoneNumberId,
-      request: { messaging_product: 'whatsapp', recipient_type: 'individual', to: t.waId, type: 'text', text: { body, preview_url: false }, ...context },
+      request: { messaging_product: 'whatsapp', recipient_type: 'individual', ...t.address, type: 'text', text: { body, preview_url: false }, ...context },
     }),
   );
 }
@@ -131,7 +134,7 @@ export function sendTemplate(
       request: {
         messaging_product: 'whatsapp',
         recipient_type: 'individual',
-        to: t.waId,
+        ...t.address,
         type: 'template',
         template: { name: p.name, language: { code: p.language }, ...(components.length ? { components: components.map((c) => ({ ...c, parameters: c.parameters ?? [] })) } : {}) },
       },
@@ -183,7 +186,9 @@ export function sendMedia(
       return {
         kind: 'media',
         phoneNumberId: t.phoneNumberId,
-        to: t.waId,
+        // The media job keeps one addressee string (phone number or BSUID, never confused: see
+        // `addresseeFromId`); the worker turns it back into `to` or `recipient`.
+        to: t.address.to ?? t.address.recipient,
         mediaRowId,
         mediaKind: kind,
         ...(caption ? { caption } : {}),

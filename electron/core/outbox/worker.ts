@@ -25,6 +25,7 @@ import { loadOutboundMedia, setUploadedMediaId } from '../db/repo/media';
 import type { Database } from '../db/types';
 import type { GraphClient } from '../graph/client';
 import { GraphError } from '../graph/errors';
+import { addresseeFromId } from '../graph/schemas';
 
 export interface RetryPolicy {
   /** First retry delay; doubles per attempt. */
@@ -220,7 +221,7 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
       } else if (job.kind === 'media') {
         const sent = await client.sendMedia({
           phoneNumberId: job.phoneNumberId,
-          to: job.to,
+          ...addresseeFromId(job.to),
           kind: job.mediaKind,
           mediaId: mediaId!,
           callbackData,

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { MarkReadRequestSchema, SendMessageRequestSchema, type SendMessageRequest } from '../graph/schemas';
+import { BsuidSchema, MarkReadRequestSchema, SendMessageRequestSchema, type SendMessageRequest } from '../graph/schemas';
 import { MEDIA_MAX_BYTES, mediaKindForMime, type MediaKind } from '../media/limits';
 import { CUSTOMER_SERVICE_WINDOW_MS } from '../window';
 
@@ -12,7 +12,9 @@ import { CUSTOMER_SERVICE_WINDOW_MS } from '../window';
  * request and response shapes, checks the bearer token the way the Graph API does, serves media
  * behind expiring URLs, pages templates with cursors, enforces the 24-hour window the way Meta does
  * (accept, then a `failed` status webhook with 131047) and posts status and inbound webhooks signed
- * with the app secret over the exact bytes sent. Faults are injected per route so retry paths can be
+ * with the app secret over the exact bytes sent. Patients may be addressed by phone number (`to`) or
+ * by business-scoped user id (`recipient`, answered with `contacts[].user_id` and statuses carrying
+ * `recipient_user_id`), and authentication templates to a BSUID are refused with 131062 as Meta does. Faults are injected per route so retry paths can be
  * exercised against a real socket.
  */
 
@@ -34,8 +36,14 @@ export type SimFault =
 export interface RecordedSend {
   wamid: string;
   phoneNumberId: string;
-  to: string;
-  waId: string;
+  /** The request's `to` (phone number), null for a send by `recipient`. */
+  to: string | null;
+  /** The request's `recipient` (BSUID) when Meta used it, i.e. when no `to` was given. */
+  recipient: string | null;
+  /** The phone number Meta resolved, null for a BSUID send. */
+  waId: string | null;
+  /** The BSUID the send went to, null for a send by phone number. */
+  userId: string | null;
   type: SendMessageRequest['type'];
   request: SendMessageRequest;
   callbackData: string | null;
@@ -104,8 +112,8 @@ export interface GraphSimulator {
   rotateToken(newToken?: string): void;
   /** While on, accepted sends are recorded but never answered: the moment to SIGKILL a client. */
   holdResponses(on: boolean): void;
-  /** Remembers that this patient wrote at `at`, opening their 24-hour window. */
-  noteInbound(waId: string, at?: number): void;
+  /** Remembers that this patient (phone number or BSUID) wrote at `at`, opening their 24-hour window. */
+  noteInbound(id: string, at?: number): void;
   /** Media that inbound messages can reference. `sha256Hex` lets a test make Meta's hash lie. */
   addMedia(p: { bytes: Buffer; mimeType: string; sha256Hex?: string }): string;
   setTemplates(templates: SimTemplate[]): void;
@@ -113,12 +121,25 @@ export interface GraphSimulator {
   postStatus(wamid: string, status: SimStatus, error?: { code: number; title: string; details?: string }): Promise<number>;
   /** Posts a signed inbound message webhook, as a patient writing from WhatsApp. */
   postInbound(p: InboundSpec): Promise<{ wamid: string; status: number }>;
+  /**
+   * Posts a `system` message as Meta does for identity changes (no contacts array), e.g.
+   * `{ type: 'user_changed_user_id', user_id, previous_user_id }`. The new ids open the window too.
+   */
+  postSystem(p: InboundSender & { system: { type: string; body?: string } & Record<string, unknown>; at?: number }): Promise<{ wamid: string; status: number }>;
   waitForSends(count: number, timeoutMs?: number): Promise<void>;
 }
 
-export type InboundSpec =
-  | { from: string; name: string; text: string; at?: number; replyToWamid?: string }
-  | { from: string; name: string; media: { kind: MediaKind; mediaId: string; caption?: string; filename?: string }; at?: number };
+/**
+ * Who writes: a phone number (`from`), a business-scoped user id (`userId`), or both, as Meta sends
+ * them since 2026. Without `from` the patient is one whose phone number Meta does not share.
+ */
+export type InboundSender = { from: string; userId?: string; username?: string } | { from?: undefined; userId: string; username?: string };
+
+export type InboundSpec = InboundSender &
+  (
+    | { name: string; text: string; at?: number; replyToWamid?: string }
+    | { name: string; media: { kind: MediaKind; mediaId: string; caption?: string; filename?: string }; at?: number }
+  );
 
 const PATH = {
   messages: /^\/v\d+\.\d+\/(\d+)\/messages$/,
@@ -145,10 +166,10 @@ export function signWebhook(appSecret: string, body: string | Buffer): string {
   return `sha256=${createHmac('sha256', appSecret).update(body).digest('hex')}`;
 }
 
-function makeWamid(waId: string): string {
+function makeWamid(userRef: string): string {
   const inner = Buffer.concat([
-    Buffer.from([0x18, waId.length]),
-    Buffer.from(waId),
+    Buffer.from([0x18, userRef.length]),
+    Buffer.from(userRef),
     Buffer.from([0x15, 0x02, 0x00, 0x11, 0x18, 0x12]),
     Buffer.from(randomBytes(9).toString('hex').toUpperCase()),
     Buffer.from([0x00]),
@@ -348,18 +369,23 @@ export function createGraphSimulator(opts: GraphSimulatorOptions): GraphSimulato
       return graphError(res, 400, 100, '(#100) Invalid parameter', { details: `Parameter ${issue?.path.join('.') ?? '?'} is invalid` });
     }
     const request = parsed.data;
-    const waId = request.to.replace(/\D/g, '');
-    if (waId.length < 6) return graphError(res, 400, 100, '(#100) Invalid parameter', { details: 'Invalid recipient' });
-    const refusal = checkContent(request);
+    // As Meta: `to` wins over `recipient`; a BSUID send is one without `to`.
+    const waId = request.to !== undefined ? request.to.replace(/\D/g, '') : null;
+    const userId = request.to === undefined ? (request.recipient ?? null) : null;
+    if (waId !== null && waId.length < 6) return graphError(res, 400, 100, '(#100) Invalid parameter', { details: 'Invalid recipient' });
+    const refusal = checkContent(request, userId !== null);
     if (refusal) return graphError(res, 400, refusal.code, refusal.message, { details: refusal.details });
 
-    const wamid = makeWamid(waId);
+    const addressee = (waId ?? userId)!;
+    const wamid = makeWamid(addressee);
     const at = now();
     const send: RecordedSend = {
       wamid,
       phoneNumberId,
-      to: request.to,
+      to: request.to ?? null,
+      recipient: userId,
       waId,
+      userId,
       type: request.type,
       request,
       callbackData: request.biz_opaque_callback_data ?? null,
@@ -369,7 +395,7 @@ export function createGraphSimulator(opts: GraphSimulatorOptions): GraphSimulato
     for (const w of sendWaiters.splice(0)) w();
 
     const freeForm = request.type !== 'template' && request.type !== 'reaction';
-    const windowOpen = (lastInbound.get(waId) ?? -Infinity) + CUSTOMER_SERVICE_WINDOW_MS > at;
+    const windowOpen = (lastInbound.get(addressee) ?? -Infinity) + CUSTOMER_SERVICE_WINDOW_MS > at;
     if (fault?.type === 'reengagement' || (enforceWindow && freeForm && !windowOpen)) {
       later(20, () => autoPost(send, 'failed', { code: 131047, title: 'Re-engagement message', details: 'Message failed to send because more than 24 hours have passed since the customer last replied to this number.' }));
     } else if (opts.autoStatuses) {
@@ -387,16 +413,24 @@ export function createGraphSimulator(opts: GraphSimulatorOptions): GraphSimulato
     }
     sendJson(res, 200, {
       messaging_product: 'whatsapp',
-      contacts: [{ input: request.to, wa_id: waId }],
+      contacts: [waId !== null ? { input: request.to, wa_id: waId } : { input: userId, user_id: userId }],
       messages: [{ id: wamid, ...(request.type === 'template' ? { message_status: 'accepted' } : {}) }],
     });
   }
 
-  function checkContent(request: SendMessageRequest): { code: number; message: string; details: string } | null {
+  function checkContent(request: SendMessageRequest, toBsuid: boolean): { code: number; message: string; details: string } | null {
     if (request.type === 'template') {
       const t = templates.find((x) => x.name === request.template.name && x.language === request.template.language.code);
       if (!t || t.status !== 'APPROVED') {
         return { code: 132001, message: '(#132001) Template name does not exist in the translation', details: 'template name not found in this language' };
+      }
+      // Meta: one-tap, zero-tap and copy-code authentication templates still need a phone number.
+      if (toBsuid && t.category === 'AUTHENTICATION') {
+        return {
+          code: 131062,
+          message: '(#131062) Business-scoped User ID recipients are not supported for this message',
+          details: 'Authentication templates cannot be sent to a business-scoped user id; use a phone number.',
+        };
       }
       const expected = new Set(t.components.find((c) => c.type === 'BODY')?.text?.match(/\{\{\s*\w+\s*\}\}/g) ?? []).size;
       const given = request.template.components?.find((c) => c.type === 'body')?.parameters.length ?? 0;
@@ -561,7 +595,10 @@ export function createGraphSimulator(opts: GraphSimulatorOptions): GraphSimulato
 
   function postStatusFor(send: RecordedSend, status: SimStatus, error?: { code: number; title: string; details?: string }): Promise<number> {
     const ts = String(Math.floor(now() / 1000));
-    const s: Record<string, unknown> = { id: send.wamid, status, timestamp: ts, recipient_id: send.waId };
+    // Meta's shape since BSUIDs: a send by BSUID reports `recipient_user_id` and no phone number.
+    const s: Record<string, unknown> = { id: send.wamid, status, timestamp: ts };
+    if (send.waId !== null) s.recipient_id = send.waId;
+    else s.recipient_user_id = send.userId;
     if (send.callbackData) s.biz_opaque_callback_data = send.callbackData;
     if (status === 'sent') {
       s.conversation = { id: randomBytes(16).toString('hex'), expiration_timestamp: String(Math.floor(now() / 1000) + 86_400), origin: { type: send.type === 'template' ? 'utility' : 'service' } };
@@ -580,6 +617,9 @@ export function createGraphSimulator(opts: GraphSimulatorOptions): GraphSimulato
   }
 
   const InboundFromSchema = z.string().regex(/^\d{6,20}$/);
+  const InboundSenderSchema = z
+    .object({ from: InboundFromSchema.optional(), userId: BsuidSchema.optional(), username: z.string().min(1).max(64).optional() })
+    .refine((p) => p.from !== undefined || p.userId !== undefined, 'a patient needs a phone number or a BSUID');
 
   return {
     async listen(port = 0) {
@@ -618,8 +658,8 @@ export function createGraphSimulator(opts: GraphSimulatorOptions): GraphSimulato
     holdResponses(on) {
       hold = on;
     },
-    noteInbound(waId, at = now()) {
-      lastInbound.set(waId, Math.max(at, lastInbound.get(waId) ?? 0));
+    noteInbound(id, at = now()) {
+      lastInbound.set(id, Math.max(at, lastInbound.get(id) ?? 0));
     },
     addMedia(p) {
       const id = graphId();
@@ -635,10 +675,15 @@ export function createGraphSimulator(opts: GraphSimulatorOptions): GraphSimulato
       return postStatusFor(send, status, error);
     },
     async postInbound(p) {
-      const from = InboundFromSchema.parse(p.from);
+      const who = InboundSenderSchema.parse({ from: p.from, userId: p.userId, username: p.username });
       const at = p.at ?? now();
-      const wamid = makeWamid(from);
-      const message: Record<string, unknown> = { from, id: wamid, timestamp: String(Math.floor(at / 1000)) };
+      const wamid = makeWamid((who.from ?? who.userId)!);
+      const message: Record<string, unknown> = {
+        ...(who.from ? { from: who.from } : {}),
+        ...(who.userId ? { from_user_id: who.userId } : {}),
+        id: wamid,
+        timestamp: String(Math.floor(at / 1000)),
+      };
       if ('text' in p) {
         if (p.replyToWamid) message.context = { from: opts.displayPhoneNumber ?? '15550001234', id: p.replyToWamid };
         message.type = 'text';
@@ -656,8 +701,32 @@ export function createGraphSimulator(opts: GraphSimulatorOptions): GraphSimulato
           url: downloadUrl(m),
         };
       }
-      lastInbound.set(from, Math.max(at, lastInbound.get(from) ?? 0));
-      const status = await deliver(envelope({ contacts: [{ profile: { name: p.name }, wa_id: from }], messages: [message] }));
+      for (const id of [who.from, who.userId]) if (id) lastInbound.set(id, Math.max(at, lastInbound.get(id) ?? 0));
+      const contact = {
+        profile: { name: p.name, ...(who.username ? { username: who.username } : {}) },
+        ...(who.from ? { wa_id: who.from } : {}),
+        ...(who.userId ? { user_id: who.userId } : {}),
+      };
+      const status = await deliver(envelope({ contacts: [contact], messages: [message] }));
+      return { wamid, status };
+    },
+    async postSystem(p) {
+      const who = InboundSenderSchema.parse({ from: p.from, userId: p.userId });
+      const at = p.at ?? now();
+      const wamid = makeWamid((who.from ?? who.userId)!);
+      const message = {
+        ...(who.from ? { from: who.from } : {}),
+        ...(who.userId ? { from_user_id: who.userId } : {}),
+        id: wamid,
+        timestamp: String(Math.floor(at / 1000)),
+        type: 'system',
+        system: { body: p.system.body ?? 'User changed', ...p.system },
+      };
+      for (const key of ['wa_id', 'user_id'] as const) {
+        const id = p.system[key];
+        if (typeof id === 'string') lastInbound.set(id, Math.max(at, lastInbound.get(id) ?? 0));
+      }
+      const status = await deliver(envelope({ messages: [message] }));
       return { wamid, status };
     },
     waitForSends(count, timeoutMs = 10_000) {
