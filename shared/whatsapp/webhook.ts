@@ -153,6 +153,13 @@ export const ReactionMessageSchema = z.looseObject({
   reaction: z.looseObject({ message_id: z.string().min(1), emoji: z.string().optional() }),
 });
 
+/**
+ * Meta's notices about the sender. Identity changes arrive here (Meta changelog, Aug 2026; there is
+ * no subscribable `user_id_update` field): `user_changed_number` carries the new number in `wa_id`,
+ * `user_changed_user_id` a new BSUID when no number can be shared; both carry the new `user_id` /
+ * `parent_user_id` beside `previous_user_id` / `previous_parent_user_id`, because a number change
+ * regenerates the BSUID. `customer_identity_changed` is a security-code change, not a new id.
+ */
 export const SystemMessageSchema = z.looseObject({
   ...messageBase,
   type: z.literal('system'),
@@ -163,6 +170,9 @@ export const SystemMessageSchema = z.looseObject({
     wa_id: z.string().optional(),
     new_wa_id: z.union([z.string(), z.number()]).optional(),
     user_id: z.string().optional(),
+    parent_user_id: z.string().optional(),
+    previous_user_id: z.string().optional(),
+    previous_parent_user_id: z.string().optional(),
     identity: z.string().optional(),
     customer: z.string().optional(),
   }),

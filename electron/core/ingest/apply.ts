@@ -1,7 +1,7 @@
 import type { Webhook } from '../../../shared/whatsapp/webhook';
-import { changeContactWaId, upsertContactFromWebhook } from '../db/repo/contacts';
+import { applyIdentityUpdate, findContactForIdentityUpdate, upsertContactFromWebhook } from '../db/repo/contacts';
 import { getOrCreateConversation, noteMessage } from '../db/repo/conversations';
-import { insertInboundMessage, upsertReaction } from '../db/repo/messages';
+import { getMessageByWamid, insertInboundMessage, upsertReaction } from '../db/repo/messages';
 import { applyPendingStatuses, recordStatus, type StatusChange } from '../db/repo/statuses';
 import { stmt } from '../db/statements';
 import type { Database } from '../db/types';
@@ -31,6 +31,10 @@ export interface ApplyResult {
     ignoredChanges: number;
     invalidChanges: number;
     unattributable: number;
+    /** Contacts moved to a new number or BSUID by a `system` message. */
+    identityChanges: number;
+    /** New ids from such a message that another contact already held, so they were left there. */
+    identityConflicts: number;
   };
   /** Issue paths of `messages` changes that did not parse (no values: they may hold patient data). */
   invalidIssues: string[];
@@ -70,6 +74,8 @@ export function emptyApplyResult(): ApplyResult {
       ignoredChanges: 0,
       invalidChanges: 0,
       unattributable: 0,
+      identityChanges: 0,
+      identityConflicts: 0,
     },
     invalidIssues: [],
     valueErrors: [],
@@ -94,7 +100,17 @@ function applyInTransaction(db: Database, n: NormalizedWebhook, now: number): Ap
   };
 
   for (const m of n.messages) {
-    const { contactId, conversationId } = conversationFor(m.sender, m.phoneNumberId);
+    // An identity change is filed under the contact it changes, found by the ids it had before, so
+    // the new ids do not open a second thread for the same patient.
+    if (m.identityChange && getMessageByWamid(db, m.wamid)) {
+      // Checked first: a redelivered notice whose old ids are gone must not recreate them.
+      result.counts.duplicateMessages += 1;
+      continue;
+    }
+    const known = m.identityChange ? findContactForIdentityUpdate(db, m.sender, m.identityChange) : null;
+    const { contactId, conversationId } = known
+      ? { contactId: known.id, conversationId: getOrCreateConversation(db, known.id, m.phoneNumberId, now).id }
+      : conversationFor(m.sender, m.phoneNumberId);
     const messageId = insertInboundMessage(
       db,
       {
@@ -126,7 +142,15 @@ function applyInTransaction(db: Database, n: NormalizedWebhook, now: number): Ap
          VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?) ON CONFLICT (media_id) DO NOTHING`,
       ).run(m.mediaId, messageId, m.media.mimeType, m.media.sha256, m.media.filename, now, now, now);
     }
-    if (m.newWaId && changeContactWaId(db, contactId, m.newWaId, now)) contacts.add(contactId);
+    // Only when the notice is new: a redelivered old notice must not undo a later change.
+    if (m.identityChange) {
+      const r = applyIdentityUpdate(db, contactId, m.identityChange, now);
+      result.counts.identityConflicts += r.conflicts;
+      if (r.changed) {
+        result.counts.identityChanges += 1;
+        contacts.add(contactId);
+      }
+    }
     // Statuses never concern inbound messages in Meta's model, but a status that raced ahead of
     // its message is applied here all the same, so no history is lost.
     const change = applyPendingStatuses(db, messageId, now);

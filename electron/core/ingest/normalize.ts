@@ -39,8 +39,20 @@ export interface NormalizedMessage {
   media: { mimeType: string | null; sha256: string | null; filename: string | null } | null;
   sentAt: number;
   unsupported: UnsupportedReason | null;
-  /** `system` messages that change who the contact is (number change). */
-  newWaId: string | null;
+  /** `system` messages that change who the contact is (new number, new BSUID). */
+  identityChange: IdentityChange | null;
+}
+
+/**
+ * The ids a `system` message says the sender has now, and the BSUIDs it had before. Null fields
+ * are not mentioned by the message and stay as they are.
+ */
+export interface IdentityChange {
+  previousUserId: string | null;
+  previousParentUserId: string | null;
+  waId: string | null;
+  userId: string | null;
+  parentUserId: string | null;
 }
 
 export interface NormalizedReaction {
@@ -151,6 +163,21 @@ function senderOf(ref: UserRef, contacts: WebhookContact[] | undefined): Normali
   };
 }
 
+const IDENTITY_CHANGE_TYPES = new Set(['user_changed_number', 'customer_changed_number', 'user_changed_user_id']);
+
+function identityChangeOf(system: Extract<KnownMessage, { type: 'system' }>['system']): IdentityChange | null {
+  if (!IDENTITY_CHANGE_TYPES.has(system.type ?? '')) return null;
+  const waId = system.wa_id ?? (system.new_wa_id === undefined ? null : String(system.new_wa_id));
+  const change: IdentityChange = {
+    previousUserId: system.previous_user_id ?? null,
+    previousParentUserId: system.previous_parent_user_id ?? null,
+    waId: waId && /^\d{6,20}$/.test(waId) ? waId : null,
+    userId: system.user_id ?? null,
+    parentUserId: system.parent_user_id ?? null,
+  };
+  return change.waId || change.userId || change.parentUserId ? change : null;
+}
+
 function withoutMarker(m: InboundMessage): Record<string, unknown> {
   if ('unrecognised' in m) {
     const { unrecognised: _drop, ...rest } = m;
@@ -199,7 +226,7 @@ function normalizeValue(value: MessagesValue, out: NormalizedWebhook): void {
         mediaId: null,
         media: null,
         unsupported: known ? 'malformed' : 'unknown_type',
-        newWaId: null,
+        identityChange: null,
       });
       continue;
     }
@@ -211,10 +238,7 @@ function normalizeValue(value: MessagesValue, out: NormalizedWebhook): void {
       mediaId: media?.id ?? null,
       media: media ? { mimeType: media.mimeType, sha256: media.sha256, filename: media.filename } : null,
       unsupported: m.type === 'unsupported' ? 'meta_unsupported' : null,
-      newWaId:
-        m.type === 'system' && /changed_number/.test(m.system.type ?? '')
-          ? (m.system.wa_id ?? (m.system.new_wa_id === undefined ? null : String(m.system.new_wa_id)))
-          : null,
+      identityChange: m.type === 'system' ? identityChangeOf(m.system) : null,
     });
   }
 

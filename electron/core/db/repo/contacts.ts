@@ -98,12 +98,49 @@ export function upsertContactFromWebhook(db: Database, who: ContactIdentity, now
   return { id: row.id, changed };
 }
 
-/** A number change announced by a `system` message: the contact keeps its history under the new number. */
-export function changeContactWaId(db: Database, contactId: number, newWaId: string, now: number): boolean {
-  const taken = findContactByWaId(db, newWaId);
-  if (taken) return false;
-  stmt(db, 'UPDATE contacts SET wa_id = ?, updated_at = ? WHERE id = ?').run(newWaId, now, contactId);
-  return true;
+/** What a `system` message says the sender is called now, and the BSUIDs it had before. */
+export interface IdentityUpdate {
+  previousUserId: string | null;
+  previousParentUserId: string | null;
+  waId: string | null;
+  userId: string | null;
+  parentUserId: string | null;
+}
+
+/**
+ * The contact an identity-change message speaks of: by the BSUID it names as previous, then by the
+ * sender's own ids (the old number sends a number change), and last by the new ids (the change was
+ * applied already, e.g. on a redelivery after a crash). Null: nobody we know.
+ */
+export function findContactForIdentityUpdate(db: Database, sender: { waId: string | null; userId: string | null }, update: IdentityUpdate): ContactRow | null {
+  const byUser = (id: string | null) => (id ? findContactByUserId(db, id) : null);
+  const byWa = (id: string | null) => (id ? findContactByWaId(db, id) : null);
+  return byUser(update.previousUserId) ?? byUser(sender.userId) ?? byWa(sender.waId) ?? byUser(update.userId) ?? byWa(update.waId);
+}
+
+/**
+ * Moves a contact to the ids Meta announced (new number, new BSUID), so the patient's next message
+ * lands in the same thread and replies go to the new address. An id another contact already holds is
+ * left where it is rather than merging two histories on a guess; `conflicts` counts those.
+ */
+export function applyIdentityUpdate(db: Database, contactId: number, update: IdentityUpdate, now: number): { changed: boolean; conflicts: number } {
+  const row = getContact(db, contactId);
+  if (!row) throw new CodedError('NOT_FOUND', `Contact ${contactId} does not exist.`);
+  let conflicts = 0;
+  const claim = (current: string | null, wanted: string | null, holder: ContactRow | null): string | null => {
+    if (!wanted || wanted === current) return current;
+    if (holder && holder.id !== contactId) {
+      conflicts += 1;
+      return current;
+    }
+    return wanted;
+  };
+  const waId = claim(row.wa_id, update.waId, update.waId ? findContactByWaId(db, update.waId) : null);
+  const userId = claim(row.user_id, update.userId, update.userId ? findContactByUserId(db, update.userId) : null);
+  const parentUserId = update.parentUserId ?? row.parent_user_id;
+  if (waId === row.wa_id && userId === row.user_id && parentUserId === row.parent_user_id) return { changed: false, conflicts };
+  stmt(db, 'UPDATE contacts SET wa_id = ?, user_id = ?, parent_user_id = ?, updated_at = ? WHERE id = ?').run(waId, userId, parentUserId, now, contactId);
+  return { changed: true, conflicts };
 }
 
 /** What the clinic may edit about a contact. */
