@@ -49,6 +49,13 @@ export function ContactPanel({ conversationId, onClose }: { conversationId: numb
         <dl>
           <dt>{t.contactNumber}</dt>
           <dd>{contact.waId ? formatNumber(contact.waId) : t.noNumber}</dd>
+          {/* A patient with a WhatsApp username may share no number: WhatsApp then knows them (and
+              we reply to them) by this business-scoped id, which IT can quote to Meta support. */}
+          {!contact.waId && contact.businessScopedUserId ? (
+            <dd className="small muted" data-testid="contact-bsuid">
+              <code>{contact.businessScopedUserId}</code>
+            </dd>
+          ) : null}
           {contact.profileName ? (
             <>
               <dt>{t.contactProfileName}</dt>
