@@ -62,6 +62,10 @@ describe('Meta signature check in the window', () => {
     expect(violations, JSON.stringify(violations, null, 1)).toEqual([]);
 
     await banner.getByRole('button', { name: 'Check the app secret' }).click();
+    // The wizard says the check is on and what it has done, so the admin can tell it is working.
+    expect(await page.getByTestId('signature-status').textContent()).toBe(
+      'Signature check is on. Since the secret was last entered: 0 verified, 0 vouched for by the relay only. Kept back: 1.',
+    );
     await page.getByLabel('WhatsApp Business account ID').fill(WABA_ID);
     await page.getByLabel('Access token').fill(stack.accessToken);
     const secretField = page.getByLabel('App secret (optional)');

@@ -142,6 +142,8 @@ const en = {
       ? "1 WhatsApp message failed Meta's signature check and is not shown. If the app secret was mistyped, an IT admin enters it again."
       : `${n} WhatsApp messages failed Meta's signature check and are not shown. If the app secret was mistyped, an IT admin enters it again.`,
   checkAppSecret: 'Check the app secret',
+  signatureStatus: (verified: number, relayOnly: number, keptBack: number) =>
+    `Signature check is on. Since the secret was last entered: ${verified} verified, ${relayOnly} vouched for by the relay only. Kept back: ${keptBack}.`,
   advanced: 'Advanced',
   saveWhatsApp: 'Save and continue',
   savingWhatsApp: 'Checking…',
@@ -312,6 +314,8 @@ const nl: Strings = {
       ? '1 WhatsApp-bericht kwam niet door de handtekeningcontrole van Meta en wordt niet getoond. Als het app-geheim verkeerd is ingevoerd, voert de IT-beheerder het opnieuw in.'
       : `${n} WhatsApp-berichten kwamen niet door de handtekeningcontrole van Meta en worden niet getoond. Als het app-geheim verkeerd is ingevoerd, voert de IT-beheerder het opnieuw in.`,
   checkAppSecret: 'App-geheim controleren',
+  signatureStatus: (verified: number, relayOnly: number, keptBack: number) =>
+    `Handtekeningcontrole staat aan. Sinds het geheim het laatst is ingevoerd: ${verified} gecontroleerd, ${relayOnly} alleen door de relay ingestaan. Tegengehouden: ${keptBack}.`,
   advanced: 'Geavanceerd',
   saveWhatsApp: 'Opslaan en verder',
   savingWhatsApp: 'Controleren…',
@@ -479,6 +483,8 @@ const de: Strings = {
       ? '1 WhatsApp-Nachricht hat die Signaturprüfung von Meta nicht bestanden und wird nicht angezeigt. Falls das App-Geheimnis falsch eingegeben wurde, gibt die IT es erneut ein.'
       : `${n} WhatsApp-Nachrichten haben die Signaturprüfung von Meta nicht bestanden und werden nicht angezeigt. Falls das App-Geheimnis falsch eingegeben wurde, gibt die IT es erneut ein.`,
   checkAppSecret: 'App-Geheimnis prüfen',
+  signatureStatus: (verified: number, relayOnly: number, keptBack: number) =>
+    `Signaturprüfung ist an. Seit das Geheimnis zuletzt eingegeben wurde: ${verified} geprüft, ${relayOnly} nur vom Relay verbürgt. Zurückgehalten: ${keptBack}.`,
   advanced: 'Erweitert',
   saveWhatsApp: 'Speichern und weiter',
   savingWhatsApp: 'Wird geprüft…',

@@ -1,6 +1,6 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
-import { keys } from '../data/queries';
+import { keys, useWhatsAppStatus } from '../data/queries';
 import { useI18n } from '../i18n';
 import { useRpc } from '../rpc';
 import { RecoveryKeyStep } from './RecoveryKeyStep';
@@ -88,6 +88,7 @@ function WhatsAppStep({ onDone }: { onDone?(): void }): React.JSX.Element {
   const [token, setToken] = useState('');
   const [graphBaseUrl, setGraphBaseUrl] = useState('');
   const [appSecret, setAppSecret] = useState('');
+  const signature = useWhatsAppStatus().data?.signatureCheck;
   const save = useMutation({
     mutationFn: () =>
       rpc.call('setup.whatsapp', {
@@ -131,6 +132,11 @@ function WhatsAppStep({ onDone }: { onDone?(): void }): React.JSX.Element {
         <p id="app-secret-help" className="help">
           {t.appSecretHelp}
         </p>
+        {signature?.enabled ? (
+          <p className="help" data-testid="signature-status">
+            {t.signatureStatus(signature.verified, signature.relayVouched, signature.failed)}
+          </p>
+        ) : null}
       </div>
       <details>
         <summary>{t.advanced}</summary>
