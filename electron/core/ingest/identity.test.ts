@@ -87,6 +87,14 @@ describe('identity changes keep one thread', () => {
     expect(onlyContact().user_id).toBe(NEW_BSUID);
   });
 
+  it('files a notice that names the patient only by previous_user_id (no from, no from_user_id)', () => {
+    apply(text({ userId: OLD_BSUID }, 'Hallo'));
+    const r = apply(systemNotice({}, { type: 'user_changed_user_id', user_id: NEW_BSUID, previous_user_id: OLD_BSUID }));
+    expect(r.counts).toMatchObject({ messages: 1, unattributable: 0, identityChanges: 1 });
+    expect(count('SELECT count(*) FROM conversations')).toBe(1);
+    expect(onlyContact().user_id).toBe(NEW_BSUID);
+  });
+
   it('a number change (user_changed_number) takes the new number and the regenerated BSUID', () => {
     apply(text({ waId: OLD_NUMBER, userId: OLD_BSUID }, 'Termin am Freitag?'));
     const r = apply(

@@ -191,7 +191,9 @@ function normalizeValue(value: MessagesValue, out: NormalizedWebhook): void {
   for (const e of value.errors ?? []) out.valueErrors.push({ phoneNumberId, code: e.code, title: e.title ?? e.message ?? null });
 
   for (const m of value.messages ?? []) {
-    const ref: UserRef = { waId: m.from ?? null, userId: m.from_user_id ?? null };
+    // An identity notice names the user by the BSUID it replaces, even where it lacks a sender.
+    const previousUserId = !('unrecognised' in m) && m.type === 'system' ? (m.system.previous_user_id ?? null) : null;
+    const ref: UserRef = { waId: m.from ?? null, userId: m.from_user_id ?? previousUserId };
     if (!ref.waId && !ref.userId) {
       out.counts.unattributable += 1;
       continue;
