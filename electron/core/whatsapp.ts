@@ -272,12 +272,13 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
         throw err instanceof CodedError ? err : new CodedError('UNAVAILABLE', 'The WhatsApp Graph API could not be reached.');
       }
       setSetting(db, CONFIG_KEY, JSON.stringify(next), now());
-      if (input.appSecret !== undefined) await setAppSecrets(input.appSecret);
       client = candidate;
       tokenExpired = false;
       tokenMissing = false;
       await stopWorkers();
       startWorker();
+      // After the token is in use: a keychain failure here reports an error without leaving the token half-applied.
+      if (input.appSecret !== undefined) await setAppSecrets(input.appSecret);
       log.info({ templates: templates.count }, 'whatsapp configured');
       const status = currentStatus();
       emit('whatsapp.stateChanged', status);
