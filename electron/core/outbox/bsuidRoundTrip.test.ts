@@ -108,6 +108,15 @@ describe('round trip with a patient known only by a business-scoped user id', ()
       error_title: 'Business-scoped User ID recipients are not supported for this message',
     });
     expect(t.db.prepare(`SELECT state FROM outbox WHERE message_id = ?`).pluck().get(messageId)).toBe('failed');
+
+    // Meta may also accept the send and report 131062 in a `failed` status webhook afterwards.
+    sim.inject('messages', { type: 'failedStatus', code: 131062, title: 'Business-scoped User ID recipients are not supported for this message' });
+    const accepted = sendText(t.db, { conversationId, text: 'Probeer het opnieuw.', now: Date.now() });
+    await worker.runOnce();
+    await expect
+      .poll(() => t.db.prepare('SELECT status, error_code, error_title FROM messages WHERE id = ?').get(accepted.messageId))
+      .toEqual({ status: 'failed', error_code: 131062, error_title: 'Business-scoped User ID recipients are not supported for this message' });
+    expect(sim.hits.messages).toBe(2);
   });
 
   it('after Meta announces a new BSUID the thread continues and replies go to the new id', async () => {

@@ -31,7 +31,9 @@ export type SimFault =
   /** The send is accepted and recorded, then the connection is destroyed before the answer. */
   | { type: 'dropAfterAccept' }
   /** The send is accepted, then fails asynchronously with 131047 (as outside the window). */
-  | { type: 'reengagement' };
+  | { type: 'reengagement' }
+  /** The send is accepted, then a `failed` status webhook reports this Meta code (e.g. 131062). */
+  | { type: 'failedStatus'; code: number; title: string; details?: string };
 
 export interface RecordedSend {
   wamid: string;
@@ -396,7 +398,10 @@ export function createGraphSimulator(opts: GraphSimulatorOptions): GraphSimulato
 
     const freeForm = request.type !== 'template' && request.type !== 'reaction';
     const windowOpen = (lastInbound.get(addressee) ?? -Infinity) + CUSTOMER_SERVICE_WINDOW_MS > at;
-    if (fault?.type === 'reengagement' || (enforceWindow && freeForm && !windowOpen)) {
+    if (fault?.type === 'failedStatus') {
+      const { code, title, details } = fault;
+      later(20, () => autoPost(send, 'failed', { code, title, ...(details ? { details } : {}) }));
+    } else if (fault?.type === 'reengagement' || (enforceWindow && freeForm && !windowOpen)) {
       later(20, () => autoPost(send, 'failed', { code: 131047, title: 'Re-engagement message', details: 'Message failed to send because more than 24 hours have passed since the customer last replied to this number.' }));
     } else if (opts.autoStatuses) {
       const auto = opts.autoStatuses;
