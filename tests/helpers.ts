@@ -42,12 +42,21 @@ export async function startPairedCore(
   tenantId: string,
   options: Partial<CreateCoreOptions> & { dataDir?: string } = {},
 ): Promise<CoreHandle> {
-  const dataDir = options.dataDir ?? tempDataDir().dir;
+  // A folder made here is removed when the core closes; one passed in belongs to the caller.
+  const owned = options.dataDir ? null : tempDataDir();
+  const dataDir = options.dataDir ?? owned!.dir;
   const core = await createCore({ logger: quietLogger(), graph: { baseUrl: 'http://127.0.0.1:9' }, ...options, dataDir });
   const code = await relay.issueEnrolmentCode(tenantId);
   await call(core, ADMIN, 'setup.pair', { relayUrl: relay.url, code });
   await waitFor('relay link up', () => core.relayStatus().state === 'connected');
-  return core;
+  if (!owned) return core;
+  return {
+    ...core,
+    async close() {
+      await core.close();
+      owned.remove();
+    },
+  };
 }
 
 /**
