@@ -77,7 +77,7 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
       now,
       link,
       whatsapp,
-      recovery: createRecoveryService({ dataDir: store.dataDir, installationId: store.keys.installationId, databaseKey: store.keys.databaseKey, now }),
+      recovery: createRecoveryService({ dataDir: store.dataDir, keys: store.keys, now }),
       emit,
     }),
     audit: (record) => void appendAudit(db, record, now()),

@@ -8,7 +8,7 @@ import pino from 'pino';
 import { CodedError } from '../../shared/errors';
 import { createCore } from './createCore';
 import { DATABASE_FILE } from './db/coreStore';
-import { restoreDatabaseKey } from './keys/recovery';
+import { restoreFromRecoveryKey } from './keys/recovery';
 import { createKeytarSecretStore } from './keys/secretStore';
 import type { Session } from './types';
 
@@ -29,7 +29,7 @@ const USAGE = `Usage: npm run core -- --data-dir DIR [--pair RELAY_URL --code CO
   --create-recovery-key print a new IT-admin recovery key once and exit (--replace: the old one
                         stops working)
   --recover             new hardware: read the recovery key from the terminal (or stdin), put the
-                        database key back into this computer's keychain and exit; then pair again
+                        database and device keys back into this computer's keychain and exit
 
 The database key and the device keys live in the OS keychain (service "clinic-inbox").`;
 
@@ -56,7 +56,7 @@ async function main(): Promise<void> {
   const logger = pino({ level: values['log-level'] ?? 'info', base: { part: 'core' } });
   const dataDir = values['data-dir'];
   if (values.recover) {
-    const { installationId, restored } = await restoreDatabaseKey({
+    const { installationId, restored } = await restoreFromRecoveryKey({
       dataDir,
       databasePath: join(dataDir, DATABASE_FILE),
       secrets: await createKeytarSecretStore(),
@@ -64,8 +64,8 @@ async function main(): Promise<void> {
     });
     process.stdout.write(
       restored
-        ? `The database key of installation ${installationId} is back in this computer's keychain.\n` +
-            'Start Clinic Inbox, then pair it with the relay again (new enrolment code) and enter the WhatsApp token again.\n'
+        ? `The keys of installation ${installationId} are back in this computer's keychain.\n` +
+            'Start Clinic Inbox: it reconnects to the relay as before and receives what waited there. Enter the WhatsApp token again.\n'
         : `This computer's keychain already holds a key that opens installation ${installationId}; nothing was changed.\n`,
     );
     return;

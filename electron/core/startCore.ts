@@ -4,7 +4,7 @@ import { CodedError } from '../../shared/errors';
 import { RPC_METHODS } from '../../shared/rpc';
 import { createCore, type CoreHandle, type CreateCoreOptions } from './createCore';
 import { DATABASE_FILE } from './db/coreStore';
-import { restoreDatabaseKey } from './keys/recovery';
+import { restoreFromRecoveryKey } from './keys/recovery';
 import { createKeytarSecretStore } from './keys/secretStore';
 import { createDispatch, type AuditRecord, type Handler, type Handlers } from './rpc/dispatch';
 import type { Core, CoreEventListener } from './types';
@@ -40,7 +40,7 @@ function lockedCore(options: CreateCoreOptions, why: CodedError): Core {
   const handlers = Object.fromEntries(RPC_METHODS.map((m) => [m, refuse])) as unknown as Handlers;
   handlers['recovery.restore'] = async ({ recoveryKey }) => {
     const secrets = options.secrets ?? (await createKeytarSecretStore());
-    const result = await restoreDatabaseKey({ dataDir: options.dataDir, databasePath: join(options.dataDir, DATABASE_FILE), secrets, recoveryKey });
+    const result = await restoreFromRecoveryKey({ dataDir: options.dataDir, databasePath: join(options.dataDir, DATABASE_FILE), secrets, recoveryKey });
     opening ??= createCore({ ...options, secrets }).then((core) => {
       core.on((event, payload) => {
         for (const listener of listeners) listener(event, payload);

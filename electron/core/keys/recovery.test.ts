@@ -18,7 +18,7 @@ import { contact, sampleMessages, webhookBody } from '../testing/whatsappPayload
 import { WebhookSchema } from '../../../shared/whatsapp/webhook';
 import { applyWebhook } from '../ingest/apply';
 import { keychainAccounts } from './accounts';
-import { parseRecoveryKey, RECOVERY_FILE, restoreDatabaseKey } from './recovery';
+import { parseRecoveryKey, RECOVERY_FILE, restoreFromRecoveryKey } from './recovery';
 import { createKeytarSecretStore, type SecretStore } from './secretStore';
 
 const quietLogger = () => pino({ level: 'silent' });
@@ -94,6 +94,8 @@ describe('moving the data to new hardware', () => {
   let dataDir: string;
   let installationId: string;
   let recoveryKey: string;
+  /** The keychain entries of the "old computer", to compare with what the recovery brings back. */
+  const original: Record<string, string | null> = {};
 
   beforeAll(async () => {
     dataDir = tempDir();
@@ -108,6 +110,8 @@ describe('moving the data to new hardware', () => {
     // A second click must not silently invalidate the key the admin just printed.
     expect(await codeOf(call(core, 'recovery.create', {}))).toBe('CONFLICT');
     await core.close();
+    const accounts = keychainAccounts(installationId);
+    for (const account of [accounts.databaseKey, accounts.deviceSigningKey, accounts.deviceEncryptionKey]) original[account] = await secrets.get(account);
 
     const store = await openCoreStore({ dataDir, secrets, logger: quietLogger() });
     const text = { ...sampleMessages().text!, text: { body: 'Mijn uitslag graag per post' } };
@@ -115,12 +119,15 @@ describe('moving the data to new hardware', () => {
     store.close();
   });
 
-  it('keeps no secret in the recovery file: it holds the database key only wrapped', async () => {
-    const key = await secrets.get(keychainAccounts(installationId).databaseKey);
+  it('keeps no secret in the recovery file: it holds the keys only wrapped', async () => {
     const file = readFileSync(join(dataDir, RECOVERY_FILE), 'utf8');
-    expect(key).toMatch(/^[0-9a-f]{64}$/);
-    expect(file).not.toContain(key!);
-    expect(file).not.toContain(Buffer.from(key!, 'hex').toString('base64url'));
+    for (const value of Object.values(original)) {
+      expect(value).toBeTruthy();
+      expect(file).not.toContain(value!);
+      expect(file).not.toContain(value!.slice(-40)); // the raw key bytes at the end of the PKCS#8 DER
+    }
+    const dbKey = original[keychainAccounts(installationId).databaseKey]!;
+    expect(file).not.toContain(Buffer.from(dbKey, 'hex').toString('base64url'));
     expect(file).not.toContain(recoveryKey.replace(/-/g, ''));
   });
 
@@ -138,26 +145,26 @@ describe('moving the data to new hardware', () => {
   it('refuses a mistyped key, a key of another installation, and a damaged recovery file, changing nothing', async () => {
     const databasePath = join(dataDir, DATABASE_FILE);
     const typo = recoveryKey.replace(/^./, (c) => (c === 'A' ? 'B' : 'A'));
-    expect(await codeOf(restoreDatabaseKey({ dataDir, databasePath, secrets, recoveryKey: typo }))).toBe('RECOVERY_KEY_INVALID');
+    expect(await codeOf(restoreFromRecoveryKey({ dataDir, databasePath, secrets, recoveryKey: typo }))).toBe('RECOVERY_KEY_INVALID');
 
     const other = tempDir();
     const otherCore = await openCore(other);
     const { recoveryKey: otherKey } = await call<{ recoveryKey: string }>(otherCore, 'recovery.create', {});
     await otherCore.close();
-    expect(await codeOf(restoreDatabaseKey({ dataDir, databasePath, secrets, recoveryKey: otherKey }))).toBe('RECOVERY_KEY_WRONG');
+    expect(await codeOf(restoreFromRecoveryKey({ dataDir, databasePath, secrets, recoveryKey: otherKey }))).toBe('RECOVERY_KEY_WRONG');
 
     // The right key with another installation's recovery file (an admin copied the wrong folder's file).
     const mixed = tempDir();
     cpSync(dataDir, mixed, { recursive: true });
     cpSync(join(other, RECOVERY_FILE), join(mixed, RECOVERY_FILE));
-    expect(await codeOf(restoreDatabaseKey({ dataDir: mixed, databasePath: join(mixed, DATABASE_FILE), secrets, recoveryKey: otherKey }))).toBe('RECOVERY_KEY_WRONG');
+    expect(await codeOf(restoreFromRecoveryKey({ dataDir: mixed, databasePath: join(mixed, DATABASE_FILE), secrets, recoveryKey: otherKey }))).toBe('RECOVERY_KEY_WRONG');
 
     const damaged = tempDir();
     cpSync(dataDir, damaged, { recursive: true });
-    const file = JSON.parse(readFileSync(join(damaged, RECOVERY_FILE), 'utf8')) as { wrappedKey: string };
-    file.wrappedKey = `A${file.wrappedKey.slice(1)}` === file.wrappedKey ? `B${file.wrappedKey.slice(1)}` : `A${file.wrappedKey.slice(1)}`;
+    const file = JSON.parse(readFileSync(join(damaged, RECOVERY_FILE), 'utf8')) as { wrappedKeys: string };
+    file.wrappedKeys = `A${file.wrappedKeys.slice(1)}` === file.wrappedKeys ? `B${file.wrappedKeys.slice(1)}` : `A${file.wrappedKeys.slice(1)}`;
     writeFileSync(join(damaged, RECOVERY_FILE), JSON.stringify(file));
-    expect(await codeOf(restoreDatabaseKey({ dataDir: damaged, databasePath: join(damaged, DATABASE_FILE), secrets, recoveryKey }))).toBe('RECOVERY_KEY_WRONG');
+    expect(await codeOf(restoreFromRecoveryKey({ dataDir: damaged, databasePath: join(damaged, DATABASE_FILE), secrets, recoveryKey }))).toBe('RECOVERY_KEY_WRONG');
 
     expect(await secrets.get(keychainAccounts(installationId).databaseKey)).toBeNull();
   });
@@ -168,16 +175,17 @@ describe('moving the data to new hardware', () => {
     child.child.stdin!.end(`  ${recoveryKey.toLowerCase()}\n`);
     const { stdout } = await child;
     expect(stdout).toContain('back in this computer');
-    expect(stdout).toContain('pair it with the relay again');
+    expect(stdout).toContain('reconnects to the relay as before');
+    // The same keys as on the old computer: the database key, and the device keys the relay knows.
+    for (const [account, value] of Object.entries(original)) expect(await secrets.get(account)).toBe(value);
 
     const core = await openCore(dataDir);
     const page = await call<{ items: { lastMessagePreview: string | null }[] }>(core, 'inbox.listConversations', {});
     expect(page.items.map((c) => c.lastMessagePreview)).toEqual(['Mijn uitslag graag per post']);
-    // New hardware means new device keys: the old pairing cannot be used, the data can.
     await core.close();
 
     // Restoring again changes nothing.
-    const again = await restoreDatabaseKey({ dataDir, databasePath: join(dataDir, DATABASE_FILE), secrets, recoveryKey });
+    const again = await restoreFromRecoveryKey({ dataDir, databasePath: join(dataDir, DATABASE_FILE), secrets, recoveryKey });
     expect(again.restored).toBe(false);
   });
 
@@ -188,8 +196,8 @@ describe('moving the data to new hardware', () => {
     expect(fresh).not.toBe(recoveryKey);
     await wipeKeychain(installationId);
     const databasePath = join(dataDir, DATABASE_FILE);
-    expect(await codeOf(restoreDatabaseKey({ dataDir, databasePath, secrets, recoveryKey }))).toBe('RECOVERY_KEY_WRONG');
-    expect(await restoreDatabaseKey({ dataDir, databasePath, secrets, recoveryKey: fresh })).toEqual({ installationId, restored: true });
+    expect(await codeOf(restoreFromRecoveryKey({ dataDir, databasePath, secrets, recoveryKey }))).toBe('RECOVERY_KEY_WRONG');
+    expect(await restoreFromRecoveryKey({ dataDir, databasePath, secrets, recoveryKey: fresh })).toEqual({ installationId, restored: true });
   });
 
   it('prints a recovery key once from the command line, and will not replace it by accident', async () => {
@@ -205,7 +213,7 @@ describe('moving the data to new hardware', () => {
     const printed = /([0-9A-Z]{4}-){7}[0-9A-Z]{4}/.exec(stdout)?.[0];
     expect(printed).toBeDefined();
     await wipeKeychain(installationId);
-    expect(await restoreDatabaseKey({ dataDir, databasePath: join(dataDir, DATABASE_FILE), secrets, recoveryKey: printed! })).toMatchObject({ restored: true });
+    expect(await restoreFromRecoveryKey({ dataDir, databasePath: join(dataDir, DATABASE_FILE), secrets, recoveryKey: printed! })).toMatchObject({ restored: true });
     recoveryKey = printed!;
   });
 

@@ -1,21 +1,24 @@
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { Base64UrlSchema } from '../../../shared/encoding';
 import { CodedError } from '../../../shared/errors';
-import { DATABASE_KEY_BYTES, openDatabase } from '../db/open';
+import { openDatabase } from '../db/open';
+import type { CoreKeys } from './coreKeys';
 import { keychainAccounts } from './accounts';
 import { INSTALLATION_ID_FILE } from './installation';
 import type { SecretStore } from './secretStore';
 
 /**
- * The IT admin's recovery key: printed once at setup, it unwraps the database key on new hardware
- * when the old computer's keychain is gone.
+ * The IT admin's recovery key: printed once at setup, it brings the installation back on new
+ * hardware when the old computer's keychain is gone: the database key, and the device keys too, so
+ * the appliance is still the one the relay knows and what waited there for it is delivered. (Only
+ * the WhatsApp token is not kept: it can change at any time, and Meta issues a new one in minutes.)
  *
  * The key is 16 random bytes plus a 4-byte checksum, written as 32 Crockford base32 characters in
  * groups of four (`7Q2M-…`). The checksum tells a typo ("mistyped") from a wrong key ("does not
- * open this data"). The database key is wrapped with AES-256-GCM under a key derived by HKDF from
+ * open this data"). The keys are wrapped with AES-256-GCM under a key derived by HKDF from
  * those 128 random bits — a password KDF would add nothing to a key that is already random — and
  * the wrapped copy lives beside the database in `recovery-key.json`. That file alone is useless:
  * it is what the recovery key opens, and it travels with the data folder to the new computer.
@@ -33,10 +36,20 @@ const RecoveryFileSchema = z.object({
   createdAt: z.number().int(),
   salt: Base64UrlSchema,
   iv: Base64UrlSchema,
-  /** AES-256-GCM ciphertext of the 32-byte database key followed by its 16-byte tag. */
-  wrappedKey: Base64UrlSchema,
+  /** AES-256-GCM ciphertext of the `WrappedKeys` JSON followed by its 16-byte tag. */
+  wrappedKeys: Base64UrlSchema,
 });
 type RecoveryFile = z.infer<typeof RecoveryFileSchema>;
+
+/** What the recovery key unwraps: the keychain entries that never change once made. */
+const WrappedKeysSchema = z.object({
+  /** 64 hex characters, as in the keychain. */
+  databaseKey: z.string().regex(/^[0-9a-f]{64}$/),
+  /** PKCS#8 DER, base64url, as in the keychain. */
+  deviceSigningKey: Base64UrlSchema,
+  deviceEncryptionKey: Base64UrlSchema,
+});
+export type WrappedKeys = z.infer<typeof WrappedKeysSchema>;
 
 export interface RecoveryStatus {
   configured: boolean;
@@ -164,35 +177,35 @@ export function recoveryStatus(dataDir: string): RecoveryStatus {
 }
 
 /**
- * Makes a new recovery key for this installation's database key and returns it for showing once.
+ * Makes a new recovery key for this installation's keys and returns it for showing once.
  * It replaces any earlier one: from then on only the new key opens the data.
  */
-export function createRecoveryKey(input: { dataDir: string; installationId: string; databaseKey: Buffer; now: number }): {
+export function createRecoveryKey(input: { dataDir: string; installationId: string; keys: WrappedKeys; now: number }): {
   recoveryKey: string;
   createdAt: number;
 } {
-  if (input.databaseKey.length !== DATABASE_KEY_BYTES) throw new CodedError('INTERNAL', 'The database key has the wrong length.');
+  const keys = WrappedKeysSchema.parse(input.keys);
   const secret = randomBytes(SECRET_BYTES);
   const salt = randomBytes(32);
   const iv = randomBytes(12);
   const createdAt = input.now;
   const cipher = createCipheriv('aes-256-gcm', wrappingKey(secret, salt), iv);
   cipher.setAAD(aad(input.installationId, createdAt));
-  const wrapped = Buffer.concat([cipher.update(input.databaseKey), cipher.final(), cipher.getAuthTag()]);
+  const wrapped = Buffer.concat([cipher.update(JSON.stringify(keys), 'utf8'), cipher.final(), cipher.getAuthTag()]);
   const file: RecoveryFile = {
     version: 1,
     installationId: input.installationId,
     createdAt,
     salt: salt.toString('base64url'),
     iv: iv.toString('base64url'),
-    wrappedKey: wrapped.toString('base64url'),
+    wrappedKeys: wrapped.toString('base64url'),
   };
   writeFileDurably(join(input.dataDir, RECOVERY_FILE), `${JSON.stringify(file, null, 2)}\n`);
   return { recoveryKey: formatRecoveryKey(secret), createdAt };
 }
 
-/** The database key the recovery key unwraps, with the installation it belongs to. */
-export function unwrapWithRecoveryKey(dataDir: string, typed: string): { installationId: string; databaseKey: Buffer } {
+/** The keys the recovery key unwraps, with the installation they belong to. */
+export function unwrapWithRecoveryKey(dataDir: string, typed: string): { installationId: string; keys: WrappedKeys } {
   const secret = parseRecoveryKey(typed);
   const file = readRecoveryFile(dataDir);
   if (!file) {
@@ -201,33 +214,42 @@ export function unwrapWithRecoveryKey(dataDir: string, typed: string): { install
       `There is no ${RECOVERY_FILE} in this data folder, so no recovery key can open it. Copy the whole data folder from the old computer or its backup.`,
     );
   }
-  const wrapped = Buffer.from(file.wrappedKey, 'base64url');
+  const wrapped = Buffer.from(file.wrappedKeys, 'base64url');
+  let plain: Buffer;
   try {
     const decipher = createDecipheriv('aes-256-gcm', wrappingKey(secret, Buffer.from(file.salt, 'base64url')), Buffer.from(file.iv, 'base64url'));
     decipher.setAAD(aad(file.installationId, file.createdAt));
-    decipher.setAuthTag(wrapped.subarray(DATABASE_KEY_BYTES));
-    const databaseKey = Buffer.concat([decipher.update(wrapped.subarray(0, DATABASE_KEY_BYTES)), decipher.final()]);
-    return { installationId: file.installationId, databaseKey };
+    decipher.setAuthTag(wrapped.subarray(wrapped.length - 16));
+    plain = Buffer.concat([decipher.update(wrapped.subarray(0, wrapped.length - 16)), decipher.final()]);
   } catch {
     throw new CodedError(
       'RECOVERY_KEY_WRONG',
       'This recovery key does not open this data folder. It may belong to another installation, or a newer recovery key replaced it.',
     );
   }
+  let keys: WrappedKeys;
+  try {
+    keys = WrappedKeysSchema.parse(JSON.parse(plain.toString('utf8')));
+  } catch {
+    throw new CodedError('RECOVERY_KEY_WRONG', `${RECOVERY_FILE} opened but holds no usable keys; nothing was changed.`);
+  } finally {
+    plain.fill(0);
+  }
+  return { installationId: file.installationId, keys };
 }
 
 /**
- * New hardware, old data folder: puts the database key the recovery key unwraps back into this
- * computer's keychain, after proving it opens the database. Nothing is written unless it does.
- * The device keys are not recoverable (they never leave the keychain): the core makes new ones,
- * so the appliance must be paired with the relay again, and the WhatsApp token entered again.
+ * New hardware, old data folder: puts the keys the recovery key unwraps back into this computer's
+ * keychain, after proving the database key opens the database. Nothing is written unless it does.
+ * With the device keys back, the appliance resumes its relay link as before; only the WhatsApp
+ * token has to be entered again.
  */
-export async function restoreDatabaseKey(input: { dataDir: string; databasePath: string; secrets: SecretStore; recoveryKey: string }): Promise<{
+export async function restoreFromRecoveryKey(input: { dataDir: string; databasePath: string; secrets: SecretStore; recoveryKey: string }): Promise<{
   installationId: string;
   /** False when the keychain already held a key that opens the database: nothing was changed. */
   restored: boolean;
 }> {
-  const { installationId, databaseKey } = unwrapWithRecoveryKey(input.dataDir, input.recoveryKey);
+  const { installationId, keys } = unwrapWithRecoveryKey(input.dataDir, input.recoveryKey);
   const idFile = join(input.dataDir, INSTALLATION_ID_FILE);
   if (existsSync(idFile) && readFileSync(idFile, 'utf8').trim() !== installationId) {
     throw new CodedError('RECOVERY_KEY_WRONG', `${RECOVERY_FILE} belongs to another installation than this data folder; nothing was changed.`);
@@ -236,24 +258,30 @@ export async function restoreDatabaseKey(input: { dataDir: string; databasePath:
   if (!existsSync(databasePath)) {
     throw new CodedError('NOT_FOUND', `There is no database in ${input.dataDir}; copy the whole data folder from the old computer or its backup.`);
   }
-  const opens = (key: Buffer): boolean => {
+  const opens = (hex: string): boolean => {
     try {
-      openDatabase({ path: databasePath, key, readonly: true }).db.close();
+      openDatabase({ path: databasePath, key: Buffer.from(hex, 'hex'), readonly: true }).db.close();
       return true;
     } catch {
       return false;
     }
   };
-  if (!opens(databaseKey)) {
+  if (!opens(keys.databaseKey)) {
     throw new CodedError('DATABASE_LOCKED', 'The recovery key unwrapped a key, but it does not open the database in this folder (the database was replaced or damaged). Nothing was changed.');
   }
-  const account = keychainAccounts(installationId).databaseKey;
-  const current = await input.secrets.get(account);
-  if (current !== null && /^[0-9a-f]{64}$/.test(current) && opens(Buffer.from(current, 'hex'))) return { installationId, restored: false };
-  const hex = databaseKey.toString('hex');
-  await input.secrets.set(account, hex);
-  if ((await input.secrets.get(account)) !== hex) {
-    throw new CodedError('KEYCHAIN_UNAVAILABLE', 'The keychain did not keep the restored database key; try again once the keychain is unlocked.');
+  const accounts = keychainAccounts(installationId);
+  const current = await input.secrets.get(accounts.databaseKey);
+  if (current !== null && /^[0-9a-f]{64}$/.test(current) && opens(current)) return { installationId, restored: false };
+  // Device keys first: a database key without them would make the core generate new ones.
+  for (const [account, value] of [
+    [accounts.deviceSigningKey, keys.deviceSigningKey],
+    [accounts.deviceEncryptionKey, keys.deviceEncryptionKey],
+    [accounts.databaseKey, keys.databaseKey],
+  ] as const) {
+    await input.secrets.set(account, value);
+    if ((await input.secrets.get(account)) !== value) {
+      throw new CodedError('KEYCHAIN_UNAVAILABLE', 'The keychain did not keep the restored keys; try again once the keychain is unlocked.');
+    }
   }
   return { installationId, restored: true };
 }
@@ -264,14 +292,24 @@ export interface RecoveryService {
   create(replace: boolean): { recoveryKey: string; createdAt: number };
 }
 
-export function createRecoveryService(deps: { dataDir: string; installationId: string; databaseKey: Buffer; now: () => number }): RecoveryService {
+export function createRecoveryService(deps: { dataDir: string; keys: CoreKeys; now: () => number }): RecoveryService {
+  const pkcs8 = (key: KeyObject): string => key.export({ type: 'pkcs8', format: 'der' }).toString('base64url');
   return {
     status: () => recoveryStatus(deps.dataDir),
     create(replace) {
       if (!replace && recoveryStatus(deps.dataDir).configured) {
         throw new CodedError('CONFLICT', 'A recovery key already exists. Making a new one makes the old one useless; confirm that you want to replace it.');
       }
-      return createRecoveryKey({ dataDir: deps.dataDir, installationId: deps.installationId, databaseKey: deps.databaseKey, now: deps.now() });
+      return createRecoveryKey({
+        dataDir: deps.dataDir,
+        installationId: deps.keys.installationId,
+        keys: {
+          databaseKey: deps.keys.databaseKey.toString('hex'),
+          deviceSigningKey: pkcs8(deps.keys.signing.privateKey),
+          deviceEncryptionKey: pkcs8(deps.keys.encryption.privateKey),
+        },
+        now: deps.now(),
+      });
     },
   };
 }

@@ -162,7 +162,7 @@ const en = {
   restoreIntro:
     "The key that opens the conversations is not in this computer's keychain, usually because the data was moved to new hardware. An IT admin can restore it with the recovery key printed at setup.",
   restoreKeyHelp: 'Eight groups of four letters and digits. Case and dashes do not matter.',
-  restoreAfter: 'Afterwards, pair this computer with the relay again and enter the WhatsApp token again: those keys stayed with the old computer.',
+  restoreAfter: 'Messages that waited at the relay arrive by themselves afterwards. Only the WhatsApp token has to be entered again.',
   restore: 'Restore access',
   restoring: 'Checking…',
   err_RECOVERY_KEY_INVALID: 'That is not a valid recovery key. Check it for a typo.',
@@ -334,7 +334,7 @@ const nl: Strings = {
   restoreIntro:
     'De sleutel die de gesprekken opent staat niet in de sleutelbos van deze computer, meestal omdat de gegevens naar nieuwe hardware zijn verhuisd. Een IT-beheerder kan hem herstellen met de herstelsleutel die bij de installatie is afgedrukt.',
   restoreKeyHelp: 'Acht groepen van vier letters en cijfers. Hoofdletters en streepjes maken niet uit.',
-  restoreAfter: 'Koppel deze computer daarna opnieuw aan de relay en voer het WhatsApp-token opnieuw in: die sleutels bleven op de oude computer.',
+  restoreAfter: 'Berichten die bij de relay wachtten, komen daarna vanzelf binnen. Alleen het WhatsApp-token moet opnieuw worden ingevoerd.',
   restore: 'Toegang herstellen',
   restoring: 'Controleren…',
   err_RECOVERY_KEY_INVALID: 'Dit is geen geldige herstelsleutel. Controleer hem op een tikfout.',
@@ -503,7 +503,7 @@ const de: Strings = {
   restoreIntro:
     'Der Schlüssel zu den Gesprächen fehlt im Schlüsselbund dieses Computers, meist weil die Daten auf neue Hardware umgezogen sind. Die IT kann ihn mit dem bei der Einrichtung ausgedruckten Wiederherstellungsschlüssel wiederherstellen.',
   restoreKeyHelp: 'Acht Vierergruppen aus Buchstaben und Ziffern. Groß- und Kleinschreibung und Bindestriche spielen keine Rolle.',
-  restoreAfter: 'Danach diesen Computer erneut mit dem Relay koppeln und das WhatsApp-Token erneut eingeben: diese Schlüssel blieben auf dem alten Computer.',
+  restoreAfter: 'Nachrichten, die beim Relay warten, kommen danach von selbst an. Nur das WhatsApp-Token muss erneut eingegeben werden.',
   restore: 'Zugang wiederherstellen',
   restoring: 'Wird geprüft…',
   err_RECOVERY_KEY_INVALID: 'Das ist kein gültiger Wiederherstellungsschlüssel. Bitte auf Tippfehler prüfen.',
