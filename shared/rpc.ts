@@ -224,6 +224,8 @@ export const rpcContract = {
     }),
     output: z.object({ items: z.array(ConversationSummarySchema), nextCursor: Cursor.nullable(), unreadTotal: z.number().int() }),
     roles: staff,
+    /** A page shows patients' names, numbers and last messages: every patient on it is recorded. */
+    audit: 'read',
   }),
   'conversations.get': method({
     input: z.object({ conversationId: Id }),

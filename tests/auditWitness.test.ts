@@ -46,6 +46,12 @@ describe('the audit log and its outside witness at the relay', () => {
       .prepare(`SELECT count(*) AS n FROM audit_log WHERE method = 'messages.list' AND user_id = 'anna' AND contact_ids <> '[]'`)
       .get() as { n: number };
     expect(reads.n).toBe(3);
+    // Seeing a patient in the inbox list is a read too: the page's patients are named.
+    const listed = db
+      .prepare(`SELECT contact_ids FROM audit_log WHERE method = 'inbox.listConversations' AND user_id = 'anna' AND action = 'read' AND contact_ids <> '[]'`)
+      .all() as { contact_ids: string }[];
+    expect(listed.length).toBeGreaterThanOrEqual(1);
+    expect(JSON.parse(listed[0]!.contact_ids)).toHaveLength(1);
     db.exec('DROP TRIGGER audit_log_append_only_delete');
     db.prepare('DELETE FROM audit_log WHERE seq > ?').run(witnessed - 3);
     db.close();

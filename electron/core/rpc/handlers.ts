@@ -46,12 +46,13 @@ export function createHandlers(deps: HandlerDeps): Handlers {
       displayName: session.displayName,
     }),
 
-    'inbox.listConversations': ({ filter, cursor, limit }, { session }) => {
+    'inbox.listConversations': ({ filter, cursor, limit }, { session, concerns }) => {
       const page = listConversations(db, {
         filter: filter === 'mine' ? { kind: 'assigned', userId: session.userId } : { kind: filter },
         limit,
         cursor: cursor ?? null,
       });
+      for (const item of page.items) concerns(item.contactId);
       const unread = db.prepare('SELECT count(*) AS n FROM conversations WHERE unread_count > 0').get() as { n: number };
       return { items: page.items.map(toSummary), nextCursor: page.nextCursor, unreadTotal: unread.n };
     },
