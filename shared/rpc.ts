@@ -103,6 +103,41 @@ export type RecoveryStatus = z.infer<typeof RecoveryStatusSchema>;
  * `refused`: the relay is reachable but will not accept this appliance; only an IT admin can fix it
  * (pair again, or correct the clock). `offline` is a link problem that heals by itself.
  */
+/**
+ * Where the access token is sent: Meta's Graph API over HTTPS, or a simulator on this computer
+ * (tests, the demo). Anything else would hand the clinic's token to another host.
+ */
+const LOOPBACK_HOSTS = ['127.0.0.1', 'localhost', '[::1]'];
+/** Scheme and host of an absolute URL; anything unusual (user info, odd characters) gives a host that matches nothing. */
+function urlParts(value: string): { protocol: string; hostname: string } {
+  const m = /^([a-z][a-z0-9+.-]*:)\/\/([^/?#]*)/i.exec(value);
+  const authority = m?.[2] ?? '';
+  const hostname = authority.startsWith('[') ? authority.slice(0, authority.indexOf(']') + 1) : authority.replace(/:\d+$/, '');
+  return { protocol: (m?.[1] ?? '').toLowerCase(), hostname: hostname.toLowerCase() };
+}
+const isLoopbackHttp = (url: { protocol: string; hostname: string }): boolean =>
+  (url.protocol === 'http:' || url.protocol === 'https:') && LOOPBACK_HOSTS.includes(url.hostname);
+
+export const GraphBaseUrlSchema = z.url().refine(
+  (value) => {
+    const url = urlParts(value);
+    return (url.protocol === 'https:' && url.hostname === 'graph.facebook.com') || isLoopbackHttp(url);
+  },
+  { message: 'must be https://graph.facebook.com, or a simulator on this computer (http://127.0.0.1:…)' },
+);
+
+/**
+ * The relay the appliance enrols with: HTTPS, so the relay key pinned at enrolment is the relay's;
+ * plain HTTP only for a relay on this computer (tests, the demo).
+ */
+export const RelayUrlSchema = z.url().refine(
+  (value) => {
+    const url = urlParts(value);
+    return (url.protocol === 'https:' && url.hostname !== '' && !url.hostname.includes('@')) || isLoopbackHttp(url);
+  },
+  { message: 'must start with https:// (plain http only for a relay on this computer)' },
+);
+
 export const RelayStateSchema = z.enum(['not_paired', 'connecting', 'connected', 'offline', 'refused']);
 /**
  * Why the relay refuses this appliance:
@@ -197,6 +232,23 @@ export const AuditVerdictSchema = z.object({
   ]),
 });
 export type AuditVerdict = z.infer<typeof AuditVerdictSchema>;
+
+/**
+ * A saved quick reply: the desk's own phrasing, but often a reply to one patient, so it lives in the
+ * encrypted database like any message. The length limit is WhatsApp's (and the composer's) for a
+ * text, so whatever a receptionist can send can be saved.
+ */
+export const QUICK_REPLY_MAX_LENGTH = 4096;
+/** How many quick replies the clinic's desk may keep. */
+export const QUICK_REPLIES_MAX = 200;
+export const QuickReplySchema = z.object({
+  id: Id,
+  text: z.string(),
+  /** Who saved it (user id). */
+  createdBy: z.string(),
+  createdAt: z.number().int(),
+});
+export type QuickReply = z.infer<typeof QuickReplySchema>;
 
 const staff = ['receptionist', 'admin'] as const;
 
@@ -334,6 +386,26 @@ export const rpcContract = {
     output: z.object({ count: z.number().int() }),
     roles: ['admin'],
   }),
+  /** Oldest first, as the composer shows them. */
+  'quickReplies.list': method({
+    input: z.object({}),
+    output: z.array(QuickReplySchema).max(QUICK_REPLIES_MAX),
+    roles: staff,
+  }),
+  /** Saving a text already saved returns that one (`created: false`); a full list is `CONFLICT`. */
+  'quickReplies.add': method({
+    input: z.object({ text: z.string().trim().min(1).max(QUICK_REPLY_MAX_LENGTH) }),
+    output: z.object({ reply: QuickReplySchema, created: z.boolean() }),
+    roles: staff,
+    audit: 'create',
+  }),
+  /** `removed: false` when it was already gone (removed in another window). */
+  'quickReplies.remove': method({
+    input: z.object({ id: Id }),
+    output: z.object({ removed: z.boolean() }),
+    roles: staff,
+    audit: 'delete',
+  }),
   'relay.status': method({
     input: z.object({}),
     output: RelayStatusSchema,
@@ -379,7 +451,7 @@ export const rpcContract = {
     audit: 'configure',
   }),
   'setup.pair': method({
-    input: z.object({ relayUrl: z.url({ protocol: /^https?$/ }), code: z.string().min(1).max(40) }),
+    input: z.object({ relayUrl: RelayUrlSchema, code: z.string().min(1).max(40) }),
     output: z.object({ tenantId: z.string(), applianceId: z.string(), phoneNumberIds: z.array(z.string()) }),
     roles: ['admin'],
     audit: 'configure',
@@ -388,7 +460,7 @@ export const rpcContract = {
     input: z.object({
       wabaId: z.string().regex(/^\d{1,32}$/),
       accessToken: z.string().min(20).max(1000),
-      graphBaseUrl: z.url().optional(),
+      graphBaseUrl: GraphBaseUrlSchema.optional(),
       /** Absent: keep the app secret(s) already set; null: stop checking Meta's signature here. */
       appSecret: AppSecretsInputSchema.nullable().optional(),
     }),
@@ -423,6 +495,8 @@ export const rpcEvents = {
   'conversation.updated': z.object({ conversationId: Id }),
   'relay.stateChanged': RelayStatusSchema,
   'whatsapp.stateChanged': WhatsAppStatusSchema,
+  /** A quick reply was saved or removed; windows fetch the list again. */
+  'quickReplies.changed': z.object({}),
 } as const;
 export type RpcEvents = typeof rpcEvents;
 export type RpcEventName = keyof RpcEvents;

@@ -203,4 +203,13 @@ describe('patient ⇄ clinic through relay, core and the Graph API simulator', (
     const status = await call(core, RECEPTION, 'whatsapp.status', {});
     expect(status).toMatchObject({ configured: true, tokenExpired: false });
   });
+
+  it('never sends the token to a Graph API address other than Meta or this computer', async () => {
+    for (const graphBaseUrl of ['http://graph.facebook.com', 'https://graph.facebook.com.evil.example', 'https://10.0.0.5:8443']) {
+      const result = await core.dispatch(ADMIN, 'setup.whatsapp', { wabaId: WABA, accessToken: 'EAAG-renewed-token-0123456789abcdef', graphBaseUrl });
+      expect(result).toMatchObject({ ok: false, error: { code: 'VALIDATION_FAILED' } });
+    }
+    expect(sim.sends.length).toBeGreaterThan(0); // the simulator on 127.0.0.1 was and stays accepted
+    expect(await call(core, RECEPTION, 'whatsapp.status', {})).toMatchObject({ configured: true, tokenExpired: false });
+  });
 });
