@@ -10,6 +10,7 @@ import {
   isAllowedNavigation,
   isPermissionGranted,
   isTrustedIpcSender,
+  rendererUrl,
   secureWebPreferences,
   withContentSecurityPolicy,
 } from './security';
@@ -17,7 +18,7 @@ import { TRAY_ICON_PNG_BASE64 } from './trayIcon';
 
 const logger = pino({ level: 'info', base: { part: 'shell' } });
 const rendererIndex = join(import.meta.dirname, '../renderer/index.html');
-const appUrl = process.env['ELECTRON_RENDERER_URL'] ?? pathToFileURL(rendererIndex).href;
+const appUrl = rendererUrl({ packaged: app.isPackaged, devServerUrl: process.env['ELECTRON_RENDERER_URL'], indexFileUrl: pathToFileURL(rendererIndex).href });
 
 let mainWindow: BrowserWindow | null = null;
 let tray: Tray | null = null;
@@ -57,8 +58,7 @@ function createWindow(): BrowserWindow {
   window.on('closed', () => {
     if (mainWindow === window) mainWindow = null;
   });
-  if (process.env['ELECTRON_RENDERER_URL']) void window.loadURL(process.env['ELECTRON_RENDERER_URL']);
-  else void window.loadFile(rendererIndex);
+  void window.loadURL(appUrl);
   return window;
 }
 

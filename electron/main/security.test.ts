@@ -6,6 +6,7 @@ import {
   isAppUrl,
   isPermissionGranted,
   isTrustedIpcSender,
+  rendererUrl,
   secureWebPreferences,
   withContentSecurityPolicy,
 } from './security';
@@ -79,5 +80,16 @@ describe('permissions and CSP', () => {
     expect(headers['Content-Security-Policy']).toEqual([CONTENT_SECURITY_POLICY]);
     expect(headers['content-security-policy']).toBeUndefined();
     expect(headers['Content-Type']).toEqual(['text/html']);
+  });
+});
+
+describe('where the window loads the app from', () => {
+  it('ignores a dev-server address in a packaged app, and any that is not on this computer', () => {
+    expect(rendererUrl({ packaged: true, devServerUrl: 'https://evil.example/', indexFileUrl: packaged })).toBe(packaged);
+    expect(rendererUrl({ packaged: true, devServerUrl: dev, indexFileUrl: packaged })).toBe(packaged);
+    expect(rendererUrl({ packaged: false, devServerUrl: 'https://evil.example/', indexFileUrl: packaged })).toBe(packaged);
+    expect(rendererUrl({ packaged: false, devServerUrl: 'http://localhost.evil.example:5173/', indexFileUrl: packaged })).toBe(packaged);
+    expect(rendererUrl({ packaged: false, devServerUrl: dev, indexFileUrl: packaged })).toBe(dev);
+    expect(rendererUrl({ packaged: false, devServerUrl: undefined, indexFileUrl: packaged })).toBe(packaged);
   });
 });

@@ -28,6 +28,18 @@ export function secureWebPreferences(preloadPath: string): WebPreferences {
 export const CONTENT_SECURITY_POLICY =
   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'";
 
+/**
+ * Where the window loads the app from. The dev server (`ELECTRON_RENDERER_URL`, set by
+ * electron-vite) is honoured only in an unpackaged build and only on this computer: in a packaged
+ * app an environment variable must not be able to point the window (and so the IPC sender check)
+ * at another origin.
+ */
+export function rendererUrl(input: { packaged: boolean; devServerUrl: string | undefined; indexFileUrl: string }): string {
+  const dev = input.devServerUrl;
+  if (input.packaged || !dev) return input.indexFileUrl;
+  return /^http:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?\//.test(dev.endsWith('/') ? dev : `${dev}/`) ? dev : input.indexFileUrl;
+}
+
 /** In-app navigation is never allowed: the renderer is a single page loaded from the app bundle. */
 export function isAllowedNavigation(_url: string): boolean {
   return false;
