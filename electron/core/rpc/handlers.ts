@@ -1,6 +1,6 @@
 import type { Database } from '../db/types';
 import { CodedError } from '../../../shared/errors';
-import type { ConversationSummary, Contact, MessageView, RpcEventName, RpcEventPayload } from '../../../shared/rpc';
+import type { ConversationSummary, Contact, MessageView, QuickReply, RpcEventName, RpcEventPayload } from '../../../shared/rpc';
 import { HIGHLIGHT_END, HIGHLIGHT_START, type AuditVerdict } from '../../../shared/rpc';
 import { verifyAuditChain } from '../audit/auditLog';
 import { getContact, updateContact, type ContactRow } from '../db/repo/contacts';
@@ -13,6 +13,7 @@ import {
   type ConversationListItem,
 } from '../db/repo/conversations';
 import { getMessageByWamid, listThread, type ThreadMessage } from '../db/repo/messages';
+import { addQuickReply, listQuickReplies, removeQuickReply, type QuickReplyRow } from '../db/repo/quickReplies';
 import { searchMessages } from '../db/repo/search';
 import { customerServiceWindow } from '../window';
 import type { RecoveryService } from '../keys/recovery';
@@ -181,6 +182,18 @@ export function createHandlers(deps: HandlerDeps): Handlers {
       return { mimeType: media.mimeType, filename: media.filename, dataBase64: media.data.toString('base64') };
     },
 
+    'quickReplies.list': () => listQuickReplies(db).map(toQuickReply),
+    'quickReplies.add': ({ text }, { session }) => {
+      const { reply, created } = addQuickReply(db, { text, userId: session.userId }, now());
+      if (created) emit('quickReplies.changed', {});
+      return { reply: toQuickReply(reply), created };
+    },
+    'quickReplies.remove': ({ id }) => {
+      const removed = removeQuickReply(db, id);
+      if (removed) emit('quickReplies.changed', {});
+      return { removed };
+    },
+
     'templates.list': () => whatsapp.listTemplates(),
     'templates.sync': async () => ({ count: await whatsapp.syncTemplates() }),
     'relay.status': () => link.status(),
@@ -253,6 +266,10 @@ function toSummary(c: ConversationListItem): ConversationSummary {
     lastMessagePreview: c.lastMessage?.preview ?? (c.lastMessage ? `[${c.lastMessage.type}]` : null),
     lastMessageDirection: c.lastMessage ? (c.lastMessage.direction === 'inbound' ? 'in' : 'out') : null,
   };
+}
+
+function toQuickReply(r: QuickReplyRow): QuickReply {
+  return { id: r.id, text: r.text, createdBy: r.created_by, createdAt: r.created_at };
 }
 
 function toContact(c: ContactRow): Contact {
