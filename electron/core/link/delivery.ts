@@ -89,6 +89,18 @@ export function ingestDelivery(db: Database, plaintext: EnvelopePlaintext, optio
   return { ...applyWebhook(db, parsed.data, { receivedAt: options.receivedAt }), relaySeq: options.relaySeq, deadLettered: false, signature };
 }
 
+/** The `dead_letters.reason` prefix of envelopes that did not open; the payload is the envelope as it came. */
+export const UNOPENABLE = 'envelope could not be opened';
+
+/**
+ * An envelope that did not open under this appliance's keys, shelved as it came (ciphertext only:
+ * nothing readable is stored) so the delivery can be acked and the queue behind it moves on.
+ */
+export function shelveUnopenable(db: Database, failure: { code: string; envelope: unknown }, options: IngestOptions): IngestResult {
+  shelve(db, options, `${UNOPENABLE}: ${failure.code}`, JSON.stringify(failure.envelope));
+  return { ...emptyApplyResult(), relaySeq: options.relaySeq, deadLettered: true, signature: 'unchecked' };
+}
+
 export interface SignatureRecheck {
   /** Shelved deliveries that now verified and were applied, in the order they first arrived. */
   applied: IngestResult[];

@@ -4,7 +4,7 @@ import { CodedError } from '../../../shared/errors';
 import type { RelayStatus, RpcEventName, RpcEventPayload } from '../../../shared/rpc';
 import { compareWithWitness, makeCheckpoint, markCheckpointWitnessed, type WitnessVerdict } from '../audit/auditLog';
 import type { Database } from '../db/types';
-import { ingestDelivery, type IngestResult } from './delivery';
+import { ingestDelivery, type IngestResult, shelveUnopenable } from './delivery';
 import type { AppSecretKeys } from './metaSignature';
 import type { CoreKeys } from '../keys/coreKeys';
 import { enrolWithRelay } from './enrol';
@@ -72,7 +72,12 @@ export function createLinkManager(deps: LinkManagerDeps): LinkManager {
     const now = deps.now();
     const appSecrets = deps.appSecrets?.() ?? null;
     const results = deps.db
-      .transaction(() => batch.map((d) => ingestDelivery(deps.db, d.plaintext, { relaySeq: d.seq, receivedAt: d.receivedAt, now, appSecrets })))
+      .transaction(() =>
+        batch.map((d) => {
+          const options = { relaySeq: d.seq, receivedAt: d.receivedAt, now, appSecrets };
+          return d.unopenable ? shelveUnopenable(deps.db, d.unopenable, options) : ingestDelivery(deps.db, d.plaintext, options);
+        }),
+      )
       .immediate();
     for (const result of results) {
       if (result.deadLettered) log.warn({ seq: result.relaySeq }, 'delivery shelved as a dead letter');

@@ -5,6 +5,7 @@ import WebSocket from 'ws';
 import { z } from 'zod';
 import { AppErrorSchema, CodedError } from '../../../shared/errors';
 import type { EnvelopePlaintext } from '../../../shared/envelope';
+import type { Envelope } from '../../../shared/envelope';
 import type { RelayFrame, SignedCheckpoint } from '../../../shared/wire';
 import {
   APPLIANCE_WS_PATH,
@@ -51,11 +52,15 @@ export interface RelayLinkDeps {
   unrecognisedAfterMs?: number;
 }
 
-export interface OpenedDelivery {
-  seq: number;
-  plaintext: EnvelopePlaintext;
-  receivedAt: number;
-}
+/**
+ * A delivery ready to commit. `unopenable`: the envelope did not open under this appliance's keys
+ * (or its data did not match); it is shelved as it came, still encrypted, and acked like the rest,
+ * so a few of them cannot fill the relay's delivery window and stop everything behind them.
+ */
+export type OpenedDelivery = { seq: number; receivedAt: number } & (
+  | { plaintext: EnvelopePlaintext; unopenable?: undefined }
+  | { plaintext?: undefined; unopenable: { code: string; envelope: Envelope } }
+);
 
 /** Deliveries committed together at most; a backlog drains in transactions of this size. */
 const MAX_BATCH = 64;
@@ -211,7 +216,7 @@ export function createRelayLink(deps: RelayLinkDeps): RelayLink {
           await inbox[0]!.opened;
           const batch: Arriving[] = [];
           while (inbox.length > 0 && batch.length < MAX_BATCH && inbox[0]!.settled) batch.push(inbox.shift()!);
-          const ready = batch.flatMap((d) => (d.plaintext ? [{ seq: d.seq, plaintext: d.plaintext, receivedAt: d.receivedAt }] : []));
+          const ready = batch.flatMap((d) => (d.ready ? [d.ready] : []));
           try {
             await deps.commit(ready);
           } catch (err) {
@@ -272,15 +277,16 @@ export function createRelayLink(deps: RelayLinkDeps): RelayLink {
           break;
         case 'deliver': {
           const { seq, envelope } = frame;
-          const arriving: Arriving = { seq, receivedAt: envelope.receivedAt, settled: false, plaintext: null, opened: Promise.resolve() };
+          const arriving: Arriving = { seq, receivedAt: envelope.receivedAt, settled: false, ready: null, opened: Promise.resolve() };
           arriving.opened = deps.open(seq, envelope).then(
             (plaintext) => {
-              arriving.plaintext = plaintext;
+              arriving.ready = { seq, receivedAt: envelope.receivedAt, plaintext };
               arriving.settled = true;
             },
             (err: unknown) => {
-              // Not acked: it stays at the relay (until its expiry) rather than being thrown away.
-              log.error({ seq, code: err instanceof CodedError ? err.code : 'INTERNAL' }, 'delivery could not be opened; left at the relay');
+              const code = err instanceof CodedError ? err.code : 'INTERNAL';
+              log.error({ seq, code }, 'delivery could not be opened; shelving it encrypted');
+              arriving.ready = { seq, receivedAt: envelope.receivedAt, unopenable: { code, envelope } };
               arriving.settled = true;
             },
           );
@@ -447,8 +453,8 @@ interface Arriving {
   /** Resolves when opening finished, either way. */
   opened: Promise<void>;
   settled: boolean;
-  /** Null when the envelope did not open. */
-  plaintext: EnvelopePlaintext | null;
+  /** Set once settled. */
+  ready: OpenedDelivery | null;
 }
 
 export function toWebSocketUrl(relayUrl: string): string {
