@@ -256,14 +256,53 @@ describe('receptionist desk through the web harness', () => {
     await expect.poll(() => page.locator('.conv-item .conv-name').allTextContents()).toContain('Klaus Becker');
     await page.getByRole('button', { name: 'All', exact: true }).click();
 
+    // Quick replies are kept in the encrypted database, never in the browser's storage (which
+    // Chromium writes to disk in plaintext). A list an earlier version left in localStorage moves
+    // there on the next load.
+    const SAVED = 'Ihr Rezept liegt ab morgen an der Rezeption bereit.';
+    const OLD = 'Bitte bringen Sie Ihre Versichertenkarte mit.';
+    const storedReplies = async () => {
+      const result = await stack.core.dispatch(ADMIN, 'quickReplies.list', {});
+      return result.ok ? (result.value as { text: string }[]).map((r) => r.text) : result.error;
+    };
+    // Klaus is resolved now, so not in the list after a reload; Anna's window is open too.
+    const openQuickReplies = async () => {
+      await conversationButton('Anna de Vries').click();
+      await page.getByRole('button', { name: 'Quick replies' }).click();
+    };
+    expect(await browser.cspViolations()).toEqual([]); // a reload starts a new record
+    await page.evaluate(`localStorage.setItem('clinic-inbox.quick-replies', ${JSON.stringify(JSON.stringify([OLD]))})`);
+    await page.reload();
+    await openQuickReplies();
+    await page.getByRole('button', { name: `Insert “${OLD}”` }).waitFor();
+    await expect.poll(() => page.evaluate<string>('JSON.stringify(localStorage)')).not.toContain('Versichertenkarte');
+    expect(await storedReplies()).toEqual([OLD]);
+
     const composer = page.getByLabel('Message', { exact: true });
-    await composer.fill('Ihr Rezept liegt ab morgen an der Rezeption bereit.');
-    await page.getByRole('button', { name: 'Quick replies' }).click();
+    await composer.fill(SAVED);
     await page.getByRole('button', { name: 'Save current text as quick reply' }).click();
+    await page.getByRole('button', { name: /^Insert “Ihr Rezept liegt/ }).waitFor();
     await composer.fill('');
     await page.getByRole('button', { name: /^Insert “Ihr Rezept liegt/ }).click();
-    expect(await composer.inputValue()).toBe('Ihr Rezept liegt ab morgen an der Rezeption bereit.');
+    expect(await composer.inputValue()).toBe(SAVED);
     await composer.fill('');
+    await screenshot(page, '08b-quick-replies');
+    await expectNoAxeViolations('quick replies');
+
+    // It survives a reload, lives in the database, and the browser's storage holds none of it.
+    expect(await browser.cspViolations()).toEqual([]);
+    await page.reload();
+    await openQuickReplies();
+    await page.getByRole('button', { name: /^Insert “Ihr Rezept liegt/ }).waitFor();
+    expect(await storedReplies()).toEqual([OLD, SAVED]);
+    const local = await page.evaluate<string>('JSON.stringify(localStorage) + JSON.stringify(sessionStorage)');
+    expect(local).not.toContain('Rezept');
+    expect(local).not.toContain('Versichertenkarte');
+
+    // Removing one removes it from the database.
+    await page.getByRole('button', { name: `Remove quick reply “${OLD}”` }).click();
+    await page.getByRole('button', { name: `Insert “${OLD}”` }).waitFor({ state: 'detached' });
+    expect(await storedReplies()).toEqual([SAVED]);
   });
 
   it('says the relay is offline when it stops, and clears when it returns', async () => {

@@ -1,6 +1,6 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { memo, useEffect, useId, useRef, useState } from 'react';
-import type { MessageView, Template, WindowState } from '../../../shared/rpc';
+import { QUICK_REPLIES_MAX, type MessageView, type Template, type WindowState } from '../../../shared/rpc';
 import { keys, useTemplates, useWhoami } from '../data/queries';
 import { useI18n } from '../i18n';
 import { useRpc } from '../rpc';
@@ -115,30 +115,37 @@ export const Composer = memo(function Composer({ conversationId, window: win, re
           ) : null}
           {showQuick ? (
             <div className="quick-replies">
-              {quick.replies.length === 0 ? <p className="muted small">{t.quickRepliesEmpty}</p> : null}
+              {quick.loading ? <p className="muted small">{t.loading}</p> : null}
+              {quick.loadError ? <p className="form-error">{errorText(quick.loadError)}</p> : null}
+              {!quick.loading && !quick.loadError && quick.replies.length === 0 ? <p className="muted small">{t.quickRepliesEmpty}</p> : null}
               <ul>
-                {quick.replies.map((r, i) => (
-                  <li key={r}>
+                {quick.replies.map((r) => (
+                  <li key={r.id}>
                     <button
                       type="button"
                       className="chip"
-                      aria-label={t.quickReplyInsert(r)}
+                      aria-label={t.quickReplyInsert(r.text)}
                       onClick={() => {
-                        setText((cur) => (cur ? `${cur} ${r}` : r));
+                        setText((cur) => (cur ? `${cur} ${r.text}` : r.text));
                         inputRef.current?.focus();
                       }}
                     >
-                      {r}
+                      {r.text}
                     </button>
-                    <button type="button" className="chip-remove" aria-label={t.quickReplyRemove(r)} onClick={() => quick.remove(i)}>
+                    <button type="button" className="chip-remove" aria-label={t.quickReplyRemove(r.text)} onClick={() => quick.remove(r.id)}>
                       ×
                     </button>
                   </li>
                 ))}
               </ul>
-              <button type="button" className="secondary small" disabled={!text.trim()} onClick={() => quick.add(text)}>
+              <button type="button" className="secondary small" disabled={!text.trim() || quick.saving} onClick={() => quick.add(text)}>
                 {t.quickReplyAdd}
               </button>
+              {quick.changeError ? (
+                <p className="form-error" role="alert">
+                  {(quick.changeError as { code?: string }).code === 'CONFLICT' ? t.quickRepliesFull(QUICK_REPLIES_MAX) : errorText(quick.changeError)}
+                </p>
+              ) : null}
             </div>
           ) : null}
         </>
