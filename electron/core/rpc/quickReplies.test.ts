@@ -1,6 +1,9 @@
 // Quick replies through the core's one door: the same dispatch every transport uses, over a real
 // encrypted database, with the real audit log. The Graph API, relay link and recovery are not
 // reached by these methods, so they are left out.
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { QUICK_REPLIES_MAX, QUICK_REPLY_MAX_LENGTH, type RpcEventName } from '../../../shared/rpc';
@@ -121,5 +124,21 @@ describe('quickReplies RPC', () => {
       { user_id: 'olga', action: 'create', method: 'quickReplies.add', outcome: 'denied', error_code: 'FORBIDDEN' },
       { user_id: 'olga', action: 'delete', method: 'quickReplies.remove', outcome: 'denied', error_code: 'FORBIDDEN' },
     ]);
+  });
+
+  it('keeps the text only encrypted: no file of the data folder holds it in the clear', async () => {
+    const canary = `CANARY${randomBytes(8).toString('hex')}`;
+    const added = await call('quickReplies.add', { text: `Frau ${canary}, Ihr Befund ist da.` });
+    expect(added.ok).toBe(true);
+    expect(await list()).toEqual([`Frau ${canary}, Ihr Befund ist da.`]);
+    const files = readdirSync(t.dir);
+    expect(files).toEqual(expect.arrayContaining(['test.db', 'test.db-wal']));
+    const holding = (needle: string) => files.filter((f) => readFileSync(join(t.dir, f)).includes(Buffer.from(needle)));
+    expect(holding(canary)).toEqual([]);
+    expect(holding('Befund')).toEqual([]);
+    // Still readable through the key after a checkpoint moves it from the WAL into the database file.
+    t.db.pragma('wal_checkpoint(TRUNCATE)');
+    expect(holding(canary)).toEqual([]);
+    expect(await list()).toHaveLength(1);
   });
 });
