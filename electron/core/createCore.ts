@@ -81,6 +81,7 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
       emit,
     }),
     audit: (record) => void appendAudit(db, record, now()),
+    atomically: (fn) => db.transaction(fn)(),
     logger,
   });
 

@@ -180,10 +180,7 @@ export function recoveryStatus(dataDir: string): RecoveryStatus {
  * Makes a new recovery key for this installation's keys and returns it for showing once.
  * It replaces any earlier one: from then on only the new key opens the data.
  */
-export function createRecoveryKey(input: { dataDir: string; installationId: string; keys: WrappedKeys; now: number }): {
-  recoveryKey: string;
-  createdAt: number;
-} {
+export function createRecoveryKey(input: { dataDir: string; installationId: string; keys: WrappedKeys; now: number }): PreparedRecoveryKey {
   const keys = WrappedKeysSchema.parse(input.keys);
   const secret = randomBytes(SECRET_BYTES);
   const salt = randomBytes(32);
@@ -200,8 +197,18 @@ export function createRecoveryKey(input: { dataDir: string; installationId: stri
     iv: iv.toString('base64url'),
     wrappedKeys: wrapped.toString('base64url'),
   };
-  writeFileDurably(join(input.dataDir, RECOVERY_FILE), `${JSON.stringify(file, null, 2)}\n`);
-  return { recoveryKey: formatRecoveryKey(secret), createdAt };
+  return {
+    recoveryKey: formatRecoveryKey(secret),
+    createdAt,
+    save: () => writeFileDurably(join(input.dataDir, RECOVERY_FILE), `${JSON.stringify(file, null, 2)}\n`),
+  };
+}
+
+/** A new recovery key and its wrapped keys, not yet on disk: `save()` replaces the old one. */
+export interface PreparedRecoveryKey {
+  recoveryKey: string;
+  createdAt: number;
+  save(): void;
 }
 
 /** The keys the recovery key unwraps, with the installation they belong to. */
@@ -288,8 +295,12 @@ export async function restoreFromRecoveryKey(input: { dataDir: string; databaseP
 
 export interface RecoveryService {
   status(): RecoveryStatus;
-  /** Refuses with `CONFLICT` when one exists and `replace` is false: the printed one would stop working. */
-  create(replace: boolean): { recoveryKey: string; createdAt: number };
+  /**
+   * A new key, saved only by `save()` (the caller does that once the audit entry is committed, so
+   * a failed call leaves the old key working). Refuses with `CONFLICT` when one exists and
+   * `replace` is false: the printed one would stop working.
+   */
+  create(replace: boolean): PreparedRecoveryKey;
 }
 
 export function createRecoveryService(deps: { dataDir: string; keys: CoreKeys; now: () => number }): RecoveryService {

@@ -10,6 +10,11 @@ export interface CallContext {
   session: Session;
   /** Name the patient (contact) this call concerns, so the audit entry records who was seen. */
   concerns(contactId: number): void;
+  /**
+   * Work outside the database (a file, a keychain entry) to do only once the call and its audit
+   * entry are committed: if the audit cannot be written, it never happens.
+   */
+  afterCommit(fn: () => void): void;
 }
 
 export type Handler<M extends RpcMethod> = (
@@ -34,7 +39,20 @@ export interface DispatchDeps {
   handlers: Handlers;
   /** Appends to the tamper-evident audit log; a failure here fails the call. */
   audit(record: AuditRecord): void;
+  /**
+   * Runs `fn` in one database transaction (rolled back if it throws). With it, a synchronous
+   * handler's writes and its audit entry commit together or not at all: no action without its
+   * entry, even across a crash. Without it (a core whose database is not open), they run in turn.
+   */
+  atomically?: <T>(fn: () => T) => T;
   logger: Logger;
+}
+
+/** Thrown inside the transaction to roll a finished handler back; carries the answer to give instead. */
+class Rollback extends Error {
+  constructor(readonly result: RpcResult<never>) {
+    super('rollback');
+  }
 }
 
 export type Dispatch = (session: Session, method: string, params: unknown) => Promise<RpcResult<unknown>>;
@@ -81,22 +99,43 @@ export function createDispatch(deps: DispatchDeps): Dispatch {
     }
 
     const contactIds: number[] = [];
-    const ctx: CallContext = { session, concerns: (id) => void contactIds.push(id) };
+    const deferred: (() => void)[] = [];
+    const ctx: CallContext = { session, concerns: (id) => void contactIds.push(id), afterCommit: (fn) => void deferred.push(fn) };
+    const handler = handlers[method] as Handler<RpcMethod>;
+    const atomically = deps.atomically ?? (<T>(fn: () => T): T => fn());
     const started = performance.now();
-    try {
-      const handler = handlers[method] as Handler<RpcMethod>;
-      const value = await handler(input.data as never, ctx);
+
+    /** Output check and audit entry of a finished handler; throws `Rollback` to undo it. */
+    function settle(value: unknown): RpcResult<unknown> {
       const output = (def.output as z.ZodType).safeParse(value);
       if (!output.success) {
         logger.error({ method, issues: output.error.issues.map((i) => i.path.join('.')) }, 'rpc output failed its schema');
-        return fail('INTERNAL', `The core produced an invalid answer for ${method}.`);
+        throw new Rollback(fail('INTERNAL', `The core produced an invalid answer for ${method}. Nothing was changed.`));
       }
       if (action && !tryAudit(entry(session, method, action, contactIds, 'ok'))) {
-        return fail('INTERNAL', `The audit log could not record ${method}, so the answer is withheld.`);
+        throw new Rollback(fail('INTERNAL', `The audit log could not record ${method}, so nothing was done.`));
       }
-      logger.debug({ method, ms: Math.round(performance.now() - started) }, 'rpc');
       return { ok: true, value: output.data };
+    }
+
+    try {
+      // A synchronous handler runs with its audit entry in one transaction; an asynchronous one
+      // (network calls) cannot hold a transaction open and is settled when it finishes.
+      let pending: Promise<unknown> | null = null;
+      let result = atomically(() => {
+        const value = handler(input.data as never, ctx);
+        if (value instanceof Promise) {
+          pending = value;
+          return null;
+        }
+        return settle(value);
+      });
+      if (pending) result = settle(await pending);
+      for (const fn of deferred) fn();
+      logger.debug({ method, ms: Math.round(performance.now() - started) }, 'rpc');
+      return result!;
     } catch (err) {
+      if (err instanceof Rollback) return err.result;
       if (err instanceof CodedError) {
         if (action) tryAudit(entry(session, method, action, contactIds, 'error', err.code));
         return fail(err.code, err.message);

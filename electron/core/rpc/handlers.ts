@@ -219,7 +219,11 @@ export function createHandlers(deps: HandlerDeps): Handlers {
     },
 
     'recovery.status': () => recovery.status(),
-    'recovery.create': ({ replace }) => recovery.create(replace),
+    'recovery.create': ({ replace }, ctx) => {
+      const { recoveryKey, createdAt, save } = recovery.create(replace);
+      ctx.afterCommit(save);
+      return { recoveryKey, createdAt };
+    },
     'recovery.restore': () => {
       throw new CodedError('CONFLICT', "This computer's keychain already opens the database; there is nothing to restore.");
     },
