@@ -14,6 +14,7 @@ import { keychainAccounts } from '../../electron/core/keys/accounts';
 import { createKeytarSecretStore } from '../../electron/core/keys/secretStore';
 import { startCore } from '../../electron/core/startCore';
 import { createWebHarness } from '../../electron/core/testing/webHarness';
+import { QUICK_REPLIES_MAX } from '../../shared/rpc';
 import { buildRenderer, openBrowser, runAxe, screenshot, startStack, TENANT_ID, WABA_ID, type Browser, type Stack } from './stack';
 
 const ADMIN = { userId: 'test', role: 'admin', displayName: 'Test', origin: 'test' } as const;
@@ -303,6 +304,21 @@ describe('receptionist desk through the web harness', () => {
     await page.getByRole('button', { name: `Remove quick reply “${OLD}”` }).click();
     await page.getByRole('button', { name: `Insert “${OLD}”` }).waitFor({ state: 'detached' });
     expect(await storedReplies()).toEqual([SAVED]);
+
+    // A full list says so, and saving changes nothing.
+    const others = Array.from({ length: QUICK_REPLIES_MAX - 1 }, (_, i) => `Antwort ${i + 1}`);
+    for (const text of others) expect((await stack.core.dispatch(ADMIN, 'quickReplies.add', { text })).ok).toBe(true);
+    await page.getByRole('button', { name: `Insert “Antwort ${QUICK_REPLIES_MAX - 1}”` }).waitFor();
+    await composer.fill('Noch eine Antwort');
+    await page.getByRole('button', { name: 'Save current text as quick reply' }).click();
+    await page.getByRole('alert').filter({ hasText: `There are already ${QUICK_REPLIES_MAX} quick replies. Remove one before saving another.` }).waitFor();
+    expect(await storedReplies()).toEqual([SAVED, ...others]);
+    await composer.fill('');
+    const stored = await stack.core.dispatch(ADMIN, 'quickReplies.list', {});
+    for (const r of (stored.ok ? stored.value : []) as { id: number; text: string }[]) {
+      if (r.text !== SAVED) await stack.core.dispatch(ADMIN, 'quickReplies.remove', { id: r.id });
+    }
+    await page.getByRole('button', { name: `Insert “Antwort 1”` }).waitFor({ state: 'detached' });
   });
 
   it('says the relay is offline when it stops, and clears when it returns', async () => {
