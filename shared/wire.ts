@@ -80,6 +80,46 @@ export const RelayFrameSchema = z.discriminatedUnion('type', [
 ]);
 export type RelayFrame = z.infer<typeof RelayFrameSchema>;
 
+/**
+ * The largest webhook body the relay may accept (`RELAY_BODY_LIMIT_BYTES` cannot exceed it). Meta
+ * batches are "up to a few MB"; whatever the relay accepts must fit the appliance's frame limit
+ * below, or one big envelope would block its queue until it expires.
+ */
+export const MAX_WEBHOOK_BODY_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The largest envelope plaintext (JSON text of `EnvelopePlaintext`) the relay seals. A `meta`
+ * plaintext is the body as base64url plus a fixed frame: about 4/3 of the body. A `relay` plaintext
+ * holds a re-serialised body as a JSON string: escaping doubles it at worst (every `"` and `\` of
+ * it gains a backslash; re-serialised JSON holds no raw control characters), and re-serialising
+ * never lengthens a body in the shapes Meta sends (it drops Meta's `\/` and `\uXXXX` escapes).
+ * Only exponent numbers grow (`1e20` → 21 digits), so the relay measures every plaintext and
+ * refuses (413) a body whose part would exceed this rather than queue a frame no appliance takes.
+ */
+export const MAX_ENVELOPE_PLAINTEXT_BYTES = 2 * MAX_WEBHOOK_BODY_BYTES + 1024;
+
+/** AES-256-GCM appends a 16-byte tag to the ciphertext. */
+const AEAD_TAG_BYTES = 16;
+
+/**
+ * The exact length of the longest `deliver` frame (JSON text) whose envelope holds a plaintext of
+ * this many bytes: the frame with the widest seq and receive time a frame can carry, plus the
+ * ciphertext (plaintext + tag) as unpadded base64url.
+ */
+export function deliverFrameBytes(plaintextBytes: number): number {
+  const widest = Number.MAX_SAFE_INTEGER;
+  const skeleton: RelayFrame = { type: 'deliver', seq: widest, envelope: { v: 1, enc: 'A'.repeat(43), ct: '', receivedAt: widest } };
+  return JSON.stringify(skeleton).length + Math.ceil(((plaintextBytes + AEAD_TAG_BYTES) * 4) / 3);
+}
+
+/**
+ * The largest frame the relay ever sends (a `deliver` of the largest plaintext; every other frame
+ * is small). The appliance sets its WebSocket `maxPayload` to this: a lower limit would close the
+ * socket (1009) on an envelope the relay accepted, and the same seq would come first on every
+ * reconnect. About 2.67 × `MAX_WEBHOOK_BODY_BYTES`, i.e. ~21.3 MiB.
+ */
+export const MAX_DELIVER_FRAME_BYTES = deliverFrameBytes(MAX_ENVELOPE_PLAINTEXT_BYTES);
+
 export const ApplianceFrameSchema = z.discriminatedUnion('type', [
   /** Sent only after the delivery with this seq is committed on the appliance. */
   z.object({ type: z.literal('ack'), seq: z.number().int().positive() }),

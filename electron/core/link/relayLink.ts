@@ -9,6 +9,7 @@ import type { Envelope } from '../../../shared/envelope';
 import type { RelayFrame, SignedCheckpoint } from '../../../shared/wire';
 import {
   APPLIANCE_WS_PATH,
+  MAX_DELIVER_FRAME_BYTES,
   RelayFrameSchema,
   WS_AUTH_HEADERS,
   WS_CLOSE,
@@ -198,7 +199,8 @@ export function createRelayLink(deps: RelayLinkDeps): RelayLink {
         [WS_AUTH_HEADERS.nonce]: nonce,
         [WS_AUTH_HEADERS.signature]: signature.toString('base64url'),
       },
-      maxPayload: 8 * 1024 * 1024,
+      // The largest frame a webhook the relay accepts can become; below it one big batch would block the queue.
+      maxPayload: MAX_DELIVER_FRAME_BYTES,
       handshakeTimeout: 10_000,
     });
     socket = ws;
