@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { MAX_WEBHOOK_BODY_BYTES } from '../shared/wire';
 import { ConfigError, loadServeConfig } from './config';
 
 const dir = mkdtempSync(join(tmpdir(), 'relay-config-'));
@@ -45,6 +46,19 @@ describe('relay configuration', () => {
     expect(c.verifyToken).toBe('token-from-a-credential-file');
     expect(c.port).toBe(9443);
     expect(c.deliveryWindow).toBe(16);
+  });
+
+  it('refuses a body limit whose webhooks appliances could not take, and bounds what requests hold in memory', () => {
+    const c = loadServeConfig(base, read);
+    expect(c.bodyLimitBytes).toBe(5 * 1024 * 1024);
+    expect(c.maxInflightBodyBytes).toBe(256 * 1024 * 1024);
+    expect(c.maxConnections).toBe(10_000);
+    expect(loadServeConfig({ ...base, RELAY_BODY_LIMIT_BYTES: String(MAX_WEBHOOK_BODY_BYTES) }, read).bodyLimitBytes).toBe(MAX_WEBHOOK_BODY_BYTES);
+    const tooBig = problems({ ...base, RELAY_BODY_LIMIT_BYTES: String(MAX_WEBHOOK_BODY_BYTES + 1) });
+    expect(tooBig).toEqual([expect.stringMatching(/^RELAY_BODY_LIMIT_BYTES: at most 8388608 bytes \(8 MiB\).*appliances accept/)]);
+    expect(problems({ ...base, RELAY_BODY_LIMIT_BYTES: String(64 * 1024 * 1024) })).toHaveLength(1);
+    expect(problems({ ...base, RELAY_MAX_INFLIGHT_BODY_BYTES: String(1024 * 1024) })).toEqual([expect.stringMatching(/^RELAY_MAX_INFLIGHT_BODY_BYTES: at least RELAY_BODY_LIMIT_BYTES/)]);
+    expect(loadServeConfig({ ...base, RELAY_MAX_CONNECTIONS: '500' }, read).maxConnections).toBe(500);
   });
 
   it('names every bad variable without echoing secret values', () => {

@@ -5,6 +5,7 @@
  * Validated with zod; an error names the variable and says what is wrong, never its value.
  */
 import { z } from 'zod';
+import { MAX_WEBHOOK_BODY_BYTES } from '../shared/wire';
 
 const b64url = (minBytes: number, maxBytes: number) =>
   z
@@ -33,7 +34,17 @@ const ServeEnvSchema = z.object({
     .transform((s) => s.split(/[\s,]+/).filter((x) => x.length > 0))
     .pipe(z.array(z.string().min(16, 'each app secret has at least 16 characters')).min(1, 'at least one app secret')),
   RELAY_VERIFY_TOKEN: z.string().trim().min(16, 'use a verify token of at least 16 characters'),
-  RELAY_BODY_LIMIT_BYTES: int(1024, 64 * 1024 * 1024).default(5 * 1024 * 1024),
+  RELAY_BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(
+      MAX_WEBHOOK_BODY_BYTES,
+      `at most ${MAX_WEBHOOK_BODY_BYTES} bytes (8 MiB): a larger webhook would become a frame bigger than appliances accept, and block its clinic's queue`,
+    )
+    .default(5 * 1024 * 1024),
+  RELAY_MAX_INFLIGHT_BODY_BYTES: int(1024, 16 * 1024 * 1024 * 1024).default(256 * 1024 * 1024),
+  RELAY_MAX_CONNECTIONS: int(2, 1_000_000).default(10_000),
   RELAY_HEADERS_TIMEOUT_MS: int(100, 120_000).default(5_000),
   RELAY_REQUEST_TIMEOUT_MS: int(100, 600_000).default(15_000),
   RELAY_ENVELOPE_TTL_DAYS: z.coerce.number().positive().max(365).default(14),
@@ -63,6 +74,10 @@ export interface RelayConfig {
   appSecrets: string[];
   verifyToken: string;
   bodyLimitBytes: number;
+  /** Request bodies (webhook, enrolment) held in memory at once, all connections together; over it → 503. */
+  maxInflightBodyBytes: number;
+  /** `server.maxConnections`: appliance sockets and HTTP clients together. */
+  maxConnections: number;
   headersTimeoutMs: number;
   requestTimeoutMs: number;
   envelopeTtlMs: number;
@@ -141,6 +156,11 @@ export function loadServeConfig(env: Env, readFile: (path: string) => string): R
   if (Boolean(c.RELAY_TLS_CERT_FILE) !== Boolean(c.RELAY_TLS_KEY_FILE)) {
     throw new ConfigError(['RELAY_TLS_CERT_FILE and RELAY_TLS_KEY_FILE: set both (TLS by the relay) or neither (behind a proxy)']);
   }
+  if (c.RELAY_MAX_INFLIGHT_BODY_BYTES < c.RELAY_BODY_LIMIT_BYTES) {
+    throw new ConfigError([
+      `RELAY_MAX_INFLIGHT_BODY_BYTES: at least RELAY_BODY_LIMIT_BYTES (${c.RELAY_BODY_LIMIT_BYTES}), or a webhook at the cap could never be read`,
+    ]);
+  }
   return {
     dataDir: c.RELAY_DATA_DIR,
     host: c.RELAY_HOST,
@@ -150,6 +170,8 @@ export function loadServeConfig(env: Env, readFile: (path: string) => string): R
     appSecrets: c.RELAY_APP_SECRETS,
     verifyToken: c.RELAY_VERIFY_TOKEN,
     bodyLimitBytes: c.RELAY_BODY_LIMIT_BYTES,
+    maxInflightBodyBytes: c.RELAY_MAX_INFLIGHT_BODY_BYTES,
+    maxConnections: c.RELAY_MAX_CONNECTIONS,
     headersTimeoutMs: c.RELAY_HEADERS_TIMEOUT_MS,
     requestTimeoutMs: c.RELAY_REQUEST_TIMEOUT_MS,
     envelopeTtlMs: Math.round(c.RELAY_ENVELOPE_TTL_DAYS * 86_400_000),

@@ -42,6 +42,15 @@ export function ed25519PublicFromRaw(raw: Uint8Array): KeyObject {
   return createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
 }
 
+/** The `deliver` frame of one queued envelope, exactly as sent (its length is bounded by `MAX_DELIVER_FRAME_BYTES`). */
+export function deliverFrame(row: { seq: number; enc: Buffer; ct: Buffer; received_at: number }): RelayFrame {
+  return {
+    type: 'deliver',
+    seq: row.seq,
+    envelope: { v: 1, enc: row.enc.toString('base64url'), ct: row.ct.toString('base64url'), receivedAt: row.received_at },
+  };
+}
+
 const UpgradeHeadersSchema = z.object({
   applianceId: IdSchema,
   timestamp: z.string().regex(/^\d{1,16}$/).transform(Number),
@@ -116,11 +125,7 @@ export function createDeliveryHub(deps: {
       const rows = envelopesAfter(db, conn.appliance.id, conn.lastSentSeq, deps.window - conn.inflight.size);
       if (rows.length === 0) break;
       for (const row of rows) {
-        send(conn, {
-          type: 'deliver',
-          seq: row.seq,
-          envelope: { v: 1, enc: row.enc.toString('base64url'), ct: row.ct.toString('base64url'), receivedAt: row.received_at },
-        });
+        send(conn, deliverFrame(row));
         conn.inflight.set(row.seq, row.received_at);
         conn.lastSentSeq = row.seq;
       }

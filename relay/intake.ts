@@ -49,6 +49,8 @@ export interface Encapsulation {
 export interface TenantPart {
   tenantId: string;
   plaintext: EnvelopePlaintext;
+  /** Length of the plaintext's JSON text, the bytes the sealer encrypts (see `plaintextBytes`). */
+  plaintextBytes: number;
   encapsulation?: Encapsulation;
   /** Item identities (message ids, status transitions, or the change itself) before keying. */
   items: string[];
@@ -70,6 +72,18 @@ export function parseWebhook(rawBody: Buffer): RoutableWebhook | null {
   }
   const parsed = RoutableWebhookSchema.safeParse(json);
   return parsed.success ? parsed.data : null;
+}
+
+const META_PLAINTEXT_OVERHEAD = JSON.stringify({ kind: 'meta', body: '', signature: '' } satisfies EnvelopePlaintext).length;
+
+/**
+ * The exact length of `JSON.stringify(plaintext)` in UTF-8. A `meta` plaintext is base64url and a
+ * hex signature, which JSON never escapes, so its length is arithmetic (no second copy of a
+ * multi-megabyte body); a `relay` body is measured as it will be sealed.
+ */
+export function plaintextBytes(plaintext: EnvelopePlaintext): number {
+  if (plaintext.kind === 'meta') return META_PLAINTEXT_OVERHEAD + plaintext.body.length + plaintext.signature.length;
+  return Buffer.byteLength(JSON.stringify(plaintext));
 }
 
 /** What makes one change recognisable when Meta sends it again. */
@@ -141,7 +155,7 @@ export function routeWebhook(
     const plaintext: EnvelopePlaintext = whole
       ? { kind: 'meta', body: rawBody.toString('base64url'), signature: signature.trim().toLowerCase() }
       : { kind: 'relay', body: JSON.stringify({ ...body, entry: [...part.entries.values()] }) };
-    parts.push({ tenantId, plaintext, items: part.items, changes: part.changes });
+    parts.push({ tenantId, plaintext, plaintextBytes: plaintextBytes(plaintext), items: part.items, changes: part.changes });
   }
   return { parts, unknownPhoneNumber, noPhoneNumber };
 }

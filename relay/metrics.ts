@@ -5,12 +5,26 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-export type RejectReason = 'bad_signature' | 'missing_signature' | 'too_large' | 'bad_json' | 'rate_limited' | 'commit_failed' | 'timeout';
+export type RejectReason =
+  | 'bad_signature'
+  | 'missing_signature'
+  | 'too_large'
+  | 'undeliverable'
+  | 'bad_json'
+  | 'rate_limited'
+  | 'busy'
+  | 'commit_failed'
+  | 'timeout';
+
+/** Why a signed webhook was answered 503 so that Meta sends it again later. */
+export type DeferReason = 'no_appliance';
 
 export interface RelayMetrics {
   registry: Registry;
   webhooksAccepted: Counter<'outcome'>;
   webhooksRejected: Counter<'reason'>;
+  webhooksDeferred: Counter<'reason'>;
+  connectionsDropped: Counter;
   envelopesQueued: Counter<'tenant'>;
   changesDropped: Counter<'reason'>;
   unknownPhoneNumbers: Counter;
@@ -26,9 +40,21 @@ export interface RelayMetrics {
   commitSeconds: Histogram;
 }
 
-export function createMetrics(queue: () => { tenant_id: string; n: number; oldest: number }[], now: () => number): RelayMetrics {
+export function createMetrics(
+  queue: () => { tenant_id: string; n: number; oldest: number }[],
+  now: () => number,
+  inflightBodyBytes: () => number = () => 0,
+): RelayMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'relay_process_' });
+  new Gauge({
+    name: 'relay_inflight_body_bytes',
+    help: 'Request body bytes held in memory now (bounded by RELAY_MAX_INFLIGHT_BODY_BYTES)',
+    registers: [registry],
+    collect() {
+      this.set(inflightBodyBytes());
+    },
+  });
   const queueDepth = new Gauge({ name: 'relay_queue_depth', help: 'Envelopes waiting per tenant', labelNames: ['tenant'], registers: [registry] });
   const queueOldest = new Gauge({
     name: 'relay_queue_oldest_age_seconds',
@@ -56,10 +82,21 @@ export function createMetrics(queue: () => { tenant_id: string; n: number; oldes
       registers: [registry],
     }),
     webhooksRejected: new Counter({ name: 'relay_webhooks_rejected_total', help: 'Webhooks refused, by reason', labelNames: ['reason'], registers: [registry] }),
+    webhooksDeferred: new Counter({
+      name: 'relay_webhooks_deferred_total',
+      help: 'Signed webhooks answered 503 so Meta retries them, by reason (no_appliance: a clinic without an active appliance)',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    connectionsDropped: new Counter({
+      name: 'relay_connections_dropped_total',
+      help: 'TCP connections closed on arrival because RELAY_MAX_CONNECTIONS were open',
+      registers: [registry],
+    }),
     envelopesQueued: new Counter({ name: 'relay_envelopes_queued_total', help: 'Envelopes sealed and committed, per tenant', labelNames: ['tenant'], registers: [registry] }),
     changesDropped: new Counter({
       name: 'relay_changes_dropped_total',
-      help: 'Webhook changes not queued, by reason (no_appliance, no_phone_number)',
+      help: 'Webhook changes not queued, by reason (no_phone_number: account-level updates)',
       labelNames: ['reason'],
       registers: [registry],
     }),

@@ -1,4 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
+import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WS_AUTH_MAX_SKEW_MS, WS_CLOSE } from '../shared/wire';
@@ -122,12 +123,70 @@ describe('webhook intake', () => {
     expect(relay.queued()).toBe(queuedBefore);
   });
 
-  it('answers 200 but keeps nothing for a tenant that has no appliance yet', async () => {
+  it('answers 503 for a clinic without an active appliance (Meta retries), and delivers the retry once after enrolment', async () => {
     await relay.createTenant({ tenantId: 'clinic-unpaired', phoneNumberIds: ['777000'] });
-    const res = await relay.postWebhook(textMessageWebhook({ phoneNumberId: '777000', wamid: 'wamid.early', text: 'early' }));
-    expect(res.status).toBe(200);
+    const body = metaJson(textMessageWebhook({ phoneNumberId: '777000', wamid: 'wamid.early', text: 'Vor der Einrichtung' }));
+    const deferredBefore = await relay.metric('relay_webhooks_deferred_total', { reason: 'no_appliance' });
+    const early = await relay.postWebhook(body);
+    expect(early.status).toBe(503);
+    expect(Number(early.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(relay.queued('clinic-unpaired')).toBe(0);
-    expect(await relay.metric('relay_changes_dropped_total', { reason: 'no_appliance' })).toBeGreaterThanOrEqual(1);
+    expect(await relay.metric('relay_webhooks_deferred_total', { reason: 'no_appliance' })).toBe(deferredBefore + 1);
+    expect(relay.logs()).toContain('clinic-unpaired');
+    expect(relay.logs()).not.toContain('Vor der Einrichtung');
+
+    const appliance = TestAppliance.create();
+    await appliance.enrol(relay.url, await relay.issueEnrolmentCode('clinic-unpaired'));
+    await appliance.connect(relay.wsUrl);
+    // Meta's retry is byte-identical.
+    expect((await relay.postWebhook(body)).status).toBe(200);
+    await appliance.waitForDeliveries(1);
+    expect((await relay.postWebhook(body)).status).toBe(200);
+    await sleep(200);
+    expect(appliance.deliveries).toHaveLength(1);
+    expect(appliance.deliveries[0]!.body).toBe(body);
+
+    // Between a revocation and the next enrolment the clinic has no appliance either.
+    await relay.revoke(appliance.applianceId);
+    await appliance.closed;
+    const afterRevoke = textMessageWebhook({ phoneNumberId: '777000', wamid: 'wamid.revoked-gap', text: 'x' });
+    expect((await relay.postWebhook(afterRevoke)).status).toBe(503);
+    expect(relay.queued('clinic-unpaired')).toBe(0);
+  });
+
+  it("queues the other clinics' parts of a deferred POST at once; the retry queues only what was missing", async () => {
+    const a = await tenantWithAppliance();
+    await a.appliance.connect(relay.wsUrl);
+    tenantCounter += 1;
+    const late = { tenantId: `clinic-${tenantCounter}`, phone: String((phoneCounter += 1)) };
+    await relay.createTenant({ tenantId: late.tenantId, phoneNumberIds: [late.phone] });
+    const body = metaJson(
+      batchWebhook([
+        textMessageChange({ phoneNumberId: a.phones[0]!, wamid: 'wamid.mixed-A', text: 'für A' }),
+        textMessageChange({ phoneNumberId: late.phone, wamid: 'wamid.mixed-L', text: 'für L' }),
+      ]),
+    );
+    expect((await relay.postWebhook(body)).status).toBe(503);
+    await a.appliance.waitForDeliveries(1);
+    expect(a.appliance.deliveries[0]!.body).toContain('wamid.mixed-A');
+    expect(a.appliance.deliveries[0]!.body).not.toContain('wamid.mixed-L');
+    expect(relay.queued(late.tenantId)).toBe(0);
+
+    const lateAppliance = TestAppliance.create();
+    await lateAppliance.enrol(relay.url, await relay.issueEnrolmentCode(late.tenantId));
+    await lateAppliance.connect(relay.wsUrl);
+    const duplicatesBefore = await relay.metric('relay_duplicates_dropped_total', { tenant: a.tenantId });
+    expect((await relay.postWebhook(body)).status).toBe(200);
+    await lateAppliance.waitForDeliveries(1);
+    await sleep(200);
+    expect(lateAppliance.deliveries).toHaveLength(1);
+    expect(lateAppliance.deliveries[0]!.body).toContain('wamid.mixed-L');
+    expect(lateAppliance.deliveries[0]!.body).not.toContain('wamid.mixed-A');
+    // A's part of the retry was recognised, not queued a second time.
+    expect(a.appliance.deliveries).toHaveLength(1);
+    expect(await relay.metric('relay_duplicates_dropped_total', { tenant: a.tenantId })).toBe(duplicatesBefore + 1);
+    a.appliance.close();
+    lateAppliance.close();
   });
 
   it('splits a batch for two tenants: each appliance gets only its own changes', async () => {
@@ -418,17 +477,48 @@ describe('operations', () => {
   });
 });
 
+/** A POST from another loopback address (127.0.0.2): another client IP to the rate limiter. */
+function postFrom(localAddress: string, port: number, raw: Buffer, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: '127.0.0.1', port, localAddress, method: 'POST', path: '/webhooks/whatsapp', headers: { 'content-type': 'application/json', ...headers } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', reject);
+    req.end(raw);
+  });
+}
+
 describe('rate limit on unsigned traffic', () => {
-  it('answers 429 to an address that keeps sending unsigned requests, while signed webhooks still pass', async () => {
+  it('answers 429 to an address that keeps failing, before reading a body, while other addresses still pass', async () => {
     const limited = await RelayProcess.start({ env: { RELAY_UNSIGNED_BURST: '5', RELAY_UNSIGNED_RATE_PER_MINUTE: '1' } });
     try {
       const statuses: number[] = [];
       for (let i = 0; i < 8; i += 1) statuses.push((await limited.postWebhook('{}', { signature: null })).status);
       expect(statuses.slice(0, 5).every((s) => s === 401)).toBe(true);
       expect(statuses.slice(5).every((s) => s === 429)).toBe(true);
-      // Wrong signatures are unsigned traffic too, but a correctly signed webhook still passes.
-      expect((await limited.postWebhook('{}', { secret: 'a-wrong-secret-0000' })).status).toBe(429);
-      expect((await limited.postWebhook(textMessageWebhook({ phoneNumberId: '1', wamid: 'w', text: 't' }))).status).toBe(200);
+      // A signature header buys no body read from an address that keeps failing: the answer comes
+      // before the body has even started (the relay used to wait for all of it, then hash it).
+      const socket = net.connect(limited.port, '127.0.0.1');
+      await new Promise((r) => socket.once('connect', r));
+      const started = Date.now();
+      let answer = '';
+      socket.on('data', (d) => (answer += d.toString()));
+      const closed = new Promise((r) => socket.once('close', r));
+      socket.write(
+        `POST /webhooks/whatsapp HTTP/1.1\r\nHost: relay\r\nContent-Type: application/json\r\nContent-Length: ${4 * 1024 * 1024}\r\n` +
+          `X-Hub-Signature-256: sha256=${'0'.repeat(64)}\r\n\r\n`,
+      );
+      await closed;
+      expect(answer).toMatch(/^HTTP\/1\.1 429 /);
+      expect(answer.toLowerCase()).toContain('retry-after: 60');
+      expect(Date.now() - started).toBeLessThan(1_000);
+      // Meta's correctly signed posts come from addresses that never failed: they pass.
+      const raw = Buffer.from(JSON.stringify(textMessageWebhook({ phoneNumberId: '1', wamid: 'w', text: 't' })));
+      expect(await postFrom('127.0.0.2', limited.port, raw, { 'x-hub-signature-256': signWebhook(raw, limited.appSecret) })).toBe(200);
     } finally {
       await limited.stop();
     }

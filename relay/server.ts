@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { ENROL_PATH, EnrolRequestSchema, type EnrolResponse } from '../shared/enrolment';
 import type { ErrorCode } from '../shared/errors';
-import { WS_CLOSE } from '../shared/wire';
+import { MAX_ENVELOPE_PLAINTEXT_BYTES, WS_CLOSE } from '../shared/wire';
 import type { RelayConfig } from './config';
 import { x25519KeyPairFromPrivate, x25519PrivateFromRaw } from './crypto/hpke';
 import { createDeliveryHub } from './delivery';
@@ -21,6 +21,9 @@ import { createRateLimiter } from './rateLimit';
 import { openStore, phoneNumbersOf, queueByTenant, redeemEnrolmentCode, tenantForPhoneNumber } from './store';
 
 export const WEBHOOK_PATH = '/webhooks/whatsapp';
+
+/** Meta keeps its own retry schedule; the header says the same to anyone else reading the 503. */
+const NO_APPLIANCE_RETRY_AFTER_S = 300;
 
 export interface RelayServerDeps {
   config: RelayConfig;
@@ -40,18 +43,66 @@ export interface RelayServer {
 }
 
 class BodyTooLarge extends Error {}
+class OverBudget extends Error {}
 
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * The memory all request bodies may hold together. Each request's claim grows as its body arrives
+ * (or at once to a declared Content-Length) and is given back once, when its response is done; a
+ * claim that would pass the budget is refused, so many slow uploads cannot exhaust memory.
+ */
+export interface BodyBudget {
+  used(): number;
+  claim(res: ServerResponse): BodyClaim;
+}
+
+export interface BodyClaim {
+  /** Makes the claim at least `bytes`; false (nothing changes) when the budget cannot cover it. */
+  cover(bytes: number): boolean;
+  release(): void;
+}
+
+export function createBodyBudget(limit: number): BodyBudget {
+  let used = 0;
+  return {
+    used: () => used,
+    claim(res) {
+      let held = 0;
+      let released = false;
+      const claim: BodyClaim = {
+        cover(bytes) {
+          if (released) return false;
+          if (bytes <= held) return true;
+          if (used - held + bytes > limit) return false;
+          used += bytes - held;
+          held = bytes;
+          return true;
+        },
+        release() {
+          if (released) return;
+          released = true;
+          used -= held;
+          held = 0;
+        },
+      };
+      res.once('close', () => claim.release());
+      return claim;
+    },
+  };
+}
+
+function readBody(req: IncomingMessage, limit: number, claim: BodyClaim): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > limit) return reject(new BodyTooLarge());
+    // Claimed before a byte is read: a slow upload holds its share from the start.
+    if (Number.isFinite(declared) && !claim.cover(declared)) return reject(new OverBudget());
     const chunks: Buffer[] = [];
     let size = 0;
     const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limit) {
+      if (size > limit || !claim.cover(size)) {
         req.off('data', onData);
-        reject(new BodyTooLarge());
+        reject(size > limit ? new BodyTooLarge() : new OverBudget());
         return;
       }
       chunks.push(chunk);
@@ -70,7 +121,8 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
   const verifyToken = Buffer.from(config.verifyToken);
   const metricsToken = config.metricsToken ? Buffer.from(config.metricsToken) : null;
   const relayKeyPair = x25519KeyPairFromPrivate(x25519PrivateFromRaw(config.relayPrivateKey));
-  const metrics = createMetrics(() => queueByTenant(db), now);
+  const budget = createBodyBudget(config.maxInflightBodyBytes);
+  const metrics = createMetrics(() => queueByTenant(db), now, budget.used);
   // The costly half of HPKE (ephemeral key, two X25519s, key schedule) runs here, in parallel with
   // the writer thread's commits; the writer does the AEAD step that binds the seq.
   const encapsulate = createEncapsulator({ db, relayKeyPair });
@@ -125,6 +177,14 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
     sendError(res, status, code, message, status === 413 ? { connection: 'close' } : {});
   };
 
+  /** Over the in-flight body budget: refused before (more of) the body is read; Meta retries a 503. */
+  const refuseBusy = (req: IncomingMessage, res: ServerResponse, reason: RejectReason | null) => {
+    if (reason) metrics.webhooksRejected.inc({ reason });
+    logger.warn({ inflightBodyBytes: budget.used() }, 'request refused: request bodies in memory at the budget');
+    req.pause();
+    sendError(res, 503, 'UNAVAILABLE', 'relay busy; retry later', { 'retry-after': '5', connection: 'close' });
+  };
+
   const handleVerify = (req: IncomingMessage, res: ServerResponse, url: URL) => {
     const mode = url.searchParams.get('hub.mode');
     const token = url.searchParams.get('hub.verify_token');
@@ -148,11 +208,15 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
     const ip = clientIp(req);
     const signature = req.headers['x-hub-signature-256'];
     const header = Array.isArray(signature) ? signature[0] : signature;
+    const claim = budget.claim(res);
     let raw: Buffer;
     try {
-      raw = await readBody(req, config.bodyLimitBytes);
+      raw = await readBody(req, config.bodyLimitBytes, claim);
     } catch (err) {
+      if (err instanceof OverBudget) return refuseBusy(req, res, 'busy');
       if (err instanceof BodyTooLarge) {
+        // The discarded rest is never held.
+        claim.release();
         limiter.take(ip);
         // Discard the rest before answering, so the client reads a 413 instead of a broken pipe;
         // past a hard bound (or the request timeout) the connection is simply cut.
@@ -183,6 +247,16 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
       return reject(res, 400, 'bad_json', 'BAD_REQUEST', 'body is not a WhatsApp webhook');
     }
     const routed = routeWebhook(raw, header!, body, (p) => tenantForPhoneNumber(db, p));
+    const oversized = routed.parts.filter((p) => p.plaintextBytes > MAX_ENVELOPE_PLAINTEXT_BYTES);
+    if (oversized.length > 0) {
+      // Only a re-serialisation that grows (exponent numbers) gets here: queueing it would block the
+      // clinic's queue behind a frame its appliance refuses, so nothing of this body is kept.
+      logger.error(
+        { tenantIds: oversized.map((p) => p.tenantId), plaintextBytes: oversized.map((p) => p.plaintextBytes), bytes: raw.length },
+        'webhook refused: a clinic\'s part would exceed the largest frame appliances accept',
+      );
+      return reject(res, 413, 'undeliverable', 'BAD_REQUEST', `a clinic's part of this body would exceed ${MAX_ENVELOPE_PLAINTEXT_BYTES} bytes sealed`);
+    }
     if (routed.unknownPhoneNumber) metrics.unknownPhoneNumbers.inc(routed.unknownPhoneNumber);
     if (routed.noPhoneNumber) metrics.changesDropped.inc({ reason: 'no_phone_number' }, routed.noPhoneNumber);
     if (routed.parts.length === 0) {
@@ -195,14 +269,24 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
       const outcomes = await writer.commit(routed.parts, receivedAt);
       hub.notify(outcomes.flatMap((o) => (o.outcome === 'queued' ? [o.applianceId] : [])));
       let queued = 0;
+      const waiting: string[] = [];
       for (const o of outcomes) {
         if (o.outcome === 'queued') {
           queued += 1;
           metrics.envelopesQueued.inc({ tenant: o.tenantId });
         } else if (o.outcome === 'duplicate') metrics.duplicates.inc({ tenant: o.tenantId });
-        else metrics.changesDropped.inc({ reason: 'no_appliance' });
+        else waiting.push(o.tenantId);
       }
-      metrics.webhooksAccepted.inc({ outcome: queued > 0 ? 'queued' : outcomes.every((o) => o.outcome === 'duplicate') ? 'duplicate' : 'unrouted' });
+      if (waiting.length > 0) {
+        // A known clinic without an active appliance (not enrolled yet, or revoked and not yet
+        // re-paired): nothing can be sealed for it, and a 200 would make Meta forget the messages.
+        // 503 makes Meta retry (for up to 7 days); the other clinics' parts are committed now and
+        // the keyed dedup recognises them in the retry, so only what is missing gets queued.
+        metrics.webhooksDeferred.inc({ reason: 'no_appliance' });
+        logger.warn({ tenantIds: waiting, queuedParts: queued }, 'webhook deferred: clinic has no active appliance; 503 so Meta retries');
+        return sendError(res, 503, 'UNAVAILABLE', 'a clinic in this webhook has no active appliance; retry later', { 'retry-after': String(NO_APPLIANCE_RETRY_AFTER_S) });
+      }
+      metrics.webhooksAccepted.inc({ outcome: queued > 0 ? 'queued' : 'duplicate' });
       logger.debug({ outcomes, bytes: raw.length }, 'webhook committed');
       sendJson(res, 200, { ok: true });
     } catch (err) {
@@ -215,8 +299,9 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
     limiter.take(clientIp(req));
     let raw: Buffer;
     try {
-      raw = await readBody(req, 16 * 1024);
-    } catch {
+      raw = await readBody(req, 16 * 1024, budget.claim(res));
+    } catch (err) {
+      if (err instanceof OverBudget) return refuseBusy(req, res, null);
       return sendError(res, 413, 'BAD_REQUEST', 'enrolment request too large', { connection: 'close' });
     }
     let json: unknown;
@@ -282,9 +367,11 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
       res.writeHead(200, { 'content-type': metrics.registry.contentType });
       return res.end(text);
     }
-    // Everything below can be reached without a valid signature: an IP that keeps failing is slowed down.
-    const signedWebhook = route === `POST ${WEBHOOK_PATH}` && typeof req.headers['x-hub-signature-256'] === 'string';
-    if (!signedWebhook && !limiter.allowed(ip)) {
+    // Everything below can be reached without a valid signature: an IP that keeps failing is slowed
+    // down, and before any body is read (a signature header proves nothing until the whole body is
+    // in memory and hashed). Only a check: correctly signed posts never spend tokens, so Meta's
+    // addresses are not limited unless bad signatures come from them too (then Meta retries).
+    if (!limiter.allowed(ip)) {
       metrics.webhooksRejected.inc({ reason: 'rate_limited' });
       return sendError(res, 429, 'RATE_LIMITED', 'too many unauthenticated requests; slow down', { 'retry-after': '60', connection: 'close' });
     }
@@ -315,6 +402,16 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
   const server = config.tls
     ? https.createServer({ ...options, cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) }, onRequest)
     : http.createServer(options, onRequest);
+  // Appliance sockets count too (an upgraded socket stays a connection of this server).
+  server.maxConnections = config.maxConnections;
+  let lastDropLog = 0;
+  server.on('drop', () => {
+    metrics.connectionsDropped.inc();
+    if (now() - lastDropLog > 10_000) {
+      lastDropLog = now();
+      logger.warn({ maxConnections: config.maxConnections }, 'connections refused: RELAY_MAX_CONNECTIONS are open');
+    }
+  });
 
   server.on('upgrade', (req: IncomingMessage, socket, head) => {
     const ip = clientIp(req);

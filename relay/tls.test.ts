@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { RelayProcess } from './testing/relayProcess';
 import { signWebhook, textMessageWebhook } from './testing/signWebhook';
+import { TestAppliance } from './testing/testAppliance';
 
 let dir: string;
 let relay: RelayProcess;
@@ -44,6 +45,11 @@ describe('TLS served by the relay itself', () => {
   it('serves HTTPS with the configured certificate and refuses plain HTTP', async () => {
     expect((await request('GET', '/healthz')).status).toBe(200);
     await relay.createTenant({ tenantId: 'clinic-tls', phoneNumberIds: ['660001'] });
+    // Enrolled over HTTPS too: a clinic without an appliance would get 503 (Meta retries later).
+    const appliance = TestAppliance.create();
+    const code = await relay.issueEnrolmentCode('clinic-tls');
+    const enrol = JSON.stringify({ code, signingPublicKey: appliance.signingPublicKey, encryptionPublicKey: appliance.encryptionPublicKey });
+    expect((await request('POST', '/v1/enrol', Buffer.from(enrol), { 'content-type': 'application/json' })).status).toBe(200);
     const raw = Buffer.from(JSON.stringify(textMessageWebhook({ phoneNumberId: '660001', wamid: 'wamid.tls', text: 'x' })));
     const res = await request('POST', '/webhooks/whatsapp', raw, { 'x-hub-signature-256': signWebhook(raw, relay.appSecret) });
     expect(res.status).toBe(200);

@@ -213,12 +213,12 @@ export class RelayProcess {
   async postWebhook(
     body: Buffer | string | object,
     opts: { signature?: string | null; secret?: string; headers?: Record<string, string> } = {},
-  ): Promise<{ status: number; body: string }> {
+  ): Promise<{ status: number; body: string; headers: Headers }> {
     const raw = Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
     const headers: Record<string, string> = { 'content-type': 'application/json', ...opts.headers };
     const signature = opts.signature === undefined ? signWebhook(raw, opts.secret ?? this.appSecret) : opts.signature;
     if (signature !== null) headers['x-hub-signature-256'] = signature;
     const res = await fetch(`${this.url}/webhooks/whatsapp`, { method: 'POST', headers, body: new Uint8Array(raw) });
-    return { status: res.status, body: await res.text() };
+    return { status: res.status, body: await res.text(), headers: res.headers };
   }
 }
