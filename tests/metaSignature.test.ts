@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RelayProcess } from '../relay/testing/relayProcess';
+import { TestAppliance } from '../relay/testing/testAppliance';
 import { batchWebhook, textMessageChange } from '../relay/testing/signWebhook';
 import { createGraphSimulator, type GraphSimulator } from '../electron/core/testing/graphSimulator';
 import { createCore, type CoreHandle } from '../electron/core/createCore';
@@ -45,6 +46,8 @@ describe('the appliance checks Meta\'s signature itself', () => {
     relay = await RelayProcess.start({ appSecrets: [CLINIC_SECRET, FORGER_SECRET] });
     await relay.createTenant({ tenantId: 'clinic-a', phoneNumberIds: [PHONE_A] });
     await relay.createTenant({ tenantId: 'clinic-b', phoneNumberIds: [PHONE_B] });
+    // The other clinic has its own appliance: without one, the relay would ask Meta to retry the POST.
+    await TestAppliance.create().enrol(relay.url, await relay.issueEnrolmentCode('clinic-b'));
     sim = createGraphSimulator({ accessToken: TOKEN, phoneNumberId: PHONE_A, wabaId: WABA, templates: [] });
     await sim.listen();
     core = await startPairedCore(relay, 'clinic-a', { dataDir: data.dir, logger });
