@@ -80,6 +80,12 @@ export interface DeliveryHub {
   close(): void;
 }
 
+/** A live link taken over this often within the window means two computers hold one identity. */
+const TAKEOVER_LIMIT = 3;
+const TAKEOVER_WINDOW_MS = 15 * 60_000;
+/** How long both are then refused; an operator is alerted and should revoke and re-pair. */
+const CONFLICT_HOLD_MS = 60 * 60_000;
+
 export function createDeliveryHub(deps: {
   db: Db;
   writer: QueueWriter;
@@ -97,6 +103,9 @@ export function createDeliveryHub(deps: {
   // Nonces seen within the skew window. A restart forgets them, so timestamps from before this
   // process started are refused: a captured upgrade cannot be replayed across a restart.
   const nonces = new Map<string, number>();
+  /** Per appliance: when its live link was taken over by another connection lately; and, once that repeated, until when it is held off. */
+  const takeovers = new Map<string, number[]>();
+  const conflictUntil = new Map<string, number>();
   const startedAt = deps.now();
 
   const send = (conn: Connection, frame: RelayFrame) => conn.ws.send(JSON.stringify(frame));
@@ -204,8 +213,36 @@ export function createDeliveryHub(deps: {
     }
   };
 
+  /**
+   * Two computers holding one appliance's keys (a data folder restored elsewhere with the recovery
+   * key) take the link from each other, and each one's acks delete messages the other never sees.
+   * A live link taken over this often is held off — both ends — and the operator alerted.
+   */
+  function tookOverAgainAndAgain(applianceId: string): boolean {
+    const t = deps.now();
+    const times = (takeovers.get(applianceId) ?? []).filter((at) => at > t - TAKEOVER_WINDOW_MS);
+    times.push(t);
+    takeovers.set(applianceId, times);
+    if (times.length < TAKEOVER_LIMIT) return false;
+    takeovers.delete(applianceId);
+    conflictUntil.set(applianceId, t + CONFLICT_HOLD_MS);
+    return true;
+  }
+
   const accept = (ws: WebSocket, appliance: ApplianceRow, signingKey: KeyObject) => {
     const previous = connections.get(appliance.id);
+    if (previous && tookOverAgainAndAgain(appliance.id)) {
+      connections.delete(appliance.id);
+      metrics.connectedAppliances.set(connections.size);
+      metrics.applianceConflicts.inc();
+      logger.error(
+        { applianceId: appliance.id, tenantId: appliance.tenant_id },
+        'two connections keep taking over one appliance identity (a copy of its keys?); both held off — revoke it and pair the right computer again',
+      );
+      previous.ws.close(WS_CLOSE.conflict, 'RELAY_CONFLICT');
+      ws.close(WS_CLOSE.conflict, 'RELAY_CONFLICT');
+      return;
+    }
     if (previous) previous.ws.close(WS_CLOSE.replaced, 'RELAY_REPLACED');
     const conn: Connection = { ws, appliance, signingKey, inflight: new Map(), lastSentSeq: 0, isAlive: true, backlogTimer: null };
     connections.set(appliance.id, conn);
@@ -247,6 +284,8 @@ export function createDeliveryHub(deps: {
     for (const id of revokedAmong(db, connections.keys())) hub.disconnect(id, WS_CLOSE.revoked, 'RELAY_REVOKED');
     const t = deps.now();
     for (const [k, expiresAt] of nonces) if (expiresAt < t) nonces.delete(k);
+    for (const [id, until] of conflictUntil) if (until < t) conflictUntil.delete(id);
+    for (const [id, times] of takeovers) if (times.at(-1)! < t - TAKEOVER_WINDOW_MS) takeovers.delete(id);
   }, deps.revocationPollMs);
   housekeeping.unref();
 
@@ -258,7 +297,7 @@ export function createDeliveryHub(deps: {
         metrics.upgradesRefused.inc({ reason });
         refuse(reason);
         logger.info({ reason }, 'appliance upgrade refused');
-        refuseUpgrade(socket, 401, reason === 'revoked' ? 'RELAY_REVOKED' : 'RELAY_UNAUTHORIZED', message);
+        refuseUpgrade(socket, 401, reason === 'revoked' ? 'RELAY_REVOKED' : reason === 'conflict' ? 'RELAY_CONFLICT' : 'RELAY_UNAUTHORIZED', message);
       };
       const headers = UpgradeHeadersSchema.safeParse({
         applianceId: req.headers[WS_AUTH_HEADERS.applianceId],
@@ -278,6 +317,9 @@ export function createDeliveryHub(deps: {
       const valid = verify(null, Buffer.from(wsAuthPayload(applianceId, timestamp, nonce)), signingKey, Buffer.from(signature, 'base64url'));
       if (!valid) return deny('bad_signature', 'unknown appliance or bad signature');
       if (appliance.revoked_at !== null) return deny('revoked', 'this appliance was revoked; pair it again');
+      if ((conflictUntil.get(applianceId) ?? 0) > t) {
+        return deny('conflict', 'another connection keeps using this appliance identity; held off until an operator checks');
+      }
       const nonceKey = `${applianceId}\0${nonce}`;
       if (nonces.has(nonceKey)) return deny('replayed_nonce', 'nonce already used');
       nonces.set(nonceKey, timestamp + WS_AUTH_MAX_SKEW_MS);

@@ -33,6 +33,7 @@ export interface RelayMetrics {
   deliveryLatency: Histogram;
   connectedAppliances: Gauge;
   upgradesRefused: Counter<'reason'>;
+  applianceConflicts: Counter;
   badFrames: Counter;
   checkpoints: Counter<'outcome'>;
   enrolments: Counter<'outcome'>;
@@ -111,6 +112,11 @@ export function createMetrics(
     }),
     connectedAppliances: new Gauge({ name: 'relay_connected_appliances', help: 'Authenticated appliance sockets open', registers: [registry] }),
     upgradesRefused: new Counter({ name: 'relay_ws_upgrades_refused_total', help: 'Appliance upgrades refused, by reason', labelNames: ['reason'], registers: [registry] }),
+    applianceConflicts: new Counter({
+      name: 'relay_appliance_conflicts_total',
+      help: 'Appliance identities held off because two connections kept taking the link from each other (a copy of its keys)',
+      registers: [registry],
+    }),
     badFrames: new Counter({ name: 'relay_ws_bad_frames_total', help: 'Malformed frames (socket closed)', registers: [registry] }),
     checkpoints: new Counter({ name: 'relay_checkpoints_total', help: 'Audit checkpoints by outcome', labelNames: ['outcome'], registers: [registry] }),
     enrolments: new Counter({ name: 'relay_enrolments_total', help: 'Enrolment attempts by outcome', labelNames: ['outcome'], registers: [registry] }),

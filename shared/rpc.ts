@@ -146,8 +146,10 @@ export const RelayStateSchema = z.enum(['not_paired', 'connecting', 'connected',
  * - `device_keys_changed`: the keychain holds other device keys than the ones paired (the database
  *   was restored on new hardware), so the core does not even try;
  * - `clock_skew`: this computer's clock is too far from the relay's for its login to be accepted.
+ * - `another_computer`: another computer keeps connecting as this appliance (a copy of its keys,
+ *   e.g. a data folder restored elsewhere with the recovery key); this one stops until an admin acts.
  */
-export const RelayRefusedReasonSchema = z.enum(['revoked', 'not_recognised', 'device_keys_changed', 'clock_skew']);
+export const RelayRefusedReasonSchema = z.enum(['revoked', 'not_recognised', 'device_keys_changed', 'clock_skew', 'another_computer']);
 export type RelayRefusedReason = z.infer<typeof RelayRefusedReasonSchema>;
 export const RelayStatusSchema = z.object({
   state: RelayStateSchema,

@@ -30,6 +30,8 @@ export const WS_CLOSE = {
   badFrame: 4400,
   revoked: 4403,
   replaced: 4409,
+  /** Two connections keep taking over one appliance identity: both are held off for a while. */
+  conflict: 4410,
   shuttingDown: 1001,
 } as const;
 

@@ -251,6 +251,24 @@ describe('the relay link on its own', () => {
     expect(link.status().refusedReason).toBeNull();
   });
 
+  it('stops when another computer keeps taking over this appliance\'s link (a copy of its keys)', async () => {
+    const appliance = await enrolled();
+    const args = { relayUrl: relay.url, applianceId: appliance.applianceId, tenantId: 'clinic-link', privateKey: appliance.signing.privateKey };
+    const first = startLink(args);
+    await waitFor('first connected', () => first.link.status().state === 'connected');
+    // The copy: same appliance id, same device key, on "another computer".
+    const copy = startLink(args);
+    await waitFor('both stopped', () => first.link.status().state === 'refused' && copy.link.status().state === 'refused', 15_000);
+    expect(first.link.status().refusedReason).toBe('another_computer');
+    expect(copy.link.status().refusedReason).toBe('another_computer');
+    // Neither keeps fighting for the link (each takeover would ack messages away from the other):
+    // the relay holds both off and tells its operator.
+    await sleep(500);
+    expect(await relay.metric('relay_connected_appliances')).toBe(0);
+    expect(await relay.metric('relay_appliance_conflicts_total')).toBe(1);
+    expect(relay.logs()).toContain('two connections keep taking over one appliance identity');
+  });
+
   it('reads an unknown device key as "not recognised" once it persists', async () => {
     const appliance = await enrolled();
     const { privateKey } = generateKeyPairSync('ed25519');

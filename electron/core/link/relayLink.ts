@@ -154,6 +154,7 @@ export function createRelayLink(deps: RelayLinkDeps): RelayLink {
     const parsed = RefusalBodySchema.safeParse(parseJson(await readSmallBody(res, 4096, 5_000)));
     if (!parsed.success) return null;
     if (parsed.data.error.code === 'RELAY_REVOKED') return 'revoked';
+    if (parsed.data.error.code === 'RELAY_CONFLICT') return 'another_computer';
     if (parsed.data.error.code !== 'RELAY_UNAUTHORIZED') return null;
     // "Unauthorised" covers both an unknown key and a login the relay thinks is stale; its clock tells which.
     const skew = await measureClockSkew(deps.relayUrl, now);
@@ -311,6 +312,11 @@ export function createRelayLink(deps: RelayLinkDeps): RelayLink {
         refuse(refusal);
         // A clock the admin corrects should be noticed soon; a revocation is undone rarely, if ever.
         return retryAfter(refusal === 'clock_skew' ? backoff.maxMs : refusedRetryMs);
+      }
+      if (code === WS_CLOSE.conflict) {
+        // Another computer holds this appliance's keys; the relay holds both off. An admin must act.
+        refuse('another_computer');
+        return retryAfter(refusedRetryMs);
       }
       if (code === WS_CLOSE.revoked) {
         // Said on a live, authenticated link; one prompt attempt confirms it (the upgrade gets 401) or finds it undone.

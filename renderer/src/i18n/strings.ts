@@ -115,6 +115,7 @@ const en = {
   relayRevoked: 'The relay no longer accepts this computer (it was revoked or the clinic was paired with another computer). New messages do not arrive until an IT admin pairs it again.',
   relayNotRecognised: 'The relay does not recognise this computer. New messages do not arrive until an IT admin pairs it again.',
   relayKeysChanged: 'This computer\'s keys changed since it was paired (restored on new hardware?). New messages do not arrive until an IT admin pairs it again.',
+  relayAnotherComputer: 'Another computer keeps connecting to the relay as this one (a copy of its keys?). To protect the messages, this computer stopped receiving. An IT admin must check both computers and pair the right one again.',
   relayClockSkew: 'The relay refuses this computer because its clock is wrong. Set the correct date and time (automatic time is best); the connection then returns by itself.',
   pairAgain: 'Pair again',
   // setup
@@ -289,6 +290,7 @@ const nl: Strings = {
   relayRevoked: 'De relay accepteert deze computer niet meer (hij is ingetrokken of de praktijk is aan een andere computer gekoppeld). Nieuwe berichten komen pas binnen als de IT-beheerder hem opnieuw koppelt.',
   relayNotRecognised: 'De relay herkent deze computer niet. Nieuwe berichten komen pas binnen als de IT-beheerder hem opnieuw koppelt.',
   relayKeysChanged: 'De sleutels van deze computer zijn veranderd sinds de koppeling (teruggezet op nieuwe hardware?). Nieuwe berichten komen pas binnen als de IT-beheerder hem opnieuw koppelt.',
+  relayAnotherComputer: 'Een andere computer maakt steeds als deze verbinding met de relay (een kopie van de sleutels?). Om de berichten te beschermen ontvangt deze computer niets meer. De IT-beheerder moet beide computers controleren en de juiste opnieuw koppelen.',
   relayClockSkew: 'De relay weigert deze computer omdat de klok verkeerd staat. Stel de juiste datum en tijd in (bij voorkeur automatisch); daarna herstelt de verbinding vanzelf.',
   pairAgain: 'Opnieuw koppelen',
   setupTitle: 'Clinic Inbox instellen',
@@ -459,6 +461,7 @@ const de: Strings = {
   relayRevoked: 'Das Relay nimmt diesen Computer nicht mehr an (er wurde gesperrt oder die Praxis mit einem anderen Computer gekoppelt). Neue Nachrichten kommen erst an, wenn die IT ihn neu koppelt.',
   relayNotRecognised: 'Das Relay kennt diesen Computer nicht. Neue Nachrichten kommen erst an, wenn die IT ihn neu koppelt.',
   relayKeysChanged: 'Die Schlüssel dieses Computers haben sich seit der Kopplung geändert (auf neuer Hardware wiederhergestellt?). Neue Nachrichten kommen erst an, wenn die IT ihn neu koppelt.',
+  relayAnotherComputer: 'Ein anderer Computer verbindet sich immer wieder als dieser mit dem Relay (eine Kopie der Schlüssel?). Zum Schutz der Nachrichten empfängt dieser Computer nichts mehr. Die IT muss beide Computer prüfen und den richtigen neu koppeln.',
   relayClockSkew: 'Das Relay weist diesen Computer ab, weil seine Uhr falsch geht. Stellen Sie Datum und Uhrzeit richtig (am besten automatisch); danach kommt die Verbindung von selbst zurück.',
   pairAgain: 'Neu koppeln',
   setupTitle: 'Clinic Inbox einrichten',

@@ -100,6 +100,8 @@ function refusedText(t: Strings, reason: RelayRefusedReason): string {
       return t.relayKeysChanged;
     case 'clock_skew':
       return t.relayClockSkew;
+    case 'another_computer':
+      return t.relayAnotherComputer;
   }
 }
 
