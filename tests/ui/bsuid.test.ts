@@ -5,43 +5,23 @@
  * Meta refuses for such a patient (131062) says why on its tick. Real browser, core, relay and
  * Graph API simulator. Run with `node scripts/test.mjs --vitest-only tests/ui`.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildRenderer, openBrowser, runAxe, screenshot, startStack, WABA_ID, type Browser, type Stack } from './stack';
+import { openDesk, runAxe, screenshot, type Browser, type Stack, type Desk } from './stack';
 
-const ADMIN = { userId: 'test', role: 'admin', displayName: 'Test', origin: 'test' } as const;
 const BSUID = 'NL.5512345678901234';
 
-let rendererDir: string;
+let desk: Desk;
 let stack: Stack;
 let browser: Browser;
 let page: Page;
 
-async function admin(method: string, params: unknown): Promise<unknown> {
-  const result = await stack.core.dispatch(ADMIN, method, params);
-  if (!result.ok) throw new Error(`${method}: ${result.error.code} ${result.error.message}`);
-  return result.value;
-}
-
 beforeAll(async () => {
-  rendererDir = mkdtempSync(join(tmpdir(), 'clinic-renderer-'));
-  await buildRenderer(rendererDir);
-  stack = await startStack({ rendererDir });
-  await admin('setup.pair', { relayUrl: stack.relay.url, code: await stack.enrolmentCode() });
-  await admin('setup.whatsapp', { wabaId: WABA_ID, accessToken: stack.accessToken, graphBaseUrl: stack.sim.url });
-  await admin('recovery.create', {});
-  browser = await openBrowser(stack.url);
-  page = browser.page;
+  desk = await openDesk({ setUp: {} });
+  ({ stack, browser, page } = desk);
 }, 120_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await stack?.close();
-  if (rendererDir) rmSync(rendererDir, { recursive: true, force: true });
-});
+afterAll(() => desk?.close());
 
 describe('a patient without a shared phone number at the desk', () => {
   it('can be answered, and the ticks and a refusal show as for anyone else', async () => {

@@ -4,9 +4,6 @@
  * Run with `node scripts/test.mjs --vitest-only tests/ui` (the core needs the keychain).
  * Screens are saved under test-results/screenshots/.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
@@ -15,10 +12,11 @@ import { createKeytarSecretStore } from '../../electron/core/keys/secretStore';
 import { startCore } from '../../electron/core/startCore';
 import { createWebHarness } from '../../electron/core/testing/webHarness';
 import { QUICK_REPLIES_MAX } from '../../shared/rpc';
-import { buildRenderer, openBrowser, runAxe, screenshot, startStack, TENANT_ID, WABA_ID, type Browser, type Stack } from './stack';
+import { openDesk, runAxe, screenshot, TENANT_ID, WABA_ID, type Browser, type Stack, type Desk } from './stack';
 
 const ADMIN = { userId: 'test', role: 'admin', displayName: 'Test', origin: 'test' } as const;
 
+let desk: Desk;
 let rendererDir: string;
 let stack: Stack;
 let browser: Browser;
@@ -32,18 +30,11 @@ const EMMA = '447700900123';
 const OLD = '31687654321';
 
 beforeAll(async () => {
-  rendererDir = mkdtempSync(join(tmpdir(), 'clinic-renderer-'));
-  await buildRenderer(rendererDir);
-  stack = await startStack({ rendererDir });
-  browser = await openBrowser(stack.url);
-  page = browser.page;
+  desk = await openDesk();
+  ({ stack, browser, page, rendererDir } = desk);
 }, 120_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await stack?.close();
-  if (rendererDir) rmSync(rendererDir, { recursive: true, force: true });
-});
+afterAll(() => desk?.close());
 
 async function expectNoAxeViolations(screen: string): Promise<void> {
   const violations = await runAxe(page);

@@ -4,45 +4,25 @@
  * right secret in the wizard, the banner gone and the message in the inbox. Real browser, core,
  * relay and Graph API simulator. Run with `node scripts/test.mjs --vitest-only tests/ui`.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchWebhook, textMessageChange } from '../../relay/testing/signWebhook';
-import { buildRenderer, openBrowser, PHONE_NUMBER_ID, runAxe, screenshot, startStack, WABA_ID, type Browser, type Stack } from './stack';
+import { openDesk, PHONE_NUMBER_ID, runAxe, screenshot, WABA_ID, type Browser, type Stack, type Desk } from './stack';
 
-const ADMIN = { userId: 'test', role: 'admin', displayName: 'Test', origin: 'test' } as const;
 const WRONG_SECRET = 'ffffffffffffffffffffffffffffffff';
 
-let rendererDir: string;
+let desk: Desk;
 let stack: Stack;
 let browser: Browser;
 let page: Page;
 
-async function admin(method: string, params: unknown): Promise<unknown> {
-  const result = await stack.core.dispatch(ADMIN, method, params);
-  if (!result.ok) throw new Error(`${method}: ${result.error.code} ${result.error.message}`);
-  return result.value;
-}
-
 beforeAll(async () => {
-  rendererDir = mkdtempSync(join(tmpdir(), 'clinic-renderer-'));
-  await buildRenderer(rendererDir);
-  stack = await startStack({ rendererDir });
   // Set up as the wizard would, but with a mistyped app secret.
-  await admin('setup.pair', { relayUrl: stack.relay.url, code: await stack.enrolmentCode() });
-  await admin('setup.whatsapp', { wabaId: WABA_ID, accessToken: stack.accessToken, graphBaseUrl: stack.sim.url, appSecret: WRONG_SECRET });
-  await admin('recovery.create', {});
-  browser = await openBrowser(stack.url);
-  page = browser.page;
+  desk = await openDesk({ setUp: { appSecret: WRONG_SECRET } });
+  ({ stack, browser, page } = desk);
 }, 120_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await stack?.close();
-  if (rendererDir) rmSync(rendererDir, { recursive: true, force: true });
-});
+afterAll(() => desk?.close());
 
 describe('Meta signature check in the window', () => {
   it('warns the admin about messages that failed the check, and shows them once the right secret is entered', async () => {

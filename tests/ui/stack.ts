@@ -180,3 +180,49 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
   await page.screenshot({ path: join(SCREENSHOT_DIR, `${name}.png`) });
 }
+
+const DESK_ADMIN = { userId: 'test', role: 'admin', displayName: 'Test', origin: 'test' } as const;
+
+/** One browser test file's desk: the built renderer, the whole stack, and Chromium open on it. */
+export interface Desk {
+  stack: Stack;
+  browser: Browser;
+  page: Page;
+  rendererDir: string;
+  /** An RPC call as the IT admin, failing the test with the error code otherwise. */
+  admin(method: string, params: unknown): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the renderer, starts the stack and opens Chromium. With `setUp`, the core is paired and
+ * configured first, as the first-run wizard would leave it (`appSecret` for the WhatsApp step).
+ */
+export async function openDesk(opts: { setUp?: { appSecret?: string } } = {}): Promise<Desk> {
+  const rendererDir = mkdtempSync(join(tmpdir(), 'clinic-renderer-'));
+  await buildRenderer(rendererDir);
+  const stack = await startStack({ rendererDir });
+  const admin = async (method: string, params: unknown): Promise<unknown> => {
+    const result = await stack.core.dispatch(DESK_ADMIN, method, params);
+    if (!result.ok) throw new Error(`${method}: ${result.error.code} ${result.error.message}`);
+    return result.value;
+  };
+  if (opts.setUp) {
+    await admin('setup.pair', { relayUrl: stack.relay.url, code: await stack.enrolmentCode() });
+    await admin('setup.whatsapp', { wabaId: WABA_ID, accessToken: stack.accessToken, graphBaseUrl: stack.sim.url, ...opts.setUp });
+    await admin('recovery.create', {});
+  }
+  const browser = await openBrowser(stack.url);
+  return {
+    stack,
+    browser,
+    page: browser.page,
+    rendererDir,
+    admin,
+    async close() {
+      await browser.close();
+      await stack.close();
+      rmSync(rendererDir, { recursive: true, force: true });
+    },
+  };
+}
