@@ -40,6 +40,14 @@ function sentMessage(id: string): number {
 }
 
 describe('applyWebhook', () => {
+  it('dates a new conversation by when the patient wrote, not when a late backlog reached this computer', () => {
+    const text = sampleMessages().text!;
+    const wroteAt = Number(text.timestamp) * 1000;
+    apply({ contacts: [contact()], messages: [text] }, wroteAt + 2 * 86_400_000);
+    const [conversation] = listConversations(t.db, { filter: { kind: 'all' }, limit: 10, cursor: null }).items;
+    expect(conversation!.lastActivityAt).toBe(wroteAt);
+  });
+
   it('stores every message type with its text, raw JSON, reply context and media reference', () => {
     const samples = sampleMessages();
     // The number change comes last: after it, the patient writes from the new number.

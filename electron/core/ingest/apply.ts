@@ -93,10 +93,10 @@ function applyInTransaction(db: Database, n: NormalizedWebhook, now: number): Ap
   const conversations = new Set<number>();
   const contacts = new Set<number>();
 
-  const conversationFor = (sender: NormalizedContact, phoneNumberId: string) => {
+  const conversationFor = (sender: NormalizedContact, phoneNumberId: string, at: number) => {
     const contact = upsertContactFromWebhook(db, sender, now);
     if (contact.changed) contacts.add(contact.id);
-    return { contactId: contact.id, conversationId: getOrCreateConversation(db, contact.id, phoneNumberId, now).id };
+    return { contactId: contact.id, conversationId: getOrCreateConversation(db, contact.id, phoneNumberId, now, at).id };
   };
 
   for (const m of n.messages) {
@@ -109,8 +109,8 @@ function applyInTransaction(db: Database, n: NormalizedWebhook, now: number): Ap
     }
     const known = m.identityChange ? findContactForIdentityUpdate(db, m.sender, m.identityChange) : null;
     const { contactId, conversationId } = known
-      ? { contactId: known.id, conversationId: getOrCreateConversation(db, known.id, m.phoneNumberId, now).id }
-      : conversationFor(m.sender, m.phoneNumberId);
+      ? { contactId: known.id, conversationId: getOrCreateConversation(db, known.id, m.phoneNumberId, now, m.sentAt).id }
+      : conversationFor(m.sender, m.phoneNumberId, m.sentAt);
     const messageId = insertInboundMessage(
       db,
       {
@@ -158,7 +158,7 @@ function applyInTransaction(db: Database, n: NormalizedWebhook, now: number): Ap
   }
 
   for (const r of n.reactions) {
-    const { contactId, conversationId } = conversationFor(r.sender, r.phoneNumberId);
+    const { contactId, conversationId } = conversationFor(r.sender, r.phoneNumberId, r.reactedAt);
     result.counts.reactions += 1;
     const changed = upsertReaction(db, {
       targetWamid: r.targetWamid,

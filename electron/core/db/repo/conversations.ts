@@ -127,8 +127,18 @@ export function getConversation(db: Database, id: number): ConversationListItem 
   return row ? toItem(row) : null;
 }
 
-/** The conversation of a contact on one of the clinic's numbers, created on first contact. */
-export function getOrCreateConversation(db: Database, contactId: number, phoneNumberId: string, now: number): { id: number; created: boolean } {
+/**
+ * The conversation of a contact on one of the clinic's numbers, created on first contact. A new one
+ * starts its activity at `activityAt` — the time the patient wrote, not when it reached this
+ * computer: a backlog delivered after an outage must not show yesterday's message as "just now".
+ */
+export function getOrCreateConversation(
+  db: Database,
+  contactId: number,
+  phoneNumberId: string,
+  now: number,
+  activityAt = now,
+): { id: number; created: boolean } {
   const found = stmt(db, 'SELECT id FROM conversations WHERE contact_id = ? AND phone_number_id = ?').get(contactId, phoneNumberId) as
     | { id: number }
     | undefined;
@@ -137,7 +147,7 @@ export function getOrCreateConversation(db: Database, contactId: number, phoneNu
     stmt(
       db,
       `INSERT INTO conversations (contact_id, phone_number_id, last_activity_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
-    ).run(contactId, phoneNumberId, now, now, now).lastInsertRowid,
+    ).run(contactId, phoneNumberId, activityAt, now, now).lastInsertRowid,
   );
   return { id, created: true };
 }
