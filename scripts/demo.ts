@@ -93,7 +93,7 @@ async function call(stack: Stack, method: string, params: unknown): Promise<unkn
   return result.value;
 }
 
-/** Conversations from the last few days: some answered and read, one with a photo, one past its 24-hour window. */
+/** Conversations from the last few days: some answered and read, one with a photo, one past its 24-hour window, one without a phone number. */
 async function seed(stack: Stack): Promise<void> {
   const now = Date.now();
   const [anna, klaus, emma, pieter, sabine, james] = PATIENTS as [Patient, Patient, Patient, Patient, Patient, Patient];
@@ -108,6 +108,8 @@ async function seed(stack: Stack): Promise<void> {
   await stack.sim.postInbound({ from: emma.waId, name: emma.name, text: emma.lines[0]!, at: now - 90 * 60_000 });
   await stack.sim.postInbound({ from: emma.waId, name: emma.name, media: { kind: 'image', mediaId: photo, caption: 'The rash on her arm' }, at: now - 85 * 60_000 });
   await stack.sim.postInbound({ from: james.waId, name: james.name, text: james.lines[0]!, at: now - 40 * 60_000 });
+  // Since 2026 a patient may hide their number behind a username: known only by a business-scoped user id.
+  await stack.sim.postInbound({ userId: 'NL.5512345678901234', username: 'fleur.d', name: 'Fleur Dekker', text: 'Hoi, is mijn herhaalrecept al klaar?', at: now - 30 * 60_000 });
   await stack.sim.postInbound({ from: klaus.waId, name: klaus.name, text: klaus.lines[0]!, at: now - 10 * 60_000 });
   await stack.sim.postInbound({ from: klaus.waId, name: klaus.name, text: klaus.lines[1]!, at: now - 9 * 60_000 });
 }
