@@ -10,6 +10,8 @@ interface I18n {
   errorText(err: unknown): string;
   formatTime(ms: number): string;
   formatDay(ms: number): string;
+  /** Compact, for lists: the time today, "Yesterday", the weekday this week, else the date. */
+  formatWhen(ms: number): string;
 }
 
 const I18nContext = createContext<I18n | null>(null);
@@ -33,6 +35,11 @@ export function I18nProvider({ children }: { children: ReactNode }): React.JSX.E
     const locale = navigator.languages.find((l) => l.toLowerCase().split('-')[0] === lang) ?? lang;
     const time = new Intl.DateTimeFormat(locale, { hour: '2-digit', minute: '2-digit' });
     const day = new Intl.DateTimeFormat(locale, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' });
+    const weekday = new Intl.DateTimeFormat(locale, { weekday: 'short' });
+    const shortDate = new Intl.DateTimeFormat(locale, { day: 'numeric', month: 'short' });
+    const shortDateYear = new Intl.DateTimeFormat(locale, { day: 'numeric', month: 'short', year: 'numeric' });
+    const startOf = (x: Date): number => new Date(x.getFullYear(), x.getMonth(), x.getDate()).getTime();
+    const daysAgo = (d: Date): number => Math.round((startOf(new Date()) - startOf(d)) / 86_400_000);
     return {
       t,
       lang,
@@ -47,12 +54,18 @@ export function I18nProvider({ children }: { children: ReactNode }): React.JSX.E
       formatTime: (ms) => time.format(ms),
       formatDay(ms) {
         const d = new Date(ms);
-        const now = new Date();
-        const startOf = (x: Date): number => new Date(x.getFullYear(), x.getMonth(), x.getDate()).getTime();
-        const diff = Math.round((startOf(now) - startOf(d)) / 86_400_000);
+        const diff = daysAgo(d);
         if (diff === 0) return t.today;
         if (diff === 1) return t.yesterday;
         return day.format(d);
+      },
+      formatWhen(ms) {
+        const d = new Date(ms);
+        const diff = daysAgo(d);
+        if (diff <= 0) return time.format(d);
+        if (diff === 1) return t.yesterday;
+        if (diff < 7) return weekday.format(d);
+        return (d.getFullYear() === new Date().getFullYear() ? shortDate : shortDateYear).format(d);
       },
     };
   }, [lang, setLang]);

@@ -16,7 +16,7 @@ interface Props {
 const ROW_HEIGHT = 68;
 
 export function ConversationList({ items, selectedId, onSelect, hasMore, loadingMore, onLoadMore }: Props): React.JSX.Element {
-  const { t, formatTime, formatDay } = useI18n();
+  const { t, formatWhen } = useI18n();
   const scrollRef = useRef<HTMLDivElement>(null);
   const virtualizer = useVirtualizer({
     count: items.length + (hasMore ? 1 : 0),
@@ -36,7 +36,6 @@ export function ConversationList({ items, selectedId, onSelect, hasMore, loading
     if (selectedIndex >= 0) virtualizer.scrollToIndex(selectedIndex, { align: 'auto' });
   }, [selectedIndex, virtualizer]);
 
-  const now = Date.now();
   return (
     <div ref={scrollRef} className="conv-scroll" data-testid="conversation-list">
       <ul className="conv-list" aria-label={t.conversations} ref={(el) => el?.style.setProperty('height', `${virtualizer.getTotalSize()}px`)}>
@@ -50,7 +49,7 @@ export function ConversationList({ items, selectedId, onSelect, hasMore, loading
             );
           }
           const label = contactLabel(c.contact, t.unknownContact);
-          const when = c.lastMessageAt === null ? '' : now - c.lastMessageAt < 86_400_000 ? formatTime(c.lastMessageAt) : formatDay(c.lastMessageAt);
+          const when = c.lastMessageAt === null ? '' : formatWhen(c.lastMessageAt);
           const selected = c.id === selectedId;
           return (
             <li
