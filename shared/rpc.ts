@@ -182,6 +182,12 @@ export const SignatureCheckStatusSchema = z.object({
   lastFailedAt: z.number().int().nullable(),
   /** Deliveries the relay re-serialised from a POST for several clinics: only the relay vouches for them. */
   relayVouched: z.number().int().min(0),
+  /**
+   * Only Meta-signed deliveries reach the inbox: relay-re-serialised ones are shelved and counted in
+   * `failed` (for a clinic with its own Meta app, so the relay's key alone cannot add messages).
+   * Always false while `enabled` is false.
+   */
+  required: z.boolean(),
 });
 export type SignatureCheckStatus = z.infer<typeof SignatureCheckStatusSchema>;
 
@@ -465,6 +471,8 @@ export const rpcContract = {
       graphBaseUrl: GraphBaseUrlSchema.optional(),
       /** Absent: keep the app secret(s) already set; null: stop checking Meta's signature here. */
       appSecret: AppSecretsInputSchema.nullable().optional(),
+      /** Absent: keep the setting. True needs an app secret, stored or given here (VALIDATION_FAILED otherwise). */
+      requireMetaSignature: z.boolean().optional(),
     }),
     output: WhatsAppStatusSchema,
     roles: ['admin'],

@@ -68,6 +68,7 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
     emit,
     onIngested: (changes) => whatsapp.afterIngest(changes),
     appSecrets: () => whatsapp.appSecrets(),
+    requireMetaSignature: () => whatsapp.requireMetaSignature(),
     checkpointIntervalMs: options.checkpointIntervalMs ?? 5 * 60_000,
   });
 

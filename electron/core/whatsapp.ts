@@ -36,6 +36,8 @@ type WhatsAppConfig = z.infer<typeof WhatsAppConfigSchema>;
 const CONFIG_KEY = 'whatsapp_config';
 /** When the current app secrets were set (ms); the signature counts run from there. */
 const SIGNATURE_SINCE_KEY = 'meta_signature_since';
+/** '1' while only Meta-signed deliveries may reach the inbox (relay-kind ones are shelved). */
+const SIGNATURE_REQUIRED_KEY = 'meta_signature_required';
 
 export const DEFAULT_GRAPH = { baseUrl: 'https://graph.facebook.com', apiVersion: 'v23.0' } as const;
 
@@ -62,11 +64,24 @@ export interface WhatsAppService {
    * secret(s) to check webhook signatures with (absent: keep what is set; null: stop checking);
    * shelved deliveries that verify under new secrets are applied at once.
    */
-  configure(input: { wabaId: string; accessToken: string; graphBaseUrl?: string; appSecret?: readonly string[] | null }): Promise<WhatsAppStatus>;
+  configure(input: {
+    wabaId: string;
+    accessToken: string;
+    graphBaseUrl?: string;
+    appSecret?: readonly string[] | null;
+    /**
+     * Only Meta-signed deliveries reach the inbox (absent: keep the setting). Needs an app secret,
+     * stored or given (VALIDATION_FAILED otherwise, before anything changes); removing the secret
+     * turns it off too. Turning it off applies the deliveries it had shelved.
+     */
+    requireMetaSignature?: boolean;
+  }): Promise<WhatsAppStatus>;
   /** Reads the app secrets (and whether a token is there) from the keychain; the core awaits this before the relay link starts. */
   loadFromKeychain(): Promise<void>;
   /** The app secrets for the relay link's ingest (null: not set up); read from memory, never the keychain. */
   appSecrets(): AppSecretKeys | null;
+  /** Whether relay-kind deliveries are shelved rather than applied; read from memory. Only takes effect with app secrets. */
+  requireMetaSignature(): boolean;
   /** Each send stores the message and its outbox row, then nudges the worker; returns the message id. */
   sendText(p: StaffSend<typeof sendText>): number;
   sendTemplate(p: StaffSend<typeof sendTemplate>): number;
@@ -92,6 +107,8 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
   const appSecretAccount = keychainAccounts(deps.installationId).whatsappAppSecret;
   /** Loaded once from the keychain (and on every change); an empty list fails every signature (closed). */
   let appSecrets: AppSecretKeys | null = null;
+  /** Read once here and kept in memory on every change, so ingest never reads it per delivery. */
+  let signatureRequired = getSetting(db, SIGNATURE_REQUIRED_KEY) === '1';
 
   function config(): WhatsAppConfig | null {
     const raw = getSetting(db, CONFIG_KEY);
@@ -147,6 +164,7 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
         failedSince: since === null ? 0 : failures.countSince,
         lastFailedAt: failures.lastAt,
         relayVouched: signatureCounter(db, SIGNATURE_COUNTERS.relayVouched),
+        required: appSecrets !== null && signatureRequired,
       },
     };
   }
@@ -202,8 +220,26 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
     // predates it, so the UI can tell "failing now" from "looked at and left shelved".
     setSetting(db, SIGNATURE_SINCE_KEY, String(now()), now());
     resetSignatureCounters(db);
-    const recheck = recheckShelvedSignatures(db, appSecrets, now());
-    log.info({ secrets: next.length, recovered: recheck.applied.length, stillFailing: recheck.stillFailing }, 'meta signature checking on');
+    log.info({ secrets: next.length }, 'meta signature checking on');
+  }
+
+  /**
+   * New secrets and/or a new "only Meta-signed" setting, then one re-check of what was shelved under
+   * the result: deliveries that now verify, or relay-kind ones no longer refused, are applied.
+   */
+  async function setSignaturePolicy(nextSecrets: readonly string[] | null | undefined, nextRequired: boolean | undefined): Promise<void> {
+    if (nextSecrets !== undefined) await setAppSecrets(nextSecrets);
+    // Nothing to require without a secret: removing the secret removes the requirement with it.
+    const required = appSecrets === null ? false : nextRequired;
+    const requiredChanged = required !== undefined && required !== signatureRequired;
+    if (required !== undefined) {
+      setSetting(db, SIGNATURE_REQUIRED_KEY, required ? '1' : '0', now());
+      signatureRequired = required;
+    }
+    if (requiredChanged) log.info({ required }, 'meta signature requirement changed');
+    if (appSecrets === null || (nextSecrets === undefined && !requiredChanged)) return;
+    const recheck = recheckShelvedSignatures(db, appSecrets, now(), signatureRequired);
+    log.info({ recovered: recheck.applied.length, stillFailing: recheck.stillFailing }, 'shelved webhooks checked again');
     for (const result of recheck.applied) afterIngest(result);
   }
 
@@ -254,6 +290,12 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
     status: currentStatus,
 
     async configure(input) {
+      if (input.requireMetaSignature === true && (input.appSecret === undefined ? appSecrets === null : input.appSecret === null)) {
+        throw new CodedError(
+          'VALIDATION_FAILED',
+          'Showing only messages Meta signed needs the Meta app secret: enter it in the App secret field (App settings > Basic in Meta), or leave this off.',
+        );
+      }
       const next: WhatsAppConfig = {
         wabaId: input.wabaId,
         graphBaseUrl: input.graphBaseUrl ?? deps.graph?.baseUrl ?? DEFAULT_GRAPH.baseUrl,
@@ -278,7 +320,7 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
       await stopWorkers();
       startWorker();
       // After the token is in use: a keychain failure here reports an error without leaving the token half-applied.
-      if (input.appSecret !== undefined) await setAppSecrets(input.appSecret);
+      if (input.appSecret !== undefined || input.requireMetaSignature !== undefined) await setSignaturePolicy(input.appSecret, input.requireMetaSignature);
       log.info({ templates: templates.count }, 'whatsapp configured');
       const status = currentStatus();
       emit('whatsapp.stateChanged', status);
@@ -320,6 +362,7 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
 
     loadFromKeychain,
     appSecrets: () => appSecrets,
+    requireMetaSignature: () => signatureRequired,
     afterIngest,
   };
 

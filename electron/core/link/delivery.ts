@@ -9,7 +9,8 @@ import { verifyMetaSignature, type AppSecretKeys } from './metaSignature';
  * What the appliance could say about who wrote a delivery's body:
  * - `verified`: Meta's `X-Hub-Signature-256` checked out under this clinic's app secret;
  * - `mismatch`: it did not; the delivery was shelved, not applied;
- * - `relay-vouched`: a multi-clinic POST re-serialised by the relay, which no Meta signature covers;
+ * - `relay-vouched`: a multi-clinic POST re-serialised by the relay, which no Meta signature covers
+ *   (shelved as a `mismatch` instead while the admin requires Meta's signature);
  * - `unchecked`: no app secret is set up here, so only the relay vouches for it (as before).
  */
 export type SignatureVerdict = 'verified' | 'mismatch' | 'relay-vouched' | 'unchecked';
@@ -39,6 +40,12 @@ export interface IngestOptions {
   now: number;
   /** This clinic's Meta app secrets; null or absent: signature checking is off. */
   appSecrets?: AppSecretKeys | null | undefined;
+  /**
+   * Only Meta-signed deliveries are applied: a `relay` one (which no Meta signature covers) is
+   * shelved like a mismatch. For a clinic with its own Meta app, which never gets mixed POSTs, so
+   * that the relay's key alone cannot put a message in the inbox. Ignored without `appSecrets`.
+   */
+  requireMetaSignature?: boolean | undefined;
 }
 
 /**
@@ -66,6 +73,10 @@ export function ingestDelivery(db: Database, plaintext: EnvelopePlaintext, optio
     }
     text = raw.toString('utf8');
   } else {
+    if (secrets && options.requireMetaSignature) {
+      shelve(db, options, SIGNATURE_MISMATCH, JSON.stringify(plaintext));
+      return { ...emptyApplyResult(), relaySeq: options.relaySeq, deadLettered: true, signature: 'mismatch' };
+    }
     if (secrets) {
       signature = 'relay-vouched';
       bump(db, SIGNATURE_COUNTERS.relayVouched, options.now);
@@ -110,10 +121,12 @@ export interface SignatureRecheck {
 
 /**
  * Checks every delivery shelved for a signature mismatch again under `appSecrets` (after an admin
- * corrected or rotated the app secret) and applies those that now verify, in one transaction.
+ * corrected or rotated the app secret, or stopped requiring Meta's signature) and applies, in the
+ * order they first arrived and in one transaction, the `meta` ones that now verify and — unless
+ * `requireMetaSignature` is still on — the `relay` ones shelved while it was.
  * What still fails stays shelved: it may be a forgery, and keeping it lets someone look later.
  */
-export function recheckShelvedSignatures(db: Database, appSecrets: AppSecretKeys, now: number): SignatureRecheck {
+export function recheckShelvedSignatures(db: Database, appSecrets: AppSecretKeys, now: number, requireMetaSignature = false): SignatureRecheck {
   return db
     .transaction((): SignatureRecheck => {
       const rows = stmt(db, 'SELECT id, relay_seq, received_at, payload FROM dead_letters WHERE reason = ? ORDER BY id').all(SIGNATURE_MISMATCH) as {
@@ -126,12 +139,16 @@ export function recheckShelvedSignatures(db: Database, appSecrets: AppSecretKeys
       let stillFailing = 0;
       for (const row of rows) {
         const plaintext = parseShelved(row.payload);
-        if (!plaintext || plaintext.kind !== 'meta' || !verifyMetaSignature(appSecrets, Buffer.from(plaintext.body, 'base64url'), plaintext.signature)) {
+        const passes =
+          plaintext?.kind === 'meta'
+            ? verifyMetaSignature(appSecrets, Buffer.from(plaintext.body, 'base64url'), plaintext.signature)
+            : plaintext?.kind === 'relay' && !requireMetaSignature;
+        if (!plaintext || !passes) {
           stillFailing += 1;
           continue;
         }
         stmt(db, 'DELETE FROM dead_letters WHERE id = ?').run(row.id);
-        applied.push(ingestDelivery(db, plaintext, { relaySeq: row.relay_seq ?? 0, receivedAt: row.received_at, now, appSecrets }));
+        applied.push(ingestDelivery(db, plaintext, { relaySeq: row.relay_seq ?? 0, receivedAt: row.received_at, now, appSecrets, requireMetaSignature }));
       }
       return { applied, stillFailing };
     })

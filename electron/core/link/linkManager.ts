@@ -22,6 +22,8 @@ export interface LinkManagerDeps {
   onIngested(result: IngestResult): void;
   /** This clinic's Meta app secrets, to check each webhook's signature (null: not set up). Read per batch, from memory. */
   appSecrets?: () => AppSecretKeys | null;
+  /** Whether only Meta-signed deliveries may be applied (relay-kind ones shelved). Read per batch, from memory. */
+  requireMetaSignature?: () => boolean;
   checkpointIntervalMs: number;
 }
 
@@ -71,10 +73,11 @@ export function createLinkManager(deps: LinkManagerDeps): LinkManager {
     if (batch.length === 0) return;
     const now = deps.now();
     const appSecrets = deps.appSecrets?.() ?? null;
+    const requireMetaSignature = deps.requireMetaSignature?.() ?? false;
     const results = deps.db
       .transaction(() =>
         batch.map((d) => {
-          const options = { relaySeq: d.seq, receivedAt: d.receivedAt, now, appSecrets };
+          const options = { relaySeq: d.seq, receivedAt: d.receivedAt, now, appSecrets, requireMetaSignature };
           return d.unopenable ? shelveUnopenable(deps.db, d.unopenable, options) : ingestDelivery(deps.db, d.plaintext, options);
         }),
       )

@@ -21,6 +21,7 @@ const vector = vectors.vectors[0]!;
 const RAW = Buffer.from(vector.raw_body_base64, 'base64');
 const SECRET = vector.app_secret;
 const OTHER = 'fedcba9876543210fedcba9876543210';
+const vectorWamid = (JSON.parse(RAW.toString('utf8')) as { entry: { changes: { value: { messages: { id: string }[] } }[] }[] }).entry[0]!.changes[0]!.value.messages[0]!.id;
 const sign = (body: Buffer, secret: string) => `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
 
 describe('verifyMetaSignature', () => {
@@ -144,6 +145,61 @@ describe('ingesting a delivery with the app secret set up', () => {
     expect(messages()).toHaveLength(1);
     expect(signatureCounter(t.db, SIGNATURE_COUNTERS.verified)).toBe(0);
     expect(deadLetters()).toEqual([]);
+  });
+
+  describe('with only Meta-signed deliveries required', () => {
+    const relay = (wamid: string): EnvelopePlaintext => ({
+      kind: 'relay',
+      body: RAW.toString('utf8').replace(/"id":"wamid\.[^"]+"/, `"id":"${wamid}"`),
+    });
+    const required = (relaySeq: number) => ({ ...options(relaySeq, [SECRET]), requireMetaSignature: true });
+
+    it('shelves a relay re-serialised delivery as a signature mismatch, counted with the failures, never shown', () => {
+      const first = ingestDelivery(t.db, relay('wamid.relay-1'), required(20));
+      const again = ingestDelivery(t.db, relay('wamid.relay-1'), required(20));
+      expect(first).toMatchObject({ signature: 'mismatch', deadLettered: true, newMessages: [] });
+      expect(again.signature).toBe('mismatch');
+      expect(messages()).toEqual([]);
+      expect(t.db.prepare('SELECT count(*) FROM contacts').pluck().get()).toBe(0);
+      expect(deadLetters()).toEqual([{ relay_seq: 20, reason: SIGNATURE_MISMATCH }]);
+      expect(shelvedSignatureFailures(t.db, null).count).toBe(1);
+      expect(signatureCounter(t.db, SIGNATURE_COUNTERS.relayVouched)).toBe(0);
+      // A delivery Meta signed still goes through.
+      expect(ingestDelivery(t.db, meta(RAW, vector.expected_header), required(21))).toMatchObject({ signature: 'verified', deadLettered: false });
+      expect(messages()).toEqual([vectorWamid]);
+    });
+
+    it('applies relay deliveries as before when it is off, and has no effect without an app secret', () => {
+      expect(ingestDelivery(t.db, relay('wamid.relay-2'), { ...options(22, [SECRET]), requireMetaSignature: false })).toMatchObject({
+        signature: 'relay-vouched',
+        deadLettered: false,
+      });
+      expect(ingestDelivery(t.db, relay('wamid.relay-3'), { ...options(23, null), requireMetaSignature: true })).toMatchObject({
+        signature: 'unchecked',
+        deadLettered: false,
+      });
+      expect(messages().sort()).toEqual(['wamid.relay-2', 'wamid.relay-3']);
+      expect(deadLetters()).toEqual([]);
+    });
+
+    it('keeps them shelved on a re-check while it is on, and applies them in their original order once it is off', () => {
+      ingestDelivery(t.db, relay('wamid.relay-b'), required(31));
+      ingestDelivery(t.db, meta(RAW, sign(RAW, 'a-secret-only-the-forger-knows')), required(32));
+      ingestDelivery(t.db, relay('wamid.relay-a'), required(33));
+      expect(recheckShelvedSignatures(t.db, appSecretKeys([SECRET]), 40, true)).toMatchObject({ applied: [], stillFailing: 3 });
+      expect(messages()).toEqual([]);
+
+      const off = recheckShelvedSignatures(t.db, appSecretKeys([SECRET]), 41, false);
+      expect(off.applied.map((r) => [r.relaySeq, r.signature])).toEqual([
+        [31, 'relay-vouched'],
+        [33, 'relay-vouched'],
+      ]);
+      expect(t.db.prepare('SELECT wamid FROM messages ORDER BY id').pluck().all()).toEqual(['wamid.relay-b', 'wamid.relay-a']);
+      // The forged Meta one is still a forgery: it stays shelved.
+      expect(off.stillFailing).toBe(1);
+      expect(deadLetters()).toEqual([{ relay_seq: 32, reason: SIGNATURE_MISMATCH }]);
+      expect(signatureCounter(t.db, SIGNATURE_COUNTERS.relayVouched)).toBe(2);
+    });
   });
 
   it('rolls the count back with the delivery when the batch transaction fails', () => {

@@ -233,8 +233,14 @@ export function createHandlers(deps: HandlerDeps): Handlers {
       return { tenantId: pairing.tenantId, applianceId: pairing.applianceId, phoneNumberIds: pairing.phoneNumberIds };
     },
 
-    'setup.whatsapp': ({ wabaId, accessToken, graphBaseUrl, appSecret }) =>
-      whatsapp.configure({ wabaId, accessToken, ...(graphBaseUrl ? { graphBaseUrl } : {}), ...(appSecret !== undefined ? { appSecret } : {}) }),
+    'setup.whatsapp': ({ wabaId, accessToken, graphBaseUrl, appSecret, requireMetaSignature }) =>
+      whatsapp.configure({
+        wabaId,
+        accessToken,
+        ...(graphBaseUrl ? { graphBaseUrl } : {}),
+        ...(appSecret !== undefined ? { appSecret } : {}),
+        ...(requireMetaSignature !== undefined ? { requireMetaSignature } : {}),
+      }),
   };
 
   function toMessageView(m: ThreadMessage, conversationId: number): MessageView {
