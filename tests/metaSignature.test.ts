@@ -110,6 +110,43 @@ describe('the appliance checks Meta\'s signature itself', () => {
     expect(await status()).toMatchObject({ verified: 1, failed: 1, relayVouched: 1 });
   });
 
+  it('with only Meta-signed messages required, keeps a split batch out of the inbox and counted failed; turning it off shows it', async () => {
+    const setRequired = (requireMetaSignature?: boolean) =>
+      call(core, ADMIN, 'setup.whatsapp', { wabaId: WABA, accessToken: TOKEN, graphBaseUrl: sim.url, ...(requireMetaSignature === undefined ? {} : { requireMetaSignature }) });
+    const on = await setRequired(true);
+    expect(on.signatureCheck).toMatchObject({ enabled: true, required: true, failed: 1, relayVouched: 1 });
+
+    await post(
+      batchWebhook([
+        textMessageChange({ phoneNumberId: PHONE_A, wamid: 'wamid.SIG-REQ-SPLIT-A', text: 'Sammelsendung Praxis', from: '4915110000045', name: 'Jonas' }),
+        textMessageChange({ phoneNumberId: PHONE_B, wamid: 'wamid.SIG-REQ-SPLIT-B', text: 'Andere Praxis zwei', from: '4915110000046', name: 'Mia' }),
+      ]),
+      CLINIC_SECRET,
+    );
+    await waitFor('split batch shelved', async () => (await status()).failed === 2);
+    expect(await status()).toMatchObject({ required: true, failed: 2, failedSince: 2, relayVouched: 1 });
+    expect(await found('Sammelsendung')).toBe(0);
+    await waitFor('banner pushed to the UI', () => states.some((st) => st.signatureCheck.required && st.signatureCheck.failed === 2));
+
+    // What Meta signed still shows, and renewing the token without the switch leaves it on.
+    await post(patient('wamid.SIG-REQ-OK', 'Signiert trotz Pflicht'), CLINIC_SECRET);
+    await waitFor('signed message in the inbox', async () => (await found('Signiert')) === 1);
+    expect((await setRequired()).signatureCheck).toMatchObject({ required: true, failed: 2 });
+    expect(await found('Sammelsendung')).toBe(0);
+
+    const received: number[] = [];
+    const off = core.on((event, payload) => {
+      if (event === 'message.received') received.push((payload as { messageId: number }).messageId);
+    });
+    const turnedOff = await setRequired(false);
+    off();
+    expect(turnedOff.signatureCheck).toMatchObject({ required: false, failed: 1, relayVouched: 2 });
+    expect(received).toHaveLength(1);
+    expect(await found('Sammelsendung')).toBe(1);
+    // The forgery is a Meta delivery that does not verify: the switch never lets it in.
+    expect(await found('Befund')).toBe(0);
+  });
+
   it('with a mistyped app secret shows nothing, says so, and applies what was shelved once the right one is entered', async () => {
     const wrong = await configure(TYPO_SECRET);
     // A new secret starts its own tally; what is shelved stays shelved and counted.
@@ -162,6 +199,16 @@ describe('the appliance checks Meta\'s signature itself', () => {
     expect(await status()).toMatchObject({ enabled: true, secrets: 2 });
 
     const off = await configure(null);
-    expect(off.signatureCheck).toMatchObject({ enabled: false, secrets: 0, since: null, failed: 2 });
+    expect(off.signatureCheck).toMatchObject({ enabled: false, secrets: 0, since: null, failed: 2, required: false });
+
+    // Requiring Meta's signature needs a secret to check it with: refused, nothing changed.
+    for (const input of [{ requireMetaSignature: true }, { requireMetaSignature: true, appSecret: null }]) {
+      const refused = await core.dispatch(ADMIN, 'setup.whatsapp', { wabaId: WABA, accessToken: TOKEN, graphBaseUrl: sim.url, ...input });
+      expect(refused).toMatchObject({ ok: false, error: { code: 'VALIDATION_FAILED', message: expect.stringMatching(/app secret/) } });
+    }
+    expect(await status()).toMatchObject({ enabled: false, required: false });
+    // With the secret given in the same call it is accepted.
+    const both = await call(core, ADMIN, 'setup.whatsapp', { wabaId: WABA, accessToken: TOKEN, graphBaseUrl: sim.url, appSecret: CLINIC_SECRET, requireMetaSignature: true });
+    expect(both.signatureCheck).toMatchObject({ enabled: true, required: true });
   });
 });
