@@ -51,12 +51,21 @@ describe('Meta signature check in the window', () => {
     const secretField = page.getByLabel('App secret (optional)');
     expect(await secretField.getAttribute('type')).toBe('password');
     await secretField.fill(stack.relay.appSecret);
+    // A clinic with its own Meta app: only what Meta signed may reach the inbox. Off as set up.
+    const onlySigned = page.getByLabel('Only show messages Meta signed — for a clinic with its own Meta app');
+    expect(await onlySigned.isChecked()).toBe(false);
+    await onlySigned.check();
     await page.getByText('Advanced').click();
     await page.getByLabel('Graph API address (testing only)').fill(stack.sim.url);
+    await screenshot(page, 'signature-02-wizard-only-signed');
+    const wizardViolations = await runAxe(page);
+    expect(wizardViolations, JSON.stringify(wizardViolations, null, 1)).toEqual([]);
     await page.getByRole('button', { name: 'Save', exact: true }).click();
 
     await banner.waitFor({ state: 'detached', timeout: 10_000 });
+    // The shelved message was signed by Meta, so requiring the signature still lets it in.
     await page.locator('.conv-item', { hasText: 'Sanne Bakker' }).waitFor({ timeout: 10_000 });
+    expect(((await desk.admin('whatsapp.status', {})) as { signatureCheck: { required: boolean } }).signatureCheck.required).toBe(true);
     expect((await browser.cspViolations())).toEqual([]);
   });
 });

@@ -139,6 +139,9 @@ const en = {
   appSecret: 'App secret (optional)',
   appSecretHelp:
     "From the Meta app dashboard (App settings › Basic). This computer then checks Meta's signature on every message itself and keeps back any the relay did not get from Meta. Leave empty to keep the current one; while Meta changes it, enter both, separated by a space.",
+  requireMetaSignature: 'Only show messages Meta signed — for a clinic with its own Meta app',
+  requireMetaSignatureHelp:
+    'Messages the relay had to re-package (a delivery shared with other clinics) are then kept back, not shown. Needs the app secret.',
   signatureFailures: (n: number) =>
     n === 1
       ? "1 WhatsApp message failed Meta's signature check and is not shown. If the app secret was mistyped, an IT admin enters it again."
@@ -313,6 +316,9 @@ const nl: Strings = {
   appSecret: 'App-geheim (optioneel)',
   appSecretHelp:
     'Uit het Meta-appdashboard (App-instellingen › Basis). Deze computer controleert dan zelf de handtekening van Meta op elk bericht en houdt berichten tegen die de relay niet van Meta kreeg. Leeg laten houdt het huidige; terwijl Meta het wijzigt, voert u beide in, gescheiden door een spatie.',
+  requireMetaSignature: 'Alleen berichten tonen die Meta ondertekende — voor een praktijk met een eigen Meta-app',
+  requireMetaSignatureHelp:
+    'Berichten die de relay opnieuw moest verpakken (een levering gedeeld met andere praktijken) worden dan tegengehouden, niet getoond. Vereist het app-geheim.',
   signatureFailures: (n: number) =>
     n === 1
       ? '1 WhatsApp-bericht kwam niet door de handtekeningcontrole van Meta en wordt niet getoond. Als het app-geheim verkeerd is ingevoerd, voert de IT-beheerder het opnieuw in.'
@@ -484,6 +490,9 @@ const de: Strings = {
   appSecret: 'App-Geheimnis (optional)',
   appSecretHelp:
     'Aus dem Meta-App-Dashboard (App-Einstellungen › Allgemeines). Dieser Computer prüft dann die Signatur von Meta bei jeder Nachricht selbst und hält alles zurück, was das Relay nicht von Meta bekam. Leer lassen behält das bisherige; während Meta es wechselt, beide durch ein Leerzeichen getrennt eingeben.',
+  requireMetaSignature: 'Nur von Meta signierte Nachrichten anzeigen — für eine Praxis mit eigener Meta-App',
+  requireMetaSignatureHelp:
+    'Nachrichten, die das Relay neu verpacken musste (eine mit anderen Praxen geteilte Zustellung), werden dann zurückgehalten, nicht angezeigt. Erfordert das App-Geheimnis.',
   signatureFailures: (n: number) =>
     n === 1
       ? '1 WhatsApp-Nachricht hat die Signaturprüfung von Meta nicht bestanden und wird nicht angezeigt. Falls das App-Geheimnis falsch eingegeben wurde, gibt die IT es erneut ein.'

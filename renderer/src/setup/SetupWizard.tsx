@@ -89,6 +89,11 @@ function WhatsAppStep({ onDone }: { onDone?(): void }): React.JSX.Element {
   const [graphBaseUrl, setGraphBaseUrl] = useState('');
   const [appSecret, setAppSecret] = useState('');
   const signature = useWhatsAppStatus().data?.signatureCheck;
+  // Null until the admin touches it: then it shows what is set, and saving leaves it as it is.
+  const [requireChoice, setRequireChoice] = useState<boolean | null>(null);
+  const requireSignature = requireChoice ?? signature?.required ?? false;
+  // Nothing to require without a secret to check with (the core refuses it too).
+  const canRequire = requireSignature || signature?.enabled === true || appSecret.trim() !== '';
   const save = useMutation({
     mutationFn: () =>
       rpc.call('setup.whatsapp', {
@@ -97,11 +102,13 @@ function WhatsAppStep({ onDone }: { onDone?(): void }): React.JSX.Element {
         ...(graphBaseUrl.trim() ? { graphBaseUrl: graphBaseUrl.trim() } : {}),
         // Empty keeps the secret already set: renewing the token must not turn the check off.
         ...(appSecret.trim() ? { appSecret: appSecret.trim() } : {}),
+        ...(requireChoice !== null ? { requireMetaSignature: requireChoice } : {}),
       }),
     onSuccess: (status) => {
       qc.setQueryData(keys.whatsapp, status);
       setToken('');
       setAppSecret('');
+      setRequireChoice(null);
       onDone?.();
     },
   });
@@ -137,6 +144,22 @@ function WhatsAppStep({ onDone }: { onDone?(): void }): React.JSX.Element {
             {t.signatureStatus(signature.verified, signature.relayVouched, signature.failed)}
           </p>
         ) : null}
+      </div>
+      <div className="field checkbox">
+        <input
+          id="require-meta-signature"
+          type="checkbox"
+          checked={requireSignature}
+          disabled={!canRequire}
+          onChange={(e) => setRequireChoice(e.target.checked)}
+          aria-describedby="require-meta-signature-help"
+        />
+        <div>
+          <label htmlFor="require-meta-signature">{t.requireMetaSignature}</label>
+          <p id="require-meta-signature-help" className="help">
+            {t.requireMetaSignatureHelp}
+          </p>
+        </div>
       </div>
       <details>
         <summary>{t.advanced}</summary>
