@@ -209,6 +209,20 @@ describe('the appliance checks Meta\'s signature itself', () => {
     expect(await status()).toMatchObject({ enabled: false, required: false });
     // With the secret given in the same call it is accepted.
     const both = await call(core, ADMIN, 'setup.whatsapp', { wabaId: WABA, accessToken: TOKEN, graphBaseUrl: sim.url, appSecret: CLINIC_SECRET, requireMetaSignature: true });
-    expect(both.signatureCheck).toMatchObject({ enabled: true, required: true });
+    expect(both.signatureCheck).toMatchObject({ enabled: true, required: true, failed: 2 });
+
+    // The setting survives a restart and holds from the first delivery after it.
+    await core.close();
+    core = await createCore({ dataDir: data.dir, logger, graph: { baseUrl: sim.url } });
+    expect(await status()).toMatchObject({ enabled: true, required: true });
+    await post(
+      batchWebhook([
+        textMessageChange({ phoneNumberId: PHONE_A, wamid: 'wamid.SIG-REQ-RESTART-A', text: 'Neustartsammelsendung', from: '4915110000047', name: 'Paul' }),
+        textMessageChange({ phoneNumberId: PHONE_B, wamid: 'wamid.SIG-REQ-RESTART-B', text: 'Andere Praxis drei', from: '4915110000048', name: 'Lea' }),
+      ]),
+      CLINIC_SECRET,
+    );
+    await waitFor('split batch shelved after the restart', async () => (await status()).failed === 3);
+    expect(await found('Neustartsammelsendung')).toBe(0);
   });
 });
