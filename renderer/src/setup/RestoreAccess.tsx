@@ -2,6 +2,7 @@ import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { useI18n } from '../i18n';
 import { useRpc } from '../rpc';
+import { FormFooter } from './SetupWizard';
 
 /**
  * What the window shows when the core cannot open the clinic's data because this computer's
@@ -44,17 +45,8 @@ export function RestoreAccess(): React.JSX.Element {
               {t.restoreKeyHelp}
             </p>
           </div>
-          {restore.isError ? (
-            <p className="form-error" role="alert">
-              {errorText(restore.error)}
-            </p>
-          ) : null}
           <p className="help">{t.restoreAfter}</p>
-          <div className="setup-actions">
-            <button type="submit" className="primary" disabled={restore.isPending}>
-              {restore.isPending ? t.restoring : t.restore}
-            </button>
-          </div>
+          <FormFooter error={restore.isError ? errorText(restore.error) : null} pending={restore.isPending} label={restore.isPending ? t.restoring : t.restore} />
         </form>
       </div>
     </main>

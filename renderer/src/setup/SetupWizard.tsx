@@ -61,21 +61,7 @@ function RelayStep({ onDone }: { onDone?(): void }): React.JSX.Element {
           {t.enrolmentCodeHelp}
         </p>
       </div>
-      {pair.isError ? (
-        <p className="form-error" role="alert">
-          {errorText(pair.error)}
-        </p>
-      ) : null}
-      <div className="setup-actions">
-        {onDone ? (
-          <button type="button" className="secondary" onClick={onDone}>
-            {t.cancel}
-          </button>
-        ) : null}
-        <button type="submit" className="primary" disabled={pair.isPending}>
-          {pair.isPending ? t.pairing : t.pair}
-        </button>
-      </div>
+      <FormFooter error={pair.isError ? errorText(pair.error) : null} onCancel={onDone} pending={pair.isPending} label={pair.isPending ? t.pairing : t.pair} />
     </form>
   );
 }
@@ -168,21 +154,36 @@ function WhatsAppStep({ onDone }: { onDone?(): void }): React.JSX.Element {
           <input id="graph-url" type="url" value={graphBaseUrl} onChange={(e) => setGraphBaseUrl(e.target.value)} autoComplete="off" />
         </div>
       </details>
-      {save.isError ? (
+      <FormFooter
+        error={save.isError ? errorText(save.error) : null}
+        onCancel={onDone}
+        pending={save.isPending}
+        label={save.isPending ? t.savingWhatsApp : onDone ? t.save : t.saveWhatsApp}
+      />
+    </form>
+  );
+}
+
+/** A setup form's error line and its buttons: Cancel when the step was opened from the inbox, then submit. */
+export function FormFooter(props: { error: string | null; onCancel?: (() => void) | undefined; pending: boolean; label: string }): React.JSX.Element {
+  const { t } = useI18n();
+  return (
+    <>
+      {props.error ? (
         <p className="form-error" role="alert">
-          {errorText(save.error)}
+          {props.error}
         </p>
       ) : null}
       <div className="setup-actions">
-        {onDone ? (
-          <button type="button" className="secondary" onClick={onDone}>
+        {props.onCancel ? (
+          <button type="button" className="secondary" onClick={props.onCancel}>
             {t.cancel}
           </button>
         ) : null}
-        <button type="submit" className="primary" disabled={save.isPending}>
-          {save.isPending ? t.savingWhatsApp : onDone ? t.save : t.saveWhatsApp}
+        <button type="submit" className="primary" disabled={props.pending}>
+          {props.label}
         </button>
       </div>
-    </form>
+    </>
   );
 }
