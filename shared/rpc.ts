@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AppErrorSchema } from './errors';
+import { isAllowedGraphBaseUrl, isAllowedRelayUrl } from './urls';
 import { BacklogSchema } from './wire';
 
 /**
@@ -100,44 +101,23 @@ export const RecoveryStatusSchema = z.object({ configured: z.boolean(), createdA
 export type RecoveryStatus = z.infer<typeof RecoveryStatusSchema>;
 
 /**
- * `refused`: the relay is reachable but will not accept this appliance; only an IT admin can fix it
- * (pair again, or correct the clock). `offline` is a link problem that heals by itself.
- */
-/**
  * Where the access token is sent: Meta's Graph API over HTTPS, or a simulator on this computer
  * (tests, the demo). Anything else would hand the clinic's token to another host.
  */
-const LOOPBACK_HOSTS = ['127.0.0.1', 'localhost', '[::1]'];
-/** Scheme and host of an absolute URL; anything unusual (user info, odd characters) gives a host that matches nothing. */
-function urlParts(value: string): { protocol: string; hostname: string } {
-  const m = /^([a-z][a-z0-9+.-]*:)\/\/([^/?#]*)/i.exec(value);
-  const authority = m?.[2] ?? '';
-  const hostname = authority.startsWith('[') ? authority.slice(0, authority.indexOf(']') + 1) : authority.replace(/:\d+$/, '');
-  return { protocol: (m?.[1] ?? '').toLowerCase(), hostname: hostname.toLowerCase() };
-}
-const isLoopbackHttp = (url: { protocol: string; hostname: string }): boolean =>
-  (url.protocol === 'http:' || url.protocol === 'https:') && LOOPBACK_HOSTS.includes(url.hostname);
-
-export const GraphBaseUrlSchema = z.url().refine(
-  (value) => {
-    const url = urlParts(value);
-    return (url.protocol === 'https:' && url.hostname === 'graph.facebook.com') || isLoopbackHttp(url);
-  },
-  { message: 'must be https://graph.facebook.com, or a simulator on this computer (http://127.0.0.1:…)' },
-);
+export const GraphBaseUrlSchema = z.url().refine(isAllowedGraphBaseUrl, {
+  message: 'must be https://graph.facebook.com, or a simulator on this computer (http://127.0.0.1:…)',
+});
 
 /**
  * The relay the appliance enrols with: HTTPS, so the relay key pinned at enrolment is the relay's;
  * plain HTTP only for a relay on this computer (tests, the demo).
  */
-export const RelayUrlSchema = z.url().refine(
-  (value) => {
-    const url = urlParts(value);
-    return (url.protocol === 'https:' && url.hostname !== '' && !url.hostname.includes('@')) || isLoopbackHttp(url);
-  },
-  { message: 'must start with https:// (plain http only for a relay on this computer)' },
-);
+export const RelayUrlSchema = z.url().refine(isAllowedRelayUrl, { message: 'must start with https:// (plain http only for a relay on this computer)' });
 
+/**
+ * `refused`: the relay is reachable but will not accept this appliance; only an IT admin can fix it
+ * (pair again, or correct the clock). `offline` is a link problem that heals by itself.
+ */
 export const RelayStateSchema = z.enum(['not_paired', 'connecting', 'connected', 'offline', 'refused']);
 /**
  * Why the relay refuses this appliance:

@@ -1,4 +1,5 @@
 import type { WebPreferences } from 'electron';
+import { LOOPBACK_HOSTS, urlParts } from '../../shared/urls';
 
 /**
  * Every security decision of the shell as a small pure function, so it is unit-tested here even
@@ -37,7 +38,8 @@ export const CONTENT_SECURITY_POLICY =
 export function rendererUrl(input: { packaged: boolean; devServerUrl: string | undefined; indexFileUrl: string }): string {
   const dev = input.devServerUrl;
   if (input.packaged || !dev) return input.indexFileUrl;
-  return /^http:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?\//.test(dev.endsWith('/') ? dev : `${dev}/`) ? dev : input.indexFileUrl;
+  const url = urlParts(dev);
+  return url.protocol === 'http:' && LOOPBACK_HOSTS.includes(url.hostname) ? dev : input.indexFileUrl;
 }
 
 /** In-app navigation is never allowed: the renderer is a single page loaded from the app bundle. */

@@ -1,6 +1,7 @@
 import { CodedError } from '../../../shared/errors';
 import type { EnrolResponse } from '../../../shared/enrolment';
 import { ENROL_PATH, EnrolRequestSchema, EnrolResponseSchema, HttpErrorBodySchema } from '../../../shared/enrolment';
+import { isAllowedRelayUrl } from '../../../shared/urls';
 
 /**
  * The relay must be reached over TLS; plain HTTP only to this machine itself (tests, the demo,
@@ -13,8 +14,7 @@ export function checkRelayUrl(relayUrl: string): URL {
   } catch {
     throw new CodedError('VALIDATION_FAILED', 'The relay address is not a valid URL (expected https://relay.example.eu).');
   }
-  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+  if (!isAllowedRelayUrl(relayUrl)) {
     throw new CodedError('VALIDATION_FAILED', 'The relay address must start with https:// (plain http is allowed only for this computer).');
   }
   return url;
