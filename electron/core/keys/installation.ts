@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { BASE32_LOWER, encodeBase32 } from './base32';
 
 export const INSTALLATION_ID_FILE = 'installation-id';
 const ID_PATTERN = /^[a-z0-9]{26}$/;
@@ -19,7 +20,7 @@ export function loadOrCreateInstallationId(dataDir: string): string {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  const id = toBase32(randomBytes(16)).slice(0, 26);
+  const id = encodeBase32(randomBytes(16), BASE32_LOWER).slice(0, 26);
   try {
     // `wx`: if another process raced us, its id wins and we read it back.
     writeFileSync(file, `${id}\n`, { flag: 'wx', mode: 0o600 });
@@ -28,21 +29,4 @@ export function loadOrCreateInstallationId(dataDir: string): string {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return readFileSync(file, 'utf8').trim();
     throw err;
   }
-}
-
-function toBase32(bytes: Uint8Array): string {
-  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
-  let bits = 0;
-  let value = 0;
-  let out = '';
-  for (const b of bytes) {
-    value = (value << 8) | b;
-    bits += 8;
-    while (bits >= 5) {
-      out += alphabet[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  if (bits > 0) out += alphabet[(value << (5 - bits)) & 31];
-  return out;
 }

@@ -4,9 +4,11 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { Base64UrlSchema } from '../../../shared/encoding';
 import { CodedError } from '../../../shared/errors';
+import type { RecoveryStatus } from '../../../shared/rpc';
 import { openDatabase } from '../db/open';
 import type { CoreKeys } from './coreKeys';
 import { keychainAccounts } from './accounts';
+import { CROCKFORD, decodeBase32, encodeBase32 } from './base32';
 import { INSTALLATION_ID_FILE } from './installation';
 import type { SecretStore } from './secretStore';
 
@@ -27,7 +29,6 @@ export const RECOVERY_FILE = 'recovery-key.json';
 
 const SECRET_BYTES = 16;
 const CHECK_BYTES = 4;
-const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 const HKDF_INFO = Buffer.from('clinic-inbox recovery key v1');
 
 const RecoveryFileSchema = z.object({
@@ -51,50 +52,13 @@ const WrappedKeysSchema = z.object({
 });
 export type WrappedKeys = z.infer<typeof WrappedKeysSchema>;
 
-export interface RecoveryStatus {
-  configured: boolean;
-  createdAt: number | null;
-}
-
 function checksum(secret: Buffer): Buffer {
   return createHash('sha256').update('clinic-inbox recovery checksum').update(secret).digest().subarray(0, CHECK_BYTES);
 }
 
-function encodeBase32(bytes: Buffer): string {
-  let bits = 0;
-  let value = 0;
-  let out = '';
-  for (const b of bytes) {
-    value = ((value << 8) | b) & 0xffff;
-    bits += 8;
-    while (bits >= 5) {
-      out += CROCKFORD[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  return out;
-}
-
-function decodeBase32(text: string): Buffer | null {
-  const bytes: number[] = [];
-  let bits = 0;
-  let value = 0;
-  for (const ch of text) {
-    const index = CROCKFORD.indexOf(ch);
-    if (index < 0) return null;
-    value = ((value << 5) | index) & 0xffff;
-    bits += 5;
-    if (bits >= 8) {
-      bytes.push((value >>> (bits - 8)) & 0xff);
-      bits -= 8;
-    }
-  }
-  return Buffer.from(bytes);
-}
-
 /** The recovery key as a person reads it aloud or types it: eight groups of four. */
 function formatRecoveryKey(secret: Buffer): string {
-  const text = encodeBase32(Buffer.concat([secret, checksum(secret)]));
+  const text = encodeBase32(Buffer.concat([secret, checksum(secret)]), CROCKFORD);
   return text.match(/.{4}/g)!.join('-');
 }
 
@@ -108,7 +72,7 @@ export function parseRecoveryKey(typed: string): Buffer {
     .replace(/[\s-]/g, '')
     .replace(/O/g, '0')
     .replace(/[IL]/g, '1');
-  const bytes = text.length === 32 ? decodeBase32(text) : null;
+  const bytes = text.length === 32 ? decodeBase32(text, CROCKFORD) : null;
   const secret = bytes?.subarray(0, SECRET_BYTES);
   if (!bytes || !secret || !checksum(secret).equals(bytes.subarray(SECRET_BYTES))) {
     throw new CodedError(
