@@ -1,13 +1,9 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { WebhookSchema } from '../../../shared/whatsapp/webhook';
 import { replaceTemplates } from '../db/repo/templates';
 import { createGraphClient } from '../graph/client';
-import { applyWebhook } from '../ingest/apply';
 import { createGraphSimulator, type GraphSimulator, type SimTemplate } from '../testing/graphSimulator';
+import { startIngestSink, type IngestSink } from '../testing/ingestSink';
 import { createTestDb, type TestDb } from '../testing/testDb';
 import { sendTemplate, sendText } from './sendService';
 import { createOutboxWorker, type OutboxWorker } from './worker';
@@ -30,30 +26,18 @@ const TEMPLATES: SimTemplate[] = [
 describe('round trip with a patient known only by a business-scoped user id', () => {
   let t: TestDb;
   let sim: GraphSimulator;
-  let sink: Server;
+  let sink: IngestSink;
   let worker: OutboxWorker;
 
   beforeEach(async () => {
     t = createTestDb();
-    sink = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const raw = Buffer.concat(chunks);
-        const expected = createHmac('sha256', APP_SECRET).update(raw).digest();
-        const given = Buffer.from(String(req.headers['x-hub-signature-256'] ?? '').replace(/^sha256=/, ''), 'hex');
-        if (given.length !== expected.length || !timingSafeEqual(given, expected)) return void res.writeHead(401).end();
-        applyWebhook(t.db, WebhookSchema.parse(JSON.parse(raw.toString('utf8'))), { receivedAt: Date.now() });
-        res.writeHead(200).end();
-      });
-    });
-    await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+    sink = await startIngestSink({ db: t.db, appSecret: APP_SECRET });
     sim = createGraphSimulator({
       accessToken: TOKEN,
       phoneNumberId: PHONE,
       wabaId: '100000000000001',
       appSecret: APP_SECRET,
-      webhookUrl: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/webhooks/whatsapp`,
+      webhookUrl: sink.webhookUrl,
       autoStatuses: { afterMs: 20, statuses: ['sent', 'delivered', 'read'] },
       templates: TEMPLATES,
     });
@@ -66,7 +50,7 @@ describe('round trip with a patient known only by a business-scoped user id', ()
   afterEach(async () => {
     await worker.stop();
     await sim.close();
-    await new Promise((r) => sink.close(r));
+    await sink.close();
     t.cleanup();
   });
 

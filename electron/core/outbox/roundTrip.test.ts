@@ -1,14 +1,10 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { WebhookSchema } from '../../../shared/whatsapp/webhook';
 import { getMediaContent } from '../db/repo/media';
 import { createGraphClient } from '../graph/client';
-import { applyWebhook } from '../ingest/apply';
 import { createMediaDownloader } from '../media/downloader';
 import { createGraphSimulator, type GraphSimulator } from '../testing/graphSimulator';
+import { startIngestSink, type IngestSink } from '../testing/ingestSink';
 import { createTestDb, type TestDb } from '../testing/testDb';
 import { sendText } from './sendService';
 import { createOutboxWorker, type OutboxWorker } from './worker';
@@ -27,32 +23,19 @@ const logger = pino({ level: 'silent' });
 describe('round trip: patient → ingest → reply through the outbox → statuses back', () => {
   let t: TestDb;
   let sim: GraphSimulator;
-  let sink: Server;
+  let sink: IngestSink;
   let worker: OutboxWorker;
   let afterIngest: () => void = () => undefined;
 
   beforeEach(async () => {
     t = createTestDb();
-    sink = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const raw = Buffer.concat(chunks);
-        const expected = createHmac('sha256', APP_SECRET).update(raw).digest();
-        const given = Buffer.from(String(req.headers['x-hub-signature-256'] ?? '').replace(/^sha256=/, ''), 'hex');
-        if (given.length !== expected.length || !timingSafeEqual(given, expected)) return void res.writeHead(401).end();
-        applyWebhook(t.db, WebhookSchema.parse(JSON.parse(raw.toString('utf8'))), { receivedAt: Date.now() });
-        afterIngest();
-        res.writeHead(200).end();
-      });
-    });
-    await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+    sink = await startIngestSink({ db: t.db, appSecret: APP_SECRET, afterIngest: () => afterIngest() });
     sim = createGraphSimulator({
       accessToken: TOKEN,
       phoneNumberId: PHONE,
       wabaId: '100000000000001',
       appSecret: APP_SECRET,
-      webhookUrl: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/webhooks/whatsapp`,
+      webhookUrl: sink.webhookUrl,
       autoStatuses: { afterMs: 20, statuses: ['sent', 'delivered', 'read'] },
     });
     await sim.listen();
@@ -63,7 +46,7 @@ describe('round trip: patient → ingest → reply through the outbox → status
   afterEach(async () => {
     await worker.stop();
     await sim.close();
-    await new Promise((r) => sink.close(r));
+    await sink.close();
     t.cleanup();
   });
 
