@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RelayProcess } from '../relay/testing/relayProcess';
-import { createGraphSimulator, type GraphSimulator } from '../electron/core/testing/graphSimulator';
+import type { RelayProcess } from '../relay/testing/relayProcess';
+import type { GraphSimulator } from '../electron/core/testing/graphSimulator';
 import type { CoreHandle } from '../electron/core/createCore';
-import { ADMIN, call, RECEPTION, startPairedCore, waitFor } from './helpers';
+import { ADMIN, call, RECEPTION, startClinicLoop, waitFor } from './helpers';
 
 const PHONE = '110000000000001';
 const WABA = '100000000000001';
@@ -21,26 +21,19 @@ describe('a patient known only by a business-scoped user id, through relay and c
   let sim: GraphSimulator;
   let core: CoreHandle;
 
+  let loop: Awaited<ReturnType<typeof startClinicLoop>>;
+
   beforeAll(async () => {
-    relay = await RelayProcess.start();
-    await relay.createTenant({ tenantId: 'clinic-b', phoneNumberIds: [PHONE] });
-    sim = createGraphSimulator({
-      accessToken: TOKEN,
+    loop = await startClinicLoop({
+      tenantId: 'clinic-b',
       phoneNumberId: PHONE,
       wabaId: WABA,
-      appSecret: relay.appSecret,
-      webhookUrl: `${relay.url}/webhooks/whatsapp`,
+      accessToken: TOKEN,
       templates: [{ name: 'login_code', language: 'de', status: 'APPROVED', category: 'AUTHENTICATION', components: [{ type: 'BODY', text: 'Ihr Code: {{1}}' }] }],
     });
-    await sim.listen();
-    core = await startPairedCore(relay, 'clinic-b');
-    await call(core, ADMIN, 'setup.whatsapp', { wabaId: WABA, accessToken: TOKEN, graphBaseUrl: sim.url });
+    ({ relay, sim, core } = loop);
   });
-  afterAll(async () => {
-    await core?.close();
-    await sim?.close();
-    await relay?.stop();
-  });
+  afterAll(() => loop?.stop());
 
   async function conversationOf(name: string): Promise<number> {
     return waitFor(`conversation with ${name}`, async () => {

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RelayProcess } from '../relay/testing/relayProcess';
-import { createGraphSimulator, type GraphSimulator } from '../electron/core/testing/graphSimulator';
+import type { RelayProcess } from '../relay/testing/relayProcess';
+import type { GraphSimulator } from '../electron/core/testing/graphSimulator';
 import type { CoreHandle } from '../electron/core/createCore';
 import type { Session } from '../electron/core/types';
-import { ADMIN, call, RECEPTION, startPairedCore, waitFor } from './helpers';
+import { ADMIN, call, RECEPTION, startClinicLoop, waitFor } from './helpers';
 
 const PHONE = '110000000000001';
 const WABA = '100000000000001';
@@ -20,15 +20,14 @@ describe('patient ⇄ clinic through relay, core and the Graph API simulator', (
   let sim: GraphSimulator;
   let core: CoreHandle;
 
+  let loop: Awaited<ReturnType<typeof startClinicLoop>>;
+
   beforeAll(async () => {
-    relay = await RelayProcess.start();
-    await relay.createTenant({ tenantId: 'clinic-a', phoneNumberIds: [PHONE] });
-    sim = createGraphSimulator({
-      accessToken: TOKEN,
+    loop = await startClinicLoop({
+      tenantId: 'clinic-a',
       phoneNumberId: PHONE,
       wabaId: WABA,
-      appSecret: relay.appSecret,
-      webhookUrl: `${relay.url}/webhooks/whatsapp`,
+      accessToken: TOKEN,
       templates: [
         {
           name: 'appointment_reminder',
@@ -39,15 +38,9 @@ describe('patient ⇄ clinic through relay, core and the Graph API simulator', (
         },
       ],
     });
-    await sim.listen();
-    core = await startPairedCore(relay, 'clinic-a');
-    await call(core, ADMIN, 'setup.whatsapp', { wabaId: WABA, accessToken: TOKEN, graphBaseUrl: sim.url });
+    ({ relay, sim, core } = loop);
   });
-  afterAll(async () => {
-    await core?.close();
-    await sim?.close();
-    await relay?.stop();
-  });
+  afterAll(() => loop?.stop());
 
   async function conversationOf(name: string): Promise<number> {
     return waitFor(`conversation with ${name}`, async () => {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import type { RelayProcess } from '../relay/testing/relayProcess';
 import { createCore, type CoreHandle, type CreateCoreOptions } from '../electron/core/createCore';
+import type { GraphSimulator, SimTemplate } from '../electron/core/testing/graphSimulator';
 import type { Session } from '../electron/core/types';
 import type { RpcMethod, RpcOutput } from '../shared/rpc';
 
@@ -80,6 +81,43 @@ export async function relayWithPairedFolder(tenantId: string, phoneNumberIds: st
     async stop() {
       await relay.stop();
       data.remove();
+    },
+  };
+}
+
+/**
+ * One clinic's whole messaging loop with every part real except Meta: a relay with the tenant, the
+ * Graph API simulator posting signed webhooks to it, and a core paired and set up for WhatsApp.
+ */
+export async function startClinicLoop(opts: { tenantId: string; phoneNumberId: string; wabaId: string; accessToken: string; templates: SimTemplate[] }): Promise<{
+  relay: RelayProcess;
+  sim: GraphSimulator;
+  core: CoreHandle;
+  stop(): Promise<void>;
+}> {
+  const { RelayProcess: Relay } = await import('../relay/testing/relayProcess');
+  const { createGraphSimulator } = await import('../electron/core/testing/graphSimulator');
+  const relay = await Relay.start();
+  await relay.createTenant({ tenantId: opts.tenantId, phoneNumberIds: [opts.phoneNumberId] });
+  const sim = createGraphSimulator({
+    accessToken: opts.accessToken,
+    phoneNumberId: opts.phoneNumberId,
+    wabaId: opts.wabaId,
+    appSecret: relay.appSecret,
+    webhookUrl: `${relay.url}/webhooks/whatsapp`,
+    templates: opts.templates,
+  });
+  await sim.listen();
+  const core = await startPairedCore(relay, opts.tenantId);
+  await call(core, ADMIN, 'setup.whatsapp', { wabaId: opts.wabaId, accessToken: opts.accessToken, graphBaseUrl: sim.url });
+  return {
+    relay,
+    sim,
+    core,
+    async stop() {
+      await core.close();
+      await sim.close();
+      await relay.stop();
     },
   };
 }
