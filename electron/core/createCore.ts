@@ -72,6 +72,8 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
     checkpointIntervalMs: options.checkpointIntervalMs ?? 5 * 60_000,
   });
 
+  // Wrapped once: each call runs its function inside, rather than building a new transaction per RPC.
+  const inTransaction = db.transaction((fn: () => unknown) => fn());
   const dispatch = createDispatch({
     handlers: createHandlers({
       db,
@@ -82,7 +84,7 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
       emit,
     }),
     audit: (record) => void appendAudit(db, record, now()),
-    atomically: (fn) => db.transaction(fn)(),
+    atomically: <T>(fn: () => T): T => inTransaction(fn) as T,
     logger,
   });
 
