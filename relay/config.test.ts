@@ -38,6 +38,13 @@ describe('relay configuration', () => {
     expect(problems({ ...base, RELAY_METRICS_TOKEN: 'short' })).toEqual([expect.stringContaining('RELAY_METRICS_TOKEN')]);
   });
 
+  it('serves metrics on a loopback listener of their own unless told otherwise', () => {
+    expect(loadServeConfig(base, read).metricsListen).toEqual({ host: '127.0.0.1', port: 9464 });
+    expect(loadServeConfig({ ...base, RELAY_METRICS_LISTEN: '[::1]:9100' }, read).metricsListen).toEqual({ host: '::1', port: 9100 });
+    expect(loadServeConfig({ ...base, RELAY_METRICS_LISTEN: 'off' }, read).metricsListen).toBeNull();
+    expect(problems({ ...base, RELAY_METRICS_LISTEN: '9464' })).toEqual([expect.stringContaining('RELAY_METRICS_LISTEN: expected host:port')]);
+  });
+
   it('reads secrets from *_FILE (systemd credentials, Docker secrets) and a JSON file under the environment', () => {
     writeFileSync(join(dir, 'token'), 'token-from-a-credential-file\n');
     writeFileSync(join(dir, 'relay.json'), JSON.stringify({ RELAY_PORT: 9443, RELAY_DELIVERY_WINDOW: 8 }));

@@ -60,6 +60,12 @@ const ServeEnvSchema = z.object({
   RELAY_TLS_KEY_FILE: z.string().min(1).optional(),
   RELAY_SHUTDOWN_GRACE_MS: int(0, 120_000).default(10_000),
   RELAY_METRICS_TOKEN: z.string().trim().min(16, 'use a metrics token of at least 16 characters').optional(),
+  RELAY_METRICS_LISTEN: z
+    .string()
+    .trim()
+    .regex(/^(off|(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5})$/, 'expected host:port (e.g. 127.0.0.1:9464, [::1]:9464) or off')
+    .default('127.0.0.1:9464'),
+  RELAY_DATABASE_CHECK_MS: int(50, 600_000).default(10_000),
   RELAY_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -92,8 +98,15 @@ export interface RelayConfig {
   tls: { certFile: string; keyFile: string } | null;
   shutdownGraceMs: number;
   logLevel: string;
-  /** When set, `GET /metrics` wants `Authorization: Bearer <token>`; otherwise restrict it at the network. */
+  /** When set, `GET /metrics` wants `Authorization: Bearer <token>` (on either listener). */
   metricsToken: string | null;
+  /**
+   * A second listener that serves only `/metrics` (loopback by default, for a local Prometheus or
+   * an SSH tunnel); null when off. Without a token the public listener never serves metrics.
+   */
+  metricsListen: { host: string; port: number } | null;
+  /** How often the database check behind `relay_database_up` runs. */
+  databaseCheckMs: number;
 }
 
 export class ConfigError extends Error {
@@ -187,7 +200,17 @@ export function loadServeConfig(env: Env, readFile: (path: string) => string): R
     shutdownGraceMs: c.RELAY_SHUTDOWN_GRACE_MS,
     logLevel: c.RELAY_LOG_LEVEL,
     metricsToken: c.RELAY_METRICS_TOKEN ?? null,
+    metricsListen: parseListen(c.RELAY_METRICS_LISTEN),
+    databaseCheckMs: c.RELAY_DATABASE_CHECK_MS,
   };
+}
+
+function parseListen(value: string): { host: string; port: number } | null {
+  if (value === 'off') return null;
+  const at = value.lastIndexOf(':');
+  const port = Number(value.slice(at + 1));
+  if (port > 65535) throw new ConfigError(['RELAY_METRICS_LISTEN: the port is at most 65535']);
+  return { host: value.slice(0, at).replace(/^\[(.*)\]$/, '$1'), port };
 }
 
 const KNOWN_NAMES = () => new Set([...Object.keys(ServeEnvSchema.shape), ...Object.keys(AdminEnvSchema.shape)]);

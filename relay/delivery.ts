@@ -24,7 +24,9 @@ import {
   type SignedCheckpoint,
 } from '../shared/wire';
 import type { RelayMetrics } from './metrics';
+import { ed25519PublicKeyProblem } from './crypto/keyCheck';
 import type { QueueWriter } from './queueWriter';
+import { requestTarget } from './requestTarget';
 import {
   backlogOf,
   envelopesAfter,
@@ -77,6 +79,7 @@ export interface DeliveryHub {
   /** Closes an appliance's socket (revoked or replaced by a new enrolment). */
   disconnect(applianceId: string, code: number, reason: string): void;
   connectedCount(): number;
+  isConnected(applianceId: string): boolean;
   close(): void;
 }
 
@@ -291,8 +294,7 @@ export function createDeliveryHub(deps: {
 
   const hub: DeliveryHub = {
     handleUpgrade(req, socket, head, refuse) {
-      const url = new URL(req.url ?? '/', 'http://relay');
-      if (url.pathname !== APPLIANCE_WS_PATH) return refuseUpgrade(socket, 404, 'NOT_FOUND', 'no such endpoint');
+      if (requestTarget(req.url).path !== APPLIANCE_WS_PATH) return refuseUpgrade(socket, 404, 'NOT_FOUND', 'no such endpoint');
       const deny = (reason: string, message: string) => {
         metrics.upgradesRefused.inc({ reason });
         refuse(reason);
@@ -313,6 +315,9 @@ export function createDeliveryHub(deps: {
       }
       const appliance = getAppliance(db, applianceId);
       if (!appliance) return deny('unknown_appliance', 'unknown appliance or bad signature');
+      // A small-order key would let a forged "universal" signature through; such an appliance is
+      // disabled at start, and this holds for one written since by anything else.
+      if (ed25519PublicKeyProblem(appliance.signing_public_key)) return deny('bad_key', 'this appliance\'s signing key is unusable; pair it again');
       const signingKey = ed25519PublicFromRaw(appliance.signing_public_key);
       const valid = verify(null, Buffer.from(wsAuthPayload(applianceId, timestamp, nonce)), signingKey, Buffer.from(signature, 'base64url'));
       if (!valid) return deny('bad_signature', 'unknown appliance or bad signature');
@@ -344,6 +349,7 @@ export function createDeliveryHub(deps: {
       setTimeout(() => conn.ws.terminate(), 2_000).unref();
     },
     connectedCount: () => connections.size,
+    isConnected: (applianceId) => connections.has(applianceId),
     close() {
       clearInterval(heartbeat);
       clearInterval(housekeeping);

@@ -2,10 +2,11 @@
  * Webhook intake: Meta's signature, routing every change of a batch to its tenant, keyed
  * duplicate detection, and the group committer that seals and durably queues envelopes.
  */
-import { createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { ENVELOPE_INFO, envelopeAad, type EnvelopePlaintext } from '../shared/envelope';
 import { RoutableWebhookSchema, type RoutableWebhook } from '../shared/whatsapp/routing';
 import { authStaticDh, sealFirst, setupSender, x25519PublicFromRaw, type X25519KeyPair } from './crypto/hpke';
+import { x25519PublicKeyProblem } from './crypto/keyCheck';
 import { activeApplianceOf, dedupRemember, dedupSeen, insertEnvelope, takeSeq, type Db } from './store';
 
 const SIGNATURE_RE = /^sha256=([0-9a-f]{64})$/;
@@ -52,7 +53,7 @@ export interface TenantPart {
   /** Length of the plaintext's JSON text, the bytes the sealer encrypts (see `plaintextBytes`). */
   plaintextBytes: number;
   encapsulation?: Encapsulation;
-  /** Item identities (message ids, status transitions, or the change itself) before keying. */
+  /** Digests of the items (each message, each status, or the change itself) before keying. */
   items: string[];
   changes: number;
 }
@@ -61,6 +62,30 @@ export interface RoutedWebhook {
   parts: TenantPart[];
   unknownPhoneNumber: number;
   noPhoneNumber: number;
+}
+
+/** Meta's webhooks nest about eight deep; this leaves room for new shapes and none for abuse. */
+export const MAX_NESTING_DEPTH = 64;
+
+/**
+ * True when brackets nest deeper than `limit` anywhere outside strings. One pass over the bytes,
+ * before anything parses or walks the body: parsing, validation, serialisation and the dedup
+ * digests all recurse, and a signed body nested a million deep must not reach them.
+ */
+export function nestingDepthExceeds(raw: Uint8Array, limit = MAX_NESTING_DEPTH): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < raw.length; i += 1) {
+    const c = raw[i]!;
+    if (inString) {
+      if (c === 0x5c) i += 1; // backslash: the next byte is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x5d || c === 0x7d) depth -= 1;
+  }
+  return false;
 }
 
 export function parseWebhook(rawBody: Buffer): RoutableWebhook | null {
@@ -86,20 +111,50 @@ export function plaintextBytes(plaintext: EnvelopePlaintext): number {
   return Buffer.byteLength(JSON.stringify(plaintext));
 }
 
-/** What makes one change recognisable when Meta sends it again. */
-function itemsOf(change: Change): string[] {
-  const value = change.value as { messages?: unknown; statuses?: unknown };
-  const items: string[] = [];
-  if (Array.isArray(value.messages)) {
-    for (const m of value.messages as { id?: unknown }[]) if (typeof m?.id === 'string') items.push(`m\0${m.id}`);
+/**
+ * JSON with object keys sorted at every level: the same item serialises the same way whatever
+ * order Meta's serialiser chose. Depth is bounded before routing (`nestingDepthExceeds`).
+ */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const o = value as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .sort()
+      .filter((k) => o[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
+      .join(',')}}`;
   }
-  if (Array.isArray(value.statuses)) {
-    for (const s of value.statuses as { id?: unknown; status?: unknown; timestamp?: unknown }[]) {
-      if (typeof s?.id === 'string') items.push(`s\0${s.id}\0${String(s.status)}\0${String(s.timestamp)}`);
+  return JSON.stringify(value) ?? 'null';
+}
+
+const digest = (kind: string, item: unknown) => `${kind}\0${createHash('sha256').update(canonicalJson(item)).digest('base64url')}`;
+
+/**
+ * What makes one item recognisable when Meta sends it again: the whole item (a message or a
+ * status object) with its context (the change's field and metadata, and the contacts it names),
+ * never only its id. Meta reuses a message id for a reaction that is changed or removed, and a
+ * status id for each of sent/delivered/read: those are new items, a retry is the same item.
+ * Only a digest travels to the writer thread, which keys it with the relay's dedup secret.
+ */
+function itemsOf(change: Change): string[] {
+  const { messages, statuses, contacts, ...context } = change.value as Record<string, unknown>;
+  const contactsFor = (waId: unknown) => {
+    if (!Array.isArray(contacts)) return [];
+    const named = (contacts as { wa_id?: unknown }[]).filter((c) => c?.wa_id === waId);
+    return named.length > 0 ? named : contacts;
+  };
+  const items: string[] = [];
+  if (Array.isArray(messages)) {
+    for (const m of messages as { from?: unknown }[]) items.push(digest('m', { field: change.field, context, contacts: contactsFor(m?.from), message: m }));
+  }
+  if (Array.isArray(statuses)) {
+    for (const st of statuses as { recipient_id?: unknown }[]) {
+      items.push(digest('s', { field: change.field, context, contacts: contactsFor(st?.recipient_id), status: st }));
     }
   }
   // A change with neither (template or account updates, unknown kinds) is recognised by its content.
-  if (items.length === 0) items.push(`c\0${change.field}\0${JSON.stringify(change.value)}`);
+  if (items.length === 0) items.push(digest('c', { field: change.field, value: change.value }));
   return items;
 }
 
@@ -163,7 +218,19 @@ export function routeWebhook(
 export type PartOutcome =
   | { tenantId: string; outcome: 'queued'; applianceId: string; seq: number }
   | { tenantId: string; outcome: 'duplicate' }
-  | { tenantId: string; outcome: 'no_appliance' };
+  | { tenantId: string; outcome: 'no_appliance' }
+  /** The appliance's key cannot be sealed to (small-order, say): only this tenant's part waits. */
+  | { tenantId: string; outcome: 'unsealable'; applianceId: string };
+
+/** Thrown when a tenant's appliance key cannot be used; names the appliance, never the key. */
+export class UnsealableRecipient extends Error {
+  constructor(
+    readonly applianceId: string,
+    problem: string,
+  ) {
+    super(`the encryption key of appliance ${applianceId} ${problem}`);
+  }
+}
 
 /** Prepares encapsulations for a tenant's active appliance (read-only; safe on any thread). */
 export function createEncapsulator(deps: { db: Db; relayKeyPair: X25519KeyPair }) {
@@ -176,6 +243,9 @@ export function createEncapsulator(deps: { db: Db; relayKeyPair: X25519KeyPair }
     if (!appliance) return undefined;
     let recipient = recipients.get(appliance.id);
     if (!recipient) {
+      // Keys are checked at enrolment and at start; this catches one written by anything else.
+      const problem = x25519PublicKeyProblem(appliance.encryption_public_key);
+      if (problem) throw new UnsealableRecipient(appliance.id, problem);
       const key = x25519PublicFromRaw(appliance.encryption_public_key);
       recipient = { key, raw: Buffer.from(appliance.encryption_public_key), staticDh: authStaticDh(deps.relayKeyPair, key) };
       if (recipients.size > 50_000) recipients.clear();
@@ -216,7 +286,13 @@ export function createSealer(deps: { db: Db; relayKeyPair: X25519KeyPair; dedupK
       if (keys.every((k) => dedupSeen(db, k))) return { tenantId: part.tenantId, outcome: 'duplicate' };
       const appliance = activeApplianceOf(db, part.tenantId);
       if (!appliance) return { tenantId: part.tenantId, outcome: 'no_appliance' };
-      const e = part.encapsulation?.applianceId === appliance.id ? part.encapsulation : encapsulate(part.tenantId)!;
+      let e: Encapsulation;
+      try {
+        e = part.encapsulation?.applianceId === appliance.id ? part.encapsulation : encapsulate(part.tenantId)!;
+      } catch {
+        // Nothing of this part was written; the other parts of the webhook commit as usual.
+        return { tenantId: part.tenantId, outcome: 'unsealable', applianceId: appliance.id };
+      }
       const seq = takeSeq(db, appliance.id);
       const aad = Buffer.from(envelopeAad({ tenantId: part.tenantId, applianceId: appliance.id, seq, receivedAt }));
       const ct = sealFirst('aes-256-gcm', e.key, e.baseNonce, Buffer.from(JSON.stringify(part.plaintext)), aad);

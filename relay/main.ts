@@ -17,13 +17,16 @@ import {
   issueEnrolmentCode,
   listTenants,
   openStore,
+  PHONE_NUMBER_ID_RE,
+  PHONE_NUMBER_ID_RULE,
   removePhoneNumber,
   revokeAppliance,
   StoreConflict,
+  StoreInputError,
   type Db,
 } from './store';
 
-const PhoneNumberIdSchema = z.string().regex(/^\d{1,32}$/, 'a phone_number_id is digits only');
+const PhoneNumberIdSchema = z.string().regex(PHONE_NUMBER_ID_RE, PHONE_NUMBER_ID_RULE);
 const readText = (path: string) => readFileSync(path, 'utf8');
 
 function out(value: unknown): void {
@@ -57,7 +60,8 @@ async function serve(): Promise<void> {
   let stop: (signal: string, code?: number) => void = () => undefined;
   const server = createRelayServer({ config, logger, storePath, onFatal: () => stop('queue writer failure', 1) });
   const addr = await server.listen();
-  const listening = { event: 'listening', port: addr.port, host: addr.address, tls: config.tls !== null };
+  const metricsAddr = server.metricsAddress();
+  const listening = { event: 'listening', port: addr.port, host: addr.address, tls: config.tls !== null, metricsPort: metricsAddr?.port ?? null };
   // Supervisors and tests read the bound port from this line, so it is printed at any log level.
   if (logger.isLevelEnabled('info')) logger.info(listening, 'relay listening');
   else process.stdout.write(`${JSON.stringify({ time: Date.now(), service: 'clinic-relay', ...listening, msg: 'relay listening' })}\n`);
@@ -93,7 +97,10 @@ const USAGE = `Usage:
   npm run relay -- tenant-add <tenantId> [--label <clinic>] [--phone <phone_number_id>]...
   npm run relay -- number-add <tenantId> <phone_number_id>
   npm run relay -- number-remove <phone_number_id>
-  npm run relay -- enrol-code <tenantId>       print a one-time enrolment code (stored hashed)
+  npm run relay -- enrol-code <tenantId> [--replace]
+                                                print a one-time enrolment code (stored hashed); voids older
+                                                unused codes. --replace is needed while the tenant has an active
+                                                appliance: redeeming the code revokes it and drops its queue
   npm run relay -- list                         tenants, numbers, appliances, queue counts
   npm run relay -- revoke <applianceId>         revoke; the running server closes its socket
 Operator commands print one JSON document on stdout and need only RELAY_DATA_DIR.
@@ -104,7 +111,7 @@ async function main(): Promise<void> {
   const { positionals, values } = parseArgs({
     args: process.argv.slice(2),
     allowPositionals: true,
-    options: { label: { type: 'string' }, phone: { type: 'string', multiple: true }, help: { type: 'boolean' } },
+    options: { label: { type: 'string' }, phone: { type: 'string', multiple: true }, replace: { type: 'boolean' }, help: { type: 'boolean' } },
   });
   const [command = 'serve', ...rest] = positionals;
   if (values.help || command === 'help') {
@@ -155,8 +162,20 @@ async function main(): Promise<void> {
     case 'enrol-code': {
       const id = arg(IdSchema, rest[0], 'tenantId');
       const { db, enrolmentCodeTtlMs } = openAdminStore();
-      const { code, expiresAt } = issueEnrolmentCode(db, { tenantId: id, now, ttlMs: enrolmentCodeTtlMs });
-      return out({ tenantId: id, code, expiresAt: new Date(expiresAt).toISOString(), note: 'shown once; only its hash is stored' });
+      const issued = issueEnrolmentCode(db, { tenantId: id, now, ttlMs: enrolmentCodeTtlMs, replace: values.replace === true });
+      return out({
+        tenantId: id,
+        code: issued.code,
+        expiresAt: new Date(issued.expiresAt).toISOString(),
+        note: 'shown once; only its hash is stored',
+        voidedCodes: issued.voidedCodes,
+        replaces: issued.replaces && {
+          ...issued.replaces,
+          note:
+            `when this code is redeemed, appliance ${issued.replaces.applianceId} is revoked and its ${issued.replaces.queuedEnvelopes} waiting ` +
+            'envelopes are dropped: they are sealed to its key and will not be delivered to the new appliance (Meta does not send them again)',
+        },
+      });
     }
     case 'list': {
       const { db } = openAdminStore();
@@ -175,6 +194,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof StoreConflict) fail(err.message, 2);
+  if (err instanceof ConfigError || err instanceof StoreConflict || err instanceof StoreInputError) fail(err.message, 2);
   fail(`relay failed: ${(err as Error).message}`, 1);
 });

@@ -14,16 +14,29 @@ export type RejectReason =
   | 'rate_limited'
   | 'busy'
   | 'commit_failed'
+  | 'too_deep'
   | 'timeout';
 
 /** Why a signed webhook was answered 503 so that Meta sends it again later. */
-export type DeferReason = 'no_appliance';
+export type DeferReason = 'no_appliance' | 'unsealable';
+
+/** What the gauges read at scrape time; each is one cheap query or a value held in memory. */
+export interface MetricSources {
+  queue: () => { tenant_id: string; n: number; oldest: number }[];
+  /** Every active appliance: its tenant, whether its socket is open here, and when it was last seen. */
+  appliances?: () => { tenant: string; connected: boolean; lastSeenAt: number }[];
+  /** The outcome of the last periodic database check. */
+  databaseUp?: () => boolean;
+  inflightBodyBytes?: () => number;
+}
 
 export interface RelayMetrics {
   registry: Registry;
   webhooksAccepted: Counter<'outcome'>;
   webhooksRejected: Counter<'reason'>;
   webhooksDeferred: Counter<'reason'>;
+  webhookResponses: Counter<'code'>;
+  appliancesDisabled: Counter<'reason'>;
   connectionsDropped: Counter;
   envelopesQueued: Counter<'tenant'>;
   changesDropped: Counter<'reason'>;
@@ -41,11 +54,7 @@ export interface RelayMetrics {
   commitSeconds: Histogram;
 }
 
-export function createMetrics(
-  queue: () => { tenant_id: string; n: number; oldest: number }[],
-  now: () => number,
-  inflightBodyBytes: () => number = () => 0,
-): RelayMetrics {
+export function createMetrics(sources: MetricSources, now: () => number): RelayMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'relay_process_' });
   new Gauge({
@@ -53,7 +62,37 @@ export function createMetrics(
     help: 'Request body bytes held in memory now (bounded by RELAY_MAX_INFLIGHT_BODY_BYTES)',
     registers: [registry],
     collect() {
-      this.set(inflightBodyBytes());
+      this.set(sources.inflightBodyBytes?.() ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'relay_database_up',
+    help: 'Whether the last periodic database check (a read and an empty write transaction) succeeded (1) or not (0)',
+    registers: [registry],
+    collect() {
+      this.set(sources.databaseUp?.() === false ? 0 : 1);
+    },
+  });
+  const applianceConnected = new Gauge({
+    name: 'relay_appliance_connected',
+    help: "Whether the tenant's active appliance has its socket open (1) or not (0)",
+    labelNames: ['tenant'],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'relay_appliance_disconnected_seconds',
+    help: "Seconds since the tenant's active appliance was last connected (0 while connected; since enrolment if it never was)",
+    labelNames: ['tenant'],
+    registers: [registry],
+    collect() {
+      // One query serves both gauges; reset so a revoked appliance's tenant does not linger.
+      applianceConnected.reset();
+      this.reset();
+      const t = now();
+      for (const a of sources.appliances?.() ?? []) {
+        applianceConnected.set({ tenant: a.tenant }, a.connected ? 1 : 0);
+        this.set({ tenant: a.tenant }, a.connected ? 0 : Math.max(0, (t - a.lastSeenAt) / 1000));
+      }
     },
   });
   const queueDepth = new Gauge({ name: 'relay_queue_depth', help: 'Envelopes waiting per tenant', labelNames: ['tenant'], registers: [registry] });
@@ -67,7 +106,7 @@ export function createMetrics(
       queueDepth.reset();
       this.reset();
       const t = now();
-      for (const row of queue()) {
+      for (const row of sources.queue()) {
         queueDepth.set({ tenant: row.tenant_id }, row.n);
         this.set({ tenant: row.tenant_id }, Math.max(0, (t - row.oldest) / 1000));
       }
@@ -85,7 +124,19 @@ export function createMetrics(
     webhooksRejected: new Counter({ name: 'relay_webhooks_rejected_total', help: 'Webhooks refused, by reason', labelNames: ['reason'], registers: [registry] }),
     webhooksDeferred: new Counter({
       name: 'relay_webhooks_deferred_total',
-      help: 'Signed webhooks answered 503 so Meta retries them, by reason (no_appliance: a clinic without an active appliance)',
+      help: 'Signed webhooks answered 503 so Meta retries them, by reason (no_appliance: a clinic without an active appliance; unsealable: its key cannot be sealed to)',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    webhookResponses: new Counter({
+      name: 'relay_webhook_responses_total',
+      help: 'Answers to POST /webhooks/whatsapp by HTTP status code (5xx make Meta retry)',
+      labelNames: ['code'],
+      registers: [registry],
+    }),
+    appliancesDisabled: new Counter({
+      name: 'relay_appliances_disabled_total',
+      help: 'Appliances revoked at start because a stored key is unusable (bad_signing_key, bad_encryption_key); the clinic must pair again',
       labelNames: ['reason'],
       registers: [registry],
     }),

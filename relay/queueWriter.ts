@@ -16,7 +16,8 @@ export type WriterRequest =
   | { t: 'commit'; id: number; parts: TenantPart[]; receivedAt: number }
   | { t: 'ack'; id: number; applianceId: string; seqs: number[] }
   | { t: 'expire'; id: number; before: number }
-  | { t: 'touch'; id: number; applianceIds: string[]; at: number };
+  | { t: 'touch'; id: number; applianceIds: string[]; at: number }
+  | { t: 'probe'; id: number };
 
 export type WriterResult = { id: number; ok: true; value: unknown } | { id: number; ok: false; message: string };
 
@@ -32,6 +33,8 @@ export interface QueueWriter {
   ack(applianceId: string, seqs: number[]): Promise<boolean[]>;
   expire(before: number): Promise<[string, number][]>;
   touch(applianceIds: string[], at: number): void;
+  /** An empty write transaction on the writer's connection: resolves if the database takes writes. */
+  probe(): Promise<void>;
   /** False once the writer thread died; the relay then answers 503 and reports not ready. */
   healthy(): boolean;
   /** Lets queued writes finish, then stops the thread. */
@@ -105,6 +108,7 @@ export function createQueueWriter(init: WriterInit, hooks: { onBatch?: (size: nu
     touch(applianceIds, at) {
       request({ t: 'touch', applianceIds, at }).catch(() => undefined);
     },
+    probe: () => request<void>({ t: 'probe' }),
     healthy: () => alive,
     async close() {
       if (!alive) return;

@@ -425,7 +425,7 @@ describe('operations', () => {
   it('serves health, readiness and Prometheus metrics without patient data', async () => {
     expect((await fetch(`${relay.url}/healthz`)).status).toBe(200);
     expect((await fetch(`${relay.url}/readyz`)).status).toBe(200);
-    const text = await (await fetch(`${relay.url}/metrics`)).text();
+    const text = await (await fetch(relay.metricsUrl)).text();
     for (const name of [
       'relay_webhooks_accepted_total',
       'relay_webhooks_rejected_total',

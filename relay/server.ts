@@ -13,12 +13,23 @@ import type { ErrorCode } from '../shared/errors';
 import { MAX_ENVELOPE_PLAINTEXT_BYTES, WS_CLOSE } from '../shared/wire';
 import type { RelayConfig } from './config';
 import { x25519KeyPairFromPrivate, x25519PrivateFromRaw } from './crypto/hpke';
+import { applianceKeyProblem } from './crypto/keyCheck';
 import { createDeliveryHub } from './delivery';
-import { createEncapsulator, parseWebhook, routeWebhook, verifyMetaSignature } from './intake';
+import { createEncapsulator, MAX_NESTING_DEPTH, nestingDepthExceeds, parseWebhook, routeWebhook, verifyMetaSignature } from './intake';
 import { createQueueWriter } from './queueWriter';
 import { createMetrics, type RejectReason } from './metrics';
 import { createRateLimiter } from './rateLimit';
-import { openStore, phoneNumbersOf, queueByTenant, redeemEnrolmentCode, tenantForPhoneNumber } from './store';
+import { requestTarget } from './requestTarget';
+import {
+  activeAppliances,
+  openStore,
+  phoneNumbersOf,
+  queueByTenant,
+  redeemEnrolmentCode,
+  revokeAppliance,
+  tenantForPhoneNumber,
+  type Db,
+} from './store';
 
 export const WEBHOOK_PATH = '/webhooks/whatsapp';
 
@@ -37,12 +48,18 @@ export interface RelayServerDeps {
 
 export interface RelayServer {
   listen(): Promise<AddressInfo>;
+  /** Where the metrics listener is bound, once listening (null when `RELAY_METRICS_LISTEN=off`). */
+  metricsAddress(): AddressInfo | null;
   /** Stops accepting, finishes in-flight commits, closes sockets and the database. */
   close(): Promise<void>;
   address(): AddressInfo | null;
 }
 
-class BodyTooLarge extends Error {}
+class BodyTooLarge extends Error {
+  constructor(readonly declared: boolean) {
+    super('body too large');
+  }
+}
 class OverBudget extends Error {}
 
 /**
@@ -93,7 +110,7 @@ export function createBodyBudget(limit: number): BodyBudget {
 function readBody(req: IncomingMessage, limit: number, claim: BodyClaim): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length']);
-    if (Number.isFinite(declared) && declared > limit) return reject(new BodyTooLarge());
+    if (Number.isFinite(declared) && declared > limit) return reject(new BodyTooLarge(true));
     // Claimed before a byte is read: a slow upload holds its share from the start.
     if (Number.isFinite(declared) && !claim.cover(declared)) return reject(new OverBudget());
     const chunks: Buffer[] = [];
@@ -102,7 +119,7 @@ function readBody(req: IncomingMessage, limit: number, claim: BodyClaim): Promis
       size += chunk.length;
       if (size > limit || !claim.cover(size)) {
         req.off('data', onData);
-        reject(size > limit ? new BodyTooLarge() : new OverBudget());
+        reject(size > limit ? new BodyTooLarge(false) : new OverBudget());
         return;
       }
       chunks.push(chunk);
@@ -122,7 +139,19 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
   const metricsToken = config.metricsToken ? Buffer.from(config.metricsToken) : null;
   const relayKeyPair = x25519KeyPairFromPrivate(x25519PrivateFromRaw(config.relayPrivateKey));
   const budget = createBodyBudget(config.maxInflightBodyBytes);
-  const metrics = createMetrics(() => queueByTenant(db), now, budget.used);
+  let databaseUp = true;
+  // Built before the hub exists; read at scrape time only.
+  let isConnected: (applianceId: string) => boolean = () => false;
+  const metrics = createMetrics(
+    {
+      queue: () => queueByTenant(db),
+      appliances: () =>
+        activeAppliances(db).map((a) => ({ tenant: a.tenant_id, connected: isConnected(a.id), lastSeenAt: a.last_seen_at ?? a.enrolled_at })),
+      databaseUp: () => databaseUp,
+      inflightBodyBytes: budget.used,
+    },
+    now,
+  );
   // The costly half of HPKE (ephemeral key, two X25519s, key schedule) runs here, in parallel with
   // the writer thread's commits; the writer does the AEAD step that binds the seq.
   const encapsulate = createEncapsulator({ db, relayKeyPair });
@@ -153,6 +182,7 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
     revocationPollMs: config.revocationPollMs,
     maxPayload: config.wsMaxPayloadBytes,
   });
+  isConnected = hub.isConnected;
 
   const clientIp = (req: IncomingMessage): string => {
     if (config.trustProxy) {
@@ -185,10 +215,10 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
     sendError(res, 503, 'UNAVAILABLE', 'relay busy; retry later', { 'retry-after': '5', connection: 'close' });
   };
 
-  const handleVerify = (req: IncomingMessage, res: ServerResponse, url: URL) => {
-    const mode = url.searchParams.get('hub.mode');
-    const token = url.searchParams.get('hub.verify_token');
-    const challenge = url.searchParams.get('hub.challenge');
+  const handleVerify = (req: IncomingMessage, res: ServerResponse, query: URLSearchParams) => {
+    const mode = query.get('hub.mode');
+    const token = query.get('hub.verify_token');
+    const challenge = query.get('hub.challenge');
     const given = Buffer.from(token ?? '');
     const tokenOk = token !== null && given.length === verifyToken.length && timingSafeEqual(given, verifyToken);
     if (mode === 'subscribe' && tokenOk && challenge !== null) {
@@ -218,6 +248,12 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
         // The discarded rest is never held.
         claim.release();
         limiter.take(ip);
+        if (err.declared) {
+          // The declared length already says no: answer now, not after the client has sent (or
+          // failed to send) all of it; the connection closes once the answer is out.
+          req.on('data', () => undefined);
+          return reject(res, 413, 'too_large', 'BAD_REQUEST', `body larger than ${config.bodyLimitBytes} bytes`);
+        }
         // Discard the rest before answering, so the client reads a 413 instead of a broken pipe;
         // past a hard bound (or the request timeout) the connection is simply cut.
         let discarded = 0;
@@ -240,6 +276,11 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
       limiter.take(ip);
       logger.warn({ bytes: raw.length }, 'webhook refused: bad or missing signature');
       return reject(res, 401, header ? 'bad_signature' : 'missing_signature', 'RELAY_UNAUTHORIZED', 'bad or missing X-Hub-Signature-256');
+    }
+    if (nestingDepthExceeds(raw)) {
+      // Signed, but parsing or walking it would recurse past the stack; a retry would not change it.
+      logger.warn({ bytes: raw.length }, 'webhook refused: nested too deep');
+      return reject(res, 400, 'too_deep', 'BAD_REQUEST', `body nests deeper than ${MAX_NESTING_DEPTH} levels`);
     }
     const body = parseWebhook(raw);
     if (!body) {
@@ -264,18 +305,37 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
       logger.info({ unknownPhoneNumber: routed.unknownPhoneNumber, noPhoneNumber: routed.noPhoneNumber }, 'webhook accepted, nothing routed');
       return sendJson(res, 200, { ok: true });
     }
+    for (const part of routed.parts) {
+      try {
+        part.encapsulation = encapsulate(part.tenantId);
+      } catch {
+        // Left to the writer, which tries again and answers `unsealable` for this part alone.
+        part.encapsulation = undefined;
+      }
+    }
     try {
-      for (const part of routed.parts) part.encapsulation = encapsulate(part.tenantId);
       const outcomes = await writer.commit(routed.parts, receivedAt);
       hub.notify(outcomes.flatMap((o) => (o.outcome === 'queued' ? [o.applianceId] : [])));
       let queued = 0;
       const waiting: string[] = [];
+      const unsealable: { tenantId: string; applianceId: string }[] = [];
       for (const o of outcomes) {
         if (o.outcome === 'queued') {
           queued += 1;
           metrics.envelopesQueued.inc({ tenant: o.tenantId });
         } else if (o.outcome === 'duplicate') metrics.duplicates.inc({ tenant: o.tenantId });
+        else if (o.outcome === 'unsealable') unsealable.push({ tenantId: o.tenantId, applianceId: o.applianceId });
         else waiting.push(o.tenantId);
+      }
+      if (unsealable.length > 0) {
+        // The other clinics' parts are committed; this one waits for Meta's retry, which the
+        // dedup reduces to what is missing. Only re-pairing that clinic makes it deliverable.
+        metrics.webhooksDeferred.inc({ reason: 'unsealable' });
+        logger.error(
+          { unsealable, queuedParts: queued },
+          "webhook deferred: a clinic's appliance key cannot be sealed to; revoke it and pair the clinic again; 503 so Meta retries",
+        );
+        return sendError(res, 503, 'UNAVAILABLE', "a clinic in this webhook cannot be sealed to; retry later", { 'retry-after': String(NO_APPLIANCE_RETRY_AFTER_S) });
       }
       if (waiting.length > 0) {
         // A known clinic without an active appliance (not enrolled yet, or revoked and not yet
@@ -316,10 +376,20 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
       return sendError(res, 400, 'BAD_REQUEST', parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
     }
     const r = parsed.data;
+    const signingPublicKey = Buffer.from(r.signingPublicKey, 'base64url');
+    const encryptionPublicKey = Buffer.from(r.encryptionPublicKey, 'base64url');
+    const keyProblem = applianceKeyProblem({ signingPublicKey, encryptionPublicKey });
+    if (keyProblem) {
+      // Checked before the code is looked at: nothing is stored and the code stays usable.
+      metrics.enrolments.inc({ outcome: 'bad_key' });
+      logger.warn({ key: keyProblem.key, problem: keyProblem.problem }, 'enrolment refused: unusable public key');
+      const field = keyProblem.key === 'signing' ? 'signingPublicKey' : 'encryptionPublicKey';
+      return sendError(res, 400, 'BAD_REQUEST', `${field}: the key ${keyProblem.problem}; generate a fresh key pair and try again`);
+    }
     const result = redeemEnrolmentCode(db, {
       code: r.code,
-      signingPublicKey: Buffer.from(r.signingPublicKey, 'base64url'),
-      encryptionPublicKey: Buffer.from(r.encryptionPublicKey, 'base64url'),
+      signingPublicKey,
+      encryptionPublicKey,
       label: r.label ?? null,
       now: now(),
     });
@@ -343,14 +413,28 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
     sendJson(res, 200, response);
   };
 
+  /** Prometheus text, behind the bearer token when the operator set one. */
+  const serveMetrics = async (req: IncomingMessage, res: ServerResponse, ip: string) => {
+    if (metricsToken && !bearerMatches(req.headers.authorization, metricsToken)) {
+      if (!limiter.allowed(ip)) return sendError(res, 429, 'RATE_LIMITED', 'too many unauthenticated requests; slow down', { 'retry-after': '60' });
+      limiter.take(ip);
+      return sendError(res, 401, 'RELAY_UNAUTHORIZED', 'metrics need the bearer token the operator configured', { 'www-authenticate': 'Bearer realm="relay-metrics"' });
+    }
+    const text = await metrics.registry.metrics();
+    res.writeHead(200, { 'content-type': metrics.registry.contentType });
+    res.end(text);
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const url = new URL(req.url ?? '/', 'http://relay');
+    const target = requestTarget(req.url);
     const ip = clientIp(req);
-    const route = `${req.method} ${url.pathname}`;
+    const route = `${req.method} ${target.path}`;
+    if (route === `POST ${WEBHOOK_PATH}`) res.once('finish', () => metrics.webhookResponses.inc({ code: String(res.statusCode) }));
     if (route === 'GET /healthz') return sendJson(res, 200, { status: 'ok' });
     if (route === 'GET /readyz') {
       if (shuttingDown) return sendJson(res, 503, { status: 'shutting_down' });
       if (!writer.healthy()) return sendJson(res, 503, { status: 'queue_writer_down' });
+      if (!databaseUp) return sendJson(res, 503, { status: 'database_unavailable' });
       try {
         db.prepare('SELECT 1').get();
         return sendJson(res, 200, { status: 'ready' });
@@ -358,15 +442,9 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
         return sendJson(res, 503, { status: 'database_unavailable' });
       }
     }
-    if (route === 'GET /metrics') {
-      if (metricsToken && !bearerMatches(req.headers.authorization, metricsToken)) {
-        if (!limiter.allowed(ip)) return sendError(res, 429, 'RATE_LIMITED', 'too many unauthenticated requests; slow down', { 'retry-after': '60' });
-        return sendError(res, 401, 'RELAY_UNAUTHORIZED', 'metrics need the bearer token the operator configured', { 'www-authenticate': 'Bearer realm="relay-metrics"' });
-      }
-      const text = await metrics.registry.metrics();
-      res.writeHead(200, { 'content-type': metrics.registry.contentType });
-      return res.end(text);
-    }
+    // Metrics show tenant ids and volumes: on this (public) listener only with the token; without
+    // one they are served on the metrics listener alone (loopback by default).
+    if (route === 'GET /metrics' && metricsToken) return serveMetrics(req, res, ip);
     // Everything below can be reached without a valid signature: an IP that keeps failing is slowed
     // down, and before any body is read (a signature header proves nothing until the whole body is
     // in memory and hashed). Only a check: correctly signed posts never spend tokens, so Meta's
@@ -376,7 +454,7 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
       return sendError(res, 429, 'RATE_LIMITED', 'too many unauthenticated requests; slow down', { 'retry-after': '60', connection: 'close' });
     }
     if (shuttingDown) return sendError(res, 503, 'UNAVAILABLE', 'relay shutting down', { connection: 'close' });
-    if (route === `GET ${WEBHOOK_PATH}`) return handleVerify(req, res, url);
+    if (route === `GET ${WEBHOOK_PATH}`) return handleVerify(req, res, target.query);
     if (route === `POST ${WEBHOOK_PATH}`) return handleWebhook(req, res);
     if (route === `POST ${ENROL_PATH}`) return handleEnrol(req, res);
     limiter.take(ip);
@@ -429,6 +507,39 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
     socket.destroy();
   });
 
+  const metricsServer = config.metricsListen
+    ? http.createServer({ headersTimeout: config.headersTimeoutMs, requestTimeout: config.requestTimeoutMs }, (req, res) => {
+        const route = `${req.method} ${requestTarget(req.url).path}`;
+        const answer = route === 'GET /metrics' ? serveMetrics(req, res, clientIp(req)) : Promise.resolve(sendError(res, 404, 'NOT_FOUND', 'this listener serves GET /metrics only'));
+        answer.catch(() => res.destroy());
+      })
+    : null;
+
+  // Behind relay_database_up (and /readyz): a read on this connection and an empty write
+  // transaction on the writer's, so a locked, missing or failing database shows within one interval.
+  let dbCheck: NodeJS.Timeout | null = null;
+  let lastDbLog = true;
+  const checkDatabase = () => {
+    let readOk = true;
+    try {
+      db.prepare('SELECT count(*) FROM tenants').get();
+    } catch {
+      readOk = false;
+    }
+    const timeout = new Promise<never>((_, fail) => setTimeout(() => fail(new Error('timed out')), config.databaseCheckMs * 2).unref());
+    Promise.race([writer.probe(), timeout]).then(
+      () => readOk,
+      () => false,
+    ).then((up) => {
+      databaseUp = up && writer.healthy();
+      if (databaseUp !== lastDbLog) {
+        lastDbLog = databaseUp;
+        if (databaseUp) logger.info('database check passes again');
+        else logger.error('database check failed: the relay cannot read or write its database');
+      }
+    });
+  };
+
   let sweep: NodeJS.Timeout | null = null;
   const runSweep = () => {
     writer.expire(now() - config.envelopeTtlMs).then(
@@ -443,22 +554,25 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
   return {
     async listen() {
       await writer.ready;
-      return new Promise((resolve, rejectListen) => {
-        server.once('error', rejectListen);
-        server.listen(config.port, config.host, () => {
-          server.off('error', rejectListen);
-          runSweep();
-          sweep = setInterval(runSweep, config.sweepIntervalMs);
-          sweep.unref();
-          resolve(server.address() as AddressInfo);
-        });
-      });
+      disableUnusableAppliances(db, now(), logger, (reason) => metrics.appliancesDisabled.inc({ reason }));
+      if (metricsServer) await listenOn(metricsServer, config.metricsListen!.port, config.metricsListen!.host);
+      const address = await listenOn(server, config.port, config.host);
+      runSweep();
+      sweep = setInterval(runSweep, config.sweepIntervalMs);
+      sweep.unref();
+      dbCheck = setInterval(checkDatabase, config.databaseCheckMs);
+      dbCheck.unref();
+      return address;
     },
     address: () => (server.address() as AddressInfo | null) ?? null,
+    metricsAddress: () => (metricsServer?.address() as AddressInfo | null) ?? null,
     async close() {
       if (shuttingDown) return;
       shuttingDown = true;
       if (sweep) clearInterval(sweep);
+      if (dbCheck) clearInterval(dbCheck);
+      metricsServer?.close();
+      metricsServer?.closeAllConnections();
       hub.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
@@ -470,6 +584,36 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
       db.close();
     },
   };
+}
+
+function listenOn(server: http.Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolve, rejectListen) => {
+    server.once('error', rejectListen);
+    server.listen(port, host, () => {
+      server.off('error', rejectListen);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+/**
+ * Keys from before enrolment checked them (or written by anything else) are checked once at
+ * start. An appliance with an unusable key is revoked, not served: a small-order signing key lets
+ * anyone log in as it, and one cannot seal to a small-order encryption key. Its tenant then waits
+ * like one without an appliance (503, Meta retries) until the clinic pairs again.
+ */
+function disableUnusableAppliances(db: Db, now: number, logger: Logger, count: (reason: string) => void): void {
+  for (const a of activeAppliances(db)) {
+    const problem = applianceKeyProblem({ signingPublicKey: a.signing_public_key, encryptionPublicKey: a.encryption_public_key });
+    if (!problem) continue;
+    const reason = problem.key === 'signing' ? 'bad_signing_key' : 'bad_encryption_key';
+    const dropped = revokeAppliance(db, a.id, now, reason);
+    count(reason);
+    logger.error(
+      { applianceId: a.id, tenantId: a.tenant_id, reason, problem: problem.problem, droppedEnvelopes: dropped },
+      'appliance disabled at start: its stored key is unusable; issue the clinic a new enrolment code',
+    );
+  }
 }
 
 function bearerMatches(header: string | undefined, token: Buffer): boolean {

@@ -12,7 +12,7 @@ import { createHash, randomBytes, randomInt } from 'node:crypto';
 
 export type Db = Database.Database;
 
-const SCHEMA_VERSION = 10;
+const SCHEMA_VERSION = 20;
 
 const MIGRATIONS: Record<number, string> = {
   10: `
@@ -72,6 +72,13 @@ const MIGRATIONS: Record<number, string> = {
       received_at INTEGER NOT NULL
     );
   `,
+  // Why an appliance was revoked (a key found unusable at start, say), and enrolment codes that
+  // are voided by a newer one or were issued to replace a named appliance.
+  20: `
+    ALTER TABLE appliances ADD COLUMN revoked_reason TEXT;
+    ALTER TABLE enrolment_codes ADD COLUMN replaces_appliance_id TEXT;
+    ALTER TABLE enrolment_codes ADD COLUMN voided_at INTEGER;
+  `,
 };
 
 export function openStore(path: string): Db {
@@ -126,7 +133,18 @@ export function newId(prefix: string): string {
   return `${prefix}-${randomBytes(8).toString('hex')}`;
 }
 
+/** Meta's id of a WhatsApp number (digits), not the phone number itself. */
+export const PHONE_NUMBER_ID_RE = /^\d{1,32}$/;
+export const PHONE_NUMBER_ID_RULE =
+  'a phone_number_id is digits only: the id Meta shows for the number under WhatsApp > API Setup, not the phone number itself';
+
+function checkPhoneNumberId(phoneNumberId: string): void {
+  // Webhooks route by this id; one that is not numeric can never match and would silently lose messages.
+  if (!PHONE_NUMBER_ID_RE.test(phoneNumberId)) throw new StoreInputError(PHONE_NUMBER_ID_RULE);
+}
+
 export function createTenant(db: Db, args: { id: string; label?: string | null; phoneNumberIds: string[]; now: number }): TenantRow {
+  for (const p of args.phoneNumberIds) checkPhoneNumberId(p);
   db.transaction(() => {
     stmt(db, 'INSERT INTO tenants (id, label, created_at) VALUES (?, ?, ?)').run(args.id, args.label ?? null, args.now);
     for (const p of args.phoneNumberIds) addPhoneNumber(db, args.id, p, args.now);
@@ -139,6 +157,7 @@ export function getTenant(db: Db, id: string): TenantRow | undefined {
 }
 
 export function addPhoneNumber(db: Db, tenantId: string, phoneNumberId: string, now: number): void {
+  checkPhoneNumberId(phoneNumberId);
   const owner = tenantForPhoneNumber(db, phoneNumberId);
   if (owner && owner !== tenantId) throw new StoreConflict(`phone_number_id ${phoneNumberId} already belongs to tenant ${owner}`);
   if (!owner) stmt(db, 'INSERT INTO phone_numbers (phone_number_id, tenant_id, added_at) VALUES (?, ?, ?)').run(phoneNumberId, tenantId, now);
@@ -160,6 +179,8 @@ export function phoneNumbersOf(db: Db, tenantId: string): string[] {
 }
 
 export class StoreConflict extends Error {}
+/** Input an operator must correct (the message says how); nothing was changed. */
+export class StoreInputError extends Error {}
 
 // --- enrolment -------------------------------------------------------------------------------
 
@@ -170,18 +191,49 @@ export function hashEnrolmentCode(code: string): Buffer {
   return createHash('sha256').update(`clinic-inbox/enrolment-code/v1\0${code}`).digest();
 }
 
-export function issueEnrolmentCode(db: Db, args: { tenantId: string; now: number; ttlMs: number }): { code: string; expiresAt: number } {
-  if (!getTenant(db, args.tenantId)) throw new StoreConflict(`no tenant ${args.tenantId}`);
-  const chars = Array.from({ length: 16 }, () => CODE_ALPHABET[randomInt(CODE_ALPHABET.length)]).join('');
-  const code = chars.match(/.{4}/g)!.join('-');
-  const expiresAt = args.now + args.ttlMs;
-  stmt(db, 'INSERT INTO enrolment_codes (code_hash, tenant_id, issued_at, expires_at) VALUES (?, ?, ?, ?)').run(
-    hashEnrolmentCode(code),
-    args.tenantId,
-    args.now,
-    expiresAt,
-  );
-  return { code, expiresAt };
+export interface IssuedCode {
+  code: string;
+  expiresAt: number;
+  /** Older unused codes of this tenant that stopped working now. */
+  voidedCodes: number;
+  /** The running appliance this code replaces when redeemed, and the envelopes waiting for it. */
+  replaces: { applianceId: string; queuedEnvelopes: number } | null;
+}
+
+/**
+ * Issues the tenant's one valid code: older unused ones are voided, so a leaked code stops
+ * working once a newer one exists. Redeeming a code revokes the running appliance and drops its
+ * queue, so for a tenant with an active appliance the operator must ask for that (`replace`).
+ */
+export function issueEnrolmentCode(db: Db, args: { tenantId: string; now: number; ttlMs: number; replace?: boolean }): IssuedCode {
+  return db
+    .transaction((): IssuedCode => {
+      if (!getTenant(db, args.tenantId)) throw new StoreConflict(`no tenant ${args.tenantId}`);
+      const active = activeApplianceOf(db, args.tenantId);
+      const queuedEnvelopes = active ? backlogOf(db, active.id).queued : 0;
+      if (active && !args.replace) {
+        throw new StoreConflict(
+          `tenant ${args.tenantId} has an active appliance (${active.id}, ${queuedEnvelopes} envelopes waiting); ` +
+            'a code for it would replace that appliance and drop its queue. Issue it with --replace to pair a new computer',
+        );
+      }
+      const voided = stmt(db, 'UPDATE enrolment_codes SET voided_at = ? WHERE tenant_id = ? AND used_at IS NULL AND voided_at IS NULL').run(
+        args.now,
+        args.tenantId,
+      ).changes;
+      const chars = Array.from({ length: 16 }, () => CODE_ALPHABET[randomInt(CODE_ALPHABET.length)]).join('');
+      const code = chars.match(/.{4}/g)!.join('-');
+      const expiresAt = args.now + args.ttlMs;
+      stmt(db, 'INSERT INTO enrolment_codes (code_hash, tenant_id, issued_at, expires_at, replaces_appliance_id) VALUES (?, ?, ?, ?, ?)').run(
+        hashEnrolmentCode(code),
+        args.tenantId,
+        args.now,
+        expiresAt,
+        active?.id ?? null,
+      );
+      return { code, expiresAt, voidedCodes: voided, replaces: active ? { applianceId: active.id, queuedEnvelopes } : null };
+    })
+    .immediate();
 }
 
 export interface ApplianceRow {
@@ -192,6 +244,7 @@ export interface ApplianceRow {
   label: string | null;
   enrolled_at: number;
   revoked_at: number | null;
+  revoked_reason: string | null;
   next_seq: number;
   last_seen_at: number | null;
 }
@@ -214,14 +267,18 @@ export function redeemEnrolmentCode(
   return db
     .transaction((): EnrolResult | null => {
       const hash = hashEnrolmentCode(args.code);
-      const row = stmt(db, 'SELECT tenant_id FROM enrolment_codes WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?').get(hash, args.now) as
-        | { tenant_id: string }
-        | undefined;
+      const row = stmt(
+        db,
+        'SELECT tenant_id, replaces_appliance_id FROM enrolment_codes WHERE code_hash = ? AND used_at IS NULL AND voided_at IS NULL AND expires_at > ?',
+      ).get(hash, args.now) as { tenant_id: string; replaces_appliance_id: string | null } | undefined;
       if (!row) return null;
       const previous = activeApplianceOf(db, row.tenant_id);
+      // Only a code issued to replace exactly this appliance may take its place (codes from before
+      // it enrolled, or from an older relay, cannot push it off).
+      if (previous && previous.id !== row.replaces_appliance_id) return null;
       let replaced: EnrolResult['replaced'] = null;
       if (previous) {
-        const dropped = revokeAppliance(db, previous.id, args.now);
+        const dropped = revokeAppliance(db, previous.id, args.now, 'replaced');
         replaced = { applianceId: previous.id, droppedEnvelopes: dropped };
       }
       const id = newId('a');
@@ -244,10 +301,10 @@ export function activeApplianceOf(db: Db, tenantId: string): ApplianceRow | unde
 }
 
 /** Revokes an appliance and deletes its queue; returns how many envelopes were dropped. */
-export function revokeAppliance(db: Db, applianceId: string, now: number): number {
+export function revokeAppliance(db: Db, applianceId: string, now: number, reason = 'operator'): number {
   return db
     .transaction(() => {
-      const r = stmt(db, 'UPDATE appliances SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now, applianceId);
+      const r = stmt(db, 'UPDATE appliances SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL').run(now, reason, applianceId);
       if (r.changes === 0) return 0;
       return stmt(db, 'DELETE FROM envelopes WHERE appliance_id = ?').run(applianceId).changes;
     })
@@ -260,6 +317,10 @@ export function revokedAmong(db: Db, applianceIds: Iterable<string>): string[] {
   const out: string[] = [];
   for (const id of applianceIds) if (revoked.has(id)) out.push(id);
   return out;
+}
+
+export function activeAppliances(db: Db): ApplianceRow[] {
+  return stmt(db, 'SELECT * FROM appliances WHERE revoked_at IS NULL').all() as ApplianceRow[];
 }
 
 export function touchAppliance(db: Db, applianceId: string, now: number): void {
@@ -372,7 +433,15 @@ export interface TenantSummary {
   label: string | null;
   createdAt: number;
   phoneNumberIds: string[];
-  appliances: { id: string; label: string | null; enrolledAt: number; revokedAt: number | null; lastSeenAt: number | null; queued: number }[];
+  appliances: {
+    id: string;
+    label: string | null;
+    enrolledAt: number;
+    revokedAt: number | null;
+    revokedReason: string | null;
+    lastSeenAt: number | null;
+    queued: number;
+  }[];
 }
 
 export function listTenants(db: Db): TenantSummary[] {
@@ -387,6 +456,7 @@ export function listTenants(db: Db): TenantSummary[] {
       label: a.label,
       enrolledAt: a.enrolled_at,
       revokedAt: a.revoked_at,
+      revokedReason: a.revoked_reason,
       lastSeenAt: a.last_seen_at,
       queued: backlogOf(db, a.id).queued,
     })),

@@ -11,7 +11,7 @@
  *   await relay.kill('SIGKILL'); await relay.restart();   // same data dir, same port if free
  *   await relay.stop();                                   // SIGTERM, waits, removes the temp dir
  *
- * Fields: `url` (http://127.0.0.1:port), `wsUrl`, `port`, `dataDir`, `appSecret`, `verifyToken`,
+ * Fields: `url` (http://127.0.0.1:port), `wsUrl`, `port`, `metricsUrl` (the loopback metrics listener), `dataDir`, `appSecret`, `verifyToken`,
  * `relayPublicKey`, `pid`, `logs()` (everything the relay printed; also in `<dataDir>/relay.log`).
  * Operator commands run in this process against the same SQLite file (WAL allows it), through the
  * same store functions the CLI uses; `cli(args)` runs the real CLI when a test wants that path.
@@ -43,6 +43,8 @@ export class RelayProcess {
   readonly verifyToken: string;
   readonly relayPublicKey: string;
   port = 0;
+  /** The metrics listener's port (loopback), 0 when the test turned it off. */
+  metricsPort = 0;
   private child: ChildProcess | null = null;
   private output = '';
   private readonly env: Record<string, string>;
@@ -64,6 +66,8 @@ export class RelayProcess {
       RELAY_VERIFY_TOKEN: this.verifyToken,
       RELAY_REVOCATION_POLL_MS: '200',
       RELAY_SHUTDOWN_GRACE_MS: '3000',
+      // Metrics on a loopback listener of their own (as in production), on a free port.
+      RELAY_METRICS_LISTEN: '127.0.0.1:0',
       ...opts.env,
     };
   }
@@ -80,6 +84,11 @@ export class RelayProcess {
 
   get wsUrl(): string {
     return `ws://127.0.0.1:${this.port}`;
+  }
+
+  /** Where `/metrics` is served without a token: the loopback metrics listener. */
+  get metricsUrl(): string {
+    return `http://127.0.0.1:${this.metricsPort}/metrics`;
   }
 
   get pid(): number | undefined {
@@ -110,9 +119,10 @@ export class RelayProcess {
           const line = buffered.slice(0, nl);
           buffered = buffered.slice(nl + 1);
           try {
-            const j = JSON.parse(line) as { event?: string; port?: number };
+            const j = JSON.parse(line) as { event?: string; port?: number; metricsPort?: number | null };
             if (j.event === 'listening' && j.port) {
               this.port = j.port;
+              this.metricsPort = j.metricsPort ?? 0;
               resolveStart();
             }
           } catch {
@@ -168,8 +178,14 @@ export class RelayProcess {
     return { tenantId: args.tenantId };
   }
 
-  async issueEnrolmentCode(tenantId: string, ttlMs = 3_600_000): Promise<string> {
-    return this.withDb((db) => issueEnrolmentCode(db, { tenantId, now: Date.now(), ttlMs }).code);
+  /**
+   * A fresh code for the tenant (older unused ones stop working). Tests re-pair freely, so by
+   * default the code replaces the tenant's active appliance if it has one, as the operator's
+   * `enrol-code --replace` does; `{ replace: false }` behaves like the plain command and throws
+   * while an appliance is active.
+   */
+  async issueEnrolmentCode(tenantId: string, ttlMs = 3_600_000, opts: { replace?: boolean } = {}): Promise<string> {
+    return this.withDb((db) => issueEnrolmentCode(db, { tenantId, now: Date.now(), ttlMs, replace: opts.replace ?? true }).code);
   }
 
   async revoke(applianceId: string): Promise<void> {
@@ -186,9 +202,10 @@ export class RelayProcess {
     });
   }
 
-  /** The value of one Prometheus sample, e.g. `metric('relay_unknown_phone_number_total')`. */
+  /** The value of one Prometheus sample, e.g. `metric('relay_unknown_phone_number_total')`, scraped from the metrics listener. */
   async metric(name: string, labels: Record<string, string> = {}): Promise<number> {
-    const text = await (await fetch(`${this.url}/metrics`)).text();
+    const token = this.env.RELAY_METRICS_TOKEN;
+    const text = await (await fetch(this.metricsUrl, token ? { headers: { authorization: `Bearer ${token}` } } : {})).text();
     const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
     for (const line of text.split('\n')) {
       if (!line.startsWith(name)) continue;

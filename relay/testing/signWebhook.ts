@@ -5,6 +5,7 @@
  *   Signatures must hold over those bytes, never over a re-serialisation.
  * - `textMessageWebhook({phoneNumberId, wamid, text, from?, entryId?})` and
  *   `statusWebhook({phoneNumberId, wamid, status})` → webhook objects in Meta's documented shapes.
+ * - `reactionChange({phoneNumberId, wamid, reactsTo, emoji})` → a reaction (emoji "" removes it).
  * - `batchWebhook(changes[])` → one body with one entry per phone number (as Meta batches).
  */
 import { createHmac } from 'node:crypto';
@@ -24,7 +25,8 @@ export interface WebhookChange {
   value: Record<string, unknown> & { metadata: { display_phone_number: string; phone_number_id: string } };
 }
 
-export function textMessageChange(args: { phoneNumberId: string; wamid: string; text: string; from?: string; name?: string; timestamp?: number }): WebhookChange {
+/** One inbound message from a patient, with the contact it names, in a change of Meta's shape. */
+function inboundChange(args: { phoneNumberId: string; from?: string; name?: string }, message: Record<string, unknown>): WebhookChange {
   const from = args.from ?? '15555550101';
   return {
     field: 'messages',
@@ -32,9 +34,13 @@ export function textMessageChange(args: { phoneNumberId: string; wamid: string; 
       messaging_product: 'whatsapp',
       metadata: { display_phone_number: '15550001234', phone_number_id: args.phoneNumberId },
       contacts: [{ profile: { name: args.name ?? 'Maria Muster' }, wa_id: from }],
-      messages: [{ from, id: args.wamid, timestamp: String(args.timestamp ?? 1760000000), type: 'text', text: { body: args.text } }],
+      messages: [{ from, ...message }],
     },
   };
+}
+
+export function textMessageChange(args: { phoneNumberId: string; wamid: string; text: string; from?: string; name?: string; timestamp?: number }): WebhookChange {
+  return inboundChange(args, { id: args.wamid, timestamp: String(args.timestamp ?? 1760000000), type: 'text', text: { body: args.text } });
 }
 
 export function statusChange(args: { phoneNumberId: string; wamid: string; status: 'sent' | 'delivered' | 'read' | 'failed'; recipient?: string; timestamp?: number }): WebhookChange {
@@ -48,6 +54,11 @@ export function statusChange(args: { phoneNumberId: string; wamid: string; statu
       ],
     },
   };
+}
+
+/** A reaction as Meta sends it: its own message id, the reacted-to message, and `emoji: ""` when removed. */
+export function reactionChange(args: { phoneNumberId: string; wamid: string; reactsTo: string; emoji: string; from?: string; timestamp?: number }): WebhookChange {
+  return inboundChange(args, { id: args.wamid, timestamp: String(args.timestamp ?? 1760000002), type: 'reaction', reaction: { message_id: args.reactsTo, emoji: args.emoji } });
 }
 
 export function batchWebhook(changes: WebhookChange[], entryId = '100000000000001'): { object: string; entry: { id: string; changes: WebhookChange[] }[] } {
