@@ -1,7 +1,22 @@
+import { SecurityAlerts } from './SecurityAlerts';
+import { SessionsSection } from './SessionsSection';
+import { SettingsSection } from './SettingsSection';
+import { UsersSection } from './UsersSection';
+import { useAdminStrings } from './strings';
+import './admin.css';
+
+/** The admin's desk: users, the sessions open right now, the clinic's security settings and alerts. */
 export function AdminScreen(): React.JSX.Element {
+  const s = useAdminStrings();
   return (
-    <main className="admin">
-      <h2>Users &amp; sessions</h2>
+    <main className="admin-screen" aria-labelledby="admin-title" data-testid="admin-screen">
+      <h1 id="admin-title" className="screen-title">
+        {s.title}
+      </h1>
+      <SecurityAlerts />
+      <UsersSection />
+      <SessionsSection />
+      <SettingsSection />
     </main>
   );
 }

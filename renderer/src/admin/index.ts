@@ -1,1 +1,3 @@
 export { AdminScreen } from './AdminScreen';
+export { SecurityAlerts } from './SecurityAlerts';
+export { useDateTime } from './useDateTime';

@@ -1,0 +1,96 @@
+import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { useState } from 'react';
+import type { SessionInfo } from '../../../shared/rpc';
+import { useI18n } from '../i18n';
+import { useRpc } from '../rpc';
+import { ConfirmDialog } from './Dialog';
+import { adminKeys, useSessions } from './queries';
+import { useAdminStrings } from './strings';
+import { useDateTime } from './useDateTime';
+
+export function SessionsSection(): React.JSX.Element {
+  const s = useAdminStrings();
+  const { t, errorText } = useI18n();
+  const when = useDateTime();
+  const rpc = useRpc();
+  const qc = useQueryClient();
+  const sessions = useSessions();
+  const [ending, setEnding] = useState<SessionInfo | null>(null);
+  const revoke = useMutation({
+    mutationFn: (sessionId: string) => rpc.call('sessions.revoke', { sessionId }),
+    onSuccess: () => setEnding(null),
+    onSettled: () => qc.invalidateQueries({ queryKey: adminKeys.sessions }),
+  });
+
+  return (
+    <section className="admin-section" aria-labelledby="sessions-title">
+      <div className="section-head">
+        <h2 id="sessions-title">{s.sessions}</h2>
+        <button type="button" className="small secondary" disabled={sessions.isFetching} onClick={() => void sessions.refetch()}>
+          {s.refresh}
+        </button>
+      </div>
+      {sessions.isPending ? <p className="state">{t.loading}</p> : null}
+      {sessions.isError ? (
+        <p className="state error" role="alert">
+          {errorText(sessions.error)}
+        </p>
+      ) : null}
+      {sessions.data?.length === 0 ? <p className="state">{s.noSessions}</p> : null}
+      {sessions.data && sessions.data.length > 0 ? (
+        <div className="table-scroll">
+          <table className="admin-table" data-testid="sessions-table">
+            <thead>
+              <tr>
+                <th scope="col">{s.who}</th>
+                <th scope="col">{s.desk}</th>
+                <th scope="col">{s.started}</th>
+                <th scope="col">{s.lastActive}</th>
+                <th scope="col">{s.state}</th>
+                <th scope="col">{s.actions}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {sessions.data.map((x) => (
+                <tr key={x.id} data-username={x.username} className={x.current ? 'current' : undefined}>
+                  <th scope="row">
+                    {x.displayName} <span className="muted mono small">{x.username}</span>
+                    {x.current ? <span className="tag">{s.thisWindow}</span> : null}
+                  </th>
+                  <td className="mono small">{x.origin}</td>
+                  <td>
+                    <time title={when.utc(x.startedAt)}>{when.local(x.startedAt)}</time>
+                  </td>
+                  <td>
+                    <time title={when.utc(x.lastActiveAt)}>{when.local(x.lastActiveAt)}</time>
+                  </td>
+                  <td>{s[`state_${x.state}`]}</td>
+                  <td className="row-actions">
+                    <button type="button" className="small danger" aria-label={`${s.endSession}: ${x.displayName}, ${x.origin}`} onClick={() => setEnding(x)}>
+                      {s.endSession}
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+      {ending ? (
+        <ConfirmDialog
+          title={s.endSession}
+          message={`${s.confirmEndSession(ending.displayName, ending.origin)}${ending.current ? ` ${s.confirmEndOwnSession}` : ''}`}
+          confirmLabel={s.endSession}
+          cancelLabel={t.cancel}
+          busy={revoke.isPending}
+          error={revoke.isError ? errorText(revoke.error) : null}
+          onCancel={() => {
+            revoke.reset();
+            setEnding(null);
+          }}
+          onConfirm={() => revoke.mutate(ending.id)}
+        />
+      ) : null}
+    </section>
+  );
+}
