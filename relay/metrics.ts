@@ -73,46 +73,48 @@ export function createMetrics(sources: MetricSources, now: () => number): RelayM
       this.set(sources.databaseUp?.() === false ? 0 : 1);
     },
   });
-  const applianceConnected = new Gauge({
+  // Each pair of gauges is filled by one query, in the collect of the one registered first: the
+  // registry reads a gauge's values right after its own collect, so filling an earlier one from a
+  // later collect would show the previous scrape. Reset so a gone tenant does not keep its value.
+  const applianceDisconnected = new Gauge({
+    name: 'relay_appliance_disconnected_seconds',
+    help: "Seconds since the tenant's active appliance was last connected (0 while connected; since enrolment if it never was)",
+    labelNames: ['tenant'],
+    registers: [],
+  });
+  new Gauge({
     name: 'relay_appliance_connected',
     help: "Whether the tenant's active appliance has its socket open (1) or not (0)",
     labelNames: ['tenant'],
     registers: [registry],
-  });
-  new Gauge({
-    name: 'relay_appliance_disconnected_seconds',
-    help: "Seconds since the tenant's active appliance was last connected (0 while connected; since enrolment if it never was)",
-    labelNames: ['tenant'],
-    registers: [registry],
     collect() {
-      // One query serves both gauges; reset so a revoked appliance's tenant does not linger.
-      applianceConnected.reset();
       this.reset();
+      applianceDisconnected.reset();
       const t = now();
       for (const a of sources.appliances?.() ?? []) {
-        applianceConnected.set({ tenant: a.tenant }, a.connected ? 1 : 0);
-        this.set({ tenant: a.tenant }, a.connected ? 0 : Math.max(0, (t - a.lastSeenAt) / 1000));
+        this.set({ tenant: a.tenant }, a.connected ? 1 : 0);
+        applianceDisconnected.set({ tenant: a.tenant }, a.connected ? 0 : Math.max(0, (t - a.lastSeenAt) / 1000));
       }
     },
   });
-  const queueDepth = new Gauge({ name: 'relay_queue_depth', help: 'Envelopes waiting per tenant', labelNames: ['tenant'], registers: [registry] });
-  const queueOldest = new Gauge({
-    name: 'relay_queue_oldest_age_seconds',
-    help: 'Age of the oldest waiting envelope per tenant',
+  registry.registerMetric(applianceDisconnected);
+  const queueOldest = new Gauge({ name: 'relay_queue_oldest_age_seconds', help: 'Age of the oldest waiting envelope per tenant', labelNames: ['tenant'], registers: [] });
+  new Gauge({
+    name: 'relay_queue_depth',
+    help: 'Envelopes waiting per tenant',
     labelNames: ['tenant'],
     registers: [registry],
     collect() {
-      // One query serves both gauges; reset so a drained tenant does not keep its last value.
-      queueDepth.reset();
       this.reset();
+      queueOldest.reset();
       const t = now();
       for (const row of sources.queue()) {
-        queueDepth.set({ tenant: row.tenant_id }, row.n);
-        this.set({ tenant: row.tenant_id }, Math.max(0, (t - row.oldest) / 1000));
+        this.set({ tenant: row.tenant_id }, row.n);
+        queueOldest.set({ tenant: row.tenant_id }, Math.max(0, (t - row.oldest) / 1000));
       }
     },
   });
-  void queueOldest;
+  registry.registerMetric(queueOldest);
   return {
     registry,
     webhooksAccepted: new Counter({
