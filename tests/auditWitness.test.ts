@@ -5,11 +5,9 @@ import { createCore } from '../electron/core/createCore';
 import { openDatabase } from '../electron/core/db/open';
 import { readDatabaseKey } from '../electron/core/keys/coreKeys';
 import { createKeytarSecretStore } from '../electron/core/keys/secretStore';
-import type { Session } from '../electron/core/types';
-import { call, quietLogger, RECEPTION, startPairedCore, tempDataDir, waitFor } from './helpers';
+import { AUDITOR, call, dispatchAs, quietLogger, RECEPTION, startPairedCore, tempDataDir, waitFor } from './helpers';
 
 const PHONE = '110000000000001';
-const AUDITOR: Session = { userId: 'inge', role: 'auditor', displayName: 'Inge (DPO)', origin: 'test' };
 
 describe('the audit log and its outside witness at the relay', () => {
   let relay: RelayProcess;
@@ -30,7 +28,7 @@ describe('the audit log and its outside witness at the relay', () => {
     const conversationId = await waitFor('conversation', async () => (await call(core, RECEPTION, 'inbox.listConversations', {})).items[0]?.id);
     for (let i = 0; i < 3; i++) await call(core, RECEPTION, 'messages.list', { conversationId });
 
-    expect(await core.dispatch(RECEPTION, 'audit.verify', {})).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
+    expect(await dispatchAs(core, RECEPTION, 'audit.verify', {})).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
     const first = await call(core, AUDITOR, 'audit.verify', {});
     expect(first.chain).toMatchObject({ ok: true });
     expect(first.witness).toMatchObject({ ok: true });
@@ -43,12 +41,12 @@ describe('the audit log and its outside witness at the relay', () => {
     const key = await readDatabaseKey(await createKeytarSecretStore(), installationId);
     const { db } = openDatabase({ path: `${data.dir}/clinic-inbox.db`, key: key! });
     const reads = db
-      .prepare(`SELECT count(*) AS n FROM audit_log WHERE method = 'messages.list' AND user_id = 'anna' AND contact_ids <> '[]'`)
+      .prepare(`SELECT count(*) AS n FROM audit_log WHERE method = 'messages.list' AND display_name = 'Anna' AND session_id IS NOT NULL AND contact_ids <> '[]'`)
       .get() as { n: number };
     expect(reads.n).toBe(3);
     // Seeing a patient in the inbox list is a read too: the page's patients are named.
     const listed = db
-      .prepare(`SELECT contact_ids FROM audit_log WHERE method = 'inbox.listConversations' AND user_id = 'anna' AND action = 'read' AND contact_ids <> '[]'`)
+      .prepare(`SELECT contact_ids FROM audit_log WHERE method = 'inbox.listConversations' AND display_name = 'Anna' AND session_id IS NOT NULL AND action = 'read' AND contact_ids <> '[]'`)
       .all() as { contact_ids: string }[];
     expect(listed.length).toBeGreaterThanOrEqual(1);
     expect(JSON.parse(listed[0]!.contact_ids)).toHaveLength(1);

@@ -2,13 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RelayProcess } from '../relay/testing/relayProcess';
 import type { GraphSimulator } from '../electron/core/testing/graphSimulator';
 import type { CoreHandle } from '../electron/core/createCore';
-import type { Session } from '../electron/core/types';
-import { ADMIN, call, RECEPTION, startClinicLoop, waitFor } from './helpers';
+import { ADMIN, AUDITOR, call, dispatchAs, listen, RECEPTION, startClinicLoop, waitFor } from './helpers';
 
 const PHONE = '110000000000001';
 const WABA = '100000000000001';
 const TOKEN = 'EAAG-test-token-0123456789abcdef';
-const AUDITOR: Session = { userId: 'audit', role: 'auditor', displayName: 'Auditor', origin: 'test' };
 
 /**
  * The whole loop a receptionist lives in, with every part real except Meta: a patient writes
@@ -90,7 +88,7 @@ describe('patient ⇄ clinic through relay, core and the Graph API simulator', (
     const detail = await call(core, RECEPTION, 'conversations.get', { conversationId });
     expect(detail.window.open).toBe(false);
 
-    const refused = await core.dispatch(RECEPTION, 'messages.send', { conversationId, text: 'Noch da?' });
+    const refused = await dispatchAs(core, RECEPTION, 'messages.send', { conversationId, text: 'Noch da?' });
     expect(refused).toMatchObject({ ok: false, error: { code: 'WINDOW_CLOSED' } });
 
     const templates = await call(core, RECEPTION, 'templates.list', {});
@@ -125,7 +123,7 @@ describe('patient ⇄ clinic through relay, core and the Graph API simulator', (
     const ogg = Buffer.concat([Buffer.from('OggS'), Buffer.alloc(3000, 1)]);
     const mediaId = sim.addMedia({ bytes: ogg, mimeType: 'audio/ogg' });
     const updated: number[] = [];
-    const off = core.on((event, payload) => {
+    const off = await listen(core, RECEPTION, (event, payload) => {
       if (event === 'message.updated') updated.push((payload as { conversationId: number }).conversationId);
     });
     await sim.postInbound({ from: '4915110000009', name: 'Vera Voice', media: { kind: 'audio', mediaId } });
@@ -161,9 +159,9 @@ describe('patient ⇄ clinic through relay, core and the Graph API simulator', (
   });
 
   it('refuses what a role may not do, whatever the UI shows', async () => {
-    const result = await core.dispatch(AUDITOR, 'messages.send', { conversationId: 1, text: 'x' });
+    const result = await dispatchAs(core, AUDITOR, 'messages.send', { conversationId: 1, text: 'x' });
     expect(result).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
-    const setup = await core.dispatch(RECEPTION, 'setup.whatsapp', { wabaId: WABA, accessToken: TOKEN });
+    const setup = await dispatchAs(core, RECEPTION, 'setup.whatsapp', { wabaId: WABA, accessToken: TOKEN });
     expect(setup).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
   });
 
@@ -171,7 +169,7 @@ describe('patient ⇄ clinic through relay, core and the Graph API simulator', (
     await sim.postInbound({ from: '4915110000006', name: 'Rita Hahn', text: 'Ist das Rezept fertig?' });
     const conversationId = await conversationOf('Rita Hahn');
     const states: boolean[] = [];
-    const off = core.on((event, payload) => {
+    const off = await listen(core, RECEPTION, (event, payload) => {
       if (event === 'whatsapp.stateChanged') states.push((payload as { tokenExpired: boolean }).tokenExpired);
     });
     sim.rotateToken('EAAG-renewed-token-0123456789abcdef');
@@ -190,7 +188,7 @@ describe('patient ⇄ clinic through relay, core and the Graph API simulator', (
   });
 
   it('rejects a wrong access token at setup and keeps the working one', async () => {
-    const result = await core.dispatch(ADMIN, 'setup.whatsapp', { wabaId: WABA, accessToken: 'EAAG-wrong-token-000000000', graphBaseUrl: sim.url });
+    const result = await dispatchAs(core, ADMIN, 'setup.whatsapp', { wabaId: WABA, accessToken: 'EAAG-wrong-token-000000000', graphBaseUrl: sim.url });
     // (the renewed token from the test before stays the one in use)
     expect(result).toMatchObject({ ok: false, error: { code: 'WHATSAPP_TOKEN_EXPIRED' } });
     const status = await call(core, RECEPTION, 'whatsapp.status', {});
@@ -199,7 +197,7 @@ describe('patient ⇄ clinic through relay, core and the Graph API simulator', (
 
   it('never sends the token to a Graph API address other than Meta or this computer', async () => {
     for (const graphBaseUrl of ['http://graph.facebook.com', 'https://graph.facebook.com.evil.example', 'https://10.0.0.5:8443']) {
-      const result = await core.dispatch(ADMIN, 'setup.whatsapp', { wabaId: WABA, accessToken: 'EAAG-renewed-token-0123456789abcdef', graphBaseUrl });
+      const result = await dispatchAs(core, ADMIN, 'setup.whatsapp', { wabaId: WABA, accessToken: 'EAAG-renewed-token-0123456789abcdef', graphBaseUrl });
       expect(result).toMatchObject({ ok: false, error: { code: 'VALIDATION_FAILED' } });
     }
     expect(sim.sends.length).toBeGreaterThan(0); // the simulator on 127.0.0.1 was and stays accepted

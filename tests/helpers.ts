@@ -5,11 +5,13 @@ import pino from 'pino';
 import type { RelayProcess } from '../relay/testing/relayProcess';
 import { createCore, type CoreHandle, type CreateCoreOptions } from '../electron/core/createCore';
 import type { GraphSimulator, SimTemplate } from '../electron/core/testing/graphSimulator';
-import type { Session } from '../electron/core/types';
-import type { RpcMethod, RpcOutput } from '../shared/rpc';
+import { rpc, signIn, TEST_HASH_COST, IT_ADMIN, type Person } from '../electron/core/testing/users';
+import type { Connection, CoreEventListener } from '../electron/core/types';
+import type { RpcMethod, RpcOutput, RpcResult } from '../shared/rpc';
 
-export const ADMIN: Session = { userId: 'it-admin', role: 'admin', displayName: 'IT admin', origin: 'test' };
-export const RECEPTION: Session = { userId: 'anna', role: 'receptionist', displayName: 'Anna', origin: 'test' };
+export const ADMIN: Person = IT_ADMIN;
+export const RECEPTION: Person = { username: 'anna', displayName: 'Anna', roles: ['receptionist'] };
+export const AUDITOR: Person = { username: 'inge', displayName: 'Inge (DPO)', roles: ['auditor'] };
 
 /** Polls until `check` returns a value other than undefined/false, or fails with `what`. */
 export async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
@@ -30,11 +32,33 @@ export function tempDataDir(): { dir: string; remove(): void } {
 
 export const quietLogger = () => pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
 
-/** Calls an RPC method and unwraps the result, failing the test with the error code otherwise. */
-export async function call<M extends RpcMethod>(core: CoreHandle, session: Session, method: M, params: unknown = {}): Promise<RpcOutput<M>> {
-  const result = await core.dispatch(session, method, params);
-  if (!result.ok) throw new Error(`${method} failed: ${result.error.code}: ${result.error.message}`);
-  return result.value as RpcOutput<M>;
+const connections = new WeakMap<CoreHandle, Map<string, Promise<Connection>>>();
+
+/** A connection signed in as this person (created once per core, as an admin would). */
+export function as(core: CoreHandle, person: Person): Promise<Connection> {
+  const byUser = connections.get(core) ?? new Map<string, Promise<Connection>>();
+  connections.set(core, byUser);
+  let connection = byUser.get(person.username);
+  if (!connection) {
+    connection = signIn(core, person);
+    byUser.set(person.username, connection);
+  }
+  return connection;
+}
+
+/** The raw result of a call as this person, for tests that expect a refusal. */
+export async function dispatchAs(core: CoreHandle, person: Person, method: string, params: unknown = {}): Promise<RpcResult<unknown>> {
+  return (await as(core, person)).dispatch(method, params);
+}
+
+/** Push events as a signed-in window of this person sees them; returns the unsubscribe function. */
+export async function listen(core: CoreHandle, person: Person, listener: CoreEventListener): Promise<() => void> {
+  return (await as(core, person)).on(listener);
+}
+
+/** Calls an RPC method as this person and unwraps the result, failing the test with the error code otherwise. */
+export async function call<M extends RpcMethod>(core: CoreHandle, person: Person, method: M, params: unknown = {}): Promise<RpcOutput<M>> {
+  return rpc(await as(core, person), method, params);
 }
 
 /** A real core (real keychain, real SQLCipher file) paired with the given relay's tenant. */
@@ -46,7 +70,7 @@ export async function startPairedCore(
   // A folder made here is removed when the core closes; one passed in belongs to the caller.
   const owned = options.dataDir ? null : tempDataDir();
   const dataDir = options.dataDir ?? owned!.dir;
-  const core = await createCore({ logger: quietLogger(), graph: { baseUrl: 'http://127.0.0.1:9' }, ...options, dataDir });
+  const core = await createCore({ logger: quietLogger(), graph: { baseUrl: 'http://127.0.0.1:9' }, passwordHashCost: TEST_HASH_COST, ...options, dataDir });
   const code = await relay.issueEnrolmentCode(tenantId);
   await call(core, ADMIN, 'setup.pair', { relayUrl: relay.url, code });
   await waitFor('relay link up', () => core.relayStatus().state === 'connected');

@@ -7,7 +7,7 @@ import { batchWebhook, textMessageChange } from '../relay/testing/signWebhook';
 import { createGraphSimulator, type GraphSimulator } from '../electron/core/testing/graphSimulator';
 import { createCore, type CoreHandle } from '../electron/core/createCore';
 import type { WhatsAppStatus } from '../shared/rpc';
-import { ADMIN, call, RECEPTION, startPairedCore, tempDataDir, waitFor } from './helpers';
+import { ADMIN, call, dispatchAs, listen, RECEPTION, startPairedCore, tempDataDir, waitFor } from './helpers';
 
 const PHONE_A = '110000000000001';
 const PHONE_B = '220000000000002';
@@ -51,7 +51,7 @@ describe('the appliance checks Meta\'s signature itself', () => {
     sim = createGraphSimulator({ accessToken: TOKEN, phoneNumberId: PHONE_A, wabaId: WABA, templates: [] });
     await sim.listen();
     core = await startPairedCore(relay, 'clinic-a', { dataDir: data.dir, logger });
-    core.on((event, payload) => {
+    await listen(core, RECEPTION, (event, payload) => {
       if (event === 'whatsapp.stateChanged') states.push(payload as WhatsAppStatus);
     });
   });
@@ -135,7 +135,7 @@ describe('the appliance checks Meta\'s signature itself', () => {
     expect(await found('Sammelsendung')).toBe(0);
 
     const received: number[] = [];
-    const off = core.on((event, payload) => {
+    const off = await listen(core, RECEPTION, (event, payload) => {
       if (event === 'message.received') received.push((payload as { messageId: number }).messageId);
     });
     const turnedOff = await setRequired(false);
@@ -159,7 +159,7 @@ describe('the appliance checks Meta\'s signature itself', () => {
 
     // The admin corrects it (here with the old one still listed, as during a rotation).
     const received: number[] = [];
-    const off = core.on((event, payload) => {
+    const off = await listen(core, RECEPTION, (event, payload) => {
       if (event === 'message.received') received.push((payload as { messageId: number }).messageId);
     });
     const fixed = await configure(`${TYPO_SECRET} ${CLINIC_SECRET}`);
@@ -193,7 +193,7 @@ describe('the appliance checks Meta\'s signature itself', () => {
   });
 
   it('refuses a malformed app secret without changing anything, and turns checking off on request', async () => {
-    const bad = await core.dispatch(ADMIN, 'setup.whatsapp', { wabaId: WABA, accessToken: TOKEN, graphBaseUrl: sim.url, appSecret: 'my-app-secret' });
+    const bad = await dispatchAs(core, ADMIN, 'setup.whatsapp', { wabaId: WABA, accessToken: TOKEN, graphBaseUrl: sim.url, appSecret: 'my-app-secret' });
     expect(bad).toMatchObject({ ok: false, error: { code: 'VALIDATION_FAILED' } });
     expect(JSON.stringify(bad)).not.toContain('my-app-secret');
     expect(await status()).toMatchObject({ enabled: true, secrets: 2 });
@@ -203,7 +203,7 @@ describe('the appliance checks Meta\'s signature itself', () => {
 
     // Requiring Meta's signature needs a secret to check it with: refused, nothing changed.
     for (const input of [{ requireMetaSignature: true }, { requireMetaSignature: true, appSecret: null }]) {
-      const refused = await core.dispatch(ADMIN, 'setup.whatsapp', { wabaId: WABA, accessToken: TOKEN, graphBaseUrl: sim.url, ...input });
+      const refused = await dispatchAs(core, ADMIN, 'setup.whatsapp', { wabaId: WABA, accessToken: TOKEN, graphBaseUrl: sim.url, ...input });
       expect(refused).toMatchObject({ ok: false, error: { code: 'VALIDATION_FAILED', message: expect.stringMatching(/app secret/) } });
     }
     expect(await status()).toMatchObject({ enabled: false, required: false });

@@ -20,7 +20,7 @@ import { batchWebhook, textMessageChange } from '../relay/testing/signWebhook';
 import { TestAppliance } from '../relay/testing/testAppliance';
 import { openStore } from '../relay/store';
 import type { RelayStatus } from '../shared/rpc';
-import { ADMIN, call, quietLogger, RECEPTION, tempDataDir, waitFor } from './helpers';
+import { ADMIN, call, listen, quietLogger, RECEPTION, tempDataDir, waitFor } from './helpers';
 
 const PHONE = '110000000000031';
 const TENANT = 'clinic-refused';
@@ -60,7 +60,7 @@ describe('a relay that refuses this appliance', () => {
 
   function stateEvents(core: CoreHandle): RelayStatus[] {
     const seen: RelayStatus[] = [];
-    core.on((event, payload) => {
+    core.connect('test').on((event, payload) => {
       if (event === 'relay.stateChanged') seen.push(payload as RelayStatus);
     });
     return seen;

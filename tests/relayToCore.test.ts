@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RelayProcess } from '../relay/testing/relayProcess';
 import { batchWebhook, statusChange, textMessageChange } from '../relay/testing/signWebhook';
 import type { CoreHandle } from '../electron/core/createCore';
-import { ADMIN, call, RECEPTION, startPairedCore, waitFor } from './helpers';
+import { ADMIN, call, dispatchAs, listen, RECEPTION, startPairedCore, waitFor } from './helpers';
 
 // Meta-shaped payloads from ../shared/vectors, kept in the repo in tests/vectors.
 const vector = (name: string): string => readFileSync(new URL(`./vectors/whatsapp/${name}`, import.meta.url), 'utf8');
@@ -33,7 +33,7 @@ describe('a patient message through a real relay into the core', () => {
 
   it('stores Meta\'s inbound text and shows it in the inbox and the thread', async () => {
     const received: number[] = [];
-    const off = clinicA.on((event, payload) => {
+    const off = await listen(clinicA, RECEPTION, (event, payload) => {
       if (event === 'message.received') received.push((payload as { messageId: number }).messageId);
     });
     const res = await relay.postWebhook(compact(vector('inbound_text.json')));
@@ -53,10 +53,10 @@ describe('a patient message through a real relay into the core', () => {
   });
 
   it('says plainly when an enrolment code is wrong, and keeps the existing pairing', async () => {
-    const result = await clinicA.dispatch(ADMIN, 'setup.pair', { relayUrl: relay.url, code: 'ABCD-EFGH-JKMN-PQRS' });
+    const result = await dispatchAs(clinicA, ADMIN, 'setup.pair', { relayUrl: relay.url, code: 'ABCD-EFGH-JKMN-PQRS' });
     expect(result).toMatchObject({ ok: false, error: { code: 'ENROLMENT_CODE_INVALID' } });
     expect(clinicA.relayStatus().state).toBe('connected');
-    const plain = await clinicA.dispatch(ADMIN, 'setup.pair', { relayUrl: 'http://relay.example.eu', code: 'ABCD-EFGH-JKMN-PQRS' });
+    const plain = await dispatchAs(clinicA, ADMIN, 'setup.pair', { relayUrl: 'http://relay.example.eu', code: 'ABCD-EFGH-JKMN-PQRS' });
     expect(plain).toMatchObject({ ok: false, error: { code: 'VALIDATION_FAILED' } });
   });
 

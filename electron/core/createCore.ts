@@ -1,15 +1,23 @@
 import type { Logger } from 'pino';
 import pino from 'pino';
-import type { RpcEventName, RpcEventPayload, RelayStatus } from '../../shared/rpc';
+import { CodedError } from '../../shared/errors';
+import type { RelayStatus, RpcResult } from '../../shared/rpc';
+import { createAccountHandlers } from './accounts/handlers';
+import { createConnections } from './accounts/connections';
+import { getUserByUsername } from './accounts/repo';
+import type { HashCost } from './accounts/passwords';
+import { createSealer } from './accounts/seal';
+import { createAccounts } from './accounts/service';
 import { appendAudit } from './audit/auditLog';
+import { createAuditHandlers } from './audit/handlers';
 import { openCoreStore, type CoreStore } from './db/coreStore';
-import { createRecoveryService } from './keys/recovery';
+import { createRecoveryService, unwrapWithRecoveryKey } from './keys/recovery';
 import { createKeytarSecretStore, type SecretStore } from './keys/secretStore';
-import { createDispatch, type AuditRecord } from './rpc/dispatch';
+import { createDispatch, type AuditRecord, type Dispatch, type Handlers } from './rpc/dispatch';
 import { createHandlers } from './rpc/handlers';
 import { createLinkManager } from './link/linkManager';
 import { createWhatsApp } from './whatsapp';
-import type { Core, CoreEventListener } from './types';
+import type { Core, Session } from './types';
 
 export interface CreateCoreOptions {
   /** Where the encrypted database and the (non-secret) installation id live. */
@@ -22,6 +30,8 @@ export interface CreateCoreOptions {
   graph?: { baseUrl?: string; apiVersion?: string };
   /** How often the audit log head is signed and sent to the relay as a witness. */
   checkpointIntervalMs?: number;
+  /** argon2id's cost for passwords and PINs; lowered only by tests and benchmarks that are not about it. */
+  passwordHashCost?: HashCost;
 }
 
 export interface CoreHandle extends Core {
@@ -32,7 +42,20 @@ export interface CoreHandle extends Core {
   relayStatus(): RelayStatus;
   /** For entries made before the database could be opened (the recovery of its key). */
   appendAudit(record: AuditRecord): void;
+  /** How many connections are open (windows, harness pages, tests). */
+  connectionCount(): number;
+  /**
+   * The headless CLI's door: a named local operator who may run only the console's IT-admin
+   * commands (never patient data), each audited under the operator's name.
+   */
+  console(operator: string): (method: ConsoleMethod, params: unknown) => Promise<RpcResult<unknown>>;
+  /** The locked-out IT admin: with the recovery key, give a user a one-time password (audited). */
+  adminReset(operator: string, username: string, recoveryKey: string): Promise<{ oneTimePassword: string }>;
 }
+
+/** What the console operator may call: checks and keys, never a patient. */
+export const CONSOLE_METHODS = ['audit.verify', 'recovery.create', 'setup.pair'] as const;
+export type ConsoleMethod = (typeof CONSOLE_METHODS)[number];
 
 /**
  * The composition root of the appliance core: keys from the keychain, the encrypted store, the
@@ -46,16 +69,10 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
   const store: CoreStore = await openCoreStore({ dataDir: options.dataDir, secrets, logger, clock: now });
   const { db } = store;
 
-  const listeners = new Set<CoreEventListener>();
-  function emit<E extends RpcEventName>(event: E, payload: RpcEventPayload<E>): void {
-    for (const listener of listeners) {
-      try {
-        listener(event, payload);
-      } catch (err) {
-        logger.warn({ event, err: err instanceof Error ? err.name : 'error' }, 'event listener failed');
-      }
-    }
-  }
+  const accounts = createAccounts({ db, now, logger, sealer: createSealer(store.keys.databaseKey, 'accounts'), hashCost: options.passwordHashCost });
+  let dispatch: Dispatch | null = null;
+  const connections = createConnections({ accounts, logger, dispatch: () => dispatch! });
+  const emit = connections.broadcast;
 
   const whatsapp = createWhatsApp({ db, secrets, installationId: store.keys.installationId, logger, now, emit, graph: options.graph });
   // Before the link starts: no delivery may be ingested without the signature check it is owed.
@@ -74,8 +91,8 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
 
   // Wrapped once: each call runs its function inside, rather than building a new transaction per RPC.
   const inTransaction = db.transaction((fn: () => unknown) => fn());
-  const dispatch = createDispatch({
-    handlers: createHandlers({
+  const handlers: Handlers = {
+    ...createHandlers({
       db,
       now,
       link,
@@ -83,10 +100,18 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
       recovery: createRecoveryService({ dataDir: store.dataDir, keys: store.keys, now }),
       emit,
     }),
+    ...createAccountHandlers({ db, now, accounts, connections: () => connections }),
+    ...createAuditHandlers({ db, now, link }),
+  };
+  dispatch = createDispatch({
+    handlers,
     audit: (record) => void appendAudit(db, record, now()),
     atomically: <T>(fn: () => T): T => inTransaction(fn) as T,
+    hasBreakGlass: (session, contactId) => accounts.hasBreakGlass(session, contactId),
     logger,
   });
+  const sweep = setInterval(() => connections.sweep(), 60_000);
+  sweep.unref();
 
   link.start();
   whatsapp.start();
@@ -98,14 +123,46 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
     installationId: store.keys.installationId,
     relayStatus: () => link.status(),
     appendAudit: (record) => void appendAudit(db, record, now()),
-    dispatch,
-    on(listener) {
-      listeners.add(listener);
-      return () => void listeners.delete(listener);
+    connect: (origin) => connections.connect(origin),
+    console(operator) {
+      const session: Session = {
+        id: `console:${process.pid}`,
+        userId: 'console',
+        username: operator,
+        displayName: `Console operator ${operator}`,
+        roles: ['admin', 'auditor'],
+        state: 'active',
+        origin: 'cli',
+      };
+      return (method, params) => {
+        if (!(CONSOLE_METHODS as readonly string[]).includes(method)) {
+          return Promise.resolve({ ok: false, error: { code: 'FORBIDDEN', message: `The console may not use ${String(method)}.` } });
+        }
+        return dispatch!({ origin: 'cli', session }, method, params);
+      };
     },
+    async adminReset(operator, username, recoveryKey) {
+      const who = { userId: 'console', displayName: `Console operator ${operator}`, role: 'admin', sessionId: null, origin: 'cli', method: 'cli.admin-reset', contactIds: [] };
+      try {
+        const { installationId } = unwrapWithRecoveryKey(store.dataDir, recoveryKey);
+        if (installationId !== store.keys.installationId) throw new CodedError('RECOVERY_KEY_WRONG', 'This recovery key belongs to another installation.');
+      } catch (err) {
+        appendAudit(db, { ...who, action: 'login_failed', outcome: 'denied', errorCode: err instanceof CodedError ? err.code : 'INTERNAL' }, now());
+        throw err;
+      }
+      const user = getUserByUsername(db, username.trim().toLowerCase());
+      if (!user) throw new CodedError('NOT_FOUND', `There is no user ${username}.`);
+      const { oneTimePassword, endedSessions } = await accounts.resetPassword(user.id);
+      accounts.unlockUser(user.id);
+      endedSessions.forEach((id) => connections.sessionEnded(id, 'password_reset'));
+      appendAudit(db, { ...who, action: 'update', outcome: 'ok', reason: `one-time password for ${user.id}` }, now());
+      return { oneTimePassword };
+    },
+    connectionCount: () => connections.count(),
     close() {
       closing ??= (async () => {
-        listeners.clear();
+        clearInterval(sweep);
+        connections.closeAll();
         await whatsapp.stop();
         await link.stop();
         store.close();

@@ -1,6 +1,7 @@
 // The headless appliance core: `npm run core -- --data-dir DIR [options]`.
 // The Electron shell starts the same `createCore` in a utility process; this entry lets a clinic
 // server, the tests and the demo run it without Electron. The only file here that reads argv/env.
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
@@ -10,7 +11,6 @@ import { createCore } from './createCore';
 import { DATABASE_FILE } from './db/coreStore';
 import { restoreFromRecoveryKey } from './keys/recovery';
 import { createKeytarSecretStore } from './keys/secretStore';
-import type { Session } from './types';
 
 const USAGE = `Usage: npm run core -- --data-dir DIR [--pair RELAY_URL --code CODE] [--graph-base-url URL] [--log-level LEVEL]
        npm run core -- --data-dir DIR --verify-audit
@@ -31,10 +31,16 @@ const USAGE = `Usage: npm run core -- --data-dir DIR [--pair RELAY_URL --code CO
   --recover             new hardware: read the recovery key from the terminal (or stdin), put the
                         database and device keys back into this computer's keychain and exit
 
+       npm run core -- --data-dir DIR admin-reset --user NAME
+
+  admin-reset           the IT admin is locked out: read the recovery key (terminal or stdin, never
+                        argv), give user NAME a one-time password and lift any lockout (audited)
+
 The database key and the device keys live in the OS keychain (service "clinic-inbox").`;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
     options: {
       'data-dir': { type: 'string' },
       pair: { type: 'string' },
@@ -45,6 +51,7 @@ async function main(): Promise<void> {
       'create-recovery-key': { type: 'boolean' },
       replace: { type: 'boolean' },
       recover: { type: 'boolean' },
+      user: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -76,21 +83,38 @@ async function main(): Promise<void> {
     ...(values['graph-base-url'] ? { graph: { baseUrl: values['graph-base-url'] } } : {}),
   });
 
-  const operator: Session = { userId: 'cli', role: 'admin', displayName: 'Command line', origin: 'cli' };
+  // The console acts as a named local operator (the OS account), only for IT-admin commands.
+  const operatorName = userInfo().username;
+  const operator = core.console(operatorName);
+  if (positionals[0] === 'admin-reset') {
+    const username = values.user;
+    if (!username) {
+      process.stderr.write('admin-reset needs --user NAME\n');
+      process.exit(2);
+    }
+    process.stderr.write(`Give the IT-admin recovery key to set a one-time password for ${username}.\n`);
+    try {
+      const { oneTimePassword } = await core.adminReset(operatorName, username, await readRecoveryKeyInput());
+      process.stdout.write(`One-time password for ${username} (they choose their own at the next sign-in):\n\n    ${oneTimePassword}\n\n`);
+    } finally {
+      await core.close();
+    }
+    return;
+  }
   if (values['verify-audit']) {
     if (core.relayStatus().state !== 'not_paired') {
       // Give the link a moment so the relay's witness can be asked too.
       const deadline = Date.now() + 5_000;
       while (core.relayStatus().state !== 'connected' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     }
-    const result = await core.dispatch(operator, 'audit.verify', { withRelayWitness: core.relayStatus().state === 'connected' });
+    const result = await operator('audit.verify', { withRelayWitness: core.relayStatus().state === 'connected' });
     await core.close();
     process.stdout.write(`${JSON.stringify(result.ok ? result.value : result.error, null, 2)}\n`);
     const verdict = result.ok ? (result.value as { chain: { ok: boolean }; witness: { ok: boolean | null } }) : null;
     process.exit(verdict && verdict.chain.ok && verdict.witness.ok !== false ? 0 : 3);
   }
   if (values['create-recovery-key']) {
-    const result = await core.dispatch(operator, 'recovery.create', { replace: values.replace ?? false });
+    const result = await operator('recovery.create', { replace: values.replace ?? false });
     await core.close();
     if (!result.ok) {
       process.stderr.write(`clinic-inbox core: ${result.error.code}: ${result.error.message}\n`);
@@ -104,7 +128,7 @@ async function main(): Promise<void> {
     return;
   }
   if (values.pair) {
-    const result = await core.dispatch(operator, 'setup.pair', { relayUrl: values.pair, code: values.code ?? '' });
+    const result = await operator('setup.pair', { relayUrl: values.pair, code: values.code ?? '' });
     if (!result.ok) {
       logger.error({ code: result.error.code }, result.error.message);
       await core.close();

@@ -7,7 +7,7 @@ import { DATABASE_FILE } from './db/coreStore';
 import { restoreFromRecoveryKey } from './keys/recovery';
 import { createKeytarSecretStore } from './keys/secretStore';
 import { createDispatch, type AuditRecord, type Handler, type Handlers } from './rpc/dispatch';
-import type { Core, CoreEventListener } from './types';
+import type { Connection, Core, CoreEventListener } from './types';
 
 /**
  * Starts the core for a window (Electron, the web harness). When the keychain has lost the
@@ -27,7 +27,6 @@ export async function startCore(options: CreateCoreOptions): Promise<Core> {
 
 function lockedCore(options: CreateCoreOptions, why: CodedError): Core {
   const logger = options.logger ?? pino({ level: 'info', base: { part: 'core' } });
-  const listeners = new Set<CoreEventListener>();
   let real: CoreHandle | null = null;
   let opening: Promise<CoreHandle> | null = null;
   // Attempts are audited once the database is open again: until then there is no log to write to.
@@ -42,9 +41,6 @@ function lockedCore(options: CreateCoreOptions, why: CodedError): Core {
     const secrets = options.secrets ?? (await createKeytarSecretStore());
     const result = await restoreFromRecoveryKey({ dataDir: options.dataDir, databasePath: join(options.dataDir, DATABASE_FILE), secrets, recoveryKey });
     opening ??= createCore({ ...options, secrets }).then((core) => {
-      core.on((event, payload) => {
-        for (const listener of listeners) listener(event, payload);
-      });
       real = core;
       logger.info({ installationId: core.installationId }, 'database key restored with the recovery key; core unlocked');
       return core;
@@ -68,13 +64,37 @@ function lockedCore(options: CreateCoreOptions, why: CodedError): Core {
   });
 
   return {
-    dispatch: (session, method, params) => (real ? real.dispatch(session, method, params) : dispatch(session, method, params)),
-    on(listener) {
-      listeners.add(listener);
-      return () => void listeners.delete(listener);
+    connect(origin) {
+      // Until the key is back there are no accounts to sign in to: every call but the restore
+      // answers why, so the window can show the IT admin the recovery screen.
+      const listeners = new Set<CoreEventListener>();
+      let inner: Connection | null = null;
+      const toReal = (): Connection | null => {
+        if (!real) return null;
+        if (!inner) {
+          inner = real.connect(origin);
+          inner.on((event, payload) => listeners.forEach((l) => l(event, payload)));
+        }
+        return inner;
+      };
+      return {
+        async dispatch(method, params) {
+          const connection = toReal();
+          if (connection) return connection.dispatch(method, params);
+          if (method !== 'recovery.restore') return { ok: false, error: why.toJSON() };
+          return dispatch({ origin, session: null }, method, params);
+        },
+        on(listener) {
+          listeners.add(listener);
+          return () => void listeners.delete(listener);
+        },
+        close() {
+          listeners.clear();
+          inner?.close();
+        },
+      };
     },
     async close() {
-      listeners.clear();
       const core = opening ? await opening.catch(() => null) : null;
       await core?.close();
     },

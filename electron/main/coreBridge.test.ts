@@ -38,8 +38,8 @@ describe('core bridge', () => {
   it('matches answers to calls, whatever order they come back in', async () => {
     const child = new FakeChild();
     bridge = createCoreBridge({ spawn: () => child, onEvent: () => {}, logger });
-    const a = bridge.invoke('relay.status', {});
-    const b = bridge.invoke('whatsapp.status', {});
+    const a = bridge.invoke(1, 'relay.status', {});
+    const b = bridge.invoke(1, 'whatsapp.status', {});
     const [ca, cb] = child.posted as { id: number; method: string }[];
     expect(ca?.method).toBe('relay.status');
     child.emit('message', { type: 'result', id: cb!.id, result: { ok: true, value: 'B' } });
@@ -51,9 +51,9 @@ describe('core bridge', () => {
   it('forwards known push events and ignores garbage and unknown events', () => {
     const child = new FakeChild();
     const events: string[] = [];
-    bridge = createCoreBridge({ spawn: () => child, onEvent: (e) => events.push(e), logger });
-    child.emit('message', { type: 'event', event: 'message.received', payload: { conversationId: 1, messageId: 2 } });
-    child.emit('message', { type: 'event', event: 'shell.exec', payload: {} });
+    bridge = createCoreBridge({ spawn: () => child, onEvent: (_conn, e) => events.push(e), logger });
+    child.emit('message', { type: 'event', conn: 1, event: 'message.received', payload: { conversationId: 1, messageId: 2 } });
+    child.emit('message', { type: 'event', conn: 1, event: 'shell.exec', payload: {} });
     child.emit('message', 'not a frame');
     child.emit('message', { type: 'result', id: 999, result: { ok: true, value: 1 } });
     expect(events).toEqual(['message.received']);
@@ -63,20 +63,20 @@ describe('core bridge', () => {
     vi.useFakeTimers();
     const children: FakeChild[] = [];
     bridge = createCoreBridge({ spawn: () => children[children.push(new FakeChild()) - 1]!, onEvent: () => {}, logger, restartDelayMs: 100 });
-    const call = bridge.invoke('relay.status', {});
+    const call = bridge.invoke(1, 'relay.status', {});
     children[0]!.emit('exit', 1);
     expect(await call).toMatchObject({ ok: false, error: { code: 'UNAVAILABLE' } });
     expect(children).toHaveLength(1);
     await vi.advanceTimersByTimeAsync(100);
     expect(children).toHaveLength(2);
-    void bridge.invoke('relay.status', {});
+    void bridge.invoke(1, 'relay.status', {});
     expect(children[1]!.posted).toHaveLength(1);
   });
 
   it('answers UNAVAILABLE when the core does not reply in time', async () => {
     vi.useFakeTimers();
     bridge = createCoreBridge({ spawn: () => new FakeChild(), onEvent: () => {}, logger, callTimeoutMs: 500 });
-    const call = bridge.invoke('relay.status', {});
+    const call = bridge.invoke(1, 'relay.status', {});
     await vi.advanceTimersByTimeAsync(500);
     expect(await call).toMatchObject({ ok: false, error: { code: 'UNAVAILABLE' } });
   });
@@ -90,7 +90,7 @@ describe('core bridge', () => {
     children[0]!.emit('exit', 0);
     await vi.advanceTimersByTimeAsync(50);
     expect(children).toHaveLength(1);
-    expect(await bridge.invoke('relay.status', {})).toMatchObject({ ok: false, error: { code: 'UNAVAILABLE' } });
+    expect(await bridge.invoke(1, 'relay.status', {})).toMatchObject({ ok: false, error: { code: 'UNAVAILABLE' } });
     bridge = null;
   });
 });

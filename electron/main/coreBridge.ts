@@ -22,7 +22,8 @@ export interface CoreChild {
 
 export interface CoreBridgeDeps {
   spawn(): CoreChild;
-  onEvent(event: string, payload: unknown): void;
+  /** A push event for one window's connection. */
+  onEvent(conn: number, event: string, payload: unknown): void;
   logger: Logger;
   /** A call the core has not answered by then fails with UNAVAILABLE instead of hanging the UI. */
   callTimeoutMs?: number;
@@ -31,7 +32,10 @@ export interface CoreBridgeDeps {
 }
 
 export interface CoreBridge {
-  invoke(method: string, params: unknown): Promise<RpcResult<unknown>>;
+  /** A call on window `conn`'s connection (each window signs in on its own). */
+  invoke(conn: number, method: string, params: unknown): Promise<RpcResult<unknown>>;
+  /** The window closed: its connection is closed in the core. */
+  disconnect(conn: number): void;
   stop(): void;
 }
 
@@ -62,8 +66,8 @@ export function createCoreBridge(deps: CoreBridgeDeps): CoreBridge {
         pending.delete(frame.data.id);
         clearTimeout(entry.timer);
         entry.resolve(frame.data.result as RpcResult<unknown>);
-      } else if (isRpcEventName(frame.data.event)) {
-        deps.onEvent(frame.data.event, frame.data.payload);
+      } else if (isRpcEventName(frame.data.event) && frame.data.conn !== undefined) {
+        deps.onEvent(frame.data.conn, frame.data.event, frame.data.payload);
       }
     });
     c.on('exit', (code) => {
@@ -82,9 +86,9 @@ export function createCoreBridge(deps: CoreBridgeDeps): CoreBridge {
   }
 
   return {
-    invoke(method, params) {
+    invoke(conn, method, params) {
       if (stopped) return Promise.resolve(unavailable('The app is shutting down.'));
-      const call: BridgeCall = { type: 'call', id: nextId++, method, params };
+      const call: BridgeCall = { type: 'call', id: nextId++, conn, method, params };
       return new Promise((resolve) => {
         const timer = setTimeout(() => {
           pending.delete(call.id);
@@ -93,6 +97,9 @@ export function createCoreBridge(deps: CoreBridgeDeps): CoreBridge {
         pending.set(call.id, { resolve, timer });
         child.postMessage(call);
       });
+    },
+    disconnect(conn) {
+      if (!stopped) child.postMessage({ type: 'disconnect', conn });
     },
     stop() {
       stopped = true;

@@ -2,14 +2,11 @@
 // its parent port with the bridge frames of shared/bridge.ts. Plain Node apart from `parentPort`.
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { BridgeCallSchema, type BridgeDown } from '../../shared/bridge';
+import { BridgeUpSchema, type BridgeDown } from '../../shared/bridge';
 import { CodedError } from '../../shared/errors';
 import type { RpcResult } from '../../shared/rpc';
 import { startCore } from '../core/startCore';
-import type { Core, Session } from '../core/types';
-
-/** No local logins yet: the desk PC acts as one staff member with admin rights (see the report). */
-const DESK_SESSION: Session = { userId: 'desk', role: 'admin', displayName: 'Front desk', origin: 'electron' };
+import type { Connection, Core } from '../core/types';
 
 const logger = pino({ level: 'info', base: { part: 'core' } });
 const port = process.parentPort;
@@ -25,7 +22,6 @@ async function main(): Promise<void> {
     try {
       if (typeof dataDir !== 'string') throw new CodedError('INTERNAL', 'The core was started without a data folder.');
       core = await startCore({ dataDir, logger });
-      core.on((event, payload) => post({ type: 'event', event, payload }));
     } catch (err) {
       const coded = err instanceof CodedError ? err : new CodedError('INTERNAL', 'The app core could not start.');
       logger.error({ code: coded.code }, 'core failed to start');
@@ -34,12 +30,29 @@ async function main(): Promise<void> {
     }
   })();
 
+  // One connection per window: each starts signed out and signs in as the person at it.
+  const connections = new Map<number, Connection>();
+  const connectionFor = (c: Core, conn: number): Connection => {
+    let connection = connections.get(conn);
+    if (!connection) {
+      connection = c.connect('electron');
+      connection.on((event, payload) => post({ type: 'event', conn, event, payload }));
+      connections.set(conn, connection);
+    }
+    return connection;
+  };
+
   port.on('message', (e) => {
-    const call = BridgeCallSchema.safeParse(e.data);
-    if (!call.success) return;
-    const { id, method, params } = call.data;
+    const frame = BridgeUpSchema.safeParse(e.data);
+    if (!frame.success) return;
+    if (frame.data.type === 'disconnect') {
+      connections.get(frame.data.conn)?.close();
+      connections.delete(frame.data.conn);
+      return;
+    }
+    const { id, method, params, conn = 0 } = frame.data;
     void ready
-      .then(() => (core ? core.dispatch(DESK_SESSION, method, params) : startError!))
+      .then(() => (core ? connectionFor(core, conn).dispatch(method, params) : startError!))
       .catch((): RpcResult<never> => ({ ok: false, error: { code: 'INTERNAL', message: 'The request failed inside the app.' } }))
       .then((result) => post({ type: 'result', id, result }));
   });

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { app, BrowserWindow, ipcMain, Menu, nativeImage, Notification, session, shell, Tray, utilityProcess } from 'electron';
+import { app, BrowserWindow, ipcMain, Menu, nativeImage, Notification, session, shell, Tray, utilityProcess, webContents } from 'electron';
 import pino from 'pino';
 import { createCoreBridge, EVENT_CHANNEL, INVOKE_CHANNEL, parseInvokeArgs, type CoreBridge } from './coreBridge';
-import { badgeText, notificationFor, parseShellSettings, trayTooltip, type ShellSettings } from './notifications';
+import { notificationFor, parseShellSettings, trayTooltip, type ShellSettings } from './notifications';
 import {
   isAllowedExternalLink,
   isAllowedNavigation,
@@ -58,6 +58,12 @@ function createWindow(): BrowserWindow {
   window.on('closed', () => {
     if (mainWindow === window) mainWindow = null;
   });
+  // The window's connection (its signed-in session) is closed with it; the session row stays.
+  const conn = window.webContents.id;
+  window.on('closed', () => {
+    core?.disconnect(conn);
+    if (mainWindow === window) mainWindow = null;
+  });
   void window.loadURL(appUrl);
   return window;
 }
@@ -69,20 +75,12 @@ function showWindow(): void {
   mainWindow.focus();
 }
 
-/** Unread total for the tray and dock: a number from the core, never names or text. */
-async function refreshUnread(): Promise<void> {
-  if (!core) return;
-  const result = await core.invoke('inbox.listConversations', { filter: 'unread', limit: 1 });
-  if (!result.ok) return;
-  const unread = (result.value as { unreadTotal: number }).unreadTotal;
-  tray?.setToolTip(trayTooltip(unread));
-  if (process.platform === 'darwin') app.dock?.setBadge(badgeText(unread));
-  else app.setBadgeCount(unread);
-}
-
-function onCoreEvent(event: string, payload: unknown): void {
-  for (const window of BrowserWindow.getAllWindows()) window.webContents.send(EVENT_CHANNEL, event, payload);
-  if (event === 'message.received') {
+/** Events come per window connection: each goes to its own window only. */
+function onCoreEvent(conn: number, event: string, payload: unknown): void {
+  const target = webContents.fromId(conn);
+  if (target && !target.isDestroyed()) target.send(EVENT_CHANNEL, event, payload);
+  // One notification per message, from the main window's (signed-in) connection.
+  if (event === 'message.received' && conn === mainWindow?.webContents.id) {
     const decision = notificationFor(settings, { windowFocused: mainWindow?.isFocused() ?? false });
     if (decision && Notification.isSupported()) {
       const notification = new Notification({ title: decision.title, body: decision.body, silent: false });
@@ -90,7 +88,6 @@ function onCoreEvent(event: string, payload: unknown): void {
       notification.show();
     }
   }
-  if (event === 'message.received' || event === 'conversation.updated') void refreshUnread();
 }
 
 function startCore(): CoreBridge {
@@ -132,7 +129,7 @@ if (!app.requestSingleInstanceLock()) {
       }
       const call = parseInvokeArgs(method, params);
       if (!call) return { ok: false, error: { code: 'BAD_REQUEST', message: 'Unknown method.' } };
-      return core!.invoke(call.method, call.params);
+      return core!.invoke(event.sender.id, call.method, call.params);
     });
 
     tray = new Tray(nativeImage.createFromBuffer(Buffer.from(TRAY_ICON_PNG_BASE64, 'base64')));
@@ -147,7 +144,6 @@ if (!app.requestSingleInstanceLock()) {
     tray.on('click', showWindow);
 
     mainWindow = createWindow();
-    void refreshUnread();
     app.on('activate', showWindow);
   });
 

@@ -9,7 +9,9 @@ afterEach(() => t?.cleanup());
 
 const read = (contactIds: number[]) => ({
   userId: 'anna',
+  displayName: 'Anna',
   role: 'receptionist',
+  sessionId: 's_1',
   action: 'read' as const,
   method: 'messages.list',
   contactIds,
@@ -58,5 +60,23 @@ describe('audit log', () => {
     tamper(t.db, `DELETE FROM audit_log WHERE seq >= 5`);
     expect(verifyAuditChain(t.db).ok).toBe(true);
     expect(compareWithWitness(t.db, signed)).toMatchObject({ ok: false });
+  });
+
+  it('names every patient of an entry in the side table, in the same transaction', () => {
+    t = createTestDb();
+    appendAudit(t.db, read([7, 3, 7]), 1001);
+    appendAudit(t.db, read([]), 1002);
+    appendAudit(t.db, read([3]), 1003);
+    expect(t.db.prepare('SELECT contact_id, at, seq FROM audit_contacts ORDER BY seq, contact_id').all()).toEqual([
+      { contact_id: 3, at: 1001, seq: 1 },
+      { contact_id: 7, at: 1001, seq: 1 },
+      { contact_id: 3, at: 1003, seq: 3 },
+    ]);
+    expect(t.db.prepare('SELECT contact_ids FROM audit_log WHERE seq = 1').pluck().get()).toBe('[3,7]');
+    // An entry that cannot be written leaves no side rows behind.
+    t.db.exec(`CREATE TRIGGER refuse BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'full'); END`);
+    expect(() => appendAudit(t!.db, read([9]), 1004)).toThrow(/full/);
+    expect(t.db.prepare('SELECT count(*) FROM audit_contacts WHERE contact_id = 9').pluck().get()).toBe(0);
+    expect(verifyAuditChain(t.db)).toMatchObject({ ok: true, entries: 3 });
   });
 });

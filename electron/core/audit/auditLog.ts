@@ -6,7 +6,7 @@ import type { AuditRecord } from '../rpc/dispatch';
 
 export const GENESIS_HASH = '0'.repeat(64);
 
-interface AuditRow {
+interface AuditRowAll {
   seq: number;
   at: number;
   user_id: string;
@@ -18,12 +18,50 @@ interface AuditRow {
   outcome: string;
   error_code: string | null;
   reason: string | null;
+  display_name: string | null;
+  session_id: string | null;
+  hash_version: number;
   prev_hash: string;
   hash: string;
 }
 
-/** The hash of one entry covers every field and the previous hash, in a fixed order. */
-export function entryHash(row: Omit<AuditRow, 'hash'>): string {
+export type AuditRow = AuditRowFields & { hash: string };
+type AuditRowFields = Omit<AuditRowAll, 'hash'>;
+
+/**
+ * The digest of one version-2 entry's fields, in a fixed order. The chain links these digests, so
+ * an export can leave an entry out and still prove the chain with the entry's digest alone.
+ */
+export function entryDigest(row: AuditRowFields): string {
+  const body = JSON.stringify([
+    row.seq,
+    row.at,
+    row.user_id,
+    row.display_name,
+    row.role,
+    row.session_id,
+    row.action,
+    row.method,
+    row.contact_ids,
+    row.origin,
+    row.outcome,
+    row.error_code,
+    row.reason,
+  ]);
+  return createHash('sha256').update(body).digest('hex');
+}
+
+/** Links an entry to the one before: version 2 over its digest (see `entryDigest`). */
+export function chainHash(prevHash: string, digest: string): string {
+  return createHash('sha256').update(prevHash).update('\n').update(digest).digest('hex');
+}
+
+/**
+ * The hash of one entry covers every field and the previous hash. Version 1 (entries written
+ * before accounts existed) hashed the fields directly; they keep verifying as they were written.
+ */
+export function entryHash(row: AuditRowFields): string {
+  if (row.hash_version === 2) return chainHash(row.prev_hash, entryDigest(row));
   const body = JSON.stringify([
     row.seq,
     row.at,
@@ -41,19 +79,21 @@ export function entryHash(row: Omit<AuditRow, 'hash'>): string {
 }
 
 /** Appends one entry, chained to the current head, in its own immediate transaction. */
-export function appendAudit(db: Database, record: AuditRecord & { reason?: string }, at: number): { seq: number; hash: string } {
+export function appendAudit(db: Database, record: AuditRecord, at: number): { seq: number; hash: string } {
   const head = db.prepare('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
   const insert = db.prepare(
-    `INSERT INTO audit_log (seq, at, user_id, role, action, method, contact_ids, origin, outcome, error_code, reason, prev_hash, hash)
-     VALUES (@seq, @at, @user_id, @role, @action, @method, @contact_ids, @origin, @outcome, @error_code, @reason, @prev_hash, @hash)`,
+    `INSERT INTO audit_log (seq, at, user_id, display_name, role, session_id, action, method, contact_ids, origin, outcome, error_code, reason, hash_version, prev_hash, hash)
+     VALUES (@seq, @at, @user_id, @display_name, @role, @session_id, @action, @method, @contact_ids, @origin, @outcome, @error_code, @reason, @hash_version, @prev_hash, @hash)`,
   );
   const run = db.transaction(() => {
     const last = head.get() as { seq: number; hash: string } | undefined;
-    const row: Omit<AuditRow, 'hash'> = {
+    const row: AuditRowFields = {
       seq: (last?.seq ?? 0) + 1,
       at,
       user_id: record.userId,
+      display_name: record.displayName,
       role: record.role,
+      session_id: record.sessionId,
       action: record.action,
       method: record.method,
       contact_ids: JSON.stringify([...record.contactIds].sort((a, b) => a - b)),
@@ -61,6 +101,7 @@ export function appendAudit(db: Database, record: AuditRecord & { reason?: strin
       outcome: record.outcome,
       error_code: record.errorCode ?? null,
       reason: record.reason ?? null,
+      hash_version: 2,
       prev_hash: last?.hash ?? GENESIS_HASH,
     };
     const hash = entryHash(row);

@@ -12,6 +12,7 @@ import { CodedError } from '../../../shared/errors';
 import { createCore, type CoreHandle } from '../createCore';
 import { startCore } from '../startCore';
 import type { Core } from '../types';
+import { IT_ADMIN, signIn, type Person } from '../testing/users';
 import { DATABASE_FILE, openCoreStore } from '../db/coreStore';
 import pino from 'pino';
 import { contact, sampleMessages, webhookBody } from '../testing/whatsappPayloads';
@@ -23,8 +24,8 @@ import { createKeytarSecretStore, type SecretStore } from './secretStore';
 
 const quietLogger = () => pino({ level: 'silent' });
 const ROOT = resolve(import.meta.dirname, '..', '..', '..');
-const ADMIN = { userId: 'it', role: 'admin', displayName: 'IT', origin: 'test' } as const;
-const RECEPTIONIST = { userId: 'desk', role: 'receptionist', displayName: 'Desk', origin: 'test' } as const;
+const ADMIN: Person = IT_ADMIN;
+const RECEPTIONIST: Person = { username: 'desk', displayName: 'Desk', roles: ['receptionist'] };
 
 let secrets: SecretStore;
 const dirs: string[] = [];
@@ -56,8 +57,8 @@ async function openCore(dataDir: string): Promise<CoreHandle> {
   return core;
 }
 
-async function call<T>(core: Core, method: string, params: unknown, session: typeof ADMIN | typeof RECEPTIONIST = ADMIN): Promise<T> {
-  const result = await core.dispatch(session, method as never, params as never);
+async function call<T>(core: Core, method: string, params: unknown, person: Person = ADMIN): Promise<T> {
+  const result = await (await signIn(core, person)).dispatch(method, params);
   if (!result.ok) throw new CodedError(result.error.code, result.error.message);
   return result.value as T;
 }
@@ -180,7 +181,7 @@ describe('moving the data to new hardware', () => {
     for (const [account, value] of Object.entries(original)) expect(await secrets.get(account)).toBe(value);
 
     const core = await openCore(dataDir);
-    const page = await call<{ items: { lastMessagePreview: string | null }[] }>(core, 'inbox.listConversations', {});
+    const page = await call<{ items: { lastMessagePreview: string | null }[] }>(core, 'inbox.listConversations', {}, RECEPTIONIST);
     expect(page.items.map((c) => c.lastMessagePreview)).toEqual(['Mijn uitslag graag per post']);
     await core.close();
 
@@ -220,17 +221,21 @@ describe('moving the data to new hardware', () => {
   it('a window on a locked core can restore access itself, and the attempts are audited', async () => {
     await wipeKeychain(installationId);
     const core = await startCore({ dataDir, secrets, logger: quietLogger() });
-    const locked = await core.dispatch(RECEPTIONIST, 'inbox.listConversations', {});
+    // Until the key is back there are no accounts to sign in to: the recovery key is the credential.
+    const window = core.connect('test');
+    const locked = await window.dispatch('inbox.listConversations', {});
     expect(locked).toMatchObject({ ok: false, error: { code: 'RECOVERY_REQUIRED' } });
-    expect(await core.dispatch(RECEPTIONIST, 'recovery.restore', { recoveryKey })).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
-    const wrong = await core.dispatch(ADMIN, 'recovery.restore', { recoveryKey: 'ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ' });
+    expect(await window.dispatch('auth.signIn', { username: 'it-admin', password: 'lantern orchard velvet 42' })).toMatchObject({ ok: false, error: { code: 'RECOVERY_REQUIRED' } });
+    const wrong = await window.dispatch('recovery.restore', { recoveryKey: 'ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ' });
     expect(wrong).toMatchObject({ ok: false, error: { code: 'RECOVERY_KEY_INVALID' } });
-    expect(await core.dispatch(ADMIN, 'recovery.restore', { recoveryKey })).toEqual({ ok: true, value: { installationId, restored: true } });
+    expect(await window.dispatch('recovery.restore', { recoveryKey })).toEqual({ ok: true, value: { installationId, restored: true } });
+    // Restored: the same window now meets the real core, signed out, and people sign in as usual.
+    expect(await window.dispatch('inbox.listConversations', {})).toMatchObject({ ok: false, error: { code: 'UNAUTHENTICATED' } });
     try {
       const page = await call<{ items: unknown[] }>(core, 'inbox.listConversations', {}, RECEPTIONIST);
       expect(page.items).toHaveLength(1);
       // Once open, there is nothing left to restore.
-      expect(await core.dispatch(ADMIN, 'recovery.restore', { recoveryKey })).toMatchObject({ ok: false, error: { code: 'CONFLICT' } });
+      expect(await window.dispatch('recovery.restore', { recoveryKey })).toMatchObject({ ok: false, error: { code: 'CONFLICT' } });
     } finally {
       await core.close();
     }
@@ -238,7 +243,6 @@ describe('moving the data to new hardware', () => {
     try {
       const rows = store.db.prepare(`SELECT outcome, error_code FROM audit_log WHERE method = 'recovery.restore' ORDER BY seq`).all();
       expect(rows).toEqual([
-        { outcome: 'denied', error_code: 'FORBIDDEN' },
         { outcome: 'error', error_code: 'RECOVERY_KEY_INVALID' },
         { outcome: 'ok', error_code: null },
         { outcome: 'error', error_code: 'CONFLICT' },

@@ -5,11 +5,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CodedError } from '../../../shared/errors';
 import { RPC_METHODS } from '../../../shared/rpc';
 import { appendAudit } from '../audit/auditLog';
+import { testCaller } from '../testing/users';
 import { createTestDb, type TestDb } from '../testing/testDb';
-import type { Session } from '../types';
+import type { Caller } from '../types';
 import { createDispatch, type AuditRecord, type Handler, type Handlers } from './dispatch';
 
-const ANNA: Session = { userId: 'anna', role: 'receptionist', displayName: 'Anna', origin: 'test' };
+const ANNA = testCaller({ userId: 'anna', roles: ['receptionist'], displayName: 'Anna' });
 
 let t: TestDb;
 let failAudit: boolean;

@@ -2,17 +2,35 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { CodedError } from '../../../shared/errors';
 import type { AuditAction, RpcContract, RpcMethod, RpcOutput, RpcResult } from '../../../shared/rpc';
-import { isRpcMethod, rpcContract } from '../../../shared/rpc';
-import type { Session } from '../types';
+import { isRpcMethod, methodDef, type MethodDef } from '../../../shared/rpc';
+import type { Caller, Session } from '../types';
 
-/** What a handler may say about the call for the audit log. */
+/** Who an audit entry is about: the caller's session, or the user a sign-in call concerns. */
+export interface AuditSubject {
+  userId: string;
+  displayName: string | null;
+  roles: readonly string[];
+  sessionId: string | null;
+}
+
+/** What a handler may say about the call for the audit log, and how it changes its connection. */
 export interface CallContext {
-  session: Session;
+  caller: Caller;
+  /** The caller's session; null only in methods a signed-out connection may call. */
+  session: Session | null;
+  /** The caller's session, for methods that need one (throws UNAUTHENTICATED otherwise). */
+  readonly me: Session;
   /** Name the patient (contact) this call concerns, so the audit entry records who was seen. */
   concerns(contactId: number): void;
+  /** Why, where the action needs a reason (break the glass); kept in the audit entry. */
+  because(reason: string): void;
+  /** The entry is about this user rather than the (signed-out) caller: sign-in, first admin. */
+  auditAs(subject: AuditSubject): void;
+  /** An extra entry written at once, committed even when the call then fails (a failed sign-in). */
+  record(entry: Omit<AuditRecord, 'origin' | 'method'> & { method?: string }): void;
   /**
-   * Work outside the database (a file, a keychain entry) to do only once the call and its audit
-   * entry are committed: if the audit cannot be written, it never happens.
+   * Work outside the database (a file, a keychain entry, a push to a window) to do only once the
+   * call and its audit entry are committed: if the audit cannot be written, it never happens.
    */
   afterCommit(fn: () => void): void;
 }
@@ -26,13 +44,17 @@ export type Handlers = { [M in RpcMethod]: Handler<M> };
 
 export interface AuditRecord {
   userId: string;
+  displayName: string | null;
+  /** The roles held at that moment, joined with "+" ("receptionist+admin"); "-" when signed out. */
   role: string;
+  sessionId: string | null;
   action: AuditAction;
   method: string;
   contactIds: number[];
   origin: string;
   outcome: 'ok' | 'denied' | 'error';
   errorCode?: string;
+  reason?: string;
 }
 
 export interface DispatchDeps {
@@ -45,6 +67,8 @@ export interface DispatchDeps {
    * entry, even across a crash. Without it (a core whose database is not open), they run in turn.
    */
   atomically?: <T>(fn: () => T) => T;
+  /** Whether this session holds break-the-glass access to the patient now. */
+  hasBreakGlass?(session: Session, contactId: number): boolean;
   logger: Logger;
 }
 
@@ -55,7 +79,7 @@ class Rollback extends Error {
   }
 }
 
-export type Dispatch = (session: Session, method: string, params: unknown) => Promise<RpcResult<unknown>>;
+export type Dispatch = (caller: Caller, method: string, params: unknown) => Promise<RpcResult<unknown>>;
 
 /**
  * The one door into the core. Every transport calls this: it validates the input, checks the
@@ -75,18 +99,38 @@ export function createDispatch(deps: DispatchDeps): Dispatch {
     }
   }
 
-  return async function dispatch(session, method, params) {
+  return async function dispatch(caller, method, params) {
     if (!isRpcMethod(method)) {
       return fail('NOT_FOUND', `Unknown method "${String(method).slice(0, 60)}".`);
     }
-    const def = rpcContract[method];
-    const action = 'audit' in def ? (def.audit as AuditAction) : undefined;
+    const def = methodDef(method);
+    const action = def.audit;
+    const { session } = caller;
+    const subjectOf = (s: Session | null): AuditSubject =>
+      s ? { userId: s.userId, displayName: s.displayName, roles: s.roles, sessionId: s.id } : { userId: 'signed-out', displayName: null, roles: [], sessionId: null };
+    let subject = subjectOf(session);
+    const entry = (contactIds: number[], outcome: AuditRecord['outcome'], errorCode?: string, reason?: string): AuditRecord => ({
+      userId: subject.userId,
+      displayName: subject.displayName,
+      role: subject.roles.length > 0 ? subject.roles.join('+') : '-',
+      sessionId: subject.sessionId,
+      action: action!,
+      method,
+      contactIds: [...new Set(contactIds)],
+      origin: caller.origin,
+      outcome,
+      ...(errorCode ? { errorCode } : {}),
+      ...(reason ? { reason } : {}),
+    });
 
-    if (!(def.roles as readonly string[]).includes(session.role)) {
-      if (action) tryAudit(entry(session, method, action, [], 'denied', 'FORBIDDEN'));
-      logger.warn({ method, role: session.role, userId: session.userId }, 'rpc call refused for role');
-      return fail('FORBIDDEN', `Your role (${session.role}) may not use ${method}.`);
+    const refusal = accessRefusal(def, session);
+    if (refusal) {
+      if (action && session) tryAudit(entry([], 'denied', refusal.code));
+      if (refusal.code === 'FORBIDDEN') logger.warn({ method, roles: session?.roles, userId: session?.userId }, 'rpc call refused for role');
+      return fail(refusal.code, refusal.message(method, session));
     }
+    // A break-the-glass method called without the role: every patient it touches needs a grant.
+    const viaGlass = !!session && !hasRole(def, session);
 
     const input = (def.input as z.ZodType).safeParse(params ?? {});
     if (!input.success) {
@@ -100,7 +144,27 @@ export function createDispatch(deps: DispatchDeps): Dispatch {
 
     const contactIds: number[] = [];
     const deferred: (() => void)[] = [];
-    const ctx: CallContext = { session, concerns: (id) => void contactIds.push(id), afterCommit: (fn) => void deferred.push(fn) };
+    let reason: string | undefined;
+    const ctx: CallContext = {
+      caller,
+      session,
+      get me(): Session {
+        if (!session) throw new CodedError('UNAUTHENTICATED', 'Sign in first.');
+        return session;
+      },
+      concerns(id) {
+        if (viaGlass && !deps.hasBreakGlass?.(session!, id)) {
+          throw new CodedError('FORBIDDEN', `Your roles (${session!.roles.join(', ')}) do not include this patient. Break the glass with a reason to open it.`);
+        }
+        contactIds.push(id);
+      },
+      because: (text) => void (reason = text),
+      auditAs: (s) => void (subject = s),
+      record(extra) {
+        tryAudit({ ...extra, method: extra.method ?? method, origin: caller.origin });
+      },
+      afterCommit: (fn) => void deferred.push(fn),
+    };
     const handler = handlers[method] as Handler<RpcMethod>;
     const atomically = deps.atomically ?? (<T>(fn: () => T): T => fn());
     const started = performance.now();
@@ -112,7 +176,7 @@ export function createDispatch(deps: DispatchDeps): Dispatch {
         logger.error({ method, issues: output.error.issues.map((i) => i.path.join('.')) }, 'rpc output failed its schema');
         throw new Rollback(fail('INTERNAL', `The core produced an invalid answer for ${method}. Nothing was changed.`));
       }
-      if (action && !tryAudit(entry(session, method, action, contactIds, 'ok'))) {
+      if (action && !tryAudit(entry(contactIds, 'ok', undefined, reason))) {
         throw new Rollback(fail('INTERNAL', `The audit log could not record ${method}, so nothing was done.`));
       }
       return { ok: true, value: output.data };
@@ -137,34 +201,37 @@ export function createDispatch(deps: DispatchDeps): Dispatch {
     } catch (err) {
       if (err instanceof Rollback) return err.result;
       if (err instanceof CodedError) {
-        if (action) tryAudit(entry(session, method, action, contactIds, 'error', err.code));
+        if (action) tryAudit(entry(contactIds, err.code === 'FORBIDDEN' ? 'denied' : 'error', err.code, reason));
         return fail(err.code, err.message);
       }
       logger.error({ method, err: errorSummary(err) }, 'rpc handler failed');
-      if (action) tryAudit(entry(session, method, action, contactIds, 'error', 'INTERNAL'));
+      if (action) tryAudit(entry(contactIds, 'error', 'INTERNAL', reason));
       return fail('INTERNAL', `Something went wrong in ${method}. The error was logged.`);
     }
   };
 }
 
-function entry(
-  session: Session,
-  method: string,
-  action: AuditAction,
-  contactIds: number[],
-  outcome: AuditRecord['outcome'],
-  errorCode?: string,
-): AuditRecord {
-  return {
-    userId: session.userId,
-    role: session.role,
-    action,
-    method,
-    contactIds: [...new Set(contactIds)],
-    origin: session.origin,
-    outcome,
-    ...(errorCode ? { errorCode } : {}),
-  };
+function hasRole(def: MethodDef, session: Session): boolean {
+  return session.roles.some((r) => def.roles.includes(r));
+}
+
+interface Refusal {
+  code: 'UNAUTHENTICATED' | 'SESSION_LOCKED' | 'PASSWORD_CHANGE_REQUIRED' | 'FORBIDDEN';
+  message(method: string, session: Session | null): string;
+}
+
+/** The contract's access rule for this caller, before anything else runs. */
+function accessRefusal(def: MethodDef, session: Session | null): Refusal | null {
+  if (!session) {
+    return def.signedOut ? null : { code: 'UNAUTHENTICATED', message: () => 'Sign in first.' };
+  }
+  if (session.state !== 'active' && !def.whileLocked && !def.signedOut) {
+    return session.state === 'locked'
+      ? { code: 'SESSION_LOCKED', message: () => 'The desk is locked. Unlock it with your PIN or password.' }
+      : { code: 'PASSWORD_CHANGE_REQUIRED', message: () => 'Set a new password first.' };
+  }
+  if (hasRole(def, session) || def.breakGlass) return null;
+  return { code: 'FORBIDDEN', message: (m, s) => `Your roles (${s!.roles.join(', ')}) may not use ${m}.` };
 }
 
 function fail(code: CodedError['code'], message: string): RpcResult<never> {

@@ -1,8 +1,7 @@
 import type { Database } from '../db/types';
 import { CodedError } from '../../../shared/errors';
 import type { ConversationSummary, Contact, MessageView, QuickReply, RpcEventName, RpcEventPayload } from '../../../shared/rpc';
-import { HIGHLIGHT_END, HIGHLIGHT_START, type AuditVerdict } from '../../../shared/rpc';
-import { verifyAuditChain } from '../audit/auditLog';
+import { HIGHLIGHT_END, HIGHLIGHT_START } from '../../../shared/rpc';
 import { getContact, updateContact, type ContactRow } from '../db/repo/contacts';
 import {
   assignConversation,
@@ -30,8 +29,11 @@ export interface HandlerDeps {
   emit<E extends RpcEventName>(event: E, payload: RpcEventPayload<E>): void;
 }
 
-/** Every RPC method's implementation. Role checks, validation and auditing happen in `dispatch`. */
-export function createHandlers(deps: HandlerDeps): Handlers {
+/**
+ * The inbox's and the set-up's RPC handlers (the features with folders of their own — accounts,
+ * audit — bring their own slices). Role checks, validation and auditing happen in `dispatch`.
+ */
+export function createHandlers(deps: HandlerDeps): Omit<Handlers, `${'auth' | 'session' | 'users' | 'sessions' | 'security' | 'access' | 'audit'}.${string}`> {
   const { db, now, link, whatsapp, recovery, emit } = deps;
 
   function conversationOrThrow(id: number): ConversationListItem {
@@ -41,15 +43,9 @@ export function createHandlers(deps: HandlerDeps): Handlers {
   }
 
   return {
-    'session.whoami': (_params, { session }) => ({
-      userId: session.userId,
-      role: session.role,
-      displayName: session.displayName,
-    }),
-
-    'inbox.listConversations': ({ filter, cursor, limit }, { session, concerns }) => {
+    'inbox.listConversations': ({ filter, cursor, limit }, { me, concerns }) => {
       const page = listConversations(db, {
-        filter: filter === 'mine' ? { kind: 'assigned', userId: session.userId } : { kind: filter },
+        filter: filter === 'mine' ? { kind: 'assigned', userId: me.userId } : { kind: filter },
         limit,
         cursor: cursor ?? null,
       });
@@ -84,7 +80,7 @@ export function createHandlers(deps: HandlerDeps): Handlers {
       const messageId = whatsapp.sendText({
         conversationId,
         text,
-        userId: ctx.session.userId,
+        userId: ctx.me.userId,
         ...(replyToMessageId ? { replyToMessageId } : {}),
       });
       emit('conversation.updated', { conversationId });
@@ -98,7 +94,7 @@ export function createHandlers(deps: HandlerDeps): Handlers {
         conversationId,
         bytes: Buffer.from(dataBase64, 'base64'),
         mimeType,
-        userId: ctx.session.userId,
+        userId: ctx.me.userId,
         ...(filename ? { filename } : {}),
         ...(caption ? { caption } : {}),
         ...(replyToMessageId ? { replyToMessageId } : {}),
@@ -110,7 +106,7 @@ export function createHandlers(deps: HandlerDeps): Handlers {
     'messages.sendTemplate': ({ conversationId, name, language, parameters }, ctx) => {
       const conversation = conversationOrThrow(conversationId);
       ctx.concerns(conversation.contactId);
-      const messageId = whatsapp.sendTemplate({ conversationId, name, language, parameters, userId: ctx.session.userId });
+      const messageId = whatsapp.sendTemplate({ conversationId, name, language, parameters, userId: ctx.me.userId });
       emit('conversation.updated', { conversationId });
       return { messageId };
     },
@@ -134,7 +130,7 @@ export function createHandlers(deps: HandlerDeps): Handlers {
 
     'conversations.assign': ({ conversationId, toMe }, ctx) => {
       ctx.concerns(conversationOrThrow(conversationId).contactId);
-      assignConversation(db, conversationId, toMe ? ctx.session.userId : null, now());
+      assignConversation(db, conversationId, toMe ? ctx.me.userId : null, now());
       emit('conversation.updated', { conversationId });
       return {};
     },
@@ -183,8 +179,8 @@ export function createHandlers(deps: HandlerDeps): Handlers {
     },
 
     'quickReplies.list': () => listQuickReplies(db).map(toQuickReply),
-    'quickReplies.add': ({ text }, { session }) => {
-      const { reply, created } = addQuickReply(db, { text, userId: session.userId }, now());
+    'quickReplies.add': ({ text }, { me }) => {
+      const { reply, created } = addQuickReply(db, { text, userId: me.userId }, now());
       if (created) emit('quickReplies.changed', {});
       return { reply: toQuickReply(reply), created };
     },
@@ -198,25 +194,6 @@ export function createHandlers(deps: HandlerDeps): Handlers {
     'templates.sync': async () => ({ count: await whatsapp.syncTemplates() }),
     'relay.status': () => link.status(),
     'whatsapp.status': () => whatsapp.status(),
-
-    'audit.verify': async ({ withRelayWitness }) => {
-      const chain = verifyAuditChain(db);
-      let witness: AuditVerdict['witness'];
-      if (!withRelayWitness) witness = { ok: null, reason: 'not asked' };
-      else {
-        try {
-          witness = await link.checkpoint();
-        } catch (err) {
-          witness = { ok: null, reason: err instanceof CodedError ? err.message : 'The relay could not be asked.' };
-        }
-      }
-      return {
-        chain: chain.ok
-          ? { ok: true, entries: chain.entries, headSeq: chain.head?.seq ?? null }
-          : { ok: false, entries: chain.entries, brokenAt: chain.brokenAt, reason: chain.reason },
-        witness,
-      };
-    },
 
     'recovery.status': () => recovery.status(),
     'recovery.create': ({ replace }, ctx) => {

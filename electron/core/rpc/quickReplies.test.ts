@@ -8,13 +8,14 @@ import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { QUICK_REPLIES_MAX, QUICK_REPLY_MAX_LENGTH, type RpcEventName } from '../../../shared/rpc';
 import { appendAudit, verifyAuditChain } from '../audit/auditLog';
+import { testCaller } from '../testing/users';
 import { createTestDb, type TestDb } from '../testing/testDb';
-import type { Session } from '../types';
-import { createDispatch, type Dispatch } from './dispatch';
+import type { Caller } from '../types';
+import { createDispatch, type Dispatch, type Handlers } from './dispatch';
 import { createHandlers } from './handlers';
 
-const ANNA: Session = { userId: 'anna', role: 'receptionist', displayName: 'Anna', origin: 'test' };
-const AUDITOR: Session = { userId: 'olga', role: 'auditor', displayName: 'Olga', origin: 'test' };
+const ANNA = testCaller({ userId: 'anna', roles: ['receptionist'], displayName: 'Anna' });
+const AUDITOR = testCaller({ userId: 'olga', roles: ['auditor'], displayName: 'Olga' });
 
 let t: TestDb;
 let dispatch: Dispatch;
@@ -34,14 +35,14 @@ beforeEach(() => {
       whatsapp: {} as never,
       recovery: {} as never,
       emit: (event) => void events.push(event),
-    }),
+    }) as Handlers,
     audit: (record) => void appendAudit(t.db, record, now()),
     logger: pino({ level: 'silent' }),
   });
 });
 afterEach(() => t.cleanup());
 
-async function call(method: string, params: unknown, session: Session = ANNA) {
+async function call(method: string, params: unknown, session: Caller = ANNA) {
   return dispatch(session, method, params);
 }
 async function list(): Promise<string[]> {

@@ -4,21 +4,32 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { BRIDGE_PROTOCOL, BRIDGE_TOKEN_PREFIX } from '../../../shared/bridge';
-import type { Core, CoreEventListener, Session } from '../types';
+import type { Core, CoreEventListener } from '../types';
 import { createWebHarness, type WebHarness } from './webHarness';
 
 // The harness's own guards (token, Origin, static files) against a recording core: the browser
 // tests in tests/ui drive the real core through the same harness.
-const calls: { session: Session; method: string; params: unknown }[] = [];
+const calls: { origin: string; method: string; params: unknown }[] = [];
 const listeners = new Set<CoreEventListener>();
+const opened: string[] = [];
 const recordingCore: Core = {
-  async dispatch(session, method, params) {
-    calls.push({ session, method, params });
-    return { ok: true, value: { echo: method } };
-  },
-  on(listener) {
-    listeners.add(listener);
-    return () => listeners.delete(listener);
+  connect(origin) {
+    opened.push(origin);
+    const mine = new Set<CoreEventListener>();
+    return {
+      async dispatch(method, params) {
+        calls.push({ origin, method, params });
+        return { ok: true, value: { echo: method } };
+      },
+      on(listener) {
+        listeners.add(listener);
+        mine.add(listener);
+        return () => listeners.delete(listener);
+      },
+      close() {
+        for (const l of mine) listeners.delete(l);
+      },
+    };
   },
   async close() {},
 };
@@ -77,7 +88,7 @@ describe('web harness', () => {
     expect(calls).toHaveLength(0);
   });
 
-  it('bridges calls to dispatch as the harness session and pushes core events', async () => {
+  it('gives each page its own connection (signed out until the page signs in) and pushes its events', async () => {
     const { ws } = await open([BRIDGE_PROTOCOL, BRIDGE_TOKEN_PREFIX + harness.token]);
     expect(ws).not.toBeNull();
     const frames: unknown[] = [];
@@ -85,7 +96,8 @@ describe('web harness', () => {
     ws!.send(JSON.stringify({ type: 'call', id: 7, method: 'relay.status', params: {} }));
     await expect.poll(() => frames.length).toBe(1);
     expect(frames[0]).toEqual({ type: 'result', id: 7, result: { ok: true, value: { echo: 'relay.status' } } });
-    expect(calls[0]).toMatchObject({ method: 'relay.status', session: { role: 'admin', origin: 'web-harness 127.0.0.1' } });
+    expect(calls[0]).toMatchObject({ method: 'relay.status', origin: 'web-harness 127.0.0.1' });
+    expect(opened).toEqual(['web-harness 127.0.0.1']);
     for (const l of listeners) l('message.received', { conversationId: 1, messageId: 2 });
     await expect.poll(() => frames.length).toBe(2);
     expect(frames[1]).toEqual({ type: 'event', event: 'message.received', payload: { conversationId: 1, messageId: 2 } });

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { BRIDGE_PROTOCOL, BRIDGE_TOKEN_PREFIX, BridgeCallSchema, type BridgeDown } from '../../../shared/bridge';
 import type { RpcResult } from '../../../shared/rpc';
-import type { Core, Session } from '../types';
+import type { Core } from '../types';
 
 /**
  * Serves the built renderer on 127.0.0.1 and bridges its RPC over a loopback WebSocket to a
@@ -23,8 +23,6 @@ export interface WebHarnessDeps {
   core: Core;
   /** The renderer's vite build output (index.html + assets). */
   rendererDir: string;
-  /** Who the page acts as; there are no local logins yet, so the harness stands in for one. */
-  session?: Omit<Session, 'origin'>;
   logger?: Logger;
   /** Largest frame accepted from the page. */
   maxPayload?: number;
@@ -56,17 +54,10 @@ const CONTENT_TYPES: Record<string, string> = {
 export const HARNESS_CSP =
   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self' ws://127.0.0.1:*; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'";
 
-export const DEFAULT_HARNESS_SESSION: Omit<Session, 'origin'> = {
-  userId: 'harness-admin',
-  role: 'admin',
-  displayName: 'Front desk',
-};
-
 export function createWebHarness(deps: WebHarnessDeps): WebHarness {
   const root = resolve(deps.rendererDir);
   const token = randomBytes(32).toString('base64url');
   const tokenBytes = Buffer.from(token);
-  const session: Session = { ...(deps.session ?? DEFAULT_HARNESS_SESSION), origin: 'web-harness 127.0.0.1' };
   const log = deps.logger;
   const sockets = new Set<WebSocket>();
   let origin = '';
@@ -102,7 +93,9 @@ export function createWebHarness(deps: WebHarnessDeps): WebHarness {
     const send = (frame: BridgeDown): void => {
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
     };
-    const unsubscribe = deps.core.on((event, payload) => send({ type: 'event', event, payload }));
+    // One connection per page: it starts signed out, and the page signs in as a person.
+    const connection = deps.core.connect('web-harness 127.0.0.1');
+    const unsubscribe = connection.on((event, payload) => send({ type: 'event', event, payload }));
     ws.on('message', (data, isBinary) => {
       if (isBinary) return ws.close(1003, 'text frames only');
       let parsed: unknown;
@@ -114,8 +107,8 @@ export function createWebHarness(deps: WebHarnessDeps): WebHarness {
       const call = BridgeCallSchema.safeParse(parsed);
       if (!call.success) return ws.close(1007, 'bad frame');
       const { id, method, params } = call.data;
-      void deps.core
-        .dispatch(session, method, params)
+      void connection
+        .dispatch(method, params)
         .catch((err: unknown): RpcResult<unknown> => {
           log?.error({ err, method }, 'dispatch threw');
           return { ok: false, error: { code: 'INTERNAL', message: 'The request failed inside the app.' } };
@@ -124,6 +117,7 @@ export function createWebHarness(deps: WebHarnessDeps): WebHarness {
     });
     ws.on('close', () => {
       unsubscribe();
+      connection.close();
       sockets.delete(ws);
     });
     ws.on('error', () => ws.terminate());

@@ -1,0 +1,254 @@
+import { z } from 'zod';
+import { Cursor, Id, Limit, STAFF, method } from './common';
+
+/** The inbox: conversations, messages, contacts, search, media, templates and quick replies. */
+
+export const ConversationStatusSchema = z.enum(['open', 'pending', 'resolved']);
+export type ConversationStatus = z.infer<typeof ConversationStatusSchema>;
+
+export const MessageStatusSchema = z.enum(['pending', 'sent', 'delivered', 'read', 'played', 'failed', 'received']);
+export type MessageStatus = z.infer<typeof MessageStatusSchema>;
+
+export const WindowStateSchema = z.object({
+  open: z.boolean(),
+  /** When the 24-hour customer-service window closes (ms), or null if it is closed. */
+  closesAt: z.number().int().nullable(),
+});
+export type WindowState = z.infer<typeof WindowStateSchema>;
+
+export const ContactSchema = z.object({
+  id: Id,
+  /** Phone-number WhatsApp id, absent for users known only by their business-scoped user id. */
+  waId: z.string().nullable(),
+  businessScopedUserId: z.string().nullable(),
+  profileName: z.string().nullable(),
+  displayName: z.string().nullable(),
+  notes: z.string(),
+});
+export type Contact = z.infer<typeof ContactSchema>;
+
+export const ConversationSummarySchema = z.object({
+  id: Id,
+  contact: ContactSchema.pick({ id: true, displayName: true, profileName: true, waId: true }),
+  phoneNumberId: z.string(),
+  status: ConversationStatusSchema,
+  assignedTo: z.string().nullable(),
+  unreadCount: z.number().int().nonnegative(),
+  lastMessageAt: z.number().int().nullable(),
+  lastMessagePreview: z.string().nullable(),
+  lastMessageDirection: z.enum(['in', 'out']).nullable(),
+});
+export type ConversationSummary = z.infer<typeof ConversationSummarySchema>;
+
+export const MediaRefSchema = z.object({
+  id: Id,
+  mimeType: z.string().nullable(),
+  filename: z.string().nullable(),
+  size: z.number().int().nullable(),
+  state: z.enum(['pending', 'downloading', 'stored', 'failed', 'too_large']),
+});
+
+export const MessageViewSchema = z.object({
+  id: Id,
+  wamid: z.string().nullable(),
+  conversationId: Id,
+  direction: z.enum(['in', 'out']),
+  /** Meta's message type (`text`, `image`, …); `unsupported` for what we cannot show yet. */
+  type: z.string(),
+  /** Text, caption, or a short description for non-text types (location name, button title, …). */
+  text: z.string().nullable(),
+  media: MediaRefSchema.nullable(),
+  replyTo: z.object({ messageId: Id.nullable(), wamid: z.string(), preview: z.string().nullable() }).nullable(),
+  reactions: z.array(z.object({ emoji: z.string(), direction: z.enum(['in', 'out']) })),
+  status: MessageStatusSchema,
+  error: z.object({ code: z.number().int().nullable(), title: z.string() }).nullable(),
+  /** When the message was sent (Meta's timestamp for inbound, enqueue time for outbound), ms. */
+  at: z.number().int(),
+});
+export type MessageView = z.infer<typeof MessageViewSchema>;
+
+export const TemplateSchema = z.object({
+  name: z.string(),
+  language: z.string(),
+  category: z.string(),
+  status: z.string(),
+  /** The body text with {{1}}-style placeholders, for the picker's preview. */
+  bodyText: z.string(),
+  parameterCount: z.number().int().nonnegative(),
+});
+export type Template = z.infer<typeof TemplateSchema>;
+
+export const SearchHitSchema = z.object({
+  messageId: Id,
+  conversationId: Id,
+  contactName: z.string().nullable(),
+  /** Snippet of the message with hits wrapped in U+E000 … U+E001 (never HTML). */
+  snippet: z.string(),
+  at: z.number().int(),
+});
+export type SearchHit = z.infer<typeof SearchHitSchema>;
+export const HIGHLIGHT_START = '\uE000';
+export const HIGHLIGHT_END = '\uE001';
+
+/**
+ * A saved quick reply: the desk's own phrasing, but often a reply to one patient, so it lives in the
+ * encrypted database like any message. The length limit is WhatsApp's (and the composer's) for a
+ * text, so whatever a receptionist can send can be saved.
+ */
+export const QUICK_REPLY_MAX_LENGTH = 4096;
+/** How many quick replies the clinic's desk may keep. */
+export const QUICK_REPLIES_MAX = 200;
+export const QuickReplySchema = z.object({
+  id: Id,
+  text: z.string(),
+  /** Who saved it (user id). */
+  createdBy: z.string(),
+  createdAt: z.number().int(),
+});
+export type QuickReply = z.infer<typeof QuickReplySchema>;
+
+
+export const inboxMethods = {
+  'inbox.listConversations': method({
+    input: z.object({
+      filter: z.enum(['all', 'unread', 'mine', 'resolved']).default('all'),
+      cursor: Cursor.optional(),
+      limit: Limit.default(50),
+    }),
+    output: z.object({ items: z.array(ConversationSummarySchema), nextCursor: Cursor.nullable(), unreadTotal: z.number().int() }),
+    roles: STAFF,
+    /** A page shows patients' names, numbers and last messages: every patient on it is recorded. */
+    audit: 'read',
+  }),
+  'conversations.get': method({
+    input: z.object({ conversationId: Id }),
+    output: z.object({
+      conversation: ConversationSummarySchema,
+      contact: ContactSchema,
+      window: WindowStateSchema,
+    }),
+    roles: STAFF,
+    breakGlass: true,
+    audit: 'read',
+  }),
+  'messages.list': method({
+    input: z.object({ conversationId: Id, before: Cursor.optional(), limit: Limit.default(50) }),
+    output: z.object({ items: z.array(MessageViewSchema), nextCursor: Cursor.nullable() }),
+    roles: STAFF,
+    breakGlass: true,
+    audit: 'read',
+  }),
+  'messages.send': method({
+    input: z.object({
+      conversationId: Id,
+      text: z.string().trim().min(1).max(4096),
+      replyToMessageId: Id.optional(),
+    }),
+    output: z.object({ messageId: Id }),
+    roles: STAFF,
+    audit: 'send',
+  }),
+  'messages.sendMedia': method({
+    input: z.object({
+      conversationId: Id,
+      /** The file, base64. WhatsApp's own limits per type (image 5 MB, video 16 MB, document 100 MB) apply. */
+      dataBase64: z.string().min(4).max(140_000_000).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected base64'),
+      mimeType: z.string().min(3).max(100),
+      filename: z.string().trim().min(1).max(240).optional(),
+      caption: z.string().trim().max(1024).optional(),
+      replyToMessageId: Id.optional(),
+    }),
+    output: z.object({ messageId: Id }),
+    roles: STAFF,
+    audit: 'send',
+  }),
+  'messages.sendTemplate': method({
+    input: z.object({
+      conversationId: Id,
+      name: z.string().min(1),
+      language: z.string().min(2),
+      parameters: z.array(z.string().max(1024)).max(20).default([]),
+    }),
+    output: z.object({ messageId: Id }),
+    roles: STAFF,
+    audit: 'send',
+  }),
+  'conversations.markRead': method({
+    input: z.object({ conversationId: Id }),
+    output: z.object({}),
+    roles: STAFF,
+    audit: 'update',
+  }),
+  'conversations.setStatus': method({
+    input: z.object({ conversationId: Id, status: ConversationStatusSchema }),
+    output: z.object({}),
+    roles: STAFF,
+    audit: 'update',
+  }),
+  'conversations.assign': method({
+    input: z.object({ conversationId: Id, toMe: z.boolean() }),
+    output: z.object({}),
+    roles: STAFF,
+    audit: 'update',
+  }),
+  'search.messages': method({
+    input: z.object({ query: z.string().trim().min(1).max(200), cursor: Cursor.optional(), limit: Limit.default(30) }),
+    output: z.object({ items: z.array(SearchHitSchema), nextCursor: Cursor.nullable() }),
+    roles: STAFF,
+    audit: 'read',
+  }),
+  'contacts.get': method({
+    input: z.object({ contactId: Id }),
+    output: ContactSchema,
+    roles: STAFF,
+    breakGlass: true,
+    audit: 'read',
+  }),
+  'contacts.update': method({
+    input: z.object({
+      contactId: Id,
+      displayName: z.string().trim().max(120).nullable().optional(),
+      notes: z.string().max(4000).optional(),
+    }),
+    output: ContactSchema,
+    roles: STAFF,
+    audit: 'update',
+  }),
+  'media.get': method({
+    input: z.object({ mediaId: Id }),
+    output: z.object({ mimeType: z.string(), filename: z.string().nullable(), dataBase64: z.string() }),
+    roles: STAFF,
+    breakGlass: true,
+    audit: 'read',
+  }),
+  'templates.list': method({
+    input: z.object({}),
+    output: z.array(TemplateSchema),
+    roles: STAFF,
+  }),
+  'templates.sync': method({
+    input: z.object({}),
+    output: z.object({ count: z.number().int() }),
+    roles: ['admin'],
+  }),
+  /** Oldest first, as the composer shows them. */
+  'quickReplies.list': method({
+    input: z.object({}),
+    output: z.array(QuickReplySchema).max(QUICK_REPLIES_MAX),
+    roles: STAFF,
+  }),
+  /** Saving a text already saved returns that one (`created: false`); a full list is `CONFLICT`. */
+  'quickReplies.add': method({
+    input: z.object({ text: z.string().trim().min(1).max(QUICK_REPLY_MAX_LENGTH) }),
+    output: z.object({ reply: QuickReplySchema, created: z.boolean() }),
+    roles: STAFF,
+    audit: 'create',
+  }),
+  /** `removed: false` when it was already gone (removed in another window). */
+  'quickReplies.remove': method({
+    input: z.object({ id: Id }),
+    output: z.object({ removed: z.boolean() }),
+    roles: STAFF,
+    audit: 'delete',
+  }),
+} as const;
