@@ -114,8 +114,9 @@ export function setSessionState(db: Database, id: string, state: SessionState): 
   db.prepare('UPDATE sessions SET state = ?, pin_failures = CASE WHEN ? = \'active\' THEN 0 ELSE pin_failures END WHERE id = ? AND ended_at IS NULL').run(state, state, id);
 }
 
+/** Last activity, to the half minute: a write per call would cost a commit per read. */
 export function touchSession(db: Database, id: string, now: number): void {
-  db.prepare('UPDATE sessions SET last_active_at = ? WHERE id = ? AND ended_at IS NULL AND last_active_at < ?').run(now, id, now);
+  db.prepare('UPDATE sessions SET last_active_at = ? WHERE id = ? AND ended_at IS NULL AND last_active_at < ?').run(now, id, now - 30_000);
 }
 
 /** Ends one session; false when it had already ended. */
