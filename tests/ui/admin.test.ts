@@ -1,0 +1,123 @@
+/**
+ * The admin's "Users & sessions" screen in a real browser against the real core and relay: adding a
+ * receptionist with a one-time password, their first sign-in in another window, and the admin ending
+ * that session. Run with `node scripts/test.mjs --vitest-only tests/ui/admin.test.ts`.
+ */
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminConnection, IT_ADMIN, TEST_PASSWORD } from '../../electron/core/testing/users';
+import { openBrowser, openDesk, runAxe, screenshot, type Browser, type Desk } from './stack';
+
+const SANNE = { displayName: 'Sanne Jansen', username: 'sanne' };
+const ONE_TIME = 'copper meadow lantern 9';
+const OWN_PASSWORD = 'quiet river basket 31';
+
+let desk: Desk;
+let page: Page;
+let second: Browser | null = null;
+
+/** Signs a page in through the sign-in screen, as a person at the desk would. */
+async function signInThroughPage(p: Page, username: string, password: string): Promise<void> {
+  await p.getByRole('heading', { name: 'Sign in to Clinic Inbox' }).waitFor({ timeout: 20_000 });
+  await p.getByLabel('Username').fill(username);
+  await p.getByLabel('Password', { exact: true }).fill(password);
+  await p.getByRole('button', { name: 'Sign in', exact: true }).click();
+}
+
+async function expectNoAxeViolations(p: Page, screen: string): Promise<void> {
+  const violations = await runAxe(p);
+  expect(violations, `axe on ${screen}: ${JSON.stringify(violations, null, 1)}`).toEqual([]);
+}
+
+beforeAll(async () => {
+  desk = await openDesk({ setUp: {} });
+  page = desk.page;
+  // The first admin exists (openDesk or this helper makes it); the page reads that afresh.
+  await adminConnection(desk.stack.core);
+  await page.reload();
+}, 180_000);
+
+afterAll(async () => {
+  await second?.close();
+  await desk?.close();
+});
+
+describe("the admin's users & sessions screen", () => {
+  it('adds a receptionist with a one-time password; the policy and the core’s refusal show at the field', async () => {
+    await signInThroughPage(page, IT_ADMIN.username, TEST_PASSWORD);
+    await page.getByRole('navigation').getByText('Users & sessions', { exact: true }).click();
+    await page.getByTestId('admin-screen').waitFor();
+    await page.getByTestId('users-table').locator(`tr[data-username="${IT_ADMIN.username}"]`).waitFor();
+    expect(await page.getByText('At least 15 characters (8 with two-factor)').count()).toBe(1);
+
+    await page.getByLabel('Name', { exact: true }).fill(SANNE.displayName);
+    await page.getByLabel('Username', { exact: true }).fill(SANNE.username);
+    expect(await page.getByRole('checkbox', { name: 'Receptionist' }).first().isChecked()).toBe(true);
+    // A one-time password the policy refuses: the core says why, next to the field, and nothing is created.
+    await page.getByLabel('One-time password').fill('sanne jansen 2024');
+    await page.getByRole('button', { name: 'Add user' }).click();
+    const fieldError = page.locator('#new-user-password-error');
+    await expect.poll(() => fieldError.textContent()).toMatch(/username|name/i);
+    expect(await page.getByLabel('One-time password').getAttribute('aria-invalid')).toBe('true');
+    expect(await page.getByTestId('users-table').locator(`tr[data-username="${SANNE.username}"]`).count()).toBe(0);
+    await screenshot(page, 'admin-01-password-refused');
+
+    await page.getByLabel('One-time password').fill(ONE_TIME);
+    await page.getByRole('button', { name: 'Add user' }).click();
+    await page.getByText(`${SANNE.displayName} was added.`).waitFor();
+    const row = page.getByTestId('users-table').locator(`tr[data-username="${SANNE.username}"]`);
+    await row.waitFor();
+    expect(await row.textContent()).toContain('Receptionist');
+    expect(await row.textContent()).toContain('Must set a new password');
+    expect(await row.textContent()).toContain('Never');
+    await screenshot(page, 'admin-02-users');
+    await expectNoAxeViolations(page, 'admin screen');
+  });
+
+  it('the receptionist signs in elsewhere and must choose their own password first', async () => {
+    second = await openBrowser(desk.stack.url);
+    const p = second.page;
+    await signInThroughPage(p, SANNE.username, ONE_TIME);
+    await p.getByRole('heading', { name: 'Choose your own password' }).waitFor();
+    await p.getByLabel('New password', { exact: true }).fill(OWN_PASSWORD);
+    await p.getByLabel('The new password again').fill(OWN_PASSWORD);
+    await p.getByRole('button', { name: 'Save password' }).click();
+    await p.getByRole('heading', { name: 'Choose your own password' }).waitFor({ state: 'detached' });
+    await p.getByTestId('conversation-list').or(p.getByText('No conversations yet')).first().waitFor({ timeout: 15_000 });
+    await screenshot(p, 'admin-03-receptionist-inbox');
+
+    const row = page.getByTestId('users-table').locator(`tr[data-username="${SANNE.username}"]`);
+    await expect.poll(() => row.textContent(), { timeout: 15_000 }).not.toContain('Must set a new password');
+    expect(await row.textContent()).not.toContain('Never');
+  });
+
+  it('the admin sees that session, ends it, and the receptionist’s window returns to sign-in', async () => {
+    const sessions = page.getByTestId('sessions-table');
+    const mine = sessions.locator('tr.current');
+    await mine.waitFor();
+    expect(await mine.textContent()).toContain('this window');
+    const hers = sessions.locator(`tr[data-username="${SANNE.username}"]`);
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    await hers.waitFor({ timeout: 15_000 });
+    expect(await hers.textContent()).toContain('Active');
+    expect(await hers.textContent()).not.toContain('this window');
+    await screenshot(page, 'admin-04-sessions');
+
+    await hers.getByRole('button', { name: /End session/ }).click();
+    const dialog = page.getByRole('alertdialog');
+    await dialog.waitFor();
+    expect(await dialog.textContent()).toContain(SANNE.displayName);
+    await screenshot(page, 'admin-05-end-session-confirm');
+    await expectNoAxeViolations(page, 'end-session dialog');
+    await dialog.getByRole('button', { name: 'End session' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await hers.waitFor({ state: 'detached', timeout: 10_000 });
+
+    const p = second!.page;
+    await p.getByRole('heading', { name: 'Sign in to Clinic Inbox' }).waitFor({ timeout: 10_000 });
+    await p.getByText('An administrator ended your session').waitFor();
+    await screenshot(p, 'admin-06-receptionist-signed-out');
+    expect(await second!.cspViolations()).toEqual([]);
+    expect(await desk.browser.cspViolations()).toEqual([]);
+  });
+});
