@@ -150,10 +150,15 @@ export function createAccounts(deps: AccountsDeps) {
     return hashSecret(password);
   }
 
-  async function createUser(input: { username: string; displayName: string; roles: readonly Role[]; password: string; oneTime: boolean }): Promise<repo.UserRow> {
+  async function createUser(
+    input: { username: string; displayName: string; roles: readonly Role[]; password: string; oneTime: boolean },
+    /** Checked again right before the insert, after the (slow) hash: a racing request may have won. */
+    stillAllowed: () => void = () => undefined,
+  ): Promise<repo.UserRow> {
     if (repo.getUserByUsername(db, input.username)) throw new CodedError('CONFLICT', `The username ${input.username} is taken.`);
     // A one-time password only has to survive until the user replaces it, but it is still checked.
     const passwordHash = await checkedPasswordHash(input.password, { username: input.username, displayName: input.displayName, hasSecondFactor: false });
+    stillAllowed();
     if (repo.getUserByUsername(db, input.username)) throw new CodedError('CONFLICT', `The username ${input.username} is taken.`);
     const id = repo.newId('u');
     repo.insertUser(db, { id, username: input.username, displayName: input.displayName, roles: input.roles, passwordHash, mustChangePassword: input.oneTime }, now());
@@ -161,8 +166,11 @@ export function createAccounts(deps: AccountsDeps) {
   }
 
   async function createFirstAdmin(input: { username: string; displayName: string; password: string }, origin: string): Promise<Session> {
-    if (repo.hasEnabledAdmin(db)) throw new CodedError('FORBIDDEN', 'This installation already has an administrator. Sign in instead.');
-    const user = await createUser({ ...input, roles: ['admin'], oneTime: false });
+    const noAdminYet = (): void => {
+      if (repo.hasEnabledAdmin(db)) throw new CodedError('FORBIDDEN', 'This installation already has an administrator. Sign in instead.');
+    };
+    noAdminYet();
+    const user = await createUser({ ...input, roles: ['admin'], oneTime: false }, noAdminYet);
     return openSession(user, origin);
   }
 
@@ -239,6 +247,7 @@ export function createAccounts(deps: AccountsDeps) {
   }
 
   async function changePassword(session: Session, input: { currentPassword?: string | undefined; newPassword: string }): Promise<void> {
+    if (session.state === 'locked') throw new CodedError('SESSION_LOCKED', 'The desk is locked. Unlock it first.');
     const user = repo.getUserById(db, session.userId)!;
     const mustChange = user.must_change_password === 1;
     if (!mustChange) {
