@@ -63,7 +63,7 @@ export function AuditList({ items, hasMore, loadingMore, onLoadMore, onSession }
             const who = e.displayName ?? e.userId;
             const roles = e.roles.join(', ');
             return (
-              <div key={e.seq} role="row" aria-rowindex={row.index + 2} className={`audit-row outcome-${e.outcome}`} data-seq={e.seq}>
+              <div key={e.seq} role="row" aria-rowindex={row.index + 2} className={`audit-row outcome-${e.outcome}`} data-seq={e.seq} ref={place}>
                 <span role="cell">
                   <time dateTime={new Date(e.at).toISOString()} title={when.utc(e.at)}>
                     {when.localSeconds(e.at)}
