@@ -31,9 +31,9 @@ export function createConnections(deps: { accounts: AccountsService; dispatch: (
     }
   }
 
-  function endedFor(sessionId: string, reason: EndReason, except?: Live): void {
+  function endedFor(sessionId: string, reason: EndReason): void {
     for (const state of live.values()) {
-      if (state.sessionId !== sessionId || state === except) continue;
+      if (state.sessionId !== sessionId) continue;
       state.sessionId = null;
       emitTo(state, 'session.ended', { reason });
     }
@@ -55,7 +55,8 @@ export function createConnections(deps: { accounts: AccountsService; dispatch: (
           state.sessionId = sessionId;
         },
         unbind(reason) {
-          if (state.sessionId) endedFor(state.sessionId, reason, state);
+          // The window that signed out is told too, so every window returns to sign-in by one event.
+          if (state.sessionId) endedFor(state.sessionId, reason);
           state.sessionId = null;
         },
       };

@@ -153,10 +153,11 @@ export function createDispatch(deps: DispatchDeps): Dispatch {
         return session;
       },
       concerns(id) {
+        // Recorded before the check: a refused attempt on a patient belongs in that patient's trail.
+        contactIds.push(id);
         if (viaGlass && !deps.hasBreakGlass?.(session!, id)) {
           throw new CodedError('FORBIDDEN', `Your roles (${session!.roles.join(', ')}) do not include this patient. Break the glass with a reason to open it.`);
         }
-        contactIds.push(id);
       },
       because: (text) => void (reason = text),
       auditAs: (s) => void (subject = s),
