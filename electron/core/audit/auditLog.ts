@@ -1,4 +1,4 @@
-import { createHash, sign as edSign, type KeyObject } from 'node:crypto';
+import { hash as sha256, sign as edSign, type KeyObject } from 'node:crypto';
 import type { Checkpoint, SignedCheckpoint } from '../../../shared/wire';
 import { checkpointPayload } from '../../../shared/wire';
 import type { Database } from '../db/types';
@@ -33,7 +33,7 @@ type AuditRowFields = Omit<AuditRowAll, 'hash'>;
  * an export can leave an entry out and still prove the chain with the entry's digest alone.
  */
 export function entryDigest(row: AuditRowFields): string {
-  const body = JSON.stringify([
+  return digestOf([
     row.seq,
     row.at,
     row.user_id,
@@ -48,12 +48,16 @@ export function entryDigest(row: AuditRowFields): string {
     row.error_code,
     row.reason,
   ]);
-  return createHash('sha256').update(body).digest('hex');
+}
+
+/** The fields `entryDigest` covers, in its order: what an export reader or a fast walk passes. */
+function digestOf(fields: readonly unknown[]): string {
+  return sha256('sha256', JSON.stringify(fields), 'hex');
 }
 
 /** Links an entry to the one before: version 2 over its digest (see `entryDigest`). */
 export function chainHash(prevHash: string, digest: string): string {
-  return createHash('sha256').update(prevHash).update('\n').update(digest).digest('hex');
+  return sha256('sha256', `${prevHash}\n${digest}`, 'hex');
 }
 
 /**
@@ -75,18 +79,66 @@ export function entryHash(row: AuditRowFields): string {
     row.error_code,
     row.reason,
   ]);
-  return createHash('sha256').update(row.prev_hash).update('\n').update(body).digest('hex');
+  return sha256('sha256', `${row.prev_hash}\n${body}`, 'hex');
 }
 
-/** Appends one entry, chained to the current head, in its own immediate transaction. */
-export function appendAudit(db: Database, record: AuditRecord, at: number): { seq: number; hash: string } {
+/** The columns in the order `entryDigest` hashes them, then the chain's own: how fast readers select. */
+export const AUDIT_COLUMNS =
+  'seq, at, user_id, display_name, role, session_id, action, method, contact_ids, origin, outcome, error_code, reason, hash_version, prev_hash, hash';
+/** A row selected as `AUDIT_COLUMNS` with `.raw()`. */
+export type AuditRawRow = [
+  seq: number,
+  at: number,
+  user_id: string,
+  display_name: string | null,
+  role: string,
+  session_id: string | null,
+  action: string,
+  method: string,
+  contact_ids: string,
+  origin: string,
+  outcome: string,
+  error_code: string | null,
+  reason: string | null,
+  hash_version: number,
+  prev_hash: string,
+  hash: string,
+];
+const DIGESTED = 13;
+
+export function rowFromRaw(r: AuditRawRow): AuditRow {
+  const [seq, at, user_id, display_name, role, session_id, action, method, contact_ids, origin, outcome, error_code, reason, hash_version, prev_hash, hash] = r;
+  return { seq, at, user_id, display_name, role, session_id, action, method, contact_ids, origin, outcome, error_code, reason, hash_version, prev_hash, hash };
+}
+
+/** The hash a raw row should carry, chained to `prev` (not to its own prev_hash). */
+export function rawEntryHash(r: AuditRawRow, prev: string): string {
+  if (r[13] === 2) return chainHash(prev, digestOf(r.slice(0, DIGESTED)));
+  return entryHash({ ...rowFromRaw(r), prev_hash: prev });
+}
+
+/** The digest a version-2 raw row is chained by. */
+export function rawEntryDigest(r: AuditRawRow): string {
+  return digestOf(r.slice(0, DIGESTED));
+}
+
+type Append = (record: AuditRecord, at: number) => { seq: number; hash: string };
+/** Prepared once per database: an entry is written on every audited call. */
+const appenders = new WeakMap<Database, Append>();
+
+function appenderFor(db: Database): Append {
+  let append = appenders.get(db);
+  if (append) return append;
   const head = db.prepare('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
   const insert = db.prepare(
     `INSERT INTO audit_log (seq, at, user_id, display_name, role, session_id, action, method, contact_ids, origin, outcome, error_code, reason, hash_version, prev_hash, hash)
      VALUES (@seq, @at, @user_id, @display_name, @role, @session_id, @action, @method, @contact_ids, @origin, @outcome, @error_code, @reason, @hash_version, @prev_hash, @hash)`,
   );
-  const run = db.transaction(() => {
+  // Derived data for the auditor's "who accessed this patient", written with the entry.
+  const contact = db.prepare('INSERT OR IGNORE INTO audit_contacts (contact_id, at, seq) VALUES (?, ?, ?)');
+  const run = db.transaction((record: AuditRecord, at: number) => {
     const last = head.get() as { seq: number; hash: string } | undefined;
+    const contactIds = [...new Set(record.contactIds)].sort((a, b) => a - b);
     const row: AuditRowFields = {
       seq: (last?.seq ?? 0) + 1,
       at,
@@ -96,7 +148,7 @@ export function appendAudit(db: Database, record: AuditRecord, at: number): { se
       session_id: record.sessionId,
       action: record.action,
       method: record.method,
-      contact_ids: JSON.stringify([...record.contactIds].sort((a, b) => a - b)),
+      contact_ids: JSON.stringify(contactIds),
       origin: record.origin,
       outcome: record.outcome,
       error_code: record.errorCode ?? null,
@@ -106,26 +158,39 @@ export function appendAudit(db: Database, record: AuditRecord, at: number): { se
     };
     const hash = entryHash(row);
     insert.run({ ...row, hash });
+    for (const id of contactIds) contact.run(id, at, row.seq);
     return { seq: row.seq, hash };
   });
-  return run.immediate();
+  append = (record, at) => run.immediate(record, at);
+  appenders.set(db, append);
+  return append;
+}
+
+/** Appends one entry, chained to the current head, in its own immediate transaction (or the caller's). */
+export function appendAudit(db: Database, record: AuditRecord, at: number): { seq: number; hash: string } {
+  return appenderFor(db)(record, at);
 }
 
 export type ChainVerdict =
   | { ok: true; entries: number; head: { seq: number; hash: string } | null }
   | { ok: false; entries: number; brokenAt: number; reason: string };
 
-/** Walks the whole chain: sequence without gaps, every prev_hash and every hash recomputed. */
+/**
+ * Walks the whole chain: sequence without gaps, every prev_hash and every hash recomputed. Rows
+ * come as arrays in digest order, so a version-2 entry is hashed from one slice of its row.
+ */
 export function verifyAuditChain(db: Database): ChainVerdict {
   let expectedSeq = 1;
   let prev = GENESIS_HASH;
   let entries = 0;
-  for (const row of db.prepare('SELECT * FROM audit_log ORDER BY seq').iterate() as IterableIterator<AuditRow>) {
+  const rows = db.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit_log ORDER BY seq`).raw().iterate() as IterableIterator<AuditRawRow>;
+  for (const row of rows) {
     entries += 1;
-    if (row.seq !== expectedSeq) return { ok: false, entries, brokenAt: expectedSeq, reason: `entry ${expectedSeq} is missing` };
-    if (row.prev_hash !== prev) return { ok: false, entries, brokenAt: row.seq, reason: `entry ${row.seq} does not follow entry ${row.seq - 1}` };
-    if (entryHash(row) !== row.hash) return { ok: false, entries, brokenAt: row.seq, reason: `entry ${row.seq} was altered` };
-    prev = row.hash;
+    const seq = row[0];
+    if (seq !== expectedSeq) return { ok: false, entries, brokenAt: expectedSeq, reason: `entry ${expectedSeq} is missing` };
+    if (row[14] !== prev) return { ok: false, entries, brokenAt: seq, reason: `entry ${seq} does not follow entry ${seq - 1}` };
+    if (rawEntryHash(row, prev) !== row[15]) return { ok: false, entries, brokenAt: seq, reason: `entry ${seq} was altered` };
+    prev = row[15];
     expectedSeq += 1;
   }
   return { ok: true, entries, head: entries === 0 ? null : { seq: expectedSeq - 1, hash: prev } };
