@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import pino from 'pino';
 import { CodedError } from '../../shared/errors';
 import type { RelayStatus, RpcResult } from '../../shared/rpc';
+import { createAnomalies } from './accounts/anomalies';
 import { createAccountHandlers } from './accounts/handlers';
 import { createConnections } from './accounts/connections';
 import { getUserByUsername } from './accounts/repo';
@@ -54,7 +55,7 @@ export interface CoreHandle extends Core {
 }
 
 /** What the console operator may call: checks and keys, never a patient. */
-export const CONSOLE_METHODS = ['audit.verify', 'recovery.create', 'setup.pair'] as const;
+export const CONSOLE_METHODS = ['audit.verify', 'audit.query', 'audit.export', 'recovery.create', 'setup.pair'] as const;
 export type ConsoleMethod = (typeof CONSOLE_METHODS)[number];
 
 /**
@@ -89,6 +90,8 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
     checkpointIntervalMs: options.checkpointIntervalMs ?? 5 * 60_000,
   });
 
+  const anomalies = createAnomalies({ db, now, settings: () => accounts.settings(), audit: (record) => void appendAudit(db, record, now()), broadcast: emit, logger });
+
   // Wrapped once: each call runs its function inside, rather than building a new transaction per RPC.
   const inTransaction = db.transaction((fn: () => unknown) => fn());
   const handlers: Handlers = {
@@ -100,12 +103,22 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
       recovery: createRecoveryService({ dataDir: store.dataDir, keys: store.keys, now }),
       emit,
     }),
-    ...createAccountHandlers({ db, now, accounts, connections: () => connections }),
-    ...createAuditHandlers({ db, now, link }),
+    ...createAccountHandlers({
+      db,
+      now,
+      accounts,
+      connections: () => connections,
+      onSignIn: (session) => anomalies.afterSignIn(session),
+      onSignInFailed: (attempt) => anomalies.afterSignInFailed(attempt),
+    }),
+    ...createAuditHandlers({ db, now, link, installationId: store.keys.installationId, signing: store.keys.signing }),
   };
   dispatch = createDispatch({
     handlers,
-    audit: (record) => void appendAudit(db, record, now()),
+    audit: (record) => {
+      appendAudit(db, record, now());
+      anomalies.afterRead(record);
+    },
     atomically: <T>(fn: () => T): T => inTransaction(fn) as T,
     hasBreakGlass: (session, contactId) => accounts.hasBreakGlass(session, contactId),
     logger,
