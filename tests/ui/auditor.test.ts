@@ -16,11 +16,8 @@ import { readDatabaseKey } from '../../electron/core/keys/coreKeys';
 import { createKeytarSecretStore } from '../../electron/core/keys/secretStore';
 import { startCore } from '../../electron/core/startCore';
 import { createWebHarness } from '../../electron/core/testing/webHarness';
-import { signIn, TEST_PASSWORD, type Person } from '../../electron/core/testing/users';
-import { openBrowser, openDesk, ROOT, runAxe, screenshot, type Browser, type Desk } from './stack';
+import { AUDITOR, openBrowser, openDesk, RECEPTIONIST, ROOT, runAxe, screenshot, TEST_PASSWORD, type Browser, type Desk, type Person } from './stack';
 
-const RECEPTIONIST: Person = { username: 'sanne', displayName: 'Sanne Jansen', roles: ['receptionist'] };
-const AUDITOR: Person = { username: 'inge', displayName: 'Inge de Groot', roles: ['auditor'] };
 const PATIENT = { from: '31612345678', name: 'Karl Roth' };
 const CLI = join(ROOT, 'electron', 'core', 'audit', 'cli.ts');
 
@@ -31,20 +28,19 @@ const downloadsDir = mkdtempSync(join(tmpdir(), 'clinic-audit-downloads-'));
 /** The receptionist's read of the patient's thread, as the auditor's screen showed it. */
 let readSeq = 0;
 
+/** Signs a window other than the desk's own page in through its sign-in form (desk.signInAs drives only that one). */
 async function signInThroughPage(p: Page, person: Person): Promise<void> {
-  await p.getByRole('heading', { name: 'Sign in to Clinic Inbox' }).waitFor({ timeout: 20_000 });
-  await p.getByLabel('Username').fill(person.username);
-  await p.getByLabel('Password', { exact: true }).fill(TEST_PASSWORD);
-  await p.getByRole('button', { name: 'Sign in', exact: true }).click();
+  const form = p.getByTestId('sign-in');
+  await form.waitFor({ timeout: 20_000 });
+  await form.getByLabel('Username').fill(person.username);
+  await form.getByLabel('Password', { exact: true }).fill(TEST_PASSWORD);
+  await form.getByRole('button', { name: 'Sign in', exact: true }).click();
 }
 
+/** The auditor's only screen opens by itself after sign-in. */
 async function openAuditDesk(p: Page): Promise<void> {
   await signInThroughPage(p, AUDITOR);
-  // An auditor's only screen may open by itself; otherwise it is one click away.
-  const nav = p.getByRole('navigation').getByText('Audit', { exact: true });
-  await p.getByTestId('audit-screen').or(nav).first().waitFor({ timeout: 15_000 });
-  if ((await p.getByTestId('audit-screen').count()) === 0) await nav.click();
-  await p.getByTestId('audit-screen').waitFor();
+  await p.getByTestId('audit-screen').waitFor({ timeout: 15_000 });
 }
 
 async function expectNoAxeViolations(p: Page, screen: string): Promise<void> {
@@ -53,10 +49,8 @@ async function expectNoAxeViolations(p: Page, screen: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  desk = await openDesk({ setUp: {} });
   // The people exist as the admin made them; each has set their own password.
-  await signIn(desk.stack.core, RECEPTIONIST);
-  await signIn(desk.stack.core, AUDITOR);
+  desk = await openDesk({ setUp: {}, people: [RECEPTIONIST, AUDITOR] });
   expect((await desk.stack.sim.postInbound({ ...PATIENT, text: 'Guten Tag, ist mein Befund schon da?' })).status).toBe(200);
 }, 180_000);
 
@@ -69,8 +63,7 @@ afterAll(async () => {
 describe("the auditor's desk", () => {
   it("a receptionist opens the patient's conversation", async () => {
     const p = desk.page;
-    await p.reload();
-    await signInThroughPage(p, RECEPTIONIST);
+    await desk.signInAs(RECEPTIONIST);
     const conversation = p.locator('.conv-item', { hasText: PATIENT.name });
     await conversation.waitFor({ timeout: 15_000 });
     await conversation.click();

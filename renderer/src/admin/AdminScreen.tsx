@@ -10,9 +10,9 @@ export function AdminScreen(): React.JSX.Element {
   const s = useAdminStrings();
   return (
     <main className="admin-screen" aria-labelledby="admin-title" data-testid="admin-screen">
-      <h1 id="admin-title" className="screen-title">
+      <h2 id="admin-title" className="screen-title">
         {s.title}
-      </h1>
+      </h2>
       <SecurityAlerts />
       <UsersSection />
       <SessionsSection />

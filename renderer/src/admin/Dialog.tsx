@@ -28,7 +28,7 @@ export function Dialog({ title, onClose, children, role }: Props): React.JSX.Ele
         onClose();
       }}
     >
-      <h3 id={`${id}-title`}>{title}</h3>
+      <h2 id={`${id}-title`}>{title}</h2>
       {children}
     </dialog>
   );

@@ -25,7 +25,7 @@ export function SessionsSection(): React.JSX.Element {
   return (
     <section className="admin-section" aria-labelledby="sessions-title">
       <div className="section-head">
-        <h2 id="sessions-title">{s.sessions}</h2>
+        <h3 id="sessions-title">{s.sessions}</h3>
         <button type="button" className="small secondary" disabled={sessions.isFetching} onClick={() => void sessions.refetch()}>
           {s.refresh}
         </button>
@@ -65,11 +65,13 @@ export function SessionsSection(): React.JSX.Element {
                     <time title={when.utc(x.lastActiveAt)}>{when.local(x.lastActiveAt)}</time>
                   </td>
                   <td>{s[`state_${x.state}`]}</td>
-                  <td className="row-actions">
+                  <td>
+                      <div className="row-actions">
                     <button type="button" className="small danger" aria-label={`${s.endSession}: ${x.displayName}, ${x.origin}`} onClick={() => setEnding(x)}>
                       {s.endSession}
                     </button>
-                  </td>
+                  </div>
+                    </td>
                 </tr>
               ))}
             </tbody>

@@ -144,7 +144,7 @@ export function SettingsSection(): React.JSX.Element {
   const settings = useSecuritySettings();
   return (
     <section className="admin-section" aria-labelledby="settings-title">
-      <h2 id="settings-title">{s.settings}</h2>
+      <h3 id="settings-title">{s.settings}</h3>
       {settings.isPending ? <p className="state">{t.loading}</p> : null}
       {settings.isError ? (
         <p className="state error" role="alert">

@@ -75,7 +75,7 @@ function AddUserForm(): React.JSX.Element {
         if (canSubmit) create.mutate();
       }}
     >
-      <h3 id="add-user-title">{s.addUser}</h3>
+      <h4 id="add-user-title">{s.addUser}</h4>
       <div className="form-grid">
         <div className="field">
           <label htmlFor="new-user-name">{s.name}</label>
@@ -248,7 +248,7 @@ export function UsersSection(): React.JSX.Element {
 
   return (
     <section className="admin-section" aria-labelledby="users-title">
-      <h2 id="users-title">{s.users}</h2>
+      <h3 id="users-title">{s.users}</h3>
       {users.isPending ? <p className="state">{t.loading}</p> : null}
       {users.isError ? (
         <p className="state error" role="alert">
@@ -286,7 +286,8 @@ export function UsersSection(): React.JSX.Element {
                       ))}
                     </td>
                     <td>{u.lastSignInAt === null ? s.never : <time title={when.utc(u.lastSignInAt)}>{when.local(u.lastSignInAt)}</time>}</td>
-                    <td className="row-actions">
+                    <td>
+                      <div className="row-actions">
                       <button type="button" className="small" aria-label={s.editUser(u.displayName)} onClick={() => setEditing(u)}>
                         {s.edit}
                       </button>
@@ -312,6 +313,7 @@ export function UsersSection(): React.JSX.Element {
                           {s.disable}
                         </button>
                       )}
+                    </div>
                     </td>
                   </tr>
                 );

@@ -135,13 +135,13 @@ export function AuditScreen(): React.JSX.Element {
 
   return (
     <main className="audit-screen" aria-labelledby="audit-title" data-testid="audit-screen">
-      <h1 id="audit-title" className="screen-title">
+      <h2 id="audit-title" className="screen-title">
         {s.title}
-      </h1>
+      </h2>
       <SecurityAlerts />
       <VerifyPanel />
       <section className="admin-section audit-filters" aria-labelledby="filters-title">
-        <h2 id="filters-title">{s.filters}</h2>
+        <h3 id="filters-title">{s.filters}</h3>
         <div className="filter-grid">
           <div className="field">
             <label htmlFor="audit-user">{s.user}</label>
@@ -189,7 +189,7 @@ export function AuditScreen(): React.JSX.Element {
           ) : null}
         </div>
         <div className="report-actions">
-          <h3 className="visually-hidden">{s.reports}</h3>
+          <h4 className="visually-hidden">{s.reports}</h4>
           <button
             type="button"
             className="secondary"
@@ -249,7 +249,7 @@ export function AuditScreen(): React.JSX.Element {
       </section>
       <section className="admin-section audit-results" aria-labelledby="results-title">
         <div className="section-head">
-          <h2 id="results-title">{report ?? s.entries}</h2>
+          <h3 id="results-title">{report ?? s.entries}</h3>
           <button type="button" className="primary" disabled={exportView.isPending || entries.isPending} onClick={() => exportView.mutate()}>
             {exportView.isPending ? s.exporting : s.export}
           </button>
