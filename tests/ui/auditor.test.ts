@@ -77,7 +77,7 @@ describe("the auditor's desk", () => {
     await page.getByTestId('audit-entries').waitFor({ timeout: 15_000 });
     await screenshot(page, 'audit-01-desk');
 
-    await page.getByLabel('Find a patient by name').fill('roth');
+    await page.getByRole('searchbox', { name: 'Find a patient by name' }).fill('roth');
     await page.getByRole('button', { name: 'Search', exact: true }).click();
     await page.getByRole('button', { name: `Show entries for ${PATIENT.name}` }).click();
     expect(await page.getByTestId('picked-patient').textContent()).toContain(PATIENT.name);

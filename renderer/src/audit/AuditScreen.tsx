@@ -50,7 +50,6 @@ function PatientPicker({ patient, onPick }: { patient: Patient | null; onPick(p:
       <form
         className="inline-form"
         role="search"
-        aria-label={s.findPatient}
         onSubmit={(e) => {
           e.preventDefault();
           setQuery(text.trim());

@@ -4,6 +4,12 @@ import { useI18n } from '../i18n';
 import { useRpc } from '../rpc';
 import { useAuditStrings, type AuditStrings } from './strings';
 
+function WitnessLine({ witness, s }: { witness: AuditVerdict['witness']; s: AuditStrings }): React.JSX.Element | null {
+  if (witness.ok === true) return <p>{s.witnessOk(witness.witnessedSeq === null ? s.none : String(witness.witnessedSeq))}</p>;
+  if (witness.ok === null) return <p>{s.witnessUnknown(witness.reason)}</p>;
+  return null;
+}
+
 function Verdict({ verdict, s }: { verdict: AuditVerdict; s: AuditStrings }): React.JSX.Element {
   const { chain, witness } = verdict;
   if (!chain.ok || witness.ok === false) {
@@ -11,7 +17,7 @@ function Verdict({ verdict, s }: { verdict: AuditVerdict; s: AuditStrings }): Re
       <div className="verdict tampered" role="alert" data-testid="audit-verdict">
         <p className="verdict-title">{s.tampered}</p>
         {!chain.ok ? <p>{s.chainBroken(chain.brokenAt, chain.reason)}</p> : null}
-        {witness.ok === false ? <p>{s.witnessBroken(witness.reason)}</p> : null}
+        {witness.ok === false ? <p>{s.witnessBroken(witness.reason)}</p> : <WitnessLine witness={witness} s={s} />}
       </div>
     );
   }
@@ -19,7 +25,7 @@ function Verdict({ verdict, s }: { verdict: AuditVerdict; s: AuditStrings }): Re
     <div className="verdict intact" role="status" data-testid="audit-verdict">
       <p className="verdict-title">{s.intact}</p>
       <p>{s.intactDetail(chain.entries, chain.headSeq === null ? s.none : String(chain.headSeq))}</p>
-      <p>{witness.ok ? s.witnessOk(witness.witnessedSeq === null ? s.none : String(witness.witnessedSeq)) : s.witnessUnknown(witness.reason)}</p>
+      <WitnessLine witness={witness} s={s} />
     </div>
   );
 }
