@@ -3,6 +3,9 @@
 // keep writing (on a timer, and whenever you press Enter). Open the printed URL in a browser.
 // Data lives in a temp dir and is removed on Ctrl+C. The core needs an OS keychain; on a headless
 // machine run it as `dbus-run-session -- sh -c 'printf x | gnome-keyring-daemon --unlock --components=secrets >/dev/null; npm run demo'`.
+// It makes three throw-away accounts (receptionist, admin, auditor), prints their passwords and
+// opens on the sign-in screen.
+import { randomInt } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,10 +13,9 @@ import { createInterface } from 'node:readline';
 import { deflateSync } from 'node:zlib';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import type { Session } from '../electron/core/types';
+import type { Role, RpcMethod, RpcOutput } from '../shared/rpc';
+import type { Connection } from '../electron/core/types';
 import { buildRenderer, startStack, WABA_ID, type Stack } from '../tests/ui/stack';
-
-const OPERATOR: Session = { userId: 'demo-admin', role: 'admin', displayName: 'IT admin', origin: 'demo' };
 const HOUR = 3_600_000;
 
 interface Patient {
@@ -43,12 +45,15 @@ async function main(): Promise<void> {
   process.stdout.write('Starting relay, Graph API simulator, core and harness…\n');
   const stack = await startStack({ rendererDir, logger, autoStatuses: true });
 
-  await call(stack, 'setup.pair', { relayUrl: stack.relay.url, code: await stack.enrolmentCode() });
-  await call(stack, 'setup.whatsapp', { wabaId: WABA_ID, accessToken: stack.accessToken, graphBaseUrl: stack.sim.url });
-  // The wizard's last step, done here so the demo opens on the inbox.
-  const { recoveryKey } = (await call(stack, 'recovery.create', {})) as { recoveryKey: string };
-  await call(stack, 'templates.sync', {}).catch(() => undefined);
-  await seed(stack);
+  // The demo's own actions go through connections of its own, signed in as the people below.
+  const people = await createPeople(stack);
+  const admin = people.admin.connection;
+  await call(admin, 'setup.pair', { relayUrl: stack.relay.url, code: await stack.enrolmentCode() });
+  await call(admin, 'setup.whatsapp', { wabaId: WABA_ID, accessToken: stack.accessToken, graphBaseUrl: stack.sim.url });
+  // The wizard's last step, done here so the demo opens on sign-in.
+  const { recoveryKey } = await call(admin, 'recovery.create', {});
+  await call(admin, 'templates.sync', {}).catch(() => undefined);
+  await seed(stack, people.receptionist.connection);
 
   let next = 0;
   const writeIn = async (): Promise<void> => {
@@ -66,6 +71,11 @@ async function main(): Promise<void> {
     `\nClinic Inbox demo is running.\n\n  Open: ${stack.url}\n\n` +
       `  Relay:     ${stack.relay.url}\n  Graph API: ${stack.sim.url} (simulator)\n` +
       `  Recovery key of this throw-away installation: ${recoveryKey}\n\n` +
+      `  Sign in as (throw-away accounts, passwords made for this run):\n` +
+      Object.values(people)
+        .map((p) => `    ${p.role.padEnd(13)} ${p.username.padEnd(8)} ${p.password}\n`)
+        .join('') +
+      `\n` +
       `A patient writes every ${intervalMs / 1000} s. Press Enter for one more now; Ctrl+C to stop.\n`,
   );
 
@@ -87,14 +97,52 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop());
 }
 
-async function call(stack: Stack, method: string, params: unknown): Promise<unknown> {
-  const result = await stack.core.dispatch(OPERATOR, method, params);
+async function call<M extends RpcMethod>(connection: Connection, method: M, params: unknown): Promise<RpcOutput<M>> {
+  const result = await connection.dispatch(method, params);
   if (!result.ok) throw new Error(`${method}: ${result.error.code}: ${result.error.message}`);
-  return result.value;
+  return result.value as RpcOutput<M>;
+}
+
+const WORDS = ['amber', 'harbor', 'lantern', 'meadow', 'orchid', 'pebble', 'quartz', 'saffron', 'tundra', 'velvet', 'willow', 'zephyr', 'cobalt', 'juniper', 'marble', 'nectar'];
+/** Four random words and a number: passes the policy, easy to type from the terminal. */
+function passphrase(): string {
+  return [...Array.from({ length: 4 }, () => WORDS[randomInt(WORDS.length)]!), String(randomInt(10, 100))].join(' ');
+}
+
+interface DemoPerson {
+  role: Role;
+  username: string;
+  password: string;
+  connection: Connection;
+}
+
+/**
+ * The first admin (as the wizard's first step makes it), then a receptionist and an auditor made
+ * by that admin with a one-time password and signed in once to set their own, as people would.
+ * Real password hashing: the demo is the product.
+ */
+async function createPeople(stack: Stack): Promise<Record<'receptionist' | 'admin' | 'auditor', DemoPerson>> {
+  const adminPassword = passphrase();
+  const admin = stack.core.connect('demo');
+  await call(admin, 'auth.createFirstAdmin', { username: 'admin', displayName: 'Ingrid (IT)', password: adminPassword });
+  const make = async (role: Role, username: string, displayName: string): Promise<DemoPerson> => {
+    const oneTime = passphrase();
+    const password = passphrase();
+    await call(admin, 'users.create', { username, displayName, roles: [role], password: oneTime });
+    const connection = stack.core.connect('demo');
+    await call(connection, 'auth.signIn', { username, password: oneTime });
+    await call(connection, 'auth.changePassword', { newPassword: password });
+    return { role, username, password, connection };
+  };
+  return {
+    receptionist: await make('receptionist', 'sanne', 'Sanne Visser'),
+    admin: { role: 'admin', username: 'admin', password: adminPassword, connection: admin },
+    auditor: await make('auditor', 'auditor', 'Ada de Wit'),
+  };
 }
 
 /** Conversations from the last few days: some answered and read, one with a photo, one past its 24-hour window, one without a phone number. */
-async function seed(stack: Stack): Promise<void> {
+async function seed(stack: Stack, desk: Connection): Promise<void> {
   const now = Date.now();
   const [anna, klaus, emma, pieter, sabine, james] = PATIENTS as [Patient, Patient, Patient, Patient, Patient, Patient];
   await stack.sim.postInbound({ from: pieter.waId, name: pieter.name, text: pieter.lines[0]!, at: now - 50 * HOUR });
@@ -102,7 +150,7 @@ async function seed(stack: Stack): Promise<void> {
   await stack.sim.postInbound({ from: sabine.waId, name: sabine.name, text: sabine.lines[0]!, at: now - 20 * HOUR });
   await stack.sim.postInbound({ from: sabine.waId, name: sabine.name, text: sabine.lines[1]!, at: now - 19 * HOUR });
   const first = await stack.sim.postInbound({ from: anna.waId, name: anna.name, text: anna.lines[0]!, at: now - 3 * HOUR });
-  await replyTo(stack, anna, 'Goedemorgen Anna, dat kan. Past vrijdag om 10:30?');
+  await replyTo(desk, anna, 'Goedemorgen Anna, dat kan. Past vrijdag om 10:30?');
   await stack.sim.postInbound({ from: anna.waId, name: anna.name, text: anna.lines[1]!, at: now - 2 * HOUR, replyToWamid: first.wamid });
   const photo = stack.sim.addMedia({ bytes: demoImage(), mimeType: 'image/png' });
   await stack.sim.postInbound({ from: emma.waId, name: emma.name, text: emma.lines[0]!, at: now - 90 * 60_000 });
@@ -115,12 +163,12 @@ async function seed(stack: Stack): Promise<void> {
 }
 
 /** Replies as the desk, once the patient's webhook has travelled relay → core. */
-async function replyTo(stack: Stack, patient: Patient, text: string): Promise<void> {
+async function replyTo(desk: Connection, patient: Patient, text: string): Promise<void> {
   for (let attempt = 0; attempt < 100; attempt++) {
-    const list = (await call(stack, 'inbox.listConversations', { filter: 'all', limit: 50 })) as { items: { id: number; contact: { waId: string | null } }[] };
+    const list = await call(desk, 'inbox.listConversations', { filter: 'all', limit: 50 });
     const conv = list.items.find((c) => c.contact.waId === patient.waId);
     if (conv) {
-      await call(stack, 'messages.send', { conversationId: conv.id, text });
+      await call(desk, 'messages.send', { conversationId: conv.id, text });
       return;
     }
     await new Promise((r) => setTimeout(r, 100));

@@ -9,6 +9,8 @@ import { pickTransport } from './rpc/transport';
  * the moment the socket opens instead of one after another as components mount.
  */
 export interface FirstScreen {
+  whoami: Promise<RpcOutput<'session.whoami'>>;
+  authStatus: Promise<RpcOutput<'auth.status'>>;
   relay: Promise<RpcOutput<'relay.status'>>;
   whatsapp: Promise<RpcOutput<'whatsapp.status'>>;
   conversations: Promise<RpcOutput<'inbox.listConversations'>>;
@@ -19,6 +21,10 @@ export const rpc: RpcClient | null = transport ? createRpcClient(transport) : nu
 
 export const firstScreen: FirstScreen | null = rpc
   ? {
+      // Who this window is decides the first screen; the rest answers only once signed in (an
+      // Electron window that keeps its session across a reload).
+      whoami: rpc.call('session.whoami', {}),
+      authStatus: rpc.call('auth.status', {}),
       relay: rpc.call('relay.status', {}),
       whatsapp: rpc.call('whatsapp.status', {}),
       conversations: rpc.call('inbox.listConversations', { filter: 'all', limit: 50 }),
@@ -28,3 +34,5 @@ export const firstScreen: FirstScreen | null = rpc
 firstScreen?.conversations.catch(() => undefined);
 firstScreen?.relay.catch(() => undefined);
 firstScreen?.whatsapp.catch(() => undefined);
+firstScreen?.whoami.catch(() => undefined);
+firstScreen?.authStatus.catch(() => undefined);

@@ -19,6 +19,8 @@ export function start(root: HTMLElement, rpc: RpcClient | null, firstScreen: Fir
   });
   if (rpc && firstScreen) {
     // The answers link.ts asked for before React loaded seed the cache under the hooks' own keys.
+    void queryClient.prefetchQuery({ queryKey: keys.whoami, queryFn: () => firstScreen.whoami });
+    void queryClient.prefetchQuery({ queryKey: keys.authStatus, queryFn: () => firstScreen.authStatus });
     void queryClient.prefetchQuery({ queryKey: keys.relay, queryFn: () => firstScreen.relay });
     void queryClient.prefetchQuery({ queryKey: keys.whatsapp, queryFn: () => firstScreen.whatsapp });
     void queryClient.prefetchInfiniteQuery({ ...conversationsQuery(rpc, 'all'), queryFn: () => firstScreen.conversations });

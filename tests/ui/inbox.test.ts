@@ -10,11 +10,10 @@ import pino from 'pino';
 import { keychainAccounts } from '../../electron/core/keys/accounts';
 import { createKeytarSecretStore } from '../../electron/core/keys/secretStore';
 import { startCore } from '../../electron/core/startCore';
+import { adminConnection, rpc, TEST_HASH_COST } from '../../electron/core/testing/users';
 import { createWebHarness } from '../../electron/core/testing/webHarness';
 import { QUICK_REPLIES_MAX } from '../../shared/rpc';
-import { openDesk, runAxe, screenshot, TENANT_ID, WABA_ID, type Browser, type Stack, type Desk } from './stack';
-
-const ADMIN = { userId: 'test', role: 'admin', displayName: 'Test', origin: 'test' } as const;
+import { IT_ADMIN, openDesk, RECEPTIONIST, runAxe, screenshot, TENANT_ID, TEST_PASSWORD, WABA_ID, type Browser, type Stack, type Desk } from './stack';
 
 let desk: Desk;
 let rendererDir: string;
@@ -30,7 +29,8 @@ const EMMA = '447700900123';
 const OLD = '31687654321';
 
 beforeAll(async () => {
-  desk = await openDesk();
+  // A first run: the wizard's first step creates the administrator.
+  desk = await openDesk({ firstAdmin: false });
   ({ stack, browser, page, rendererDir } = desk);
 }, 120_000);
 
@@ -44,8 +44,33 @@ async function expectNoAxeViolations(screen: string): Promise<void> {
 const conversationButton = (name: string) => page.locator('.conv-item', { hasText: name });
 
 describe('receptionist desk through the web harness', () => {
-  it('walks the IT admin through pairing, WhatsApp setup and the recovery key on first run', async () => {
+  it('walks the IT admin through their account, pairing, WhatsApp setup and the recovery key on first run', async () => {
     await page.getByRole('heading', { name: 'Set up Clinic Inbox' }).waitFor();
+    await page.getByRole('heading', { name: 'Create the administrator' }).waitFor();
+    expect(await page.getByTestId('setup-wizard').textContent()).toContain('Step 1 of 4 — Administrator');
+    await page.getByLabel('Your name').fill(IT_ADMIN.displayName);
+    await page.getByLabel('Username').fill(IT_ADMIN.username);
+    // A short password is refused with the policy's own words, next to the field, and nothing is created.
+    const password = page.getByLabel('Password', { exact: true });
+    await password.fill('short pass');
+    expect(await page.getByTestId('password-length').textContent()).toBe('10 of 15 characters — 5 more needed');
+    await page.getByRole('button', { name: 'Create and continue' }).click();
+    const refused = page.getByTestId('password-rejected');
+    await refused.waitFor();
+    expect(await refused.textContent()).toMatch(/15/);
+    expect(await password.getAttribute('aria-invalid')).toBe('true');
+    await screenshot(page, '00-create-admin-refused');
+    await expectNoAxeViolations('create the administrator');
+    const probe = stack.core.connect('test-probe');
+    expect(await rpc(probe, 'auth.status')).toMatchObject({ hasAdmin: false });
+
+    await password.fill(TEST_PASSWORD);
+    expect(await page.getByTestId('password-length').textContent()).toBe(`${[...TEST_PASSWORD].length} characters — long enough`);
+    await page.getByRole('button', { name: 'Create and continue' }).click();
+    // Signed in as that admin at once: the wizard goes on with the relay.
+    await page.getByText('Step 2 of 4 — Relay').waitFor();
+    expect(await rpc(probe, 'auth.status')).toMatchObject({ hasAdmin: true });
+    probe.close();
     await screenshot(page, '01-setup-relay');
     await expectNoAxeViolations('setup (relay)');
 
@@ -54,12 +79,12 @@ describe('receptionist desk through the web harness', () => {
     await page.getByLabel('Enrolment code').fill('AAAA-BBBB-CCCC-DDDD');
     await page.getByRole('button', { name: 'Connect to relay' }).click();
     await page.getByRole('alert').waitFor();
-    expect(await page.getByTestId('setup-wizard').textContent()).toContain('Step 1 of 3');
-    expect((await stack.core.dispatch(ADMIN, 'relay.status', {})) as { value: { state: string } }).toMatchObject({ value: { state: 'not_paired' } });
+    expect(await page.getByTestId('setup-wizard').textContent()).toContain('Step 2 of 4');
+    expect(await desk.admin('relay.status', {})).toMatchObject({ state: 'not_paired' });
 
     await page.getByLabel('Enrolment code').fill((await stack.enrolmentCode()).toLowerCase());
     await page.getByRole('button', { name: 'Connect to relay' }).click();
-    await page.getByText('Step 2 of 3 — WhatsApp').waitFor();
+    await page.getByText('Step 3 of 4 — WhatsApp').waitFor();
     await page.getByLabel('WhatsApp Business account ID').fill(WABA_ID);
     await page.getByLabel('Access token').fill(stack.accessToken);
     await page.getByText('Advanced').click();
@@ -69,7 +94,7 @@ describe('receptionist desk through the web harness', () => {
     await page.getByRole('button', { name: 'Save and continue' }).click();
 
     // The recovery key is shown once, and the inbox waits until the admin says it is stored.
-    await page.getByText('Step 3 of 3 — Recovery key').waitFor();
+    await page.getByText('Step 4 of 4 — Recovery key').waitFor();
     await page.getByRole('button', { name: 'Create the recovery key' }).click();
     recoveryKey = (await page.getByTestId('recovery-key').textContent()) ?? '';
     expect(recoveryKey).toMatch(/^([0-9A-Z]{4}-){7}[0-9A-Z]{4}$/);
@@ -80,6 +105,11 @@ describe('receptionist desk through the web harness', () => {
     await page.getByLabel('I have printed or written down the recovery key and stored it safely.').check();
     await finish.click();
 
+    // The admin lands on users and sessions, not on patients; the receptionist signs in at the desk.
+    await page.getByRole('button', { name: 'Users & sessions' }).waitFor();
+    expect(await page.getByRole('button', { name: 'Inbox', exact: true }).count()).toBe(0);
+    await desk.as(RECEPTIONIST);
+    await desk.switchTo(RECEPTIONIST);
     await page.getByText('No conversations yet').waitFor({ timeout: 15_000 });
     expect(await page.getByTestId('relay-banner').count()).toBe(0);
     await screenshot(page, '03-inbox-empty');
@@ -253,8 +283,9 @@ describe('receptionist desk through the web harness', () => {
     // there on the next load.
     const SAVED = 'Ihr Rezept liegt ab morgen an der Rezeption bereit.';
     const OLD = 'Bitte bringen Sie Ihre Versichertenkarte mit.';
+    const receptionist = await desk.as(RECEPTIONIST);
     const storedReplies = async () => {
-      const result = await stack.core.dispatch(ADMIN, 'quickReplies.list', {});
+      const result = await receptionist.dispatch('quickReplies.list', {});
       return result.ok ? (result.value as { text: string }[]).map((r) => r.text) : result.error;
     };
     // Klaus is resolved now, so not in the list after a reload; Anna's window is open too.
@@ -265,6 +296,8 @@ describe('receptionist desk through the web harness', () => {
     expect(await browser.cspViolations()).toEqual([]); // a reload starts a new record
     await page.evaluate(`localStorage.setItem('clinic-inbox.quick-replies', ${JSON.stringify(JSON.stringify([OLD]))})`);
     await page.reload();
+    // A reload opens a new connection, which starts signed out.
+    await desk.signInAs(RECEPTIONIST);
     await openQuickReplies();
     await page.getByRole('button', { name: `Insert “${OLD}”` }).waitFor();
     await expect.poll(() => page.evaluate<string>('JSON.stringify(localStorage)')).not.toContain('Versichertenkarte');
@@ -284,6 +317,7 @@ describe('receptionist desk through the web harness', () => {
     // It survives a reload, lives in the database, and the browser's storage holds none of it.
     expect(await browser.cspViolations()).toEqual([]);
     await page.reload();
+    await desk.signInAs(RECEPTIONIST);
     await openQuickReplies();
     await page.getByRole('button', { name: /^Insert “Ihr Rezept liegt/ }).waitFor();
     expect(await storedReplies()).toEqual([OLD, SAVED]);
@@ -298,16 +332,16 @@ describe('receptionist desk through the web harness', () => {
 
     // A full list says so, and saving changes nothing.
     const others = Array.from({ length: QUICK_REPLIES_MAX - 1 }, (_, i) => `Antwort ${i + 1}`);
-    for (const text of others) expect((await stack.core.dispatch(ADMIN, 'quickReplies.add', { text })).ok).toBe(true);
+    for (const text of others) expect((await receptionist.dispatch('quickReplies.add', { text })).ok).toBe(true);
     await page.getByRole('button', { name: `Insert “Antwort ${QUICK_REPLIES_MAX - 1}”` }).waitFor();
     await composer.fill('Noch eine Antwort');
     await page.getByRole('button', { name: 'Save current text as quick reply' }).click();
     await page.getByRole('alert').filter({ hasText: `There are already ${QUICK_REPLIES_MAX} quick replies. Remove one before saving another.` }).waitFor();
     expect(await storedReplies()).toEqual([SAVED, ...others]);
     await composer.fill('');
-    const stored = await stack.core.dispatch(ADMIN, 'quickReplies.list', {});
+    const stored = await receptionist.dispatch('quickReplies.list', {});
     for (const r of (stored.ok ? stored.value : []) as { id: number; text: string }[]) {
-      if (r.text !== SAVED) await stack.core.dispatch(ADMIN, 'quickReplies.remove', { id: r.id });
+      if (r.text !== SAVED) await receptionist.dispatch('quickReplies.remove', { id: r.id });
     }
     await page.getByRole('button', { name: `Insert “Antwort 1”` }).waitFor({ state: 'detached' });
   });
@@ -336,6 +370,9 @@ describe('receptionist desk through the web harness', () => {
     const banner = page.getByTestId('token-banner');
     await banner.filter({ hasText: 'access token has expired' }).waitFor({ timeout: 10_000 });
     await screenshot(page, '10-token-expired');
+    // Only an admin may enter a token: the receptionist is told, the admin gets the button.
+    expect(await banner.getByRole('button').count()).toBe(0);
+    await desk.switchTo(IT_ADMIN);
 
     await banner.getByRole('button', { name: 'Enter a new token' }).click();
     await page.getByLabel('WhatsApp Business account ID').fill(WABA_ID);
@@ -344,6 +381,7 @@ describe('receptionist desk through the web harness', () => {
     await page.getByLabel('Graph API address (testing only)').fill(stack.sim.url);
     await page.getByRole('button', { name: 'Save', exact: true }).click();
     await banner.waitFor({ state: 'detached', timeout: 10_000 });
+    await desk.switchTo(RECEPTIONIST);
   });
 
   it('says plainly when the relay no longer accepts this computer, and an admin pairs it again', async () => {
@@ -357,13 +395,16 @@ describe('receptionist desk through the web harness', () => {
     await banner.filter({ hasText: 'no longer accepts this computer' }).waitFor({ timeout: 10_000 });
     await screenshot(page, '10b-relay-refused');
     await expectNoAxeViolations('relay refused banner');
+    expect(await banner.getByRole('button').count()).toBe(0);
+    await desk.switchTo(IT_ADMIN);
 
     await banner.getByRole('button', { name: 'Pair again' }).click();
     await page.getByLabel('Relay address').fill(stack.relay.url);
     await page.getByLabel('Enrolment code').fill(await stack.enrolmentCode());
     await page.getByRole('button', { name: 'Connect to relay' }).click();
-    await page.getByRole('button', { name: 'Unread', exact: true }).waitFor({ timeout: 10_000 });
+    await page.getByRole('button', { name: 'Users & sessions' }).waitFor({ timeout: 10_000 });
     await banner.waitFor({ state: 'detached', timeout: 10_000 });
+    await desk.switchTo(RECEPTIONIST);
     expect((await stack.sim.postInbound({ from: EMMA, name: 'Emma Clarke', text: 'Paired again, see you Monday.' })).status).toBe(200);
     await conversationButton('Emma Clarke').filter({ hasText: 'see you Monday' }).waitFor({ timeout: 10_000 });
   });
@@ -386,7 +427,7 @@ describe('receptionist desk through the web harness', () => {
     expect((await stack.sim.postInbound({ from: KLAUS, name: 'Klaus Becker', text: 'Ist die Praxis heute erreichbar?' })).status).toBe(200);
     const secrets = await createKeytarSecretStore();
     for (const account of Object.values(keychainAccounts(installationId))) await secrets.delete(account);
-    const core = await startCore({ dataDir, logger: pino({ level: 'silent' }), graph: { baseUrl: stack.sim.url } });
+    const core = await startCore({ dataDir, logger: pino({ level: 'silent' }), graph: { baseUrl: stack.sim.url }, passwordHashCost: TEST_HASH_COST });
     const harness = createWebHarness({ core, rendererDir, logger: pino({ level: 'silent' }) });
     try {
       await page.goto(await harness.listen(0));
@@ -403,8 +444,10 @@ describe('receptionist desk through the web harness', () => {
       // Typed the way people type: lower case, spaces instead of dashes.
       await input.fill(recoveryKey.toLowerCase().replace(/-/g, ' '));
       await page.getByRole('button', { name: 'Restore access' }).click();
-      // The WhatsApp token stayed in the old computer's keychain: the wizard asks for it again.
-      await page.getByText('Step 2 of 3 — WhatsApp').waitFor({ timeout: 10_000 });
+      // The accounts came back with the data: the IT admin signs in, and the wizard asks for the
+      // WhatsApp token, which stayed in the old computer's keychain.
+      await desk.signInAs(IT_ADMIN);
+      await page.getByText('Step 3 of 4 — WhatsApp').waitFor({ timeout: 10_000 });
       await page.getByLabel('WhatsApp Business account ID').fill(WABA_ID);
       const token = `EAAG${'n'.repeat(40)}`;
       stack.sim.rotateToken(token);
@@ -412,6 +455,8 @@ describe('receptionist desk through the web harness', () => {
       await page.getByText('Advanced').click();
       await page.getByLabel('Graph API address (testing only)').fill(stack.sim.url);
       await page.getByRole('button', { name: 'Save and continue' }).click();
+      await page.getByRole('button', { name: 'Users & sessions' }).waitFor({ timeout: 10_000 });
+      await desk.switchTo(RECEPTIONIST);
       await conversationButton('Anna de Vries').waitFor({ timeout: 10_000 });
 
       // The device keys came back with the recovery key: still the appliance the relay knows, so what
@@ -420,7 +465,7 @@ describe('receptionist desk through the web harness', () => {
       await screenshot(page, '13-restored-inbox');
       expect(await page.getByTestId('relay-banner').count()).toBe(0);
 
-      const audit = await core.dispatch(ADMIN, 'audit.verify', { withRelayWitness: true });
+      const audit = await (await adminConnection(core)).dispatch('audit.verify', { withRelayWitness: true });
       expect(audit).toMatchObject({ ok: true, value: { chain: { ok: true } } });
     } finally {
       await harness.close();

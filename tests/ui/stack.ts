@@ -12,9 +12,12 @@ import react from '@vitejs/plugin-react';
 import pino from 'pino';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { build } from 'vite';
+import type { HashCost } from '../../electron/core/accounts/passwords';
 import { createCore, type CoreHandle } from '../../electron/core/createCore';
 import { createGraphSimulator, type GraphSimulator, type SimTemplate } from '../../electron/core/testing/graphSimulator';
+import { adminConnection, IT_ADMIN, rpc, signIn, TEST_HASH_COST, TEST_PASSWORD, type Person } from '../../electron/core/testing/users';
 import { createWebHarness, type WebHarness } from '../../electron/core/testing/webHarness';
+import type { Connection } from '../../electron/core/types';
 import { RelayProcess } from '../../relay/testing/relayProcess';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -75,6 +78,8 @@ export interface StackOptions {
   dataDir?: string;
   /** Let the simulator post sent/delivered/read for every reply by itself (the demo). */
   autoStatuses?: boolean;
+  /** argon2id's cost: the product's default unless a test that is not about hashing lowers it. */
+  passwordHashCost?: HashCost;
 }
 
 export async function startStack(opts: StackOptions): Promise<Stack> {
@@ -97,7 +102,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   await sim.listen(0);
   const dataDir = opts.dataDir ?? join(workDir, 'core');
   mkdirSync(dataDir, { recursive: true });
-  const core = await createCore({ dataDir, logger, graph: { baseUrl: sim.url } });
+  const core = await createCore({ dataDir, logger, graph: { baseUrl: sim.url }, ...(opts.passwordHashCost ? { passwordHashCost: opts.passwordHashCost } : {}) });
   const harness = createWebHarness({ core, rendererDir: opts.rendererDir, logger });
   const url = await harness.listen(0);
   return {
@@ -127,8 +132,11 @@ export interface Browser {
   close(): Promise<void>;
 }
 
-/** Debian's Chromium, headless, with a fresh profile that is removed afterwards. */
-export async function openBrowser(url: string, opts: { locale?: string } = {}): Promise<Browser> {
+/**
+ * Debian's Chromium, headless, with a fresh profile that is removed afterwards. `clock` installs
+ * Playwright's fake clock before the page loads, so a test can move time on (the desk's idle lock).
+ */
+export async function openBrowser(url: string, opts: { locale?: string; clock?: boolean } = {}): Promise<Browser> {
   const profile = mkdtempSync(join(tmpdir(), 'clinic-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium',
@@ -142,6 +150,7 @@ export async function openBrowser(url: string, opts: { locale?: string } = {}): 
   await context.addInitScript({
     content: `window.__csp = []; document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI + ' at ' + (e.sourceFile || '(evaluated)') + ':' + e.lineNumber));`,
   });
+  if (opts.clock) await context.clock.install();
   const page = context.pages()[0] ?? (await context.newPage());
   await page.goto(url);
   return {
@@ -181,7 +190,10 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(SCREENSHOT_DIR, `${name}.png`) });
 }
 
-const DESK_ADMIN = { userId: 'test', role: 'admin', displayName: 'Test', origin: 'test' } as const;
+/** The people of the browser tests' clinic (created by the first admin, each with `TEST_PASSWORD`). */
+export const RECEPTIONIST: Person = { username: 'sanne', displayName: 'Sanne Visser', roles: ['receptionist'] };
+export const AUDITOR: Person = { username: 'auditor', displayName: 'Ada Auditor', roles: ['auditor'] };
+export { IT_ADMIN, TEST_PASSWORD, type Person };
 
 /** One browser test file's desk: the built renderer, the whole stack, and Chromium open on it. */
 export interface Desk {
@@ -189,36 +201,68 @@ export interface Desk {
   browser: Browser;
   page: Page;
   rendererDir: string;
-  /** An RPC call as the IT admin, failing the test with the error code otherwise. */
+  /** An RPC call as the IT admin (from a connection of its own), failing the test with the error code otherwise. */
   admin(method: string, params: unknown): Promise<unknown>;
+  /** A connection of the test's own, signed in as the person (created by the admin on first use). */
+  as(person: Person): Promise<Connection>;
+  /** Signs the page in through the real sign-in form (which must be showing). */
+  signInAs(person: Person, password?: string): Promise<void>;
+  /** Locks the page's desk, presses "Switch user" and signs in as the person. */
+  switchTo(person: Person): Promise<void>;
   close(): Promise<void>;
 }
 
+export interface DeskOptions {
+  /** Pair and configure the core first, as the first-run wizard would leave it (`appSecret` for the WhatsApp step). */
+  setUp?: { appSecret?: string };
+  /** Create the first admin from the test (default); false leaves it to the wizard's first step. */
+  firstAdmin?: boolean;
+  /** The users the tests need, created by the admin before the page opens. */
+  people?: Person[];
+  /** Install Playwright's fake clock in the page before it loads. */
+  clock?: boolean;
+}
+
 /**
- * Builds the renderer, starts the stack and opens Chromium. With `setUp`, the core is paired and
- * configured first, as the first-run wizard would leave it (`appSecret` for the WhatsApp step).
+ * Builds the renderer, starts the stack and opens Chromium. The core is real; passwords are hashed
+ * at `TEST_HASH_COST` because these tests are about screens, not about sign-in timing.
  */
-export async function openDesk(opts: { setUp?: { appSecret?: string } } = {}): Promise<Desk> {
+export async function openDesk(opts: DeskOptions = {}): Promise<Desk> {
   const rendererDir = mkdtempSync(join(tmpdir(), 'clinic-renderer-'));
   await buildRenderer(rendererDir);
-  const stack = await startStack({ rendererDir });
-  const admin = async (method: string, params: unknown): Promise<unknown> => {
-    const result = await stack.core.dispatch(DESK_ADMIN, method, params);
-    if (!result.ok) throw new Error(`${method}: ${result.error.code} ${result.error.message}`);
-    return result.value;
-  };
+  const stack = await startStack({ rendererDir, passwordHashCost: TEST_HASH_COST });
+  const admin = async (method: string, params: unknown): Promise<unknown> => rpc(await adminConnection(stack.core), method as never, params);
+  const as = (person: Person): Promise<Connection> => signIn(stack.core, person);
+  if (opts.firstAdmin !== false) await adminConnection(stack.core);
   if (opts.setUp) {
     await admin('setup.pair', { relayUrl: stack.relay.url, code: await stack.enrolmentCode() });
     await admin('setup.whatsapp', { wabaId: WABA_ID, accessToken: stack.accessToken, graphBaseUrl: stack.sim.url, ...opts.setUp });
     await admin('recovery.create', {});
   }
-  const browser = await openBrowser(stack.url);
+  for (const person of opts.people ?? []) await as(person);
+  const browser = await openBrowser(stack.url, { clock: opts.clock ?? false });
+  const page = browser.page;
+  const signInAs = async (person: Person, password = TEST_PASSWORD): Promise<void> => {
+    const form = page.getByTestId('sign-in');
+    await form.waitFor({ timeout: 15_000 });
+    await form.getByLabel('Username').fill(person.username);
+    await form.getByLabel('Password', { exact: true }).fill(password);
+    await form.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await form.waitFor({ state: 'detached', timeout: 15_000 });
+  };
   return {
     stack,
     browser,
-    page: browser.page,
+    page,
     rendererDir,
     admin,
+    as,
+    signInAs,
+    async switchTo(person) {
+      await page.getByRole('button', { name: 'Lock', exact: true }).click();
+      await page.getByTestId('lock-screen').getByRole('button', { name: 'Switch user' }).click();
+      await signInAs(person);
+    },
     async close() {
       await browser.close();
       await stack.close();

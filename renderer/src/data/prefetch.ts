@@ -9,6 +9,7 @@ export const keys = {
   relay: ['relay'] as const,
   whatsapp: ['whatsapp'] as const,
   whoami: ['whoami'] as const,
+  authStatus: ['auth-status'] as const,
   recovery: ['recovery'] as const,
   conversations: (filter: InboxFilter) => ['conversations', filter] as const,
   allConversations: ['conversations'] as const,

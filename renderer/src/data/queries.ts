@@ -1,37 +1,68 @@
 import { useInfiniteQuery, useQuery, useQueryClient, type QueryClient } from '@tanstack/react-query';
-import { useEffect } from 'react';
-import type { ConversationSummary, MessageView } from '../../../shared/rpc';
+import { createContext, useContext, useEffect } from 'react';
+import type { ConversationSummary, MessageView, Role, Whoami } from '../../../shared/rpc';
 import { useRpc, type RpcClient } from '../rpc';
 import { conversationsQuery, keys, type InboxFilter } from './prefetch';
 
 export { keys, type InboxFilter } from './prefetch';
 
+/**
+ * Whether this window may load the clinic's data now: a session that is signed in and not locked.
+ * The App provides it around the desk; every query below (and the admin's and auditor's screens)
+ * waits while it is false, so a locked desk asks nothing that the core would refuse.
+ */
+export const DataAccessContext = createContext(false);
+export function useDataAccess(): boolean {
+  return useContext(DataAccessContext);
+}
+
 export function useRelayStatus() {
   const rpc = useRpc();
-  return useQuery({ queryKey: keys.relay, queryFn: () => rpc.call('relay.status', {}) });
+  return useQuery({ queryKey: keys.relay, queryFn: () => rpc.call('relay.status', {}), enabled: useDataAccess() });
 }
 
 export function useWhatsAppStatus() {
   const rpc = useRpc();
-  return useQuery({ queryKey: keys.whatsapp, queryFn: () => rpc.call('whatsapp.status', {}) });
+  return useQuery({ queryKey: keys.whatsapp, queryFn: () => rpc.call('whatsapp.status', {}), enabled: useDataAccess() });
 }
 
 /** Admins only: whether the IT-admin recovery key exists (the first-run wizard's last step). */
 export function useRecoveryStatus(enabled: boolean) {
   const rpc = useRpc();
-  return useQuery({ queryKey: keys.recovery, queryFn: () => rpc.call('recovery.status', {}), enabled });
+  const access = useDataAccess();
+  return useQuery({ queryKey: keys.recovery, queryFn: () => rpc.call('recovery.status', {}), enabled: enabled && access });
 }
 
+/** Who this window is signed in as (`signedIn: false` before sign-in); refreshed on `session.changed` and refusals. */
 export function useWhoami() {
   const rpc = useRpc();
-  return useQuery({ queryKey: keys.whoami, queryFn: () => rpc.call('session.whoami', {}), staleTime: Infinity });
+  return useQuery({ queryKey: keys.whoami, queryFn: () => rpc.call('session.whoami', {}), staleTime: Infinity, retry: false });
+}
+
+export type SignedIn = Extract<Whoami, { signedIn: true }>;
+
+/** The signed-in user, or null. */
+export function useMe(): SignedIn | null {
+  const data = useWhoami().data;
+  return data?.signedIn ? data : null;
+}
+
+export function useHasRole(role: Role): boolean {
+  return useMe()?.roles.includes(role) ?? false;
+}
+
+/** Whether the installation has an admin yet, and who signed in at this desk lately (the sign-in screen). */
+export function useAuthStatus() {
+  const rpc = useRpc();
+  return useQuery({ queryKey: keys.authStatus, queryFn: () => rpc.call('auth.status', {}), staleTime: 0, retry: false });
 }
 
 export function useConversations(filter: InboxFilter, enabled = true) {
   const rpc = useRpc();
+  const access = useDataAccess();
   return useInfiniteQuery({
     ...conversationsQuery(rpc, filter),
-    enabled,
+    enabled: enabled && access,
     // Push events keep the list fresh; a refetch on every focus would only add load on big clinics.
     refetchOnWindowFocus: false,
   });
@@ -39,21 +70,23 @@ export function useConversations(filter: InboxFilter, enabled = true) {
 
 export function useConversation(id: number | null) {
   const rpc = useRpc();
+  const access = useDataAccess();
   return useQuery({
     queryKey: keys.conversation(id ?? 0),
     queryFn: () => rpc.call('conversations.get', { conversationId: id! }),
-    enabled: id !== null,
+    enabled: id !== null && access,
   });
 }
 
 export function useMessages(id: number | null) {
   const rpc = useRpc();
+  const access = useDataAccess();
   return useInfiniteQuery({
     queryKey: keys.messages(id ?? 0),
     queryFn: ({ pageParam }) => rpc.call('messages.list', { conversationId: id!, limit: 50, ...(pageParam ? { before: pageParam } : {}) }),
     initialPageParam: null as string | null,
     getNextPageParam: (last) => last.nextCursor,
-    enabled: id !== null,
+    enabled: id !== null && access,
     refetchOnWindowFocus: false,
   });
 }
@@ -79,17 +112,19 @@ export function flattenConversations(pages: { items: ConversationSummary[] }[] |
 
 export function useSearch(query: string) {
   const rpc = useRpc();
+  const access = useDataAccess();
   return useQuery({
     queryKey: keys.search(query),
     queryFn: () => rpc.call('search.messages', { query, limit: 30 }),
-    enabled: query.trim().length > 0,
+    enabled: query.trim().length > 0 && access,
     staleTime: 5_000,
   });
 }
 
 export function useTemplates(enabled: boolean) {
   const rpc = useRpc();
-  return useQuery({ queryKey: keys.templates, queryFn: () => rpc.call('templates.list', {}), enabled, staleTime: 60_000 });
+  const access = useDataAccess();
+  return useQuery({ queryKey: keys.templates, queryFn: () => rpc.call('templates.list', {}), enabled: enabled && access, staleTime: 60_000 });
 }
 
 /** Turns the core's push events into cache updates, so the screen follows without reloads. */

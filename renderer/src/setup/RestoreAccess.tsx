@@ -2,7 +2,7 @@ import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { useI18n } from '../i18n';
 import { useRpc } from '../rpc';
-import { FormFooter } from './SetupWizard';
+import { FormFooter } from './FormFooter';
 
 /**
  * What the window shows when the core cannot open the clinic's data because this computer's

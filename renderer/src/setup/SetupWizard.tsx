@@ -3,11 +3,13 @@ import { useState } from 'react';
 import { keys, useWhatsAppStatus } from '../data/queries';
 import { useI18n } from '../i18n';
 import { useRpc } from '../rpc';
+import { CreateAdminStep } from './CreateAdminStep';
+import { FormFooter } from './FormFooter';
 import { RecoveryKeyStep } from './RecoveryKeyStep';
 
-type Step = 'relay' | 'whatsapp' | 'recovery';
+type Step = 'admin' | 'relay' | 'whatsapp' | 'recovery';
 
-/** First-run setup for the IT admin: pair with the relay, give the WhatsApp account, keep a recovery key. */
+/** First-run setup for the IT admin: their own account, pair with the relay, give the WhatsApp account, keep a recovery key. */
 export function SetupWizard({ step, onDone }: { step: Step; onDone?(): void }): React.JSX.Element {
   const { t } = useI18n();
   return (
@@ -16,11 +18,20 @@ export function SetupWizard({ step, onDone }: { step: Step; onDone?(): void }): 
         <h1>{t.setupTitle}</h1>
         <p className="muted">{t.setupIntro}</p>
         <ol className="steps" aria-label={t.setupTitle}>
+          <li aria-current={step === 'admin' ? 'step' : undefined}>{t.setupStepAdmin}</li>
           <li aria-current={step === 'relay' ? 'step' : undefined}>{t.setupStepRelay}</li>
           <li aria-current={step === 'whatsapp' ? 'step' : undefined}>{t.setupStepWhatsApp}</li>
           <li aria-current={step === 'recovery' ? 'step' : undefined}>{t.setupStepRecovery}</li>
         </ol>
-        {step === 'relay' ? <RelayStep onDone={onDone} /> : step === 'whatsapp' ? <WhatsAppStep onDone={onDone} /> : <RecoveryKeyStep />}
+        {step === 'admin' ? (
+          <CreateAdminStep />
+        ) : step === 'relay' ? (
+          <RelayStep onDone={onDone} />
+        ) : step === 'whatsapp' ? (
+          <WhatsAppStep onDone={onDone} />
+        ) : (
+          <RecoveryKeyStep />
+        )}
       </div>
     </main>
   );
@@ -161,29 +172,5 @@ function WhatsAppStep({ onDone }: { onDone?(): void }): React.JSX.Element {
         label={save.isPending ? t.savingWhatsApp : onDone ? t.save : t.saveWhatsApp}
       />
     </form>
-  );
-}
-
-/** A setup form's error line and its buttons: Cancel when the step was opened from the inbox, then submit. */
-export function FormFooter(props: { error: string | null; onCancel?: (() => void) | undefined; pending: boolean; label: string }): React.JSX.Element {
-  const { t } = useI18n();
-  return (
-    <>
-      {props.error ? (
-        <p className="form-error" role="alert">
-          {props.error}
-        </p>
-      ) : null}
-      <div className="setup-actions">
-        {props.onCancel ? (
-          <button type="button" className="secondary" onClick={props.onCancel}>
-            {t.cancel}
-          </button>
-        ) : null}
-        <button type="submit" className="primary" disabled={props.pending}>
-          {props.label}
-        </button>
-      </div>
-    </>
   );
 }

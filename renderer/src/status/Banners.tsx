@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 import type { RelayRefusedReason, RelayStatus, WhatsAppStatus } from '../../../shared/rpc';
-import { useWhoami } from '../data/queries';
+import { useHasRole } from '../data/queries';
 import { useI18n, type Strings } from '../i18n';
 
 interface Props {
@@ -15,7 +15,7 @@ interface Props {
 /** What stands between the desk and its patients, said plainly at the top of the window. */
 export function Banners({ relay, whatsapp, appLinkUp, onFixWhatsApp, onPairAgain }: Props): React.JSX.Element | null {
   const { t, formatTime } = useI18n();
-  const isAdmin = useWhoami().data?.role === 'admin';
+  const isAdmin = useHasRole('admin');
   const banners: React.JSX.Element[] = [];
   const connectingLong = useDelayed(relay?.state === 'connecting', 2_000);
   if (!appLinkUp) {
@@ -55,18 +55,22 @@ export function Banners({ relay, whatsapp, appLinkUp, onFixWhatsApp, onPairAgain
     banners.push(
       <div key="wa" className="banner error" data-testid="token-banner">
         <span>{t.tokenExpired}</span>
-        <button type="button" onClick={onFixWhatsApp}>
-          {t.enterNewToken}
-        </button>
+        {isAdmin ? (
+          <button type="button" onClick={onFixWhatsApp}>
+            {t.enterNewToken}
+          </button>
+        ) : null}
       </div>,
     );
   } else if (whatsapp && !whatsapp.configured) {
     banners.push(
       <div key="wa" className="banner warn" data-testid="token-banner">
         <span>{t.whatsappNotConfigured}</span>
-        <button type="button" onClick={onFixWhatsApp}>
-          {t.setUpWhatsApp}
-        </button>
+        {isAdmin ? (
+          <button type="button" onClick={onFixWhatsApp}>
+            {t.setUpWhatsApp}
+          </button>
+        ) : null}
       </div>,
     );
   }
@@ -76,9 +80,11 @@ export function Banners({ relay, whatsapp, appLinkUp, onFixWhatsApp, onPairAgain
     banners.push(
       <div key="signature" className="banner error" data-testid="signature-banner">
         <span>{t.signatureFailures(signature.failedSince)}</span>
-        <button type="button" onClick={onFixWhatsApp}>
-          {t.checkAppSecret}
-        </button>
+        {isAdmin ? (
+          <button type="button" onClick={onFixWhatsApp}>
+            {t.checkAppSecret}
+          </button>
+        ) : null}
       </div>,
     );
   }

@@ -1,7 +1,7 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { memo, useEffect, useId, useRef, useState } from 'react';
 import { QUICK_REPLIES_MAX, type MessageView, type Template, type WindowState } from '../../../shared/rpc';
-import { keys, useTemplates, useWhoami } from '../data/queries';
+import { keys, useTemplates, useHasRole } from '../data/queries';
 import { useI18n } from '../i18n';
 import { useRpc } from '../rpc';
 import { useQuickReplies } from './quickReplies';
@@ -177,7 +177,7 @@ function TemplatePicker({ conversationId }: { conversationId: number }): React.J
   const rpc = useRpc();
   const qc = useQueryClient();
   const templates = useTemplates(true);
-  const isAdmin = useWhoami().data?.role === 'admin';
+  const isAdmin = useHasRole('admin');
   const sync = useMutation({
     mutationFn: () => rpc.call('templates.sync', {}),
     onSuccess: () => void qc.invalidateQueries({ queryKey: keys.templates }),

@@ -48,7 +48,7 @@ export function ThreadView({ conversationId, focusMessageId, contactOpen, onTogg
   if (conv.isError) return <main className="thread"><ErrorState error={conv.error} onRetry={() => void conv.refetch()} /></main>;
   const { conversation, contact, window: win } = conv.data;
   const label = contactLabel(contact, t.unknownContact);
-  const mine = whoami.data && conversation.assignedTo === whoami.data.userId;
+  const mine = whoami.data?.signedIn === true && conversation.assignedTo === whoami.data.userId;
 
   return (
     <main className="thread" aria-label={label} data-testid="thread">
