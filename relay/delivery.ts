@@ -110,6 +110,7 @@ export function createDeliveryHub(deps: {
   const takeovers = new Map<string, number[]>();
   const conflictUntil = new Map<string, number>();
   const startedAt = deps.now();
+  const checkedSigningKeys = new Set<string>();
 
   const send = (conn: Connection, frame: RelayFrame) => conn.ws.send(JSON.stringify(frame));
 
@@ -317,7 +318,12 @@ export function createDeliveryHub(deps: {
       if (!appliance) return deny('unknown_appliance', 'unknown appliance or bad signature');
       // A small-order key would let a forged "universal" signature through; such an appliance is
       // disabled at start, and this holds for one written since by anything else.
-      if (ed25519PublicKeyProblem(appliance.signing_public_key)) return deny('bad_key', 'this appliance\'s signing key is unusable; pair it again');
+      if (!checkedSigningKeys.has(appliance.id)) {
+        if (ed25519PublicKeyProblem(appliance.signing_public_key)) return deny('bad_key', 'this appliance\'s signing key is unusable; pair it again');
+        // An appliance's keys never change (re-pairing makes a new id): checked once per process.
+        if (checkedSigningKeys.size > 100_000) checkedSigningKeys.clear();
+        checkedSigningKeys.add(appliance.id);
+      }
       const signingKey = ed25519PublicFromRaw(appliance.signing_public_key);
       const valid = verify(null, Buffer.from(wsAuthPayload(applianceId, timestamp, nonce)), signingKey, Buffer.from(signature, 'base64url'));
       if (!valid) return deny('bad_signature', 'unknown appliance or bad signature');

@@ -116,16 +116,24 @@ export function plaintextBytes(plaintext: EnvelopePlaintext): number {
  * order Meta's serialiser chose. Depth is bounded before routing (`nestingDepthExceeds`).
  */
 export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const o = value as Record<string, unknown>;
-    return `{${Object.keys(o)
-      .sort()
-      .filter((k) => o[k] !== undefined)
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
-      .join(',')}}`;
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  // Plain loops and concatenation: this runs for every item of every webhook.
+  let out: string;
+  if (Array.isArray(value)) {
+    out = '[';
+    for (let i = 0; i < value.length; i += 1) out += (i ? ',' : '') + canonicalJson(value[i]);
+    return `${out}]`;
   }
-  return JSON.stringify(value) ?? 'null';
+  const o = value as Record<string, unknown>;
+  const keys = Object.keys(o).sort();
+  out = '{';
+  let first = true;
+  for (const k of keys) {
+    if (o[k] === undefined) continue;
+    out += `${first ? '' : ','}${JSON.stringify(k)}:${canonicalJson(o[k])}`;
+    first = false;
+  }
+  return `${out}}`;
 }
 
 const digest = (kind: string, item: unknown) => `${kind}\0${createHash('sha256').update(canonicalJson(item)).digest('base64url')}`;
