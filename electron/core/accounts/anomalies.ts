@@ -28,8 +28,8 @@ type Kind = SecurityAlert['kind'];
  */
 export function createAnomalies(deps: AnomalyDeps) {
   const { db, now, logger } = deps;
-  /** Per user: the patients they opened and when, last hour only; loaded from the log on first sight. */
-  const opened = new Map<string, Map<number, number>>();
+  /** Per user: the patients they opened and when (last hour only, loaded from the log on first sight), and until when an alert stands. */
+  const opened = new Map<string, { patients: Map<number, number>; alertedUntil: number }>();
 
   // One open alert per kind and user, or per kind and desk when no account is known.
   const openForUser = db.prepare(`SELECT 1 FROM security_alerts WHERE kind = ? AND user_id = ? AND acknowledged_at IS NULL AND at > ? LIMIT 1`);
@@ -44,6 +44,7 @@ export function createAnomalies(deps: AnomalyDeps) {
   const failuresAtDesk = db.prepare(`SELECT count(*) FROM audit_log WHERE action = 'login_failed' AND origin = ? AND at >= ?`).pluck();
   const stillThere = db.prepare('SELECT 1 FROM security_alerts WHERE id = ?');
 
+  /** Raises the alert unless one is open for this user (or desk) from the last hour. */
   function raise(kind: Kind, who: { userId: string | null; displayName: string | null; role: string; sessionId: string | null; origin: string | null }, count: number | null, why: string): void {
     const at = now();
     if (who.userId !== null ? openForUser.get(kind, who.userId, at - HOUR) : openForDesk.get(kind, who.origin, at - HOUR)) return;
@@ -75,14 +76,14 @@ export function createAnomalies(deps: AnomalyDeps) {
     return limitCache.value;
   }
 
-  function seen(userId: string, at: number): Map<number, number> {
-    let patients = opened.get(userId);
-    if (!patients) {
-      patients = new Map();
-      for (const r of patientsSince.all(userId, at - HOUR) as { id: number; at: number }[]) patients.set(r.id, r.at);
-      opened.set(userId, patients);
+  function seen(userId: string, at: number) {
+    let state = opened.get(userId);
+    if (!state) {
+      state = { patients: new Map(), alertedUntil: 0 };
+      for (const r of patientsSince.all(userId, at - HOUR) as { id: number; at: number }[]) state.patients.set(r.id, r.at);
+      opened.set(userId, state);
     }
-    return patients;
+    return state;
   }
 
   return {
@@ -90,8 +91,11 @@ export function createAnomalies(deps: AnomalyDeps) {
     afterRead(record: AuditRecord): void {
       if (record.action !== 'read' || record.outcome !== 'ok' || record.contactIds.length === 0) return;
       const at = now();
-      const patients = seen(record.userId, at);
+      const state = seen(record.userId, at);
+      const { patients } = state;
       for (const id of record.contactIds) patients.set(id, at);
+      // Told once an hour is enough; the count goes on in memory.
+      if (at < state.alertedUntil) return;
       const limit = patientLimit();
       if (patients.size <= limit) return;
       for (const [id, when] of patients) if (when < at - HOUR) patients.delete(id);
@@ -100,6 +104,7 @@ export function createAnomalies(deps: AnomalyDeps) {
       const count = (patientsSince.all(record.userId, at - HOUR) as unknown[]).length;
       if (count <= limit) return;
       raise('many_patients', record, count, `${count} patients opened within an hour (alert above ${limit})`);
+      state.alertedUntil = at + HOUR;
     },
 
     /** A sign-in outside the opening hours (local time of this computer). */
