@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { EnvelopePlaintextSchema } from '../shared/envelope';
-import { parseWebhook, routeWebhook, signMetaBody, verifyMetaSignature } from './intake';
-import { batchWebhook, metaJson, statusChange, textMessageChange } from './testing/signWebhook';
+import { nestingDepthExceeds, parseWebhook, routeWebhook, signMetaBody, verifyMetaSignature } from './intake';
+import { batchWebhook, metaJson, reactionChange, statusChange, textMessageChange } from './testing/signWebhook';
 
 const sigVectors = JSON.parse(readFileSync(new URL('../tests/vectors/whatsapp/signature.json', import.meta.url), 'utf8')) as {
   vectors: { id: string; app_secret: string; raw_body_base64: string; expected_header: string }[];
@@ -120,5 +120,32 @@ describe('routing a batch', () => {
     expect(parseWebhook(Buffer.from('not json'))).toBeNull();
     expect(parseWebhook(Buffer.from('{"object":"x"}'))).toBeNull();
     expect(parseWebhook(Buffer.from('{"object":"x","entry":[{"id":"1","changes":[{"field":"f"}]}]}'))).toBeNull();
+  });
+});
+
+describe('item identities for dedup', () => {
+  const itemsOf = (body: unknown) => {
+    const raw = Buffer.from(JSON.stringify(body));
+    return routeWebhook(raw, signMetaBody('s'.repeat(16), raw), parseWebhook(raw)!, () => 'clinic-a').parts[0]!.items;
+  };
+  const reordered = (v: unknown): unknown =>
+    Array.isArray(v) ? v.map(reordered) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).reverse().map(([k, x]) => [k, reordered(x)])) : v;
+
+  it('is the same for the same item in any key order or batch, and differs for a changed item under the same id', () => {
+    const react = (emoji: string) => reactionChange({ phoneNumberId: '111', wamid: 'wamid.R', reactsTo: 'wamid.O', emoji });
+    const once = itemsOf(batchWebhook([react('👍')]));
+    expect(itemsOf(reordered(batchWebhook([react('👍')])))).toEqual(once);
+    expect(itemsOf(batchWebhook([react('👍'), textMessageChange({ phoneNumberId: '111', wamid: 'wamid.T', text: 'x' })], 'other-entry'))[0]).toBe(once[0]);
+    expect(itemsOf(batchWebhook([react('❤️')]))).not.toEqual(once);
+    expect(itemsOf(batchWebhook([react('')]))).not.toEqual(once);
+    const status = (s: 'sent' | 'read') => itemsOf(batchWebhook([statusChange({ phoneNumberId: '111', wamid: 'wamid.S', status: s })]));
+    expect(status('sent')).not.toEqual(status('read'));
+  });
+
+  it('bounds nesting outside strings only', () => {
+    expect(nestingDepthExceeds(Buffer.from(`${'['.repeat(64)}${']'.repeat(64)}`))).toBe(false);
+    expect(nestingDepthExceeds(Buffer.from(`${'['.repeat(65)}${']'.repeat(65)}`))).toBe(true);
+    expect(nestingDepthExceeds(Buffer.from(`["${'[{'.repeat(100)}\\", "\\"[["]`))).toBe(false);
+    expect(nestingDepthExceeds(Buffer.from(`["\\"${'['.repeat(100)}"]`))).toBe(false);
   });
 });

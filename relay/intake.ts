@@ -83,7 +83,7 @@ export function nestingDepthExceeds(raw: Uint8Array, limit = MAX_NESTING_DEPTH):
     } else if (c === 0x22) inString = true;
     else if (c === 0x5b || c === 0x7b) {
       if (++depth > limit) return true;
-    } else if (c === 0x5d || c === 0x7d) depth -= 1;
+    } else if ((c === 0x5d || c === 0x7d) && depth > 0) depth -= 1;
   }
   return false;
 }

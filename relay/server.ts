@@ -331,8 +331,9 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
         // The other clinics' parts are committed; this one waits for Meta's retry, which the
         // dedup reduces to what is missing. Only re-pairing that clinic makes it deliverable.
         metrics.webhooksDeferred.inc({ reason: 'unsealable' });
+        if (waiting.length > 0) metrics.webhooksDeferred.inc({ reason: 'no_appliance' });
         logger.error(
-          { unsealable, queuedParts: queued },
+          { unsealable, noApplianceTenantIds: waiting, queuedParts: queued },
           "webhook deferred: a clinic's appliance key cannot be sealed to; revoke it and pair the clinic again; 503 so Meta retries",
         );
         return sendError(res, 503, 'UNAVAILABLE', "a clinic in this webhook cannot be sealed to; retry later", { 'retry-after': String(NO_APPLIANCE_RETRY_AFTER_S) });
@@ -555,7 +556,12 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
     async listen() {
       await writer.ready;
       disableUnusableAppliances(db, now(), logger, (reason) => metrics.appliancesDisabled.inc({ reason }));
-      if (metricsServer) await listenOn(metricsServer, config.metricsListen!.port, config.metricsListen!.host);
+      if (metricsServer) {
+        const { host, port } = config.metricsListen!;
+        await listenOn(metricsServer, port, host).catch((err: Error) => {
+          throw new Error(`RELAY_METRICS_LISTEN ${host}:${port}: ${err.message}; choose another address or set it to off`);
+        });
+      }
       const address = await listenOn(server, config.port, config.host);
       runSweep();
       sweep = setInterval(runSweep, config.sweepIntervalMs);
