@@ -1,5 +1,5 @@
 import type { Role, RpcMethod, RpcOutput } from '../../../shared/rpc';
-import type { Connection, Core } from '../types';
+import type { Caller, Connection, Core } from '../types';
 
 /**
  * Signed-in connections for tests, the demo and benchmarks, made the way a person would: the
@@ -28,7 +28,6 @@ export async function rpc<M extends RpcMethod>(connection: Connection, method: M
 }
 
 const adminOf = new WeakMap<Core, Promise<Connection>>();
-const known = new WeakMap<Core, Set<string>>();
 
 /** The installation's first admin, signed in (created on first use). */
 export function adminConnection(core: Core, origin = 'test'): Promise<Connection> {
@@ -49,20 +48,13 @@ export function adminConnection(core: Core, origin = 'test'): Promise<Connection
   return admin;
 }
 
-/** Creates the person (once per core) as the first admin would, and returns a connection signed in as them. */
+/** Creates the person (unless the installation has them already) and returns a connection signed in as them. */
 export async function signIn(core: Core, person: Person, origin = 'test'): Promise<Connection> {
   const admin = await adminConnection(core);
-  if (person.username === IT_ADMIN.username) {
-    if (origin === 'test') return admin;
-    const connection = core.connect(origin);
-    await rpc(connection, 'auth.signIn', { username: person.username, password: TEST_PASSWORD });
-    return connection;
-  }
-  const names = known.get(core) ?? new Set<string>();
-  known.set(core, names);
+  if (person.username === IT_ADMIN.username && origin === 'test') return admin;
   const connection = core.connect(origin);
-  if (!names.has(person.username)) {
-    names.add(person.username);
+  const exists = (await rpc(admin, 'users.list')).some((u) => u.username === person.username);
+  if (!exists) {
     await rpc(admin, 'users.create', { username: person.username, displayName: person.displayName, roles: person.roles, password: ONE_TIME_PASSWORD });
     await rpc(connection, 'auth.signIn', { username: person.username, password: ONE_TIME_PASSWORD });
     await rpc(connection, 'auth.changePassword', { newPassword: TEST_PASSWORD });
@@ -70,4 +62,12 @@ export async function signIn(core: Core, person: Person, origin = 'test'): Promi
     await rpc(connection, 'auth.signIn', { username: person.username, password: TEST_PASSWORD });
   }
   return connection;
+}
+
+/** A caller with a session that is not in any database, for tests of `dispatch` and handlers alone. */
+export function testCaller(person: { userId: string; displayName: string; roles: readonly Role[] }, origin = 'test'): Caller {
+  return {
+    origin,
+    session: { id: `s_${person.userId}`, userId: person.userId, username: person.userId, displayName: person.displayName, roles: person.roles, state: 'active', origin },
+  };
 }
