@@ -3,6 +3,8 @@ import { useState } from 'react';
 import type { SessionInfo } from '../../../shared/rpc';
 import { useI18n } from '../i18n';
 import { useRpc } from '../rpc';
+import { AdminTable } from './AdminTable';
+import { QueryState } from './QueryState';
 import { ConfirmDialog } from './Dialog';
 import { adminKeys, useSessions } from './queries';
 import { useAdminStrings } from './strings';
@@ -30,53 +32,34 @@ export function SessionsSection(): React.JSX.Element {
           {s.refresh}
         </button>
       </div>
-      {sessions.isPending ? <p className="state">{t.loading}</p> : null}
-      {sessions.isError ? (
-        <p className="state error" role="alert">
-          {errorText(sessions.error)}
-        </p>
-      ) : null}
+      <QueryState query={sessions} />
       {sessions.data?.length === 0 ? <p className="state">{s.noSessions}</p> : null}
       {sessions.data && sessions.data.length > 0 ? (
-        <div className="table-scroll">
-          <table className="admin-table" data-testid="sessions-table">
-            <thead>
-              <tr>
-                <th scope="col">{s.who}</th>
-                <th scope="col">{s.desk}</th>
-                <th scope="col">{s.started}</th>
-                <th scope="col">{s.lastActive}</th>
-                <th scope="col">{s.state}</th>
-                <th scope="col">{s.actions}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {sessions.data.map((x) => (
-                <tr key={x.id} data-username={x.username} className={x.current ? 'current' : undefined}>
-                  <th scope="row">
-                    {x.displayName} <span className="muted mono small">{x.username}</span>
-                    {x.current ? <span className="tag">{s.thisWindow}</span> : null}
-                  </th>
-                  <td className="mono small">{x.origin}</td>
-                  <td>
-                    <time title={when.utc(x.startedAt)}>{when.local(x.startedAt)}</time>
-                  </td>
-                  <td>
-                    <time title={when.utc(x.lastActiveAt)}>{when.local(x.lastActiveAt)}</time>
-                  </td>
-                  <td>{s[`state_${x.state}`]}</td>
-                  <td>
-                      <div className="row-actions">
-                    <button type="button" className="small danger" aria-label={`${s.endSession}: ${x.displayName}, ${x.origin}`} onClick={() => setEnding(x)}>
-                      {s.endSession}
-                    </button>
-                  </div>
-                    </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <AdminTable testId="sessions-table" columns={[s.who, s.desk, s.started, s.lastActive, s.state, s.actions]}>
+          {sessions.data.map((x) => (
+            <tr key={x.id} data-username={x.username} className={x.current ? 'current' : undefined}>
+              <th scope="row">
+                {x.displayName} <span className="muted mono small">{x.username}</span>
+                {x.current ? <span className="tag">{s.thisWindow}</span> : null}
+              </th>
+              <td className="mono small">{x.origin}</td>
+              <td>
+                <time title={when.utc(x.startedAt)}>{when.local(x.startedAt)}</time>
+              </td>
+              <td>
+                <time title={when.utc(x.lastActiveAt)}>{when.local(x.lastActiveAt)}</time>
+              </td>
+              <td>{s[`state_${x.state}`]}</td>
+              <td>
+                <div className="row-actions">
+                  <button type="button" className="small danger" aria-label={`${s.endSession}: ${x.displayName}, ${x.origin}`} onClick={() => setEnding(x)}>
+                    {s.endSession}
+                  </button>
+                </div>
+              </td>
+            </tr>
+          ))}
+        </AdminTable>
       ) : null}
       {ending ? (
         <ConfirmDialog

@@ -3,6 +3,7 @@ import { useState } from 'react';
 import type { SecuritySettings } from '../../../shared/rpc';
 import { useI18n } from '../i18n';
 import { useRpc } from '../rpc';
+import { QueryState } from './QueryState';
 import { adminKeys, useSecuritySettings } from './queries';
 import { useAdminStrings } from './strings';
 
@@ -140,17 +141,11 @@ function SettingsForm({ initial }: { initial: SecuritySettings }): React.JSX.Ele
 
 export function SettingsSection(): React.JSX.Element {
   const s = useAdminStrings();
-  const { t, errorText } = useI18n();
   const settings = useSecuritySettings();
   return (
     <section className="admin-section" aria-labelledby="settings-title">
       <h3 id="settings-title">{s.settings}</h3>
-      {settings.isPending ? <p className="state">{t.loading}</p> : null}
-      {settings.isError ? (
-        <p className="state error" role="alert">
-          {errorText(settings.error)}
-        </p>
-      ) : null}
+      <QueryState query={settings} />
       {settings.data ? <SettingsForm initial={settings.data} /> : null}
     </section>
   );

@@ -3,6 +3,8 @@ import { useId, useState } from 'react';
 import { PASSWORD_MIN_WITH_2FA, PASSWORD_MIN_WITHOUT_2FA, ROLES, type Role, type User } from '../../../shared/rpc';
 import { useI18n } from '../i18n';
 import { useRpc } from '../rpc';
+import { AdminTable } from './AdminTable';
+import { QueryState } from './QueryState';
 import { ConfirmDialog, Dialog } from './Dialog';
 import { adminKeys, useUsers } from './queries';
 import { useAdminStrings, type AdminStrings } from './strings';
@@ -249,78 +251,58 @@ export function UsersSection(): React.JSX.Element {
   return (
     <section className="admin-section" aria-labelledby="users-title">
       <h3 id="users-title">{s.users}</h3>
-      {users.isPending ? <p className="state">{t.loading}</p> : null}
-      {users.isError ? (
-        <p className="state error" role="alert">
-          {errorText(users.error)}
-        </p>
-      ) : null}
+      <QueryState query={users} />
       {users.data ? (
-        <div className="table-scroll">
-          <table className="admin-table" data-testid="users-table">
-            <thead>
-              <tr>
-                <th scope="col">{s.name}</th>
-                <th scope="col">{s.username}</th>
-                <th scope="col">{s.roles}</th>
-                <th scope="col">{s.twoFactor}</th>
-                <th scope="col">{s.status}</th>
-                <th scope="col">{s.lastSignIn}</th>
-                <th scope="col">{s.actions}</th>
+        <AdminTable testId="users-table" columns={[s.name, s.username, s.roles, s.twoFactor, s.status, s.lastSignIn, s.actions]}>
+          {users.data.map((u) => {
+            const locked = u.lockedUntil !== null && u.lockedUntil > now;
+            return (
+              <tr key={u.id} data-username={u.username} className={u.disabled ? 'disabled' : undefined}>
+                <th scope="row">{u.displayName}</th>
+                <td className="mono">{u.username}</td>
+                <td>{u.roles.map((r) => roleLabel(s, r)).join(', ')}</td>
+                <td>{u.twoFactor ? s.on : s.off}</td>
+                <td>
+                  {statusText(s, u, now, when.local).map((line) => (
+                    <span key={line} className={`status-line${line === s.active ? '' : ' flagged'}`}>
+                      {line}
+                    </span>
+                  ))}
+                </td>
+                <td>{u.lastSignInAt === null ? s.never : <time title={when.utc(u.lastSignInAt)}>{when.local(u.lastSignInAt)}</time>}</td>
+                <td>
+                  <div className="row-actions">
+                    <button type="button" className="small" aria-label={s.editUser(u.displayName)} onClick={() => setEditing(u)}>
+                      {s.edit}
+                    </button>
+                    <button type="button" className="small" onClick={() => setPending({ kind: 'resetPassword', user: u })}>
+                      {s.resetPassword}
+                    </button>
+                    {u.twoFactor ? (
+                      <button type="button" className="small" onClick={() => setPending({ kind: 'resetTwoFactor', user: u })}>
+                        {s.resetTwoFactor}
+                      </button>
+                    ) : null}
+                    {locked ? (
+                      <button type="button" className="small" disabled={actions.unlock.isPending} onClick={() => actions.unlock.mutate(u)}>
+                        {s.unlock}
+                      </button>
+                    ) : null}
+                    {u.disabled ? (
+                      <button type="button" className="small" disabled={actions.enable.isPending} onClick={() => actions.enable.mutate(u)}>
+                        {s.enable}
+                      </button>
+                    ) : (
+                      <button type="button" className="small danger" onClick={() => setPending({ kind: 'disable', user: u })}>
+                        {s.disable}
+                      </button>
+                    )}
+                  </div>
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {users.data.map((u) => {
-                const locked = u.lockedUntil !== null && u.lockedUntil > now;
-                return (
-                  <tr key={u.id} data-username={u.username} className={u.disabled ? 'disabled' : undefined}>
-                    <th scope="row">{u.displayName}</th>
-                    <td className="mono">{u.username}</td>
-                    <td>{u.roles.map((r) => roleLabel(s, r)).join(', ')}</td>
-                    <td>{u.twoFactor ? s.on : s.off}</td>
-                    <td>
-                      {statusText(s, u, now, when.local).map((line) => (
-                        <span key={line} className={`status-line${line === s.active ? '' : ' flagged'}`}>
-                          {line}
-                        </span>
-                      ))}
-                    </td>
-                    <td>{u.lastSignInAt === null ? s.never : <time title={when.utc(u.lastSignInAt)}>{when.local(u.lastSignInAt)}</time>}</td>
-                    <td>
-                      <div className="row-actions">
-                      <button type="button" className="small" aria-label={s.editUser(u.displayName)} onClick={() => setEditing(u)}>
-                        {s.edit}
-                      </button>
-                      <button type="button" className="small" onClick={() => setPending({ kind: 'resetPassword', user: u })}>
-                        {s.resetPassword}
-                      </button>
-                      {u.twoFactor ? (
-                        <button type="button" className="small" onClick={() => setPending({ kind: 'resetTwoFactor', user: u })}>
-                          {s.resetTwoFactor}
-                        </button>
-                      ) : null}
-                      {locked ? (
-                        <button type="button" className="small" disabled={actions.unlock.isPending} onClick={() => actions.unlock.mutate(u)}>
-                          {s.unlock}
-                        </button>
-                      ) : null}
-                      {u.disabled ? (
-                        <button type="button" className="small" disabled={actions.enable.isPending} onClick={() => actions.enable.mutate(u)}>
-                          {s.enable}
-                        </button>
-                      ) : (
-                        <button type="button" className="small danger" onClick={() => setPending({ kind: 'disable', user: u })}>
-                          {s.disable}
-                        </button>
-                      )}
-                    </div>
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
+            );
+          })}
+        </AdminTable>
       ) : null}
       {rowError ? (
         <p className="form-error" role="alert">

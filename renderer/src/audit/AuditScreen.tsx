@@ -17,6 +17,17 @@ interface Patient {
   name: string;
 }
 
+interface Draft {
+  userId: string;
+  sessionId: string;
+  patient: Patient | null;
+  action: AuditAction | '';
+  /** `datetime-local` values, local wall-clock time. */
+  from: string;
+  to: string;
+}
+const EMPTY: Draft = { userId: '', sessionId: '', patient: null, action: '', from: '', to: '' };
+
 /** `<input type="datetime-local">` speaks local wall-clock time; the core wants ms since epoch. */
 const toMs = (local: string): number | undefined => {
   const ms = local ? new Date(local).getTime() : Number.NaN;
@@ -91,13 +102,9 @@ export function AuditScreen(): React.JSX.Element {
   const when = useDateTime();
   const rpc = useRpc();
   const users = useAuditUsers();
-  const [userId, setUserId] = useState('');
-  const [sessionId, setSessionId] = useState('');
-  const [patient, setPatient] = useState<Patient | null>(null);
-  const [action, setAction] = useState<AuditAction | ''>('');
-  const [from, setFrom] = useState('');
-  const [to, setTo] = useState('');
+  const [draft, setDraft] = useState<Draft>(EMPTY);
   const [report, setReport] = useState<string | null>(null);
+  const { userId, sessionId, patient, action, from, to } = draft;
 
   const filter = useMemo<AuditFilter>(() => {
     const f: AuditFilter = {};
@@ -122,12 +129,13 @@ export function AuditScreen(): React.JSX.Element {
       downloadText(`${file.fileBaseName}.csv`, file.csv, 'text/csv');
     },
   });
-  // Any manual change to the filter leaves the report it may have started from.
-  const edit = <T,>(set: (v: T) => void) => (v: T): void => {
-    set(v);
-    setReport(null);
+  /** A new filter; a manual change (no `title`) leaves the report it may have started from. */
+  const apply = (next: Draft, title: string | null = null): void => {
+    setDraft(next);
+    setReport(title);
     exportView.reset();
   };
+  const edit = (patch: Partial<Draft>): void => apply({ ...draft, ...patch });
 
   const userName = (id: string): string => users.data?.find((u) => u.id === id)?.displayName ?? id;
   const canReportUser = (userId !== '' || sessionId !== '') && toMs(from) !== undefined && toMs(to) !== undefined;
@@ -144,7 +152,7 @@ export function AuditScreen(): React.JSX.Element {
         <div className="filter-grid">
           <div className="field">
             <label htmlFor="audit-user">{s.user}</label>
-            <select id="audit-user" value={userId} onChange={(e) => edit(setUserId)(e.target.value)}>
+            <select id="audit-user" value={userId} onChange={(e) => edit({ userId: e.target.value })}>
               <option value="">{s.allUsers}</option>
               {users.data?.map((u) => (
                 <option key={u.id} value={u.id}>
@@ -153,10 +161,10 @@ export function AuditScreen(): React.JSX.Element {
               ))}
             </select>
           </div>
-          <PatientPicker patient={patient} onPick={edit(setPatient)} />
+          <PatientPicker patient={patient} onPick={(p) => edit({ patient: p })} />
           <div className="field">
             <label htmlFor="audit-action">{s.action}</label>
-            <select id="audit-action" value={action} onChange={(e) => edit(setAction)(e.target.value as AuditAction | '')}>
+            <select id="audit-action" value={action} onChange={(e) => edit({ action: e.target.value as AuditAction | '' })}>
               <option value="">{s.allActions}</option>
               {AUDIT_ACTIONS.map((a) => (
                 <option key={a} value={a}>
@@ -167,11 +175,11 @@ export function AuditScreen(): React.JSX.Element {
           </div>
           <div className="field">
             <label htmlFor="audit-from">{s.from}</label>
-            <input id="audit-from" type="datetime-local" step={1} value={from} onChange={(e) => edit(setFrom)(e.target.value)} />
+            <input id="audit-from" type="datetime-local" step={1} value={from} onChange={(e) => edit({ from: e.target.value })} />
           </div>
           <div className="field">
             <label htmlFor="audit-to">{s.to}</label>
-            <input id="audit-to" type="datetime-local" step={1} value={to} onChange={(e) => edit(setTo)(e.target.value)} />
+            <input id="audit-to" type="datetime-local" step={1} value={to} onChange={(e) => edit({ to: e.target.value })} />
           </div>
           {sessionId ? (
             <div className="field">
@@ -180,7 +188,7 @@ export function AuditScreen(): React.JSX.Element {
                 <span className="mono" title={sessionId}>
                   {sessionId.slice(0, 8)}
                 </span>
-                <button type="button" className="small" onClick={() => edit(setSessionId)('')}>
+                <button type="button" className="small" onClick={() => edit({ sessionId: '' })}>
                   {s.clearSession}
                 </button>
               </span>
@@ -194,16 +202,7 @@ export function AuditScreen(): React.JSX.Element {
             className="secondary"
             disabled={!patient}
             aria-describedby="report-patient-help"
-            onClick={() => {
-              if (!patient) return;
-              setUserId('');
-              setSessionId('');
-              setAction('');
-              setFrom('');
-              setTo('');
-              exportView.reset();
-              setReport(s.reportPatientTitle(patient.name));
-            }}
+            onClick={() => patient && apply({ ...EMPTY, patient }, s.reportPatientTitle(patient.name))}
           >
             {s.reportPatient}
           </button>
@@ -213,11 +212,8 @@ export function AuditScreen(): React.JSX.Element {
             disabled={!canReportUser}
             aria-describedby="report-user-help"
             onClick={() => {
-              setPatient(null);
-              setAction('');
-              exportView.reset();
               const who = sessionId ? `${s.session} ${sessionId.slice(0, 8)}` : userName(userId);
-              setReport(s.reportUserTitle(who, when.local(toMs(from)!), when.local(toMs(to)!)));
+              apply({ ...draft, patient: null, action: '' }, s.reportUserTitle(who, when.local(toMs(from)!), when.local(toMs(to)!)));
             }}
           >
             {s.reportUser}
@@ -225,16 +221,7 @@ export function AuditScreen(): React.JSX.Element {
           <button
             type="button"
             className="small"
-            onClick={() => {
-              setUserId('');
-              setSessionId('');
-              setPatient(null);
-              setAction('');
-              setFrom('');
-              setTo('');
-              setReport(null);
-              exportView.reset();
-            }}
+            onClick={() => apply(EMPTY)}
           >
             {s.clearFilters}
           </button>
@@ -271,7 +258,7 @@ export function AuditScreen(): React.JSX.Element {
         {entries.isPending ? <p className="state">{s.loadingMore}</p> : null}
         {entries.isSuccess && items.length === 0 ? <p className="state">{s.noEntries}</p> : null}
         {items.length > 0 ? (
-          <AuditList items={items} hasMore={entries.hasNextPage} loadingMore={entries.isFetchingNextPage} onLoadMore={loadMore} onSession={edit(setSessionId)} />
+          <AuditList items={items} hasMore={entries.hasNextPage} loadingMore={entries.isFetchingNextPage} onLoadMore={loadMore} onSession={(id) => edit({ sessionId: id })} />
         ) : null}
       </section>
     </main>
