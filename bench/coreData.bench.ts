@@ -32,6 +32,7 @@ import { applyWebhook } from '../electron/core/ingest/apply';
 import { keychainAccounts } from '../electron/core/keys/accounts';
 import { loadOrCreateInstallationId } from '../electron/core/keys/installation';
 import { createKeytarSecretStore } from '../electron/core/keys/secretStore';
+import { percentiles, prng, time } from './stats';
 
 const MESSAGES = Number(process.env.CLINIC_BENCH_MESSAGES ?? 1_000_000);
 const CONTACTS = Number(process.env.CLINIC_BENCH_CONTACTS ?? 20_000);
@@ -41,17 +42,6 @@ const encPath = join(cacheDir, DATABASE_FILE);
 const plainPath = join(cacheDir, 'plain.db');
 const keyPath = join(cacheDir, 'bench.key');
 const donePath = join(cacheDir, 'done');
-
-// Deterministic so the encrypted and plain databases hold the same rows.
-function prng(seed: number) {
-  return () => {
-    seed |= 0;
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORDS = (
   'termin rezept befund praxis ärztin arzt überweisung impfung blutabnahme röntgen knie rücken schmerzen fieber husten ' +
@@ -161,23 +151,6 @@ function openPlain(path: string): Database {
   db.pragma('temp_store = MEMORY');
   db.pragma('foreign_keys = ON');
   return db;
-}
-
-function percentiles(samples: number[]) {
-  const s = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
-  return { p50: at(0.5), p95: at(0.95), n: s.length };
-}
-
-function time(fn: () => unknown, runs: number): number[] {
-  for (let i = 0; i < Math.min(20, runs); i += 1) fn();
-  const out: number[] = [];
-  for (let i = 0; i < runs; i += 1) {
-    const t = performance.now();
-    fn();
-    out.push(performance.now() - t);
-  }
-  return out;
 }
 
 type Row = { name: string; target: string; enc: ReturnType<typeof percentiles>; plain: ReturnType<typeof percentiles> | null; ok: boolean };
