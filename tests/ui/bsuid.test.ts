@@ -7,7 +7,7 @@
  */
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDesk, runAxe, screenshot, type Browser, type Stack, type Desk } from './stack';
+import { openDesk, RECEPTIONIST, runAxe, screenshot, type Browser, type Stack, type Desk } from './stack';
 
 const BSUID = 'NL.5512345678901234';
 
@@ -17,8 +17,9 @@ let browser: Browser;
 let page: Page;
 
 beforeAll(async () => {
-  desk = await openDesk({ setUp: {} });
+  desk = await openDesk({ setUp: {}, people: [RECEPTIONIST] });
   ({ stack, browser, page } = desk);
+  await desk.signInAs(RECEPTIONIST);
 }, 120_000);
 
 afterAll(() => desk?.close());

@@ -7,7 +7,7 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchWebhook, textMessageChange } from '../../relay/testing/signWebhook';
-import { openDesk, PHONE_NUMBER_ID, runAxe, screenshot, WABA_ID, type Browser, type Stack, type Desk } from './stack';
+import { IT_ADMIN, openDesk, PHONE_NUMBER_ID, RECEPTIONIST, runAxe, screenshot, WABA_ID, type Browser, type Stack, type Desk } from './stack';
 
 const WRONG_SECRET = 'ffffffffffffffffffffffffffffffff';
 
@@ -18,15 +18,17 @@ let page: Page;
 
 beforeAll(async () => {
   // Set up as the wizard would, but with a mistyped app secret.
-  desk = await openDesk({ setUp: { appSecret: WRONG_SECRET } });
+  desk = await openDesk({ setUp: { appSecret: WRONG_SECRET }, people: [RECEPTIONIST] });
   ({ stack, browser, page } = desk);
+  // The IT admin's desk: the banner and the fix are theirs; patients are not.
+  await desk.signInAs(IT_ADMIN);
 }, 120_000);
 
 afterAll(() => desk?.close());
 
 describe('Meta signature check in the window', () => {
   it('warns the admin about messages that failed the check, and shows them once the right secret is entered', async () => {
-    await page.getByText('No conversations yet').waitFor({ timeout: 15_000 });
+    await page.getByRole('button', { name: 'Users & sessions' }).waitFor({ timeout: 15_000 });
     expect(await page.getByTestId('signature-banner').count()).toBe(0);
 
     const body = batchWebhook([
@@ -64,6 +66,7 @@ describe('Meta signature check in the window', () => {
 
     await banner.waitFor({ state: 'detached', timeout: 10_000 });
     // The shelved message was signed by Meta, so requiring the signature still lets it in.
+    await desk.switchTo(RECEPTIONIST);
     await page.locator('.conv-item', { hasText: 'Sanne Bakker' }).waitFor({ timeout: 10_000 });
     expect(((await desk.admin('whatsapp.status', {})) as { signatureCheck: { required: boolean } }).signatureCheck.required).toBe(true);
     expect((await browser.cspViolations())).toEqual([]);
