@@ -11,6 +11,8 @@ import { createSealer } from './accounts/seal';
 import { createAccounts } from './accounts/service';
 import { appendAudit } from './audit/auditLog';
 import { createAuditHandlers } from './audit/handlers';
+import { createBackupHandlers } from './backup/handlers';
+import { createBackupService, type BackupService } from './backup/service';
 import { openCoreStore, type CoreStore } from './db/coreStore';
 import { createRecoveryService, unwrapWithRecoveryKey } from './keys/recovery';
 import { createKeytarSecretStore, type SecretStore } from './keys/secretStore';
@@ -39,6 +41,8 @@ export interface CoreHandle extends Core {
   readonly dataDir: string;
   readonly databasePath: string;
   readonly installationId: string;
+  /** Backups of this installation (the console's `backup`/`backups` commands, tests). */
+  readonly backups: BackupService;
   /** The relay link's current state (also pushed as `relay.stateChanged`). */
   relayStatus(): RelayStatus;
   /** For entries made before the database could be opened (the recovery of its key). */
@@ -92,6 +96,10 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
 
   const anomalies = createAnomalies({ db, now, settings: () => accounts.settings(), audit: (record) => void appendAudit(db, record, now()), broadcast: emit, logger });
 
+  // Backups (issue 12): the service, its scheduler and its RPC slice.
+  const backups = createBackupService({ db, dataDir: store.dataDir, databasePath: store.databasePath, installationId: store.keys.installationId, databaseKey: store.keys.databaseKey, now, logger, emit });
+  const backupHandlers = createBackupHandlers({ db, now, backups, dataDir: store.dataDir, installationId: store.keys.installationId, databaseKey: store.keys.databaseKey });
+
   // Wrapped once: each call runs its function inside, rather than building a new transaction per RPC.
   const inTransaction = db.transaction((fn: () => unknown) => fn());
   const handlers: Handlers = {
@@ -112,6 +120,7 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
       onSignInFailed: (attempt) => anomalies.afterSignInFailed(attempt),
     }),
     ...createAuditHandlers({ db, now, link, installationId: store.keys.installationId, signing: store.keys.signing }),
+    ...backupHandlers,
   };
   dispatch = createDispatch({
     handlers,
@@ -128,6 +137,7 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
 
   link.start();
   whatsapp.start();
+  backups.start({ migrated: store.migrated });
 
   let closing: Promise<void> | null = null;
   return {
@@ -135,6 +145,7 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
     databasePath: store.databasePath,
     installationId: store.keys.installationId,
     relayStatus: () => link.status(),
+    backups,
     appendAudit: (record) => void appendAudit(db, record, now()),
     connect: (origin) => connections.connect(origin),
     console(operator) {
@@ -177,6 +188,7 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
         clearInterval(sweep);
         connections.closeAll();
         await whatsapp.stop();
+        await backups.stop();
         await link.stop();
         store.close();
         logger.info('core closed');

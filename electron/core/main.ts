@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { CodedError } from '../../shared/errors';
+import { restoreFromFile } from './backup/restore';
 import { createCore } from './createCore';
 import { DATABASE_FILE } from './db/coreStore';
 import { restoreFromRecoveryKey } from './keys/recovery';
@@ -36,6 +37,15 @@ const USAGE = `Usage: npm run core -- --data-dir DIR [--pair RELAY_URL --code CO
   admin-reset           the IT admin is locked out: read the recovery key (terminal or stdin, never
                         argv), give user NAME a one-time password and lift any lockout (audited)
 
+       npm run core -- --data-dir DIR backup --to FOLDER
+       npm run core -- --data-dir DIR backups --in FOLDER
+       npm run core -- --data-dir DIR restore --from FILE
+
+  backup                write one encrypted, verified backup file into FOLDER and exit
+  backups               list the backups in FOLDER, verify each fully, exit 0 when all verify
+  restore               new hardware (empty data folder and keychain): read the recovery key from
+                        the terminal or stdin (never argv), restore FILE into DIR and exit
+
 The database key and the device keys live in the OS keychain (service "clinic-inbox").`;
 
 async function main(): Promise<void> {
@@ -52,6 +62,9 @@ async function main(): Promise<void> {
       replace: { type: 'boolean' },
       recover: { type: 'boolean' },
       user: { type: 'string' },
+      to: { type: 'string' },
+      in: { type: 'string' },
+      from: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -77,6 +90,19 @@ async function main(): Promise<void> {
     );
     return;
   }
+  if (positionals[0] === 'restore') {
+    if (!values.from) {
+      process.stderr.write('restore needs --from FILE\n');
+      process.exit(2);
+    }
+    process.stderr.write('Give the IT-admin recovery key to restore this backup.\n');
+    const result = await restoreFromFile({ dataDir, path: values.from, recoveryKey: await readRecoveryKeyInput(), secrets: await createKeytarSecretStore() });
+    process.stdout.write(
+      `Restored installation ${result.installationId} from the backup of ${new Date(result.createdAt).toISOString()}; ` +
+        `${result.erasuresReapplied} erasure(s) made after it were applied again. Start Clinic Inbox and enter the WhatsApp token again.\n`,
+    );
+    return;
+  }
   const core = await createCore({
     dataDir,
     logger,
@@ -96,6 +122,28 @@ async function main(): Promise<void> {
     try {
       const { oneTimePassword } = await core.adminReset(operatorName, username, await readRecoveryKeyInput());
       process.stdout.write(`One-time password for ${username} (they choose their own at the next sign-in):\n\n    ${oneTimePassword}\n\n`);
+    } finally {
+      await core.close();
+    }
+    return;
+  }
+  if (positionals[0] === 'backup' || positionals[0] === 'backups') {
+    try {
+      if (positionals[0] === 'backup') {
+        if (!values.to) throw new CodedError('BAD_REQUEST', 'backup needs --to FOLDER');
+        const entry = await core.backups.runNow('console', values.to);
+        core.appendAudit({ userId: 'console', displayName: `Console operator ${operatorName}`, role: 'admin', sessionId: null, origin: 'cli', method: 'cli.backup', contactIds: [], action: 'export', outcome: 'ok' });
+        process.stdout.write(`${JSON.stringify(entry, null, 2)}\n`);
+      } else {
+        if (!values.in) throw new CodedError('BAD_REQUEST', 'backups needs --in FOLDER');
+        let allOk = true;
+        for (const entry of core.backups.list(values.in)) {
+          const check = await core.backups.verify(entry.file);
+          allOk &&= check.ok;
+          process.stdout.write(`${JSON.stringify({ ...entry, verified: check.ok, problem: check.problem })}\n`);
+        }
+        process.exitCode = allOk ? 0 : 3;
+      }
     } finally {
       await core.close();
     }

@@ -4,6 +4,7 @@ import { CodedError } from '../../shared/errors';
 import { RPC_METHODS } from '../../shared/rpc';
 import { createCore, type CoreHandle, type CreateCoreOptions } from './createCore';
 import { DATABASE_FILE } from './db/coreStore';
+import { restoreFromFile } from './backup/restore';
 import { restoreFromRecoveryKey } from './keys/recovery';
 import { createKeytarSecretStore } from './keys/secretStore';
 import { createDispatch, type AuditRecord, type Handler, type Handlers } from './rpc/dispatch';
@@ -48,11 +49,19 @@ function lockedCore(options: CreateCoreOptions, why: CodedError): Core {
     await opening;
     return result;
   };
+  // New hardware with a backup file rather than the data folder: the recovery key is the credential.
+  handlers['backup.restoreFromFile'] = async ({ path, recoveryKey }) => {
+    const secrets = options.secrets ?? (await createKeytarSecretStore());
+    const result = await restoreFromFile({ dataDir: options.dataDir, path, recoveryKey, secrets });
+    opening ??= createCore({ ...options, secrets }).then((core) => (real = core));
+    await opening;
+    return result;
+  };
 
   const dispatch = createDispatch({
     handlers,
     audit: (record) => {
-      if (record.method !== 'recovery.restore') return;
+      if (record.method !== 'recovery.restore' && record.method !== 'backup.restoreFromFile') return;
       if (real) {
         for (const earlier of pendingAudit.splice(0)) real.appendAudit(earlier);
         real.appendAudit(record);
@@ -81,7 +90,7 @@ function lockedCore(options: CreateCoreOptions, why: CodedError): Core {
         async dispatch(method, params) {
           const connection = toReal();
           if (connection) return connection.dispatch(method, params);
-          if (method !== 'recovery.restore') return { ok: false, error: why.toJSON() };
+          if (method !== 'recovery.restore' && method !== 'backup.restoreFromFile') return { ok: false, error: why.toJSON() };
           return dispatch({ origin, session: null }, method, params);
         },
         on(listener) {

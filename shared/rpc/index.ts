@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { AppErrorSchema } from '../errors';
 import { accountsEvents, accountsMethods } from './accounts';
 import { auditMethods } from './audit';
+import { backupEvents, backupMethods } from './backup';
 import { Id, type MethodDef } from './common';
 import { MessageStatusSchema, inboxMethods } from './inbox';
 import { RelayStatusSchema, WhatsAppStatusSchema, setupMethods } from './setup';
@@ -15,6 +16,7 @@ import { RelayStatusSchema, WhatsAppStatusSchema, setupMethods } from './setup';
 export * from './common';
 export * from './accounts';
 export * from './audit';
+export * from './backup';
 export * from './inbox';
 export * from './setup';
 
@@ -23,6 +25,7 @@ export const rpcContract = {
   ...inboxMethods,
   ...setupMethods,
   ...auditMethods,
+  ...backupMethods,
 } as const satisfies Record<string, MethodDef>;
 
 export type RpcContract = typeof rpcContract;
@@ -57,6 +60,7 @@ export const rpcEvents = {
   /** A quick reply was saved or removed; windows fetch the list again. */
   'quickReplies.changed': z.object({}),
   ...accountsEvents,
+  ...backupEvents,
 } as const;
 export type RpcEvents = typeof rpcEvents;
 export type RpcEventName = keyof RpcEvents;

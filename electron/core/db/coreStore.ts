@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { applyStagedRestore } from '../backup/restore';
 import { loadOrCreateCoreKeys, type CoreKeys } from '../keys/coreKeys';
 import { loadOrCreateInstallationId } from '../keys/installation';
 import type { SecretStore } from '../keys/secretStore';
@@ -15,6 +16,8 @@ export interface CoreStore {
   keys: CoreKeys;
   dataDir: string;
   databasePath: string;
+  /** Set when this start migrated the schema (a backup follows). */
+  migrated: boolean;
   close(): void;
 }
 
@@ -34,6 +37,8 @@ export async function openCoreStore(deps: OpenCoreStoreDeps): Promise<CoreStore>
   const now = deps.clock ?? Date.now;
   const installationId = loadOrCreateInstallationId(deps.dataDir);
   const databasePath = join(deps.dataDir, DATABASE_FILE);
+  // A restore staged by `backup.restore` replaces the database before it opens (the old one kept aside).
+  applyStagedRestore(deps.dataDir);
   const hadDatabase = existsSync(databasePath);
   const keys = await loadOrCreateCoreKeys(deps.secrets, installationId, { databaseExists: hadDatabase, dataDir: deps.dataDir });
   const { db, migration } = openDatabase({ path: databasePath, key: keys.databaseKey });
@@ -42,5 +47,5 @@ export async function openCoreStore(deps: OpenCoreStoreDeps): Promise<CoreStore>
     { installationId, keychainBackend: keys.backend, schemaFrom: migration?.from, schemaTo: migration?.to, created: keys.created },
     'core store opened',
   );
-  return { db, keys, dataDir: deps.dataDir, databasePath, close: () => db.close() };
+  return { db, keys, dataDir: deps.dataDir, databasePath, migrated: (migration?.applied.length ?? 0) > 0 && !keys.created, close: () => db.close() };
 }

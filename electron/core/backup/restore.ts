@@ -1,0 +1,207 @@
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import Sqlite from 'better-sqlite3-multiple-ciphers';
+import { CodedError } from '../../../shared/errors';
+import { DATABASE_FILE } from '../db/coreStore';
+import { SCHEMA_VERSION } from '../db/migrate';
+import { applyCipherKey, openDatabase } from '../db/open';
+import type { Database } from '../db/types';
+import { keychainAccounts } from '../keys/accounts';
+import { INSTALLATION_ID_FILE } from '../keys/installation';
+import { RECOVERY_FILE, unwrapWithRecoveryKey, type WrappedKeys } from '../keys/recovery';
+import type { SecretStore } from '../keys/secretStore';
+import { readLedger, reapplyErasures, type LedgerEntry } from '../privacy/erasure';
+import { BACKUP_EXTENSION, readTrailer, unwrapBackupKey, type OuterHeader, type ReadTrailer, type SealedHeader } from './format';
+import { runWorker } from './runWorker';
+
+/** A restore prepared for the core's next start (same computer): renamed over the database before it opens. */
+export const stagedRestorePath = (dataDir: string): string => join(dataDir, `${DATABASE_FILE}.restore`);
+/** Where the database a restore replaced is kept. */
+export const beforeRestorePath = (dataDir: string): string => join(dataDir, `${DATABASE_FILE}.before-restore`);
+
+export interface OpenedBackup {
+  trailer: ReadTrailer;
+  outer: OuterHeader;
+  sealed: SealedHeader;
+  backupKey: Buffer;
+}
+
+const otherInstallation = () => new CodedError('RECOVERY_KEY_WRONG', 'This backup belongs to another installation of Clinic Inbox; nothing was changed.');
+
+/** The header authenticated with the database key (this installation's backups). */
+export function openBackupWithDatabaseKey(path: string, databaseKey: Buffer, installationId: string): OpenedBackup {
+  const trailer = readTrailer(path);
+  const { outer } = trailer;
+  if (outer.installationId !== installationId) throw otherInstallation();
+  const backupKey = unwrapBackupKey(outer.backupKey, databaseKey, outer.installationId);
+  if (!backupKey) throw new CodedError('VALIDATION_FAILED', 'The key in this backup does not open with this installation\u2019s database key: the file was altered. Nothing was changed.');
+  return { trailer, outer, sealed: trailer.unseal(backupKey), backupKey };
+}
+
+function refuseNewerSchema(outer: OuterHeader): void {
+  if (outer.schemaVersion > SCHEMA_VERSION) {
+    throw new CodedError('DATABASE_TOO_NEW', `This backup has schema version ${outer.schemaVersion}; this version of Clinic Inbox knows up to ${SCHEMA_VERSION}. Install the newer version first; nothing was changed.`);
+  }
+}
+
+/** The keys the recovery key unwraps from the recovery file the backup carries. */
+function keysFromBackup(outer: OuterHeader, recoveryKey: string): WrappedKeys {
+  if (!outer.recovery) {
+    throw new CodedError('RECOVERY_KEY_WRONG', 'This backup was made before a recovery key existed, so it can only be restored on the computer that made it. Nothing was changed.');
+  }
+  const scratch = mkdtempSync(join(tmpdir(), 'clinic-restore-'));
+  try {
+    writeFileSync(join(scratch, RECOVERY_FILE), JSON.stringify(outer.recovery), { mode: 0o600 });
+    const { installationId, keys } = unwrapWithRecoveryKey(scratch, recoveryKey);
+    if (installationId !== outer.installationId) throw otherInstallation();
+    return keys;
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/** The ledger of a database (a backup's snapshot, the live database) without loading anything else. */
+function ledgerOf(path: string, key: Buffer): LedgerEntry[] {
+  const db = new Sqlite(path, { readonly: true, fileMustExist: true }) as unknown as Database;
+  try {
+    applyCipherKey(db, key);
+    if (db.prepare(`SELECT 1 FROM sqlite_schema WHERE name = 'erasure_ledger'`).get() === undefined) return [];
+    return readLedger(db);
+  } catch {
+    return [];
+  } finally {
+    db.close();
+  }
+}
+
+/** The newest other backup of the same installation in the folder, for its erasure ledger. */
+function newestSibling(path: string, installationId: string, databaseKey: Buffer): LedgerEntry[] {
+  const folder = dirname(path);
+  let newest: { at: number; file: string; key: Buffer } | null = null;
+  for (const name of readdirSync(folder)) {
+    if (!name.endsWith(BACKUP_EXTENSION) || name === basename(path)) continue;
+    try {
+      const t = readTrailer(join(folder, name));
+      if (t.outer.installationId !== installationId || (newest && newest.at >= t.outer.createdAt)) continue;
+      const key = unwrapBackupKey(t.outer.backupKey, databaseKey, installationId);
+      if (key) newest = { at: t.outer.createdAt, file: join(folder, name), key };
+    } catch {
+      // A damaged neighbour has no ledger to offer.
+    }
+  }
+  return newest ? ledgerOf(newest.file, newest.key) : [];
+}
+
+/**
+ * Writes the backup's database to `outPath` keyed with the database key, checked (integrity, row
+ * counts and content hash against the authenticated header), migrated to this build's schema, and
+ * with every erasure in the given ledgers applied again. Nothing but `outPath` is written; it is
+ * removed again on any failure.
+ */
+async function prepareDatabase(input: { backupPath: string; opened: OpenedBackup; databaseKey: Buffer; outPath: string; ledgers: LedgerEntry[][] }): Promise<number> {
+  const { opened, outPath } = input;
+  rmSync(outPath, { force: true });
+  try {
+    await runWorker({ kind: 'extract', backupPath: input.backupPath, snapshotBytes: opened.outer.snapshotBytes, backupKey: opened.backupKey.toString('hex'), outPath, databaseKey: input.databaseKey.toString('hex') });
+    const seen = await runWorker({ kind: 'inspect', path: outPath, key: input.databaseKey.toString('hex') });
+    if (seen.integrity !== 'ok' || seen.contentHash !== opened.sealed.contentHash || seen.schemaVersion !== opened.outer.schemaVersion) {
+      throw new CodedError('VALIDATION_FAILED', 'The backup opened but its content does not match its header (damaged or altered); nothing was changed.');
+    }
+    const { db } = openDatabase({ path: outPath, key: input.databaseKey });
+    try {
+      const reapplied = reapplyErasures(db, [seen.ledger, ...input.ledgers], input.databaseKey);
+      db.pragma('journal_mode = DELETE');
+      return reapplied;
+    } finally {
+      db.close();
+    }
+  } catch (err) {
+    rmSync(outPath, { force: true });
+    for (const suffix of ['-wal', '-shm', '-journal']) rmSync(`${outPath}${suffix}`, { force: true });
+    if (err instanceof CodedError) throw err;
+    throw new CodedError('VALIDATION_FAILED', 'The backup could not be opened (damaged or altered); nothing was changed.');
+  }
+}
+
+/** Moves the current database (with its WAL) aside and the prepared one into its place. */
+function swapIn(dataDir: string, prepared: string): void {
+  const live = join(dataDir, DATABASE_FILE);
+  const aside = beforeRestorePath(dataDir);
+  if (existsSync(live)) {
+    for (const suffix of ['', '-wal', '-shm']) {
+      rmSync(`${aside}${suffix}`, { force: true });
+      if (existsSync(`${live}${suffix}`)) renameSync(`${live}${suffix}`, `${aside}${suffix}`);
+    }
+  }
+  renameSync(prepared, live);
+}
+
+/**
+ * Same computer: prepares the restore of one of this installation's backups for the core's next
+ * start. The erasures in the live database's ledger and in the newest backup in the folder are
+ * applied again.
+ */
+export async function stageRestore(input: { dataDir: string; file: string; databaseKey: Buffer; installationId: string; liveLedger: LedgerEntry[] }): Promise<{ createdAt: number; erasuresReapplied: number }> {
+  const opened = openBackupWithDatabaseKey(input.file, input.databaseKey, input.installationId);
+  refuseNewerSchema(opened.outer);
+  const reapplied = await prepareDatabase({
+    backupPath: input.file,
+    opened,
+    databaseKey: input.databaseKey,
+    outPath: stagedRestorePath(input.dataDir),
+    ledgers: [input.liveLedger, newestSibling(input.file, input.installationId, input.databaseKey)],
+  });
+  return { createdAt: opened.outer.createdAt, erasuresReapplied: reapplied };
+}
+
+/** At start-up, before the database opens: a staged restore replaces it (the old one kept aside). */
+export function applyStagedRestore(dataDir: string): boolean {
+  const staged = stagedRestorePath(dataDir);
+  if (!existsSync(staged)) return false;
+  swapIn(dataDir, staged);
+  return true;
+}
+
+/**
+ * New hardware (or a keychain that lost the key): restores a backup into `dataDir` with the
+ * recovery key. Every check (the recovery key, the installation, the file's integrity, its schema)
+ * runs before anything is written outside a scratch file; only then are the keys put into the
+ * keychain and the database, installation id and recovery file into the data folder.
+ */
+export async function restoreFromFile(input: { dataDir: string; path: string; recoveryKey: string; secrets: SecretStore }): Promise<{ installationId: string; createdAt: number; erasuresReapplied: number }> {
+  const { outer } = readTrailer(input.path);
+  refuseNewerSchema(outer);
+  const keys = keysFromBackup(outer, input.recoveryKey);
+  const databaseKey = Buffer.from(keys.databaseKey, 'hex');
+  const idFile = join(input.dataDir, INSTALLATION_ID_FILE);
+  const live = join(input.dataDir, DATABASE_FILE);
+  const existingId = existsSync(idFile) ? readFileSync(idFile, 'utf8').trim() : null;
+  if (existingId && existingId !== outer.installationId && existsSync(live)) {
+    throw new CodedError('CONFLICT', 'This data folder holds another installation\u2019s database; restore into an empty folder. Nothing was changed.');
+  }
+  const opened = openBackupWithDatabaseKey(input.path, databaseKey, outer.installationId);
+  const liveLedger = existsSync(live) && existingId === outer.installationId ? ledgerOf(live, databaseKey) : [];
+  const prepared = stagedRestorePath(input.dataDir);
+  const erasuresReapplied = await prepareDatabase({ backupPath: input.path, opened, databaseKey, outPath: prepared, ledgers: [liveLedger, newestSibling(input.path, outer.installationId, databaseKey)] });
+  try {
+    const accounts = keychainAccounts(outer.installationId);
+    // Device keys first: a database key without them would make the core generate new ones.
+    for (const [account, value] of [
+      [accounts.deviceSigningKey, keys.deviceSigningKey],
+      [accounts.deviceEncryptionKey, keys.deviceEncryptionKey],
+      [accounts.databaseKey, keys.databaseKey],
+    ] as const) {
+      await input.secrets.set(account, value);
+      if ((await input.secrets.get(account)) !== value) throw new CodedError('KEYCHAIN_UNAVAILABLE', 'The keychain did not keep the restored keys; try again once it is unlocked.');
+    }
+  } catch (err) {
+    rmSync(prepared, { force: true });
+    throw err;
+  }
+  mkdirSync(input.dataDir, { recursive: true, mode: 0o700 });
+  if (!existingId) writeFileSync(idFile, `${outer.installationId}\n`, { mode: 0o600 });
+  writeFileSync(join(input.dataDir, RECOVERY_FILE), `${JSON.stringify(outer.recovery, null, 2)}\n`, { mode: 0o600 });
+  swapIn(input.dataDir, prepared);
+  return { installationId: outer.installationId, createdAt: outer.createdAt, erasuresReapplied };
+}

@@ -1,0 +1,124 @@
+import { createHmac, hkdfSync } from 'node:crypto';
+import { CodedError } from '../../../shared/errors';
+import type { Database } from '../db/types';
+
+/**
+ * Erasing one patient (contact) everywhere the database holds them, on request (GDPR art. 17):
+ * their messages (and so the search index, through its triggers, with FTS5 secure-delete), media,
+ * outbox requests, delivery statuses, reactions, conversations, break-the-glass grants, failed
+ * deliveries that name them, and the contact itself — in one transaction. `secure_delete` is on
+ * for every connection, so freed pages are zeroed; a WAL checkpoint afterwards moves that into the
+ * database file. (Drafts live only in the window's memory, never in the database.)
+ *
+ * What stays is the erasure ledger: keyed hashes of the identifiers the contact had (HMAC-SHA256
+ * under a key derived from the database key — a hash an outsider could recompute from a phone
+ * number would itself be personal data), when and by whom. It travels in every later backup, so
+ * restoring an older backup erases them again before anyone sees the data.
+ */
+
+export interface LedgerEntry {
+  identifiersHash: string[];
+  erasedAt: number;
+  erasedBy: string;
+}
+
+/** The ledger's HMAC key: derived from the database key, so every backup of the installation agrees. */
+export function ledgerKey(databaseKey: Uint8Array): Buffer {
+  return Buffer.from(hkdfSync('sha256', databaseKey, Buffer.alloc(0), Buffer.from('clinic-inbox erasure ledger v1'), 32));
+}
+
+export function hashIdentifier(key: Buffer, identifier: string): string {
+  return createHmac('sha256', key).update(identifier).digest('hex');
+}
+
+interface ContactIds {
+  id: number;
+  wa_id: string | null;
+  user_id: string | null;
+  parent_user_id: string | null;
+}
+
+const identifiersOf = (c: ContactIds): string[] => [c.wa_id ? `wa:${c.wa_id}` : null, c.user_id ? `bsuid:${c.user_id}` : null, c.parent_user_id ? `bsuid:${c.parent_user_id}` : null].filter((x): x is string => x !== null);
+
+/** Deletes every row about the contact; the caller holds the transaction. */
+function deleteContactRows(db: Database, contact: ContactIds): void {
+  const conversations = `SELECT id FROM conversations WHERE contact_id = ${Number(contact.id)}`;
+  const messages = `SELECT id FROM messages WHERE conversation_id IN (${conversations})`;
+  const wamids = `SELECT wamid FROM messages WHERE conversation_id IN (${conversations}) AND wamid IS NOT NULL`;
+  db.exec(`
+    DELETE FROM message_statuses WHERE wamid IN (${wamids});
+    DELETE FROM reactions WHERE target_wamid IN (${wamids}) OR contact_id = ${Number(contact.id)};
+    DELETE FROM outbox WHERE message_id IN (${messages});
+    DELETE FROM media WHERE message_id IN (${messages});
+    DELETE FROM messages WHERE conversation_id IN (${conversations});
+    DELETE FROM conversations WHERE contact_id = ${Number(contact.id)};
+    DELETE FROM break_glass WHERE contact_id = ${Number(contact.id)};
+  `);
+  for (const raw of [contact.wa_id, contact.user_id, contact.parent_user_id]) {
+    if (!raw) continue;
+    // Requests and failed deliveries not tied to a message row still name the patient.
+    db.prepare('DELETE FROM outbox WHERE message_id IS NULL AND instr(request_json, ?) > 0').run(raw);
+    db.prepare('DELETE FROM dead_letters WHERE instr(payload, ?) > 0').run(raw);
+  }
+  db.prepare('DELETE FROM contacts WHERE id = ?').run(contact.id);
+}
+
+/** Moves freed (zeroed) pages out of the WAL into the file; best effort while readers hold it. */
+export function checkpointAfterErasure(db: Database): void {
+  try {
+    db.pragma('wal_checkpoint(TRUNCATE)');
+  } catch {
+    // A reader in progress: the next automatic checkpoint does it.
+  }
+}
+
+/**
+ * Erases the contact and records the ledger entry, in the caller's transaction (the RPC's, with its
+ * audit entry). Returns the ledger entry. Call `checkpointAfterErasure` once committed.
+ */
+export function eraseContact(db: Database, input: { contactId: number; erasedBy: string; now: number; databaseKey: Uint8Array }): LedgerEntry {
+  const contact = db.prepare('SELECT id, wa_id, user_id, parent_user_id FROM contacts WHERE id = ?').get(input.contactId) as ContactIds | undefined;
+  if (!contact) throw new CodedError('NOT_FOUND', 'There is no such contact (it may have been erased already).');
+  const key = ledgerKey(input.databaseKey);
+  const entry: LedgerEntry = { identifiersHash: identifiersOf(contact).map((i) => hashIdentifier(key, i)), erasedAt: input.now, erasedBy: input.erasedBy };
+  deleteContactRows(db, contact);
+  db.prepare('INSERT INTO erasure_ledger (identifiers_hash, erased_at, erased_by) VALUES (?, ?, ?)').run(JSON.stringify(entry.identifiersHash), entry.erasedAt, entry.erasedBy);
+  return entry;
+}
+
+export function readLedger(db: Database): LedgerEntry[] {
+  return (db.prepare('SELECT identifiers_hash AS h, erased_at AS at, erased_by AS by FROM erasure_ledger ORDER BY id').all() as { h: string; at: number; by: string }[]).map((r) => ({
+    identifiersHash: JSON.parse(r.h) as string[],
+    erasedAt: r.at,
+    erasedBy: r.by,
+  }));
+}
+
+/**
+ * A restored (older) database: erases again every contact any ledger entry names, and adds the
+ * entries it did not have, in one transaction. Returns how many contacts were erased again.
+ */
+export function reapplyErasures(db: Database, ledgers: LedgerEntry[][], databaseKey: Uint8Array): number {
+  const key = ledgerKey(databaseKey);
+  return db.transaction(() => {
+    const known = new Set(readLedger(db).map((e) => [...e.identifiersHash].sort().join(',')));
+    const byHash = new Map<string, LedgerEntry>();
+    for (const entry of ledgers.flat()) {
+      const id = [...entry.identifiersHash].sort().join(',');
+      if (!known.has(id)) {
+        known.add(id);
+        db.prepare('INSERT INTO erasure_ledger (identifiers_hash, erased_at, erased_by) VALUES (?, ?, ?)').run(JSON.stringify(entry.identifiersHash), entry.erasedAt, entry.erasedBy);
+      }
+      for (const h of entry.identifiersHash) byHash.set(h, entry);
+    }
+    if (byHash.size === 0) return 0;
+    let erased = 0;
+    for (const contact of db.prepare('SELECT id, wa_id, user_id, parent_user_id FROM contacts').all() as ContactIds[]) {
+      if (identifiersOf(contact).some((i) => byHash.has(hashIdentifier(key, i)))) {
+        deleteContactRows(db, contact);
+        erased += 1;
+      }
+    }
+    return erased;
+  })();
+}

@@ -1,0 +1,208 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Sqlite from 'better-sqlite3-multiple-ciphers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { batchWebhook, textMessageChange } from '../relay/testing/signWebhook';
+import type { RelayProcess } from '../relay/testing/relayProcess';
+import { createCore, type CoreHandle } from '../electron/core/createCore';
+import { contentHash } from '../electron/core/backup/format';
+import { restoreFromFile } from '../electron/core/backup/restore';
+import { selectKept } from '../electron/core/backup/service';
+import { DATABASE_FILE } from '../electron/core/db/coreStore';
+import { applyCipherKey } from '../electron/core/db/open';
+import type { Database } from '../electron/core/db/types';
+import { keychainAccounts } from '../electron/core/keys/accounts';
+import { createRecoveryKey } from '../electron/core/keys/recovery';
+import { createKeytarSecretStore, type SecretStore } from '../electron/core/keys/secretStore';
+import { TEST_HASH_COST } from '../electron/core/testing/users';
+import { ADMIN, call, dispatchAs, quietLogger, RECEPTION, startPairedCore, tempDataDir, waitFor } from './helpers';
+
+const PHONE = '110000000000001';
+const CANARY = `canary-${Date.now()}-zebra-quartz`;
+
+async function emptyKeychain(): Promise<SecretStore> {
+  // A keychain service of its own: a new computer's keychain, with nothing of this installation.
+  return createKeytarSecretStore({ service: `clinic-inbox-restore-${process.pid}-${Math.random().toString(36).slice(2)}` });
+}
+
+function hashOf(path: string, keyHex: string): string {
+  const db = new Sqlite(path, { readonly: true }) as unknown as Database;
+  try {
+    applyCipherKey(db, Buffer.from(keyHex, 'hex'));
+    return contentHash(db).hash;
+  } finally {
+    db.close();
+  }
+}
+
+const files = (dir: string) => (existsSync(dir) ? readdirSync(dir).sort() : []);
+
+describe('backups: encrypted, verified, restorable on new hardware, erasures stay erased', () => {
+  let relay: RelayProcess;
+  let core: CoreHandle;
+  const source = tempDataDir();
+  const folder = tempDataDir();
+  let recoveryKey = '';
+  let firstBackup = '';
+  let secrets: SecretStore;
+
+  const post = (wamid: string, text: string, from: string) => relay.postWebhook(JSON.stringify(batchWebhook([textMessageChange({ phoneNumberId: PHONE, wamid, text, from, name: 'Pat' })])));
+
+  beforeAll(async () => {
+    const { RelayProcess: Relay } = await import('../relay/testing/relayProcess');
+    relay = await Relay.start();
+    await relay.createTenant({ tenantId: 'clinic-bk', phoneNumberIds: [PHONE] });
+    secrets = await createKeytarSecretStore();
+    core = await startPairedCore(relay, 'clinic-bk', { dataDir: source.dir, checkpointIntervalMs: 3_600_000 });
+    ({ recoveryKey } = await call(core, ADMIN, 'recovery.create', { replace: false }));
+    await post('wamid.BK1', `Termin bitte ${CANARY}`, '15555550101');
+    await post('wamid.BK2', 'Bitte alles löschen', '15555550202');
+    await waitFor('two conversations', async () => (await call(core, RECEPTION, 'inbox.listConversations', {})).items.length === 2);
+  }, 60_000);
+  afterAll(async () => {
+    await core?.close().catch(() => undefined);
+    await relay?.stop();
+    source.remove();
+    folder.remove();
+  });
+
+  it('restores into an empty folder with an empty keychain with the same content (every table), and no backup holds plaintext', async () => {
+    const keyHex = (await secrets.get(keychainAccounts(core.installationId).databaseKey))!;
+    const before = hashOf(core.databasePath, keyHex);
+    const entry = await core.backups.runNow('manual', folder.dir);
+    firstBackup = entry.file;
+    expect(entry).toMatchObject({ verified: true, counts: { messages: 2, contacts: 2 } });
+    expect(await core.backups.verify(entry.file)).toEqual({ ok: true, problem: null });
+
+    const target = tempDataDir();
+    const fresh = await emptyKeychain();
+    try {
+      const result = await restoreFromFile({ dataDir: target.dir, path: entry.file, recoveryKey, secrets: fresh });
+      expect(result).toMatchObject({ installationId: core.installationId, erasuresReapplied: 0 });
+      const restoredKey = (await fresh.get(keychainAccounts(core.installationId).databaseKey))!;
+      expect(restoredKey).toBe(keyHex);
+      expect(hashOf(join(target.dir, DATABASE_FILE), restoredKey)).toBe(before);
+    } finally {
+      for (const account of Object.values(keychainAccounts(core.installationId))) await fresh.delete(account);
+      target.remove();
+    }
+    for (const name of files(folder.dir)) expect(readFileSync(join(folder.dir, name)).includes(Buffer.from(CANARY))).toBe(false);
+  }, 60_000);
+
+  it('refuses a wrong recovery key, a truncated, corrupted or tampered file, a newer schema — and changes nothing', async () => {
+    const other = tempDataDir();
+    const wrongKey = createRecoveryKey({ dataDir: other.dir, installationId: 'a'.repeat(26), keys: { databaseKey: '0'.repeat(64), deviceSigningKey: 'AA', deviceEncryptionKey: 'AA' }, now: 1 }).recoveryKey;
+    const bytes = readFileSync(firstBackup);
+    const variant = (name: string, data: Buffer) => {
+      const p = join(other.dir, name);
+      writeFileSync(p, data);
+      return p;
+    };
+    const corrupted = Buffer.from(bytes);
+    corrupted[8192 + 100] = corrupted[8192 + 100]! ^ 0xff;
+    const text = bytes.toString('latin1');
+    const at = text.indexOf('"createdAt":', text.lastIndexOf('"outer":')) + '"createdAt":'.length;
+    const tampered = Buffer.from(bytes);
+    tampered[at] = tampered[at] === 0x31 ? 0x32 : 0x31;
+    const sv = text.lastIndexOf('"schemaVersion":') + '"schemaVersion":'.length;
+    const newer = Buffer.from(bytes);
+    newer[sv] = 0x39; // 60 → 90
+    const cases: [string, string, string][] = [
+      ['wrong recovery key', firstBackup, wrongKey],
+      ['truncated', variant('t.cibackup', bytes.subarray(0, Math.floor(bytes.length / 2))), recoveryKey],
+      ['corrupted', variant('c.cibackup', corrupted), recoveryKey],
+      ['tampered header', variant('h.cibackup', tampered), recoveryKey],
+      ['newer schema', variant('n.cibackup', newer), recoveryKey],
+    ];
+    const codes: string[] = [];
+    for (const [, path, key] of cases) {
+      const target = tempDataDir();
+      const fresh = await emptyKeychain();
+      const err = await restoreFromFile({ dataDir: target.dir, path, recoveryKey: key, secrets: fresh }).then(() => null, (e: { code?: string }) => e);
+      codes.push(err?.code ?? 'accepted');
+      expect(files(target.dir)).toEqual([]);
+      expect(await fresh.get(keychainAccounts(core.installationId).databaseKey)).toBeNull();
+      target.remove();
+    }
+    expect(codes).toEqual(['RECOVERY_KEY_WRONG', 'VALIDATION_FAILED', 'VALIDATION_FAILED', 'VALIDATION_FAILED', 'DATABASE_TOO_NEW']);
+    other.remove();
+  }, 60_000);
+
+  it('refuses another installation\u2019s backup on this computer', async () => {
+    const otherDir = tempDataDir();
+    const other = await createCore({ dataDir: otherDir.dir, logger: quietLogger(), passwordHashCost: TEST_HASH_COST, graph: { baseUrl: 'http://127.0.0.1:9' } });
+    try {
+      const res = await dispatchAs(other, ADMIN, 'backup.restore', { file: firstBackup });
+      expect(res).toMatchObject({ ok: false, error: { code: 'RECOVERY_KEY_WRONG' } });
+      expect(files(otherDir.dir).some((f) => f.includes('.restore'))).toBe(false);
+    } finally {
+      await other.close();
+      otherDir.remove();
+    }
+  });
+
+  it('a backup killed mid-write leaves earlier backups and the database intact, and the next run succeeds', async () => {
+    await core.close();
+    const before = files(folder.dir);
+    const child = spawn(process.execPath, ['--import', 'tsx', 'electron/core/main.ts', '--data-dir', source.dir, '--log-level', 'silent', 'backup', '--to', folder.dir], { stdio: 'ignore' });
+    await waitFor('a partial backup file', () => files(folder.dir).some((f) => f.endsWith('.partial')), 30_000);
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    expect(files(folder.dir).filter((f) => !f.includes('.partial'))).toEqual(before);
+    core = await createCore({ dataDir: source.dir, logger: quietLogger(), passwordHashCost: TEST_HASH_COST, graph: { baseUrl: 'http://127.0.0.1:9' } });
+    await waitFor('relay link up', () => core.relayStatus().state === 'connected');
+    expect((await call(core, RECEPTION, 'inbox.listConversations', {})).items).toHaveLength(2);
+    const next = await core.backups.runNow('manual', folder.dir);
+    expect(next.verified).toBe(true);
+    // The killed run's scratch file was never listed and is gone after the next run.
+    expect(files(folder.dir).filter((f) => f.includes('.partial'))).toEqual([]);
+    expect(core.backups.list(folder.dir)).toHaveLength(before.length + 1);
+  }, 90_000);
+
+  it('restoring an older backup on new hardware erases again what was erased after it, and receives what waited at the relay', async () => {
+    await call(core, ADMIN, 'backup.updateSettings', { destination: folder.dir });
+    const inbox = await call(core, RECEPTION, 'inbox.listConversations', {});
+    const erased = inbox.items.find((c) => c.contact.waId === '15555550202') ?? inbox.items[1]!;
+    const count = files(folder.dir).length;
+    await call(core, ADMIN, 'privacy.eraseContact', { contactId: erased.contact.id, reason: 'Patient asked for erasure (art. 17)' });
+    // The erasure is followed by a backup that carries the ledger.
+    await waitFor('backup after the erasure', () => files(folder.dir).length > count, 30_000);
+    await waitFor('it finished', async () => !(await call(core, ADMIN, 'backup.status', {})).running, 30_000);
+    await core.close();
+    await post('wamid.BK3', 'Nachricht während der Umzug', '15555550101');
+    await waitFor('queued at the relay', () => relay.queued('clinic-bk') > 0);
+
+    const target = tempDataDir();
+    const fresh = await emptyKeychain();
+    let restored: CoreHandle | null = null;
+    try {
+      const result = await restoreFromFile({ dataDir: target.dir, path: firstBackup, recoveryKey, secrets: fresh });
+      expect(result.erasuresReapplied).toBe(1);
+      restored = await createCore({ dataDir: target.dir, secrets: fresh, logger: quietLogger(), passwordHashCost: TEST_HASH_COST, graph: { baseUrl: 'http://127.0.0.1:9' } });
+      await waitFor('relay link up', () => restored!.relayStatus().state === 'connected', 20_000);
+      await waitFor('the waiting message', async () => {
+        const items = (await call(restored!, RECEPTION, 'inbox.listConversations', {})).items;
+        return items.length === 1 && items[0]!.lastMessagePreview?.includes('Umzug');
+      }, 20_000);
+    } finally {
+      await restored?.close();
+      for (const account of Object.values(keychainAccounts(core.installationId))) await fresh.delete(account);
+      target.remove();
+    }
+  }, 120_000);
+});
+
+describe('pruning', () => {
+  const day = 86_400_000;
+  const start = Date.UTC(2025, 0, 1, 2);
+  it('keeps 30 daily and 12 monthly, and never the only verified backup', () => {
+    const entries = Array.from({ length: 400 }, (_, i) => ({ file: `b${i}`, createdAt: start + i * day, verified: true }));
+    const kept = selectKept(entries, 30, 12);
+    expect([...kept].filter((f) => Number(f.slice(1)) >= 370)).toHaveLength(30);
+    expect(kept.size).toBeLessThanOrEqual(42);
+    expect(kept.has('b0')).toBe(false);
+    const onlyOld = [{ file: 'good', createdAt: start, verified: true }, ...Array.from({ length: 40 }, (_, i) => ({ file: `bad${i}`, createdAt: start + (i + 1) * day, verified: false }))];
+    expect(selectKept(onlyOld, 30, 0).has('good')).toBe(true);
+  });
+});
