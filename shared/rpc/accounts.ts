@@ -128,7 +128,7 @@ const ok = z.object({});
 
 export const accountsMethods = {
   /** Who this connection is; `signedIn: false` before sign-in. */
-  'session.whoami': method({ input: z.object({}), output: WhoamiSchema, roles: ROLES, signedOut: true, whileLocked: true }),
+  'session.whoami': method({ input: z.object({}), output: WhoamiSchema, roles: ROLES, signedOut: true, whileLocked: true, whilePasswordChange: true }),
   /** What the sign-in screen needs: is there an admin yet, and who used this desk recently. */
   'auth.status': method({
     input: z.object({}),
@@ -140,6 +140,7 @@ export const accountsMethods = {
     roles: ROLES,
     signedOut: true,
     whileLocked: true,
+    whilePasswordChange: true,
   }),
   /** Only while the installation has no enabled admin (first run, or data from an earlier version). */
   'auth.createFirstAdmin': method({
@@ -155,7 +156,7 @@ export const accountsMethods = {
     roles: ROLES,
     signedOut: true,
   }),
-  'auth.signOut': method({ input: z.object({}), output: ok, roles: ROLES, whileLocked: true }),
+  'auth.signOut': method({ input: z.object({}), output: ok, roles: ROLES, whileLocked: true, whilePasswordChange: true }),
   /** The desk went idle or the user pressed Lock: the session stays, the screen hides everything. */
   'auth.lock': method({ input: z.object({}), output: ok, roles: ROLES, whileLocked: true }),
   'auth.unlock': method({
@@ -169,7 +170,7 @@ export const accountsMethods = {
     input: z.object({ currentPassword: PasswordInputSchema.optional(), newPassword: PasswordInputSchema }),
     output: WhoamiSchema,
     roles: ROLES,
-    whileLocked: true,
+    whilePasswordChange: true,
     audit: 'update',
   }),
   /** Own PIN for unlocking the shared desk; confirmed with the password. */

@@ -40,8 +40,9 @@ export const STAFF = ['receptionist'] as const;
  * Who may call a method:
  * - `roles`: a signed-in, unlocked session holding at least one of them;
  * - `signedOut`: also a connection that has not signed in (sign-in itself, `session.whoami`);
- * - `whileLocked`: also a session that is locked or must change its password first (unlock,
- *   sign-out, changing the password);
+ * - `whileLocked`: also a session whose desk is locked (unlock, sign-out);
+ * - `whilePasswordChange`: also a session that must set its own password first (changing it,
+ *   sign-out);
  * - `breakGlass`: a signed-in user without the roles may still call it for a patient they were
  *   granted emergency access to (`access.breakGlass`); every patient the call concerns is checked.
  */
@@ -49,6 +50,7 @@ export interface MethodAccess {
   roles: readonly Role[];
   signedOut?: true;
   whileLocked?: true;
+  whilePasswordChange?: true;
   breakGlass?: true;
 }
 

@@ -226,10 +226,11 @@ function accessRefusal(def: MethodDef, session: Session | null): Refusal | null 
   if (!session) {
     return def.signedOut ? null : { code: 'UNAUTHENTICATED', message: () => 'Sign in first.' };
   }
-  if (session.state !== 'active' && !def.whileLocked && !def.signedOut) {
-    return session.state === 'locked'
-      ? { code: 'SESSION_LOCKED', message: () => 'The desk is locked. Unlock it with your PIN or password.' }
-      : { code: 'PASSWORD_CHANGE_REQUIRED', message: () => 'Set a new password first.' };
+  if (session.state === 'locked' && !def.whileLocked && !def.signedOut) {
+    return { code: 'SESSION_LOCKED', message: () => 'The desk is locked. Unlock it with your PIN or password.' };
+  }
+  if (session.state === 'password_change' && !def.whilePasswordChange && !def.signedOut) {
+    return { code: 'PASSWORD_CHANGE_REQUIRED', message: () => 'Set a new password first.' };
   }
   if (hasRole(def, session) || def.breakGlass) return null;
   return { code: 'FORBIDDEN', message: (m, s) => `Your roles (${s!.roles.join(', ')}) may not use ${m}.` };

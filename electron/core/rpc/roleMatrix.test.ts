@@ -98,19 +98,12 @@ function samples(): Partial<Record<RpcMethod, unknown>> {
 type CallerState = 'signed_out' | 'active' | 'locked' | 'password_change' | 'revoked';
 type Expected = 'UNAUTHENTICATED' | 'SESSION_LOCKED' | 'PASSWORD_CHANGE_REQUIRED' | 'FORBIDDEN' | 'allowed';
 
-/**
- * The contract's `whileLocked` covers both a locked desk and a password to change; these methods
- * are meant for the second only, and their handler refuses a locked desk itself.
- */
-const ONLY_FOR_PASSWORD_CHANGE: readonly RpcMethod[] = ['auth.changePassword'];
-
 /** What the contract says this caller gets, before the handler has any say. */
 function expectedFor(method: RpcMethod, state: CallerState, role: Role | null): Expected {
   const def: MethodDef = methodDef(method);
   if (state === 'signed_out' || state === 'revoked') return def.signedOut ? 'allowed' : 'UNAUTHENTICATED';
-  if (state === 'locked' && ONLY_FOR_PASSWORD_CHANGE.includes(method)) return 'SESSION_LOCKED';
   if (state === 'locked' && !def.whileLocked && !def.signedOut) return 'SESSION_LOCKED';
-  if (state === 'password_change' && !def.whileLocked && !def.signedOut) return 'PASSWORD_CHANGE_REQUIRED';
+  if (state === 'password_change' && !def.whilePasswordChange && !def.signedOut) return 'PASSWORD_CHANGE_REQUIRED';
   // A break-the-glass method without the role is refused for a patient not granted (the sample's).
   return def.roles.includes(role!) ? 'allowed' : 'FORBIDDEN';
 }
