@@ -266,8 +266,9 @@ export function createAccounts(deps: AccountsDeps) {
   }
 
   async function unlock(session: Session, input: { pin: string } | { password: string }): Promise<void> {
+    // Checked even when the session is not locked: a window showing its lock screen (say, after
+    // a failed lock call) must not open for a wrong PIN.
     const row = repo.getSession(db, session.id)!;
-    if (row.state !== 'locked') return;
     const user = repo.getUserById(db, session.userId)!;
     if ('pin' in input) {
       if (!user.pin_hash) throw new CodedError('VALIDATION_FAILED', 'No PIN is set for this account; unlock with your password.');
