@@ -319,7 +319,8 @@ export function createDeliveryHub(deps: {
       // A small-order key would let a forged "universal" signature through; such an appliance is
       // disabled at start, and this holds for one written since by anything else.
       if (!checkedSigningKeys.has(appliance.id)) {
-        if (ed25519PublicKeyProblem(appliance.signing_public_key)) return deny('bad_key', 'this appliance\'s signing key is unusable; pair it again');
+        // Told apart in the metric and the log only; the caller has not proven anything yet.
+        if (ed25519PublicKeyProblem(appliance.signing_public_key)) return deny('bad_key', 'unknown appliance or bad signature');
         // An appliance's keys never change (re-pairing makes a new id): checked once per process.
         if (checkedSigningKeys.size > 100_000) checkedSigningKeys.clear();
         checkedSigningKeys.add(appliance.id);
