@@ -118,4 +118,48 @@ describe("the admin's users & sessions screen", () => {
     expect(await second!.cspViolations()).toEqual([]);
     expect(await desk.browser.cspViolations()).toEqual([]);
   });
+
+  it('changes the security settings; a burst of failed sign-ins raises an alert that appears without reload', async () => {
+    // Out of range: said at the field, and Save stays off.
+    const idle = page.getByLabel('Lock the desk after (minutes without input)');
+    await idle.fill('0');
+    expect(await idle.getAttribute('aria-invalid')).toBe('true');
+    expect(await page.getByRole('button', { name: 'Save settings' }).isDisabled()).toBe(true);
+    await idle.fill('7');
+    await page.getByLabel('Alert when an account or a desk has more failed sign-ins within an hour than').fill('2');
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await page.getByRole('status').filter({ hasText: 'Settings saved.' }).waitFor();
+    expect(await desk.admin('security.getSettings', {})).toMatchObject({ idleLockMinutes: 7, failedSignInsAlert: 2 });
+    expect(await page.getByTestId('security-alerts').count()).toBe(0);
+
+    // Someone at another desk guesses Noor's password, one time more than the threshold.
+    const guesser = desk.stack.core.connect('desk-7');
+    for (let i = 0; i < 3; i++) expect(await guesser.dispatch('auth.signIn', { username: SANNE.username, password: `wrong guess number ${i}` })).toMatchObject({ ok: false });
+    guesser.close();
+    const alerts = page.getByTestId('security-alerts');
+    await alerts.getByText('1 security alert needs attention').waitFor({ timeout: 10_000 });
+    await alerts.getByRole('button', { name: 'Show alerts' }).click();
+    expect(await alerts.textContent()).toContain(`3 failed sign-ins for ${SANNE.displayName}`);
+    await screenshot(page, 'admin-07-security-alert');
+    await expectNoAxeViolations(page, 'admin screen with an alert');
+    await alerts.getByRole('button', { name: 'Acknowledge' }).click();
+    await alerts.waitFor({ state: 'detached', timeout: 10_000 });
+  });
+
+  it('resets a password: the new one-time password is shown once, with a copy button', async () => {
+    const row = page.getByTestId('users-table').locator(`tr[data-username="${SANNE.username}"]`);
+    await row.getByRole('button', { name: 'Reset password' }).click();
+    const confirm = page.getByRole('alertdialog');
+    await confirm.getByRole('button', { name: 'Reset password' }).click();
+    const shown = page.getByRole('dialog', { name: `New one-time password for ${SANNE.displayName}` });
+    await shown.waitFor();
+    const oneTime = (await shown.getByTestId('one-time-password').textContent()) ?? '';
+    expect(oneTime.length).toBeGreaterThanOrEqual(15);
+    expect(await shown.getByRole('button', { name: 'Copy' }).count()).toBe(1);
+    await screenshot(page, 'admin-08-one-time-password');
+    await shown.getByRole('button', { name: 'Done' }).click();
+    await shown.waitFor({ state: 'detached' });
+    await expect.poll(() => row.textContent(), { timeout: 10_000 }).toContain('Must set a new password');
+    expect(await page.getByText(oneTime).count()).toBe(0);
+  });
 });

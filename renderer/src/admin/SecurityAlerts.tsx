@@ -9,15 +9,10 @@ import { useDateTime } from './useDateTime';
 
 function alertText(s: AdminStrings, alert: SecurityAlert): string {
   const who = alert.displayName ?? s.someone;
-  const where = alert.origin ? ` (${s.atDesk(alert.origin)})` : '';
-  switch (alert.kind) {
-    case 'many_patients':
-      return s.alert_many_patients(who, alert.count ?? 0) + where;
-    case 'outside_hours':
-      return s.alert_outside_hours(who) + where;
-    case 'failed_sign_ins':
-      return s.alert_failed_sign_ins(who, alert.count ?? 0) + where;
-  }
+  const where = alert.origin ? ` ${s.atDesk(alert.origin)}` : '';
+  const what =
+    alert.kind === 'many_patients' ? s.alert_many_patients(who, alert.count ?? 0) : alert.kind === 'outside_hours' ? s.alert_outside_hours(who) : s.alert_failed_sign_ins(who, alert.count ?? 0);
+  return `${what}${where}.`;
 }
 
 /** The open security alerts as a banner (admins and auditors), each acknowledged on its own. */
