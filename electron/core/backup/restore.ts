@@ -182,6 +182,7 @@ export async function restoreFromFile(input: { dataDir: string; path: string; re
   }
   const opened = openBackupWithDatabaseKey(input.path, databaseKey, outer.installationId);
   const liveLedger = existsSync(live) && existingId === outer.installationId ? ledgerOf(live, databaseKey) : [];
+  mkdirSync(input.dataDir, { recursive: true, mode: 0o700 });
   const prepared = stagedRestorePath(input.dataDir);
   const erasuresReapplied = await prepareDatabase({ backupPath: input.path, opened, databaseKey, outPath: prepared, ledgers: [liveLedger, newestSibling(input.path, outer.installationId, databaseKey)] });
   try {
@@ -199,7 +200,6 @@ export async function restoreFromFile(input: { dataDir: string; path: string; re
     rmSync(prepared, { force: true });
     throw err;
   }
-  mkdirSync(input.dataDir, { recursive: true, mode: 0o700 });
   if (!existingId) writeFileSync(idFile, `${outer.installationId}\n`, { mode: 0o600 });
   writeFileSync(join(input.dataDir, RECOVERY_FILE), `${JSON.stringify(outer.recovery, null, 2)}\n`, { mode: 0o600 });
   swapIn(input.dataDir, prepared);
