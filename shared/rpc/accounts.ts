@@ -100,7 +100,7 @@ export const SecuritySettingsSchema = z.object({
   requireTwoFactorForAuditors: z.boolean(),
   /** Alert when one user opens more distinct patients than this within an hour. */
   patientsPerHourAlert: z.number().int().min(1).max(100_000),
-  /** Alert when an account or a desk piles up this many failed sign-ins within an hour. */
+  /** Alert when an account or a desk piles up more than this many failed sign-ins within an hour. */
   failedSignInsAlert: z.number().int().min(1).max(1000),
   /** Sign-ins outside these hours raise an alert; null: no opening hours set. */
   openingHours: OpeningHoursSchema.nullable(),

@@ -56,7 +56,9 @@ export function createAuditHandlers(deps: AuditHandlerDeps): Pick<Handlers, Audi
       return found;
     },
 
-    'audit.export': async ({ filter }) => {
+    'audit.export': async ({ filter }, ctx) => {
+      // An export of one patient's trail is itself about that patient.
+      if (filter.contactId !== undefined) ctx.concerns(filter.contactId);
       const witness = await askWitness();
       return buildAuditExport(db, filter, {
         installationId: deps.installationId,

@@ -1,4 +1,5 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { useDataAccess } from '../data/queries';
 import { useEffect } from 'react';
 import { useRpc } from '../rpc';
 
@@ -14,17 +15,17 @@ const POLL_MS = 5_000;
 
 export function useUsers() {
   const rpc = useRpc();
-  return useQuery({ queryKey: adminKeys.users, queryFn: () => rpc.call('users.list', {}), refetchInterval: POLL_MS });
+  return useQuery({ queryKey: adminKeys.users, queryFn: () => rpc.call('users.list', {}), refetchInterval: POLL_MS, enabled: useDataAccess() });
 }
 
 export function useSessions() {
   const rpc = useRpc();
-  return useQuery({ queryKey: adminKeys.sessions, queryFn: () => rpc.call('sessions.list', {}), refetchInterval: POLL_MS });
+  return useQuery({ queryKey: adminKeys.sessions, queryFn: () => rpc.call('sessions.list', {}), refetchInterval: POLL_MS, enabled: useDataAccess() });
 }
 
 export function useSecuritySettings() {
   const rpc = useRpc();
-  return useQuery({ queryKey: adminKeys.settings, queryFn: () => rpc.call('security.getSettings', {}) });
+  return useQuery({ queryKey: adminKeys.settings, queryFn: () => rpc.call('security.getSettings', {}), enabled: useDataAccess() });
 }
 
 /** Open security alerts, refetched when the core pushes `security.alert`. */
@@ -38,5 +39,5 @@ export function useSecurityAlerts() {
       }),
     [rpc, qc],
   );
-  return useQuery({ queryKey: adminKeys.alerts, queryFn: () => rpc.call('security.alerts', { includeAcknowledged: false }) });
+  return useQuery({ queryKey: adminKeys.alerts, queryFn: () => rpc.call('security.alerts', { includeAcknowledged: false }), enabled: useDataAccess() });
 }
