@@ -19,6 +19,9 @@ import { createKeytarSecretStore, type SecretStore } from './keys/secretStore';
 import { createDispatch, type AuditRecord, type Dispatch, type Handlers } from './rpc/dispatch';
 import { createHandlers } from './rpc/handlers';
 import { createLinkManager } from './link/linkManager';
+import { createSettingsHandlers } from './settings/handlers';
+import { policyLocation, readPolicyFile } from './settings/policyFile';
+import { createSettingsService } from './settings/service';
 import { createWhatsApp } from './whatsapp';
 import type { Core, Session } from './types';
 
@@ -35,6 +38,8 @@ export interface CreateCoreOptions {
   checkpointIntervalMs?: number;
   /** argon2id's cost for passwords and PINs; lowered only by tests and benchmarks that are not about it. */
   passwordHashCost?: HashCost;
+  /** The managed policy file (the OS's location by default); null: no policy (tests, benchmarks). */
+  policyPath?: string | null;
 }
 
 export interface CoreHandle extends Core {
@@ -100,6 +105,11 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
   const backups = createBackupService({ db, dataDir: store.dataDir, databasePath: store.databasePath, installationId: store.keys.installationId, databaseKey: store.keys.databaseKey, now, logger, emit });
   const backupHandlers = createBackupHandlers({ db, now, backups, dataDir: store.dataDir, installationId: store.keys.installationId, databaseKey: store.keys.databaseKey });
 
+  // Managed policy (issue 13): applied over the settings key by key, then guarding their handlers.
+  const reading = options.policyPath === null ? { path: '', found: false, policy: {}, problems: [] } : readPolicyFile(options.policyPath ?? policyLocation());
+  const settings = createSettingsService({ db, now, logger, dataDir: store.dataDir, installationId: store.keys.installationId, reading, accounts, backups });
+  settings.apply();
+
   // Wrapped once: each call runs its function inside, rather than building a new transaction per RPC.
   const inTransaction = db.transaction((fn: () => unknown) => fn());
   const handlers: Handlers = {
@@ -121,7 +131,22 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
     }),
     ...createAuditHandlers({ db, now, link, installationId: store.keys.installationId, signing: store.keys.signing }),
     ...backupHandlers,
+    ...createSettingsHandlers({
+      db,
+      now,
+      dataDir: store.dataDir,
+      databasePath: store.databasePath,
+      installationId: store.keys.installationId,
+      keychainBackend: store.keys.backend,
+      relay: () => link.status(),
+      whatsapp: () => whatsapp.status(),
+      backups,
+      settings,
+      securitySettings: () => accounts.settings(),
+      backupSettings: () => backups.settings(),
+    }),
   };
+  settings.guard(handlers);
   dispatch = createDispatch({
     handlers,
     audit: (record) => {

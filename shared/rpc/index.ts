@@ -6,6 +6,7 @@ import { backupEvents, backupMethods } from './backup';
 import { Id, type MethodDef } from './common';
 import { MessageStatusSchema, inboxMethods } from './inbox';
 import { RelayStatusSchema, WhatsAppStatusSchema, setupMethods } from './setup';
+import { settingsMethods } from './settings';
 
 /**
  * The one RPC contract between the renderer and the core, merged from one slice per feature
@@ -19,6 +20,7 @@ export * from './audit';
 export * from './backup';
 export * from './inbox';
 export * from './setup';
+export * from './settings';
 
 export const rpcContract = {
   ...accountsMethods,
@@ -26,6 +28,7 @@ export const rpcContract = {
   ...setupMethods,
   ...auditMethods,
   ...backupMethods,
+  ...settingsMethods,
 } as const satisfies Record<string, MethodDef>;
 
 export type RpcContract = typeof rpcContract;

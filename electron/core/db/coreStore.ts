@@ -6,6 +6,7 @@ import { loadOrCreateCoreKeys, type CoreKeys } from '../keys/coreKeys';
 import { loadOrCreateInstallationId } from '../keys/installation';
 import type { SecretStore } from '../keys/secretStore';
 import { openDatabase } from './open';
+import { ensurePrivateFolder } from './privateFiles';
 import { setSetting } from './repo/settings';
 import type { Database } from './types';
 
@@ -36,6 +37,7 @@ export interface OpenCoreStoreDeps {
 export async function openCoreStore(deps: OpenCoreStoreDeps): Promise<CoreStore> {
   const now = deps.clock ?? Date.now;
   const installationId = loadOrCreateInstallationId(deps.dataDir);
+  ensurePrivateFolder(deps.dataDir, deps.logger);
   const databasePath = join(deps.dataDir, DATABASE_FILE);
   // A restore staged by `backup.restore` replaces the database before it opens (the old one kept aside).
   applyStagedRestore(deps.dataDir);

@@ -1,6 +1,7 @@
 import Sqlite from 'better-sqlite3-multiple-ciphers';
 import { CodedError } from '../../../shared/errors';
 import { migrate, schemaVersion, SCHEMA_VERSION, type MigrationResult } from './migrate';
+import { preparePrivateDatabaseFiles } from './privateFiles';
 import type { Database } from './types';
 
 export const DATABASE_KEY_BYTES = 32;
@@ -41,6 +42,7 @@ export function applyCipherKey(db: Database, key: Uint8Array): void {
  * the file untouched; a database from a newer build gives `DATABASE_TOO_NEW`.
  */
 export function openDatabase(options: OpenDatabaseOptions): OpenedDatabase {
+  if (!options.readonly) preparePrivateDatabaseFiles(options.path);
   const db = new Sqlite(options.path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
   try {
     applyCipherKey(db, options.key);
