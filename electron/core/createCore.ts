@@ -19,6 +19,8 @@ import { createKeytarSecretStore, type SecretStore } from './keys/secretStore';
 import { createDispatch, type AuditRecord, type Dispatch, type Handlers } from './rpc/dispatch';
 import { createHandlers } from './rpc/handlers';
 import { createLinkManager } from './link/linkManager';
+import { createPrivacyHandlers } from './privacy/handlers';
+import { createPrivacy } from './privacy/service';
 import { createSettingsHandlers } from './settings/handlers';
 import { policyLocation, readPolicyFile } from './settings/policyFile';
 import { createSettingsService } from './settings/service';
@@ -87,13 +89,25 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
   const whatsapp = createWhatsApp({ db, secrets, installationId: store.keys.installationId, logger, now, emit, graph: options.graph });
   // Before the link starts: no delivery may be ingested without the signature check it is owed.
   await whatsapp.loadFromKeychain();
+  // Privacy (issue 11): keywords and Meta's opt-out signal after each delivery, retention's daily job.
+  const privacy = createPrivacy({
+    db,
+    now,
+    logger,
+    emit,
+    audit: (record) => void appendAudit(db, record, now()),
+    sendAutomatic: (conversationId, text) => whatsapp.sendAutomaticText(conversationId, text),
+  });
   const link = createLinkManager({
     db,
     keys: store.keys,
     logger,
     now,
     emit,
-    onIngested: (changes) => whatsapp.afterIngest(changes),
+    onIngested: (changes) => {
+      whatsapp.afterIngest(changes);
+      privacy.afterIngest(changes);
+    },
     appSecrets: () => whatsapp.appSecrets(),
     requireMetaSignature: () => whatsapp.requireMetaSignature(),
     checkpointIntervalMs: options.checkpointIntervalMs ?? 5 * 60_000,
@@ -131,6 +145,7 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
     }),
     ...createAuditHandlers({ db, now, link, installationId: store.keys.installationId, signing: store.keys.signing }),
     ...backupHandlers,
+    ...createPrivacyHandlers({ db, now, privacy }),
     ...createSettingsHandlers({
       db,
       now,
@@ -162,6 +177,7 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
 
   link.start();
   whatsapp.start();
+  privacy.start();
   backups.start({ migrated: store.migrated });
 
   let closing: Promise<void> | null = null;
@@ -214,6 +230,7 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
         connections.closeAll();
         await whatsapp.stop();
         await backups.stop();
+        await privacy.stop();
         await link.stop();
         store.close();
         logger.info('core closed');

@@ -24,6 +24,7 @@ import {
 import { appSecretKeys, StoredAppSecretsSchema, type AppSecretKeys } from './link/metaSignature';
 import { createOutboxWorker, type OutboxWorker } from './outbox/worker';
 import { markRead, sendMedia, sendTemplate, sendText } from './outbox/sendService';
+import { guardOutgoingText } from './privacy/guard';
 import type { MessageView } from '../../shared/rpc';
 
 /** Non-secret WhatsApp settings; the access token itself lives in the keychain. */
@@ -86,6 +87,8 @@ export interface WhatsAppService {
   sendText(p: StaffSend<typeof sendText>): number;
   sendTemplate(p: StaffSend<typeof sendTemplate>): number;
   sendMedia(p: StaffSend<typeof sendMedia>): number;
+  /** An automatic reply with no author (a privacy keyword's confirmation); the window rules still apply. */
+  sendAutomaticText(conversationId: number, text: string): number;
   /** Queues a read receipt to Meta for the conversation's newest inbound message. */
   markRead(conversationId: number): void;
   listTemplates(): Template[];
@@ -327,9 +330,17 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
       return status;
     },
 
-    sendText: ({ userId, ...p }) => enqueued(sendText(db, { ...p, authorUserId: userId, now: now() })),
+    // Staff text and captions pass the personal-data guard (it refuses only in block mode).
+    sendText: ({ userId, ...p }) => {
+      guardOutgoingText(db, p.text);
+      return enqueued(sendText(db, { ...p, authorUserId: userId, now: now() }));
+    },
     sendTemplate: ({ userId, ...p }) => enqueued(sendTemplate(db, { ...p, authorUserId: userId, now: now() })),
-    sendMedia: ({ userId, ...p }) => enqueued(sendMedia(db, { ...p, authorUserId: userId, now: now() })),
+    sendMedia: ({ userId, ...p }) => {
+      guardOutgoingText(db, p.caption);
+      return enqueued(sendMedia(db, { ...p, authorUserId: userId, now: now() }));
+    },
+    sendAutomaticText: (conversationId, text) => enqueued(sendText(db, { conversationId, text, authorUserId: null, now: now() })),
 
     markRead(conversationId) {
       if (markRead(db, { conversationId, now: now() }).queued) worker?.kick();

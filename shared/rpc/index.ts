@@ -5,6 +5,7 @@ import { auditMethods } from './audit';
 import { backupEvents, backupMethods } from './backup';
 import { Id, type MethodDef } from './common';
 import { MessageStatusSchema, inboxMethods } from './inbox';
+import { privacyEvents, privacyMethods } from './privacy';
 import { RelayStatusSchema, WhatsAppStatusSchema, setupMethods } from './setup';
 import { settingsMethods } from './settings';
 
@@ -19,6 +20,7 @@ export * from './accounts';
 export * from './audit';
 export * from './backup';
 export * from './inbox';
+export * from './privacy';
 export * from './setup';
 export * from './settings';
 
@@ -28,6 +30,7 @@ export const rpcContract = {
   ...setupMethods,
   ...auditMethods,
   ...backupMethods,
+  ...privacyMethods,
   ...settingsMethods,
 } as const satisfies Record<string, MethodDef>;
 
@@ -64,6 +67,7 @@ export const rpcEvents = {
   'quickReplies.changed': z.object({}),
   ...accountsEvents,
   ...backupEvents,
+  ...privacyEvents,
 } as const;
 export type RpcEvents = typeof rpcEvents;
 export type RpcEventName = keyof RpcEvents;

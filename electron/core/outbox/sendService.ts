@@ -7,6 +7,7 @@ import { stmt } from '../db/statements';
 import type { Database } from '../db/types';
 import { addresseeOf, type Addressee, type TemplateComponent } from '../graph/schemas';
 import { MEDIA_MAX_BYTES, baseMimeType, mediaKindForMime } from '../media/limits';
+import { assertTemplateAllowed } from '../privacy/consent';
 import { customerServiceWindow, type CustomerServiceWindow } from '../window';
 
 /**
@@ -88,12 +89,14 @@ export function sendText(
   );
 }
 
-/** Templates go out whether or not the window is open: that is what they are for. */
+/** Templates go out whether or not the window is open (that is what they are for), but never to a patient who opted out. */
 export function sendTemplate(
   db: Database,
   p: { conversationId: number; name: string; language: string; parameters: readonly string[]; authorUserId?: string | null; now: number },
 ): Enqueued {
   const t = target(db, p.conversationId);
+  // A patient who opted out gets no template (marketing or utility) until a new opt-in is recorded.
+  assertTemplateAllowed(db, t.id);
   const template = getTemplate(db, p.name, p.language);
   if (!template) throw new CodedError('NOT_FOUND', `No template "${p.name}" in language ${p.language}; sync templates first.`);
   if (template.status !== 'APPROVED') throw new CodedError('VALIDATION_FAILED', `Template "${p.name}" is ${template.status} at Meta and cannot be sent.`);

@@ -1,6 +1,7 @@
 import { createHmac, hkdfSync } from 'node:crypto';
 import { CodedError } from '../../../shared/errors';
 import type { Database } from '../db/types';
+import { assertNoLegalHold } from './legalHold';
 
 /**
  * Erasing one patient (contact) everywhere the database holds them, on request (GDPR art. 17):
@@ -79,6 +80,8 @@ export function checkpointAfterErasure(db: Database): void {
 export function eraseContact(db: Database, input: { contactId: number; erasedBy: string; now: number; databaseKey: Uint8Array }): LedgerEntry {
   const contact = db.prepare('SELECT id, wa_id, user_id, parent_user_id FROM contacts WHERE id = ?').get(input.contactId) as ContactIds | undefined;
   if (!contact) throw new CodedError('NOT_FOUND', 'There is no such contact (it may have been erased already).');
+  // The medical-record duty outranks the request: a patient under legal hold is not erased.
+  assertNoLegalHold(db, contact.id);
   const key = ledgerKey(input.databaseKey);
   const entry: LedgerEntry = { identifiersHash: identifiersOf(contact).map((i) => hashIdentifier(key, i)), erasedAt: input.now, erasedBy: input.erasedBy };
   deleteContactRows(db, contact);

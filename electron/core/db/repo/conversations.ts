@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { CodedError } from '../../../../shared/errors';
+import { maskPersonalData } from '../../privacy/detector';
 import { stmt } from '../statements';
 import type { Database } from '../types';
 import { decodeCursor, encodeCursor, PageLimitSchema, splitPage } from './cursor';
@@ -74,7 +75,7 @@ const SELECT_LIST = `
   SELECT c.id, c.contact_id, c.phone_number_id, c.status, c.assigned_user_id, c.unread_count,
          c.last_activity_at, c.last_inbound_at,
          ct.display_name, ct.profile_name, ct.username, ct.wa_id, ct.user_id,
-         m.id AS m_id, m.type AS m_type, m.direction AS m_direction, substr(m.text, 1, 160) AS m_preview, m.status AS m_status
+         m.id AS m_id, m.type AS m_type, m.direction AS m_direction, substr(m.text, 1, 200) AS m_preview, m.status AS m_status
   FROM conversations c
   JOIN contacts ct ON ct.id = c.contact_id
   LEFT JOIN messages m ON m.id = c.last_message_id`;
@@ -105,7 +106,15 @@ function toItem(r: ListRow): ConversationListItem {
     lastMessage:
       r.m_id === null
         ? null
-        : { id: r.m_id, type: r.m_type ?? 'unsupported', direction: r.m_direction ?? 'inbound', preview: r.m_preview, status: r.m_status ?? '' },
+        : {
+            id: r.m_id,
+            type: r.m_type ?? 'unsupported',
+            direction: r.m_direction ?? 'inbound',
+            // The inbox list is seen over a shoulder: identifiers in the preview are masked (the thread shows
+            // them). Masked before the cut, so an identifier straddling 160 characters is not half shown.
+            preview: r.m_preview === null ? null : maskPersonalData(r.m_preview).slice(0, 160),
+            status: r.m_status ?? '',
+          },
   };
 }
 

@@ -1,0 +1,82 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebhookSchema } from '../../../shared/whatsapp/webhook';
+import { applyWebhook } from '../ingest/apply';
+import { searchMessages } from '../db/repo/search';
+import { createTestDb, type TestDb } from '../testing/testDb';
+import { contact, webhookBody, wamid } from '../testing/whatsappPayloads';
+import { setLegalHold } from './legalHold';
+import { previewRetention, runRetention, updateRetentionRules } from './retention';
+
+const DAY = 24 * 60 * 60_000;
+const NOW = Date.UTC(2026, 4, 11);
+
+let t: TestDb | undefined;
+afterEach(() => t?.cleanup());
+
+/** A patient's messages at the given ages (days before NOW); returns contact and conversation ids. */
+function patient(db: TestDb['db'], waId: string, ages: number[], withMedia = false): { contactId: number; conversationId: number; wamids: string[] } {
+  const wamids: string[] = [];
+  for (const age of ages) {
+    const id = wamid(waId);
+    wamids.push(id);
+    const at = NOW - age * DAY;
+    const message = withMedia
+      ? { from: waId, id, timestamp: String(Math.floor(at / 1000)), type: 'image', image: { id: `media-${id}`, mime_type: 'image/jpeg', sha256: 'x', caption: `Foto ${age} dagen` } }
+      : { from: waId, id, timestamp: String(Math.floor(at / 1000)), type: 'text', text: { body: `Bericht van ${waId} ${age} dagen oud` } };
+    applyWebhook(db, WebhookSchema.parse(webhookBody({ contacts: [contact(`P ${waId}`, waId)], messages: [message] })), { receivedAt: at });
+    db.prepare(`INSERT INTO message_statuses (wamid, status, status_at, raw_json, received_at) VALUES (?, 'read', ?, '{}', ?)`).run(id, at, at);
+    if (withMedia) db.prepare(`UPDATE media SET content = ?, state = 'stored', created_at = ? WHERE media_id = ?`).run(Buffer.from(`bytes of ${id}`), at, `media-${id}`);
+  }
+  const row = db.prepare('SELECT c.id, c.contact_id FROM conversations c JOIN contacts k ON k.id = c.contact_id WHERE k.wa_id = ?').get(waId) as { id: number; contact_id: number };
+  return { contactId: row.contact_id, conversationId: row.id, wamids };
+}
+
+describe('retention', () => {
+  it('removes exactly what expired, nothing of a patient under legal hold, in batches inside the budget', async () => {
+    t = createTestDb();
+    const { db } = t;
+    // Messages: 2 years after the conversation's last activity. Media: 1 year.
+    const old = patient(db, '31600000001', [1000, 900, 800]);
+    const held = patient(db, '31600000002', [1200, 1100]);
+    const recentConversationOldText = patient(db, '31600000003', [1500, 10]);
+    const photos = patient(db, '31600000004', [400, 300, 20], true);
+    setLegalHold(db, { contactId: held.contactId, reason: 'WGBO dossier', by: 'admin', now: NOW });
+
+    const preview = previewRetention(db, NOW);
+    expect(preview).toEqual({ messages: 3, conversations: 1, media: 1, drafts: 0, auditDue: 0, heldPatients: 1 });
+
+    const result = await runRetention(db, { now: () => NOW, trigger: 'manual', budgetMs: 50 });
+    expect(result.counts).toEqual(preview);
+    expect(result.longestHoldMs).toBeLessThan(50);
+
+    const count = (sql: string, ...args: unknown[]) => db.prepare(sql).pluck().get(...args) as number;
+    expect(count('SELECT count(*) FROM messages WHERE conversation_id = ?', old.conversationId)).toBe(0);
+    expect(count('SELECT count(*) FROM conversations WHERE id = ?', old.conversationId)).toBe(0);
+    expect(count(`SELECT count(*) FROM message_statuses WHERE wamid IN (${old.wamids.map(() => '?').join(',')})`, ...old.wamids)).toBe(0);
+    // The contact stays (with its consent history); only its messages went.
+    expect(count('SELECT count(*) FROM contacts WHERE id = ?', old.contactId)).toBe(1);
+    expect(searchMessages(db, { query: '31600000001' }).items).toEqual([]);
+
+    expect(count('SELECT count(*) FROM messages WHERE conversation_id = ?', held.conversationId)).toBe(2);
+    // A conversation still active keeps all of its messages, however old each one is.
+    expect(count('SELECT count(*) FROM messages WHERE conversation_id = ?', recentConversationOldText.conversationId)).toBe(2);
+    // Only the photo older than a year lost its bytes; its message stays and says why.
+    const media = db.prepare('SELECT m.wamid, x.content IS NOT NULL AS kept, x.last_error FROM media x JOIN messages m ON m.id = x.message_id WHERE m.conversation_id = ? ORDER BY m.sent_at').all(photos.conversationId);
+    expect(media).toEqual([
+      { wamid: photos.wamids[0], kept: 0, last_error: 'removed by the retention policy' },
+      { wamid: photos.wamids[1], kept: 1, last_error: null },
+      { wamid: photos.wamids[2], kept: 1, last_error: null },
+    ]);
+
+    // A second run finds nothing more.
+    expect((await runRetention(db, { now: () => NOW, trigger: 'manual' })).counts).toMatchObject({ messages: 0, conversations: 0, media: 0 });
+  });
+
+  it('a policy may not go below the legal minimum the admin picked, nor past 20 years', () => {
+    t = createTestDb();
+    expect(() => updateRetentionRules(t!.db, [{ kind: 'messages', days: 300, legalMinimumDays: 365 }], { by: 'admin', now: NOW })).toThrow(/shorter than the legal minimum/);
+    expect(() => updateRetentionRules(t!.db, [{ kind: 'messages', days: 8000, legalMinimumDays: 0 }], { by: 'admin', now: NOW })).toThrow(/20 years/);
+    const rules = updateRetentionRules(t.db, [{ kind: 'messages', days: 3650, legalMinimumDays: 3650 }], { by: 'admin', now: NOW });
+    expect(rules.find((r) => r.kind === 'messages')).toMatchObject({ days: 3650, legalMinimumDays: 3650, updatedBy: 'admin' });
+  });
+});

@@ -1,0 +1,201 @@
+import { CodedError } from '../../../shared/errors';
+import type { RetentionCounts, RetentionKind, RetentionRule, RetentionRun } from '../../../shared/rpc';
+import { RETENTION_MAX_DAYS } from '../../../shared/rpc';
+import { stmt } from '../db/statements';
+import type { Database } from '../db/types';
+
+/**
+ * Retention: each kind of data is kept for its policy's days and then purged, in batches small
+ * enough that no single transaction holds the database for more than the budget (50 ms), with the
+ * event loop free between them so other windows' queries run. Patients under legal hold are skipped.
+ *
+ * - messages: every message of a conversation whose last activity is older than the policy (with
+ *   its statuses, reactions, outbox rows and files), then the empty conversation. The contact
+ *   (and its consent history) stays.
+ * - media: a stored file older than the policy loses its bytes; the message says the file is gone.
+ * - drafts: the composer's drafts live only in the window's memory, never in the database, so
+ *   there is nothing to purge here; the rule is kept for when drafts are stored.
+ * - audit: entries older than the policy are COUNTED, never deleted. The log is append-only with
+ *   triggers and hash-chained from its first entry; pruning it would need an anchor entry and a
+ *   trigger exception, and NEN 7513 asks that the log of who saw a record lives as long as the
+ *   record. A documented pruning can come later; until then the run reports what is due.
+ */
+
+const DAY = 24 * 60 * 60_000;
+export const HOLD_BUDGET_MS = 50;
+
+export function retentionRules(db: Database): RetentionRule[] {
+  return (stmt(db, 'SELECT kind, days, legal_minimum_days, updated_at, updated_by FROM retention_policy ORDER BY kind').all() as {
+    kind: RetentionKind;
+    days: number;
+    legal_minimum_days: number;
+    updated_at: number;
+    updated_by: string;
+  }[]).map((r) => ({ kind: r.kind, days: r.days, legalMinimumDays: r.legal_minimum_days, updatedAt: r.updated_at, updatedBy: r.updated_by }));
+}
+
+export function updateRetentionRules(db: Database, rules: { kind: RetentionKind; days: number; legalMinimumDays: number }[], p: { by: string; now: number }): RetentionRule[] {
+  for (const r of rules) {
+    if (r.days < r.legalMinimumDays) {
+      throw new CodedError('VALIDATION_FAILED', `${r.kind}: ${r.days} days is shorter than the legal minimum you chose (${r.legalMinimumDays} days).`);
+    }
+    if (r.days > RETENTION_MAX_DAYS || r.legalMinimumDays > RETENTION_MAX_DAYS) throw new CodedError('VALIDATION_FAILED', `${r.kind}: at most 20 years (${RETENTION_MAX_DAYS} days).`);
+  }
+  for (const r of rules) {
+    stmt(db, 'UPDATE retention_policy SET days = ?, legal_minimum_days = ?, updated_at = ?, updated_by = ? WHERE kind = ?').run(r.days, r.legalMinimumDays, p.now, p.by, r.kind);
+  }
+  return retentionRules(db);
+}
+
+function cutoffs(db: Database, now: number): Record<RetentionKind, number> {
+  const out = {} as Record<RetentionKind, number>;
+  for (const r of retentionRules(db)) out[r.kind] = now - r.days * DAY;
+  return out;
+}
+
+const NOT_HELD = 'c.contact_id NOT IN (SELECT contact_id FROM legal_holds)';
+
+export function previewRetention(db: Database, now: number): RetentionCounts {
+  const cut = cutoffs(db, now);
+  const messages = stmt(db, `SELECT count(*) FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE c.last_activity_at < ? AND ${NOT_HELD}`).pluck().get(cut.messages) as number;
+  const conversations = stmt(db, `SELECT count(*) FROM conversations c WHERE c.last_activity_at < ? AND ${NOT_HELD}`).pluck().get(cut.messages) as number;
+  // Files that go with their messages are counted there, not twice.
+  const media = stmt(
+    db,
+    `SELECT count(*) FROM media x JOIN messages m ON m.id = x.message_id JOIN conversations c ON c.id = m.conversation_id
+      WHERE x.content IS NOT NULL AND x.created_at < ? AND c.last_activity_at >= ? AND ${NOT_HELD}`,
+  ).pluck().get(cut.media, cut.messages) as number;
+  const auditDue = stmt(db, 'SELECT count(*) FROM audit_log WHERE at < ?').pluck().get(cut.audit) as number;
+  const heldPatients = stmt(
+    db,
+    `SELECT count(DISTINCT h.contact_id) FROM legal_holds h JOIN conversations c ON c.contact_id = h.contact_id
+      WHERE c.last_activity_at < ?
+         OR EXISTS (SELECT 1 FROM messages m JOIN media y ON y.message_id = m.id WHERE m.conversation_id = c.id AND y.content IS NOT NULL AND y.created_at < ?)`,
+  ).pluck().get(cut.messages, cut.media) as number;
+  return { messages, conversations, media, drafts: 0, auditDue, heldPatients };
+}
+
+export interface RetentionRunOptions {
+  now: () => number;
+  trigger: 'schedule' | 'manual';
+  budgetMs?: number;
+  /** Between batches: lets the event loop (other connections) run. */
+  pause?: () => Promise<void>;
+}
+
+export interface RetentionRunResult {
+  runId: number;
+  counts: RetentionCounts;
+  longestHoldMs: number;
+  batches: number;
+}
+
+const immediate = () => new Promise<void>((r) => setImmediate(r));
+
+/**
+ * Purges what expired. Each batch is one IMMEDIATE transaction whose size adapts so it stays well
+ * inside the budget (aiming at half of it); the longest batch is recorded with the run.
+ */
+export async function runRetention(db: Database, options: RetentionRunOptions): Promise<RetentionRunResult> {
+  const budget = options.budgetMs ?? HOLD_BUDGET_MS;
+  const pause = options.pause ?? immediate;
+  const startedAt = options.now();
+  const runId = Number(
+    stmt(db, `INSERT INTO retention_runs (started_at, trigger, outcome) VALUES (?, ?, 'running')`).run(startedAt, options.trigger).lastInsertRowid,
+  );
+  const cut = cutoffs(db, startedAt);
+  const before = previewRetention(db, startedAt);
+  const counts: RetentionCounts = { messages: 0, conversations: 0, media: 0, drafts: 0, auditDue: before.auditDue, heldPatients: before.heldPatients };
+  let longest = 0;
+  let batches = 0;
+  let size = 200;
+
+  /** Runs one batch, times it, and steers the next batch's size toward half the budget. */
+  const batch = <T>(fn: (n: number) => T): T => {
+    const t0 = performance.now();
+    const out = db.transaction(() => fn(size)).immediate();
+    const ms = performance.now() - t0;
+    longest = Math.max(longest, ms);
+    batches += 1;
+    if (ms > budget / 2) size = Math.max(10, Math.floor(size * (budget / 2 / ms) * 0.8));
+    else if (ms < budget / 5) size = Math.min(20_000, size * 2);
+    return out;
+  };
+
+  const expiredMessageIds = stmt(
+    db,
+    `SELECT m.id, m.wamid FROM conversations c JOIN messages m ON m.conversation_id = c.id
+      WHERE c.last_activity_at < ? AND ${NOT_HELD} LIMIT ?`,
+  );
+  const deleteStatuses = stmt(db, 'DELETE FROM message_statuses WHERE wamid = ?');
+  const deleteReactions = stmt(db, 'DELETE FROM reactions WHERE target_wamid = ?');
+  const deleteOutbox = stmt(db, 'DELETE FROM outbox WHERE message_id = ?');
+  const deleteMessage = stmt(db, 'DELETE FROM messages WHERE id = ?');
+  try {
+    for (;;) {
+      const n = batch((limit) => {
+        const rows = expiredMessageIds.all(cut.messages, limit) as { id: number; wamid: string | null }[];
+        for (const r of rows) {
+          if (r.wamid) {
+            deleteStatuses.run(r.wamid);
+            deleteReactions.run(r.wamid);
+          }
+          deleteOutbox.run(r.id);
+          deleteMessage.run(r.id);
+        }
+        return rows.length;
+      });
+      counts.messages += n;
+      if (n === 0) break;
+      await pause();
+    }
+    counts.conversations = batch(() => stmt(db, `DELETE FROM conversations AS c WHERE c.last_activity_at < ? AND ${NOT_HELD} AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id)`).run(cut.messages).changes);
+
+    const expiredMedia = stmt(
+      db,
+      `UPDATE media SET content = NULL, state = 'failed', last_error = 'removed by the retention policy', updated_at = ?
+        WHERE id IN (SELECT x.id FROM media x JOIN messages m ON m.id = x.message_id JOIN conversations c ON c.id = m.conversation_id
+                      WHERE x.content IS NOT NULL AND x.created_at < ? AND ${NOT_HELD} LIMIT ?)`,
+    );
+    for (;;) {
+      const n = batch((limit) => expiredMedia.run(startedAt, cut.media, limit).changes);
+      counts.media += n;
+      if (n === 0) break;
+      await pause();
+    }
+    stmt(db, `UPDATE retention_runs SET finished_at = ?, counts_json = ?, longest_hold_ms = ?, outcome = 'ok' WHERE id = ?`).run(options.now(), JSON.stringify(counts), longest, runId);
+  } catch (err) {
+    stmt(db, `UPDATE retention_runs SET finished_at = ?, counts_json = ?, longest_hold_ms = ?, outcome = 'failed' WHERE id = ?`).run(options.now(), JSON.stringify(counts), longest, runId);
+    throw err;
+  }
+  return { runId, counts, longestHoldMs: longest, batches };
+}
+
+export function lastRetentionRun(db: Database): RetentionRun | null {
+  const r = stmt(db, 'SELECT * FROM retention_runs ORDER BY id DESC LIMIT 1').get() as
+    | { id: number; started_at: number; finished_at: number | null; trigger: 'schedule' | 'manual'; outcome: 'running' | 'ok' | 'failed'; counts_json: string | null; longest_hold_ms: number | null }
+    | undefined;
+  return r ? toRun(r) : null;
+}
+
+export function retentionRun(db: Database, id: number): RetentionRun | null {
+  const r = stmt(db, 'SELECT * FROM retention_runs WHERE id = ?').get(id) as Parameters<typeof toRun>[0] | undefined;
+  return r ? toRun(r) : null;
+}
+
+function toRun(r: { id: number; started_at: number; finished_at: number | null; trigger: 'schedule' | 'manual'; outcome: 'running' | 'ok' | 'failed'; counts_json: string | null; longest_hold_ms: number | null }): RetentionRun {
+  return {
+    id: r.id,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    trigger: r.trigger,
+    outcome: r.outcome,
+    counts: r.counts_json ? (JSON.parse(r.counts_json) as RetentionCounts) : null,
+    longestHoldMs: r.longest_hold_ms,
+  };
+}
+
+/** When the last successful run started; the daily job runs again 24 h after it. */
+export function lastSuccessfulRunAt(db: Database): number | null {
+  return (stmt(db, `SELECT max(started_at) FROM retention_runs WHERE outcome = 'ok'`).pluck().get() as number | null) ?? null;
+}
