@@ -21,6 +21,7 @@ import {
   SIGNATURE_COUNTERS,
   type IngestResult,
 } from './link/delivery';
+import { ingestTrace } from './ingest/trace';
 import { appSecretKeys, StoredAppSecretsSchema, type AppSecretKeys } from './link/metaSignature';
 import { createOutboxWorker, type OutboxWorker } from './outbox/worker';
 import { markRead, sendMedia, sendTemplate, sendText } from './outbox/sendService';
@@ -169,6 +170,7 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
         relayVouched: signatureCounter(db, SIGNATURE_COUNTERS.relayVouched),
         required: appSecrets !== null && signatureRequired,
       },
+      ingest: ingestTrace(db),
     };
   }
 
@@ -398,6 +400,10 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
     for (const conversationId of new Set(result.reactionChanges.map((r) => r.conversationId))) {
       emit('message.updated', { conversationId, messageId: null });
     }
+    // Edits, deletions and call events change a message already shown.
+    for (const c of result.messageChanges) emit('message.updated', { conversationId: c.conversationId, messageId: c.messageId });
+    // Something the admin's status counts (shelved, ignored, Meta's errors, cannot-show-yet) moved.
+    if (result.deadLettered || result.counts.shelved > 0 || result.counts.valueErrors > 0 || result.counts.unsupportedMessages > 0) emitStatusSoon();
     for (const conversationId of result.conversationIds) emit('conversation.updated', { conversationId });
     if (result.statusChanges.length > 0) worker?.kick();
   }

@@ -48,6 +48,61 @@ export const MediaRefSchema = z.object({
   state: z.enum(['pending', 'downloading', 'stored', 'failed', 'too_large']),
 });
 
+// message shapes
+/**
+ * What a message holds beyond its text, shaped for its own presentation (a pin with coordinates, a
+ * form's labelled answers, an order's lines, a call line, …). Built by the core from the stored
+ * message as Meta sent it; absent for plain text and images.
+ */
+export const MessageDetailSchema = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('location'),
+    latitude: z.number(),
+    longitude: z.number(),
+    name: z.string().nullable(),
+    address: z.string().nullable(),
+    /** A map at these coordinates, on a host the desk's external-link allowlist opens. */
+    mapsUrl: z.string(),
+  }),
+  z.object({
+    kind: z.literal('contacts'),
+    cards: z.array(z.object({ name: z.string().nullable(), phones: z.array(z.string()), emails: z.array(z.string()), organisation: z.string().nullable() })),
+  }),
+  /** A tapped reply button (`button`), list row (`list`) or template quick-reply (`template`). */
+  z.object({ kind: z.literal('reply'), replyKind: z.enum(['button', 'list', 'template']), title: z.string(), description: z.string().nullable() }),
+  /** A completed WhatsApp Flow: the form's answers, labelled. */
+  z.object({ kind: z.literal('form'), answers: z.array(z.object({ label: z.string(), value: z.string() })) }),
+  z.object({ kind: z.literal('callPermission'), accepted: z.boolean(), permanent: z.boolean().nullable() }),
+  z.object({
+    kind: z.literal('order'),
+    catalogId: z.string().nullable(),
+    items: z.array(z.object({ retailerId: z.string().nullable(), quantity: z.number().nullable(), price: z.number().nullable(), currency: z.string().nullable() })),
+  }),
+  z.object({
+    kind: z.literal('call'),
+    direction: z.enum(['in', 'out']),
+    /** `ringing` (started), `answered` (ended after talking), `missed`, `rejected`, `failed`. */
+    outcome: z.enum(['ringing', 'answered', 'missed', 'rejected', 'failed', 'accepted']),
+    durationSeconds: z.number().nullable(),
+  }),
+  z.object({ kind: z.literal('sticker'), animated: z.boolean() }),
+  z.object({ kind: z.literal('audio'), voice: z.boolean() }),
+  z.object({ kind: z.literal('video') }),
+  z.object({ kind: z.literal('document'), filename: z.string().nullable() }),
+  /** What this version cannot show yet, with Meta's type name (`poll`, `hologram`, …). */
+  z.object({ kind: z.literal('unsupported'), metaType: z.string() }),
+]);
+export type MessageDetail = z.infer<typeof MessageDetailSchema>;
+
+/** A Click-to-WhatsApp ad or post the patient came from. */
+export const ReferralViewSchema = z.object({
+  sourceType: z.string().nullable(),
+  headline: z.string().nullable(),
+  body: z.string().nullable(),
+  sourceUrl: z.string().nullable(),
+});
+export type ReferralView = z.infer<typeof ReferralViewSchema>;
+
 export const MessageViewSchema = z.object({
   id: Id,
   wamid: z.string().nullable(),
@@ -64,6 +119,15 @@ export const MessageViewSchema = z.object({
   error: z.object({ code: z.number().int().nullable(), title: z.string() }).nullable(),
   /** When the message was sent (Meta's timestamp for inbound, enqueue time for outbound), ms. */
   at: z.number().int(),
+  // message shapes (additive)
+  detail: MessageDetailSchema.nullable().optional(),
+  referral: ReferralViewSchema.nullable().optional(),
+  /** The sender edited it; `text` is the latest version. */
+  edited: z.boolean().optional(),
+  /** The sender deleted it for everyone: text and media are gone. */
+  deleted: z.boolean().optional(),
+  /** The clinic sent it from the WhatsApp Business app on its phone. */
+  fromPhone: z.boolean().optional(),
 });
 export type MessageView = z.infer<typeof MessageViewSchema>;
 

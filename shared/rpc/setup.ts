@@ -80,11 +80,40 @@ export const SignatureCheckStatusSchema = z.object({
 });
 export type SignatureCheckStatus = z.infer<typeof SignatureCheckStatusSchema>;
 
+// message shapes
+/**
+ * What arrived that the inbox could not show as it came (issue 9): shelved items by reason
+ * (encrypted in the database, kept whole), changes of fields this version ignores, messages no
+ * sender could be named for, messages shown as "cannot show yet", and Meta's recent value-level
+ * errors with their title and details. Counts, field names, error codes and Meta's own wording
+ * only: never patient text or numbers.
+ */
+export const IngestTraceSchema = z.object({
+  unattributable: z.object({ count: z.number().int().nonnegative(), lastAt: z.number().int().nullable() }),
+  ignoredFields: z.array(z.object({ field: z.string(), count: z.number().int().nonnegative(), lastAt: z.number().int() })),
+  shelved: z.array(z.object({ reason: z.string(), count: z.number().int().nonnegative(), lastAt: z.number().int() })),
+  unsupported: z.array(z.object({ reason: z.string(), count: z.number().int().nonnegative(), lastAt: z.number().int() })),
+  recentErrors: z.array(
+    z.object({
+      code: z.number().int(),
+      title: z.string().nullable(),
+      message: z.string().nullable(),
+      details: z.string().nullable(),
+      href: z.string().nullable(),
+      phoneNumberId: z.string().nullable(),
+      at: z.number().int(),
+    }),
+  ),
+});
+export type IngestTraceStatus = z.infer<typeof IngestTraceSchema>;
+
 export const WhatsAppStatusSchema = z.object({
   configured: z.boolean(),
   tokenExpired: z.boolean(),
   phoneNumberIds: z.array(z.string()),
   signatureCheck: SignatureCheckStatusSchema,
+  /** Additive (issue 9): deliveries shelved, ignored or unattributed, and Meta's recent errors. */
+  ingest: IngestTraceSchema.optional(),
 });
 export type WhatsAppStatus = z.infer<typeof WhatsAppStatusSchema>;
 

@@ -62,6 +62,7 @@ export const ReferralSchema = z.looseObject({
   video_url: z.string().optional(),
   thumbnail_url: z.string().optional(),
   ctwa_clid: z.string().optional(),
+  welcome_message: z.looseObject({ text: z.string().optional() }).optional(),
 });
 
 /** Fields every inbound message has, whatever its type. */
@@ -136,6 +137,15 @@ export const InteractiveMessageSchema = z.looseObject({
     list_reply: z.looseObject({ id: z.string(), title: z.string(), description: z.string().optional() }).optional(),
     /** WhatsApp Flows reply: `response_json` is a JSON string of the form's answers. */
     nfm_reply: z.looseObject({ response_json: z.string().optional(), body: z.string().optional(), name: z.string().optional() }).optional(),
+    /** The user's answer to a call permission request: `accept` or `reject`. */
+    call_permission_reply: z
+      .looseObject({
+        response: z.string().optional(),
+        is_permanent: z.boolean().optional(),
+        expiration_timestamp: z.union([z.number(), z.string()]).optional(),
+        response_source: z.string().optional(),
+      })
+      .optional(),
   }),
 });
 
@@ -178,14 +188,48 @@ export const SystemMessageSchema = z.looseObject({
   }),
 });
 
+/** One line of an order (Meta: `product_retailer_id`, `quantity`, `item_price`, `currency`). */
+export const OrderItemSchema = z.looseObject({
+  product_retailer_id: z.string().optional(),
+  quantity: z.union([z.number(), z.string()]).optional(),
+  item_price: z.union([z.number(), z.string()]).optional(),
+  currency: z.string().optional(),
+});
 export const OrderMessageSchema = z.looseObject({
   ...messageBase,
   type: z.literal('order'),
   order: z.looseObject({
     catalog_id: z.string().optional(),
     text: z.string().optional(),
-    product_items: z.array(z.looseObject({})).optional(),
+    product_items: z.array(OrderItemSchema).optional(),
   }),
+});
+
+/**
+ * The message an `edit` carries: the new version, in the shape of the type it edits (text, or
+ * media with a caption). Kept loose: only the text or caption is read from it.
+ */
+export const EditedContentSchema = z.looseObject({
+  type: z.string().optional(),
+  text: z.looseObject({ body: z.string().optional() }).optional(),
+  image: z.looseObject({ caption: z.string().optional() }).optional(),
+  video: z.looseObject({ caption: z.string().optional() }).optional(),
+  document: z.looseObject({ caption: z.string().optional() }).optional(),
+  context: MessageContextSchema.optional(),
+});
+
+/** A user edited an earlier message (Meta's `edit` reference; coexistence numbers). */
+export const EditMessageSchema = z.looseObject({
+  ...messageBase,
+  type: z.literal('edit'),
+  edit: z.looseObject({ original_message_id: z.string().min(1), message: EditedContentSchema.optional() }),
+});
+
+/** A user deleted an earlier message for everyone (Meta's `revoke` reference). */
+export const RevokeMessageSchema = z.looseObject({
+  ...messageBase,
+  type: z.literal('revoke'),
+  revoke: z.looseObject({ original_message_id: z.string().min(1) }),
 });
 
 /** Meta's own "unsupported" type: a message the Cloud API cannot pass on (`errors[0].code` 131051). */
@@ -210,6 +254,8 @@ export const KnownMessageSchema = z.discriminatedUnion('type', [
   SystemMessageSchema,
   OrderMessageSchema,
   UnsupportedMessageSchema,
+  EditMessageSchema,
+  RevokeMessageSchema,
 ]);
 export type KnownMessage = z.infer<typeof KnownMessageSchema>;
 export const KNOWN_MESSAGE_TYPES = KnownMessageSchema.options.map((o) => o.shape.type.value);
@@ -271,6 +317,77 @@ export const MessagesValueSchema = z.looseObject({
 export type MessagesValue = z.infer<typeof MessagesValueSchema>;
 
 /**
+ * One message the clinic sent from the WhatsApp Business app on its phone (`smb_message_echoes`,
+ * coexistence): a message object as inbound ones are, but `from` is the business number and `to`
+ * (or `to_user_id`) the patient.
+ */
+export const MessageEchoSchema = z
+  .looseObject({
+    id: z.string().min(1),
+    timestamp: MetaTimestampSchema,
+    type: z.string(),
+    from: z.string().optional(),
+    to: z.string().min(1).optional(),
+    to_user_id: z.string().min(1).optional(),
+    to_parent_user_id: z.string().min(1).optional(),
+  })
+  .transform((e) => {
+    const known = KnownMessageSchema.safeParse(e);
+    return { echo: e, message: known.success ? known.data : null };
+  });
+
+/** `value` of a change with `field: "smb_message_echoes"`. */
+export const MessageEchoesValueSchema = z.looseObject({
+  messaging_product: z.string().optional(),
+  metadata: WebhookMetadataSchema,
+  contacts: z.array(WebhookContactSchema).optional(),
+  message_echoes: z.array(MessageEchoSchema),
+});
+export type MessageEchoesValue = z.infer<typeof MessageEchoesValueSchema>;
+
+/**
+ * A call event (`field: "calls"`): `connect` when a call starts ringing, `terminate` when it ends
+ * (with `status` COMPLETED or FAILED, and `duration` in seconds when it was answered).
+ */
+export const CallSchema = z.looseObject({
+  id: z.string().min(1),
+  from: z.string().optional(),
+  to: z.string().optional(),
+  from_user_id: z.string().optional(),
+  to_user_id: z.string().optional(),
+  event: z.string().optional(),
+  timestamp: MetaTimestampSchema,
+  direction: z.string().optional(),
+  status: z.string().optional(),
+  start_time: z.union([z.number(), z.string()]).optional(),
+  end_time: z.union([z.number(), z.string()]).optional(),
+  duration: z.union([z.number(), z.string()]).optional(),
+  errors: z.array(WebhookErrorSchema).optional(),
+});
+export type Call = z.infer<typeof CallSchema>;
+
+/** Call status updates of business-initiated calls (`type: "call"`: RINGING, ACCEPTED, REJECTED). */
+export const CallStatusSchema = z.looseObject({
+  id: z.string().min(1),
+  type: z.string().optional(),
+  status: z.string().min(1),
+  timestamp: MetaTimestampSchema,
+  recipient_id: z.string().optional(),
+  recipient_user_id: z.string().optional(),
+});
+
+/** `value` of a change with `field: "calls"`. */
+export const CallsValueSchema = z.looseObject({
+  messaging_product: z.string().optional(),
+  metadata: WebhookMetadataSchema,
+  contacts: z.array(WebhookContactSchema).optional(),
+  calls: z.array(CallSchema).optional(),
+  statuses: z.array(CallStatusSchema).optional(),
+  errors: z.array(WebhookErrorSchema).optional(),
+});
+export type CallsValue = z.infer<typeof CallsValueSchema>;
+
+/**
  * The outer body: tolerant on purpose. Each change's `value` is parsed on its own (see
  * `parseWebhookChanges`) so one malformed change never takes a batch's good changes down with it.
  */
@@ -281,29 +398,40 @@ export type Webhook = z.infer<typeof WebhookSchema>;
 
 export type ParsedChange =
   | { kind: 'messages'; entryId: string; value: MessagesValue }
-  /** A field other than `messages` (account updates, templates, …): not ingested, counted. */
-  | { kind: 'ignored'; entryId: string; field: string }
+  | { kind: 'echoes'; entryId: string; value: MessageEchoesValue }
+  | { kind: 'calls'; entryId: string; value: CallsValue }
+  /**
+   * A field this version does not ingest (account updates, templates, …): shelved whole with its
+   * field name and counted, so an admin sees that something arrived and a later version can read it.
+   */
+  | { kind: 'ignored'; entryId: string; field: string; change: unknown }
   /** A `messages` change that did not parse: issue paths only (no values, which may be patient data). */
   | { kind: 'invalid'; entryId: string; field: string; issues: string[] };
 
-/** Splits a parsed webhook into its changes, each `messages` value parsed with the full schema. */
+/** The fields ingest reads, each with the schema of its `value`. */
+const INGESTED_FIELDS = {
+  messages: MessagesValueSchema,
+  smb_message_echoes: MessageEchoesValueSchema,
+  calls: CallsValueSchema,
+} as const;
+
+/** Splits a parsed webhook into its changes, each ingested value parsed with its field's schema. */
 export function parseWebhookChanges(webhook: Webhook): ParsedChange[] {
   const out: ParsedChange[] = [];
   for (const entry of webhook.entry) {
     for (const change of entry.changes) {
-      if (change.field !== 'messages') {
-        out.push({ kind: 'ignored', entryId: entry.id, field: change.field });
+      const field = change.field;
+      if (!Object.hasOwn(INGESTED_FIELDS, field)) {
+        out.push({ kind: 'ignored', entryId: entry.id, field, change });
         continue;
       }
-      const parsed = MessagesValueSchema.safeParse(change.value);
-      if (parsed.success) out.push({ kind: 'messages', entryId: entry.id, value: parsed.data });
-      else
-        out.push({
-          kind: 'invalid',
-          entryId: entry.id,
-          field: change.field,
-          issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.code}`),
-        });
+      const schema = INGESTED_FIELDS[field as keyof typeof INGESTED_FIELDS];
+      const parsed = schema.safeParse(change.value);
+      if (!parsed.success) {
+        out.push({ kind: 'invalid', entryId: entry.id, field, issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.code}`) });
+      } else if (field === 'messages') out.push({ kind: 'messages', entryId: entry.id, value: parsed.data as MessagesValue });
+      else if (field === 'calls') out.push({ kind: 'calls', entryId: entry.id, value: parsed.data as CallsValue });
+      else out.push({ kind: 'echoes', entryId: entry.id, value: parsed.data as MessageEchoesValue });
     }
   }
   return out;

@@ -238,8 +238,19 @@ describe('applyWebhook', () => {
   });
 
   it('normalizes without touching a database and skips nothing silently', () => {
-    const n = normalizeWebhook(hook({ contacts: [contact()], messages: [{ id: 'wamid.N', timestamp: '1', type: 'text', text: { body: 'x' } }], errors: [{ code: 131000, title: 'x' }] }));
-    expect(n.counts.unattributable).toBe(1);
-    expect(n.valueErrors).toEqual([{ phoneNumberId: PHONE_NUMBER_ID, code: 131000, title: 'x' }]);
+    const noSender = { id: 'wamid.N', timestamp: '1', type: 'text', text: { body: 'x' } };
+    // Exactly one contact in the change: the message can only be theirs.
+    const one = normalizeWebhook(hook({ contacts: [contact()], messages: [noSender] }));
+    expect(one.counts.unattributable).toBe(0);
+    expect(one.messages[0]!.sender.waId).toBe(PATIENT_WA_ID);
+    // Two (or none): nobody to file it under; shelved whole, counted.
+    const two = normalizeWebhook(
+      hook({ contacts: [contact(), contact('B', '15555550102')], messages: [noSender], errors: [{ code: 131000, title: 'x', error_data: { details: 'd' } }] }),
+    );
+    expect(two.counts.unattributable).toBe(1);
+    expect(two.messages).toEqual([]);
+    expect(two.shelved).toHaveLength(1);
+    expect(two.shelved[0]!.reason).toBe('unattributable message');
+    expect(two.valueErrors).toMatchObject([{ phoneNumberId: PHONE_NUMBER_ID, scope: 'value', code: 131000, title: 'x', details: 'd' }]);
   });
 });

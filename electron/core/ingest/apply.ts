@@ -1,11 +1,12 @@
 import type { Webhook } from '../../../shared/whatsapp/webhook';
 import { applyIdentityUpdate, findContactForIdentityUpdate, upsertContactFromWebhook } from '../db/repo/contacts';
 import { getOrCreateConversation, noteMessage } from '../db/repo/conversations';
-import { getMessageByWamid, insertInboundMessage, upsertReaction } from '../db/repo/messages';
+import { applyPendingRevisions, getMessage, getMessageByWamid, insertInboundMessage, recordRevision, upsertCall, upsertReaction } from '../db/repo/messages';
 import { applyPendingStatuses, recordStatus, type StatusChange } from '../db/repo/statuses';
 import { stmt } from '../db/statements';
 import type { Database } from '../db/types';
 import { normalizeWebhook, type NormalizedContact, type NormalizedWebhook } from './normalize';
+import { bumpIngestCount, recordWebhookError, shelveItem } from './trace';
 
 export interface ApplyResult {
   /** Messages stored by this call (a redelivered wamid is not here). */
@@ -14,6 +15,8 @@ export interface ApplyResult {
   statusChanges: StatusChange[];
   /** Conversations whose reactions changed (for a UI refresh of that thread). */
   reactionChanges: { conversationId: number; targetWamid: string }[];
+  /** Stored messages an edit, a revoke or a call event changed (for a UI refresh of that message). */
+  messageChanges: { conversationId: number; messageId: number }[];
   /** Every conversation touched (new messages, statuses, reactions), deduplicated. */
   conversationIds: number[];
   /** Contacts created or whose Meta-provided details changed. */
@@ -27,6 +30,17 @@ export interface ApplyResult {
     /** Statuses kept for a wamid not (yet) stored: applied when the message appears. */
     pendingStatuses: number;
     reactions: number;
+    /** The clinic's messages sent from the WhatsApp Business app (`smb_message_echoes`), stored. */
+    echoes: number;
+    /** Edits and revokes recorded (a redelivered event is a duplicate); `pendingRevisions` wait for their message. */
+    edits: number;
+    revokes: number;
+    pendingRevisions: number;
+    duplicateRevisions: number;
+    /** Call events (`calls`): new lines and updates of a call's line. */
+    calls: number;
+    /** Items shelved in `dead_letters` by this delivery (unattributable messages, ignored fields). */
+    shelved: number;
     valueErrors: number;
     ignoredChanges: number;
     invalidChanges: number;
@@ -39,6 +53,8 @@ export interface ApplyResult {
   /** Issue paths of `messages` changes that did not parse (no values: they may hold patient data). */
   invalidIssues: string[];
   valueErrors: NormalizedWebhook['valueErrors'];
+  /** Changes of fields this version does not ingest (shelved), by field name. */
+  ignoredByField: Record<string, number>;
 }
 
 /**
@@ -60,6 +76,7 @@ export function emptyApplyResult(): ApplyResult {
     newMessages: [],
     statusChanges: [],
     reactionChanges: [],
+    messageChanges: [],
     conversationIds: [],
     contactIds: [],
     counts: {
@@ -70,6 +87,13 @@ export function emptyApplyResult(): ApplyResult {
       duplicateStatuses: 0,
       pendingStatuses: 0,
       reactions: 0,
+      echoes: 0,
+      edits: 0,
+      revokes: 0,
+      pendingRevisions: 0,
+      duplicateRevisions: 0,
+      calls: 0,
+      shelved: 0,
       valueErrors: 0,
       ignoredChanges: 0,
       invalidChanges: 0,
@@ -79,17 +103,20 @@ export function emptyApplyResult(): ApplyResult {
     },
     invalidIssues: [],
     valueErrors: [],
+    ignoredByField: {},
   };
 }
 
 function applyInTransaction(db: Database, n: NormalizedWebhook, now: number): ApplyResult {
   const result = emptyApplyResult();
-  result.counts.valueErrors = n.valueErrors.length;
+  for (const e of n.valueErrors) if (recordWebhookError(db, e, now)) result.counts.valueErrors += 1;
+  for (const item of n.shelved) if (shelveItem(db, item, now, now)) result.counts.shelved += 1;
   result.counts.ignoredChanges = n.counts.ignoredChanges;
   result.counts.invalidChanges = n.counts.invalidChanges;
   result.counts.unattributable = n.counts.unattributable;
   result.invalidIssues = n.invalidIssues;
   result.valueErrors = n.valueErrors;
+  result.ignoredByField = n.counts.ignoredByField;
   const conversations = new Set<number>();
   const contacts = new Set<number>();
 
@@ -115,6 +142,8 @@ function applyInTransaction(db: Database, n: NormalizedWebhook, now: number): Ap
       db,
       {
         conversationId,
+        direction: m.direction,
+        origin: m.origin,
         wamid: m.wamid,
         type: m.type,
         text: m.text,
@@ -130,10 +159,16 @@ function applyInTransaction(db: Database, n: NormalizedWebhook, now: number): Ap
       continue;
     }
     result.counts.messages += 1;
-    if (m.unsupported) result.counts.unsupportedMessages += 1;
+    if (m.origin === 'phone') result.counts.echoes += 1;
+    if (m.unsupported) {
+      result.counts.unsupportedMessages += 1;
+      bumpIngestCount(db, `unsupported:${m.unsupported}`, now);
+    }
     conversations.add(conversationId);
     result.newMessages.push({ messageId, conversationId, wamid: m.wamid, type: m.type });
-    noteMessage(db, conversationId, { messageId, at: m.sentAt, inbound: true, countsUnread: m.type !== 'system' }, now);
+    // The clinic's own message from its phone neither opens the service window nor counts as unread.
+    const inbound = m.direction === 'inbound';
+    noteMessage(db, conversationId, { messageId, at: m.sentAt, inbound, countsUnread: inbound && m.type !== 'system' }, now);
     if (m.mediaId && m.media) {
       // The media downloader (electron/core/media) picks pending rows up; the bytes come later.
       stmt(
@@ -155,6 +190,42 @@ function applyInTransaction(db: Database, n: NormalizedWebhook, now: number): Ap
     // its message is applied here all the same, so no history is lost.
     const change = applyPendingStatuses(db, messageId, now);
     if (change) result.statusChanges.push(change);
+    // An edit or revoke that overtook its message.
+    const stored = getMessage(db, messageId);
+    if (stored && applyPendingRevisions(db, stored, now)) result.messageChanges.push({ conversationId, messageId });
+  }
+
+  for (const r of n.revisions) {
+    const { conversationId } = conversationFor(r.sender, r.phoneNumberId, r.at);
+    const outcome = recordRevision(
+      db,
+      { conversationId, eventWamid: r.eventWamid, originalWamid: r.originalWamid, kind: r.kind, direction: r.direction, text: r.text, content: r.content, at: r.at },
+      now,
+    );
+    if (outcome.outcome === 'duplicate') {
+      result.counts.duplicateRevisions += 1;
+      continue;
+    }
+    if (r.kind === 'edit') result.counts.edits += 1;
+    else result.counts.revokes += 1;
+    if (outcome.outcome === 'pending') result.counts.pendingRevisions += 1;
+    if (outcome.outcome === 'applied' && outcome.messageId !== null) {
+      conversations.add(conversationId);
+      result.messageChanges.push({ conversationId, messageId: outcome.messageId });
+    }
+  }
+
+  for (const c of n.calls) {
+    const { conversationId } = conversationFor(c.sender, c.phoneNumberId, c.at);
+    const r = upsertCall(db, { conversationId, callId: c.callId, direction: c.direction, call: c.call, at: c.at }, now);
+    if (!r.changed) continue;
+    result.counts.calls += 1;
+    conversations.add(conversationId);
+    if (r.created) {
+      result.newMessages.push({ messageId: r.messageId, conversationId, wamid: c.callId, type: 'call' });
+      // A patient's call opens (or renews) the service window, like a message; it is not an unread message.
+      noteMessage(db, conversationId, { messageId: r.messageId, at: c.at, inbound: c.direction === 'inbound', countsUnread: false }, now);
+    } else result.messageChanges.push({ conversationId, messageId: r.messageId });
   }
 
   for (const r of n.reactions) {
@@ -163,7 +234,7 @@ function applyInTransaction(db: Database, n: NormalizedWebhook, now: number): Ap
     const changed = upsertReaction(db, {
       targetWamid: r.targetWamid,
       contactId,
-      fromBusiness: false,
+      fromBusiness: r.fromBusiness === true,
       emoji: r.emoji,
       reactionWamid: r.reactionWamid,
       reactedAt: r.reactedAt,

@@ -8,6 +8,7 @@ import { ingestDelivery, type IngestResult, shelveUnopenable } from './delivery'
 import type { AppSecretKeys } from './metaSignature';
 import type { CoreKeys } from '../keys/coreKeys';
 import { enrolWithRelay } from './enrol';
+import { createIngestLog } from '../ingest/log';
 import { createEnvelopeOpener } from './openEnvelope';
 import { loadPairing, savePairing, type Pairing } from './pairing';
 import { createRelayLink, type OpenedDelivery, type RelayLink } from './relayLink';
@@ -25,6 +26,8 @@ export interface LinkManagerDeps {
   /** Whether only Meta-signed deliveries may be applied (relay-kind ones shelved). Read per batch, from memory. */
   requireMetaSignature?: () => boolean;
   checkpointIntervalMs: number;
+  /** How often the info-level ingest summary is logged (default a minute). */
+  ingestSummaryIntervalMs?: number;
 }
 
 export interface LinkManager {
@@ -48,6 +51,7 @@ export function createLinkManager(deps: LinkManagerDeps): LinkManager {
   let checkpointTimer: NodeJS.Timeout | null = null;
   let stopped = false;
   let deviceKeyRecorded = false;
+  const ingestLog = createIngestLog(deps.logger, deps.ingestSummaryIntervalMs);
 
   function publish(status: RelayStatus): void {
     current = status;
@@ -83,6 +87,7 @@ export function createLinkManager(deps: LinkManagerDeps): LinkManager {
       )
       .immediate();
     for (const result of results) {
+      ingestLog.delivery(result);
       if (result.deadLettered) log.warn({ seq: result.relaySeq }, 'delivery shelved as a dead letter');
       try {
         deps.onIngested(result);
@@ -163,6 +168,7 @@ export function createLinkManager(deps: LinkManagerDeps): LinkManager {
     },
     async stop() {
       stopped = true;
+      ingestLog.stop();
       if (checkpointTimer) clearInterval(checkpointTimer);
       await link?.close();
       link = null;

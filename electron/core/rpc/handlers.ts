@@ -14,6 +14,7 @@ import {
 import { getMessageByWamid, listThread, type ThreadMessage } from '../db/repo/messages';
 import { addQuickReply, listQuickReplies, removeQuickReply, type QuickReplyRow } from '../db/repo/quickReplies';
 import { searchMessages } from '../db/repo/search';
+import { presentMessage } from '../ingest/present';
 import { customerServiceWindow } from '../window';
 import type { RecoveryService } from '../keys/recovery';
 import type { LinkManager } from '../link/linkManager';
@@ -222,6 +223,8 @@ export function createHandlers(deps: HandlerDeps): Omit<Handlers, `${'auth' | 's
 
   function toMessageView(m: ThreadMessage, conversationId: number): MessageView {
     const replied = m.contextWamid ? getMessageByWamid(db, m.contextWamid) : null;
+    const deleted = m.revokedAt !== null;
+    const shape = deleted ? { detail: null, referral: null } : presentMessage(m.type, m.content);
     return {
       id: m.id,
       wamid: m.wamid,
@@ -229,7 +232,7 @@ export function createHandlers(deps: HandlerDeps): Omit<Handlers, `${'auth' | 's
       direction: m.direction === 'inbound' ? 'in' : 'out',
       type: m.type,
       text: m.text,
-      media: m.mediaId ? whatsapp.mediaRef(m.mediaId) : null,
+      media: m.mediaId && !deleted ? whatsapp.mediaRef(m.mediaId) : null,
       replyTo: m.contextWamid
         ? { messageId: replied?.id ?? null, wamid: m.contextWamid, preview: replied?.text?.slice(0, 160) ?? null }
         : null,
@@ -237,6 +240,11 @@ export function createHandlers(deps: HandlerDeps): Omit<Handlers, `${'auth' | 's
       status: m.status as MessageView['status'],
       error: m.error ? { code: m.error.code, title: m.error.title ?? 'Failed' } : null,
       at: m.sentAt,
+      detail: shape.detail,
+      referral: shape.referral,
+      edited: m.editedAt !== null && !deleted,
+      deleted,
+      fromPhone: m.origin === 'phone',
     };
   }
 }
