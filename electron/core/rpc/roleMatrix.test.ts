@@ -4,6 +4,7 @@
 // contract without a sample input here fails this file, so nobody has to remember to cover it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROLES, RPC_METHODS, methodDef, type MethodDef, type Role, type RpcMethod, type RpcResult } from '../../../shared/rpc';
+import { DEFAULT_KEYWORDS } from '../privacy/consent';
 import { startSeededCore, type SeededCore } from '../testing/seededCore';
 import { IT_ADMIN, TEST_PASSWORD, adminConnection, rpc, signIn, type Person } from '../testing/users';
 import type { Connection } from '../types';
@@ -96,6 +97,26 @@ function samples(): Partial<Record<RpcMethod, unknown>> {
     'audit.query': {},
     'audit.findPatients': { query: 'Patient' },
     'audit.export': {},
+    // Privacy: unknown ids or a missing folder where an allowed call would change something.
+    'privacy.getConsent': { contactId: p1.contactId },
+    'privacy.recordConsent': { contactId: p1.contactId, status: 'opted_in', source: 'desk' },
+    'privacy.getKeywords': {},
+    'privacy.updateKeywords': DEFAULT_KEYWORDS,
+    'privacy.getSettings': {},
+    'privacy.updateSettings': { sendGuard: 'warn' },
+    'privacy.checkOutgoing': { text: 'Bis morgen' },
+    'privacy.requests.list': {},
+    'privacy.requests.register': { contactId: 999_999, kind: 'access' },
+    'privacy.requests.complete': { requestId: 999_999, outcome: 'Sent by post' },
+    'privacy.export': { contactId: p1.contactId, destinationDir: '/nonexistent/clinic-inbox-matrix' },
+    'privacy.legalHold.get': { contactId: p1.contactId },
+    // Held (it comes before retention.runNow in the contract), so the purge keeps the seeded file media.get reads.
+    'privacy.legalHold.set': { contactId: p1.contactId, reason: REASON },
+    'privacy.legalHold.clear': { contactId: 999_999, reason: REASON },
+    'privacy.retention.get': {},
+    'privacy.retention.update': { rules: [{ kind: 'drafts', days: 30, legalMinimumDays: 0 }] },
+    'privacy.retention.preview': {},
+    'privacy.retention.runNow': {},
   };
 }
 
