@@ -119,7 +119,8 @@ describe('privacy operations through relay, core and the Graph API simulator', (
     // Asking again while it is open is the same request, and no second acknowledgement.
     await sim.postInbound({ from, name: 'Patient inzage', text: 'INZAGE' });
     await sim.postInbound({ from, name: 'Patient inzage', text: 'Wanneer hoor ik iets?' });
-    await waitFor('third message stored', async () => (await call(core, RECEPTION, 'inbox.listConversations', {})).items.some((c) => c.lastMessagePreview === 'Wanneer hoor ik iets?'));
+    const conversationId = (await call(core, RECEPTION, 'inbox.listConversations', {})).items.find((c) => c.contact.id === contactId)!.id;
+    await waitFor('third message stored', async () => (await call(core, RECEPTION, 'messages.list', { conversationId })).items.some((m) => m.text === 'Wanneer hoor ik iets?'));
     expect(await call(core, ADMIN, 'privacy.requests.list', { contactId })).toHaveLength(1);
     expect(textsTo(from)).toHaveLength(1);
     // Never fulfilled automatically: done only when staff mark it with what was sent.

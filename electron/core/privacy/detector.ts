@@ -81,6 +81,7 @@ const CONTEXT: Record<'bsn' | 'nhs' | 'steuer_id' | 'nir' | 'rrn', RegExp> = {
   nir: /(s[ée]cu|s[ée]curit[ée] sociale|nir\b|num[ée]ro de s[ée]cu|insee|carte vitale)/iu,
   rrn: /(rijksregister|registre national|rrn\b|nationaal nummer|num[ée]ro national|insz|niss)/iu,
 };
+const NATIONAL_LENGTH: Record<keyof typeof CONTEXT, number> = { bsn: 9, nhs: 10, steuer_id: 11, nir: 15, rrn: 11 };
 /** Before a digit run, these say it is not a personal number (orders, invoices, references). */
 const NOT_PERSONAL = /(order|bestel|bestelling|bestellnummer|bestellung|factuur|rechnung|invoice|commande|facture|referentie|referenz|reference|référence|ref\.?|dossier|zaak|ticket|kenmerk|aktenzeichen|pedido|tracking|zending|sendung|colis|postcode|kamer|zimmer|room|bus|lijn)\s*(nr|no|n°|nº|nummer|number|numéro|num)?\.?\s*[:#]?\s*$/iu;
 
@@ -271,7 +272,7 @@ export function detectPersonalData(text: string, options: DetectOptions = {}): F
       continue;
     }
     // A number named as a national number that fails its check digit is a mistyped one, not a phone.
-    const namedNational = Object.values(CONTEXT).some((re) => re.test(before(text, start, 24)));
+    const namedNational = (Object.keys(CONTEXT) as (keyof typeof CONTEXT)[]).some((k) => NATIONAL_LENGTH[k] === digits.length && CONTEXT[k].test(before(text, start, 24)));
     if (!negative && !namedNational && phoneAt(raw)) {
       out.push({ kind: 'phone', start, end, confidence: 0.9 });
       claims.push({ start, end });
