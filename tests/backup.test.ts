@@ -15,7 +15,9 @@ import type { Database } from '../electron/core/db/types';
 import { keychainAccounts } from '../electron/core/keys/accounts';
 import { createRecoveryKey } from '../electron/core/keys/recovery';
 import { createKeytarSecretStore, type SecretStore } from '../electron/core/keys/secretStore';
-import { TEST_HASH_COST } from '../electron/core/testing/users';
+import { adminConnection, IT_ADMIN, rpc, signIn, TEST_HASH_COST, TEST_PASSWORD, type Person } from '../electron/core/testing/users';
+import { startCore } from '../electron/core/startCore';
+import type { Connection, Core } from '../electron/core/types';
 import { ADMIN, call, dispatchAs, quietLogger, RECEPTION, startPairedCore, tempDataDir, waitFor } from './helpers';
 
 const PHONE = '110000000000001';
@@ -171,7 +173,7 @@ describe('backups: encrypted, verified, restorable on new hardware, erasures sta
     await waitFor('it finished', async () => !(await call(core, ADMIN, 'backup.status', {})).running, 30_000);
     await core.close();
     await post('wamid.BK3', 'Nachricht während der Umzug', '15555550101');
-    await waitFor('queued at the relay', () => relay.queued('clinic-bk') > 0);
+    await waitFor('queued at the relay', async () => (await relay.queued('clinic-bk')) > 0);
 
     const target = tempDataDir();
     const fresh = await emptyKeychain();
@@ -206,3 +208,93 @@ describe('pruning', () => {
     expect(selectKept(onlyOld, 30, 0).has('good')).toBe(true);
   });
 });
+
+describe('restore through the window\u2019s core (startCore): it restarts in place', () => {
+  const opts = (dataDir: string, secrets?: SecretStore) => ({ dataDir, logger: quietLogger(), passwordHashCost: TEST_HASH_COST, graph: { baseUrl: 'http://127.0.0.1:9' }, policyPath: null, ...(secrets ? { secrets } : {}) });
+  const BEFORE: Person = { username: 'before-backup', displayName: 'Before Backup', roles: ['receptionist'] };
+  const AFTER: Person = { username: 'after-backup', displayName: 'After Backup', roles: ['receptionist'] };
+  const usernames = async (connection: Connection) => (await rpc(connection, 'users.list')).map((u) => u.username).sort();
+
+  it('same computer: backup.restore reopens the core on the backup, the window reattaches signed out, nothing is left aside', async () => {
+    const dir = tempDataDir();
+    const folder = tempDataDir();
+    const core = await startCore(opts(dir.dir));
+    try {
+      const admin = await adminConnection(core);
+      await signIn(core, BEFORE);
+      await rpc(admin, 'backup.updateSettings', { destination: folder.dir });
+      const entry = await rpc(admin, 'backup.runNow', {});
+      await signIn(core, AFTER);
+      expect(await usernames(admin)).toContain(AFTER.username);
+      const window = core.connect('test-window');
+      const events: string[] = [];
+      window.on((event) => events.push(event));
+      await rpc(window, 'auth.signIn', { username: IT_ADMIN.username, password: TEST_PASSWORD });
+      const result = await rpc(window, 'backup.restore', { file: entry.file });
+      expect(result).toMatchObject({ createdAt: entry.createdAt, erasuresReapplied: 0, restartRequired: true });
+      // The same connection now speaks to the restored core, signed out (its sessions are the backup's).
+      expect(await rpc(window, 'session.whoami')).toMatchObject({ signedIn: false });
+      await rpc(window, 'auth.signIn', { username: IT_ADMIN.username, password: TEST_PASSWORD });
+      expect(await usernames(window)).toEqual([BEFORE.username, IT_ADMIN.username].sort());
+      // The other window was told to show sign-in.
+      expect(await admin.dispatch('users.list', {})).toMatchObject({ ok: false, error: { code: 'UNAUTHENTICATED' } });
+      expect(files(dir.dir).filter((f) => f.includes('before-restore') || f.endsWith('.restore'))).toEqual([]);
+    } finally {
+      await core.close();
+      dir.remove();
+      folder.remove();
+    }
+  }, 90_000);
+
+  it('new hardware: a never-used installation is replaced by the backup (keys, users, settings); a used one is refused and unchanged', async () => {
+    const source = tempDataDir();
+    const folder = tempDataDir();
+    const target = tempDataDir();
+    const fresh = await emptyKeychain();
+    const core = await startCore(opts(source.dir));
+    let restored: Core | null = null;
+    try {
+      const admin = await adminConnection(core);
+      await signIn(core, BEFORE);
+      const { recoveryKey } = await rpc(admin, 'recovery.create', { replace: false });
+      await rpc(admin, 'backup.updateSettings', { destination: folder.dir, dailyAt: '03:30' });
+      const entry = await rpc(admin, 'backup.runNow', {});
+      const sourceId = readFileSync(join(source.dir, 'installation-id'), 'utf8').trim();
+
+      // The source is in use: refused with CONFLICT, and it keeps everything.
+      const used = await core.connect('test').dispatch('backup.restoreFromFile', { path: entry.file, recoveryKey });
+      expect(used).toMatchObject({ ok: false, error: { code: 'CONFLICT' } });
+
+      // A new computer: the window's core made a fresh installation before anyone could ask.
+      restored = await startCore(opts(target.dir, fresh));
+      const freshId = readFileSync(join(target.dir, 'installation-id'), 'utf8').trim();
+      expect(freshId).not.toBe(sourceId);
+      const window = restored.connect('test-window');
+      expect(await window.dispatch('backup.restoreFromFile', { path: entry.file, recoveryKey: 'WRONG-KEY0-AAAA-AAAA' })).toMatchObject({ ok: false });
+      expect(readFileSync(join(target.dir, 'installation-id'), 'utf8').trim()).toBe(freshId);
+      const result = await rpc(window, 'backup.restoreFromFile', { path: entry.file, recoveryKey });
+      expect(result).toMatchObject({ installationId: sourceId, createdAt: entry.createdAt });
+      expect(readFileSync(join(target.dir, 'installation-id'), 'utf8').trim()).toBe(sourceId);
+      // The fresh installation's keys are gone; the restored ones are there (device keys too: no re-pairing).
+      expect(await fresh.get(keychainAccounts(freshId).databaseKey)).toBeNull();
+      for (const account of ['databaseKey', 'deviceSigningKey', 'deviceEncryptionKey'] as const) {
+        expect(await fresh.get(keychainAccounts(sourceId)[account])).toBe(await secretsOf(sourceId, account));
+      }
+      await rpc(window, 'auth.signIn', { username: IT_ADMIN.username, password: TEST_PASSWORD });
+      expect(await usernames(window)).toEqual([BEFORE.username, IT_ADMIN.username].sort());
+      expect(await rpc(window, 'backup.getSettings', {})).toMatchObject({ dailyAt: '03:30' });
+      expect(files(target.dir).filter((f) => f.includes('before-restore') || f.endsWith('.restore'))).toEqual([]);
+    } finally {
+      await restored?.close();
+      await core.close();
+      for (const id of [readFileSync(join(target.dir, 'installation-id'), 'utf8').trim()]) for (const account of Object.values(keychainAccounts(id))) await fresh.delete(account);
+      source.remove();
+      folder.remove();
+      target.remove();
+    }
+  }, 120_000);
+});
+
+async function secretsOf(installationId: string, account: 'databaseKey' | 'deviceSigningKey' | 'deviceEncryptionKey'): Promise<string | null> {
+  return (await createKeytarSecretStore()).get(keychainAccounts(installationId)[account]);
+}

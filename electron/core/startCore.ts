@@ -2,7 +2,8 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { CodedError } from '../../shared/errors';
 import { RPC_METHODS } from '../../shared/rpc';
-import { createCore, type CoreHandle, type CreateCoreOptions } from './createCore';
+import { restartable, type RestartableCore } from './backup/restartable';
+import { createCore, type CreateCoreOptions } from './createCore';
 import { DATABASE_FILE } from './db/coreStore';
 import { restoreFromFile } from './backup/restore';
 import { restoreFromRecoveryKey } from './keys/recovery';
@@ -19,7 +20,8 @@ import type { Connection, Core, CoreEventListener } from './types';
  */
 export async function startCore(options: CreateCoreOptions): Promise<Core> {
   try {
-    return await createCore(options);
+    // Restarts itself in place after a restore (backup/restartable.ts), so windows reattach.
+    return restartable(options, await createCore(options), createCore);
   } catch (err) {
     if (!(err instanceof CodedError && err.code === 'RECOVERY_REQUIRED')) throw err;
     return lockedCore(options, err);
@@ -28,8 +30,8 @@ export async function startCore(options: CreateCoreOptions): Promise<Core> {
 
 function lockedCore(options: CreateCoreOptions, why: CodedError): Core {
   const logger = options.logger ?? pino({ level: 'info', base: { part: 'core' } });
-  let real: CoreHandle | null = null;
-  let opening: Promise<CoreHandle> | null = null;
+  let real: RestartableCore | null = null;
+  let opening: Promise<RestartableCore> | null = null;
   // Attempts are audited once the database is open again: until then there is no log to write to.
   const pendingAudit: AuditRecord[] = [];
   logger.warn({ code: why.code }, 'core locked: the database key is missing from the keychain; waiting for the recovery key');
@@ -42,9 +44,9 @@ function lockedCore(options: CreateCoreOptions, why: CodedError): Core {
     const secrets = options.secrets ?? (await createKeytarSecretStore());
     const result = await restoreFromRecoveryKey({ dataDir: options.dataDir, databasePath: join(options.dataDir, DATABASE_FILE), secrets, recoveryKey });
     opening ??= createCore({ ...options, secrets }).then((core) => {
-      real = core;
+      real = restartable({ ...options, secrets }, core, createCore);
       logger.info({ installationId: core.installationId }, 'database key restored with the recovery key; core unlocked');
-      return core;
+      return real;
     });
     await opening;
     return result;
@@ -53,7 +55,7 @@ function lockedCore(options: CreateCoreOptions, why: CodedError): Core {
   handlers['backup.restoreFromFile'] = async ({ path, recoveryKey }) => {
     const secrets = options.secrets ?? (await createKeytarSecretStore());
     const result = await restoreFromFile({ dataDir: options.dataDir, path, recoveryKey, secrets });
-    opening ??= createCore({ ...options, secrets }).then((core) => (real = core));
+    opening ??= createCore({ ...options, secrets }).then((core) => (real = restartable({ ...options, secrets }, core, createCore)));
     await opening;
     return result;
   };

@@ -163,13 +163,22 @@ export function applyStagedRestore(dataDir: string): boolean {
   return true;
 }
 
+export interface PreparedFileRestore {
+  result: { installationId: string; createdAt: number; erasuresReapplied: number };
+  /** Puts the keys into the keychain and the database, installation id and recovery file into the folder. */
+  commit(): Promise<void>;
+  /** Removes the prepared database (a refusal or a change of mind): nothing else was written. */
+  discard(): void;
+}
+
 /**
- * New hardware (or a keychain that lost the key): restores a backup into `dataDir` with the
- * recovery key. Every check (the recovery key, the installation, the file's integrity, its schema)
- * runs before anything is written outside a scratch file; only then are the keys put into the
- * keychain and the database, installation id and recovery file into the data folder.
+ * New hardware (or a keychain that lost the key), first half: every check (the recovery key, the
+ * installation, the file's integrity, its schema) and the prepared database, before anything is
+ * written outside a scratch file in the data folder. `replaceNeverUsed`: the folder holds a
+ * brand-new installation nobody used (the caller decided, see `BackupService.neverUsed`), which the
+ * restored one replaces.
  */
-export async function restoreFromFile(input: { dataDir: string; path: string; recoveryKey: string; secrets: SecretStore }): Promise<{ installationId: string; createdAt: number; erasuresReapplied: number }> {
+export async function prepareRestoreFromFile(input: { dataDir: string; path: string; recoveryKey: string; secrets: SecretStore; replaceNeverUsed?: boolean }): Promise<PreparedFileRestore> {
   const { outer } = readTrailer(input.path);
   refuseNewerSchema(outer);
   const keys = keysFromBackup(outer, input.recoveryKey);
@@ -177,31 +186,60 @@ export async function restoreFromFile(input: { dataDir: string; path: string; re
   const idFile = join(input.dataDir, INSTALLATION_ID_FILE);
   const live = join(input.dataDir, DATABASE_FILE);
   const existingId = existsSync(idFile) ? readFileSync(idFile, 'utf8').trim() : null;
-  if (existingId && existingId !== outer.installationId && existsSync(live)) {
+  const sameInstallation = existingId === outer.installationId;
+  if (existingId && !sameInstallation && existsSync(live) && !input.replaceNeverUsed) {
     throw new CodedError('CONFLICT', 'This data folder holds another installation\u2019s database; restore into an empty folder. Nothing was changed.');
   }
   const opened = openBackupWithDatabaseKey(input.path, databaseKey, outer.installationId);
-  const liveLedger = existsSync(live) && existingId === outer.installationId ? ledgerOf(live, databaseKey) : [];
+  const liveLedger = existsSync(live) && sameInstallation ? ledgerOf(live, databaseKey) : [];
   mkdirSync(input.dataDir, { recursive: true, mode: 0o700 });
   const prepared = stagedRestorePath(input.dataDir);
   const erasuresReapplied = await prepareDatabase({ backupPath: input.path, opened, databaseKey, outPath: prepared, ledgers: [liveLedger, newestSibling(input.path, outer.installationId, databaseKey)] });
-  try {
-    const accounts = keychainAccounts(outer.installationId);
-    // Device keys first: a database key without them would make the core generate new ones.
-    for (const [account, value] of [
-      [accounts.deviceSigningKey, keys.deviceSigningKey],
-      [accounts.deviceEncryptionKey, keys.deviceEncryptionKey],
-      [accounts.databaseKey, keys.databaseKey],
-    ] as const) {
-      await input.secrets.set(account, value);
-      if ((await input.secrets.get(account)) !== value) throw new CodedError('KEYCHAIN_UNAVAILABLE', 'The keychain did not keep the restored keys; try again once it is unlocked.');
-    }
-  } catch (err) {
-    rmSync(prepared, { force: true });
-    throw err;
+  return {
+    result: { installationId: outer.installationId, createdAt: outer.createdAt, erasuresReapplied },
+    discard: () => rmSync(prepared, { force: true }),
+    async commit() {
+      try {
+        const accounts = keychainAccounts(outer.installationId);
+        // Device keys first: a database key without them would make the core generate new ones.
+        for (const [account, value] of [
+          [accounts.deviceSigningKey, keys.deviceSigningKey],
+          [accounts.deviceEncryptionKey, keys.deviceEncryptionKey],
+          [accounts.databaseKey, keys.databaseKey],
+        ] as const) {
+          await input.secrets.set(account, value);
+          if ((await input.secrets.get(account)) !== value) throw new CodedError('KEYCHAIN_UNAVAILABLE', 'The keychain did not keep the restored keys; try again once it is unlocked.');
+        }
+      } catch (err) {
+        rmSync(prepared, { force: true });
+        throw err;
+      }
+      if (!sameInstallation) writeFileSync(idFile, `${outer.installationId}\n`, { mode: 0o600 });
+      writeFileSync(join(input.dataDir, RECOVERY_FILE), `${JSON.stringify(outer.recovery, null, 2)}\n`, { mode: 0o600 });
+      swapIn(input.dataDir, prepared);
+    },
+  };
+}
+
+/** New hardware: checks, prepares and puts the restored installation in place (nothing is running on the folder). */
+export async function restoreFromFile(input: { dataDir: string; path: string; recoveryKey: string; secrets: SecretStore; replaceNeverUsed?: boolean }): Promise<{ installationId: string; createdAt: number; erasuresReapplied: number }> {
+  const prepared = await prepareRestoreFromFile(input);
+  await prepared.commit();
+  return prepared.result;
+}
+
+/** After the restored database opened: the one it replaced is no longer needed. */
+export function discardBeforeRestore(dataDir: string): void {
+  for (const suffix of ['', '-wal', '-shm']) rmSync(`${beforeRestorePath(dataDir)}${suffix}`, { force: true });
+}
+
+/** The restored database did not open: the one it replaced goes back. */
+export function undoRestore(dataDir: string): void {
+  const live = join(dataDir, DATABASE_FILE);
+  const aside = beforeRestorePath(dataDir);
+  if (!existsSync(aside)) return;
+  for (const suffix of ['', '-wal', '-shm']) {
+    rmSync(`${live}${suffix}`, { force: true });
+    if (existsSync(`${aside}${suffix}`)) renameSync(`${aside}${suffix}`, `${live}${suffix}`);
   }
-  if (!existingId) writeFileSync(idFile, `${outer.installationId}\n`, { mode: 0o600 });
-  writeFileSync(join(input.dataDir, RECOVERY_FILE), `${JSON.stringify(outer.recovery, null, 2)}\n`, { mode: 0o600 });
-  swapIn(input.dataDir, prepared);
-  return { installationId: outer.installationId, createdAt: outer.createdAt, erasuresReapplied };
 }

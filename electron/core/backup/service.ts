@@ -9,8 +9,9 @@ import { getSetting, setSetting } from '../db/repo/settings';
 import type { Database } from '../db/types';
 import { createJobLoop } from '../jobLoop';
 import { RECOVERY_FILE } from '../keys/recovery';
+import { loadPairing } from '../link/pairing';
 import { BACKUP_EXTENSION, BACKUP_FORMAT, BACKUP_FORMAT_VERSION, encodeTrailer, readTrailer, unwrapBackupKey, wrapBackupKey, type OuterHeader } from './format';
-import { runWorker } from './runWorker';
+import { runWorker, stopWorker } from './runWorker';
 
 export type BackupTrigger = 'schedule' | 'manual' | 'restore' | 'migration' | 'erasure' | 'console';
 
@@ -37,6 +38,12 @@ export interface BackupService {
   verify(file: string): Promise<{ ok: boolean; problem: string | null }>;
   /** Keeps `keepDaily` newest days and `keepMonthly` newest months; never the only verified backup. */
   prune(folder?: string): string[];
+  /**
+   * A brand-new installation nobody has used, which a restore from a file may replace: no user
+   * account, no contact, conversation or message, no audit entry by a person, and not paired with
+   * a relay. Anything else is a clinic's data and is never replaced.
+   */
+  neverUsed(): boolean;
   /** Also asks for a backup after a migration at start. */
   start(options?: { migrated?: boolean }): void;
   stop(): Promise<void>;
@@ -339,6 +346,17 @@ export function createBackupService(deps: BackupServiceDeps): BackupService {
       }
     },
     prune,
+    neverUsed() {
+      const any = (sql: string) => db.prepare(sql).get() !== undefined;
+      return (
+        !any('SELECT 1 FROM users LIMIT 1') &&
+        !any('SELECT 1 FROM contacts LIMIT 1') &&
+        !any('SELECT 1 FROM conversations LIMIT 1') &&
+        !any('SELECT 1 FROM messages LIMIT 1') &&
+        !any(`SELECT 1 FROM audit_log WHERE user_id NOT IN ('signed-out', 'console') LIMIT 1`) &&
+        loadPairing(db) === null
+      );
+    },
     start(options = {}) {
       backupKey(); // made now, so a backup does not change the data it copies
       const s = settings();
@@ -356,6 +374,7 @@ export function createBackupService(deps: BackupServiceDeps): BackupService {
     async stop() {
       await loop.stop();
       await running?.catch(() => undefined);
+      await stopWorker();
     },
   };
 }

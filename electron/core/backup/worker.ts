@@ -1,14 +1,17 @@
-// The backup's heavy work, in a worker thread so the core's event loop (the inbox, the relay link)
-// stays free while a 1 GB database is snapshotted, checked and hashed. One task per worker.
-import { closeSync, copyFileSync, fsyncSync, openSync, truncateSync } from 'node:fs';
-import { parentPort, workerData } from 'node:worker_threads';
+// The backup's heavy work, in ONE worker thread reused for every task (started on the first task,
+// stopped when idle), so the core's event loop (the inbox, the relay link) stays free while a 1 GB
+// database is snapshotted, checked and hashed, and memory does not grow with the number of runs.
+import { closeSync, copyFileSync, fsyncSync, mkdtempSync, openSync, rmSync, truncateSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parentPort } from 'node:worker_threads';
 import Sqlite from 'better-sqlite3-multiple-ciphers';
 import { applyCipherKey } from '../db/open';
 import type { Database } from '../db/types';
 import { contentHash } from './format';
 
 export type WorkerTask =
-  /** `VACUUM INTO` the live database (a consistent read), then rekey the copy to the backup key. */
+  /** `VACUUM INTO` the live database (a consistent read), written directly under the backup key. */
   | { kind: 'snapshot'; livePath: string; databaseKey: string; outPath: string; backupKey: string }
   /** Open read-only, `integrity_check`, row counts, content hash, schema version, the erasure ledger. */
   | { kind: 'inspect'; path: string; key: string }
@@ -23,11 +26,22 @@ export interface Inspection {
   ledger: { identifiersHash: string[]; erasedAt: number; erasedBy: string }[];
 }
 
+/**
+ * A fixed page cache (64 MB) for the full passes: each page is decrypted once per pass rather than
+ * again for every index lookup of `integrity_check`, and resident memory stays the same whatever
+ * the database's size.
+ */
+const CACHE_KIB = 65_536;
+
+const quote = (s: string) => s.replace(/'/g, "''");
+const hexKey = (hex: string) => `"x'${hex}'"`;
+
 const keyed = (path: string, hex: string, readonly: boolean): Database => {
   const db = new Sqlite(path, { readonly, fileMustExist: true }) as unknown as Database;
   try {
     applyCipherKey(db, Buffer.from(hex, 'hex'));
     db.prepare('SELECT count(*) FROM sqlite_schema').get();
+    db.pragma(`cache_size = -${CACHE_KIB}`);
   } catch (err) {
     db.close();
     throw err;
@@ -50,7 +64,7 @@ function rekey(path: string, from: string, to: string): void {
   try {
     db.pragma('journal_mode = OFF');
     db.pragma('synchronous = OFF');
-    db.pragma(`rekey = "x'${to}'"`);
+    db.pragma(`rekey = ${hexKey(to)}`);
     db.pragma('journal_mode = DELETE');
   } finally {
     db.close();
@@ -58,19 +72,32 @@ function rekey(path: string, from: string, to: string): void {
   fsyncFile(path);
 }
 
+/**
+ * `VACUUM live INTO` from a connection whose main database is keyed with the backup key: SQLite3
+ * Multiple Ciphers writes the copy with the main database's key, so the snapshot is encrypted
+ * under the backup key as it is written (no second rekey pass over the file, no plaintext page on
+ * any disk). The main database is an empty scratch file that is never written.
+ */
+function snapshot(task: Extract<WorkerTask, { kind: 'snapshot' }>): void {
+  const scratch = mkdtempSync(join(tmpdir(), 'clinic-backup-'));
+  const holder = new Sqlite(join(scratch, 'key-holder.db')) as unknown as Database;
+  try {
+    applyCipherKey(holder, Buffer.from(task.backupKey, 'hex'));
+    holder.exec(`ATTACH DATABASE '${quote(task.livePath)}' AS live KEY ${hexKey(task.databaseKey)}`);
+    holder.pragma(`live.cache_size = -${CACHE_KIB}`);
+    holder.exec(`VACUUM live INTO '${quote(task.outPath)}'`);
+  } finally {
+    holder.close();
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  fsyncFile(task.outPath);
+}
+
 function run(task: WorkerTask): unknown {
   switch (task.kind) {
-    case 'snapshot': {
-      const src = keyed(task.livePath, task.databaseKey, true);
-      try {
-        // SQLite3 Multiple Ciphers writes the copy encrypted with the source's key.
-        src.exec(`VACUUM INTO '${task.outPath.replace(/'/g, "''")}'`);
-      } finally {
-        src.close();
-      }
-      rekey(task.outPath, task.databaseKey, task.backupKey);
+    case 'snapshot':
+      snapshot(task);
       return null;
-    }
     case 'inspect': {
       const db = keyed(task.path, task.key, true);
       try {
@@ -97,9 +124,16 @@ function run(task: WorkerTask): unknown {
   }
 }
 
-try {
-  parentPort!.postMessage({ ok: true, value: run(workerData as WorkerTask) });
-} catch (err) {
-  const e = err as { code?: unknown; message?: unknown };
-  parentPort!.postMessage({ ok: false, code: typeof e.code === 'string' ? e.code : null, message: err instanceof Error ? err.message : String(err) });
-}
+export type WorkerRequest = { id: number; task: WorkerTask };
+export type WorkerReply = { id: number } & ({ ok: true; value: unknown } | { ok: false; code: string | null; message: string });
+
+parentPort!.on('message', ({ id, task }: WorkerRequest) => {
+  let reply: WorkerReply;
+  try {
+    reply = { id, ok: true, value: run(task) };
+  } catch (err) {
+    const e = err as { code?: unknown; message?: unknown };
+    reply = { id, ok: false, code: typeof e.code === 'string' ? e.code : null, message: err instanceof Error ? err.message : String(err) };
+  }
+  parentPort!.postMessage(reply);
+});
