@@ -1,24 +1,32 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { app, BrowserWindow, ipcMain, Menu, nativeImage, Notification, session, shell, Tray, utilityProcess, webContents } from 'electron';
+import { app, BrowserWindow, ipcMain, Menu, nativeImage, net, Notification, protocol, session, shell, Tray, utilityProcess, webContents } from 'electron';
 import pino from 'pino';
 import { createCoreBridge, EVENT_CHANNEL, INVOKE_CHANNEL, parseInvokeArgs, type CoreBridge } from './coreBridge';
 import { notificationFor, parseShellSettings, trayTooltip, type ShellSettings } from './notifications';
+import { isInlineMimeType, planDownload, withDisposition } from './downloads';
 import {
+  APP_INDEX_URL,
+  APP_SCHEME,
   isAllowedExternalLink,
+  isAppUrl,
   isAllowedNavigation,
   isPermissionGranted,
   isTrustedIpcSender,
   rendererUrl,
+  resolveAppFile,
   secureWebPreferences,
   withContentSecurityPolicy,
 } from './security';
 import { TRAY_ICON_PNG_BASE64 } from './trayIcon';
+import { startUpdater } from './updates/updater';
 
 const logger = pino({ level: 'info', base: { part: 'shell' } });
-const rendererIndex = join(import.meta.dirname, '../renderer/index.html');
-const appUrl = rendererUrl({ packaged: app.isPackaged, devServerUrl: process.env['ELECTRON_RENDERER_URL'], indexFileUrl: pathToFileURL(rendererIndex).href });
+const rendererRoot = join(import.meta.dirname, '../renderer');
+const appUrl = rendererUrl({ packaged: app.isPackaged, devServerUrl: process.env['ELECTRON_RENDERER_URL'], indexFileUrl: APP_INDEX_URL });
+// Before ready: our bundle's own scheme, standard and secure so 'self', fetch and ES modules work.
+protocol.registerSchemesAsPrivileged([{ scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true } }]);
 
 let mainWindow: BrowserWindow | null = null;
 let tray: Tray | null = null;
@@ -114,13 +122,33 @@ if (!app.requestSingleInstanceLock()) {
 
   void app.whenReady().then(() => {
     settings = readSettings();
+    protocol.handle(APP_SCHEME, (request) => {
+      const file = resolveAppFile(request.url, rendererRoot, sep);
+      if (!file) return new Response('Not found', { status: 404 });
+      return net.fetch(pathToFileURL(file).href, { bypassCustomProtocolHandlers: true });
+    });
+    // A download is saved only where the user chooses, under a cleaned name, and never opened.
+    session.defaultSession.on('will-download', (_event, item) => {
+      const plan = planDownload({ suggestedName: item.getFilename(), url: item.getURL() });
+      item.setSaveDialogOptions({ title: 'Save file', defaultPath: join(app.getPath('downloads'), plan.defaultName), properties: ['createDirectory', 'showOverwriteConfirmation'] });
+      logger.info({ inline: isInlineMimeType(item.getMimeType()) }, 'download asked where to save');
+    });
     session.defaultSession.setPermissionRequestHandler((_wc, permission, callback) => callback(isPermissionGranted(permission)));
     session.defaultSession.setPermissionCheckHandler((_wc, permission) => isPermissionGranted(permission));
     session.defaultSession.webRequest.onHeadersReceived((details, callback) =>
-      callback({ responseHeaders: withContentSecurityPolicy(details.responseHeaders) }),
+      callback({
+        responseHeaders: withContentSecurityPolicy(
+          // A page or frame that is not our app may render only pictures, sound, video and documents; anything else downloads.
+          (details.resourceType === 'mainFrame' || details.resourceType === 'subFrame') && !isAppUrl(details.url, appUrl)
+            ? withDisposition(details.responseHeaders ?? {}, details.responseHeaders?.['content-type']?.[0] ?? details.responseHeaders?.['Content-Type']?.[0] ?? 'application/octet-stream')
+            : details.responseHeaders,
+        ),
+      }),
     );
 
     core = startCore();
+    const updater = startUpdater({ dataDir: join(app.getPath('userData'), 'data'), logger });
+    app.once('before-quit', () => updater.stop());
     ipcMain.handle(INVOKE_CHANNEL, async (event, method: unknown, params: unknown) => {
       const frame = event.senderFrame;
       if (!isTrustedIpcSender({ frameUrl: frame?.url ?? null, isMainFrame: !!frame && frame === event.sender.mainFrame }, appUrl)) {

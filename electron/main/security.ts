@@ -42,6 +42,36 @@ export function rendererUrl(input: { packaged: boolean; devServerUrl: string | u
   return url.protocol === 'http:' && LOOPBACK_HOSTS.includes(url.hostname) ? dev : input.indexFileUrl;
 }
 
+/**
+ * The packaged renderer is served from `app://clinic-inbox/…` (a privileged, standard, secure
+ * scheme of our own) instead of `file://`, so the file protocol keeps no extra privileges (the
+ * `grantFileProtocolExtraPrivileges` fuse is off) and a local HTML file can never pass as the app.
+ */
+export const APP_SCHEME = 'app';
+export const APP_HOST = 'clinic-inbox';
+export const APP_INDEX_URL = `${APP_SCHEME}://${APP_HOST}/index.html`;
+
+/** The file under `root` an `app://clinic-inbox/…` request names; null for another host or a path that leaves `root`. */
+export function resolveAppFile(requestUrl: string, root: string, sep = '/'): string | null {
+  let url: URL;
+  try {
+    url = new URL(requestUrl);
+  } catch {
+    return null;
+  }
+  if (url.protocol !== `${APP_SCHEME}:` || url.host !== APP_HOST) return null;
+  let path: string;
+  try {
+    path = decodeURIComponent(url.pathname);
+  } catch {
+    return null;
+  }
+  const parts = path.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.length === 0) parts.push('index.html');
+  if (parts.some((p) => p === '..' || p.includes('\\') || p.includes('\0') || /^[a-zA-Z]:$/.test(p))) return null;
+  return [root.replace(/[\\/]+$/, ''), ...parts].join(sep);
+}
+
 /** In-app navigation is never allowed: the renderer is a single page loaded from the app bundle. */
 export function isAllowedNavigation(_url: string): boolean {
   return false;
@@ -60,7 +90,9 @@ export function isAppUrl(url: string, appUrl: string): boolean {
   } catch {
     return false;
   }
-  if (app.protocol === 'file:') return candidate.protocol === 'file:' && candidate.host === app.host && candidate.pathname === app.pathname;
+  if (app.protocol === 'file:' || app.protocol === `${APP_SCHEME}:`) {
+    return candidate.protocol === app.protocol && candidate.host === app.host && candidate.pathname === app.pathname;
+  }
   if (app.protocol !== 'http:' && app.protocol !== 'https:') return false;
   return candidate.origin === app.origin;
 }
@@ -82,7 +114,14 @@ export function isTrustedIpcSender(sender: IpcSenderInfo, appUrl: string): boole
  * business tools, WhatsApp help). Everything else — including any link inside a patient message —
  * stays unopened.
  */
-export const EXTERNAL_LINK_HOSTS: readonly string[] = ['business.facebook.com', 'developers.facebook.com', 'faq.whatsapp.com', 'www.whatsapp.com'];
+export const EXTERNAL_LINK_HOSTS: readonly string[] = [
+  'business.facebook.com',
+  'developers.facebook.com',
+  'faq.whatsapp.com',
+  'www.whatsapp.com',
+  // A location a patient shared, "open in maps" (the core builds the link: coordinates only).
+  'www.openstreetmap.org',
+];
 
 export function isAllowedExternalLink(url: string, allowedHosts: readonly string[] = EXTERNAL_LINK_HOSTS): boolean {
   let parsed: URL;
