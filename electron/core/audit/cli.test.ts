@@ -1,6 +1,6 @@
 // `npm run audit -- …` end to end: real child processes of the command, on a real data folder whose
 // keys sit in the test runner's keychain. The log begins with an entry from before accounts
-// (hash version 1) on a version-40 database, which the core migrates when it first opens it.
+// (hash version 1) on a version-40 database, migrated to the current schema before patients arrive.
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -35,7 +35,8 @@ export interface AuditClinic {
 /**
  * A data folder for the auditor's tests: `patients` conversations that arrived through ingest
  * (synthetic names and numbers), and — when `legacyEntry` is set — one audit entry written the
- * way the log did before accounts (hash version 1), on a version-40 database the core then migrates.
+ * way the log did before accounts (hash version 1) on a version-40 database, then migrated to this
+ * build's schema (the side table back-filled) before the patients arrive.
  */
 export async function startAuditClinic(options: { patients?: number; legacyEntry?: boolean; start?: number } = {}): Promise<AuditClinic> {
   const n = options.patients ?? 3;
@@ -43,8 +44,20 @@ export async function startAuditClinic(options: { patients?: number; legacyEntry
   const secrets = await createKeytarSecretStore();
   const installationId = loadOrCreateInstallationId(dataDir);
   const keys = await loadOrCreateCoreKeys(secrets, installationId, { databaseExists: false, dataDir });
-  const { db } = openDatabase({ path: join(dataDir, DATABASE_FILE), key: keys.databaseKey, ...(options.legacyEntry ? { targetVersion: 40 } : {}) });
+  const path = join(dataDir, DATABASE_FILE);
   const ts = 1_760_000_000;
+  if (options.legacyEntry) {
+    // Before accounts: a version-40 database whose first entry is hash version 1, about the first patient (contact 1).
+    const { db: old } = openDatabase({ path, key: keys.databaseKey, targetVersion: 40 });
+    const v1 = { seq: 1, at: ts * 1000, user_id: 'anna', role: 'receptionist', action: 'read', method: 'messages.list', contact_ids: '[1]', origin: 'electron', outcome: 'ok', error_code: null, reason: null };
+    const hash = entryHash({ ...v1, display_name: null, session_id: null, hash_version: 1, prev_hash: GENESIS_HASH });
+    old.prepare(
+      `INSERT INTO audit_log (seq, at, user_id, role, action, method, contact_ids, origin, outcome, error_code, reason, prev_hash, hash)
+       VALUES (@seq, @at, @user_id, @role, @action, @method, @contact_ids, @origin, @outcome, @error_code, @reason, '${GENESIS_HASH}', '${hash}')`,
+    ).run(v1);
+    old.close();
+  }
+  const { db } = openDatabase({ path, key: keys.databaseKey });
   const patients: ClinicPatient[] = [];
   for (let i = 0; i < n; i++) {
     const waId = `1555560${String(i).padStart(4, '0')}`;
@@ -57,14 +70,7 @@ export async function startAuditClinic(options: { patients?: number; legacyEntry
     if (!row) throw new Error(`patient ${i} was not ingested`);
     patients.push({ ...row, name, waId });
   }
-  if (options.legacyEntry) {
-    const v1 = { seq: 1, at: ts * 1000, user_id: 'anna', role: 'receptionist', action: 'read', method: 'messages.list', contact_ids: `[${patients[0]!.contactId}]`, origin: 'electron', outcome: 'ok', error_code: null, reason: null };
-    const hash = entryHash({ ...v1, display_name: null, session_id: null, hash_version: 1, prev_hash: GENESIS_HASH });
-    db.prepare(
-      `INSERT INTO audit_log (seq, at, user_id, role, action, method, contact_ids, origin, outcome, error_code, reason, prev_hash, hash)
-       VALUES (@seq, @at, @user_id, @role, @action, @method, @contact_ids, @origin, @outcome, @error_code, @reason, '${GENESIS_HASH}', '${hash}')`,
-    ).run(v1);
-  }
+  if (options.legacyEntry && patients[0]!.contactId !== 1) throw new Error('the legacy entry names contact 1, which is not the first patient');
   db.close();
 
   let at = options.start ?? Date.now();
