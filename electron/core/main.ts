@@ -5,12 +5,12 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
-import pino from 'pino';
 import { CodedError } from '../../shared/errors';
 import { restoreFromFile } from './backup/restore';
 import { createCore } from './createCore';
 import { DATABASE_FILE } from './db/coreStore';
 import { restoreFromRecoveryKey } from './keys/recovery';
+import { createCoreLogger } from './settings/logFile';
 import { createKeytarSecretStore } from './keys/secretStore';
 
 const USAGE = `Usage: npm run core -- --data-dir DIR [--pair RELAY_URL --code CODE] [--graph-base-url URL] [--log-level LEVEL]
@@ -73,8 +73,9 @@ async function main(): Promise<void> {
     process.stdout.write(`${USAGE}\n`);
     process.exit(values.help ? 0 : 2);
   }
-  const logger = pino({ level: values['log-level'] ?? 'info', base: { part: 'core' } });
   const dataDir = values['data-dir'];
+  // stdout and size-capped rotating files in the data folder (what "Export diagnostics" includes).
+  const logger = createCoreLogger({ dataDir, level: values['log-level'] ?? 'info' });
   if (values.recover) {
     const { installationId, restored } = await restoreFromRecoveryKey({
       dataDir,

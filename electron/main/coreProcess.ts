@@ -5,10 +5,13 @@ import pino from 'pino';
 import { BridgeUpSchema, type BridgeDown } from '../../shared/bridge';
 import { CodedError } from '../../shared/errors';
 import type { RpcResult } from '../../shared/rpc';
+import { createCoreLogger } from '../core/settings/logFile';
 import { startCore } from '../core/startCore';
 import type { Connection, Core } from '../core/types';
 
-const logger = pino({ level: 'info', base: { part: 'core' } });
+// Also to size-capped rotating files in the data folder (what "Export diagnostics" includes).
+const dataDirArg = parseArgs({ options: { 'data-dir': { type: 'string' } }, strict: false }).values['data-dir'];
+const logger = typeof dataDirArg === 'string' ? createCoreLogger({ dataDir: dataDirArg }) : pino({ level: 'info', base: { part: 'core' } });
 const port = process.parentPort;
 const post = (frame: BridgeDown): void => port.postMessage(frame);
 

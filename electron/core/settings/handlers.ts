@@ -23,7 +23,8 @@ export function createSettingsHandlers(deps: SettingsHandlerDeps): SettingsHandl
     'status.health': () => healthStatus(deps),
     'diagnostics.export': () => {
       const now = deps.now();
-      const cipher = db.pragma('cipher_version', { simple: true }) as string | null;
+      const sqlite = (db.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v;
+      const cipher = db.pragma('cipher', { simple: true }) as string | null;
       const zip = diagnosticsZip({
         now,
         dataDir: deps.dataDir,
@@ -31,7 +32,8 @@ export function createSettingsHandlers(deps: SettingsHandlerDeps): SettingsHandl
           app: aboutApp().version,
           node: process.versions.node,
           electron: process.versions['electron'] ?? null,
-          sqlcipher: cipher,
+          sqlite,
+          cipher,
           schema: db.pragma('user_version', { simple: true }) as number,
           platform: process.platform,
           arch: process.arch,
