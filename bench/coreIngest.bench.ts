@@ -1,12 +1,15 @@
 // Ingest: a backlog waiting at a real relay, delivered to a real core (open envelope, parse,
 // one transaction per delivery, ack), against raw inserts of the same rows with the same driver
-// into the same kind of database in the same run. Target: at least 0.25 of raw.
+// into the same kind of database in the same run. The backlog is mixed (issue 9): every message
+// shape in turn — text, location, replies, forms, orders, ads, cards, stickers, voice, video,
+// documents, unsupported, unknown types, echoes from the clinic's phone and call events. Target: at
+// least 0.5 of raw.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RelayProcess } from '../relay/testing/relayProcess';
-import { batchWebhook, textMessageChange } from '../relay/testing/signWebhook';
+import { messageShapes } from '../electron/core/testing/messageShapes';
 import { openDatabase } from '../electron/core/db/open';
 import { startPairedCore, tempDataDir, waitFor, quietLogger } from '../tests/helpers';
 import { createCore } from '../electron/core/createCore';
@@ -14,6 +17,12 @@ import { createCore } from '../electron/core/createCore';
 const MESSAGES = Number(process.env['BENCH_INGEST_MESSAGES'] ?? 50_000);
 const PER_WEBHOOK = 10; // Meta batches bursts; ten messages per POST
 const PHONE = '110000000000001';
+
+/** One change per shape (edit and revoke events left out: they change a row rather than add one). */
+const TEMPLATES = messageShapes(1760000000)
+  .filter((s) => s.name !== 'edit' && s.name !== 'revoke')
+  .map((s) => s.bodies[s.bodies.length - 1]!)
+  .map((b) => (b as { entry: { changes: { field: string; value: Record<string, unknown> }[] }[] }).entry[0]!.changes[0]!);
 
 function row(i: number) {
   return {
@@ -25,6 +34,22 @@ function row(i: number) {
   };
 }
 
+/** Item i of the backlog: shape i mod n, with its own ids, sender and time. */
+function changeFor(i: number): { field: string; value: Record<string, unknown> } {
+  const r = row(i);
+  const t = TEMPLATES[i % TEMPLATES.length]!;
+  const json = JSON.stringify(t)
+    .replaceAll('15555550101', r.from)
+    .replace(/"(wamid|wacid)\.SHAPE-[^"]+"/g, `"$1.BENCH-${i}"`)
+    .replace(/"timestamp":"\d+"/g, `"timestamp":"${r.at}"`)
+    .replace(/"Zoë Müller"/g, JSON.stringify(r.name));
+  return JSON.parse(json) as { field: string; value: Record<string, unknown> };
+}
+
+function batchWebhook(changes: unknown[]): string {
+  return JSON.stringify({ object: 'whatsapp_business_account', entry: [{ id: '100000000000001', changes }] });
+}
+
 async function fillRelay(relay: RelayProcess): Promise<void> {
   let next = 0;
   await Promise.all(
@@ -33,10 +58,7 @@ async function fillRelay(relay: RelayProcess): Promise<void> {
         const first = next;
         next += PER_WEBHOOK;
         const changes = [];
-        for (let i = first; i < Math.min(first + PER_WEBHOOK, MESSAGES); i++) {
-          const r = row(i);
-          changes.push(textMessageChange({ phoneNumberId: PHONE, wamid: r.wamid, text: r.text, from: r.from, name: r.name, timestamp: r.at }));
-        }
+        for (let i = first; i < Math.min(first + PER_WEBHOOK, MESSAGES); i++) changes.push(changeFor(i));
         const res = await relay.postWebhook(batchWebhook(changes));
         if (res.status !== 200) throw new Error(`relay answered ${res.status}`);
       }
@@ -56,14 +78,22 @@ function rawInserts(): number {
     );
     const message = db.prepare(
       `INSERT INTO messages (conversation_id, wamid, direction, type, text, content_json, sent_at, received_at, status)
-       VALUES (?, ?, 'inbound', 'text', ?, '{}', ?, ?, 'received')`,
+       VALUES (?, ?, 'inbound', ?, ?, ?, ?, ?, 'received')`,
     );
+    // The same rows: each item's message (or call) object as content, its text where it has one.
+    const rows = Array.from({ length: MESSAGES }, (_, i) => {
+      const value = changeFor(i).value as { messages?: Record<string, unknown>[]; message_echoes?: Record<string, unknown>[]; calls?: Record<string, unknown>[] };
+      const m = (value.messages ?? value.message_echoes ?? value.calls)![0]!;
+      const text = (m['text'] as { body?: string } | undefined)?.body ?? null;
+      return { type: String(m['type'] ?? 'call'), text, content: JSON.stringify(m) };
+    });
     const delivery = db.transaction((first: number) => {
       for (let i = first; i < Math.min(first + PER_WEBHOOK, MESSAGES); i++) {
         const r = row(i);
+        const x = rows[i]!;
         const c = contact.get(r.from, r.name, 1, 1) as { id: number };
         const v = conversation.get(c.id, PHONE, r.at, 1, 1) as { id: number };
-        message.run(v.id, r.wamid, r.text, r.at * 1000, Date.now());
+        message.run(v.id, r.wamid, x.type, x.text, x.content, r.at * 1000, Date.now());
       }
     });
     const t0 = performance.now();
@@ -98,10 +128,10 @@ async function main(): Promise<void> {
     const ratio = ingest / raw;
     console.table([
       { measure: 'relay intake while filling (messages/s)', value: Math.round(MESSAGES / fillSeconds), baseline: '—', target: '—' },
-      { measure: 'backlog → committed and acked (messages/s)', value: Math.round(ingest), baseline: Math.round(raw), target: '≥ 0.25 × raw' },
-      { measure: 'ratio to raw inserts', value: ratio.toFixed(2), baseline: '1.00', target: ratio >= 0.25 ? 'met' : 'MISSED' },
+      { measure: 'backlog → committed and acked (messages/s)', value: Math.round(ingest), baseline: Math.round(raw), target: '≥ 0.5 × raw' },
+      { measure: 'ratio to raw inserts', value: ratio.toFixed(2), baseline: '1.00', target: ratio >= 0.5 ? 'met' : 'MISSED' },
     ]);
-    console.log(`messages: ${MESSAGES} in ${MESSAGES / PER_WEBHOOK} deliveries; core start included in the ingest time`);
+    console.log(`items: ${MESSAGES} (${TEMPLATES.length} shapes in turn) in ${MESSAGES / PER_WEBHOOK} deliveries; core start included in the ingest time`);
   } finally {
     await relay.stop();
     data.remove();

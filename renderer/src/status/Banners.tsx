@@ -88,6 +88,30 @@ export function Banners({ relay, whatsapp, appLinkUp, onFixWhatsApp, onPairAgain
       </div>,
     );
   }
+  // message shapes: what arrived that the inbox keeps but cannot show, for the admin to follow up.
+  const ingest = whatsapp?.ingest;
+  if (isAdmin && ingest) {
+    const lines: string[] = [];
+    const ignored = ingest.ignoredFields.reduce((n, f) => n + f.count, 0);
+    if (ignored > 0) lines.push(t.ingestIgnored(ignored, ingest.ignoredFields.map((f) => `${f.field} × ${f.count}`).join(', ')));
+    if (ingest.unattributable.count > 0) lines.push(t.ingestUnattributed(ingest.unattributable.count));
+    const unsupported = ingest.unsupported.reduce((n, u) => n + u.count, 0);
+    if (unsupported > 0) lines.push(t.ingestUnsupported(unsupported));
+    for (const e of ingest.recentErrors.slice(0, 3)) {
+      lines.push(`${t.ingestMetaError(e.code, e.title ?? e.message ?? '')}${e.details ? ` — ${e.details}` : ''}`);
+    }
+    if (lines.length > 0) {
+      banners.push(
+        <div key="ingest" className="banner info" data-testid="ingest-banner">
+          <ul className="banner-lines">
+            {lines.map((line, i) => (
+              <li key={i}>{line}</li>
+            ))}
+          </ul>
+        </div>,
+      );
+    }
+  }
   if (banners.length === 0) return null;
   return (
     <div className="banners" role="status" aria-live="polite">

@@ -2,6 +2,7 @@ import { useEffect, useState } from 'react';
 import type { MessageStatus, MessageView } from '../../../shared/rpc';
 import { useI18n, type Strings } from '../i18n';
 import { useRpc } from '../rpc';
+import { CallLine, DETAIL_REPLACES_TEXT, MessageDetailView, ReferralHeader } from './MessageShapes';
 
 export function statusText(t: Strings, status: MessageStatus): string {
   const map: Record<MessageStatus, string> = {
@@ -30,10 +31,21 @@ export function MessageBubble({ message: m, highlighted, onReply, onJumpTo }: Pr
   const { t, formatTime } = useI18n();
   const mine = m.direction === 'out';
   const failedTitle = m.status === 'failed' ? t.failedReason(m.error?.title ?? t.errorGeneric) : statusText(t, m.status);
+  const detail = m.detail ?? null;
+  if (detail?.kind === 'call') return <CallLine message={m} detail={detail} />;
+  const showText = m.text && !(detail && DETAIL_REPLACES_TEXT.has(detail.kind));
+  // Never an empty bubble: a message with nothing to show says what it is.
+  const nothing = !m.deleted && !m.media && !showText && !detail;
   return (
-    <li className={`msg ${mine ? 'out' : 'in'}${highlighted ? ' highlighted' : ''}`} data-message-id={m.id} data-status={m.status}>
+    <li
+      className={`msg ${mine ? 'out' : 'in'}${highlighted ? ' highlighted' : ''}${m.deleted ? ' deleted' : ''}`}
+      data-message-id={m.id}
+      data-status={m.status}
+      data-type={m.type}
+    >
       <div className="bubble">
         <span className="visually-hidden">{mine ? t.clinic : t.patient}: </span>
+        {m.referral ? <ReferralHeader referral={m.referral} /> : null}
         {m.replyTo ? (
           <button
             type="button"
@@ -45,10 +57,14 @@ export function MessageBubble({ message: m, highlighted, onReply, onJumpTo }: Pr
             {m.replyTo.preview ?? '…'}
           </button>
         ) : null}
+        {m.deleted ? <p className="msg-text muted msg-deleted">🚫 {t.msgDeleted}</p> : null}
         {m.media ? <Media message={m} /> : null}
-        {m.text ? <p className="msg-text">{m.text}</p> : null}
-        {m.type === 'unsupported' && !m.text ? <p className="msg-text muted">{t.unsupported}</p> : null}
+        {detail ? <MessageDetailView detail={detail} /> : null}
+        {showText ? <p className="msg-text">{m.text}</p> : null}
+        {nothing ? <p className="msg-text muted" data-testid="cannot-show">{t.msgCannotShow(m.type)}</p> : null}
         <span className="msg-meta">
+          {m.fromPhone ? <span className="msg-from-phone">📱 {t.msgFromPhone} · </span> : null}
+          {m.edited ? <span className="msg-edited">{t.msgEdited} · </span> : null}
           <time dateTime={new Date(m.at).toISOString()}>{formatTime(m.at)}</time>
           {mine ? (
             <span className={`ticks ${m.status}`} title={failedTitle} aria-label={failedTitle} role="img" data-testid="ticks">
