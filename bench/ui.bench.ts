@@ -70,10 +70,11 @@ async function pairAndConfigure(stack: Stack): Promise<void> {
   for (const [method, params] of [
     ['setup.pair', { relayUrl: stack.relay.url, code: await stack.enrolmentCode() }],
     ['setup.whatsapp', { wabaId: WABA_ID, accessToken: stack.accessToken, graphBaseUrl: stack.sim.url }],
-    ['recovery.create', { replace: true }],
   ] as const) {
     await rpc(await adminConnection(stack.core), method, params);
   }
+  const { createdAt } = await rpc(await adminConnection(stack.core), 'recovery.create', { replace: true });
+  await rpc(await adminConnection(stack.core), 'recovery.confirm', { createdAt });
   // The desk is a receptionist's: admins do not see patient text.
   await signIn(stack.core, RECEPTIONIST);
 }

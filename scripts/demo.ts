@@ -51,7 +51,8 @@ async function main(): Promise<void> {
   await call(admin, 'setup.pair', { relayUrl: stack.relay.url, code: await stack.enrolmentCode() });
   await call(admin, 'setup.whatsapp', { wabaId: WABA_ID, accessToken: stack.accessToken, graphBaseUrl: stack.sim.url });
   // The wizard's last step, done here so the demo opens on sign-in.
-  const { recoveryKey } = await call(admin, 'recovery.create', {});
+  const { recoveryKey, createdAt } = await call(admin, 'recovery.create', {});
+  await call(admin, 'recovery.confirm', { createdAt });
   await call(admin, 'templates.sync', {}).catch(() => undefined);
   await seed(stack, people.receptionist.connection);
 

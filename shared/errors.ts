@@ -46,6 +46,13 @@ export const ERROR_CODES = [
   'RECOVERY_REQUIRED',
   'RECOVERY_KEY_INVALID',
   'RECOVERY_KEY_WRONG',
+  // first-run WhatsApp step, from Meta's error codes
+  /** 190 without the "expired" subcode: Meta does not accept this token at all (mistyped, revoked). */
+  'WHATSAPP_TOKEN_INVALID',
+  /** 200/10: a working token without permission on this WhatsApp Business Account. */
+  'WHATSAPP_TOKEN_NOT_FOR_ACCOUNT',
+  /** 100/33: no WhatsApp Business Account with this id that the token can see. */
+  'WHATSAPP_ACCOUNT_UNKNOWN',
 ] as const;
 
 export const ErrorCodeSchema = z.enum(ERROR_CODES);

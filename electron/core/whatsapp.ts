@@ -9,7 +9,8 @@ import { syncTemplates } from './graph/templateSync';
 import { createMediaDownloader, type MediaDownloader } from './media/downloader';
 import { stmt } from './db/statements';
 import type { Database } from './db/types';
-import { createGraphClient, type GraphClient } from './graph/client';
+import { createGraphClient, type GraphClient, type PhoneNumberInfo } from './graph/client';
+import { GraphError } from './graph/errors';
 import { keychainAccounts } from './keys/accounts';
 import type { SecretStore } from './keys/secretStore';
 import { loadPairing } from './link/pairing';
@@ -94,6 +95,8 @@ export interface WhatsAppService {
   markRead(conversationId: number): void;
   listTemplates(): Template[];
   syncTemplates(): Promise<number>;
+  /** The business account id and Meta's view of its phone numbers (nothing when not set up). */
+  account(): Promise<{ wabaId: string | null; phoneNumbers: PhoneNumberInfo[] }>;
   mediaRef(metaMediaId: string): MessageView['media'];
   getMedia(mediaRowId: number): { mimeType: string; filename: string | null; data: Buffer; contactId: number };
   /** After each committed relay delivery: UI events, media to fetch, outbox reconciliation. */
@@ -316,7 +319,7 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
       } catch (err) {
         if (previous === null) await secrets.delete(tokenAccount);
         else await secrets.set(tokenAccount, previous);
-        throw err instanceof CodedError ? err : new CodedError('UNAVAILABLE', 'The WhatsApp Graph API could not be reached.');
+        throw setupError(err);
       }
       setSetting(db, CONFIG_KEY, JSON.stringify(next), now());
       client = candidate;
@@ -354,6 +357,12 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
       const c = config();
       if (!c) throw new CodedError('NOT_FOUND', 'WhatsApp is not set up yet: add the business account and token first.');
       return (await syncTemplates({ db, client, wabaId: c.wabaId, now, logger })).count;
+    },
+
+    async account() {
+      const c = config();
+      if (!c || tokenMissing) return { wabaId: c?.wabaId ?? null, phoneNumbers: [] };
+      return { wabaId: c.wabaId, phoneNumbers: await client.listPhoneNumbers({ wabaId: c.wabaId }) };
     },
 
     mediaRef(metaMediaId) {
@@ -407,4 +416,23 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
     for (const conversationId of result.conversationIds) emit('conversation.updated', { conversationId });
     if (result.statusChanges.length > 0) worker?.kick();
   }
+}
+
+/**
+ * What the set-up form says when Meta refuses the token or the account, by Meta's codes (never its
+ * wording): 190/463 expired, other 190 not a token Meta accepts, 200/10 a token without rights on
+ * this business account, 100/33 an account id the token cannot see.
+ */
+function setupError(err: unknown): CodedError {
+  if (!(err instanceof CodedError)) return new CodedError('UNAVAILABLE', 'The WhatsApp Graph API could not be reached.');
+  if (!(err instanceof GraphError) || err.metaCode === null) return err;
+  if (err.metaCode === 190 && err.metaSubcode === 463) return new CodedError('WHATSAPP_TOKEN_EXPIRED', 'Meta says this access token has expired: create a new one.');
+  if (err.metaCode === 190) return new CodedError('WHATSAPP_TOKEN_INVALID', 'Meta does not accept this access token: copy it again in full.');
+  if (err.metaCode === 200 || err.metaCode === 10 || (err.metaCode >= 200 && err.metaCode < 300)) {
+    return new CodedError('WHATSAPP_TOKEN_NOT_FOR_ACCOUNT', 'This access token is not valid for this WhatsApp Business Account.');
+  }
+  if (err.metaCode === 100 && err.metaSubcode === 33) {
+    return new CodedError('WHATSAPP_ACCOUNT_UNKNOWN', 'Meta knows no WhatsApp Business Account with this id that this token can see.');
+  }
+  return err;
 }

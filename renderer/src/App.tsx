@@ -21,6 +21,7 @@ import { LANGUAGE_NAMES, useI18n, type Language, type Strings } from './i18n';
 import { ErrorState, Sidebar } from './inbox';
 import { useRpc } from './rpc';
 import { RestoreAccess, SetupWizard } from './setup';
+import { askNotificationPermission, useSoundSetting, useUnreadSignals } from './notify';
 import { Banners } from './status';
 import { ThreadView } from './thread';
 
@@ -105,6 +106,8 @@ function Desk({ me, onSignOut, onLockedOut }: { me: SignedIn; onSignOut(): void;
   const [accountOpen, setAccountOpen] = useState(false);
   const [fixingWhatsApp, setFixingWhatsApp] = useState(false);
   const [fixingRelay, setFixingRelay] = useState(false);
+  const [sound, setSound] = useSoundSetting();
+  useUnreadSignals(sound && !locked);
 
   let content: React.JSX.Element;
   if (relay.isPending) content = <p className="state full">{t.loading}</p>;
@@ -113,7 +116,7 @@ function Desk({ me, onSignOut, onLockedOut }: { me: SignedIn; onSignOut(): void;
   else if (isAdmin && whatsapp.data && !whatsapp.data.configured && !whatsapp.data.tokenExpired) content = <SetupWizard step="whatsapp" />;
   else if (fixingWhatsApp) content = <SetupWizard step="whatsapp" onDone={() => setFixingWhatsApp(false)} />;
   else if (fixingRelay) content = <SetupWizard step="relay" onDone={() => setFixingRelay(false)} />;
-  else if (recovery.data && !recovery.data.configured) content = <SetupWizard step="recovery" />;
+  else if (recovery.data && !(recovery.data.configured && recovery.data.confirmed)) content = <SetupWizard step="recovery" />;
   else {
     content = (
       <div className="app">
@@ -141,6 +144,17 @@ function Desk({ me, onSignOut, onLockedOut }: { me: SignedIn; onSignOut(): void;
               </option>
             ))}
           </select>
+          <label className="sound-toggle small">
+            <input
+              type="checkbox"
+              checked={sound}
+              onChange={(e) => {
+                setSound(e.target.checked);
+                askNotificationPermission();
+              }}
+            />{' '}
+            {t.soundOn}
+          </label>
           <button type="button" className="account-button" aria-label={t.myAccountFor(me.displayName)} onClick={() => setAccountOpen(true)}>
             {me.displayName}
           </button>
@@ -241,7 +255,14 @@ function Inbox(): React.JSX.Element {
         onVisibleChange={onVisibleChange}
       />
       {selected ? (
-        <ThreadView key={selected.id} conversationId={selected.id} focusMessageId={selected.messageId} contactOpen={contactOpen} onToggleContact={() => setContactOpen((o) => !o)} />
+        <ThreadView
+          key={selected.id}
+          conversationId={selected.id}
+          focusMessageId={selected.messageId}
+          contactOpen={contactOpen}
+          onToggleContact={() => setContactOpen((o) => !o)}
+          onLeave={() => setSelected(null)}
+        />
       ) : (
         <main className="thread empty" aria-label={t.thread}>
           <p className="state">{t.selectConversation}</p>

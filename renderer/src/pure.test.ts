@@ -63,3 +63,14 @@ describe('contact names', () => {
     expect(initials('Zoë')).toBe('Z');
   });
 });
+
+describe('splitMessage', () => {
+  it('keeps every character: the parts joined are the text, each within the limit', async () => {
+    const { splitMessage } = await import('./thread/split');
+    const text = `${'Lorem ipsum dolor sit amet, '.repeat(150)}\n\nمرحبا 👋🏽 ${'x'.repeat(5000)}`;
+    const parts = splitMessage(text);
+    expect(parts.join('')).toBe(text);
+    for (const p of parts) expect([...p].length).toBeLessThanOrEqual(4096);
+    expect(parts.length).toBe(3);
+  });
+});

@@ -139,6 +139,8 @@ export const TemplateSchema = z.object({
   /** The body text with {{1}}-style placeholders, for the picker's preview. */
   bodyText: z.string(),
   parameterCount: z.number().int().nonnegative(),
+  /** Meta's example value for each variable, in order, where the template has them. */
+  examples: z.array(z.string()).default([]),
 });
 export type Template = z.infer<typeof TemplateSchema>;
 
@@ -151,6 +153,21 @@ export const SearchHitSchema = z.object({
   at: z.number().int(),
 });
 export type SearchHit = z.infer<typeof SearchHitSchema>;
+/** A contact whose name, number or notes match a search (listed above message hits). */
+export const ContactHitSchema = z.object({
+  contactId: Id,
+  /** The contact's most recent conversation, null when there is none yet. */
+  conversationId: Id.nullable(),
+  displayName: z.string().nullable(),
+  profileName: z.string().nullable(),
+  waId: z.string().nullable(),
+  /** What matched: shown so the receptionist sees why this person is listed. */
+  matched: z.enum(['name', 'number', 'notes']),
+  /** For a notes match: the words around it, hits wrapped in U+E000 … U+E001. */
+  snippet: z.string().nullable(),
+});
+export type ContactHit = z.infer<typeof ContactHitSchema>;
+
 export const HIGHLIGHT_START = '\uE000';
 export const HIGHLIGHT_END = '\uE001';
 
@@ -243,6 +260,13 @@ export const inboxMethods = {
     roles: STAFF,
     audit: 'update',
   }),
+  /** Back to unread (at least one), so a conversation the desk has to come back to stands out again. */
+  'conversations.markUnread': method({
+    input: z.object({ conversationId: Id }),
+    output: z.object({}),
+    roles: STAFF,
+    audit: 'update',
+  }),
   'conversations.setStatus': method({
     input: z.object({ conversationId: Id, status: ConversationStatusSchema }),
     output: z.object({}),
@@ -258,6 +282,16 @@ export const inboxMethods = {
   'search.messages': method({
     input: z.object({ query: z.string().trim().min(1).max(200), cursor: Cursor.optional(), limit: Limit.default(30) }),
     output: z.object({ items: z.array(SearchHitSchema), nextCursor: Cursor.nullable() }),
+    roles: STAFF,
+    audit: 'read',
+  }),
+  /**
+   * Contacts by name (saved or WhatsApp profile), phone number in any format (digits are compared,
+   * a leading 0, 00 or + ignored) or notes; most recent conversation first.
+   */
+  'search.contacts': method({
+    input: z.object({ query: z.string().trim().min(1).max(200), limit: Limit.default(10) }),
+    output: z.object({ items: z.array(ContactHitSchema) }),
     roles: STAFF,
     audit: 'read',
   }),

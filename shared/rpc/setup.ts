@@ -6,7 +6,12 @@ import { ROLES, method } from './common';
 /** Pairing with the relay, the WhatsApp account, and the IT admin's recovery key. */
 
 /** Whether an IT-admin recovery key exists for the database key (never the key itself). */
-export const RecoveryStatusSchema = z.object({ configured: z.boolean(), createdAt: z.number().int().nullable() });
+export const RecoveryStatusSchema = z.object({
+  configured: z.boolean(),
+  createdAt: z.number().int().nullable(),
+  /** The IT admin said they stored it; until then the wizard returns to its recovery step with a new key. */
+  confirmed: z.boolean(),
+});
 export type RecoveryStatus = z.infer<typeof RecoveryStatusSchema>;
 
 /**
@@ -144,6 +149,25 @@ export const setupMethods = {
     output: WhatsAppStatusSchema,
     roles: ROLES,
   }),
+  /** What the first run connected this computer to: the relay's clinic and Meta's view of its numbers. */
+  'whatsapp.account': method({
+    input: z.object({}),
+    output: z.object({
+      tenantId: z.string().nullable(),
+      relayUrl: z.string().nullable(),
+      wabaId: z.string().nullable(),
+      phoneNumbers: z.array(
+        z.object({
+          id: z.string(),
+          displayPhoneNumber: z.string().nullable(),
+          verifiedName: z.string().nullable(),
+          /** Meta's quality rating: GREEN, YELLOW, RED or UNKNOWN. */
+          qualityRating: z.string().nullable(),
+        }),
+      ),
+    }),
+    roles: ['admin'],
+  }),
   'recovery.status': method({
     input: z.object({}),
     output: RecoveryStatusSchema,
@@ -156,6 +180,13 @@ export const setupMethods = {
       replace: z.boolean().default(false),
     }),
     output: z.object({ recoveryKey: z.string().regex(/^([0-9A-Z]{4}-){7}[0-9A-Z]{4}$/), createdAt: z.number().int() }),
+    roles: ['admin'],
+    audit: 'configure',
+  }),
+  /** The IT admin stored the key created at `createdAt`; `confirmed: false` when a newer key replaced it. */
+  'recovery.confirm': method({
+    input: z.object({ createdAt: z.number().int() }),
+    output: z.object({ confirmed: z.boolean() }),
     roles: ['admin'],
     audit: 'configure',
   }),

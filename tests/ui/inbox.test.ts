@@ -221,7 +221,7 @@ describe('receptionist desk through the web harness', () => {
   });
 
   it('moves between conversations with the arrow keys and opens the contact panel', async () => {
-    await page.getByRole('searchbox', { name: 'Search messages' }).fill('');
+    await page.getByRole('searchbox', { name: 'Search names, numbers, notes and messages' }).fill('');
     await page.locator('.conv-item').first().waitFor();
     await page.locator('.messages').click();
     const names = await page.locator('.conv-item .conv-name').allTextContents();
@@ -276,7 +276,7 @@ describe('receptionist desk through the web harness', () => {
     await page.getByLabel('Conversation status').selectOption('resolved');
     await page.getByRole('button', { name: 'Resolved', exact: true }).click();
     await expect.poll(() => page.locator('.conv-item .conv-name').allTextContents()).toContain('Klaus Becker');
-    await page.getByRole('button', { name: 'All', exact: true }).click();
+    await page.getByRole('button', { name: 'Open', exact: true }).click();
 
     // Quick replies are kept in the encrypted database, never in the browser's storage (which
     // Chromium writes to disk in plaintext). A list an earlier version left in localStorage moves

@@ -31,7 +31,13 @@ export const TEMPLATES: SimTemplate[] = [
     language: 'en',
     status: 'APPROVED',
     category: 'UTILITY',
-    components: [{ type: 'BODY', text: 'Hello {{1}}, this is a reminder of your appointment on {{2}}. Reply to this message if you need to change it.' }],
+    components: [
+      {
+        type: 'BODY',
+        text: 'Hello {{1}}, this is a reminder of your appointment on {{2}}. Reply to this message if you need to change it.',
+        example: { body_text: [['Anna', 'Thursday 14:30']] },
+      },
+    ],
   },
   {
     name: 'afspraak_herinnering',
@@ -237,7 +243,8 @@ export async function openDesk(opts: DeskOptions = {}): Promise<Desk> {
   if (opts.setUp) {
     await admin('setup.pair', { relayUrl: stack.relay.url, code: await stack.enrolmentCode() });
     await admin('setup.whatsapp', { wabaId: WABA_ID, accessToken: stack.accessToken, graphBaseUrl: stack.sim.url, ...opts.setUp });
-    await admin('recovery.create', {});
+    const { createdAt } = (await admin('recovery.create', {})) as { createdAt: number };
+    await admin('recovery.confirm', { createdAt });
   }
   for (const person of opts.people ?? []) await as(person);
   const browser = await openBrowser(stack.url, { clock: opts.clock ?? false });

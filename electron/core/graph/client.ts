@@ -9,6 +9,7 @@ import {
   SendMessageRequestSchema,
   SendMessageResponseSchema,
   SuccessResponseSchema,
+  PhoneNumberPageSchema,
   TemplatePageSchema,
   sha256Bytes,
   type Addressee,
@@ -62,6 +63,13 @@ type SendCommon = Addressee & {
   callbackData?: string;
 };
 
+export interface PhoneNumberInfo {
+  id: string;
+  displayPhoneNumber: string | null;
+  verifiedName: string | null;
+  qualityRating: string | null;
+}
+
 export interface GraphClient {
   send(phoneNumberId: string, request: SendMessageRequest): Promise<SentMessage>;
   sendText(p: SendCommon & { body: string; replyToWamid?: string; previewUrl?: boolean }): Promise<SentMessage>;
@@ -77,6 +85,8 @@ export interface GraphClient {
   downloadMedia(url: string, opts: { maxBytes: number }): Promise<Buffer>;
   /** Every template of the WhatsApp Business Account, all pages; `status` filters on Meta's side. */
   listTemplates(p: { wabaId: string; status?: 'APPROVED' }): Promise<MessageTemplate[]>;
+  /** The business account's phone numbers with their display name and quality rating. */
+  listPhoneNumbers(p: { wabaId: string }): Promise<PhoneNumberInfo[]>;
 }
 
 const TEMPLATE_PAGE_LIMIT = 100;
@@ -264,6 +274,18 @@ export function createGraphClient(deps: GraphClientDeps): GraphClient {
         }
       }
       return Buffer.concat(chunks, total);
+    },
+
+    async listPhoneNumbers(p) {
+      const q = new URLSearchParams({ fields: 'id,display_phone_number,verified_name,quality_rating' });
+      const res = await call('phone_numbers.list', `${url(p.wabaId, 'phone_numbers')}?${q}`, { method: 'GET' });
+      const out = await json('phone_numbers.list', res, PhoneNumberPageSchema);
+      return out.data.map((n) => ({
+        id: n.id,
+        displayPhoneNumber: n.display_phone_number ?? null,
+        verifiedName: n.verified_name ?? null,
+        qualityRating: n.quality_rating ?? null,
+      }));
     },
 
     async listTemplates(p) {

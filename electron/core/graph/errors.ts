@@ -1,5 +1,5 @@
 import { CodedError, type ErrorCode } from '../../../shared/errors';
-import { GraphErrorBodySchema } from './schemas';
+import { GraphErrorBodySchema, type GraphErrorBody } from './schemas';
 
 /**
  * What the caller should do about a failed Graph API call. The decision is made here, once, from
@@ -49,6 +49,9 @@ export class GraphError extends CodedError {
     super(code, message);
     this.name = 'GraphError';
   }
+
+  /** Meta's `error_subcode` (463: the token expired, 33: no such object for this token), when given. */
+  metaSubcode: number | null = null;
 }
 
 /**
@@ -90,20 +93,29 @@ export function graphErrorFromResponse(status: number, bodyText: string): GraphE
   }
   const parsed = GraphErrorBodySchema.safeParse(json);
   if (parsed.success) {
-    const e = parsed.data.error;
-    const title = titleOf(e.message, e.code);
-    const trace = e.fbtrace_id ?? null;
-    if (TOKEN_CODES.has(e.code)) {
-      return new GraphError('token_expired', 'WHATSAPP_TOKEN_EXPIRED', 'The WhatsApp access token is invalid or expired; an admin must enter a new one', e.code, title, status, trace);
-    }
-    if (RATE_LIMIT_CODES.has(e.code)) {
-      return new GraphError('retryable', 'RATE_LIMITED', `WhatsApp is throttling sends (Meta code ${e.code}); will retry`, e.code, title, status, trace);
-    }
-    if (TRANSIENT_CODES.has(e.code) || status >= 500) {
-      return new GraphError('retryable', 'UNAVAILABLE', `WhatsApp is temporarily unavailable (Meta code ${e.code}); will retry`, e.code, title, status, trace);
-    }
-    return new GraphError('permanent', 'WHATSAPP_REJECTED', `WhatsApp refused the request (Meta code ${e.code}: ${title})`, e.code, title, status, trace);
+    const err = fromGraphBody(status, parsed.data.error);
+    err.metaSubcode = parsed.data.error.error_subcode ?? null;
+    return err;
   }
+  return fromStatus(status);
+}
+
+function fromGraphBody(status: number, e: GraphErrorBody['error']): GraphError {
+  const title = titleOf(e.message, e.code);
+  const trace = e.fbtrace_id ?? null;
+  if (TOKEN_CODES.has(e.code)) {
+    return new GraphError('token_expired', 'WHATSAPP_TOKEN_EXPIRED', 'The WhatsApp access token is invalid or expired; an admin must enter a new one', e.code, title, status, trace);
+  }
+  if (RATE_LIMIT_CODES.has(e.code)) {
+    return new GraphError('retryable', 'RATE_LIMITED', `WhatsApp is throttling sends (Meta code ${e.code}); will retry`, e.code, title, status, trace);
+  }
+  if (TRANSIENT_CODES.has(e.code) || status >= 500) {
+    return new GraphError('retryable', 'UNAVAILABLE', `WhatsApp is temporarily unavailable (Meta code ${e.code}); will retry`, e.code, title, status, trace);
+  }
+  return new GraphError('permanent', 'WHATSAPP_REJECTED', `WhatsApp refused the request (Meta code ${e.code}: ${title})`, e.code, title, status, trace);
+}
+
+function fromStatus(status: number): GraphError {
   if (status === 401) {
     return new GraphError('token_expired', 'WHATSAPP_TOKEN_EXPIRED', 'The WhatsApp access token was refused; an admin must enter a new one', null, 'Access token refused', status);
   }

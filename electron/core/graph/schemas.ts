@@ -155,6 +155,18 @@ export const MessageTemplateSchema = z.looseObject({
 });
 export type MessageTemplate = z.infer<typeof MessageTemplateSchema>;
 
+/** `GET /{waba-id}/phone_numbers`: the business's numbers as Meta lists them. */
+export const PhoneNumberPageSchema = z.object({
+  data: z.array(
+    z.looseObject({
+      id: z.string(),
+      display_phone_number: z.string().optional(),
+      verified_name: z.string().optional(),
+      quality_rating: z.string().optional(),
+    }),
+  ),
+});
+
 export const TemplatePageSchema = z.object({
   data: z.array(MessageTemplateSchema),
   paging: z

@@ -102,12 +102,21 @@ describe('moving the data to new hardware', () => {
     dataDir = tempDir();
     const core = await openCore(dataDir);
     installationId = core.installationId;
-    expect(await call(core, 'recovery.status', {})).toEqual({ configured: false, createdAt: null });
+    expect(await call(core, 'recovery.status', {})).toEqual({ configured: false, createdAt: null, confirmed: false });
     // Only an admin may make one, and a receptionist cannot even see whether one exists.
     expect(await codeOf(call(core, 'recovery.create', {}, RECEPTIONIST))).toBe('FORBIDDEN');
     expect(await codeOf(call(core, 'recovery.status', {}, RECEPTIONIST))).toBe('FORBIDDEN');
-    ({ recoveryKey } = await call<{ recoveryKey: string }>(core, 'recovery.create', {}));
-    expect(await call(core, 'recovery.status', {})).toMatchObject({ configured: true });
+    // Shown but not confirmed (the page was reloaded): a new key replaces it without asking.
+    const unconfirmed = await call<{ recoveryKey: string; createdAt: number }>(core, 'recovery.create', {});
+    expect(await call(core, 'recovery.status', {})).toMatchObject({ configured: true, confirmed: false });
+    await new Promise((r) => setTimeout(r, 2));
+    const shown = await call<{ recoveryKey: string; createdAt: number }>(core, 'recovery.create', {});
+    expect(shown.recoveryKey).not.toBe(unconfirmed.recoveryKey);
+    // Confirming the replaced key confirms nothing; the shown one is confirmed.
+    expect(await call(core, 'recovery.confirm', { createdAt: unconfirmed.createdAt })).toEqual({ confirmed: false });
+    expect(await call(core, 'recovery.confirm', { createdAt: shown.createdAt })).toEqual({ confirmed: true });
+    expect(await call(core, 'recovery.status', {})).toMatchObject({ configured: true, confirmed: true });
+    recoveryKey = shown.recoveryKey;
     // A second click must not silently invalidate the key the admin just printed.
     expect(await codeOf(call(core, 'recovery.create', {}))).toBe('CONFLICT');
     await core.close();

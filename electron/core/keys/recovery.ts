@@ -39,6 +39,11 @@ const RecoveryFileSchema = z.object({
   iv: Base64UrlSchema,
   /** AES-256-GCM ciphertext of the `WrappedKeys` JSON followed by its 16-byte tag. */
   wrappedKeys: Base64UrlSchema,
+  /**
+   * When the IT admin said they stored the key; null while the key was shown but not confirmed.
+   * Absent in files from before this field: those keys were confirmed by the wizard of their time.
+   */
+  confirmedAt: z.number().int().nullable().optional(),
 });
 type RecoveryFile = z.infer<typeof RecoveryFileSchema>;
 
@@ -134,9 +139,9 @@ function writeFileDurably(path: string, text: string): void {
 export function recoveryStatus(dataDir: string): RecoveryStatus {
   try {
     const file = readRecoveryFile(dataDir);
-    return { configured: file !== null, createdAt: file?.createdAt ?? null };
+    return { configured: file !== null, createdAt: file?.createdAt ?? null, confirmed: file !== null && file.confirmedAt !== null };
   } catch {
-    return { configured: false, createdAt: null };
+    return { configured: false, createdAt: null, confirmed: false };
   }
 }
 
@@ -144,7 +149,7 @@ export function recoveryStatus(dataDir: string): RecoveryStatus {
  * Makes a new recovery key for this installation's keys and returns it for showing once.
  * It replaces any earlier one: from then on only the new key opens the data.
  */
-export function createRecoveryKey(input: { dataDir: string; installationId: string; keys: WrappedKeys; now: number }): PreparedRecoveryKey {
+export function createRecoveryKey(input: { dataDir: string; installationId: string; keys: WrappedKeys; now: number; confirmed?: boolean }): PreparedRecoveryKey {
   const keys = WrappedKeysSchema.parse(input.keys);
   const secret = randomBytes(SECRET_BYTES);
   const salt = randomBytes(32);
@@ -160,6 +165,7 @@ export function createRecoveryKey(input: { dataDir: string; installationId: stri
     salt: salt.toString('base64url'),
     iv: iv.toString('base64url'),
     wrappedKeys: wrapped.toString('base64url'),
+    confirmedAt: input.confirmed ? createdAt : null,
   };
   return {
     recoveryKey: formatRecoveryKey(secret),
@@ -262,17 +268,22 @@ export interface RecoveryService {
   /**
    * A new key, saved only by `save()` (the caller does that once the audit entry is committed, so
    * a failed call leaves the old key working). Refuses with `CONFLICT` when one exists and
-   * `replace` is false: the printed one would stop working.
+   * `replace` is false: the printed one would stop working. A key shown but never confirmed is
+   * replaced without asking (nobody said they kept it). `confirmed`: the caller shows the key
+   * in a way that needs no confirmation (the console prints it).
    */
-  create(replace: boolean): PreparedRecoveryKey;
+  create(replace: boolean, confirmed?: boolean): PreparedRecoveryKey;
+  /** The IT admin stored the key made at `createdAt`; false when that is no longer the current key. */
+  confirm(createdAt: number): boolean;
 }
 
 export function createRecoveryService(deps: { dataDir: string; keys: CoreKeys; now: () => number }): RecoveryService {
   const pkcs8 = (key: KeyObject): string => key.export({ type: 'pkcs8', format: 'der' }).toString('base64url');
   return {
     status: () => recoveryStatus(deps.dataDir),
-    create(replace) {
-      if (!replace && recoveryStatus(deps.dataDir).configured) {
+    create(replace, confirmed = false) {
+      const current = recoveryStatus(deps.dataDir);
+      if (!replace && current.configured && current.confirmed) {
         throw new CodedError('CONFLICT', 'A recovery key already exists. Making a new one makes the old one useless; confirm that you want to replace it.');
       }
       return createRecoveryKey({
@@ -284,7 +295,14 @@ export function createRecoveryService(deps: { dataDir: string; keys: CoreKeys; n
           deviceEncryptionKey: pkcs8(deps.keys.encryption.privateKey),
         },
         now: deps.now(),
+        confirmed,
       });
+    },
+    confirm(createdAt) {
+      const file = readRecoveryFile(deps.dataDir);
+      if (!file || file.createdAt !== createdAt) return false;
+      if (file.confirmedAt == null) writeFileDurably(join(deps.dataDir, RECOVERY_FILE), `${JSON.stringify({ ...file, confirmedAt: deps.now() }, null, 2)}\n`);
+      return true;
     },
   };
 }

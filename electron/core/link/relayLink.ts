@@ -38,8 +38,10 @@ export interface RelayLinkDeps {
   now?: () => number;
   /** Reconnect backoff: full jitter between 0 and min(max, initial·2^attempt). */
   backoff?: { initialMs: number; maxMs: number };
-  /** A relay that sent nothing (not even a ping) for this long is considered dead. */
+  /** A relay that sent nothing (not even a pong to our pings) for this long is considered dead. */
   silenceTimeoutMs?: number;
+  /** How often the appliance pings the relay itself, so silence is noticed without waiting for the relay's own heartbeat. */
+  pingIntervalMs?: number;
   /**
    * While the relay refuses this appliance (revoked, unknown key), one attempt this often: enough
    * to notice an operator's undo, too rare to hammer the relay. Default five minutes.
@@ -86,7 +88,10 @@ export interface RelayLink {
 export function createRelayLink(deps: RelayLinkDeps): RelayLink {
   const now = deps.now ?? Date.now;
   const backoff = deps.backoff ?? { initialMs: 500, maxMs: 60_000 };
-  const silenceTimeoutMs = deps.silenceTimeoutMs ?? 75_000;
+  // The relay pings every 30 s; our own ping every 8 s answered by a pong keeps a slow but live link
+  // up, and 22 s without any frame or pong (about two lost pongs) reports it offline within 30 s.
+  const silenceTimeoutMs = deps.silenceTimeoutMs ?? 22_000;
+  const pingIntervalMs = deps.pingIntervalMs ?? 8_000;
   const refusedRetryMs = deps.refusedRetryMs ?? 5 * 60_000;
   const unrecognisedAfterMs = deps.unrecognisedAfterMs ?? WS_AUTH_MAX_SKEW_MS;
   const log = deps.logger.child({ part: 'relay-link', applianceId: deps.applianceId });
@@ -98,6 +103,7 @@ export function createRelayLink(deps: RelayLinkDeps): RelayLink {
   let attempt = 0;
   let reconnectTimer: NodeJS.Timeout | null = null;
   let silenceTimer: NodeJS.Timeout | null = null;
+  let pingTimer: NodeJS.Timeout | null = null;
   /** When the relay first answered "unauthorised" in the current run of such answers. */
   let unauthorisedSince: number | null = null;
   const waiters = new Set<(frame: RelayFrame) => boolean>();
@@ -187,6 +193,19 @@ export function createRelayLink(deps: RelayLinkDeps): RelayLink {
     silenceTimer.unref?.();
   }
 
+  function startPinging(ws: WebSocket): void {
+    stopPinging();
+    pingTimer = setInterval(() => {
+      if (ws.readyState === WebSocket.OPEN) ws.ping();
+    }, pingIntervalMs);
+    pingTimer.unref?.();
+  }
+
+  function stopPinging(): void {
+    if (pingTimer) clearInterval(pingTimer);
+    pingTimer = null;
+  }
+
   function connect(): void {
     if (closed) return;
     if (status.state !== 'offline' && status.state !== 'refused') setStatus({ state: 'connecting' });
@@ -252,8 +271,10 @@ export function createRelayLink(deps: RelayLinkDeps): RelayLink {
     ws.on('open', () => {
       attempt = 0;
       armSilenceTimer(ws);
+      startPinging(ws);
     });
     ws.on('ping', () => armSilenceTimer(ws));
+    ws.on('pong', () => armSilenceTimer(ws));
     ws.on('message', (data, isBinary) => {
       armSilenceTimer(ws);
       if (isBinary) return void ws.close(WS_CLOSE.badFrame, 'binary frames are not part of the protocol');
@@ -306,6 +327,7 @@ export function createRelayLink(deps: RelayLinkDeps): RelayLink {
     });
     ws.on('close', (code) => {
       if (silenceTimer) clearTimeout(silenceTimer);
+      if (socket === ws || socket === null) stopPinging();
       if (socket === ws) socket = null;
       if (closed) return;
       if (refusal) {
@@ -384,6 +406,7 @@ export function createRelayLink(deps: RelayLinkDeps): RelayLink {
       closed = true;
       if (reconnectTimer) clearTimeout(reconnectTimer);
       if (silenceTimer) clearTimeout(silenceTimer);
+      stopPinging();
       const ws = socket;
       socket = null;
       if (ws && ws.readyState !== WebSocket.CLOSED) {

@@ -2,12 +2,13 @@ import type { Database } from '../db/types';
 import { CodedError } from '../../../shared/errors';
 import type { ConversationSummary, Contact, MessageView, QuickReply, RpcEventName, RpcEventPayload } from '../../../shared/rpc';
 import { HIGHLIGHT_END, HIGHLIGHT_START } from '../../../shared/rpc';
-import { getContact, updateContact, type ContactRow } from '../db/repo/contacts';
+import { getContact, searchContacts, updateContact, type ContactRow } from '../db/repo/contacts';
 import {
   assignConversation,
   getConversation,
   listConversations,
   markConversationRead,
+  markConversationUnread,
   setConversationStatus,
   type ConversationListItem,
 } from '../db/repo/conversations';
@@ -122,6 +123,12 @@ export function createHandlers(deps: HandlerDeps): Omit<Handlers, `${'auth' | 's
       return {};
     },
 
+    'conversations.markUnread': ({ conversationId }, ctx) => {
+      ctx.concerns(conversationOrThrow(conversationId).contactId);
+      if (markConversationUnread(db, conversationId, now())) emit('conversation.updated', { conversationId });
+      return {};
+    },
+
     'conversations.setStatus': ({ conversationId, status }, ctx) => {
       ctx.concerns(conversationOrThrow(conversationId).contactId);
       setConversationStatus(db, conversationId, status, now());
@@ -152,6 +159,14 @@ export function createHandlers(deps: HandlerDeps): Omit<Handlers, `${'auth' | 's
           at: hit.sentAt,
         })),
         nextCursor: page.nextCursor,
+      };
+    },
+
+    'search.contacts': ({ query, limit }, ctx) => {
+      const hits = searchContacts(db, query, limit);
+      for (const hit of hits) ctx.concerns(hit.contactId);
+      return {
+        items: hits.map(({ notes, ...hit }) => ({ ...hit, snippet: notes ? `${notes[0]}${HIGHLIGHT_START}${notes[1]}${HIGHLIGHT_END}${notes[2]}` : null })),
       };
     },
 
@@ -196,12 +211,20 @@ export function createHandlers(deps: HandlerDeps): Omit<Handlers, `${'auth' | 's
     'relay.status': () => link.status(),
     'whatsapp.status': () => whatsapp.status(),
 
+    'whatsapp.account': async () => {
+      const pairing = link.pairing();
+      const account = await whatsapp.account();
+      return { tenantId: pairing?.tenantId ?? null, relayUrl: pairing?.relayUrl ?? null, ...account };
+    },
+
     'recovery.status': () => recovery.status(),
     'recovery.create': ({ replace }, ctx) => {
-      const { recoveryKey, createdAt, save } = recovery.create(replace);
+      // The console prints the key to the operator who asked for it: nothing to confirm there.
+      const { recoveryKey, createdAt, save } = recovery.create(replace, ctx.me.userId === 'console');
       ctx.afterCommit(save);
       return { recoveryKey, createdAt };
     },
+    'recovery.confirm': ({ createdAt }) => ({ confirmed: recovery.confirm(createdAt) }),
     'recovery.restore': () => {
       throw new CodedError('CONFLICT', "This computer's keychain already opens the database; there is nothing to restore.");
     },

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { parsePhoneNumber } from 'libphonenumber-js';
 import { BsuidSchema, MarkReadRequestSchema, SendMessageRequestSchema, type SendMessageRequest } from '../graph/schemas';
 import { MEDIA_MAX_BYTES, mediaKindForMime, type MediaKind } from '../media/limits';
 import { CUSTOMER_SERVICE_WINDOW_MS } from '../window';
@@ -19,7 +20,7 @@ import { CUSTOMER_SERVICE_WINDOW_MS } from '../window';
  */
 
 export type SimStatus = 'sent' | 'delivered' | 'read' | 'failed';
-export type SimRoute = 'messages' | 'media.upload' | 'media.info' | 'media.download' | 'templates';
+export type SimRoute = 'messages' | 'media.upload' | 'media.info' | 'media.download' | 'templates' | 'phone_numbers';
 
 export type SimFault =
   /** A Graph error body with this Meta code (190 → 401, others → 400, or `httpStatus`). */
@@ -58,7 +59,7 @@ export interface SimTemplate {
   language: string;
   status: 'APPROVED' | 'PENDING' | 'REJECTED' | 'PAUSED' | 'DISABLED';
   category: 'UTILITY' | 'MARKETING' | 'AUTHENTICATION';
-  components: Array<{ type: string; format?: string; text?: string }>;
+  components: Array<{ type: string; format?: string; text?: string; example?: { body_text?: string[][] } }>;
 }
 
 interface StoredMedia {
@@ -80,6 +81,10 @@ export interface GraphSimulatorOptions {
   accessToken: string;
   phoneNumberId: string;
   displayPhoneNumber?: string;
+  /** The business name Meta shows for the number (`verified_name`). */
+  verifiedName?: string;
+  /** Meta's quality rating for the number: GREEN, YELLOW, RED or UNKNOWN. */
+  qualityRating?: string;
   wabaId: string;
   /** For signing webhooks; without it and `webhookUrl`, the simulator posts no webhooks. */
   appSecret?: string;
@@ -110,6 +115,8 @@ export interface GraphSimulator {
   readonly hits: Readonly<Record<SimRoute | 'unknown', number>>;
   /** After `skip` good requests, the next `times` requests to `route` fail with `fault`. */
   inject(route: SimRoute, fault: SimFault, times?: number, skip?: number): void;
+  /** A business account that exists but that the token may not use: Meta answers (#200) Permissions error. */
+  addForeignWaba(wabaId: string): void;
   /** Makes the current token invalid (190/463 from now on) and, if given, accepts a new one. */
   rotateToken(newToken?: string): void;
   /** While on, accepted sends are recorded but never answered: the moment to SIGKILL a client. */
@@ -147,6 +154,7 @@ const PATH = {
   messages: /^\/v\d+\.\d+\/(\d+)\/messages$/,
   media: /^\/v\d+\.\d+\/(\d+)\/media$/,
   templates: /^\/v\d+\.\d+\/(\d+)\/message_templates$/,
+  phoneNumbers: /^\/v\d+\.\d+\/(\d+)\/phone_numbers$/,
   node: /^\/v\d+\.\d+\/(\d+)$/,
   download: /^\/whatsapp_business\/attachments\/?$/,
 };
@@ -196,8 +204,9 @@ export function createGraphSimulator(opts: GraphSimulatorOptions): GraphSimulato
   const reads: string[] = [];
   const uploads: Array<{ id: string; mimeType: string; size: number; filename: string | null }> = [];
   const webhooks: WebhookDelivery[] = [];
-  const hits: Record<SimRoute | 'unknown', number> = { messages: 0, 'media.upload': 0, 'media.info': 0, 'media.download': 0, templates: 0, unknown: 0 };
+  const hits: Record<SimRoute | 'unknown', number> = { messages: 0, 'media.upload': 0, 'media.info': 0, 'media.download': 0, templates: 0, phone_numbers: 0, unknown: 0 };
   const faults = new Map<SimRoute, Array<SimFault | null>>();
+  const foreignWabas = new Set<string>();
   const media = new Map<string, StoredMedia>();
   const lastInbound = new Map<string, number>();
   const timers = new Set<NodeJS.Timeout>();
@@ -287,9 +296,9 @@ export function createGraphSimulator(opts: GraphSimulatorOptions): GraphSimulato
     if (presented && retiredTokens.has(presented)) {
       graphError(res, 401, 190, 'Error validating access token: Session has expired.', { subcode: 463 });
     } else if (presented) {
-      graphError(res, 401, 190, 'Invalid OAuth access token - Cannot parse access token', { subcode: 463 });
+      graphError(res, 401, 190, 'Invalid OAuth access token - Cannot parse access token', {});
     } else {
-      graphError(res, 401, 190, 'An active access token must be used to query information about the current user.', { subcode: 463 });
+      graphError(res, 401, 190, 'An active access token must be used to query information about the current user.', {});
     }
     return false;
   }
@@ -310,6 +319,7 @@ export function createGraphSimulator(opts: GraphSimulatorOptions): GraphSimulato
     if (method === 'POST' && (m = path.match(PATH.messages))) return { route: 'messages', id: m[1]! };
     if (method === 'POST' && (m = path.match(PATH.media))) return { route: 'media.upload', id: m[1]! };
     if (method === 'GET' && (m = path.match(PATH.templates))) return { route: 'templates', id: m[1]! };
+    if (method === 'GET' && (m = path.match(PATH.phoneNumbers))) return { route: 'phone_numbers', id: m[1]! };
     if (method === 'GET' && (m = path.match(PATH.node))) return { route: 'media.info', id: m[1]! };
     if (method === 'GET' && PATH.download.test(path)) return { route: 'media.download', id: '' };
     return null;
@@ -338,7 +348,53 @@ export function createGraphSimulator(opts: GraphSimulatorOptions): GraphSimulato
         return onDownload(res, u.searchParams);
       case 'templates':
         return onTemplates(res, r.id, u.searchParams);
+      case 'phone_numbers':
+        return onPhoneNumbers(res, r.id);
     }
+  }
+
+  /** Meta's answer for a business account the token cannot see or may not use. */
+  function wabaRefused(res: ServerResponse, wabaId: string): boolean {
+    if (foreignWabas.has(wabaId)) {
+      graphError(res, 403, 200, '(#200) Permissions error', { type: 'OAuthException' });
+      return true;
+    }
+    if (wabaId !== opts.wabaId) {
+      graphError(res, 400, 100, `Unsupported get request. Object with ID '${wabaId}' does not exist, cannot be loaded due to missing permissions, or does not support this operation.`, {
+        type: 'GraphMethodException',
+        subcode: 33,
+      });
+      return true;
+    }
+    return false;
+  }
+
+  function onPhoneNumbers(res: ServerResponse, wabaId: string): void {
+    if (wabaRefused(res, wabaId)) return;
+    const digits = opts.displayPhoneNumber ?? '15550001234';
+    let display = `+${digits}`;
+    try {
+      display = parsePhoneNumber(display).formatInternational();
+    } catch {
+      // not a number libphonenumber knows: Meta would show the digits as given
+    }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(
+      JSON.stringify({
+        data: [
+          {
+            verified_name: opts.verifiedName ?? 'Test clinic',
+            code_verification_status: 'VERIFIED',
+            display_phone_number: display,
+            quality_rating: opts.qualityRating ?? 'GREEN',
+            platform_type: 'CLOUD_API',
+            throughput: { level: 'STANDARD' },
+            id: opts.phoneNumberId,
+          },
+        ],
+        paging: { cursors: { before: 'QVFIUk', after: 'QVFIUk' } },
+      }),
+    );
   }
 
   function knownPhone(res: ServerResponse, id: string): boolean {
@@ -518,9 +574,7 @@ export function createGraphSimulator(opts: GraphSimulatorOptions): GraphSimulato
   }
 
   function onTemplates(res: ServerResponse, wabaId: string, q: URLSearchParams): void {
-    if (wabaId !== opts.wabaId) {
-      return graphError(res, 400, 100, `Unsupported get request. Object with ID '${wabaId}' does not exist.`, { type: 'GraphMethodException', subcode: 33 });
-    }
+    if (wabaRefused(res, wabaId)) return;
     const limit = Math.min(Math.max(Number(q.get('limit') ?? pageSize) || pageSize, 1), pageSize);
     const status = q.get('status');
     const list = status ? templates.filter((t) => t.status === status) : templates;
@@ -655,6 +709,9 @@ export function createGraphSimulator(opts: GraphSimulatorOptions): GraphSimulato
       for (let i = 0; i < skip; i++) list.push(null);
       for (let i = 0; i < times; i++) list.push(fault);
       faults.set(route, list);
+    },
+    addForeignWaba(wabaId) {
+      foreignWabas.add(wabaId);
     },
     rotateToken(newToken) {
       retiredTokens.add(token);

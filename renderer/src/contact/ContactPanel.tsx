@@ -44,7 +44,18 @@ export function ContactPanel({ conversationId, onClose }: { conversationId: numb
       >
         <div className="field">
           <label htmlFor="contact-name">{t.contactName}</label>
-          <input id="contact-name" value={name} maxLength={120} onChange={(e) => setName(e.target.value)} />
+          <input
+            id="contact-name"
+            dir="auto"
+            value={name}
+            maxLength={120}
+            placeholder={contact.profileName ?? ''}
+            aria-describedby="contact-name-help"
+            onChange={(e) => setName(e.target.value)}
+          />
+          <p id="contact-name-help" className="help small">
+            {t.contactNamePlaceholderHint}
+          </p>
         </div>
         <dl>
           <dt>{t.contactNumber}</dt>
@@ -65,7 +76,7 @@ export function ContactPanel({ conversationId, onClose }: { conversationId: numb
         </dl>
         <div className="field">
           <label htmlFor="contact-notes">{t.contactNotes}</label>
-          <textarea id="contact-notes" rows={6} maxLength={4000} value={notes} onChange={(e) => setNotes(e.target.value)} />
+          <textarea id="contact-notes" dir="auto" rows={6} maxLength={4000} value={notes} onChange={(e) => setNotes(e.target.value)} />
         </div>
         <button type="submit" className="primary" disabled={!dirty || save.isPending}>
           {t.save}

@@ -121,6 +121,18 @@ export function useSearch(query: string) {
   });
 }
 
+/** Contacts by name, number (any format) or notes: shown above the message hits. */
+export function useContactSearch(query: string) {
+  const rpc = useRpc();
+  const access = useDataAccess();
+  return useQuery({
+    queryKey: [...keys.search(query), 'contacts'],
+    queryFn: () => rpc.call('search.contacts', { query, limit: 10 }),
+    enabled: query.trim().length > 0 && access,
+    staleTime: 5_000,
+  });
+}
+
 export function useTemplates(enabled: boolean) {
   const rpc = useRpc();
   const access = useDataAccess();

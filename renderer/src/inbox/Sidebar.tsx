@@ -1,10 +1,11 @@
-import { forwardRef, useEffect, useState } from 'react';
+import { forwardRef, useEffect, useMemo, useRef, useState } from 'react';
 import type { ConversationSummary } from '../../../shared/rpc';
-import { flattenConversations, useConversations, useSearch, type InboxFilter } from '../data/queries';
+import { flattenConversations, useContactSearch, useConversations, useSearch, type InboxFilter } from '../data/queries';
 import { useI18n } from '../i18n';
 import { markPainted } from '../perf/marks';
 import { ConversationList } from './ConversationList';
 import { Highlighted } from './Highlighted';
+import { contactLabel, formatNumber } from './names';
 
 interface Props {
   filter: InboxFilter;
@@ -31,25 +32,40 @@ export const Sidebar = forwardRef<HTMLInputElement, Props>(function Sidebar(
   }, [query]);
   const searching = debounced.length > 0;
   const list = useConversations(filter, !searching);
-  const items = flattenConversations(list.data?.pages);
+  const loaded = flattenConversations(list.data?.pages);
+  // The open conversation stays where the receptionist sees it, even when a change (resolved,
+  // read, assigned away) takes it out of this filter: it leaves the list once they move on.
+  const kept = useRef<ConversationSummary | null>(null);
+  const keptIndex = useRef(0);
+  const items = useMemo(() => {
+    const here = loaded.find((c) => c.id === selectedId);
+    if (here) kept.current = here;
+    else if (kept.current?.id !== selectedId) kept.current = null;
+    if (here || !kept.current || list.isPending) return loaded;
+    const at = Math.min(keptIndex.current, loaded.length);
+    return [...loaded.slice(0, at), kept.current, ...loaded.slice(at)];
+  }, [loaded, selectedId, list.isPending]);
+  const selectedIndex = items.findIndex((c) => c.id === selectedId);
+  if (selectedIndex >= 0) keptIndex.current = selectedIndex;
   useEffect(() => onVisibleChange(items), [items, onVisibleChange]);
   const listReady = !list.isPending;
   useEffect(() => {
     if (listReady) markPainted('inbox');
   }, [listReady]);
-  const filterNames: Record<InboxFilter, string> = { all: t.filterAll, unread: t.filterUnread, mine: t.filterMine, resolved: t.filterResolved };
+  // "All" shows what the core's `all` lists: every conversation not resolved, so it is named "Open".
+  const filterNames: Record<InboxFilter, string> = { all: t.filterOpen, unread: t.filterUnread, mine: t.filterMine, resolved: t.filterResolved };
 
   return (
     <aside className="sidebar" aria-label={t.conversations}>
       <div className="search">
         <label htmlFor="search-input" className="visually-hidden">
-          {t.searchLabel}
+          {t.searchLabelAll}
         </label>
         <input
           id="search-input"
           ref={searchRef}
           type="search"
-          placeholder={t.searchPlaceholder}
+          placeholder={t.searchPlaceholderAll}
           value={query}
           onChange={(e) => onQuery(e.target.value)}
           autoComplete="off"
@@ -89,14 +105,47 @@ export const Sidebar = forwardRef<HTMLInputElement, Props>(function Sidebar(
   );
 });
 
-function SearchResults({ query, selectedId, onSelect }: { query: string; selectedId: number | null; onSelect(id: number, messageId: number): void }): React.JSX.Element {
+function SearchResults({ query, selectedId, onSelect }: { query: string; selectedId: number | null; onSelect(id: number, messageId?: number): void }): React.JSX.Element {
   const { t, formatDay, formatTime } = useI18n();
   const search = useSearch(query);
-  if (search.isPending) return <p className="state">{t.loading}</p>;
+  const people = useContactSearch(query);
+  if (search.isPending || people.isPending) return <p className="state">{t.loading}</p>;
   if (search.isError) return <ErrorState error={search.error} onRetry={() => void search.refetch()} />;
+  if (people.isError) return <ErrorState error={people.error} onRetry={() => void people.refetch()} />;
   const hits = search.data.items;
+  const contacts = people.data.items;
   return (
     <div className="search-results" data-testid="search-results">
+      {contacts.length > 0 ? (
+        <>
+          <h2 className="search-heading small" id="contact-hits">
+            {t.contactsFound(contacts.length)}
+          </h2>
+          <ul aria-labelledby="contact-hits" data-testid="contact-hits">
+            {contacts.map((c) => (
+              <li key={c.contactId}>
+                <button
+                  type="button"
+                  className={`hit contact-hit${c.conversationId === selectedId ? ' selected' : ''}`}
+                  disabled={c.conversationId === null}
+                  onClick={() => c.conversationId !== null && onSelect(c.conversationId)}
+                >
+                  <span className="conv-top">
+                    <span className="conv-name">{contactLabel({ displayName: c.displayName, profileName: c.profileName, waId: c.waId }, t.unknownContact)}</span>
+                    <span className="conv-time">{c.waId ? formatNumber(c.waId) : ''}</span>
+                  </span>
+                  {c.snippet ? (
+                    <span className="hit-snippet">
+                      {t.matchedNotes}: <Highlighted snippet={c.snippet} />
+                    </span>
+                  ) : null}
+                </button>
+              </li>
+            ))}
+          </ul>
+          <h2 className="search-heading small">{t.messagesFound}</h2>
+        </>
+      ) : null}
       <p className="state small" role="status" id="search-status">
         {hits.length === 0 ? t.searchNoHits(query) : t.searchResults(hits.length)}
       </p>

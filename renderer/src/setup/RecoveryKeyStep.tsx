@@ -1,6 +1,6 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
-import { keys } from '../data/queries';
+import { keys, useRecoveryStatus } from '../data/queries';
 import { useI18n } from '../i18n';
 import { useRpc } from '../rpc';
 
@@ -13,12 +13,20 @@ export function RecoveryKeyStep(): React.JSX.Element {
   const rpc = useRpc();
   const qc = useQueryClient();
   const [stored, setStored] = useState(false);
+  // A key shown before but never confirmed (the page was reloaded) is replaced by the core: nobody
+  // said they kept it, so the new one shown here is the one that counts.
+  const status = useRecoveryStatus(true);
   const create = useMutation({ mutationFn: () => rpc.call('recovery.create', { replace: false }) });
+  const confirm = useMutation({
+    mutationFn: (createdAt: number) => rpc.call('recovery.confirm', { createdAt }),
+    onSuccess: () => void qc.invalidateQueries({ queryKey: keys.recovery }),
+  });
   const recoveryKey = create.data?.recoveryKey;
 
   return (
     <div className="recovery-step">
       <p>{t.recoveryIntro}</p>
+      {!recoveryKey && status.data?.configured && !status.data.confirmed ? <p className="help" role="status">{t.recoveryNotConfirmed}</p> : null}
       {recoveryKey ? (
         <>
           <figure className="recovery-key" aria-labelledby="recovery-key-label">
@@ -36,7 +44,7 @@ export function RecoveryKeyStep(): React.JSX.Element {
             <button type="button" className="secondary" onClick={() => window.print()}>
               {t.printRecoveryKey}
             </button>
-            <button type="button" className="primary" disabled={!stored} onClick={() => void qc.invalidateQueries({ queryKey: keys.recovery })}>
+            <button type="button" className="primary" disabled={!stored || confirm.isPending} onClick={() => create.data && confirm.mutate(create.data.createdAt)}>
               {t.finishSetup}
             </button>
           </div>

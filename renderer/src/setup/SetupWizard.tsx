@@ -1,13 +1,56 @@
-import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { useState } from 'react';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { Fragment, useState } from 'react';
 import { keys, useWhatsAppStatus } from '../data/queries';
-import { useI18n } from '../i18n';
+import { LANGUAGE_NAMES, useI18n, type Language } from '../i18n';
+import { codeOf } from '../auth';
 import { useRpc } from '../rpc';
+import { AdminStepOrRestore } from '../backup';
 import { CreateAdminStep } from './CreateAdminStep';
 import { FormFooter } from './FormFooter';
 import { RecoveryKeyStep } from './RecoveryKeyStep';
 
 type Step = 'admin' | 'relay' | 'whatsapp' | 'recovery';
+
+/** The wizard's language choice, on every step (the desk's own switch is not there yet). */
+function LanguageSwitch(): React.JSX.Element {
+  const { t, lang, setLang } = useI18n();
+  return (
+    <div className="setup-language">
+      <label htmlFor="setup-lang">{t.language}</label>
+      <select id="setup-lang" value={lang} onChange={(e) => setLang(e.target.value as Language)}>
+        {Object.entries(LANGUAGE_NAMES).map(([code, name]) => (
+          <option key={code} value={code}>
+            {name}
+          </option>
+        ))}
+      </select>
+    </div>
+  );
+}
+
+/** A field's own error, tied to it for screen readers (aria-describedby + aria-invalid on the input). */
+function FieldError({ id, text }: { id: string; text: string | null }): React.JSX.Element | null {
+  return text ? (
+    <p id={id} className="form-error field-error" role="alert">
+      {text}
+    </p>
+  ) : null;
+}
+
+/** What the relay address field says before anything is sent: https is required. */
+export function relayUrlProblem(t: { relayHttpsRequired: string; relayAddressInvalid: string }, value: string): string | null {
+  const v = value.trim();
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    return t.relayAddressInvalid;
+  }
+  const local = url.hostname === '127.0.0.1' || url.hostname === 'localhost' || url.hostname === '[::1]';
+  if (url.protocol === 'http:' && !local) return t.relayHttpsRequired;
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return t.relayHttpsRequired;
+  return null;
+}
 
 /** First-run setup for the IT admin: their own account, pair with the relay, give the WhatsApp account, keep a recovery key. */
 export function SetupWizard({ step, onDone }: { step: Step; onDone?(): void }): React.JSX.Element {
@@ -15,6 +58,7 @@ export function SetupWizard({ step, onDone }: { step: Step; onDone?(): void }): 
   return (
     <main className="setup" data-testid="setup-wizard">
       <div className="setup-card">
+        <LanguageSwitch />
         <h1>{t.setupTitle}</h1>
         <p className="muted">{t.setupIntro}</p>
         <ol className="steps" aria-label={t.setupTitle}>
@@ -24,13 +68,18 @@ export function SetupWizard({ step, onDone }: { step: Step; onDone?(): void }): 
           <li aria-current={step === 'recovery' ? 'step' : undefined}>{t.setupStepRecovery}</li>
         </ol>
         {step === 'admin' ? (
-          <CreateAdminStep />
+          <AdminStepOrRestore>
+            <CreateAdminStep />
+          </AdminStepOrRestore>
         ) : step === 'relay' ? (
           <RelayStep onDone={onDone} />
         ) : step === 'whatsapp' ? (
           <WhatsAppStep onDone={onDone} />
         ) : (
-          <RecoveryKeyStep />
+          <>
+            <ConnectedSummary />
+            <RecoveryKeyStep />
+          </>
         )}
       </div>
     </main>
@@ -43,6 +92,7 @@ function RelayStep({ onDone }: { onDone?(): void }): React.JSX.Element {
   const qc = useQueryClient();
   const [relayUrl, setRelayUrl] = useState('');
   const [code, setCode] = useState('');
+  const [urlError, setUrlError] = useState<string | null>(null);
   const pair = useMutation({
     mutationFn: () => rpc.call('setup.pair', { relayUrl: relayUrl.trim(), code: code.trim().toUpperCase() }),
     onSuccess: () => {
@@ -53,14 +103,28 @@ function RelayStep({ onDone }: { onDone?(): void }): React.JSX.Element {
   });
   return (
     <form
+      noValidate
       onSubmit={(e) => {
         e.preventDefault();
+        const problem = relayUrlProblem(t, relayUrl);
+        setUrlError(problem);
+        if (problem) return void document.getElementById('relay-url')?.focus();
         pair.mutate();
       }}
     >
       <div className="field">
         <label htmlFor="relay-url">{t.relayAddress}</label>
-        <input id="relay-url" type="url" required value={relayUrl} onChange={(e) => setRelayUrl(e.target.value)} aria-describedby="relay-url-help" autoComplete="off" />
+        <input
+          id="relay-url"
+          type="url"
+          required
+          value={relayUrl}
+          onChange={(e) => setRelayUrl(e.target.value)}
+          aria-describedby={urlError ? 'relay-url-error relay-url-help' : 'relay-url-help'}
+          aria-invalid={urlError ? true : undefined}
+          autoComplete="off"
+        />
+        <FieldError id="relay-url-error" text={urlError} />
         <p id="relay-url-help" className="help">
           {t.relayAddressHelp}
         </p>
@@ -102,13 +166,33 @@ function WhatsAppStep({ onDone }: { onDone?(): void }): React.JSX.Element {
         ...(requireChoice !== null ? { requireMetaSignature: requireChoice } : {}),
       }),
     onSuccess: (status) => {
-      qc.setQueryData(keys.whatsapp, status);
+      if (!onDone) qc.setQueryData(keys.whatsapp, status);
       setToken('');
       setAppSecret('');
       setRequireChoice(null);
-      onDone?.();
     },
   });
+  if (save.isSuccess && onDone) {
+    return (
+      <ConnectedSummary
+        onContinue={() => {
+          qc.setQueryData(keys.whatsapp, save.data);
+          onDone?.();
+        }}
+      />
+    );
+  }
+  const code = save.isError ? codeOf(save.error) : null;
+  const wabaError = code === 'WHATSAPP_ACCOUNT_UNKNOWN' ? t.err_WHATSAPP_ACCOUNT_UNKNOWN : null;
+  const tokenError =
+    code === 'WHATSAPP_TOKEN_INVALID'
+      ? t.err_WHATSAPP_TOKEN_INVALID
+      : code === 'WHATSAPP_TOKEN_NOT_FOR_ACCOUNT'
+        ? t.err_WHATSAPP_TOKEN_NOT_FOR_ACCOUNT
+        : code === 'WHATSAPP_TOKEN_EXPIRED'
+          ? t.err_WHATSAPP_TOKEN_EXPIRED_SETUP
+          : null;
+  const formError = save.isError && !wabaError && !tokenError ? errorText(save.error) : null;
   return (
     <form
       onSubmit={(e) => {
@@ -118,14 +202,36 @@ function WhatsAppStep({ onDone }: { onDone?(): void }): React.JSX.Element {
     >
       <div className="field">
         <label htmlFor="waba-id">{t.wabaId}</label>
-        <input id="waba-id" required inputMode="numeric" pattern="\d{1,32}" value={wabaId} onChange={(e) => setWabaId(e.target.value)} aria-describedby="waba-help" autoComplete="off" />
+        <input
+          id="waba-id"
+          required
+          inputMode="numeric"
+          pattern="\d{1,32}"
+          value={wabaId}
+          onChange={(e) => setWabaId(e.target.value)}
+          aria-describedby={wabaError ? 'waba-error waba-help' : 'waba-help'}
+          aria-invalid={wabaError ? true : undefined}
+          autoComplete="off"
+        />
+        <FieldError id="waba-error" text={wabaError} />
         <p id="waba-help" className="help">
           {t.wabaIdHelp}
         </p>
       </div>
       <div className="field">
         <label htmlFor="access-token">{t.accessToken}</label>
-        <input id="access-token" type="password" required minLength={20} value={token} onChange={(e) => setToken(e.target.value)} aria-describedby="token-help" autoComplete="off" />
+        <input
+          id="access-token"
+          type="password"
+          required
+          minLength={20}
+          value={token}
+          onChange={(e) => setToken(e.target.value)}
+          aria-describedby={tokenError ? 'token-error token-help' : 'token-help'}
+          aria-invalid={tokenError ? true : undefined}
+          autoComplete="off"
+        />
+        <FieldError id="token-error" text={tokenError} />
         <p id="token-help" className="help">
           {t.accessTokenHelp}
         </p>
@@ -166,11 +272,52 @@ function WhatsAppStep({ onDone }: { onDone?(): void }): React.JSX.Element {
         </div>
       </details>
       <FormFooter
-        error={save.isError ? errorText(save.error) : null}
+        error={formError}
         onCancel={onDone}
         pending={save.isPending}
         label={save.isPending ? t.savingWhatsApp : onDone ? t.save : t.saveWhatsApp}
       />
     </form>
+  );
+}
+
+/** After the WhatsApp step: what this computer is now connected to, as the relay and Meta say. */
+export function ConnectedSummary({ onContinue }: { onContinue?: () => void }): React.JSX.Element {
+  const { t, errorText } = useI18n();
+  const rpc = useRpc();
+  const account = useQuery({ queryKey: ['whatsapp.account'], queryFn: () => rpc.call('whatsapp.account', {}) });
+  return (
+    <section className="connected-summary" aria-labelledby="connected-title" data-testid="connected-summary">
+      <h2 id="connected-title">{t.connectedTitle}</h2>
+      {account.isPending ? <p className="state small">{t.loading}</p> : null}
+      {account.isError ? <p className="form-error">{errorText(account.error)}</p> : null}
+      {account.data ? (
+        <dl>
+          <dt>{t.connectedClinic}</dt>
+          <dd>{account.data.tenantId ?? '—'}</dd>
+          <dt>{t.connectedRelay}</dt>
+          <dd>{account.data.relayUrl ?? '—'}</dd>
+          <dt>{t.connectedAccount}</dt>
+          <dd>{account.data.wabaId ?? '—'}</dd>
+          {account.data.phoneNumbers.map((n) => (
+            <Fragment key={n.id}>
+              <dt>{t.connectedNumber}</dt>
+              <dd>{n.displayPhoneNumber ?? n.id}</dd>
+              <dt>{t.connectedName}</dt>
+              <dd>{n.verifiedName ?? '—'}</dd>
+              <dt>{t.connectedQuality}</dt>
+              <dd data-quality={n.qualityRating ?? 'UNKNOWN'}>{t.quality(n.qualityRating ?? 'UNKNOWN')}</dd>
+            </Fragment>
+          ))}
+        </dl>
+      ) : null}
+      {onContinue ? (
+        <div className="setup-actions">
+          <button type="button" className="primary" onClick={onContinue}>
+            {t.continueSetup}
+          </button>
+        </div>
+      ) : null}
+    </section>
   );
 }

@@ -1,8 +1,10 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { memo, useEffect, useId, useRef, useState } from 'react';
 import { QUICK_REPLIES_MAX, type MessageView, type Template, type WindowState } from '../../../shared/rpc';
+import { Attachment, useAttachment } from './Attachment';
+import { splitMessage, TEXT_LIMIT } from './split';
 import { keys, useTemplates, useHasRole } from '../data/queries';
-import { useI18n } from '../i18n';
+import { useI18n, type Strings } from '../i18n';
 import { useRpc } from '../rpc';
 import { useQuickReplies } from './quickReplies';
 
@@ -36,9 +38,17 @@ export const Composer = memo(function Composer({ conversationId, window: win, re
     if (replyTo) inputRef.current?.focus();
   }, [replyTo]);
 
+  const attachment = useAttachment(conversationId, replyTo, () => {
+    onCancelReply();
+    void qc.invalidateQueries({ queryKey: keys.messages(conversationId) });
+    void qc.invalidateQueries({ queryKey: keys.allConversations });
+  });
   const send = useMutation({
-    mutationFn: (body: string) =>
-      rpc.call('messages.send', { conversationId, text: body, ...(replyTo ? { replyToMessageId: replyTo.id } : {}) }),
+    // Parts go one after the other, in order, each exactly as typed (the core trims only the ends).
+    mutationFn: async (parts: string[]) => {
+      for (const [i, body] of parts.entries())
+        await rpc.call('messages.send', { conversationId, text: body, ...(replyTo && i === 0 ? { replyToMessageId: replyTo.id } : {}) });
+    },
     onSuccess: () => {
       setText('');
       onCancelReply();
@@ -48,10 +58,13 @@ export const Composer = memo(function Composer({ conversationId, window: win, re
     onError: () => void qc.invalidateQueries({ queryKey: keys.conversation(conversationId) }),
   });
 
+  const length = [...text].length;
+  const tooLong = length > TEXT_LIMIT;
   const submit = (): void => {
     const body = text.trim();
-    if (body && !send.isPending && open) send.mutate(body);
+    if (body && !tooLong && !send.isPending && open) send.mutate([body]);
   };
+  const counterId = useId();
 
   const h = Math.floor(left / 3_600_000);
   const m = Math.floor((left % 3_600_000) / 60_000);
@@ -73,8 +86,19 @@ export const Composer = memo(function Composer({ conversationId, window: win, re
               </button>
             </div>
           ) : null}
+          <Attachment state={attachment} />
           <form
             className="compose-row"
+            onDragOver={(e) => {
+              if (e.dataTransfer.types.includes('Files')) e.preventDefault();
+            }}
+            onDrop={(e) => {
+              const file = e.dataTransfer.files[0];
+              if (file) {
+                e.preventDefault();
+                attachment.choose(file);
+              }
+            }}
             onSubmit={(e) => {
               e.preventDefault();
               submit();
@@ -87,11 +111,19 @@ export const Composer = memo(function Composer({ conversationId, window: win, re
               id={`composer-${conversationId}`}
               ref={inputRef}
               rows={2}
+              dir="auto"
               value={text}
-              maxLength={4096}
               placeholder={t.composerPlaceholder}
-              aria-describedby={hintId}
+              aria-describedby={`${hintId} ${counterId}`}
+              aria-invalid={tooLong || undefined}
               onChange={(e) => setText(e.target.value)}
+              onPaste={(e) => {
+                const file = [...e.clipboardData.files].find((f) => f.type.startsWith('image/'));
+                if (file) {
+                  e.preventDefault();
+                  attachment.choose(file);
+                }
+              }}
               onKeyDown={(e) => {
                 if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
                   e.preventDefault();
@@ -100,14 +132,28 @@ export const Composer = memo(function Composer({ conversationId, window: win, re
               }}
             />
             <div className="compose-actions">
+              <button type="button" className="secondary" onClick={attachment.pick}>
+                {t.attach}
+              </button>
               <button type="button" className="secondary" aria-expanded={showQuick} onClick={() => setShowQuick((s) => !s)}>
                 {t.quickReplies}
               </button>
-              <button type="submit" className="primary" disabled={send.isPending || text.trim().length === 0}>
+              <button type="submit" className="primary" disabled={send.isPending || text.trim().length === 0 || tooLong}>
                 {send.isPending ? t.sending : t.send}
               </button>
             </div>
           </form>
+          <p id={counterId} className={`char-count small${tooLong ? ' over' : length > TEXT_LIMIT - 300 ? ' near' : ' muted'}`} data-testid="char-count" aria-live="polite">
+            {length > TEXT_LIMIT - 300 ? t.charCount(length, TEXT_LIMIT) : ''}
+          </p>
+          {tooLong ? (
+            <div className="too-long" role="alert" data-testid="too-long">
+              <p>{t.tooLong(length - TEXT_LIMIT, splitMessage(text.trim()).length)}</p>
+              <button type="button" className="secondary" disabled={send.isPending || !open} onClick={() => send.mutate(splitMessage(text.trim()))}>
+                {t.sendAsParts(splitMessage(text.trim()).length)}
+              </button>
+            </div>
+          ) : null}
           {send.isError ? (
             <p className="form-error" role="alert">
               {t.sendFailed(errorText(send.error))}
@@ -172,8 +218,27 @@ export function fillTemplate(body: string, values: readonly string[]): string {
   });
 }
 
+/** `appointment_reminder` in `en_GB` → "Appointment reminder · English (UK)", in the desk's language. */
+export function templateLabel(x: Pick<Template, 'name' | 'language'>, uiLanguage: string): string {
+  const words = x.name.replace(/[_-]+/g, ' ').trim();
+  const name = words.charAt(0).toLocaleUpperCase() + words.slice(1);
+  let language = x.language;
+  try {
+    language = new Intl.DisplayNames([uiLanguage], { type: 'language' }).of(x.language.replace('_', '-')) ?? x.language;
+  } catch {
+    // an unknown code shows as Meta gave it
+  }
+  return `${name} · ${language}`;
+}
+
+/** What a variable stands for, from the example Meta keeps for it (if any). */
+function variableLabel(t: Strings, tpl: Template, i: number): string {
+  const example = tpl.examples?.[i];
+  return example ? t.templateVariableExample(i + 1, example) : t.templateVariable(i + 1);
+}
+
 function TemplatePicker({ conversationId }: { conversationId: number }): React.JSX.Element {
-  const { t, errorText } = useI18n();
+  const { t, errorText, lang } = useI18n();
   const rpc = useRpc();
   const qc = useQueryClient();
   const templates = useTemplates(true);
@@ -235,7 +300,7 @@ function TemplatePicker({ conversationId }: { conversationId: number }): React.J
         <option value="">{t.templateNone}</option>
         {approved.map((x) => (
           <option key={`${x.name}|${x.language}`} value={`${x.name}|${x.language}`}>
-            {x.name} ({x.language})
+            {templateLabel(x, lang)}
           </option>
         ))}
       </select>
@@ -243,7 +308,7 @@ function TemplatePicker({ conversationId }: { conversationId: number }): React.J
         <>
           {Array.from({ length: selected.parameterCount }, (_, i) => (
             <div className="field" key={i}>
-              <label htmlFor={`tpl-var-${i}`}>{t.templateVariable(i + 1)}</label>
+              <label htmlFor={`tpl-var-${i}`}>{variableLabel(t, selected, i)}</label>
               <input
                 id={`tpl-var-${i}`}
                 value={values[i] ?? ''}

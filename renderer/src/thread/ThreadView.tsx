@@ -15,9 +15,11 @@ interface Props {
   focusMessageId: number | null;
   contactOpen: boolean;
   onToggleContact(): void;
+  /** Leave the conversation (after "Mark as unread", which an open thread would undo at once). */
+  onLeave?(): void;
 }
 
-export function ThreadView({ conversationId, focusMessageId, contactOpen, onToggleContact }: Props): React.JSX.Element {
+export function ThreadView({ conversationId, focusMessageId, contactOpen, onToggleContact, onLeave }: Props): React.JSX.Element {
   const { t } = useI18n();
   const rpc = useRpc();
   const qc = useQueryClient();
@@ -44,6 +46,14 @@ export function ThreadView({ conversationId, focusMessageId, contactOpen, onTogg
     },
   });
 
+  const markUnread = useMutation({
+    mutationFn: () => rpc.call('conversations.markUnread', { conversationId }),
+    onSuccess: () => {
+      void qc.invalidateQueries({ queryKey: keys.allConversations });
+      onLeave?.();
+    },
+  });
+
   if (conv.isPending) return <main className="thread"><p className="state">{t.loading}</p></main>;
   if (conv.isError) return <main className="thread"><ErrorState error={conv.error} onRetry={() => void conv.refetch()} /></main>;
   const { conversation, contact, window: win } = conv.data;
@@ -53,7 +63,7 @@ export function ThreadView({ conversationId, focusMessageId, contactOpen, onTogg
   return (
     <main className="thread" aria-label={label} data-testid="thread">
       <header className="thread-header">
-        <h2>{label}</h2>
+        <h2 title={label}>{label}</h2>
         <div className="thread-tools">
           <span className="assigned small muted">
             {mine ? t.assignedToYou : conversation.assignedTo ? t.assignedTo(conversation.assignedTo) : ''}
@@ -69,6 +79,9 @@ export function ThreadView({ conversationId, focusMessageId, contactOpen, onTogg
             <option value="pending">{t.convPending}</option>
             <option value="resolved">{t.convResolved}</option>
           </select>
+          <button type="button" className="secondary" disabled={markUnread.isPending} onClick={() => markUnread.mutate()}>
+            {t.markUnread}
+          </button>
           <button type="button" className="secondary" aria-expanded={contactOpen} aria-controls="contact-panel" onClick={onToggleContact}>
             {t.contactPanel}
           </button>
@@ -88,6 +101,9 @@ function MessageList({ conversationId, focusMessageId, onReply }: { conversation
   const stickToBottom = useRef(true);
   const [flash, setFlash] = useState<number | null>(null);
   const newest = items[items.length - 1]?.id;
+  // Messages that arrived while the reader was scrolled up: counted on the "new messages ↓" pill.
+  const [unseen, setUnseen] = useState(0);
+  const seenNewest = useRef<number | undefined>(undefined);
   const ready = !messages.isPending;
   useEffect(() => {
     if (ready) markPainted(`thread:${conversationId}`);
@@ -100,7 +116,32 @@ function MessageList({ conversationId, focusMessageId, onReply }: { conversation
   useLayoutEffect(() => {
     const el = scrollRef.current;
     if (el && stickToBottom.current) el.scrollTop = el.scrollHeight;
-  }, [newest, items.length]);
+    if (stickToBottom.current || seenNewest.current === undefined) {
+      seenNewest.current = newest;
+      setUnseen(0);
+    } else if (newest !== seenNewest.current) {
+      const after = items.findIndex((m) => m.id === seenNewest.current);
+      setUnseen(after >= 0 ? items.length - 1 - after : 1);
+    }
+  }, [newest, items]);
+  const toBottom = (): void => {
+    const el = scrollRef.current;
+    if (el) el.scrollTop = el.scrollHeight;
+    stickToBottom.current = true;
+    seenNewest.current = newest;
+    setUnseen(0);
+  };
+  // R replies to the focused message (the bubble's own reply button does the same).
+  const onKeyDown = (e: React.KeyboardEvent): void => {
+    if (e.key !== 'r' && e.key !== 'R') return;
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    const li = (e.target as HTMLElement).closest?.('[data-message-id]');
+    const m = li ? items.find((x) => String(x.id) === li.getAttribute('data-message-id')) : items[items.length - 1];
+    if (m) {
+      e.preventDefault();
+      onReply(m);
+    }
+  };
 
   const jumpTo = useCallback((messageId: number) => {
     const el = scrollRef.current?.querySelector(`[data-message-id="${messageId}"]`);
@@ -124,11 +165,21 @@ function MessageList({ conversationId, focusMessageId, onReply }: { conversation
       ref={scrollRef}
       tabIndex={0}
       aria-label={t.thread}
+      onKeyDown={onKeyDown}
       onScroll={(e) => {
         const el = e.currentTarget;
         stickToBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+        if (stickToBottom.current && unseen > 0) {
+          seenNewest.current = newest;
+          setUnseen(0);
+        }
       }}
     >
+      {unseen > 0 ? (
+        <button type="button" className="new-messages-pill" data-testid="new-messages-pill" onClick={toBottom}>
+          {t.newMessagesPill(unseen)}
+        </button>
+      ) : null}
       {messages.hasNextPage ? (
         <button type="button" className="load-older secondary" disabled={messages.isFetchingNextPage} onClick={() => void messages.fetchNextPage()}>
           {messages.isFetchingNextPage ? t.loading : t.loadOlder}

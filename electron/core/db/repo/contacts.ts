@@ -159,3 +159,61 @@ export function updateContact(db: Database, id: number, update: ContactUpdate, n
   stmt(db, 'UPDATE contacts SET display_name = ?, notes = ?, updated_at = ? WHERE id = ?').run(displayName, notes, now, id);
   return { ...row, display_name: displayName, notes, updated_at: now };
 }
+
+export interface ContactSearchHit {
+  contactId: number;
+  conversationId: number | null;
+  displayName: string | null;
+  profileName: string | null;
+  waId: string | null;
+  matched: 'name' | 'number' | 'notes';
+  /** For a notes match: the text around the first hit, as [before, hit, after]. */
+  notes: [string, string, string] | null;
+}
+
+/**
+ * The digits a typed phone number stands for, in the form they appear inside a WhatsApp id
+ * (country code and number, no `+`): `+31 6-1234 5678`, `0031 612345678` and `06 12345678` all
+ * become a run that `31612345678` contains. Null when the query is not number-like.
+ */
+export function phoneDigits(query: string): string | null {
+  if (!/^[\d\s+\-().\/]+$/.test(query)) return null;
+  const digits = query.replace(/\D/g, '').replace(/^0+/, '');
+  return digits.length >= 3 ? digits : null;
+}
+
+const NOTES_CONTEXT = 40;
+
+/**
+ * Contacts whose saved name, WhatsApp profile name, number or notes match; the most recently active
+ * first. A scan of the contacts table (tens of thousands of rows at most), so it needs no index.
+ */
+export function searchContacts(db: Database, query: string, limit: number): ContactSearchHit[] {
+  const q = query.trim().normalize('NFC');
+  if (!q) return [];
+  const like = `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+  const digits = phoneDigits(q) ?? '';
+  const rows = stmt(
+    db,
+    `SELECT c.id, c.wa_id, c.display_name, c.profile_name, c.notes, v.id AS conversation_id
+       FROM contacts c
+       LEFT JOIN conversations v ON v.id = (SELECT id FROM conversations WHERE contact_id = c.id ORDER BY last_activity_at DESC, id DESC LIMIT 1)
+      WHERE c.display_name LIKE @like ESCAPE '\\' OR c.profile_name LIKE @like ESCAPE '\\'
+         OR (@digits <> '' AND instr(c.wa_id, @digits) > 0)
+         OR c.notes LIKE @like ESCAPE '\\'
+      ORDER BY v.last_activity_at IS NULL, v.last_activity_at DESC, c.id DESC
+      LIMIT @limit`,
+  ).all({ like, digits, limit }) as Array<Pick<ContactRow, 'id' | 'wa_id' | 'display_name' | 'profile_name' | 'notes'> & { conversation_id: number | null }>;
+  const folded = q.toLocaleLowerCase();
+  const has = (s: string | null): boolean => !!s && s.toLocaleLowerCase().includes(folded);
+  return rows.map((r) => {
+    const matched = has(r.display_name) || has(r.profile_name) ? 'name' : digits && r.wa_id?.includes(digits) ? 'number' : 'notes';
+    let notes: ContactSearchHit['notes'] = null;
+    if (matched === 'notes') {
+      const at = Math.max(0, r.notes.toLocaleLowerCase().indexOf(folded));
+      const start = Math.max(0, at - NOTES_CONTEXT);
+      notes = [`${start > 0 ? '…' : ''}${r.notes.slice(start, at)}`, r.notes.slice(at, at + q.length), `${r.notes.slice(at + q.length, at + q.length + NOTES_CONTEXT)}${at + q.length + NOTES_CONTEXT < r.notes.length ? '…' : ''}`];
+    }
+    return { contactId: r.id, conversationId: r.conversation_id, displayName: r.display_name, profileName: r.profile_name, waId: r.wa_id, matched, notes };
+  });
+}

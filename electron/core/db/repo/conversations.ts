@@ -201,3 +201,8 @@ export function assignConversation(db: Database, id: number, userId: string | nu
     throw new CodedError('NOT_FOUND', `Conversation ${id} does not exist.`);
   }
 }
+
+/** Marks a conversation unread again (one message, or as many as it had); false when it already was. */
+export function markConversationUnread(db: Database, id: number, now: number): boolean {
+  return stmt(db, 'UPDATE conversations SET unread_count = 1, updated_at = ? WHERE id = ? AND unread_count = 0').run(now, id).changes > 0;
+}

@@ -48,9 +48,28 @@ function bodyOf(componentsJson: string): string {
   }
 }
 
+/** Meta's sample values for the body's variables (`example.body_text[0]`), which say what each one means. */
+function examplesOf(componentsJson: string): string[] {
+  try {
+    const components = JSON.parse(componentsJson) as Array<{ type?: string; example?: { body_text?: unknown } }>;
+    const first = (components.find((c) => c.type?.toUpperCase() === 'BODY')?.example?.body_text as unknown[] | undefined)?.[0];
+    return Array.isArray(first) ? first.filter((v): v is string => typeof v === 'string').map((v) => v.slice(0, 200)) : [];
+  } catch {
+    return [];
+  }
+}
+
 function toView(r: Row): Template {
   const bodyText = bodyOf(r.components_json);
-  return { name: r.name, language: r.language, category: r.category ?? '', status: r.status, bodyText, parameterCount: templatePlaceholders(bodyText).length };
+  return {
+    name: r.name,
+    language: r.language,
+    category: r.category ?? '',
+    status: r.status,
+    bodyText,
+    parameterCount: templatePlaceholders(bodyText).length,
+    examples: examplesOf(r.components_json),
+  };
 }
 
 /** Templates for the picker; by default only those Meta approved (the only ones it will send). */

@@ -1,0 +1,1 @@
+export { askNotificationPermission, useSoundSetting, useUnreadSignals } from './useUnreadSignals';
