@@ -206,10 +206,14 @@ async function main(): Promise<void> {
     let s = performance.now();
     generate(t.db);
     process.stdout.write(`audit log: ${ENTRIES.toLocaleString('en')} entries, ${CONTACTS.toLocaleString('en')} contacts, generated in ${((performance.now() - s) / 1000).toFixed(0)} s (SQLCipher)\n`);
+    const phase = (name: string) => process.stderr.write(`… ${name} (${((performance.now() - s) / 1000).toFixed(0)} s)\n`);
     s = performance.now();
     const chain = chainBench(t.db);
+    phase('chain walked');
     const pages = pageBench(t.db);
+    phase('pages timed');
     const overhead = await overheadBench(t.db);
+    phase('thread opening timed');
     const diff = overhead.full.on.p95 - overhead.full.off.p95;
     const ok = { chain: chain.ratio >= 0.5, pages: pages.rows.every((r) => r.p95 < 50), overhead: diff < 1 };
 
