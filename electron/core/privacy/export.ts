@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { zipSync, type Zippable } from 'fflate';
-import { PDFDocument, StandardFonts, rgb, type PDFFont, type PDFPage } from 'pdf-lib';
+import { PDFDocument, StandardFonts, type PDFFont, type PDFPage } from 'pdf-lib';
 import { CodedError } from '../../../shared/errors';
 import { csvLine } from '../audit/export';
 import { stmt } from '../db/statements';
@@ -185,32 +185,75 @@ function printable(text: string): string {
   return out;
 }
 
-function wrap(font: PDFFont, size: number, text: string, width: number): string[] {
+/** Text widths from per-character widths, cached per font: pdf-lib's own measure encodes the whole string each time. */
+function measurer(font: PDFFont, size: number): (text: string) => number {
+  const widths = new Map<string, number>();
+  return (text) => {
+    let w = 0;
+    for (const ch of text) {
+      let cw = widths.get(ch);
+      if (cw === undefined) {
+        cw = font.widthOfTextAtSize(ch, size);
+        widths.set(ch, cw);
+      }
+      w += cw;
+    }
+    return w;
+  };
+}
+
+function wrap(measure: (text: string) => number, text: string, width: number): string[] {
   const lines: string[] = [];
+  const space = measure(' ');
   for (const paragraph of printable(text).split('\n')) {
     let line = '';
+    let lineWidth = 0;
     for (const word of paragraph.split(' ')) {
-      const candidate = line ? `${line} ${word}` : word;
-      if (font.widthOfTextAtSize(candidate, size) <= width) {
-        line = candidate;
+      const w = measure(word);
+      if (line && lineWidth + space + w <= width) {
+        line += ` ${word}`;
+        lineWidth += space + w;
+        continue;
+      }
+      if (!line && w <= width) {
+        line = word;
+        lineWidth = w;
         continue;
       }
       if (line) lines.push(line);
       // A word longer than the line (a URL) is cut where it overflows.
       let rest = word;
-      while (font.widthOfTextAtSize(rest, size) > width) {
+      while (measure(rest) > width) {
         let n = rest.length - 1;
-        while (n > 1 && font.widthOfTextAtSize(rest.slice(0, n), size) > width) n = Math.floor(n * 0.9);
+        while (n > 1 && measure(rest.slice(0, n)) > width) n = Math.floor(n * 0.9);
         lines.push(rest.slice(0, n));
         rest = rest.slice(n);
       }
       line = rest;
+      lineWidth = measure(rest);
     }
     lines.push(line);
   }
   return lines;
 }
 
+/** WinAnsi codes of the characters above 0x7F that are not Latin-1 at the same code. */
+const WIN_ANSI_HIGH: Record<string, number> = {
+  '€': 0x80, '‚': 0x82, 'ƒ': 0x83, '„': 0x84, '…': 0x85, '†': 0x86, '‡': 0x87, 'ˆ': 0x88, '‰': 0x89, 'Š': 0x8a, '‹': 0x8b, 'Œ': 0x8c, 'Ž': 0x8e,
+  '‘': 0x91, '’': 0x92, '“': 0x93, '”': 0x94, '•': 0x95, '–': 0x96, '—': 0x97, '˜': 0x98, '™': 0x99, 'š': 0x9a, '›': 0x9b, 'œ': 0x9c, 'ž': 0x9e, 'Ÿ': 0x9f,
+};
+/** A `printable` string as a PDF hex string in the standard fonts' WinAnsi encoding. */
+function winAnsiHex(text: string): string {
+  let hex = '<';
+  for (const ch of text) hex += (WIN_ANSI_HIGH[ch] ?? ch.codePointAt(0)!).toString(16).padStart(2, '0');
+  return `${hex}>`;
+}
+
+/**
+ * The conversation as a readable PDF. Pages are written as raw content streams (text operators in
+ * the standard fonts' WinAnsi encoding): pdf-lib's drawText builds objects per call, which for
+ * 10,000 messages is most of an export's time.
+ */
 export async function conversationPdf(collected: CollectedExport, progress?: (fraction: number) => void): Promise<Uint8Array> {
   const { data } = collected;
   const pdf = await PDFDocument.create();
@@ -220,22 +263,37 @@ export async function conversationPdf(collected: CollectedExport, progress?: (fr
   pdf.setModificationDate(new Date(data.exportedAt));
   const font = await pdf.embedFont(StandardFonts.Helvetica);
   const bold = await pdf.embedFont(StandardFonts.HelveticaBold);
+  const measure10 = measurer(font, 10);
   const [W, H, M] = [595.28, 841.89, 50];
   const width = W - 2 * M;
-  let page: PDFPage = pdf.addPage([W, H]);
-  let y = H - M;
-  const line = (text: string, f: PDFFont, size: number, color = rgb(0, 0, 0), indent = 0) => {
-    if (y < M + size) {
-      page = pdf.addPage([W, H]);
-      y = H - M;
-    }
-    page.drawText(text, { x: M + indent, y: y - size, size, font: f, color });
+  let page: PDFPage | null = null;
+  let names = new Map<PDFFont, string>();
+  let ops: string[] = [];
+  let y = 0;
+  const flush = () => {
+    if (page && ops.length > 0) page.node.addContentStream(pdf.context.register(pdf.context.flateStream(ops.join('\n'))));
+    ops = [];
+  };
+  const newPage = () => {
+    flush();
+    page = pdf.addPage([W, H]);
+    names = new Map([
+      [font, page.node.newFontDictionary('F', font.ref).toString()],
+      [bold, page.node.newFontDictionary('B', bold.ref).toString()],
+    ]);
+    y = H - M;
+  };
+  type Color = readonly [number, number, number];
+  const line = (text: string, f: PDFFont, size: number, color: Color = [0, 0, 0], indent = 0) => {
+    if (!page || y < M + size) newPage();
+    ops.push(`BT ${names.get(f)!} ${size} Tf ${color.join(' ')} rg ${(M + indent).toFixed(2)} ${(y - size).toFixed(2)} Td ${winAnsiHex(text)} Tj ET`);
     y -= size * 1.35;
   };
+  const grey: Color = [0.3, 0.3, 0.3];
   const name = data.contact.displayName ?? data.contact.profileName ?? data.contact.username ?? `Contact ${data.contact.id}`;
   line(printable(`WhatsApp conversation with ${name}`), bold, 16);
-  line(printable(`Number: ${data.contact.waId ?? '—'}    Exported: ${iso(data.exportedAt).slice(0, 16).replace('T', ' ')} UTC`), font, 9, rgb(0.3, 0.3, 0.3));
-  line(`Files are attached to this PDF by name and are also in the zip's media folder.`, font, 9, rgb(0.3, 0.3, 0.3));
+  line(printable(`Number: ${data.contact.waId ?? '-'}    Exported: ${iso(data.exportedAt).slice(0, 16).replace('T', ' ')} UTC`), font, 9, grey);
+  line(`Files are attached to this PDF by name and are also in the zip's media folder.`, font, 9, grey);
   y -= 8;
   const total = data.conversations.reduce((n, c) => n + c.messages.length, 0) || 1;
   let done = 0;
@@ -243,14 +301,15 @@ export async function conversationPdf(collected: CollectedExport, progress?: (fr
     for (const m of c.messages) {
       const who = m.direction === 'inbound' ? name : `Clinic${m.author ? ` (${m.author})` : ''}`;
       y -= 4;
-      line(printable(`${iso(m.sentAt).slice(0, 16).replace('T', ' ')}  ${who}  ·  ${m.type}${m.direction === 'outbound' ? `  ·  ${m.status}` : ''}`), bold, 8.5, rgb(0.25, 0.25, 0.4));
+      line(printable(`${iso(m.sentAt).slice(0, 16).replace('T', ' ')}  ${who}  ·  ${m.type}${m.direction === 'outbound' ? `  ·  ${m.status}` : ''}`), bold, 8.5, [0.25, 0.25, 0.4]);
       const body = m.text ?? (m.media ? '' : `[${m.type}]`);
-      if (body) for (const l of wrap(font, 10, body, width - 10)) line(l, font, 10, rgb(0, 0, 0), 10);
-      if (m.media) line(printable(m.media.file ? `Attachment: ${m.media.file.slice('media/'.length)}` : `[file not stored: ${m.media.state}]`), font, 9, rgb(0.2, 0.4, 0.2), 10);
+      if (body) for (const l of wrap(measure10, body, width - 10)) line(l, font, 10, [0, 0, 0], 10);
+      if (m.media) line(printable(m.media.file ? `Attachment: ${m.media.file.slice('media/'.length)}` : `[file not stored: ${m.media.state}]`), font, 9, [0.2, 0.4, 0.2], 10);
       done += 1;
       if (done % 500 === 0) progress?.(done / total);
     }
   }
+  flush();
   for (const f of collected.media) await pdf.attach(f.bytes, f.filename, { mimeType: f.mimeType, description: 'Sent in the conversation', creationDate: new Date(data.exportedAt), modificationDate: new Date(data.exportedAt) });
   return pdf.save({ useObjectStreams: true });
 }

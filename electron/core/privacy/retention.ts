@@ -108,48 +108,60 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
   const counts: RetentionCounts = { messages: 0, conversations: 0, media: 0, drafts: 0, auditDue: before.auditDue, heldPatients: before.heldPatients };
   let longest = 0;
   let batches = 0;
-  let size = 200;
+  // Small first: under load one row of messages (with its search-index delete) can cost milliseconds.
+  let size = 10;
 
-  /** Runs one batch, times it, and steers the next batch's size toward half the budget. */
+  /** Runs one batch, times it, and steers the next batch's size toward a third of the budget. */
   const batch = <T>(fn: (n: number) => T): T => {
     const t0 = performance.now();
     const out = db.transaction(() => fn(size)).immediate();
     const ms = performance.now() - t0;
     longest = Math.max(longest, ms);
     batches += 1;
-    if (ms > budget / 2) size = Math.max(10, Math.floor(size * (budget / 2 / ms) * 0.8));
-    else if (ms < budget / 5) size = Math.min(20_000, size * 2);
+    const aim = budget / 3;
+    if (ms > aim) size = Math.max(1, Math.floor(size * (aim / ms) * 0.8));
+    else if (ms < aim / 2) size = Math.min(5_000, Math.ceil(size * 1.5));
     return out;
   };
 
-  const expiredMessageIds = stmt(
+  // The conversations due now, read once; each batch re-checks its conversation's activity, so one
+  // that a patient wrote to during the run is left alone.
+  const conversationsDue = stmt(db, `SELECT c.id FROM conversations c WHERE c.last_activity_at < ? AND ${NOT_HELD} ORDER BY c.id`).pluck().all(cut.messages) as number[];
+  const messagesOf = stmt(
     db,
-    `SELECT m.id, m.wamid FROM conversations c JOIN messages m ON m.conversation_id = c.id
-      WHERE c.last_activity_at < ? AND ${NOT_HELD} LIMIT ?`,
+    `SELECT m.id, m.wamid FROM messages m WHERE m.conversation_id = ?
+        AND (SELECT c.last_activity_at FROM conversations c WHERE c.id = m.conversation_id AND ${NOT_HELD}) < ? LIMIT ?`,
   );
   const deleteStatuses = stmt(db, 'DELETE FROM message_statuses WHERE wamid = ?');
   const deleteReactions = stmt(db, 'DELETE FROM reactions WHERE target_wamid = ?');
   const deleteOutbox = stmt(db, 'DELETE FROM outbox WHERE message_id = ?');
   const deleteMessage = stmt(db, 'DELETE FROM messages WHERE id = ?');
+  const deleteConversation = stmt(
+    db,
+    `DELETE FROM conversations AS c WHERE c.id = ? AND c.last_activity_at < ? AND ${NOT_HELD} AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id)`,
+  );
   try {
-    for (;;) {
-      const n = batch((limit) => {
-        const rows = expiredMessageIds.all(cut.messages, limit) as { id: number; wamid: string | null }[];
-        for (const r of rows) {
-          if (r.wamid) {
-            deleteStatuses.run(r.wamid);
-            deleteReactions.run(r.wamid);
+    for (const conversationId of conversationsDue) {
+      for (;;) {
+        const n = batch((limit) => {
+          const rows = messagesOf.all(conversationId, cut.messages, limit) as { id: number; wamid: string | null }[];
+          for (const r of rows) {
+            if (r.wamid) {
+              deleteStatuses.run(r.wamid);
+              deleteReactions.run(r.wamid);
+            }
+            deleteOutbox.run(r.id);
+            deleteMessage.run(r.id);
           }
-          deleteOutbox.run(r.id);
-          deleteMessage.run(r.id);
-        }
-        return rows.length;
-      });
-      counts.messages += n;
-      if (n === 0) break;
+          if (rows.length < limit) counts.conversations += deleteConversation.run(conversationId, cut.messages).changes;
+          return { n: rows.length, more: rows.length === limit };
+        });
+        counts.messages += n.n;
+        if (!n.more) break;
+        await pause();
+      }
       await pause();
     }
-    counts.conversations = batch(() => stmt(db, `DELETE FROM conversations AS c WHERE c.last_activity_at < ? AND ${NOT_HELD} AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id)`).run(cut.messages).changes);
 
     const expiredMedia = stmt(
       db,

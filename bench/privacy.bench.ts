@@ -1,0 +1,210 @@
+// Privacy operations at clinic scale: a generated clinic of 1,000,000 messages / 20,000 contacts in
+// which one patient has 10,000 messages (and 20 stored photos) and 30% of the messages belong to
+// conversations whose last activity is more than two years old.
+//
+// - the patient's export (JSON + CSV + PDF + media, zipped and written): target < 10 s;
+// - retention over the clinic (30% expired) against a bare DELETE of the same rows on an identical
+//   copy, in the same run: throughput ratio ≥ 0.5, longest single hold of the database ≤ 50 ms;
+// - the detector over clinic text: ≥ 5 MB/s.
+//
+// No keychain needed (the database key is a bench-only random key beside the cache). The clinic is
+// cached under `$TMPDIR/clinic-inbox-bench/privacy-…`; PRIVACY_BENCH_MESSAGES shrinks it.
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { SCHEMA_VERSION } from '../electron/core/db/migrate';
+import { openDatabase } from '../electron/core/db/open';
+import type { Database } from '../electron/core/db/types';
+import { detectPersonalData } from '../electron/core/privacy/detector';
+import { writePatientExport } from '../electron/core/privacy/export';
+import { runRetention } from '../electron/core/privacy/retention';
+import { prng } from './stats';
+
+const MESSAGES = Number(process.env['PRIVACY_BENCH_MESSAGES'] ?? 1_000_000);
+const CONTACTS = 20_000;
+const PATIENT_MESSAGES = 10_000;
+const EXPIRED_SHARE = 0.3;
+const NOW = Date.UTC(2026, 4, 11);
+const DAY = 86_400_000;
+const GENERATOR = 1;
+const cacheDir = join(tmpdir(), 'clinic-inbox-bench', `privacy-schema${SCHEMA_VERSION}-gen${GENERATOR}-${MESSAGES}`);
+const dbFile = join(cacheDir, 'clinic.db');
+const keyFile = join(cacheDir, 'bench.key');
+
+const WORDS = (
+  'afspraak recept uitslag praxis termin rezept befund appointment prescription results rendez-vous ordonnance ' +
+  'morgen heute tomorrow demain bitte danke please merci pijn schmerzen pain douleur koorts fieber fever fièvre ' +
+  'verschuiven absagen cancel annuler bevestigen bestätigen confirm confirmer huisarts hausarzt doctor médecin'
+).split(' ');
+
+function sentence(rand: () => number): string {
+  const n = 4 + Math.floor(rand() * 16);
+  const out: string[] = [];
+  for (let i = 0; i < n; i += 1) out.push(WORDS[Math.floor(rand() * WORDS.length)]!);
+  // Now and then a number a patient would write: a time, an amount, a (near-miss) order number, a phone.
+  const r = rand();
+  if (r < 0.05) out.push(`06-${String(10_000_000 + Math.floor(rand() * 89_999_999))}`);
+  else if (r < 0.1) out.push(`bestelnummer ${Math.floor(rand() * 1e9)}`);
+  else if (r < 0.2) out.push(`${8 + Math.floor(rand() * 9)}:30`);
+  return out.join(' ') + '.';
+}
+
+function fill(db: Database): void {
+  const rand = prng(7);
+  const trigger = db.prepare(`SELECT sql FROM sqlite_master WHERE name = 'messages_fts_insert'`).pluck().get() as string;
+  db.exec('DROP TRIGGER messages_fts_insert');
+  db.pragma('foreign_keys = OFF');
+  const insContact = db.prepare('INSERT INTO contacts (id, wa_id, profile_name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)');
+  const insConv = db.prepare(
+    `INSERT INTO conversations (id, contact_id, phone_number_id, status, unread_count, last_activity_at, last_inbound_at, last_message_id, created_at, updated_at)
+     VALUES (?, ?, '110000000000001', 'open', 0, ?, ?, ?, ?, ?)`,
+  );
+  const insMsg = db.prepare(
+    `INSERT INTO messages (id, conversation_id, wamid, direction, type, text, content_json, sent_at, received_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const insStatus = db.prepare(`INSERT INTO message_statuses (wamid, status, status_at, raw_json, received_at, applied_at) VALUES (?, 'read', ?, '{}', ?, ?)`);
+  const insMedia = db.prepare(`INSERT INTO media (media_id, message_id, mime_type, sha256, size, state, content, created_at, updated_at) VALUES (?, ?, 'image/jpeg', 'x', ?, 'stored', ?, ?, ?)`);
+  const rest = MESSAGES - PATIENT_MESSAGES;
+  const perContact = Math.floor(rest / (CONTACTS - 1));
+  const expiredContacts = Math.round((CONTACTS - 1) * EXPIRED_SHARE);
+  let id = 0;
+  db.transaction(() => {
+    for (let c = 1; c <= CONTACTS; c += 1) {
+      insContact.run(c, `31612${String(c).padStart(6, '0')}`, `Patient ${c}`, NOW - 4 * 365 * DAY, NOW - 4 * 365 * DAY);
+      const n = c === 1 ? PATIENT_MESSAGES : perContact + (c - 2 < rest - perContact * (CONTACTS - 1) ? 1 : 0);
+      // Contacts 2..(1 + 30%): last activity three years ago; everyone else within the last year.
+      const end = c >= 2 && c < 2 + expiredContacts ? NOW - 3 * 365 * DAY : NOW - Math.floor(rand() * 300) * DAY;
+      const step = Math.floor((200 * DAY) / n);
+      let last = 0;
+      for (let k = 0; k < n; k += 1) {
+        id += 1;
+        const at = end - (n - 1 - k) * step;
+        const inbound = rand() < 0.55;
+        const text = sentence(rand);
+        insMsg.run(id, c, `wamid.P${id}`, inbound ? 'inbound' : 'outbound', 'text', text, JSON.stringify({ type: 'text', text: { body: text } }), at, at + 500, inbound ? 'received' : 'read');
+        if (!inbound) insStatus.run(`wamid.P${id}`, at + 1000, at + 1000, at + 1000);
+        if (c === 1 && k % 500 === 0) insMedia.run(`media.P${id}`, id, 50_000, randomBytes(50_000), at, at);
+        last = at;
+      }
+      insConv.run(c, c, last, last, id, NOW - 4 * 365 * DAY, last);
+    }
+  })();
+  db.exec(`INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')`);
+  db.exec(trigger);
+  db.pragma('foreign_keys = ON');
+  db.exec('ANALYZE');
+}
+
+function openClinic(path: string, key: Buffer): Database {
+  return openDatabase({ path, key }).db;
+}
+
+function prepare(): Buffer {
+  if (existsSync(join(cacheDir, 'done'))) return Buffer.from(readFileSync(keyFile, 'utf8'), 'hex');
+  rmSync(cacheDir, { recursive: true, force: true });
+  mkdirSync(cacheDir, { recursive: true });
+  const key = randomBytes(32);
+  writeFileSync(keyFile, key.toString('hex'), { mode: 0o600 });
+  const t = performance.now();
+  process.stdout.write(`generating ${MESSAGES.toLocaleString('en')} messages into ${cacheDir} …\n`);
+  const db = openClinic(dbFile, key);
+  fill(db);
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  db.close();
+  writeFileSync(join(cacheDir, 'done'), String(performance.now() - t));
+  return key;
+}
+
+function copyOf(name: string): string {
+  const path = join(cacheDir, `${name}.db`);
+  for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true });
+  copyFileSync(dbFile, path);
+  return path;
+}
+
+const fmt = (n: number, d = 1) => n.toLocaleString('en', { maximumFractionDigits: d });
+let failed = false;
+function report(name: string, value: string, target: string, ok: boolean): void {
+  if (!ok) failed = true;
+  process.stdout.write(`${ok ? 'ok  ' : 'FAIL'} ${name.padEnd(44)} ${value.padEnd(36)} target ${target}\n`);
+}
+
+async function exportBench(key: Buffer): Promise<void> {
+  const db = openClinic(dbFile, key);
+  const out = mkdtempSync(join(tmpdir(), 'clinic-privacy-export-'));
+  try {
+    const t = performance.now();
+    const r = await writePatientExport(db, { contactId: 1, destinationDir: out, exportedBy: 'bench', now: NOW });
+    const s = (performance.now() - t) / 1000;
+    report(`export of a ${fmt(r.counts.messages, 0)}-message patient`, `${fmt(s, 2)} s, ${fmt(r.bytes / 1e6)} MB zip, ${r.counts.media} files`, '< 10 s', s < 10);
+  } finally {
+    db.close();
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+async function retentionBench(key: Buffer): Promise<void> {
+  // The bare baseline: the same rows (messages of the expired conversations, their statuses and
+  // the emptied conversations) in single statements, on an identical copy.
+  const barePath = copyOf('bare');
+  const bare = openClinic(barePath, key);
+  const cutoff = NOW - 730 * DAY;
+  const expired = `SELECT id FROM conversations WHERE last_activity_at < ${cutoff}`;
+  let t = performance.now();
+  const bareRows = bare.transaction(() => {
+    bare.exec(`DELETE FROM message_statuses WHERE wamid IN (SELECT wamid FROM messages WHERE conversation_id IN (${expired}))`);
+    const n = bare.prepare(`DELETE FROM messages WHERE conversation_id IN (${expired})`).run().changes;
+    bare.exec(`DELETE FROM conversations WHERE last_activity_at < ${cutoff}`);
+    return n;
+  })();
+  const bareMs = performance.now() - t;
+  bare.close();
+
+  const runPath = copyOf('retention');
+  const db = openClinic(runPath, key);
+  t = performance.now();
+  const result = await runRetention(db, { now: () => NOW, trigger: 'manual' });
+  const runMs = performance.now() - t;
+  db.close();
+  for (const p of [barePath, runPath]) for (const suffix of ['', '-wal', '-shm']) rmSync(p + suffix, { force: true });
+
+  const share = result.counts.messages / MESSAGES;
+  const ratio = result.counts.messages / runMs / (bareRows / bareMs);
+  report('retention: messages removed', `${fmt(result.counts.messages, 0)} (${fmt(share * 100)}%) in ${fmt(runMs / 1000, 2)} s`, `= bare ${fmt(bareRows, 0)}`, result.counts.messages === bareRows);
+  report('retention vs bare DELETE (throughput)', `${fmt(ratio, 2)} (bare ${fmt(bareMs / 1000, 2)} s in one hold)`, '≥ 0.5', ratio >= 0.5);
+  report('retention: longest single hold', `${fmt(result.longestHoldMs, 1)} ms over ${fmt(result.batches, 0)} batches`, '≤ 50 ms', result.longestHoldMs <= 50);
+}
+
+function detectorBench(): void {
+  const rand = prng(11);
+  const labelled = readFileSync(join(import.meta.dirname, '..', 'electron', 'core', 'privacy', 'testdata', 'labelled.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => (JSON.parse(l) as { text: string }).text);
+  const texts: string[] = [];
+  let bytes = 0;
+  while (bytes < 10_000_000) {
+    const text = rand() < 0.2 ? labelled[Math.floor(rand() * labelled.length)]! : sentence(rand);
+    texts.push(text);
+    bytes += Buffer.byteLength(text);
+  }
+  for (const x of texts.slice(0, 2000)) detectPersonalData(x);
+  const t = performance.now();
+  let findings = 0;
+  for (const x of texts) findings += detectPersonalData(x).length;
+  const s = (performance.now() - t) / 1000;
+  const mbs = bytes / 1e6 / s;
+  report('detector throughput (messages of clinic text)', `${fmt(mbs, 1)} MB/s (${fmt(texts.length, 0)} messages, ${fmt(findings, 0)} findings)`, '≥ 5 MB/s', mbs >= 5);
+}
+
+async function main(): Promise<void> {
+  detectorBench();
+  const key = prepare();
+  await exportBench(key);
+  await retentionBench(key);
+  process.exit(failed ? 1 : 0);
+}
+
+void main();
