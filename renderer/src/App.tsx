@@ -2,6 +2,7 @@ import { useQueryClient } from '@tanstack/react-query';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { ConversationSummary, Role, Whoami } from '../../shared/rpc';
 import { AdminScreen } from './admin';
+import { BackupBanner, BackupScreen, useBackupStrings } from './backup';
 import { AuditScreen } from './audit';
 import { ChoosePassword, codeOf, LockScreen, MyAccount, SignIn, TwoFactorRequired, useIdleLock, useSessionWatch } from './auth';
 import { ContactPanel } from './contact';
@@ -68,8 +69,8 @@ export function App(): React.JSX.Element {
   );
 }
 
-type View = 'inbox' | 'admin' | 'audit';
-const VIEW_ROLE: Record<View, Role> = { inbox: 'receptionist', admin: 'admin', audit: 'auditor' };
+type View = 'inbox' | 'admin' | 'backups' | 'audit';
+const VIEW_ROLE: Record<View, Role> = { inbox: 'receptionist', admin: 'admin', backups: 'admin', audit: 'auditor' };
 const VIEWS = Object.keys(VIEW_ROLE) as View[];
 const viewLabel = (t: Strings, view: View): string => (view === 'inbox' ? t.navInbox : view === 'admin' ? t.navAdmin : t.navAudit);
 
@@ -93,6 +94,7 @@ function Desk({ me, onSignOut, onLockedOut }: { me: SignedIn; onSignOut(): void;
   const relay = useRelayStatus();
   const whatsapp = useWhatsAppStatus();
   const isAdmin = me.roles.includes('admin');
+  const backupStrings = useBackupStrings();
   const recovery = useRecoveryStatus(isAdmin);
   const [linkUp, setLinkUp] = useState(true);
   useEffect(() => rpc.onLink(setLinkUp), [rpc]);
@@ -127,7 +129,7 @@ function Desk({ me, onSignOut, onLockedOut }: { me: SignedIn; onSignOut(): void;
               {views.map((v) => (
                 <li key={v}>
                   <button type="button" className="view-tab" aria-current={v === view ? 'page' : undefined} onClick={() => setView(v)}>
-                    {viewLabel(t, v)}
+                    {v === 'backups' ? backupStrings.nav : viewLabel(t, v)}
                   </button>
                 </li>
               ))}
@@ -163,7 +165,8 @@ function Desk({ me, onSignOut, onLockedOut }: { me: SignedIn; onSignOut(): void;
           </button>
         </header>
         <Banners relay={relay.data} whatsapp={whatsapp.data} appLinkUp={linkUp} onFixWhatsApp={() => setFixingWhatsApp(true)} onPairAgain={() => setFixingRelay(true)} />
-        {view === 'inbox' ? <Inbox /> : view === 'admin' ? <AdminScreen /> : <AuditScreen />}
+        {isAdmin && view !== 'backups' ? <BackupBanner onOpen={() => setView('backups')} /> : null}
+        {view === 'inbox' ? <Inbox /> : view === 'admin' ? <AdminScreen /> : view === 'backups' ? <BackupScreen /> : <AuditScreen />}
       </div>
     );
   }

@@ -1,0 +1,3 @@
+export { BackupBanner, BackupScreen } from './BackupScreen';
+export { AdminStepOrRestore } from './RestoreFromBackup';
+export { useBackupStrings } from './strings';
