@@ -23,8 +23,17 @@ const bool = z
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
+const DatabaseUrlSchema = z
+  .string()
+  .trim()
+  .regex(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, 'expected sqlite:PATH or postgres://user@host:5432/database');
+
 const ServeEnvSchema = z.object({
-  RELAY_DATA_DIR: z.string().min(1),
+  RELAY_DATA_DIR: z.string().min(1).optional(),
+  RELAY_DATABASE_URL: DatabaseUrlSchema.optional(),
+  RELAY_DATABASE_POOL_SIZE: int(1, 1000).default(10),
+  RELAY_DATABASE_TIMEOUT_MS: int(100, 120_000).default(5_000),
+  RELAY_CATCHUP_MS: int(50, 600_000).default(1_000),
   RELAY_HOST: z.string().min(1).default('0.0.0.0'),
   RELAY_PORT: int(0, 65535).default(8080),
   RELAY_X25519_PRIVATE_KEY: b64url(32, 32),
@@ -69,10 +78,19 @@ const ServeEnvSchema = z.object({
   RELAY_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
-const SECRET_VARIABLES = ['RELAY_X25519_PRIVATE_KEY', 'RELAY_DEDUP_KEY', 'RELAY_APP_SECRETS', 'RELAY_VERIFY_TOKEN', 'RELAY_METRICS_TOKEN'] as const;
+const SECRET_VARIABLES = ['RELAY_DATABASE_URL', 'RELAY_X25519_PRIVATE_KEY', 'RELAY_DEDUP_KEY', 'RELAY_APP_SECRETS', 'RELAY_VERIFY_TOKEN', 'RELAY_METRICS_TOKEN'] as const;
 
 export interface RelayConfig {
-  dataDir: string;
+  /** Only for the SQLite default (where `relay.sqlite` lives); null on PostgreSQL. */
+  dataDir: string | null;
+  /** `sqlite:PATH` (default `sqlite:$RELAY_DATA_DIR/relay.sqlite`) or `postgres://…`. */
+  databaseUrl: string;
+  /** PostgreSQL connections per instance. */
+  databasePoolSize: number;
+  /** A database statement or commit slower than this fails, and the webhook gets 503. */
+  databaseTimeoutMs: number;
+  /** How often the instance holding a socket looks for envelopes it was not notified of (PostgreSQL). */
+  catchUpMs: number;
   host: string;
   port: number;
   relayPrivateKey: Buffer;
@@ -175,7 +193,11 @@ export function loadServeConfig(env: Env, readFile: (path: string) => string): R
     ]);
   }
   return {
-    dataDir: c.RELAY_DATA_DIR,
+    dataDir: c.RELAY_DATA_DIR ?? null,
+    databaseUrl: databaseUrlOf(c.RELAY_DATABASE_URL, c.RELAY_DATA_DIR),
+    databasePoolSize: c.RELAY_DATABASE_POOL_SIZE,
+    databaseTimeoutMs: c.RELAY_DATABASE_TIMEOUT_MS,
+    catchUpMs: c.RELAY_CATCHUP_MS,
     host: c.RELAY_HOST,
     port: c.RELAY_PORT,
     relayPrivateKey: c.RELAY_X25519_PRIVATE_KEY,
@@ -205,6 +227,12 @@ export function loadServeConfig(env: Env, readFile: (path: string) => string): R
   };
 }
 
+function databaseUrlOf(url: string | undefined, dataDir: string | undefined): string {
+  if (url) return url;
+  if (!dataDir) throw new ConfigError(['RELAY_DATA_DIR: is required (or set RELAY_DATABASE_URL to sqlite:PATH or postgres://…)']);
+  return `sqlite:${dataDir.replace(/\/+$/, '')}/relay.sqlite`;
+}
+
 function parseListen(value: string): { host: string; port: number } | null {
   if (value === 'off') return null;
   const at = value.lastIndexOf(':');
@@ -216,14 +244,23 @@ function parseListen(value: string): { host: string; port: number } | null {
 const KNOWN_NAMES = () => new Set([...Object.keys(ServeEnvSchema.shape), ...Object.keys(AdminEnvSchema.shape)]);
 
 const AdminEnvSchema = z.object({
-  RELAY_DATA_DIR: z.string().min(1),
+  RELAY_DATA_DIR: z.string().min(1).optional(),
+  RELAY_DATABASE_URL: DatabaseUrlSchema.optional(),
   RELAY_ENROLMENT_CODE_TTL_HOURS: z.coerce.number().positive().max(24 * 30).default(24),
 });
 
-/** What the operator commands need: the data folder only, never the relay's secrets. */
-export function loadAdminConfig(env: Env, readFile: (path: string) => string): { dataDir: string; enrolmentCodeTtlMs: number } {
+/** What the operator commands need: the database only, never the relay's secrets. */
+export function loadAdminConfig(
+  env: Env,
+  readFile: (path: string) => string,
+): { dataDir: string | null; databaseUrl: string; enrolmentCodeTtlMs: number } {
   const raw = gather(env, readFile, Object.keys(AdminEnvSchema.shape));
   const parsed = AdminEnvSchema.safeParse(raw);
   if (!parsed.success) throw new ConfigError(explain(parsed.error));
-  return { dataDir: parsed.data.RELAY_DATA_DIR, enrolmentCodeTtlMs: Math.round(parsed.data.RELAY_ENROLMENT_CODE_TTL_HOURS * 3_600_000) };
+  const c = parsed.data;
+  return {
+    dataDir: c.RELAY_DATA_DIR ?? null,
+    databaseUrl: databaseUrlOf(c.RELAY_DATABASE_URL, c.RELAY_DATA_DIR),
+    enrolmentCodeTtlMs: Math.round(c.RELAY_ENROLMENT_CODE_TTL_HOURS * 3_600_000),
+  };
 }

@@ -85,7 +85,7 @@ describe.each(['SIGKILL', 'SIGTERM'] as const)('%s in the middle of a burst of s
       expect(wamids).toHaveLength(total);
       const seqs = appliance.deliveries.map((d) => d.seq);
       expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
-      await appliance.waitUntil(() => relay.queued() === 0, 10_000, 'the queue to drain');
+      await relay.waitForQueued(0, undefined, 10_000);
 
       const needles = [CANARY_TEXT, CANARY_NAME, CANARY_WA_ID];
       expect(findPlaintext(relay.dataDir, needles)).toEqual([]);
@@ -142,7 +142,7 @@ describe('expiry', () => {
       await appliance.enrol(relay.url, await relay.issueEnrolmentCode('clinic-ttl'));
       expect((await relay.postWebhook(webhook(1))).status).toBe(200);
       expect(relay.queued('clinic-ttl')).toBe(1);
-      await appliance.waitUntil(() => relay.queued('clinic-ttl') === 0, 5_000, 'expiry');
+      await relay.waitForQueued(0, 'clinic-ttl', 5_000);
       expect(await relay.metric('relay_envelopes_expired_total', { tenant: 'clinic-ttl' })).toBe(1);
     } finally {
       await relay.stop();

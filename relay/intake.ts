@@ -178,6 +178,13 @@ function itemsOf(change: Change): string[] {
   return items;
 }
 
+/** Every `phone_number_id` a webhook names, once each: looked up in one query before routing. */
+export function phoneNumberIdsOf(body: RoutableWebhook): string[] {
+  const ids = new Set<string>();
+  for (const entry of body.entry) for (const change of entry.changes) if (change.value.metadata?.phone_number_id) ids.add(change.value.metadata.phone_number_id);
+  return [...ids];
+}
+
 /**
  * Routes every change of every entry by its `phone_number_id`. When the whole body belongs to one
  * tenant it travels as Meta sent it (kind `meta`, so the appliance can check Meta's HMAC); as soon
@@ -252,22 +259,28 @@ export class UnsealableRecipient extends Error {
   }
 }
 
-/** Prepares encapsulations for a tenant's active appliance (read-only; safe on any thread). */
-export function createEncapsulator(deps: { db: Db; relayKeyPair: X25519KeyPair }) {
+/** The part of an appliance row sealing needs. */
+export interface Recipient {
+  id: string;
+  encryption_public_key: Uint8Array;
+}
+
+/**
+ * Prepares encapsulations to appliances (pure CPU; safe on any thread). Per appliance id (its keys
+ * never change; re-pairing makes a new id) it keeps the parsed key and the static-static DH of
+ * Auth mode, which is the same for every envelope to that appliance.
+ */
+export function createRecipients(relayKeyPair: X25519KeyPair): (appliance: Recipient) => Encapsulation {
   const info = Buffer.from(ENVELOPE_INFO);
-  // Per appliance id (its keys never change; re-pairing makes a new id): the parsed key and the
-  // static-static DH of Auth mode, which is the same for every envelope to that appliance.
   const recipients = new Map<string, { key: KeyObject; raw: Buffer; staticDh: Buffer }>();
-  return (tenantId: string): Encapsulation | undefined => {
-    const appliance = activeApplianceOf(deps.db, tenantId);
-    if (!appliance) return undefined;
+  return (appliance) => {
     let recipient = recipients.get(appliance.id);
     if (!recipient) {
       // Keys are checked at enrolment and at start; this catches one written by anything else.
       const problem = x25519PublicKeyProblem(appliance.encryption_public_key);
       if (problem) throw new UnsealableRecipient(appliance.id, problem);
       const key = x25519PublicFromRaw(appliance.encryption_public_key);
-      recipient = { key, raw: Buffer.from(appliance.encryption_public_key), staticDh: authStaticDh(deps.relayKeyPair, key) };
+      recipient = { key, raw: Buffer.from(appliance.encryption_public_key), staticDh: authStaticDh(relayKeyPair, key) };
       if (recipients.size > 50_000) recipients.clear();
       recipients.set(appliance.id, recipient);
     }
@@ -275,7 +288,7 @@ export function createEncapsulator(deps: { db: Db; relayKeyPair: X25519KeyPair }
       aead: 'aes-256-gcm',
       recipientPublicKey: recipient.key,
       recipientPublicRaw: recipient.raw,
-      senderKeyPair: deps.relayKeyPair,
+      senderKeyPair: relayKeyPair,
       staticDh: recipient.staticDh,
       info,
     });
@@ -289,6 +302,26 @@ export function createEncapsulator(deps: { db: Db; relayKeyPair: X25519KeyPair }
   };
 }
 
+/** Prepares encapsulations for a tenant's active appliance (read-only on the SQLite store). */
+export function createEncapsulator(deps: { db: Db; relayKeyPair: X25519KeyPair }) {
+  const prepare = createRecipients(deps.relayKeyPair);
+  return (tenantId: string): Encapsulation | undefined => {
+    const appliance = activeApplianceOf(deps.db, tenantId);
+    return appliance ? prepare(appliance) : undefined;
+  };
+}
+
+/** The dedup key of one item of a tenant: an HMAC under the relay's dedup secret. */
+export function createDedupHasher(dedupKey: Uint8Array): (tenantId: string, item: string) => Buffer {
+  return (tenantId, item) => createHmac('sha256', dedupKey).update(`${tenantId}\0${item}`).digest();
+}
+
+/** The AEAD step that binds tenant, appliance, seq and receive time (v1). */
+export function sealPart(e: Encapsulation, part: TenantPart, seq: number, receivedAt: number): Buffer {
+  const aad = Buffer.from(envelopeAad({ tenantId: part.tenantId, applianceId: e.applianceId, seq, receivedAt }));
+  return sealFirst('aes-256-gcm', e.key, e.baseNonce, Buffer.from(JSON.stringify(part.plaintext)), aad);
+}
+
 /**
  * Seals one webhook's tenant parts and queues them; runs inside the queue writer's transaction,
  * so seq assignment, the AEAD seal that binds the seq, and the insert commit together: seq order is
@@ -298,7 +331,7 @@ export function createEncapsulator(deps: { db: Db; relayKeyPair: X25519KeyPair }
 export function createSealer(deps: { db: Db; relayKeyPair: X25519KeyPair; dedupKey: Buffer }) {
   const { db } = deps;
   const encapsulate = createEncapsulator(deps);
-  const dedupHash = (tenantId: string, item: string) => createHmac('sha256', deps.dedupKey).update(`${tenantId}\0${item}`).digest();
+  const dedupHash = createDedupHasher(deps.dedupKey);
 
   return (parts: TenantPart[], receivedAt: number): PartOutcome[] =>
     parts.map((part): PartOutcome => {
@@ -314,8 +347,7 @@ export function createSealer(deps: { db: Db; relayKeyPair: X25519KeyPair; dedupK
         return { tenantId: part.tenantId, outcome: 'unsealable', applianceId: appliance.id };
       }
       const seq = takeSeq(db, appliance.id);
-      const aad = Buffer.from(envelopeAad({ tenantId: part.tenantId, applianceId: appliance.id, seq, receivedAt }));
-      const ct = sealFirst('aes-256-gcm', e.key, e.baseNonce, Buffer.from(JSON.stringify(part.plaintext)), aad);
+      const ct = sealPart(e, part, seq, receivedAt);
       insertEnvelope(db, { appliance_id: appliance.id, seq, tenant_id: part.tenantId, received_at: receivedAt, enc: Buffer.from(e.enc), ct });
       for (const k of keys) dedupRemember(db, k, receivedAt);
       return { tenantId: part.tenantId, outcome: 'queued', applianceId: appliance.id, seq };

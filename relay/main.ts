@@ -1,30 +1,15 @@
 // The relay's command line, and the only file that reads the environment or argv.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { z } from 'zod';
 import { IdSchema } from '../shared/encoding';
 import { ConfigError, loadAdminConfig, loadServeConfig } from './config';
 import { generateX25519KeyPair, x25519PrivateRaw } from './crypto/hpke';
+import { migrateRelayStore, openRelayStore, type RelayStore } from './relayStore';
 import { createRelayServer } from './server';
-import {
-  addPhoneNumber,
-  createTenant,
-  getAppliance,
-  getTenant,
-  issueEnrolmentCode,
-  listTenants,
-  openStore,
-  PHONE_NUMBER_ID_RE,
-  PHONE_NUMBER_ID_RULE,
-  removePhoneNumber,
-  revokeAppliance,
-  StoreConflict,
-  StoreInputError,
-  type Db,
-} from './store';
+import { PHONE_NUMBER_ID_RE, PHONE_NUMBER_ID_RULE, StoreConflict, StoreInputError } from './store';
 
 const PhoneNumberIdSchema = z.string().regex(PHONE_NUMBER_ID_RE, PHONE_NUMBER_ID_RULE);
 const readText = (path: string) => readFileSync(path, 'utf8');
@@ -38,10 +23,15 @@ function fail(message: string, code = 2): never {
   process.exit(code);
 }
 
-function openAdminStore(): { db: Db; enrolmentCodeTtlMs: number } {
+async function withAdminStore<T>(fn: (store: RelayStore, enrolmentCodeTtlMs: number) => Promise<T>): Promise<T> {
   const cfg = loadAdminConfig(process.env, readText);
-  mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });
-  return { db: openStore(join(cfg.dataDir, 'relay.sqlite')), enrolmentCodeTtlMs: cfg.enrolmentCodeTtlMs };
+  if (cfg.dataDir) mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });
+  const store = await openRelayStore(cfg.databaseUrl);
+  try {
+    return await fn(store, cfg.enrolmentCodeTtlMs);
+  } finally {
+    await store.close();
+  }
 }
 
 function arg<T>(schema: z.ZodType<T>, value: string | undefined, name: string): T {
@@ -53,12 +43,12 @@ function arg<T>(schema: z.ZodType<T>, value: string | undefined, name: string): 
 async function serve(): Promise<void> {
   const config = loadServeConfig(process.env, readText);
   const logger = pino({ level: config.logLevel, base: { service: 'clinic-relay' } });
-  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const storePath = join(config.dataDir, 'relay.sqlite');
-  // Created (and migrated) here once, before the server's reader and writer connections open it.
-  openStore(storePath).close();
+  if (config.dataDir) mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  // SQLite: created (and migrated) here once, before the server's reader and writer connections
+  // open it. PostgreSQL: the operator runs `migrate`; a database behind this relay is refused.
+  if (config.databaseUrl.startsWith('sqlite:')) await migrateRelayStore(config.databaseUrl);
   let stop: (signal: string, code?: number) => void = () => undefined;
-  const server = createRelayServer({ config, logger, storePath, onFatal: () => stop('queue writer failure', 1) });
+  const server = await createRelayServer({ config, logger, databaseUrl: config.databaseUrl, onFatal: () => stop('queue writer failure', 1) });
   const addr = await server.listen();
   const metricsAddr = server.metricsAddress();
   const listening = { event: 'listening', port: addr.port, host: addr.address, tls: config.tls !== null, metricsPort: metricsAddr?.port ?? null };
@@ -94,6 +84,7 @@ async function serve(): Promise<void> {
 const USAGE = `Usage:
   npm run relay -- [serve]                      run the server (default)
   npm run relay -- keygen                       print fresh secrets for the operator
+  npm run relay -- migrate                      apply pending database migrations (PostgreSQL; SQLite migrates itself)
   npm run relay -- tenant-add <tenantId> [--label <clinic>] [--phone <phone_number_id>]...
   npm run relay -- number-add <tenantId> <phone_number_id>
   npm run relay -- number-remove <phone_number_id>
@@ -103,7 +94,7 @@ const USAGE = `Usage:
                                                 appliance: redeeming the code revokes it and drops its queue
   npm run relay -- list                         tenants, numbers, appliances, queue counts
   npm run relay -- revoke <applianceId>         revoke; the running server closes its socket
-Operator commands print one JSON document on stdout and need only RELAY_DATA_DIR.
+Operator commands print one JSON document on stdout and need only RELAY_DATABASE_URL (or RELAY_DATA_DIR).
 Configuration (environment, *_FILE secrets, TLS, deployment): relay/README.md
 `;
 
@@ -137,33 +128,42 @@ async function main(): Promise<void> {
       );
       return;
     }
+    case 'migrate': {
+      const cfg = loadAdminConfig(process.env, readText);
+      if (cfg.dataDir) mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });
+      const r = await migrateRelayStore(cfg.databaseUrl);
+      return out({ migrated: { from: r.from, to: r.to } });
+    }
     case 'tenant-add': {
       const id = arg(IdSchema, rest[0], 'tenantId');
       const phones = (values.phone ?? []).map((p) => arg(PhoneNumberIdSchema, p, '--phone'));
-      const { db } = openAdminStore();
-      if (getTenant(db, id)) fail(`tenant ${id} already exists`);
-      createTenant(db, { id, label: values.label ?? null, phoneNumberIds: phones, now });
-      return out({ tenantId: id, phoneNumberIds: phones });
+      return withAdminStore(async (store) => {
+        if (await store.getTenant(id)) fail(`tenant ${id} already exists`);
+        await store.createTenant({ id, label: values.label ?? null, phoneNumberIds: phones, now });
+        out({ tenantId: id, phoneNumberIds: phones });
+      });
     }
     case 'number-add': {
       const id = arg(IdSchema, rest[0], 'tenantId');
       const phone = arg(PhoneNumberIdSchema, rest[1], 'phone_number_id');
-      const { db } = openAdminStore();
-      if (!getTenant(db, id)) fail(`no tenant ${id}`);
-      addPhoneNumber(db, id, phone, now);
-      return out({ tenantId: id, added: phone });
+      return withAdminStore(async (store) => {
+        if (!(await store.getTenant(id))) fail(`no tenant ${id}`);
+        await store.addPhoneNumber(id, phone, now);
+        out({ tenantId: id, added: phone });
+      });
     }
     case 'number-remove': {
       const phone = arg(PhoneNumberIdSchema, rest[0], 'phone_number_id');
-      const { db } = openAdminStore();
-      if (!removePhoneNumber(db, phone)) fail(`phone_number_id ${phone} is not routed to any tenant`);
-      return out({ removed: phone });
+      return withAdminStore(async (store) => {
+        if (!(await store.removePhoneNumber(phone))) fail(`phone_number_id ${phone} is not routed to any tenant`);
+        out({ removed: phone });
+      });
     }
     case 'enrol-code': {
       const id = arg(IdSchema, rest[0], 'tenantId');
-      const { db, enrolmentCodeTtlMs } = openAdminStore();
-      const issued = issueEnrolmentCode(db, { tenantId: id, now, ttlMs: enrolmentCodeTtlMs, replace: values.replace === true });
-      return out({
+      return withAdminStore(async (store, enrolmentCodeTtlMs) => {
+      const issued = await store.issueEnrolmentCode({ tenantId: id, now, ttlMs: enrolmentCodeTtlMs, replace: values.replace === true });
+      out({
         tenantId: id,
         code: issued.code,
         expiresAt: new Date(issued.expiresAt).toISOString(),
@@ -176,17 +176,17 @@ async function main(): Promise<void> {
             'envelopes are dropped: they are sealed to its key and will not be delivered to the new appliance (Meta does not send them again)',
         },
       });
+      });
     }
-    case 'list': {
-      const { db } = openAdminStore();
-      return out(listTenants(db));
-    }
+    case 'list':
+      return withAdminStore(async (store) => out(await store.listTenants()));
     case 'revoke': {
       const id = arg(IdSchema, rest[0], 'applianceId');
-      const { db } = openAdminStore();
-      if (!getAppliance(db, id)) fail(`no appliance ${id}`);
-      const dropped = revokeAppliance(db, id, now);
-      return out({ revoked: id, droppedEnvelopes: dropped });
+      return withAdminStore(async (store) => {
+        if (!(await store.getAppliance(id))) fail(`no appliance ${id}`);
+        const dropped = await store.revokeAppliance(id, now);
+        out({ revoked: id, droppedEnvelopes: dropped });
+      });
     }
     default:
       fail(`unknown command ${command}; see the top of relay/main.ts or relay/README.md`);

@@ -22,9 +22,9 @@ export type DeferReason = 'no_appliance' | 'unsealable';
 
 /** What the gauges read at scrape time; each is one cheap query or a value held in memory. */
 export interface MetricSources {
-  queue: () => { tenant_id: string; n: number; oldest: number }[];
+  queue: () => Promise<{ tenant_id: string; n: number; oldest: number }[]>;
   /** Every active appliance: its tenant, whether its socket is open here, and when it was last seen. */
-  appliances?: () => { tenant: string; connected: boolean; lastSeenAt: number }[];
+  appliances?: () => Promise<{ tenant: string; connected: boolean; lastSeenAt: number }[]>;
   /** The outcome of the last periodic database check. */
   databaseUp?: () => boolean;
   inflightBodyBytes?: () => number;
@@ -87,11 +87,12 @@ export function createMetrics(sources: MetricSources, now: () => number): RelayM
     help: "Whether the tenant's active appliance has its socket open (1) or not (0)",
     labelNames: ['tenant'],
     registers: [registry],
-    collect() {
+    async collect() {
+      const rows = (await sources.appliances?.().catch(() => null)) ?? [];
       this.reset();
       applianceDisconnected.reset();
       const t = now();
-      for (const a of sources.appliances?.() ?? []) {
+      for (const a of rows) {
         this.set({ tenant: a.tenant }, a.connected ? 1 : 0);
         applianceDisconnected.set({ tenant: a.tenant }, a.connected ? 0 : Math.max(0, (t - a.lastSeenAt) / 1000));
       }
@@ -104,11 +105,13 @@ export function createMetrics(sources: MetricSources, now: () => number): RelayM
     help: 'Envelopes waiting per tenant',
     labelNames: ['tenant'],
     registers: [registry],
-    collect() {
+    async collect() {
+      // A database that does not answer leaves the gauges empty; relay_database_up says why.
+      const rows = (await sources.queue().catch(() => null)) ?? [];
       this.reset();
       queueOldest.reset();
       const t = now();
-      for (const row of sources.queue()) {
+      for (const row of rows) {
         this.set({ tenant: row.tenant_id }, row.n);
         queueOldest.set({ tenant: row.tenant_id }, Math.max(0, (t - row.oldest) / 1000));
       }

@@ -5,6 +5,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { PartOutcome, TenantPart } from './intake';
+import type { LeaseClaim, LeasePolicy } from './store';
 
 export interface WriterInit {
   storePath: string;
@@ -17,7 +18,11 @@ export type WriterRequest =
   | { t: 'ack'; id: number; applianceId: string; seqs: number[] }
   | { t: 'expire'; id: number; before: number }
   | { t: 'touch'; id: number; applianceIds: string[]; at: number }
-  | { t: 'probe'; id: number };
+  | { t: 'probe'; id: number }
+  | { t: 'upgrade'; id: number; applianceId: string; nonce: string; expiresAt: number }
+  | { t: 'claim'; id: number; applianceId: string; holder: string; instance: string; now: number; policy: LeasePolicy }
+  | { t: 'release'; id: number; applianceId: string; holder: string }
+  | { t: 'renew'; id: number; instance: string; now: number };
 
 export type WriterResult = { id: number; ok: true; value: unknown } | { id: number; ok: false; message: string };
 
@@ -33,6 +38,11 @@ export interface QueueWriter {
   ack(applianceId: string, seqs: number[]): Promise<boolean[]>;
   expire(before: number): Promise<[string, number][]>;
   touch(applianceIds: string[], at: number): void;
+  /** Records an upgrade nonce (false: replayed) and reads the identity's hold-off. */
+  upgrade(applianceId: string, nonce: string, expiresAt: number): Promise<{ fresh: boolean; conflictUntil: number }>;
+  claim(applianceId: string, holder: string, instance: string, now: number, policy: LeasePolicy): Promise<LeaseClaim>;
+  release(applianceId: string, holder: string): Promise<void>;
+  renew(instance: string, now: number): Promise<void>;
   /** An empty write transaction on the writer's connection: resolves if the database takes writes. */
   probe(): Promise<void>;
   /** False once the writer thread died; the relay then answers 503 and reports not ready. */
@@ -109,6 +119,10 @@ export function createQueueWriter(init: WriterInit, hooks: { onBatch?: (size: nu
       request({ t: 'touch', applianceIds, at }).catch(() => undefined);
     },
     probe: () => request<void>({ t: 'probe' }),
+    upgrade: (applianceId, nonce, expiresAt) => request({ t: 'upgrade', applianceId, nonce, expiresAt }),
+    claim: (applianceId, holder, instance, now, policy) => request({ t: 'claim', applianceId, holder, instance, now, policy }),
+    release: (applianceId, holder) => request({ t: 'release', applianceId, holder }),
+    renew: (instance, now) => request({ t: 'renew', instance, now }),
     healthy: () => alive,
     async close() {
       if (!alive) return;

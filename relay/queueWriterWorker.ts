@@ -8,7 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { x25519KeyPairFromPrivate, x25519PrivateFromRaw } from './crypto/hpke';
 import { createSealer, type PartOutcome } from './intake';
 import type { WriterRequest, WriterResponse, WriterInit } from './queueWriter';
-import { deleteEnvelope, expireEnvelopes, openStore, touchAppliance } from './store';
+import { claimLease, conflictHeldUntil, deleteEnvelope, expireEnvelopes, openStore, releaseLease, renewLeases, touchAppliance, useNonce } from './store';
 
 const CHECKPOINT_INTERVAL_MS = 500;
 const WRITER_AUTOCHECKPOINT_PAGES = 16_384;
@@ -53,6 +53,16 @@ function startWriter(): void {
         return [...expireEnvelopes(db, req.before)];
       case 'touch':
         for (const id of req.applianceIds) touchAppliance(db, id, req.at);
+        return null;
+      case 'upgrade':
+        return { fresh: useNonce(db, req.applianceId, req.nonce, req.expiresAt), conflictUntil: conflictHeldUntil(db, req.applianceId) };
+      case 'claim':
+        return claimLease(db, req.applianceId, req.holder, req.instance, req.now, req.policy);
+      case 'release':
+        releaseLease(db, req.applianceId, req.holder);
+        return null;
+      case 'renew':
+        renewLeases(db, req.instance, req.now);
         return null;
       case 'probe':
         // Nothing to do: taking part in the write transaction is the check.

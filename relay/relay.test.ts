@@ -322,7 +322,7 @@ describe('appliance socket', () => {
     const seqs = t.appliance.deliveries.map((d) => d.seq);
     expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
     t.appliance.ack(seqs[0]!);
-    await t.appliance.waitUntil(() => relay.queued(t.tenantId) === 2, 5_000, 'ack to delete');
+    await relay.waitForQueued(2, t.tenantId, 5_000);
     t.appliance.close();
     await sleep(100);
     t.appliance.deliveries.length = 0;
@@ -331,7 +331,7 @@ describe('appliance socket', () => {
     await t.appliance.waitForDeliveries(2);
     expect(t.appliance.deliveries.map((d) => d.seq)).toEqual(seqs.slice(1));
     expect(t.appliance.deliveries.map((d) => JSON.parse(d.body).entry[0].changes[0].value.messages[0].id)).toEqual(['wamid.re2', 'wamid.re3']);
-    await t.appliance.waitUntil(() => relay.queued(t.tenantId) === 0, 5_000, 'acks to drain the queue');
+    await relay.waitForQueued(0, t.tenantId, 5_000);
     t.appliance.close();
   });
 

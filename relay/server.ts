@@ -2,7 +2,8 @@
  * `createRelayServer(deps)`: the relay's HTTP(S) server — Meta's webhook, enrolment, health,
  * metrics — and the appliance WebSocket on the same port. Nothing runs until `listen()`.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
@@ -15,21 +16,11 @@ import type { RelayConfig } from './config';
 import { x25519KeyPairFromPrivate, x25519PrivateFromRaw } from './crypto/hpke';
 import { applianceKeyProblem } from './crypto/keyCheck';
 import { createDeliveryHub } from './delivery';
-import { createEncapsulator, MAX_NESTING_DEPTH, nestingDepthExceeds, parseWebhook, routeWebhook, verifyMetaSignature } from './intake';
-import { createQueueWriter } from './queueWriter';
+import { MAX_NESTING_DEPTH, nestingDepthExceeds, parseWebhook, phoneNumberIdsOf, routeWebhook, verifyMetaSignature } from './intake';
 import { createMetrics, type RejectReason } from './metrics';
 import { createRateLimiter } from './rateLimit';
+import { openRelayStore, type RelayStore } from './relayStore';
 import { requestTarget } from './requestTarget';
-import {
-  activeAppliances,
-  openStore,
-  phoneNumbersOf,
-  queueByTenant,
-  redeemEnrolmentCode,
-  revokeAppliance,
-  tenantForPhoneNumber,
-  type Db,
-} from './store';
 
 export const WEBHOOK_PATH = '/webhooks/whatsapp';
 
@@ -39,10 +30,12 @@ const NO_APPLIANCE_RETRY_AFTER_S = 300;
 export interface RelayServerDeps {
   config: RelayConfig;
   logger: Logger;
-  /** The SQLite file; the server reads through its own connection, the queue writer thread writes. */
-  storePath: string;
+  /** `sqlite:PATH` or `postgres://…`; the server opens (and closes) its store. */
+  databaseUrl: string;
+  /** A name for this instance in connection leases (host and pid by default). */
+  instanceId?: string;
   clock?: { now(): number };
-  /** Called if the queue writer thread dies; the relay can no longer accept webhooks. */
+  /** Called if the store cannot work any more (the SQLite writer thread died). */
   onFatal?: (err: Error) => void;
 }
 
@@ -131,9 +124,20 @@ function readBody(req: IncomingMessage, limit: number, claim: BodyClaim): Promis
   });
 }
 
-export function createRelayServer(deps: RelayServerDeps): RelayServer {
+export async function createRelayServer(deps: RelayServerDeps): Promise<RelayServer> {
   const { config, logger } = deps;
-  const db = openStore(deps.storePath);
+  // Filled in below; the store reports commit batches to the metrics, which need the store too.
+  let onBatch: (size: number, seconds: number) => void = () => undefined;
+  const store: RelayStore = await openRelayStore(deps.databaseUrl, {
+    sealing: { relayPrivateKey: config.relayPrivateKey, dedupKey: config.dedupKey },
+    poolSize: config.databasePoolSize,
+    statementTimeoutMs: config.databaseTimeoutMs,
+    onBatch: (size, seconds) => onBatch(size, seconds),
+    onFatal: (err) => {
+      logger.fatal({ err: { message: err.message } }, 'queue writer thread died; webhooks now get 503');
+      deps.onFatal?.(err);
+    },
+  });
   const now = () => (deps.clock ? deps.clock.now() : Date.now());
   const verifyToken = Buffer.from(config.verifyToken);
   const metricsToken = config.metricsToken ? Buffer.from(config.metricsToken) : null;
@@ -144,36 +148,25 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
   let isConnected: (applianceId: string) => boolean = () => false;
   const metrics = createMetrics(
     {
-      queue: () => queueByTenant(db),
-      appliances: () =>
-        activeAppliances(db).map((a) => ({ tenant: a.tenant_id, connected: isConnected(a.id), lastSeenAt: a.last_seen_at ?? a.enrolled_at })),
+      queue: () => store.queueByTenant(),
+      appliances: async () =>
+        (await store.activeAppliances()).map((a) => ({ tenant: a.tenant_id, connected: isConnected(a.id), lastSeenAt: a.last_seen_at ?? a.enrolled_at })),
       databaseUp: () => databaseUp,
       inflightBodyBytes: budget.used,
     },
     now,
   );
-  // The costly half of HPKE (ephemeral key, two X25519s, key schedule) runs here, in parallel with
-  // the writer thread's commits; the writer does the AEAD step that binds the seq.
-  const encapsulate = createEncapsulator({ db, relayKeyPair });
   const limiter = createRateLimiter({ ratePerMinute: config.unsignedRatePerMinute, burst: config.unsignedBurst, now });
   let shuttingDown = false;
 
-  const writer = createQueueWriter(
-    { storePath: deps.storePath, relayPrivateKey: config.relayPrivateKey, dedupKey: config.dedupKey },
-    {
-      onBatch: (size, seconds) => {
-        if (size > 0) metrics.commitBatchSize.observe(size);
-        metrics.commitSeconds.observe(seconds);
-      },
-      onFatal: (err) => {
-        logger.fatal({ err: { message: err.message } }, 'queue writer thread died; webhooks now get 503');
-        deps.onFatal?.(err);
-      },
-    },
-  );
+  onBatch = (size, seconds) => {
+    if (size > 0) metrics.commitBatchSize.observe(size);
+    metrics.commitSeconds.observe(seconds);
+  };
   const hub = createDeliveryHub({
-    db,
-    writer,
+    store,
+    instanceId: deps.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    catchUpMs: config.catchUpMs,
     logger,
     metrics,
     now,
@@ -287,7 +280,14 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
       // Signed by Meta but not a webhook we can route: a retry would not change it, so 400.
       return reject(res, 400, 'bad_json', 'BAD_REQUEST', 'body is not a WhatsApp webhook');
     }
-    const routed = routeWebhook(raw, header!, body, (p) => tenantForPhoneNumber(db, p));
+    let tenants: Map<string, string>;
+    try {
+      tenants = await store.tenantsForPhoneNumbers(phoneNumberIdsOf(body));
+    } catch (err) {
+      logger.error({ err: { message: (err as Error).message } }, 'routing lookup failed; answering 503 so Meta retries');
+      return reject(res, 503, 'commit_failed', 'UNAVAILABLE', 'could not store the webhook; retry later');
+    }
+    const routed = routeWebhook(raw, header!, body, (p) => tenants.get(p));
     const oversized = routed.parts.filter((p) => p.plaintextBytes > MAX_ENVELOPE_PLAINTEXT_BYTES);
     if (oversized.length > 0) {
       // Only a re-serialisation that grows (exponent numbers) gets here: queueing it would block the
@@ -305,16 +305,8 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
       logger.info({ unknownPhoneNumber: routed.unknownPhoneNumber, noPhoneNumber: routed.noPhoneNumber }, 'webhook accepted, nothing routed');
       return sendJson(res, 200, { ok: true });
     }
-    for (const part of routed.parts) {
-      try {
-        part.encapsulation = encapsulate(part.tenantId);
-      } catch {
-        // Left to the writer, which tries again and answers `unsealable` for this part alone.
-        part.encapsulation = undefined;
-      }
-    }
     try {
-      const outcomes = await writer.commit(routed.parts, receivedAt);
+      const outcomes = await store.commit(routed.parts, receivedAt);
       hub.notify(outcomes.flatMap((o) => (o.outcome === 'queued' ? [o.applianceId] : [])));
       let queued = 0;
       const waiting: string[] = [];
@@ -387,13 +379,13 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
       const field = keyProblem.key === 'signing' ? 'signingPublicKey' : 'encryptionPublicKey';
       return sendError(res, 400, 'BAD_REQUEST', `${field}: the key ${keyProblem.problem}; generate a fresh key pair and try again`);
     }
-    const result = redeemEnrolmentCode(db, {
-      code: r.code,
-      signingPublicKey,
-      encryptionPublicKey,
-      label: r.label ?? null,
-      now: now(),
-    });
+    let result;
+    try {
+      result = await store.redeemEnrolmentCode({ code: r.code, signingPublicKey, encryptionPublicKey, label: r.label ?? null, now: now() });
+    } catch (err) {
+      logger.error({ err: { message: (err as Error).message } }, 'enrolment failed: database error');
+      return sendError(res, 503, 'UNAVAILABLE', 'the relay could not store the enrolment; try again shortly');
+    }
     if (!result) {
       metrics.enrolments.inc({ outcome: 'invalid_code' });
       logger.warn('enrolment refused: unknown, used or expired code');
@@ -409,7 +401,7 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
       tenantId: result.appliance.tenant_id,
       applianceId: result.appliance.id,
       relayEncryptionPublicKey: relayKeyPair.publicRaw.toString('base64url'),
-      phoneNumberIds: phoneNumbersOf(db, result.appliance.tenant_id),
+      phoneNumberIds: await store.phoneNumbersOf(result.appliance.tenant_id),
     };
     sendJson(res, 200, response);
   };
@@ -434,14 +426,9 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
     if (route === 'GET /healthz') return sendJson(res, 200, { status: 'ok' });
     if (route === 'GET /readyz') {
       if (shuttingDown) return sendJson(res, 503, { status: 'shutting_down' });
-      if (!writer.healthy()) return sendJson(res, 503, { status: 'queue_writer_down' });
+      if (!store.healthy()) return sendJson(res, 503, { status: 'queue_writer_down' });
       if (!databaseUp) return sendJson(res, 503, { status: 'database_unavailable' });
-      try {
-        db.prepare('SELECT 1').get();
-        return sendJson(res, 200, { status: 'ready' });
-      } catch {
-        return sendJson(res, 503, { status: 'database_unavailable' });
-      }
+      return sendJson(res, 200, { status: 'ready' });
     }
     // Metrics show tenant ids and volumes: on this (public) listener only with the token; without
     // one they are served on the metrics listener alone (loopback by default).
@@ -516,23 +503,18 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
       })
     : null;
 
-  // Behind relay_database_up (and /readyz): a read on this connection and an empty write
-  // transaction on the writer's, so a locked, missing or failing database shows within one interval.
+  // Behind relay_database_up (and /readyz): SQLite, a read on this connection and an empty write
+  // transaction on the writer's; PostgreSQL, a query that also refuses a read-only standby. A
+  // locked, missing, unreachable or failing database shows within one interval.
   let dbCheck: NodeJS.Timeout | null = null;
   let lastDbLog = true;
   const checkDatabase = () => {
-    let readOk = true;
-    try {
-      db.prepare('SELECT count(*) FROM tenants').get();
-    } catch {
-      readOk = false;
-    }
-    const timeout = new Promise<never>((_, fail) => setTimeout(() => fail(new Error('timed out')), config.databaseCheckMs * 2).unref());
-    Promise.race([writer.probe(), timeout]).then(
-      () => readOk,
+    const timeout = new Promise<never>((_, fail) => setTimeout(() => fail(new Error('timed out')), Math.min(config.databaseCheckMs * 2, 5_000)).unref());
+    Promise.race([store.probe(), timeout]).then(
+      () => true,
       () => false,
     ).then((up) => {
-      databaseUp = up && writer.healthy();
+      databaseUp = up && store.healthy();
       if (databaseUp !== lastDbLog) {
         lastDbLog = databaseUp;
         if (databaseUp) logger.info('database check passes again');
@@ -543,7 +525,7 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
 
   let sweep: NodeJS.Timeout | null = null;
   const runSweep = () => {
-    writer.expire(now() - config.envelopeTtlMs).then(
+    store.expire(now() - config.envelopeTtlMs).then(
       (expired) => {
         for (const [tenant, n] of expired) metrics.envelopesExpired.inc({ tenant }, n);
         if (expired.length) logger.info({ expired: Object.fromEntries(expired) }, 'expired unacknowledged envelopes');
@@ -554,8 +536,7 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
 
   return {
     async listen() {
-      await writer.ready;
-      disableUnusableAppliances(db, now(), logger, (reason) => metrics.appliancesDisabled.inc({ reason }));
+      await disableUnusableAppliances(store, now(), logger, (reason) => metrics.appliancesDisabled.inc({ reason }));
       if (metricsServer) {
         const { host, port } = config.metricsListen!;
         await listenOn(metricsServer, port, host).catch((err: Error) => {
@@ -586,8 +567,8 @@ export function createRelayServer(deps: RelayServerDeps): RelayServer {
       const grace = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref());
       await Promise.race([closed, grace]);
       server.closeAllConnections();
-      await writer.close();
-      db.close();
+      await hub.settled();
+      await store.close();
     },
   };
 }
@@ -608,12 +589,12 @@ function listenOn(server: http.Server, port: number, host: string): Promise<Addr
  * anyone log in as it, and one cannot seal to a small-order encryption key. Its tenant then waits
  * like one without an appliance (503, Meta retries) until the clinic pairs again.
  */
-function disableUnusableAppliances(db: Db, now: number, logger: Logger, count: (reason: string) => void): void {
-  for (const a of activeAppliances(db)) {
+async function disableUnusableAppliances(store: RelayStore, now: number, logger: Logger, count: (reason: string) => void): Promise<void> {
+  for (const a of await store.activeAppliances()) {
     const problem = applianceKeyProblem({ signingPublicKey: a.signing_public_key, encryptionPublicKey: a.encryption_public_key });
     if (!problem) continue;
     const reason = problem.key === 'signing' ? 'bad_signing_key' : 'bad_encryption_key';
-    const dropped = revokeAppliance(db, a.id, now, reason);
+    const dropped = await store.revokeAppliance(a.id, now, reason);
     count(reason);
     logger.error(
       { applianceId: a.id, tenantId: a.tenant_id, reason, problem: problem.problem, droppedEnvelopes: dropped },

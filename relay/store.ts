@@ -12,7 +12,7 @@ import { createHash, randomBytes, randomInt } from 'node:crypto';
 
 export type Db = Database.Database;
 
-const SCHEMA_VERSION = 20;
+const SCHEMA_VERSION = 30;
 
 const MIGRATIONS: Record<number, string> = {
   10: `
@@ -78,6 +78,26 @@ const MIGRATIONS: Record<number, string> = {
     ALTER TABLE appliances ADD COLUMN revoked_reason TEXT;
     ALTER TABLE enrolment_codes ADD COLUMN replaces_appliance_id TEXT;
     ALTER TABLE enrolment_codes ADD COLUMN voided_at INTEGER;
+  `,
+  // Upgrade nonces and connection leases, kept in the store so they hold across restarts (and, on
+  // PostgreSQL, across instances); envelope v2 names the epoch whose context sealed an envelope.
+  30: `
+    CREATE TABLE upgrade_nonces (
+      appliance_id TEXT NOT NULL,
+      nonce TEXT NOT NULL,
+      expires_at INTEGER NOT NULL,
+      PRIMARY KEY (appliance_id, nonce)
+    ) WITHOUT ROWID;
+    CREATE INDEX upgrade_nonces_expiry ON upgrade_nonces(expires_at);
+    CREATE TABLE connection_leases (
+      appliance_id TEXT PRIMARY KEY,
+      holder TEXT,
+      instance TEXT,
+      renewed_at INTEGER NOT NULL DEFAULT 0,
+      takeovers TEXT NOT NULL DEFAULT '[]',
+      conflict_until INTEGER NOT NULL DEFAULT 0
+    );
+    ALTER TABLE envelopes ADD COLUMN epoch TEXT;
   `,
 };
 
@@ -191,6 +211,19 @@ export function hashEnrolmentCode(code: string): Buffer {
   return createHash('sha256').update(`clinic-inbox/enrolment-code/v1\0${code}`).digest();
 }
 
+/** A fresh code: 16 characters in groups of four. */
+export function newEnrolmentCode(): string {
+  const chars = Array.from({ length: 16 }, () => CODE_ALPHABET[randomInt(CODE_ALPHABET.length)]).join('');
+  return chars.match(/.{4}/g)!.join('-');
+}
+
+export function replaceNeeded(tenantId: string, applianceId: string, queuedEnvelopes: number): StoreConflict {
+  return new StoreConflict(
+    `tenant ${tenantId} has an active appliance (${applianceId}, ${queuedEnvelopes} envelopes waiting); ` +
+      'a code for it would replace that appliance and drop its queue. Issue it with --replace to pair a new computer',
+  );
+}
+
 export interface IssuedCode {
   code: string;
   expiresAt: number;
@@ -211,18 +244,12 @@ export function issueEnrolmentCode(db: Db, args: { tenantId: string; now: number
       if (!getTenant(db, args.tenantId)) throw new StoreConflict(`no tenant ${args.tenantId}`);
       const active = activeApplianceOf(db, args.tenantId);
       const queuedEnvelopes = active ? backlogOf(db, active.id).queued : 0;
-      if (active && !args.replace) {
-        throw new StoreConflict(
-          `tenant ${args.tenantId} has an active appliance (${active.id}, ${queuedEnvelopes} envelopes waiting); ` +
-            'a code for it would replace that appliance and drop its queue. Issue it with --replace to pair a new computer',
-        );
-      }
+      if (active && !args.replace) throw replaceNeeded(args.tenantId, active.id, queuedEnvelopes);
       const voided = stmt(db, 'UPDATE enrolment_codes SET voided_at = ? WHERE tenant_id = ? AND used_at IS NULL AND voided_at IS NULL').run(
         args.now,
         args.tenantId,
       ).changes;
-      const chars = Array.from({ length: 16 }, () => CODE_ALPHABET[randomInt(CODE_ALPHABET.length)]).join('');
-      const code = chars.match(/.{4}/g)!.join('-');
+      const code = newEnrolmentCode();
       const expiresAt = args.now + args.ttlMs;
       stmt(db, 'INSERT INTO enrolment_codes (code_hash, tenant_id, issued_at, expires_at, replaces_appliance_id) VALUES (?, ?, ?, ?, ?)').run(
         hashEnrolmentCode(code),
@@ -336,6 +363,8 @@ export interface EnvelopeRow {
   received_at: number;
   enc: Buffer;
   ct: Buffer;
+  /** Envelope v2: the epoch whose HPKE context sealed it (null for v1). */
+  epoch?: string | null;
 }
 
 export function dedupSeen(db: Db, keyHash: Buffer): boolean {
@@ -353,13 +382,14 @@ export function takeSeq(db: Db, applianceId: string): number {
 }
 
 export function insertEnvelope(db: Db, row: EnvelopeRow): void {
-  stmt(db, 'INSERT INTO envelopes (appliance_id, seq, tenant_id, received_at, enc, ct) VALUES (?, ?, ?, ?, ?, ?)').run(
+  stmt(db, 'INSERT INTO envelopes (appliance_id, seq, tenant_id, received_at, enc, ct, epoch) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
     row.appliance_id,
     row.seq,
     row.tenant_id,
     row.received_at,
     row.enc,
     row.ct,
+    row.epoch ?? null,
   );
 }
 
@@ -395,6 +425,7 @@ export function expireEnvelopes(db: Db, before: number): Map<string, number> {
     .transaction(() => {
       const rows = stmt(db, 'DELETE FROM envelopes WHERE received_at < ? RETURNING tenant_id').all(before) as { tenant_id: string }[];
       stmt(db, 'DELETE FROM dedup WHERE seen_at < ?').run(before);
+      stmt(db, 'DELETE FROM upgrade_nonces WHERE expires_at < ?').run(Date.now());
       const counts = new Map<string, number>();
       for (const r of rows) counts.set(r.tenant_id, (counts.get(r.tenant_id) ?? 0) + 1);
       return counts;
@@ -461,4 +492,90 @@ export function listTenants(db: Db): TenantSummary[] {
       queued: backlogOf(db, a.id).queued,
     })),
   }));
+}
+
+// --- upgrade nonces and connection leases ------------------------------------------------------
+
+/** Records an upgrade nonce; false when this appliance already used it (a replayed upgrade). */
+export function useNonce(db: Db, applianceId: string, nonce: string, expiresAt: number): boolean {
+  return stmt(db, 'INSERT OR IGNORE INTO upgrade_nonces (appliance_id, nonce, expires_at) VALUES (?, ?, ?)').run(applianceId, nonce, expiresAt).changes === 1;
+}
+
+export function conflictHeldUntil(db: Db, applianceId: string): number {
+  const row = stmt(db, 'SELECT conflict_until FROM connection_leases WHERE appliance_id = ?').get(applianceId) as { conflict_until: number } | undefined;
+  return row?.conflict_until ?? 0;
+}
+
+/** The lease of an appliance's link: who holds it, and the takeovers that may turn into a hold-off. */
+export interface LeaseRow {
+  holder: string | null;
+  instance: string | null;
+  renewed_at: number;
+  takeovers: number[];
+  conflict_until: number;
+}
+
+export interface LeasePolicy {
+  /** A live link taken over this often within `windowMs` means two computers hold one identity. */
+  takeoverLimit: number;
+  windowMs: number;
+  /** How long both are then held off. */
+  holdMs: number;
+  /** A lease its instance has not renewed for this long belongs to a dead instance (not a takeover). */
+  staleMs: number;
+}
+
+export type LeaseClaim =
+  /** `previous`: the live connection this one replaces (its instance closes it). */
+  | { outcome: 'granted'; previous: { holder: string; instance: string } | null }
+  /** Held off (now or already): both ends are refused until `until`. */
+  | { outcome: 'conflict'; until: number; previous: { holder: string; instance: string } | null };
+
+/**
+ * The rule of "newest connection wins" with the conflict hold-off, as a pure function of the
+ * lease row, so both stores decide it the same way.
+ */
+export function decideLease(row: LeaseRow | undefined, holder: string, instance: string, now: number, policy: LeasePolicy): { next: LeaseRow; claim: LeaseClaim } {
+  const base: LeaseRow = row ?? { holder: null, instance: null, renewed_at: 0, takeovers: [], conflict_until: 0 };
+  if (base.conflict_until > now) return { next: base, claim: { outcome: 'conflict', until: base.conflict_until, previous: null } };
+  const live = base.holder !== null && base.instance !== null && base.renewed_at > now - policy.staleMs;
+  const previous = live ? { holder: base.holder!, instance: base.instance! } : null;
+  const takeovers = base.takeovers.filter((t) => t > now - policy.windowMs);
+  if (previous) takeovers.push(now);
+  if (previous && takeovers.length >= policy.takeoverLimit) {
+    const until = now + policy.holdMs;
+    return { next: { holder: null, instance: null, renewed_at: now, takeovers: [], conflict_until: until }, claim: { outcome: 'conflict', until, previous } };
+  }
+  return { next: { holder, instance, renewed_at: now, takeovers, conflict_until: 0 }, claim: { outcome: 'granted', previous } };
+}
+
+export function claimLease(db: Db, applianceId: string, holder: string, instance: string, now: number, policy: LeasePolicy): LeaseClaim {
+  const raw = stmt(db, 'SELECT holder, instance, renewed_at, takeovers, conflict_until FROM connection_leases WHERE appliance_id = ?').get(applianceId) as
+    | (Omit<LeaseRow, 'takeovers'> & { takeovers: string })
+    | undefined;
+  const row = raw && { ...raw, takeovers: JSON.parse(raw.takeovers) as number[] };
+  const { next, claim } = decideLease(row, holder, instance, now, policy);
+  stmt(
+    db,
+    `INSERT INTO connection_leases (appliance_id, holder, instance, renewed_at, takeovers, conflict_until) VALUES (?, ?, ?, ?, ?, ?)
+     ON CONFLICT (appliance_id) DO UPDATE SET holder = excluded.holder, instance = excluded.instance, renewed_at = excluded.renewed_at,
+       takeovers = excluded.takeovers, conflict_until = excluded.conflict_until`,
+  ).run(applianceId, next.holder, next.instance, next.renewed_at, JSON.stringify(next.takeovers), next.conflict_until);
+  return claim;
+}
+
+export function releaseLease(db: Db, applianceId: string, holder: string): void {
+  stmt(db, 'UPDATE connection_leases SET holder = NULL, instance = NULL WHERE appliance_id = ? AND holder = ?').run(applianceId, holder);
+}
+
+/** Keeps this instance's leases live; returns nothing (a lease that moved is simply not renewed). */
+export function renewLeases(db: Db, instance: string, now: number): void {
+  stmt(db, 'UPDATE connection_leases SET renewed_at = ? WHERE instance = ?').run(now, instance);
+}
+
+export function leaseHolders(db: Db, applianceIds: string[]): Map<string, string | null> {
+  const out = new Map<string, string | null>();
+  const q = stmt(db, 'SELECT holder FROM connection_leases WHERE appliance_id = ?');
+  for (const id of applianceIds) out.set(id, ((q.get(id) as { holder: string | null } | undefined)?.holder) ?? null);
+  return out;
 }

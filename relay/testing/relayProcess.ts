@@ -13,8 +13,13 @@
  *
  * Fields: `url` (http://127.0.0.1:port), `wsUrl`, `port`, `metricsUrl` (the loopback metrics listener), `dataDir`, `appSecret`, `verifyToken`,
  * `relayPublicKey`, `pid`, `logs()` (everything the relay printed; also in `<dataDir>/relay.log`).
- * Operator commands run in this process against the same SQLite file (WAL allows it), through the
- * same store functions the CLI uses; `cli(args)` runs the real CLI when a test wants that path.
+ * Operator commands run in this process against the same database (SQLite WAL allows it), through
+ * the same store the CLI uses; `cli(args)` runs the real CLI when a test wants that path.
+ *
+ * On PostgreSQL (`relay/testing/postgres.ts`), several instances share one database and one set of
+ * secrets, as behind a load balancer:
+ *
+ *   const [a, b, c] = await RelayProcess.cluster(3, { databaseUrl: await pg.createDatabase('relay_x') });
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -22,7 +27,8 @@ import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { generateX25519KeyPair, x25519PrivateRaw } from '../crypto/hpke';
-import { createTenant, issueEnrolmentCode, openStore, revokeAppliance, type Db } from '../store';
+import { migrateRelayStore, openRelayStore, type RelayStore } from '../relayStore';
+import { openStore } from '../store';
 import { signWebhook } from './signWebhook';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -35,6 +41,10 @@ export interface RelayProcessOptions {
   appSecrets?: string[];
   /** Keep the data dir after `stop()` (to inspect it). */
   keepDataDir?: boolean;
+  /** `postgres://…` to run on PostgreSQL (migrated before the start); SQLite in the data dir otherwise. */
+  databaseUrl?: string;
+  /** Another instance whose secrets (relay key, dedup key, app secrets, verify token) this one shares. */
+  sameSecretsAs?: RelayProcess;
 }
 
 export class RelayProcess {
@@ -48,20 +58,24 @@ export class RelayProcess {
   private child: ChildProcess | null = null;
   private output = '';
   private readonly env: Record<string, string>;
+  readonly databaseUrl: string;
 
   private constructor(private readonly opts: RelayProcessOptions) {
     this.dataDir = mkdtempSync(join(tmpdir(), 'clinic-relay-'));
+    this.databaseUrl = opts.databaseUrl ?? `sqlite:${join(this.dataDir, 'relay.sqlite')}`;
+    const shared = opts.sameSecretsAs;
     const kp = generateX25519KeyPair();
-    this.relayPublicKey = kp.publicRaw.toString('base64url');
-    const secrets = opts.appSecrets ?? [randomBytes(16).toString('hex')];
+    this.relayPublicKey = shared?.relayPublicKey ?? kp.publicRaw.toString('base64url');
+    const secrets = opts.appSecrets ?? (shared ? shared.env.RELAY_APP_SECRETS!.split(',') : [randomBytes(16).toString('hex')]);
     this.appSecret = secrets[0]!;
-    this.verifyToken = randomBytes(18).toString('base64url');
+    this.verifyToken = shared?.verifyToken ?? randomBytes(18).toString('base64url');
     this.env = {
       RELAY_DATA_DIR: this.dataDir,
+      RELAY_DATABASE_URL: this.databaseUrl,
       RELAY_HOST: '127.0.0.1',
       RELAY_PORT: '0',
-      RELAY_X25519_PRIVATE_KEY: x25519PrivateRaw(kp.privateKey).toString('base64url'),
-      RELAY_DEDUP_KEY: randomBytes(32).toString('base64url'),
+      RELAY_X25519_PRIVATE_KEY: shared?.env.RELAY_X25519_PRIVATE_KEY ?? x25519PrivateRaw(kp.privateKey).toString('base64url'),
+      RELAY_DEDUP_KEY: shared?.env.RELAY_DEDUP_KEY ?? randomBytes(32).toString('base64url'),
       RELAY_APP_SECRETS: secrets.join(','),
       RELAY_VERIFY_TOKEN: this.verifyToken,
       RELAY_REVOCATION_POLL_MS: '200',
@@ -74,8 +88,16 @@ export class RelayProcess {
 
   static async start(opts: RelayProcessOptions = {}): Promise<RelayProcess> {
     const r = new RelayProcess(opts);
+    if (r.databaseUrl.startsWith('postgres')) await migrateRelayStore(r.databaseUrl);
     await r.spawn();
     return r;
+  }
+
+  /** `n` instances on one database with the same secrets (PostgreSQL), started in parallel. */
+  static async cluster(n: number, opts: RelayProcessOptions & { databaseUrl: string }): Promise<RelayProcess[]> {
+    const first = await RelayProcess.start(opts);
+    const rest = await Promise.all(Array.from({ length: n - 1 }, () => RelayProcess.start({ ...opts, sameSecretsAs: first })));
+    return [first, ...rest];
   }
 
   get url(): string {
@@ -164,17 +186,17 @@ export class RelayProcess {
     if (!this.opts.keepDataDir) rmSync(this.dataDir, { recursive: true, force: true });
   }
 
-  private withDb<T>(fn: (db: Db) => T): T {
-    const db = openStore(join(this.dataDir, 'relay.sqlite'));
+  private async withStore<T>(fn: (store: RelayStore) => Promise<T>): Promise<T> {
+    const store = await openRelayStore(this.databaseUrl);
     try {
-      return fn(db);
+      return await fn(store);
     } finally {
-      db.close();
+      await store.close();
     }
   }
 
   async createTenant(args: { tenantId: string; phoneNumberIds: string[]; label?: string }): Promise<{ tenantId: string }> {
-    this.withDb((db) => createTenant(db, { id: args.tenantId, label: args.label ?? null, phoneNumberIds: args.phoneNumberIds, now: Date.now() }));
+    await this.withStore((s) => s.createTenant({ id: args.tenantId, label: args.label ?? null, phoneNumberIds: args.phoneNumberIds, now: Date.now() }));
     return { tenantId: args.tenantId };
   }
 
@@ -185,21 +207,40 @@ export class RelayProcess {
    * while an appliance is active.
    */
   async issueEnrolmentCode(tenantId: string, ttlMs = 3_600_000, opts: { replace?: boolean } = {}): Promise<string> {
-    return this.withDb((db) => issueEnrolmentCode(db, { tenantId, now: Date.now(), ttlMs, replace: opts.replace ?? true }).code);
+    return this.withStore(async (s) => (await s.issueEnrolmentCode({ tenantId, now: Date.now(), ttlMs, replace: opts.replace ?? true })).code);
   }
 
   async revoke(applianceId: string): Promise<void> {
-    this.withDb((db) => revokeAppliance(db, applianceId, Date.now()));
+    await this.withStore((s) => s.revokeAppliance(applianceId, Date.now()));
   }
 
-  /** Envelopes waiting in the queue (optionally for one tenant): what the relay stored. */
+  /** Envelopes waiting in the queue (optionally for one tenant): what the relay stored. SQLite only (synchronous). */
   queued(tenantId?: string): number {
-    return this.withDb((db) => {
+    if (!this.databaseUrl.startsWith('sqlite:')) throw new Error('queued() reads the SQLite file; on PostgreSQL use countQueued()');
+    const db = openStore(this.databaseUrl.slice('sqlite:'.length));
+    try {
       const row = (tenantId
         ? db.prepare('SELECT count(*) AS n FROM envelopes WHERE tenant_id = ?').get(tenantId)
         : db.prepare('SELECT count(*) AS n FROM envelopes').get()) as { n: number };
       return row.n;
-    });
+    } finally {
+      db.close();
+    }
+  }
+
+  /** The same on either backend, through the store. */
+  countQueued(tenantId?: string): Promise<number> {
+    return this.withStore((s) => s.queued(tenantId));
+  }
+
+  /** Waits until the queue (of one tenant, or all) holds exactly `n` envelopes. */
+  async waitForQueued(n: number, tenantId?: string, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let have = -1;
+    while ((have = await this.countQueued(tenantId)) !== n) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${n} queued envelopes${tenantId ? ` of ${tenantId}` : ''} (have ${have})`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   /** The value of one Prometheus sample, e.g. `metric('relay_unknown_phone_number_total')`, scraped from the metrics listener. */
@@ -221,7 +262,7 @@ export class RelayProcess {
   cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
     const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', RELAY_DATA_DIR: this.dataDir },
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', RELAY_DATA_DIR: this.dataDir, RELAY_DATABASE_URL: this.databaseUrl },
       encoding: 'utf8',
     });
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };

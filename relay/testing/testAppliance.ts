@@ -63,10 +63,18 @@ export class TestAppliance {
   }
 
   async enrol(relayUrl: string, code: string, label = 'Test desk'): Promise<EnrolResponse> {
-    const res = await fetch(new URL(ENROL_PATH, relayUrl), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ code, signingPublicKey: this.signingPublicKey, encryptionPublicKey: this.encryptionPublicKey, label }),
+    const post = () =>
+      fetch(new URL(ENROL_PATH, relayUrl), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ code, signingPublicKey: this.signingPublicKey, encryptionPublicKey: this.encryptionPublicKey, label }),
+      });
+    // A test that blocked its event loop (a synchronous CLI run) past the relay's keep-alive
+    // timeout finds its pooled socket closed under it: the request never reached the relay, so
+    // sending it once more on a fresh connection is safe.
+    const res = await post().catch((err: Error & { cause?: { code?: string } }) => {
+      if (err.cause?.code === 'UND_ERR_SOCKET') return post();
+      throw err;
     });
     const json: unknown = await res.json();
     if (res.status !== 200) throw Object.assign(new Error(`enrolment refused: ${res.status} ${JSON.stringify(json)}`), { status: res.status, body: json });

@@ -1,0 +1,523 @@
+/**
+ * The shared store: PostgreSQL, for several relay instances behind a load balancer. A webhook's
+ * transaction (seq, seal, insert, dedup keys, `pg_notify`) commits with `synchronous_commit = on`
+ * before the instance answers 200; the appliance's row lock orders its seqs, so seq order is
+ * commit order. Instances learn of each other's envelopes and lease moves through `LISTEN/NOTIFY`
+ * (not durable: the delivery hub also runs a catch-up query). Times are ms since epoch (bigint).
+ */
+import pg from 'pg';
+import { x25519KeyPairFromPrivate, x25519PrivateFromRaw } from './crypto/hpke';
+import { createDedupHasher, createRecipients, sealPart, type PartOutcome } from './intake';
+import type { RelayStore, StoreOptions, StoreSignal } from './relayStore';
+import {
+  decideLease,
+  hashEnrolmentCode,
+  newEnrolmentCode,
+  newId,
+  PHONE_NUMBER_ID_RE,
+  PHONE_NUMBER_ID_RULE,
+  replaceNeeded,
+  StoreConflict,
+  StoreInputError,
+  type ApplianceRow,
+  type CheckpointRow,
+  type EnrolResult,
+  type IssuedCode,
+  type LeaseRow,
+  type TenantSummary,
+} from './store';
+
+/** Versioned migrations; `npm run relay -- migrate` applies the pending ones in order. */
+export const PG_MIGRATIONS: { version: number; sql: string }[] = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE tenants (id text PRIMARY KEY, label text, created_at bigint NOT NULL);
+      CREATE TABLE phone_numbers (
+        phone_number_id text PRIMARY KEY,
+        tenant_id text NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+        added_at bigint NOT NULL
+      );
+      CREATE INDEX phone_numbers_tenant ON phone_numbers(tenant_id);
+      CREATE TABLE appliances (
+        id text PRIMARY KEY,
+        tenant_id text NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+        signing_public_key bytea NOT NULL,
+        encryption_public_key bytea NOT NULL,
+        label text,
+        enrolled_at bigint NOT NULL,
+        revoked_at bigint,
+        revoked_reason text,
+        next_seq bigint NOT NULL DEFAULT 1,
+        last_seen_at bigint
+      );
+      CREATE UNIQUE INDEX appliances_one_active ON appliances(tenant_id) WHERE revoked_at IS NULL;
+      CREATE INDEX appliances_revoked ON appliances(id) WHERE revoked_at IS NOT NULL;
+      CREATE TABLE enrolment_codes (
+        code_hash bytea PRIMARY KEY,
+        tenant_id text NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+        issued_at bigint NOT NULL,
+        expires_at bigint NOT NULL,
+        used_at bigint,
+        appliance_id text,
+        replaces_appliance_id text,
+        voided_at bigint
+      );
+      CREATE TABLE envelopes (
+        appliance_id text NOT NULL,
+        seq bigint NOT NULL,
+        tenant_id text NOT NULL,
+        received_at bigint NOT NULL,
+        enc bytea NOT NULL,
+        ct bytea NOT NULL,
+        epoch text,
+        PRIMARY KEY (appliance_id, seq)
+      );
+      CREATE INDEX envelopes_received ON envelopes(received_at);
+      CREATE INDEX envelopes_tenant ON envelopes(tenant_id, received_at);
+      CREATE TABLE dedup (key_hash bytea PRIMARY KEY, seen_at bigint NOT NULL);
+      CREATE INDEX dedup_seen ON dedup(seen_at);
+      CREATE TABLE checkpoints (
+        appliance_id text PRIMARY KEY,
+        seq bigint NOT NULL,
+        head_hash text NOT NULL,
+        at bigint NOT NULL,
+        signature text NOT NULL,
+        received_at bigint NOT NULL
+      );
+      CREATE TABLE upgrade_nonces (
+        appliance_id text NOT NULL,
+        nonce text NOT NULL,
+        expires_at bigint NOT NULL,
+        PRIMARY KEY (appliance_id, nonce)
+      );
+      CREATE INDEX upgrade_nonces_expiry ON upgrade_nonces(expires_at);
+      CREATE TABLE connection_leases (
+        appliance_id text PRIMARY KEY,
+        holder text,
+        instance text,
+        renewed_at bigint NOT NULL DEFAULT 0,
+        takeovers bigint[] NOT NULL DEFAULT '{}',
+        conflict_until bigint NOT NULL DEFAULT 0
+      );
+      CREATE INDEX connection_leases_instance ON connection_leases(instance);
+    `,
+  },
+];
+export const PG_SCHEMA_VERSION = PG_MIGRATIONS.at(-1)!.version;
+
+const ENVELOPES_CHANNEL = 'relay_envelopes';
+const LEASES_CHANNEL = 'relay_leases';
+/** Any constant: migrations of concurrent instances (or operators) run one at a time. */
+const MIGRATION_LOCK = 0x72656c61;
+
+/** int8 as a JS number: every bigint here is a ms timestamp, a count or a seq (< 2^53). */
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === 20 ? (v: string) => Number(v) : oid === 1016 ? (v: string) => (v === '{}' ? [] : v.slice(1, -1).split(',').map(Number)) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+function clientConfig(url: string, statementTimeoutMs: number): pg.ClientConfig {
+  return {
+    connectionString: url,
+    types,
+    // A statement (a commit included) that takes longer fails and the webhook gets 503.
+    statement_timeout: statementTimeoutMs,
+    // A server that stopped answering (no RST) fails the query too, not only a closed one.
+    query_timeout: statementTimeoutMs + 1_000,
+    connectionTimeoutMillis: Math.min(5_000, statementTimeoutMs),
+    application_name: 'clinic-relay',
+    keepAlive: true,
+  };
+}
+
+export async function migratePostgres(url: string): Promise<{ from: number; to: number }> {
+  const client = new pg.Client(clientConfig(url, 60_000));
+  await client.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+    const { rows } = await client.query<{ v: number | null }>('SELECT max(version) AS v FROM schema_migrations');
+    const from = rows[0]?.v ?? 0;
+    if (from > PG_SCHEMA_VERSION) throw new Error(`relay database is schema ${from}, newer than this relay (${PG_SCHEMA_VERSION}); upgrade the relay`);
+    for (const m of PG_MIGRATIONS) {
+      if (m.version <= from) continue;
+      await client.query(m.sql);
+      await client.query('INSERT INTO schema_migrations (version) VALUES ($1)', [m.version]);
+    }
+    await client.query('COMMIT');
+    return { from, to: PG_SCHEMA_VERSION };
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    await client.end();
+  }
+}
+
+async function schemaVersion(pool: pg.Pool): Promise<number> {
+  const { rows } = await pool.query<{ t: string | null }>("SELECT to_regclass('schema_migrations')::text AS t");
+  if (!rows[0]?.t) return 0;
+  return (await pool.query<{ v: number | null }>('SELECT max(version) AS v FROM schema_migrations')).rows[0]?.v ?? 0;
+}
+
+export async function openPostgresStore(url: string, opts: StoreOptions = {}): Promise<RelayStore> {
+  const statementTimeoutMs = opts.statementTimeoutMs ?? 5_000;
+  const pool = new pg.Pool({ ...clientConfig(url, statementTimeoutMs), max: opts.poolSize ?? 10, idleTimeoutMillis: 30_000 });
+  // An idle connection the server dropped (a restart, a failover) is an event, not a crash.
+  pool.on('error', () => undefined);
+  const version = await schemaVersion(pool).catch(async (err: Error) => {
+    await pool.end();
+    throw new Error(`cannot reach the relay database: ${err.message}`);
+  });
+  if (version !== PG_SCHEMA_VERSION) {
+    await pool.end();
+    throw new Error(
+      version < PG_SCHEMA_VERSION
+        ? `relay database is at schema ${version}, this relay needs ${PG_SCHEMA_VERSION}: run \`npm run relay -- migrate\` first`
+        : `relay database is schema ${version}, newer than this relay (${PG_SCHEMA_VERSION}); upgrade the relay`,
+    );
+  }
+
+  const relayKeyPair = opts.sealing ? x25519KeyPairFromPrivate(x25519PrivateFromRaw(Buffer.from(opts.sealing.relayPrivateKey))) : null;
+  const prepare = relayKeyPair ? createRecipients(relayKeyPair) : null;
+  const dedupHash = opts.sealing ? createDedupHasher(opts.sealing.dedupKey) : null;
+  let alive = true;
+
+  async function tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      const out = await fn(client);
+      await client.query('COMMIT');
+      client.release();
+      return out;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      // A connection that failed mid-transaction is not trusted again.
+      client.release(err as Error);
+      throw err;
+    }
+  }
+  const q = async <T extends pg.QueryResultRow>(sql: string, params: unknown[] = [], c: pg.Pool | pg.PoolClient = pool) => (await c.query<T>(sql, params)).rows;
+
+  const checkPhone = (p: string) => {
+    if (!PHONE_NUMBER_ID_RE.test(p)) throw new StoreInputError(PHONE_NUMBER_ID_RULE);
+  };
+  const addPhone = async (c: pg.PoolClient, tenantId: string, p: string, now: number) => {
+    checkPhone(p);
+    const owner = (await q<{ tenant_id: string }>('SELECT tenant_id FROM phone_numbers WHERE phone_number_id = $1', [p], c))[0]?.tenant_id;
+    if (owner && owner !== tenantId) throw new StoreConflict(`phone_number_id ${p} already belongs to tenant ${owner}`);
+    if (!owner) await c.query('INSERT INTO phone_numbers (phone_number_id, tenant_id, added_at) VALUES ($1, $2, $3)', [p, tenantId, now]);
+  };
+  const activeOf = async (c: pg.Pool | pg.PoolClient, tenantId: string) =>
+    (await q<ApplianceRow>('SELECT * FROM appliances WHERE tenant_id = $1 AND revoked_at IS NULL', [tenantId], c))[0];
+  const revoke = async (c: pg.PoolClient, id: string, now: number, reason: string) => {
+    const r = await c.query('UPDATE appliances SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL', [id, now, reason]);
+    if (r.rowCount === 0) return 0;
+    return (await c.query('DELETE FROM envelopes WHERE appliance_id = $1', [id])).rowCount ?? 0;
+  };
+
+  // --- LISTEN/NOTIFY -------------------------------------------------------------------------
+  const listeners: ((s: StoreSignal) => void)[] = [];
+  const emit = (s: StoreSignal) => {
+    for (const l of listeners) l(s);
+  };
+  let listenClient: pg.Client | null = null;
+  let listenTimer: NodeJS.Timeout | null = null;
+  let listenedOnce = false;
+  const listen = async () => {
+    listenTimer = null;
+    if (!alive) return;
+    const client = new pg.Client({ ...clientConfig(url, statementTimeoutMs), query_timeout: undefined });
+    const retry = () => {
+      if (listenClient === client) listenClient = null;
+      client.removeAllListeners('notification');
+      client.end().catch(() => undefined);
+      if (alive && !listenTimer) listenTimer = setTimeout(() => void listen(), 1_000);
+    };
+    client.on('error', retry);
+    client.on('end', retry);
+    client.on('notification', (n) => {
+      if (!n.payload) return;
+      emit({ kind: n.channel === LEASES_CHANNEL ? 'lease' : 'envelopes', applianceId: n.payload });
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${ENVELOPES_CHANNEL}; LISTEN ${LEASES_CHANNEL}`);
+      listenClient = client;
+      if (listenedOnce) emit({ kind: 'resync' });
+      listenedOnce = true;
+    } catch {
+      retry();
+    }
+  };
+  await listen();
+
+  const store: RelayStore = {
+    kind: 'postgres',
+    shared: true,
+    createTenant: (args) =>
+      tx(async (c) => {
+        for (const p of args.phoneNumberIds) checkPhone(p);
+        await c.query('INSERT INTO tenants (id, label, created_at) VALUES ($1, $2, $3)', [args.id, args.label ?? null, args.now]);
+        for (const p of args.phoneNumberIds) await addPhone(c, args.id, p, args.now);
+        return { id: args.id, label: args.label ?? null, created_at: args.now };
+      }),
+    getTenant: async (id) => (await q<{ id: string; label: string | null; created_at: number }>('SELECT id, label, created_at FROM tenants WHERE id = $1', [id]))[0],
+    addPhoneNumber: (tenantId, p, now) => tx((c) => addPhone(c, tenantId, p, now)),
+    removePhoneNumber: async (p) => ((await pool.query('DELETE FROM phone_numbers WHERE phone_number_id = $1', [p])).rowCount ?? 0) === 1,
+    phoneNumbersOf: async (tenantId) =>
+      (await q<{ phone_number_id: string }>('SELECT phone_number_id FROM phone_numbers WHERE tenant_id = $1 ORDER BY phone_number_id', [tenantId])).map(
+        (r) => r.phone_number_id,
+      ),
+    async tenantsForPhoneNumbers(ids) {
+      const out = new Map<string, string>();
+      if (ids.length === 0) return out;
+      for (const r of await q<{ phone_number_id: string; tenant_id: string }>(
+        'SELECT phone_number_id, tenant_id FROM phone_numbers WHERE phone_number_id = ANY($1)',
+        [ids],
+      )) {
+        out.set(r.phone_number_id, r.tenant_id);
+      }
+      return out;
+    },
+    issueEnrolmentCode: (args) =>
+      tx(async (c): Promise<IssuedCode> => {
+        if (!(await q('SELECT 1 FROM tenants WHERE id = $1', [args.tenantId], c))[0]) throw new StoreConflict(`no tenant ${args.tenantId}`);
+        const active = await activeOf(c, args.tenantId);
+        const queuedEnvelopes = active ? (await q<{ n: number }>('SELECT count(*) AS n FROM envelopes WHERE appliance_id = $1', [active.id], c))[0]!.n : 0;
+        if (active && !args.replace) throw replaceNeeded(args.tenantId, active.id, queuedEnvelopes);
+        const voided =
+          (await c.query('UPDATE enrolment_codes SET voided_at = $1 WHERE tenant_id = $2 AND used_at IS NULL AND voided_at IS NULL', [args.now, args.tenantId]))
+            .rowCount ?? 0;
+        const code = newEnrolmentCode();
+        const expiresAt = args.now + args.ttlMs;
+        await c.query('INSERT INTO enrolment_codes (code_hash, tenant_id, issued_at, expires_at, replaces_appliance_id) VALUES ($1, $2, $3, $4, $5)', [
+          hashEnrolmentCode(code),
+          args.tenantId,
+          args.now,
+          expiresAt,
+          active?.id ?? null,
+        ]);
+        return { code, expiresAt, voidedCodes: voided, replaces: active ? { applianceId: active.id, queuedEnvelopes } : null };
+      }),
+    redeemEnrolmentCode: (args) =>
+      tx(async (c): Promise<EnrolResult | null> => {
+        const hash = hashEnrolmentCode(args.code);
+        const row = (
+          await q<{ tenant_id: string; replaces_appliance_id: string | null }>(
+            'SELECT tenant_id, replaces_appliance_id FROM enrolment_codes WHERE code_hash = $1 AND used_at IS NULL AND voided_at IS NULL AND expires_at > $2 FOR UPDATE',
+            [hash, args.now],
+            c,
+          )
+        )[0];
+        if (!row) return null;
+        const previous = await activeOf(c, row.tenant_id);
+        if (previous && previous.id !== row.replaces_appliance_id) return null;
+        let replaced: EnrolResult['replaced'] = null;
+        if (previous) replaced = { applianceId: previous.id, droppedEnvelopes: await revoke(c, previous.id, args.now, 'replaced') };
+        const id = newId('a');
+        const appliance = (
+          await q<ApplianceRow>(
+            'INSERT INTO appliances (id, tenant_id, signing_public_key, encryption_public_key, label, enrolled_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *',
+            [id, row.tenant_id, args.signingPublicKey, args.encryptionPublicKey, args.label, args.now],
+            c,
+          )
+        )[0]!;
+        await c.query('UPDATE enrolment_codes SET used_at = $1, appliance_id = $2 WHERE code_hash = $3', [args.now, id, hash]);
+        return { appliance, replaced };
+      }),
+    getAppliance: async (id) => (await q<ApplianceRow>('SELECT * FROM appliances WHERE id = $1', [id]))[0],
+    activeAppliances: () => q<ApplianceRow>('SELECT * FROM appliances WHERE revoked_at IS NULL'),
+    revokeAppliance: (id, now, reason = 'operator') => tx((c) => revoke(c, id, now, reason)),
+    revokedAmong: async (ids) =>
+      ids.length === 0 ? [] : (await q<{ id: string }>('SELECT id FROM appliances WHERE id = ANY($1) AND revoked_at IS NOT NULL', [ids])).map((r) => r.id),
+    async listTenants() {
+      const tenants = await q<{ id: string; label: string | null; created_at: number }>('SELECT id, label, created_at FROM tenants ORDER BY id');
+      const out: TenantSummary[] = [];
+      for (const t of tenants) {
+        const appliances = await q<ApplianceRow & { queued: number }>(
+          'SELECT a.*, (SELECT count(*) FROM envelopes e WHERE e.appliance_id = a.id) AS queued FROM appliances a WHERE tenant_id = $1 ORDER BY enrolled_at',
+          [t.id],
+        );
+        out.push({
+          id: t.id,
+          label: t.label,
+          createdAt: t.created_at,
+          phoneNumberIds: await store.phoneNumbersOf(t.id),
+          appliances: appliances.map((a) => ({
+            id: a.id,
+            label: a.label,
+            enrolledAt: a.enrolled_at,
+            revokedAt: a.revoked_at,
+            revokedReason: a.revoked_reason,
+            lastSeenAt: a.last_seen_at,
+            queued: a.queued,
+          })),
+        });
+      }
+      return out;
+    },
+
+    commit(parts, receivedAt) {
+      if (!prepare || !dedupHash) return Promise.reject(new Error('this store was opened without sealing keys (operator mode)'));
+      return tx(async (c) => {
+        const outcomes: PartOutcome[] = new Array<PartOutcome>(parts.length);
+        // Appliance rows are locked in tenant order, so two webhooks for the same clinics never deadlock.
+        const order = parts.map((_, i) => i).sort((a, b) => (parts[a]!.tenantId < parts[b]!.tenantId ? -1 : parts[a]!.tenantId > parts[b]!.tenantId ? 1 : 0));
+        for (const i of order) {
+          const part = parts[i]!;
+          const keys = part.items.map((item) => dedupHash(part.tenantId, item));
+          const distinct = new Set(keys.map((k) => k.toString('base64'))).size;
+          // Takes the seq and locks the appliance row: concurrent webhooks for this clinic, on any
+          // instance, wait here until this one commits (seq order is commit order). A duplicate
+          // leaves a gap in the seqs, which delivery allows.
+          const appliance = (
+            await q<{ id: string; encryption_public_key: Buffer; seq: number }>(
+              'UPDATE appliances SET next_seq = next_seq + 1 WHERE tenant_id = $1 AND revoked_at IS NULL RETURNING id, encryption_public_key, next_seq - 1 AS seq',
+              [part.tenantId],
+              c,
+            )
+          )[0];
+          // Read after the lock: a retry committed meanwhile by another instance is seen.
+          const seen = (await q<{ n: number }>('SELECT count(*) AS n FROM dedup WHERE key_hash = ANY($1)', [keys], c))[0]!.n;
+          if (seen === distinct) {
+            outcomes[i] = { tenantId: part.tenantId, outcome: 'duplicate' };
+            continue;
+          }
+          if (!appliance) {
+            outcomes[i] = { tenantId: part.tenantId, outcome: 'no_appliance' };
+            continue;
+          }
+          let ct: Buffer;
+          let enc: Uint8Array;
+          try {
+            const e = prepare(appliance);
+            enc = e.enc;
+            ct = sealPart(e, part, appliance.seq, receivedAt);
+          } catch {
+            outcomes[i] = { tenantId: part.tenantId, outcome: 'unsealable', applianceId: appliance.id };
+            continue;
+          }
+          await c.query(
+            `WITH e AS (INSERT INTO envelopes (appliance_id, seq, tenant_id, received_at, enc, ct) VALUES ($1, $2, $3, $4, $5, $6)),
+                  d AS (INSERT INTO dedup (key_hash, seen_at) SELECT k, $4 FROM unnest($7::bytea[]) AS k ON CONFLICT DO NOTHING)
+             SELECT pg_notify('${ENVELOPES_CHANNEL}', $1)`,
+            [appliance.id, appliance.seq, part.tenantId, receivedAt, Buffer.from(enc), ct, keys],
+          );
+          outcomes[i] = { tenantId: part.tenantId, outcome: 'queued', applianceId: appliance.id, seq: appliance.seq };
+        }
+        return outcomes;
+      });
+    },
+    envelopesAfter: (id, after, limit) =>
+      q('SELECT appliance_id, seq, tenant_id, received_at, enc, ct, epoch FROM envelopes WHERE appliance_id = $1 AND seq > $2 ORDER BY seq LIMIT $3', [
+        id,
+        after,
+        limit,
+      ]),
+    async queueHeads(ids) {
+      const out = new Map<string, number>();
+      if (ids.length === 0) return out;
+      for (const r of await q<{ appliance_id: string; seq: number }>(
+        'SELECT appliance_id, max(seq) AS seq FROM envelopes WHERE appliance_id = ANY($1) GROUP BY appliance_id',
+        [ids],
+      )) {
+        out.set(r.appliance_id, r.seq);
+      }
+      return out;
+    },
+    async ack(id, seqs) {
+      const deleted = new Set(
+        (await q<{ seq: number }>('DELETE FROM envelopes WHERE appliance_id = $1 AND seq = ANY($2) RETURNING seq', [id, seqs])).map((r) => r.seq),
+      );
+      return seqs.map((s) => deleted.has(s));
+    },
+    async backlogOf(id) {
+      const r = (await q<{ n: number; oldest: number | null }>('SELECT count(*) AS n, min(received_at) AS oldest FROM envelopes WHERE appliance_id = $1', [id]))[0]!;
+      return { queued: r.n, oldestAt: r.oldest };
+    },
+    queueByTenant: () => q('SELECT tenant_id, count(*) AS n, min(received_at) AS oldest FROM envelopes GROUP BY tenant_id'),
+    queued: async (tenantId) =>
+      (tenantId
+        ? await q<{ n: number }>('SELECT count(*) AS n FROM envelopes WHERE tenant_id = $1', [tenantId])
+        : await q<{ n: number }>('SELECT count(*) AS n FROM envelopes'))[0]!.n,
+    expire: (before) =>
+      tx(async (c) => {
+        const rows = await q<{ tenant_id: string }>('DELETE FROM envelopes WHERE received_at < $1 RETURNING tenant_id', [before], c);
+        await c.query('DELETE FROM dedup WHERE seen_at < $1', [before]);
+        await c.query('DELETE FROM upgrade_nonces WHERE expires_at < $1', [Date.now()]);
+        const counts = new Map<string, number>();
+        for (const r of rows) counts.set(r.tenant_id, (counts.get(r.tenant_id) ?? 0) + 1);
+        return [...counts];
+      }),
+    touch(ids, at) {
+      if (ids.length) pool.query('UPDATE appliances SET last_seen_at = $2 WHERE id = ANY($1)', [ids, at]).catch(() => undefined);
+    },
+    latestCheckpoint: async (id) => (await q<CheckpointRow>('SELECT * FROM checkpoints WHERE appliance_id = $1', [id]))[0],
+    async saveCheckpoint(row) {
+      await pool.query(
+        `INSERT INTO checkpoints (appliance_id, seq, head_hash, at, signature, received_at) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (appliance_id) DO UPDATE SET seq = excluded.seq, head_hash = excluded.head_hash, at = excluded.at,
+           signature = excluded.signature, received_at = excluded.received_at`,
+        [row.appliance_id, row.seq, row.head_hash, row.at, row.signature, row.received_at],
+      );
+    },
+    async checkUpgrade(id, nonce, expiresAt) {
+      const r = (
+        await q<{ fresh: number; conflict_until: number }>(
+          `WITH n AS (INSERT INTO upgrade_nonces (appliance_id, nonce, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1)
+           SELECT (SELECT count(*) FROM n) AS fresh, coalesce((SELECT conflict_until FROM connection_leases WHERE appliance_id = $1), 0) AS conflict_until`,
+          [id, nonce, expiresAt],
+        )
+      )[0]!;
+      return { fresh: r.fresh === 1, conflictUntil: r.conflict_until };
+    },
+    claimLease: (id, holder, instance, now, policy) =>
+      tx(async (c) => {
+        await c.query('INSERT INTO connection_leases (appliance_id) VALUES ($1) ON CONFLICT DO NOTHING', [id]);
+        const row = (await q<LeaseRow>('SELECT holder, instance, renewed_at, takeovers, conflict_until FROM connection_leases WHERE appliance_id = $1 FOR UPDATE', [id], c))[0];
+        const { next, claim } = decideLease(row, holder, instance, now, policy);
+        await c.query(
+          `UPDATE connection_leases SET holder = $2, instance = $3, renewed_at = $4, takeovers = $5, conflict_until = $6 WHERE appliance_id = $1`,
+          [id, next.holder, next.instance, next.renewed_at, next.takeovers, next.conflict_until],
+        );
+        // The instance holding the old socket closes it when it hears this (or at its next check).
+        await c.query(`SELECT pg_notify('${LEASES_CHANNEL}', $1)`, [id]);
+        return claim;
+      }),
+    async releaseLease(id, holder) {
+      await pool.query('UPDATE connection_leases SET holder = NULL, instance = NULL WHERE appliance_id = $1 AND holder = $2', [id, holder]);
+    },
+    async renewLeases(instance, now) {
+      await pool.query('UPDATE connection_leases SET renewed_at = $2 WHERE instance = $1', [instance, now]);
+    },
+    async leaseHolders(ids) {
+      const out = new Map<string, string | null>(ids.map((id) => [id, null]));
+      if (ids.length === 0) return out;
+      for (const r of await q<{ appliance_id: string; holder: string | null }>('SELECT appliance_id, holder FROM connection_leases WHERE appliance_id = ANY($1)', [ids])) {
+        out.set(r.appliance_id, r.holder);
+      }
+      return out;
+    },
+    onSignal(listener) {
+      listeners.push(listener);
+    },
+    async probe() {
+      // After a failover the URL may lead to a standby: reads work there, commits would not.
+      const r = (await q<{ standby: boolean }>('SELECT pg_is_in_recovery() AS standby'))[0]!;
+      if (r.standby) throw new Error('the database is a read-only standby');
+    },
+    healthy: () => alive,
+    async close() {
+      if (!alive) return;
+      alive = false;
+      if (listenTimer) clearTimeout(listenTimer);
+      await listenClient?.end().catch(() => undefined);
+      await pool.end();
+    },
+  };
+  return store;
+}

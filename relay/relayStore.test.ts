@@ -1,0 +1,297 @@
+/**
+ * The store contract: the same tests against the embedded SQLite store and a real PostgreSQL 15
+ * (`testing/postgres.ts`). "Two instances" are two store handles on one database.
+ */
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ENVELOPE_INFO, envelopeAad, EnvelopePlaintextSchema } from '../shared/envelope';
+import { generateX25519KeyPair, openAuth, x25519PrivateRaw, x25519PublicFromRaw, type X25519KeyPair } from './crypto/hpke';
+import { parseWebhook, routeWebhook, signMetaBody, type TenantPart } from './intake';
+import { migrateRelayStore, openRelayStore, type RelayStore, type StoreSignal } from './relayStore';
+import { StoreConflict, StoreInputError, type LeasePolicy } from './store';
+import { TestPostgres } from './testing/postgres';
+import { batchWebhook, metaJson, reactionChange, textMessageChange } from './testing/signWebhook';
+
+const SECRET = 'contract-app-secret-0001';
+const relayKeys = generateX25519KeyPair();
+const sealing = { relayPrivateKey: x25519PrivateRaw(relayKeys.privateKey), dedupKey: randomBytes(32) };
+const POLICY: LeasePolicy = { takeoverLimit: 3, windowMs: 15 * 60_000, holdMs: 60 * 60_000, staleMs: 3_000 };
+
+let pg: TestPostgres | null = null;
+let dbCounter = 0;
+const cleanups: (() => Promise<void> | void)[] = [];
+
+beforeAll(async () => {
+  pg = await TestPostgres.start();
+}, 120_000);
+afterAll(async () => {
+  await pg?.destroy();
+});
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+/** A fresh database for one test, and a way to open more handles on it (more "instances"). */
+async function freshDatabase(kind: 'sqlite' | 'postgres'): Promise<string> {
+  if (kind === 'sqlite') {
+    const dir = mkdtempSync(join(tmpdir(), 'relay-contract-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    return `sqlite:${join(dir, 'relay.sqlite')}`;
+  }
+  const url = await pg!.createDatabase(`contract_${process.pid}_${++dbCounter}`);
+  await migrateRelayStore(url);
+  return url;
+}
+
+async function open(url: string, withSealing = true): Promise<RelayStore> {
+  const store = await openRelayStore(url, withSealing ? { sealing, statementTimeoutMs: 5_000 } : {});
+  cleanups.push(() => store.close());
+  return store;
+}
+
+interface Paired {
+  tenantId: string;
+  phone: string;
+  applianceId: string;
+  keys: X25519KeyPair;
+}
+
+async function pairTenant(store: RelayStore, tenantId: string, phone: string): Promise<Paired> {
+  await store.createTenant({ id: tenantId, phoneNumberIds: [phone], now: Date.now() });
+  const { code } = await store.issueEnrolmentCode({ tenantId, now: Date.now(), ttlMs: 60_000 });
+  const keys = generateX25519KeyPair();
+  const signing = generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x!;
+  const r = await store.redeemEnrolmentCode({
+    code,
+    signingPublicKey: Buffer.from(signing, 'base64url'),
+    encryptionPublicKey: keys.publicRaw,
+    label: null,
+    now: Date.now(),
+  });
+  return { tenantId, phone, applianceId: r!.appliance.id, keys };
+}
+
+function partsOf(body: object, tenants: Record<string, string>): TenantPart[] {
+  const raw = Buffer.from(metaJson(body));
+  return routeWebhook(raw, signMetaBody(SECRET, raw), parseWebhook(raw)!, (p) => tenants[p]).parts;
+}
+
+const textPart = (t: Paired, wamid: string, text = 'hello') =>
+  partsOf(batchWebhook([textMessageChange({ phoneNumberId: t.phone, wamid, text })]), { [t.phone]: t.tenantId });
+
+function open1(t: Paired, row: { seq: number; enc: Buffer; ct: Buffer; received_at: number }): string {
+  const pt = openAuth({
+    recipient: t.keys,
+    senderPublicKey: x25519PublicFromRaw(relayKeys.publicRaw),
+    enc: row.enc,
+    info: Buffer.from(ENVELOPE_INFO),
+    aad: Buffer.from(envelopeAad({ tenantId: t.tenantId, applianceId: t.applianceId, seq: row.seq, receivedAt: row.received_at })),
+    ct: row.ct,
+  });
+  const p = EnvelopePlaintextSchema.parse(JSON.parse(pt.toString('utf8')));
+  return p.kind === 'meta' ? Buffer.from(p.body, 'base64url').toString('utf8') : p.body;
+}
+
+describe.each(['sqlite', 'postgres'] as const)('the %s store', (kind) => {
+  it('keeps tenants and numbers; refuses a number of another tenant or one that is not an id, changing nothing', async () => {
+    const store = await open(await freshDatabase(kind), false);
+    await store.createTenant({ id: 'clinic-a', label: 'Praxis A', phoneNumberIds: ['100001'], now: 1 });
+    await store.createTenant({ id: 'clinic-b', phoneNumberIds: [], now: 2 });
+    expect(await store.getTenant('clinic-a')).toEqual({ id: 'clinic-a', label: 'Praxis A', created_at: 1 });
+    await expect(store.addPhoneNumber('clinic-b', '100001', 3)).rejects.toBeInstanceOf(StoreConflict);
+    await expect(store.addPhoneNumber('clinic-b', '+49 30 1234', 3)).rejects.toBeInstanceOf(StoreInputError);
+    await expect(store.createTenant({ id: 'clinic-c', phoneNumberIds: ['abc'], now: 3 })).rejects.toBeInstanceOf(StoreInputError);
+    expect(await store.getTenant('clinic-c')).toBeUndefined();
+    await store.addPhoneNumber('clinic-b', '100002', 3);
+    expect(await store.tenantsForPhoneNumbers(['100001', '100002', '999'])).toEqual(
+      new Map([
+        ['100001', 'clinic-a'],
+        ['100002', 'clinic-b'],
+      ]),
+    );
+    expect(await store.removePhoneNumber('100002')).toBe(true);
+    expect(await store.removePhoneNumber('100002')).toBe(false);
+    expect(await store.phoneNumbersOf('clinic-b')).toEqual([]);
+  });
+
+  it('issues one valid enrolment code per tenant; replacing an appliance needs --replace and drops its queue', async () => {
+    const store = await open(await freshDatabase(kind));
+    await store.createTenant({ id: 'clinic-a', phoneNumberIds: ['200001'], now: Date.now() });
+    const first = await store.issueEnrolmentCode({ tenantId: 'clinic-a', now: Date.now(), ttlMs: 60_000 });
+    const second = await store.issueEnrolmentCode({ tenantId: 'clinic-a', now: Date.now(), ttlMs: 60_000 });
+    expect(second.voidedCodes).toBe(1);
+    const keys = { signingPublicKey: randomBytes(32), encryptionPublicKey: generateX25519KeyPair().publicRaw, label: null, now: Date.now() };
+    expect(await store.redeemEnrolmentCode({ code: first.code, ...keys })).toBeNull();
+    const enrolled = await store.redeemEnrolmentCode({ code: second.code, ...keys });
+    expect(enrolled?.replaced).toBeNull();
+    expect(await store.redeemEnrolmentCode({ code: second.code, ...keys })).toBeNull();
+    await expect(store.issueEnrolmentCode({ tenantId: 'clinic-a', now: Date.now(), ttlMs: 60_000 })).rejects.toBeInstanceOf(StoreConflict);
+    const t: Paired = { tenantId: 'clinic-a', phone: '200001', applianceId: enrolled!.appliance.id, keys: generateX25519KeyPair() };
+    await store.commit(textPart(t, 'wamid.q1'), Date.now());
+    const replacing = await store.issueEnrolmentCode({ tenantId: 'clinic-a', now: Date.now(), ttlMs: 60_000, replace: true });
+    expect(replacing.replaces).toEqual({ applianceId: t.applianceId, queuedEnvelopes: 1 });
+    const again = await store.redeemEnrolmentCode({ code: replacing.code, ...keys });
+    expect(again?.replaced).toEqual({ applianceId: t.applianceId, droppedEnvelopes: 1 });
+    expect((await store.getAppliance(t.applianceId))?.revoked_reason).toBe('replaced');
+    expect(await store.revokedAmong([t.applianceId, again!.appliance.id])).toEqual([t.applianceId]);
+    expect((await store.listTenants())[0]?.appliances.map((a) => a.queued)).toEqual([0, 0]);
+  });
+
+  it('seals, queues in seq order, recognises a retry and not a changed item, and deletes on ack', async () => {
+    const store = await open(await freshDatabase(kind));
+    const t = await pairTenant(store, 'clinic-a', '300001');
+    const at = Date.now();
+    const first = await store.commit(textPart(t, 'wamid.1', 'eins'), at);
+    const second = await store.commit(textPart(t, 'wamid.2', 'zwei'), at + 1);
+    expect(first).toEqual([{ tenantId: 'clinic-a', outcome: 'queued', applianceId: t.applianceId, seq: 1 }]);
+    expect(second[0]).toMatchObject({ outcome: 'queued', seq: 2 });
+    expect(await store.commit(textPart(t, 'wamid.1', 'eins'), at + 2)).toEqual([{ tenantId: 'clinic-a', outcome: 'duplicate' }]);
+    const react = (emoji: string) =>
+      partsOf(batchWebhook([reactionChange({ phoneNumberId: t.phone, wamid: 'wamid.r', reactsTo: 'wamid.1', emoji, timestamp: 1 })]), { [t.phone]: t.tenantId });
+    expect((await store.commit(react('👍'), at + 3))[0]?.outcome).toBe('queued');
+    expect((await store.commit(react('❤️'), at + 4))[0]?.outcome).toBe('queued');
+    const rows = await store.envelopesAfter(t.applianceId, 0, 10);
+    expect(rows.map((r) => r.seq)).toEqual([1, 2, 3, 4].map((_, i) => rows[i]!.seq));
+    expect(rows.map((r) => r.seq)).toEqual([...rows.map((r) => r.seq)].sort((a, b) => a - b));
+    expect(open1(t, rows[0]!)).toContain('eins');
+    expect(open1(t, rows[1]!)).toContain('zwei');
+    expect(await store.envelopesAfter(t.applianceId, rows[1]!.seq, 1)).toHaveLength(1);
+    expect((await store.queueHeads([t.applianceId, 'a-none'])).get(t.applianceId)).toBe(rows.at(-1)!.seq);
+    expect(await store.backlogOf(t.applianceId)).toEqual({ queued: 4, oldestAt: at });
+    expect(await store.queueByTenant()).toEqual([{ tenant_id: 'clinic-a', n: 4, oldest: at }]);
+    expect(await store.ack(t.applianceId, [rows[0]!.seq, rows[0]!.seq + 1000])).toEqual([true, false]);
+    expect(await store.queued('clinic-a')).toBe(3);
+    expect(await store.expire(at + 2)).toEqual([['clinic-a', 1]]);
+    expect(await store.queued()).toBe(2);
+  });
+
+  it('answers no_appliance for the unpaired tenant only; the other part of the POST is queued', async () => {
+    const store = await open(await freshDatabase(kind));
+    const a = await pairTenant(store, 'clinic-a', '400001');
+    await store.createTenant({ id: 'clinic-b', phoneNumberIds: ['400002'], now: Date.now() });
+    const parts = partsOf(
+      batchWebhook([
+        textMessageChange({ phoneNumberId: '400002', wamid: 'wamid.b', text: 'b' }),
+        textMessageChange({ phoneNumberId: '400001', wamid: 'wamid.a', text: 'a' }),
+      ]),
+      { '400001': 'clinic-a', '400002': 'clinic-b' },
+    );
+    const outcomes = await store.commit(parts, Date.now());
+    expect(outcomes.map((o) => [o.tenantId, o.outcome])).toEqual([
+      ['clinic-b', 'no_appliance'],
+      ['clinic-a', 'queued'],
+    ]);
+    expect(await store.queued('clinic-a')).toBe(1);
+    expect(a.applianceId).toBeTruthy();
+  });
+
+  it('gives concurrent commits from two instances distinct seqs in commit order, and no item twice', async () => {
+    const url = await freshDatabase(kind);
+    const one = await open(url);
+    const two = kind === 'postgres' ? await open(url) : one;
+    const t = await pairTenant(one, 'clinic-a', '500001');
+    const n = 40;
+    // Every item is posted twice, to both instances at once (Meta retrying while the first is in flight).
+    const outcomes = await Promise.all(
+      Array.from({ length: n * 2 }, (_, i) => (i % 2 ? two : one).commit(textPart(t, `wamid.c${i >> 1}`, `text ${i >> 1}`), Date.now())),
+    );
+    const queued = outcomes.flat().filter((o) => o.outcome === 'queued');
+    expect(queued).toHaveLength(n);
+    const rows = await one.envelopesAfter(t.applianceId, 0, 1000);
+    expect(rows).toHaveLength(n);
+    expect(new Set(rows.map((r) => r.seq)).size).toBe(n);
+    expect(new Set(rows.map((r) => open1(t, r))).size).toBe(n);
+  });
+
+  it('refuses a reused upgrade nonce, at any instance and after a restart', async () => {
+    const url = await freshDatabase(kind);
+    const one = await open(url);
+    const now = Date.now();
+    expect(await one.checkUpgrade('a-1', 'nonce-1', now + 60_000, now)).toEqual({ fresh: true, conflictUntil: 0 });
+    expect((await one.checkUpgrade('a-1', 'nonce-1', now + 60_000, now)).fresh).toBe(false);
+    expect((await one.checkUpgrade('a-2', 'nonce-1', now + 60_000, now)).fresh).toBe(true);
+    await one.close();
+    const two = await open(url);
+    expect((await two.checkUpgrade('a-1', 'nonce-1', now + 60_000, now)).fresh).toBe(false);
+  });
+
+  it('lets the newest connection win, holds both off after repeated takeovers, and ignores a dead instance', async () => {
+    const url = await freshDatabase(kind);
+    const one = await open(url);
+    const two = kind === 'postgres' ? await open(url) : one;
+    let t = Date.now();
+    expect(await one.claimLease('a-1', 'i1/1', 'i1', t, POLICY)).toEqual({ outcome: 'granted', previous: null });
+    expect(await two.claimLease('a-1', 'i2/1', 'i2', ++t, POLICY)).toEqual({ outcome: 'granted', previous: { holder: 'i1/1', instance: 'i1' } });
+    expect((await one.leaseHolders(['a-1', 'a-x'])).get('a-1')).toBe('i2/1');
+    // Only the holder's release counts.
+    await one.releaseLease('a-1', 'i1/1');
+    expect((await two.leaseHolders(['a-1'])).get('a-1')).toBe('i2/1');
+    expect((await one.claimLease('a-1', 'i1/2', 'i1', ++t, POLICY)).outcome).toBe('granted');
+    const third = await two.claimLease('a-1', 'i2/2', 'i2', ++t, POLICY);
+    expect(third).toMatchObject({ outcome: 'conflict', previous: { holder: 'i1/2' } });
+    expect((await one.leaseHolders(['a-1'])).get('a-1')).toBeNull();
+    expect((await one.checkUpgrade('a-1', 'n-after', t + 60_000, t)).conflictUntil).toBe(t + POLICY.holdMs);
+    expect((await one.claimLease('a-1', 'i1/3', 'i1', ++t, POLICY)).outcome).toBe('conflict');
+
+    // A lease its instance stopped renewing (killed) is taken without counting as a takeover.
+    expect(await one.claimLease('a-2', 'i1/9', 'i1', t, POLICY)).toMatchObject({ outcome: 'granted', previous: null });
+    await one.renewLeases('i1', t + 1_000);
+    expect((await two.claimLease('a-2', 'i2/9', 'i2', t + 2_000, POLICY)).previous).toEqual({ holder: 'i1/9', instance: 'i1' });
+    expect((await one.claimLease('a-2', 'i3/9', 'i3', t + 2_000 + POLICY.staleMs + 1, POLICY)).previous).toBeNull();
+  });
+
+  it('keeps the newest witness checkpoint', async () => {
+    const store = await open(await freshDatabase(kind));
+    expect(await store.latestCheckpoint('a-1')).toBeUndefined();
+    await store.saveCheckpoint({ appliance_id: 'a-1', seq: 3, head_hash: 'h3', at: 1, signature: 's3', received_at: 2 });
+    await store.saveCheckpoint({ appliance_id: 'a-1', seq: 5, head_hash: 'h5', at: 3, signature: 's5', received_at: 4 });
+    expect(await store.latestCheckpoint('a-1')).toEqual({ appliance_id: 'a-1', seq: 5, head_hash: 'h5', at: 3, signature: 's5', received_at: 4 });
+    await store.probe();
+  });
+
+  it.runIf(kind === 'postgres')('tells the other instances of new envelopes and moved leases', async () => {
+    const url = await freshDatabase(kind);
+    const one = await open(url);
+    const two = await open(url);
+    const heard: StoreSignal[] = [];
+    two.onSignal((s) => heard.push(s));
+    const t = await pairTenant(one, 'clinic-a', '600001');
+    await one.commit(textPart(t, 'wamid.n1'), Date.now());
+    await one.claimLease(t.applianceId, 'i1/1', 'i1', Date.now(), POLICY);
+    const deadline = Date.now() + 5_000;
+    while (heard.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(heard).toEqual([
+      { kind: 'envelopes', applianceId: t.applianceId },
+      { kind: 'lease', applianceId: t.applianceId },
+    ]);
+  });
+});
+
+describe('the PostgreSQL store when the database goes away', () => {
+  it('fails commits and the probe while PostgreSQL is down (no commit, no success), and works again after', async () => {
+    const url = await freshDatabase('postgres');
+    const store = await open(url);
+    const t = await pairTenant(store, 'clinic-a', '700001');
+    await store.commit(textPart(t, 'wamid.before'), Date.now());
+    await pg!.stop({ mode: 'immediate' });
+    try {
+      await expect(store.commit(textPart(t, 'wamid.down'), Date.now())).rejects.toThrow();
+      await expect(store.probe()).rejects.toThrow();
+    } finally {
+      await pg!.start();
+    }
+    await store.probe();
+    expect((await store.commit(textPart(t, 'wamid.down'), Date.now()))[0]?.outcome).toBe('queued');
+    expect(await store.queued('clinic-a')).toBe(2);
+  }, 60_000);
+
+  it('refuses to serve a database that was not migrated, and says how to fix it', async () => {
+    const url = await pg!.createDatabase(`contract_${process.pid}_bare`);
+    await expect(openRelayStore(url)).rejects.toThrow(/npm run relay -- migrate/);
+    expect(await migrateRelayStore(url)).toEqual({ from: 0, to: 1 });
+    expect(await migrateRelayStore(url)).toEqual({ from: 1, to: 1 });
+  });
+});
