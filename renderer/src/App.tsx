@@ -2,6 +2,7 @@ import { useQueryClient } from '@tanstack/react-query';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { ConversationSummary, Role, Whoami } from '../../shared/rpc';
 import { AdminScreen } from './admin';
+import { SettingsScreen, useSettingsStrings } from './settings';
 import { BackupBanner, BackupScreen, useBackupStrings } from './backup';
 import { AuditScreen } from './audit';
 import { ChoosePassword, codeOf, LockScreen, MyAccount, SignIn, TwoFactorRequired, useIdleLock, useSessionWatch } from './auth';
@@ -69,8 +70,8 @@ export function App(): React.JSX.Element {
   );
 }
 
-type View = 'inbox' | 'admin' | 'backups' | 'audit';
-const VIEW_ROLE: Record<View, Role> = { inbox: 'receptionist', admin: 'admin', backups: 'admin', audit: 'auditor' };
+type View = 'inbox' | 'admin' | 'settings' | 'backups' | 'audit';
+const VIEW_ROLE: Record<View, Role> = { inbox: 'receptionist', admin: 'admin', settings: 'admin', backups: 'admin', audit: 'auditor' };
 const VIEWS = Object.keys(VIEW_ROLE) as View[];
 const viewLabel = (t: Strings, view: View): string => (view === 'inbox' ? t.navInbox : view === 'admin' ? t.navAdmin : t.navAudit);
 
@@ -94,6 +95,7 @@ function Desk({ me, onSignOut, onLockedOut }: { me: SignedIn; onSignOut(): void;
   const relay = useRelayStatus();
   const whatsapp = useWhatsAppStatus();
   const isAdmin = me.roles.includes('admin');
+  const settingsStrings = useSettingsStrings();
   const backupStrings = useBackupStrings();
   const recovery = useRecoveryStatus(isAdmin);
   const [linkUp, setLinkUp] = useState(true);
@@ -129,7 +131,7 @@ function Desk({ me, onSignOut, onLockedOut }: { me: SignedIn; onSignOut(): void;
               {views.map((v) => (
                 <li key={v}>
                   <button type="button" className="view-tab" aria-current={v === view ? 'page' : undefined} onClick={() => setView(v)}>
-                    {v === 'backups' ? backupStrings.nav : viewLabel(t, v)}
+                    {v === 'backups' ? backupStrings.nav : v === 'settings' ? settingsStrings.title : viewLabel(t, v)}
                   </button>
                 </li>
               ))}
@@ -166,7 +168,7 @@ function Desk({ me, onSignOut, onLockedOut }: { me: SignedIn; onSignOut(): void;
         </header>
         <Banners relay={relay.data} whatsapp={whatsapp.data} appLinkUp={linkUp} onFixWhatsApp={() => setFixingWhatsApp(true)} onPairAgain={() => setFixingRelay(true)} />
         {isAdmin && view !== 'backups' ? <BackupBanner onOpen={() => setView('backups')} /> : null}
-        {view === 'inbox' ? <Inbox /> : view === 'admin' ? <AdminScreen /> : view === 'backups' ? <BackupScreen /> : <AuditScreen />}
+        {view === 'inbox' ? <Inbox /> : view === 'settings' ? <SettingsScreen onOpenAdmin={() => setView('admin')} /> : view === 'admin' ? <AdminScreen /> : view === 'backups' ? <BackupScreen /> : <AuditScreen />}
       </div>
     );
   }

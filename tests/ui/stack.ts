@@ -86,6 +86,8 @@ export interface StackOptions {
   autoStatuses?: boolean;
   /** argon2id's cost: the product's default unless a test that is not about hashing lowers it. */
   passwordHashCost?: HashCost;
+  /** A managed policy file for the core (none by default: the machine's own is never read by tests). */
+  policyPath?: string | null;
 }
 
 export async function startStack(opts: StackOptions): Promise<Stack> {
@@ -108,7 +110,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   await sim.listen(0);
   const dataDir = opts.dataDir ?? join(workDir, 'core');
   mkdirSync(dataDir, { recursive: true });
-  const core = await createCore({ dataDir, logger, graph: { baseUrl: sim.url }, ...(opts.passwordHashCost ? { passwordHashCost: opts.passwordHashCost } : {}) });
+  const core = await createCore({ dataDir, logger, graph: { baseUrl: sim.url }, policyPath: opts.policyPath ?? null, ...(opts.passwordHashCost ? { passwordHashCost: opts.passwordHashCost } : {}) });
   const harness = createWebHarness({ core, rendererDir: opts.rendererDir, logger });
   const url = await harness.listen(0);
   return {
@@ -227,6 +229,8 @@ export interface DeskOptions {
   people?: Person[];
   /** Install Playwright's fake clock in the page before it loads. */
   clock?: boolean;
+  /** A managed policy file the core reads at start. */
+  policyPath?: string;
 }
 
 /**
@@ -236,7 +240,7 @@ export interface DeskOptions {
 export async function openDesk(opts: DeskOptions = {}): Promise<Desk> {
   const rendererDir = mkdtempSync(join(tmpdir(), 'clinic-renderer-'));
   await buildRenderer(rendererDir);
-  const stack = await startStack({ rendererDir, passwordHashCost: TEST_HASH_COST });
+  const stack = await startStack({ rendererDir, passwordHashCost: TEST_HASH_COST, policyPath: opts.policyPath ?? null });
   const admin = async (method: string, params: unknown): Promise<unknown> => rpc(await adminConnection(stack.core), method as never, params);
   const as = (person: Person): Promise<Connection> => signIn(stack.core, person);
   if (opts.firstAdmin !== false) await adminConnection(stack.core);
