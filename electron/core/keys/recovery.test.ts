@@ -201,7 +201,9 @@ describe('moving the data to new hardware', () => {
 
   it('makes the old key useless once the admin replaces it', async () => {
     const core = await openCore(dataDir);
-    const { recoveryKey: fresh } = await call<{ recoveryKey: string }>(core, 'recovery.create', { replace: true });
+    const { recoveryKey: fresh, createdAt } = await call<{ recoveryKey: string; createdAt: number }>(core, 'recovery.create', { replace: true });
+    // The admin ticks "stored safely", as the wizard asks: from then on it is not replaced by accident.
+    expect(await call(core, 'recovery.confirm', { createdAt })).toEqual({ confirmed: true });
     await core.close();
     expect(fresh).not.toBe(recoveryKey);
     await wipeKeychain(installationId);
