@@ -1,0 +1,110 @@
+import { createDecipheriv } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createTestDb, type TestDb } from '../testing/testDb';
+import { checkpointAfterErasure, eraseContact, hashIdentifier, ledgerKey, readLedger, reapplyErasures } from './erasure';
+
+let t: TestDb | undefined;
+afterEach(() => t?.cleanup());
+
+/** SQLCipher 4 keeps an IV (16 bytes) and an HMAC-SHA512 (64) at the end of every page. */
+const RESERVE = 80;
+
+/**
+ * Every page of the database file (and WAL frames, if any), decrypted with the database key, as
+ * SQLCipher 4 stores them with a raw key: AES-256-CBC under the key itself, IV in the page's
+ * reserved tail, page 1's first 16 bytes the (plain) salt. Freed pages are decrypted too: a scan of
+ * these is what proves nothing of the patient lingers anywhere in the file, which the encrypted
+ * bytes alone could never show.
+ */
+function decryptedPages(path: string, key: Buffer, pageSize: number): Buffer[] {
+  const decrypt = (page: Buffer, first: boolean): Buffer => {
+    const usable = page.length - RESERVE;
+    const d = createDecipheriv('aes-256-cbc', key, page.subarray(usable, usable + 16));
+    d.setAutoPadding(false);
+    return Buffer.concat([d.update(page.subarray(first ? 16 : 0, usable)), d.final()]);
+  };
+  const file = readFileSync(path);
+  const pages: Buffer[] = [];
+  for (let at = 0; at + pageSize <= file.length; at += pageSize) pages.push(decrypt(file.subarray(at, at + pageSize), at === 0));
+  const wal = `${path}-wal`;
+  if (existsSync(wal)) {
+    const frames = readFileSync(wal);
+    // 32-byte WAL header, then frames of a 24-byte header and one page.
+    for (let at = 32; at + 24 + pageSize <= frames.length; at += 24 + pageSize) pages.push(decrypt(frames.subarray(at + 24, at + 24 + pageSize), frames.readUInt32BE(at) === 1));
+  }
+  return pages;
+}
+
+const PATIENT = { waId: '4915178200461', name: 'Quirina Vandermolen', words: 'zebraquartz xylophonic', media: Buffer.from('MEDIA-BYTES-OF-THE-PATIENT-'.repeat(400)) };
+const OTHER = { waId: '4915178200999', name: 'Otto Kontrolle', words: 'kontrollwort bleibt' };
+
+function seed(db: TestDb['db']): void {
+  const contact = db.prepare('INSERT INTO contacts (id, wa_id, profile_name, created_at, updated_at) VALUES (?, ?, ?, 1, 1)');
+  const conversation = db.prepare(`INSERT INTO conversations (id, contact_id, phone_number_id, last_activity_at, created_at, updated_at) VALUES (?, ?, '110', 5, 1, 1)`);
+  const message = db.prepare(
+    `INSERT INTO messages (id, conversation_id, wamid, direction, type, text, content_json, sent_at, received_at, status) VALUES (?, ?, ?, 'inbound', ?, ?, '{}', 5, 6, 'received')`,
+  );
+  contact.run(1, PATIENT.waId, PATIENT.name);
+  contact.run(2, OTHER.waId, OTHER.name);
+  conversation.run(1, 1);
+  conversation.run(2, 2);
+  // Enough messages that the patient's rows fill whole pages and share others with the control's.
+  for (let i = 0; i < 200; i += 1) {
+    message.run(1 + i * 2, 1, `wamid.P${i}`, 'text', `Termin ${PATIENT.words} ${PATIENT.name} ${i}`);
+    message.run(2 + i * 2, 2, `wamid.O${i}`, 'text', `Rezept ${OTHER.words} ${i}`);
+  }
+  message.run(1000, 1, 'wamid.PIMG', 'image', null);
+  db.prepare(`INSERT INTO media (media_id, message_id, mime_type, state, content, created_at, updated_at) VALUES ('m1', 1000, 'image/jpeg', 'stored', ?, 1, 1)`).run(PATIENT.media);
+  db.pragma('wal_checkpoint(TRUNCATE)');
+}
+
+describe('erasure of one patient', () => {
+  it('leaves none of their text, number, name or media bytes in any decrypted page of the database file or WAL', () => {
+    t = createTestDb();
+    const { db, path, key } = t;
+    seed(db);
+    const pageSize = db.pragma('page_size', { simple: true }) as number;
+    const scan = (needle: string | Buffer) => decryptedPages(path, key, pageSize).filter((p) => p.includes(needle)).length;
+
+    // The scan reads real plaintext: the header decrypts, and the patient is there before the erasure.
+    const header = decryptedPages(path, key, pageSize)[0]!;
+    expect(header.readUInt16BE(0)).toBe(pageSize); // header bytes 16–17: the page size
+    expect(header[4]).toBe(RESERVE); // header byte 20: reserved bytes per page
+    for (const needle of [PATIENT.waId, PATIENT.name, 'zebraquartz', 'xylophonic', PATIENT.media.subarray(0, 54)]) expect(scan(needle), String(needle)).toBeGreaterThan(0);
+
+    const entry = db.transaction(() => eraseContact(db, { contactId: 1, erasedBy: 'u_admin', now: 10, databaseKey: key }))();
+    checkpointAfterErasure(db);
+
+    expect(existsSync(`${path}-wal`) ? readFileSync(`${path}-wal`).length : 0).toBe(0);
+    for (const needle of [PATIENT.waId, PATIENT.name, 'zebraquartz', 'xylophonic', PATIENT.media.subarray(0, 54), 'wamid.P1']) expect(scan(needle), `after erasure: ${String(needle).slice(0, 30)}`).toBe(0);
+    // The other patient is untouched, and found by the same scan.
+    expect(scan(OTHER.waId)).toBeGreaterThan(0);
+    expect(scan('kontrollwort')).toBeGreaterThan(0);
+    expect(db.prepare('SELECT count(*) FROM messages WHERE conversation_id = 2').pluck().get()).toBe(200);
+    expect(db.prepare(`SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'zebraquartz'`).pluck().get()).toBe(0);
+    // The ledger keeps a keyed hash, never the number.
+    expect(entry.identifiersHash).toEqual([hashIdentifier(ledgerKey(key), `wa:${PATIENT.waId}`)]);
+    expect(readLedger(db)).toEqual([entry]);
+  });
+
+  it('refuses an unknown contact and changes nothing', () => {
+    t = createTestDb();
+    const { db, key } = t;
+    seed(db);
+    expect(() => eraseContact(db, { contactId: 99, erasedBy: 'u_admin', now: 10, databaseKey: key })).toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
+    expect(db.prepare('SELECT count(*) FROM messages').pluck().get()).toBe(401);
+    expect(readLedger(db)).toEqual([]);
+  });
+
+  it('re-applies a ledger to an older copy: the patient is erased again once, the entry added once', () => {
+    t = createTestDb();
+    const { db, key } = t;
+    seed(db);
+    const entry = { identifiersHash: [hashIdentifier(ledgerKey(key), `wa:${PATIENT.waId}`)], erasedAt: 10, erasedBy: 'u_admin' };
+    expect(reapplyErasures(db, [[entry], [entry]], key)).toBe(1);
+    expect(db.prepare('SELECT count(*) FROM contacts').pluck().get()).toBe(1);
+    expect(readLedger(db)).toEqual([entry]);
+    expect(reapplyErasures(db, [[entry]], key)).toBe(0);
+  });
+});
