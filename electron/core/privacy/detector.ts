@@ -85,7 +85,6 @@ const NATIONAL_LENGTH: Record<keyof typeof CONTEXT, number> = { bsn: 9, nhs: 10,
 /** Before a digit run, these say it is not a personal number (orders, invoices, references). */
 const NOT_PERSONAL = /(order|bestel|bestelling|bestellnummer|bestellung|factuur|rechnung|invoice|commande|facture|referentie|referenz|reference|référence|ref\.?|dossier|zaak|ticket|kenmerk|aktenzeichen|pedido|tracking|zending|sendung|colis|postcode|kamer|zimmer|room|bus|lijn)\s*(nr|no|n°|nº|nummer|number|numéro|num)?\.?\s*[:#]?\s*$/iu;
 
-const PHONE_COUNTRIES: readonly CountryCode[] = ['NL', 'DE', 'BE', 'FR', 'GB', 'AT', 'CH', 'ES'];
 
 function before(text: string, start: number, span = 40): string {
   return text.slice(Math.max(0, start - span), start);
@@ -206,15 +205,42 @@ function nationalShape(raw: string): boolean {
   return /^\d+$/.test(raw) || /^\d+(?:[ .-]\d+)+$/.test(raw);
 }
 
+/** Countries to try for a national-format number, by its digit count (trunk 0 included), likeliest first. */
+function countriesFor(length: number): readonly CountryCode[] {
+  if (length === 10) return ['NL', 'FR', 'BE', 'CH', 'GB', 'DE', 'AT'];
+  if (length === 11) return ['GB', 'DE', 'AT'];
+  if (length === 9) return ['BE', 'DE', 'AT'];
+  return ['DE', 'AT'];
+}
+
+/** Parsing with full metadata costs tens of microseconds; patients' numbers repeat, so answers are kept (bounded). */
+const phoneVerdicts = new Map<string, boolean>();
+
 function phoneAt(raw: string): boolean {
   const compact = raw.replace(/[\s().\-/]/g, '');
+  const known = phoneVerdicts.get(compact);
+  if (known !== undefined) return known;
+  let valid: boolean;
   if (compact.startsWith('+') || compact.startsWith('00')) {
-    const p = parsePhoneNumberFromString(compact.startsWith('00') ? `+${compact.slice(2)}` : compact);
-    return p?.isValid() ?? false;
+    valid = parsePhoneNumberFromString(compact.startsWith('00') ? `+${compact.slice(2)}` : compact)?.isValid() ?? false;
+  } else if (!compact.startsWith('0') || compact.length < 9 || compact.length > 13) {
+    // National format in every country the clinics serve (but Spain, whose numbers go with +34) begins with the trunk prefix 0.
+    valid = false;
+  } else {
+    valid = countriesFor(compact.length).some((country) => parsePhoneNumberFromString(compact, country)?.isValid() ?? false);
   }
-  // National format in every country the clinics serve begins with the trunk prefix 0.
-  if (!compact.startsWith('0') || compact.length < 9 || compact.length > 13) return false;
-  return PHONE_COUNTRIES.some((country) => parsePhoneNumberFromString(compact, country)?.isValid() ?? false);
+  if (phoneVerdicts.size >= 5000) phoneVerdicts.clear();
+  phoneVerdicts.set(compact, valid);
+  return valid;
+}
+
+function countDigits(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) n++;
+  }
+  return n;
 }
 
 export function detectPersonalData(text: string, options: DetectOptions = {}): Finding[] {
@@ -231,7 +257,7 @@ export function detectPersonalData(text: string, options: DetectOptions = {}): F
   }
   if (!/\d/.test(text)) return out;
 
-  for (const m of text.matchAll(IBAN)) {
+  for (const m of /[A-Za-z]{2}\d{2}/.test(text) ? text.matchAll(IBAN) : []) {
     if (overlaps(claims, m.index, m.index + m[0].length)) continue;
     // The regex is greedy over the words after the IBAN; shorten until the checksum holds.
     let candidate = m[0];
@@ -245,16 +271,19 @@ export function detectPersonalData(text: string, options: DetectOptions = {}): F
     }
   }
 
-  findDates(text, referenceYear, claims, out);
+  // Every date form has a four-digit year or two separators between digits; most messages have neither.
+  if (/\d{4}|\d[-./]\d{1,2}[-./]\d/.test(text)) findDates(text, referenceYear, claims, out);
 
-  for (const m of text.matchAll(NIR_RUN)) {
+  // A NIR has 13 digits and its key; skip the scan unless the text holds that many.
+  const digitCount = countDigits(text);
+  for (const m of digitCount >= 14 ? text.matchAll(NIR_RUN) : []) {
     if (overlaps(claims, m.index, m.index + m[0].length) || !nirCheck(m[0])) continue;
     const context = CONTEXT.nir.test(before(text, m.index));
     out.push({ kind: 'nir', start: m.index, end: m.index + m[0].length, confidence: context ? 0.97 : 0.9 });
     claims.push({ start: m.index, end: m.index + m[0].length });
   }
 
-  for (const m of text.matchAll(DIGIT_RUN)) {
+  for (const m of digitCount >= 9 ? text.matchAll(DIGIT_RUN) : []) {
     const raw = m[0];
     const start = m.index;
     const end = start + raw.length;
