@@ -190,7 +190,14 @@ export function createDeliveryHub(deps: {
         sendBacklog(conn);
         if (conn.inflight.size < deps.window) pump(conn);
       },
-      (err: Error) => logger.error({ applianceId: conn.appliance.id, err: { message: err.message } }, 'ack delete failed'),
+      (err: Error) => {
+        // The appliance has these; they must not wait for its next connection to go. Tried again
+        // while the socket is open (the delete is idempotent).
+        logger.error({ applianceId: conn.appliance.id, err: { message: err.message } }, 'ack delete failed; retrying');
+        if (conn.ws.readyState !== conn.ws.OPEN) return;
+        conn.pendingAcks.push(...seqs);
+        setTimeout(() => flushAcks(conn), 1_000).unref();
+      },
     );
   };
 

@@ -185,8 +185,15 @@ export async function openPostgresStore(url: string, opts: StoreOptions = {}): P
   const dedupHash = opts.sealing ? createDedupHasher(opts.sealing.dedupKey) : null;
   let alive = true;
 
+  // A checked-out connection that the server drops (a crash, a failover) emits 'error'; without a
+  // listener that would end the process. The query in flight fails, and that answers 503.
+  const guarded = new WeakSet<pg.PoolClient>();
   async function tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await pool.connect();
+    if (!guarded.has(client)) {
+      guarded.add(client);
+      client.on('error', () => undefined);
+    }
     try {
       await client.query('BEGIN');
       const out = await fn(client);
