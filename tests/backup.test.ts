@@ -109,7 +109,8 @@ describe('backups: encrypted, verified, restorable on new hardware, erasures sta
     tampered[at] = tampered[at] === 0x31 ? 0x32 : 0x31;
     const sv = text.lastIndexOf('"schemaVersion":') + '"schemaVersion":'.length;
     const newer = Buffer.from(bytes);
-    newer[sv] = 0x39; // 60 → 90
+    // Every digit of the schema version a 9 (80 → 99): newer than this build, same length.
+    for (let i = sv; newer[i]! >= 0x30 && newer[i]! <= 0x39; i += 1) newer[i] = 0x39;
     const cases: [string, string, string][] = [
       ['wrong recovery key', firstBackup, wrongKey],
       ['truncated', variant('t.cibackup', bytes.subarray(0, Math.floor(bytes.length / 2))), recoveryKey],

@@ -50,6 +50,7 @@ export type OuterHeader = z.infer<typeof OuterHeaderSchema>;
 
 export const SealedHeaderSchema = z.object({
   rowCounts: z.record(z.string(), z.number().int().nonnegative()),
+  /** `plaintextImageHash` of the snapshot part. */
   contentHash: z.string().regex(/^[0-9a-f]{64}$/),
   integrity: z.literal('ok'),
 });
@@ -188,9 +189,56 @@ export function contentTables(db: Database): { name: string; withoutRowid: boole
 
 const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
+/** Rows per content table (what a backup header carries and a restore checks). */
+export function rowCounts(db: Database): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const table of contentTables(db)) counts[table.name] = db.prepare(`SELECT count(*) FROM ${quote(table.name)}`).pluck().get() as number;
+  return counts;
+}
+
+/** SQLCipher 4 keeps each page's IV (16 bytes) and HMAC-SHA512 (64) in its reserved tail. */
+const SQLCIPHER_RESERVE = 80;
+const CHUNK_PAGES = 256;
+
+/**
+ * SHA-256 of the plaintext snapshot: every page of the SQLCipher 4 file decrypted with its raw key
+ * (AES-256-CBC under the key, the IV in the page's reserved tail; page 1 without its plain 16-byte
+ * salt) and hashed in order, reserved tails excluded. Read in 1 MB chunks and decrypted and hashed
+ * by node's OpenSSL, so it costs about a file read and memory stays flat. SQLCipher itself checks
+ * each page's HMAC (in `integrity_check`); this hash binds the whole snapshot, in order and
+ * complete, to the authenticated header.
+ */
+export function plaintextImageHash(path: string, key: Buffer, pageSize: number, bytes?: number): string {
+  const fd = openSync(path, 'r');
+  try {
+    const total = bytes ?? fstatSync(fd).size;
+    if (total % pageSize !== 0) throw damaged('not whole pages');
+    const hash = createHash('sha256');
+    const chunk = Buffer.alloc(pageSize * CHUNK_PAGES);
+    const usable = pageSize - SQLCIPHER_RESERVE;
+    for (let at = 0; at < total; at += chunk.length) {
+      const n = readSync(fd, chunk, 0, Math.min(chunk.length, total - at), at);
+      for (let off = 0; off < n; off += pageSize) {
+        const first = at + off === 0;
+        const decipher = createDecipheriv('aes-256-cbc', key, chunk.subarray(off + usable, off + usable + 16));
+        decipher.setAutoPadding(false);
+        const plain = Buffer.concat([decipher.update(chunk.subarray(off + (first ? 16 : 0), off + usable)), decipher.final()]);
+        // Page 1's header (bytes 16–17: page size; 20: reserved bytes) says whether the key was right.
+        if (first && (plain.readUInt16BE(0) !== (pageSize === 65536 ? 1 : pageSize) || plain[4] !== SQLCIPHER_RESERVE)) throw damaged('its first page does not decrypt');
+        hash.update(plain);
+      }
+    }
+    return hash.digest('hex');
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
  * SHA-256 over every content table's rows in key order, with the row count of each: equal for two
- * databases exactly when they hold the same data, whatever their page layout or key. SQLite
+ * databases exactly when they hold the same data, whatever their page layout or key (the tests'
+ * check that a restore gives back the source's content; the header carries the cheaper
+ * `plaintextImageHash` of the snapshot itself). SQLite
  * renders each row as one line of `quote()`d values (text escaped, blobs in hex, so no two rows
  * render alike), and the lines are hashed by node's (OpenSSL's) SHA-256 in batches: no JavaScript
  * value per column, one hash update per 512 rows.

@@ -103,11 +103,17 @@ async function prepareDatabase(input: { backupPath: string; opened: OpenedBackup
   const { opened, outPath } = input;
   rmSync(outPath, { force: true });
   try {
-    await runWorker({ kind: 'extract', backupPath: input.backupPath, snapshotBytes: opened.outer.snapshotBytes, backupKey: opened.backupKey.toString('hex'), outPath, databaseKey: input.databaseKey.toString('hex') });
-    const seen = await runWorker({ kind: 'inspect', path: outPath, key: input.databaseKey.toString('hex') });
-    if (seen.integrity !== 'ok' || seen.contentHash !== opened.sealed.contentHash || seen.schemaVersion !== opened.outer.schemaVersion) {
+    // The backup as stored: every page authenticates (integrity_check), and the plaintext snapshot's
+    // hash and row counts are the header's. Then it is rekeyed to the database key, and the copy's
+    // row counts checked again (the rekey read and rewrote every page under SQLCipher's HMAC).
+    const seen = await runWorker({ kind: 'inspect', path: input.backupPath, key: opened.backupKey.toString('hex'), bytes: opened.outer.snapshotBytes });
+    const sameCounts = (c: Record<string, number>) => JSON.stringify(c) === JSON.stringify(opened.sealed.rowCounts);
+    if (seen.integrity !== 'ok' || seen.contentHash !== opened.sealed.contentHash || !sameCounts(seen.rowCounts) || seen.schemaVersion !== opened.outer.schemaVersion) {
       throw new CodedError('VALIDATION_FAILED', 'The backup opened but its content does not match its header (damaged or altered); nothing was changed.');
     }
+    await runWorker({ kind: 'extract', backupPath: input.backupPath, snapshotBytes: opened.outer.snapshotBytes, backupKey: opened.backupKey.toString('hex'), outPath, databaseKey: input.databaseKey.toString('hex') });
+    const copy = await runWorker({ kind: 'inspect', path: outPath, key: input.databaseKey.toString('hex'), hash: false, integrity: false });
+    if (!sameCounts(copy.rowCounts)) throw new CodedError('VALIDATION_FAILED', 'The restored copy does not hold what the backup does; nothing was changed.');
     const { db } = openDatabase({ path: outPath, key: input.databaseKey });
     try {
       const reapplied = reapplyErasures(db, [seen.ledger, ...input.ledgers], input.databaseKey);

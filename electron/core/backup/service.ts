@@ -336,7 +336,7 @@ export function createBackupService(deps: BackupServiceDeps): BackupService {
         const key = unwrapBackupKey(t.outer.backupKey, deps.databaseKey, deps.installationId);
         if (!key) return { ok: false, problem: 'Its key does not open with this installation\u2019s database key: altered.' };
         const sealed = t.unseal(key);
-        const seen = await runWorker({ kind: 'inspect', path: file, key: key.toString('hex') });
+        const seen = await runWorker({ kind: 'inspect', path: file, key: key.toString('hex'), bytes: t.outer.snapshotBytes });
         if (seen.integrity !== 'ok') return { ok: false, problem: 'The snapshot failed its integrity check.' };
         if (seen.contentHash !== sealed.contentHash || JSON.stringify(seen.rowCounts) !== JSON.stringify(sealed.rowCounts)) return { ok: false, problem: 'The content does not match the header.' };
         if (t.outer.schemaVersion > SCHEMA_VERSION) return { ok: false, problem: `It has a newer schema (${t.outer.schemaVersion}).` };

@@ -8,19 +8,24 @@ import { parentPort } from 'node:worker_threads';
 import Sqlite from 'better-sqlite3-multiple-ciphers';
 import { applyCipherKey } from '../db/open';
 import type { Database } from '../db/types';
-import { contentHash } from './format';
+import { plaintextImageHash, rowCounts } from './format';
 
 export type WorkerTask =
   /** `VACUUM INTO` the live database (a consistent read), written directly under the backup key. */
   | { kind: 'snapshot'; livePath: string; databaseKey: string; outPath: string; backupKey: string }
-  /** Open read-only, `integrity_check`, row counts, content hash, schema version, the erasure ledger. */
-  | { kind: 'inspect'; path: string; key: string }
+  /**
+   * Open read-only: `integrity_check`, row counts, schema version, the erasure ledger, and (unless
+   * `hash` is false) the SHA-256 of the plaintext snapshot over its first `bytes` (a backup file's
+   * snapshot part; the whole file by default).
+   */
+  | { kind: 'inspect'; path: string; key: string; bytes?: number; hash?: boolean; integrity?: boolean }
   /** The snapshot part of a backup file into a new database file, rekeyed to the database key. */
   | { kind: 'extract'; backupPath: string; snapshotBytes: number; backupKey: string; outPath: string; databaseKey: string };
 
 export interface Inspection {
   integrity: string;
   schemaVersion: number;
+  /** Empty when not asked for. */
   contentHash: string;
   rowCounts: Record<string, number>;
   ledger: { identifiersHash: string[]; erasedAt: number; erasedBy: string }[];
@@ -31,7 +36,7 @@ export interface Inspection {
  * again for every index lookup of `integrity_check`, and resident memory stays the same whatever
  * the database's size.
  */
-const CACHE_KIB = 65_536;
+const CACHE_KIB = 32_768;
 
 const quote = (s: string) => s.replace(/'/g, "''");
 const hexKey = (hex: string) => `"x'${hex}'"`;
@@ -101,16 +106,18 @@ function run(task: WorkerTask): unknown {
     case 'inspect': {
       const db = keyed(task.path, task.key, true);
       try {
-        const integrity = (db.pragma('integrity_check') as { integrity_check: string }[]).map((r) => r.integrity_check).join('; ');
+        const integrity = task.integrity === false ? 'ok' : (db.pragma('integrity_check') as { integrity_check: string }[]).map((r) => r.integrity_check).join('; ');
         const schemaVersion = db.pragma('user_version', { simple: true }) as number;
-        const { hash, rowCounts } = contentHash(db);
+        const pageSize = db.pragma('page_size', { simple: true }) as number;
+        const counts = rowCounts(db);
         const hasLedger = db.prepare(`SELECT 1 FROM sqlite_schema WHERE name = 'erasure_ledger'`).get() !== undefined;
         const ledger = hasLedger
           ? (db.prepare('SELECT identifiers_hash AS h, erased_at AS at, erased_by AS by FROM erasure_ledger ORDER BY id').all() as { h: string; at: number; by: string }[]).map(
               (r) => ({ identifiersHash: JSON.parse(r.h) as string[], erasedAt: r.at, erasedBy: r.by }),
             )
           : [];
-        return { integrity, schemaVersion, contentHash: hash, rowCounts, ledger } satisfies Inspection;
+        const hash = task.hash === false ? '' : plaintextImageHash(task.path, Buffer.from(task.key, 'hex'), pageSize, task.bytes);
+        return { integrity, schemaVersion, contentHash: hash, rowCounts: counts, ledger } satisfies Inspection;
       } finally {
         db.close();
       }
