@@ -108,19 +108,22 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
   const counts: RetentionCounts = { messages: 0, conversations: 0, media: 0, drafts: 0, auditDue: before.auditDue, heldPatients: before.heldPatients };
   let longest = 0;
   let batches = 0;
-  // Small first: under load one row of messages (with its search-index delete) can cost milliseconds.
-  let size = 10;
+  // Batch size from a running estimate of the cost of one row (its search-index delete dominates),
+  // aiming at half the budget. A single slow batch (the process was descheduled) moves the estimate
+  // only partly, so one hiccup does not shrink every later batch to a row or two, each paying a commit.
+  let perRowMs = 2;
+  const aim = budget / 2;
+  let size = Math.max(1, Math.floor(aim / perRowMs));
 
-  /** Runs one batch, times it, and steers the next batch's size toward a third of the budget. */
-  const batch = <T>(fn: (n: number) => T): T => {
+  /** Runs one batch, times it, and updates the estimate and the next batch's size. */
+  const batch = <T extends { n: number }>(fn: (n: number) => T): T => {
     const t0 = performance.now();
     const out = db.transaction(() => fn(size)).immediate();
     const ms = performance.now() - t0;
     longest = Math.max(longest, ms);
     batches += 1;
-    const aim = budget / 3;
-    if (ms > aim) size = Math.max(1, Math.floor(size * (aim / ms) * 0.8));
-    else if (ms < aim / 2) size = Math.min(5_000, Math.ceil(size * 1.5));
+    if (out.n > 0) perRowMs = perRowMs * 0.7 + (ms / out.n) * 0.3;
+    size = Math.min(5_000, Math.max(1, Math.floor(aim / perRowMs)));
     return out;
   };
 
@@ -170,7 +173,7 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
                       WHERE x.content IS NOT NULL AND x.created_at < ? AND ${NOT_HELD} LIMIT ?)`,
     );
     for (;;) {
-      const n = batch((limit) => expiredMedia.run(startedAt, cut.media, limit).changes);
+      const { n } = batch((limit) => ({ n: expiredMedia.run(startedAt, cut.media, limit).changes }));
       counts.media += n;
       if (n === 0) break;
       await pause();
