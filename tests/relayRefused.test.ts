@@ -20,7 +20,7 @@ import { batchWebhook, textMessageChange } from '../relay/testing/signWebhook';
 import { TestAppliance } from '../relay/testing/testAppliance';
 import { openStore } from '../relay/store';
 import type { RelayStatus } from '../shared/rpc';
-import { ADMIN, call, listen, quietLogger, RECEPTION, tempDataDir, waitFor } from './helpers';
+import { ADMIN, call, quietLogger, RECEPTION, tempDataDir, waitFor } from './helpers';
 
 const PHONE = '110000000000031';
 const TENANT = 'clinic-refused';

@@ -7,7 +7,6 @@ import { RPC_METHODS } from '../../../shared/rpc';
 import { appendAudit } from '../audit/auditLog';
 import { testCaller } from '../testing/users';
 import { createTestDb, type TestDb } from '../testing/testDb';
-import type { Caller } from '../types';
 import { createDispatch, type AuditRecord, type Handler, type Handlers } from './dispatch';
 
 const ANNA = testCaller({ userId: 'anna', roles: ['receptionist'], displayName: 'Anna' });
