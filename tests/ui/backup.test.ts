@@ -15,8 +15,8 @@ import { createKeytarSecretStore, type SecretStore } from '../../electron/core/k
 import { startCore } from '../../electron/core/startCore';
 import { createWebHarness, type WebHarness } from '../../electron/core/testing/webHarness';
 import type { Core } from '../../electron/core/types';
-import { IT_ADMIN, openBrowser, openDesk, RECEPTIONIST, runAxe, screenshot, TEST_PASSWORD, type Browser, type Desk } from './stack';
-import { TEST_HASH_COST } from '../../electron/core/testing/users';
+import { IT_ADMIN, openBrowser, openDesk, RECEPTIONIST, runAxe, screenshot, TEST_PASSWORD, WABA_ID, type Browser, type Desk } from './stack';
+import { adminConnection, rpc, TEST_HASH_COST } from '../../electron/core/testing/users';
 
 const PATIENT = { from: '31612345678', name: 'Lotte Smit', text: 'Kan ik morgen om tien uur langskomen?' };
 
@@ -141,4 +141,31 @@ describe('backups', () => {
     await page.getByText(PATIENT.text).first().waitFor({ timeout: 20_000 });
     await screenshot(page, 'backup-06-receptionist-after-restore');
   }, 180_000);
+
+  it('on the same computer, the admin restores a backup from the list: the result says what was erased again, and the window returns to sign-in', async () => {
+    const { page } = fresh!.browser;
+    // The one thing entered again on the new computer: the WhatsApp token (here by the IT admin's
+    // own connection; the wizard's WhatsApp step has its own tests).
+    await rpc(await adminConnection(fresh!.core), 'setup.whatsapp', { wabaId: WABA_ID, accessToken: desk.stack.accessToken, graphBaseUrl: desk.stack.sim.url });
+    // The restored clinic kept its settings: the same folder, the same backup in the list.
+    await page.getByRole('button', { name: 'Lock', exact: true }).click();
+    await page.getByTestId('lock-screen').getByRole('button', { name: 'Switch user' }).click();
+    const signIn = page.getByTestId('sign-in');
+    await signIn.waitFor({ timeout: 20_000 });
+    await signIn.getByLabel('Username').fill(IT_ADMIN.username);
+    await signIn.getByLabel('Password', { exact: true }).fill(TEST_PASSWORD);
+    await signIn.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.getByRole('navigation').getByRole('button', { name: 'Backups' }).click({ timeout: 30_000 });
+    const rows = page.getByTestId('backup-list').locator('tbody tr');
+    await expect.poll(() => rows.count(), { timeout: 20_000 }).toBeGreaterThan(0);
+    await rows.last().getByRole('button', { name: /^Restore the backup of / }).click();
+    const confirm = page.getByRole('alertdialog');
+    await confirm.getByRole('button', { name: 'Restore', exact: true }).click();
+    const result = page.getByTestId('erasures-reapplied');
+    await result.waitFor({ timeout: 60_000 });
+    expect(await result.textContent()).toBe('No erasures had to be applied again.');
+    await screenshot(page, 'backup-08-restored-same-computer');
+    await page.getByRole('button', { name: 'Continue to sign in' }).click();
+    await page.getByTestId('sign-in').waitFor({ timeout: 20_000 });
+  }, 120_000);
 });

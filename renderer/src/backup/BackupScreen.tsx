@@ -235,7 +235,7 @@ function BackupsSection({ hasFolder }: { hasFolder: boolean }): React.JSX.Elemen
           </thead>
           <tbody>
             {list.data.map((b) => {
-              const date = dt.local(b.createdAt);
+              const date = dt.localSeconds(b.createdAt);
               const check = verified[b.file];
               return (
                 <tr key={b.file}>
@@ -272,7 +272,7 @@ function RestoreDialog({ entry, onClose }: { entry: BackupEntry; onClose(): void
   const dt = useDateTime();
   const rpc = useRpc();
   const qc = useQueryClient();
-  const date = dt.local(entry.createdAt);
+  const date = dt.localSeconds(entry.createdAt);
   const restore = useMutation({ mutationFn: () => rpc.call('backup.restore', { file: entry.file }) });
   if (restore.data) {
     return (
