@@ -53,6 +53,12 @@ export const ERROR_CODES = [
   'WHATSAPP_TOKEN_NOT_FOR_ACCOUNT',
   /** 100/33: no WhatsApp Business Account with this id that the token can see. */
   'WHATSAPP_ACCOUNT_UNKNOWN',
+  // booking (Google Calendar)
+  /** Free/busy, asked again at booking time, shows the slot is no longer free. */
+  'SLOT_TAKEN',
+  'CALENDAR_NOT_CONNECTED',
+  /** Google revoked the grant or it expired: an admin must connect Google Calendar again. */
+  'CALENDAR_RECONNECT_NEEDED',
 ] as const;
 
 export const ErrorCodeSchema = z.enum(ERROR_CODES);

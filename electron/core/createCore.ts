@@ -13,7 +13,12 @@ import { appendAudit } from './audit/auditLog';
 import { createAuditHandlers } from './audit/handlers';
 import { createBackupHandlers } from './backup/handlers';
 import { createBackupService, type BackupService } from './backup/service';
+import type { GoogleEndpoints } from './calendar/google';
+import { createCalendarHandlers } from './calendar/handlers';
+import { createCalendar, type CalendarService } from './calendar/service';
 import { openCoreStore, type CoreStore } from './db/coreStore';
+import { createEventsHandlers, observeHandlers, publishBooking } from './events/handlers';
+import { createEvents, type EventsService } from './events/service';
 import { createRecoveryService, unwrapWithRecoveryKey } from './keys/recovery';
 import { createKeytarSecretStore, type SecretStore } from './keys/secretStore';
 import { createDispatch, type AuditRecord, type Dispatch, type Handlers } from './rpc/dispatch';
@@ -42,6 +47,10 @@ export interface CreateCoreOptions {
   passwordHashCost?: HashCost;
   /** The managed policy file (the OS's location by default); null: no policy (tests, benchmarks). */
   policyPath?: string | null;
+  /** Google's OAuth and Calendar endpoints (Google by default); the simulator in tests, the benchmark and the demo. */
+  google?: Partial<GoogleEndpoints>;
+  /** Extra CA certificates trusted for event subscribers' HTTPS (a clinic's own CA; a test's self-signed server). */
+  events?: { ca?: string | string[] };
 }
 
 export interface CoreHandle extends Core {
@@ -50,6 +59,9 @@ export interface CoreHandle extends Core {
   readonly installationId: string;
   /** Backups of this installation (the console's `backup`/`backups` commands, tests). */
   readonly backups: BackupService;
+  /** Booking through Google Calendar and its reminders; event subscriptions (tests drive their loops). */
+  readonly calendar: CalendarService;
+  readonly events: EventsService;
   /** The relay link's current state (also pushed as `relay.stateChanged`). */
   relayStatus(): RelayStatus;
   /** For entries made before the database could be opened (the recovery of its key). */
@@ -84,7 +96,12 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
   const accounts = createAccounts({ db, now, logger, sealer: createSealer(store.keys.databaseKey, 'accounts'), hashCost: options.passwordHashCost });
   let dispatch: Dispatch | null = null;
   const connections = createConnections({ accounts, logger, dispatch: () => dispatch! });
-  const emit = connections.broadcast;
+  // Events for other systems (issue 14) watch the same push events the windows get.
+  const events = createEvents({ db, now, logger, sealer: createSealer(store.keys.databaseKey, 'events'), installationId: store.keys.installationId, audit: (record) => void appendAudit(db, record, now()), ca: options.events?.ca });
+  const emit: typeof connections.broadcast = (event, payload) => {
+    connections.broadcast(event, payload);
+    events.observe(event, payload);
+  };
 
   const whatsapp = createWhatsApp({ db, secrets, installationId: store.keys.installationId, logger, now, emit, graph: options.graph });
   // Before the link starts: no delivery may be ingested without the signature check it is owed.
@@ -112,6 +129,21 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
     requireMetaSignature: () => whatsapp.requireMetaSignature(),
     checkpointIntervalMs: options.checkpointIntervalMs ?? 5 * 60_000,
   });
+
+  // Booking (issue 14): Google Calendar, reminders by template, booking events for subscribers.
+  const calendar = createCalendar({
+    db,
+    now,
+    logger,
+    secrets,
+    installationId: store.keys.installationId,
+    emit,
+    audit: (record) => void appendAudit(db, record, now()),
+    sendTemplate: (conversationId, name, language, parameters) => whatsapp.sendTemplate({ userId: 'system', conversationId, name, language, parameters }),
+    onBooking: (change) => publishBooking(events, change),
+    google: options.google,
+  });
+  await calendar.load();
 
   const anomalies = createAnomalies({ db, now, settings: () => accounts.settings(), audit: (record) => void appendAudit(db, record, now()), broadcast: emit, logger });
 
@@ -160,8 +192,11 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
       securitySettings: () => accounts.settings(),
       backupSettings: () => backups.settings(),
     }),
+    ...createCalendarHandlers(calendar),
+    ...createEventsHandlers(events),
   };
   settings.guard(handlers);
+  observeHandlers(handlers, events, db);
   dispatch = createDispatch({
     handlers,
     audit: (record) => {
@@ -179,6 +214,8 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
   whatsapp.start();
   privacy.start();
   backups.start({ migrated: store.migrated });
+  calendar.start();
+  events.start();
 
   let closing: Promise<void> | null = null;
   return {
@@ -187,6 +224,8 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
     installationId: store.keys.installationId,
     relayStatus: () => link.status(),
     backups,
+    calendar,
+    events,
     appendAudit: (record) => void appendAudit(db, record, now()),
     connect: (origin) => connections.connect(origin),
     console(operator) {
@@ -231,6 +270,8 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
         await whatsapp.stop();
         await backups.stop();
         await privacy.stop();
+        await calendar.stop();
+        await events.stop();
         await link.stop();
         store.close();
         logger.info('core closed');

@@ -121,6 +121,8 @@ export const EXTERNAL_LINK_HOSTS: readonly string[] = [
   'www.whatsapp.com',
   // A location a patient shared, "open in maps" (the core builds the link: coordinates only).
   'www.openstreetmap.org',
+  // Connecting Google Calendar: Google's consent page opens in the system browser (loopback redirect back to the core).
+  'accounts.google.com',
 ];
 
 export function isAllowedExternalLink(url: string, allowedHosts: readonly string[] = EXTERNAL_LINK_HOSTS): boolean {

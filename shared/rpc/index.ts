@@ -3,7 +3,9 @@ import { AppErrorSchema } from '../errors';
 import { accountsEvents, accountsMethods } from './accounts';
 import { auditMethods } from './audit';
 import { backupEvents, backupMethods } from './backup';
+import { calendarEvents, calendarMethods } from './calendar';
 import { Id, type MethodDef } from './common';
+import { eventsMethods } from './events';
 import { MessageStatusSchema, inboxMethods } from './inbox';
 import { privacyEvents, privacyMethods } from './privacy';
 import { RelayStatusSchema, WhatsAppStatusSchema, setupMethods } from './setup';
@@ -19,6 +21,8 @@ export * from './common';
 export * from './accounts';
 export * from './audit';
 export * from './backup';
+export * from './calendar';
+export * from './events';
 export * from './inbox';
 export * from './privacy';
 export * from './setup';
@@ -32,6 +36,8 @@ export const rpcContract = {
   ...backupMethods,
   ...privacyMethods,
   ...settingsMethods,
+  ...calendarMethods,
+  ...eventsMethods,
 } as const satisfies Record<string, MethodDef>;
 
 export type RpcContract = typeof rpcContract;
@@ -68,6 +74,7 @@ export const rpcEvents = {
   ...accountsEvents,
   ...backupEvents,
   ...privacyEvents,
+  ...calendarEvents,
 } as const;
 export type RpcEvents = typeof rpcEvents;
 export type RpcEventName = keyof RpcEvents;

@@ -10,5 +10,7 @@ export function keychainAccounts(installationId: string) {
     whatsappAccessToken: `${installationId}:whatsapp-access-token`,
     /** JSON array of the Meta app secrets in use (two while Meta rotates one); absent: no signature check here. */
     whatsappAppSecret: `${installationId}:whatsapp-app-secret`,
+    /** The Google Calendar grant's refresh token (booking); absent while Google is not connected. */
+    googleRefreshToken: `${installationId}:google-refresh-token`,
   } as const;
 }

@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { WebhookSchema } from '../../../shared/whatsapp/webhook';
 import type { HashCost } from '../accounts/passwords';
-import { createCore, type CoreHandle } from '../createCore';
+import { createCore, type CoreHandle, type CreateCoreOptions } from '../createCore';
 import { DATABASE_FILE } from '../db/coreStore';
 import { openDatabase } from '../db/open';
 import type { Database } from '../db/types';
@@ -42,6 +42,8 @@ export interface SeededCore {
   logLines: string[];
   /** Reads the live database through a second, read-only connection (the audit log, users rows). */
   read<T>(fn: (db: Database) => T): T;
+  /** Writes through a second connection (what a test needs in place that no RPC makes: a synced template). */
+  write<T>(fn: (db: Database) => T): T;
   /** Closes the core (the data folder stays) and opens it again on the same folder and clock. */
   reopen(): Promise<CoreHandle>;
   /** Closes the core without opening it again (a CLI child may then open the folder). */
@@ -55,7 +57,9 @@ export interface SeededCore {
  * user yet — which is also what an installation from before accounts looks like. `schemaVersion`
  * leaves the database at an older version, so the core migrates it when it starts.
  */
-export async function startSeededCore(options: { schemaVersion?: number; hashCost?: HashCost; start?: number } = {}): Promise<SeededCore> {
+export async function startSeededCore(
+  options: { schemaVersion?: number; hashCost?: HashCost; start?: number; core?: Partial<CreateCoreOptions> } = {},
+): Promise<SeededCore> {
   const dataDir = mkdtempSync(join(tmpdir(), 'clinic-accounts-'));
   const secrets = await createKeytarSecretStore();
   const installationId = loadOrCreateInstallationId(dataDir);
@@ -92,7 +96,7 @@ export async function startSeededCore(options: { schemaVersion?: number; hashCos
     }),
   );
   const open = () =>
-    createCore({ dataDir, secrets, logger, now: clock.now, passwordHashCost: options.hashCost ?? TEST_HASH_COST, graph: { baseUrl: 'http://127.0.0.1:9' } });
+    createCore({ dataDir, secrets, logger, now: clock.now, passwordHashCost: options.hashCost ?? TEST_HASH_COST, graph: { baseUrl: 'http://127.0.0.1:9' }, ...options.core });
   let core: CoreHandle | null = await open();
   const seeded: SeededCore = {
     core,
@@ -107,6 +111,14 @@ export async function startSeededCore(options: { schemaVersion?: number; hashCos
         return fn(reader);
       } finally {
         reader.close();
+      }
+    },
+    write(fn) {
+      const { db: writer } = openDatabase({ path: join(dataDir, DATABASE_FILE), key: keys.databaseKey, migrate: false });
+      try {
+        return fn(writer);
+      } finally {
+        writer.close();
       }
     },
     async reopen() {
