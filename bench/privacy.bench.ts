@@ -31,7 +31,7 @@ const PATIENT_MESSAGES = 10_000;
 const EXPIRED_SHARE = 0.3;
 const NOW = Date.UTC(2026, 4, 11);
 const DAY = 86_400_000;
-const GENERATOR = 1;
+const GENERATOR = 2;
 const cacheDir = join(tmpdir(), 'clinic-inbox-bench', `privacy-schema${SCHEMA_VERSION}-gen${GENERATOR}-${MESSAGES}`);
 const dbFile = join(cacheDir, 'clinic.db');
 const keyFile = join(cacheDir, 'bench.key');
@@ -41,11 +41,14 @@ const WORDS = (
   'morgen heute tomorrow demain bitte danke please merci pijn schmerzen pain douleur koorts fieber fever fièvre ' +
   'verschuiven absagen cancel annuler bevestigen bestätigen confirm confirmer huisarts hausarzt doctor médecin'
 ).split(' ');
+// A long tail of rarer words, as real text has (as coreData.bench.ts does): with a few dozen words
+// every token's posting list spans the whole index and each search-index delete rewrites pages of it.
+for (let i = 0; i < 3000; i += 1) WORDS.push(`woord${i.toString(36)}`);
 
 function sentence(rand: () => number): string {
   const n = 4 + Math.floor(rand() * 16);
   const out: string[] = [];
-  for (let i = 0; i < n; i += 1) out.push(WORDS[Math.floor(rand() * WORDS.length)]!);
+  for (let i = 0; i < n; i += 1) out.push(WORDS[Math.floor(Math.pow(rand(), 3) * WORDS.length)]!);
   // Now and then a number a patient would write: a time, an amount, a (near-miss) order number, a phone.
   const r = rand();
   if (r < 0.05) out.push(`06-${String(10_000_000 + Math.floor(rand() * 89_999_999))}`);
