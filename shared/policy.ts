@@ -8,18 +8,13 @@ import { z } from 'zod';
  * still apply.
  */
 
+// No `URL` here: shared/ runs with neither DOM nor Node globals. Host (letters, digits, dots,
+// hyphens), optional port, optional path; never a user name or password.
 const HttpsUrl = z
   .string()
   .max(500)
   .regex(/^https:\/\//, 'must start with https://')
-  .refine((s) => {
-    try {
-      const u = new URL(s);
-      return u.protocol === 'https:' && u.username === '' && u.password === '';
-    } catch {
-      return false;
-    }
-  }, 'must be an https:// address without a user name or password');
+  .regex(/^https:\/\/[A-Za-z0-9.-]+(:\d{1,5})?(\/[^\s@]*)?$/, 'must be an https:// address without a user name or password');
 
 export const UPDATE_CHANNELS = ['stable', 'early'] as const;
 export const UpdateChannelSchema = z.enum(UPDATE_CHANNELS);
