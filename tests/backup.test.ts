@@ -296,6 +296,38 @@ describe('restore through the window\u2019s core (startCore): it restarts in pla
   }, 120_000);
 });
 
+describe('the recovery key was replaced after a backup', () => {
+  it('an older backup opens with the new key through the recovery file a newer backup in the folder carries', async () => {
+    const source = tempDataDir();
+    const folder = tempDataDir();
+    const core = await startCore({ dataDir: source.dir, logger: quietLogger(), passwordHashCost: TEST_HASH_COST, graph: { baseUrl: 'http://127.0.0.1:9' }, policyPath: null });
+    try {
+      const admin = await adminConnection(core);
+      const first = await rpc(admin, 'recovery.create', { replace: false });
+      await rpc(admin, 'backup.updateSettings', { destination: folder.dir });
+      const older = await rpc(admin, 'backup.runNow', {});
+      const second = await rpc(admin, 'recovery.create', { replace: true });
+      expect(second.recoveryKey).not.toBe(first.recoveryKey);
+      await rpc(admin, 'backup.runNow', {});
+      const installationId = readFileSync(join(source.dir, 'installation-id'), 'utf8').trim();
+      for (const key of [second.recoveryKey, first.recoveryKey]) {
+        const target = tempDataDir();
+        const fresh = await emptyKeychain();
+        try {
+          expect(await restoreFromFile({ dataDir: target.dir, path: older.file, recoveryKey: key, secrets: fresh })).toMatchObject({ installationId, createdAt: older.createdAt });
+        } finally {
+          for (const account of Object.values(keychainAccounts(installationId))) await fresh.delete(account);
+          target.remove();
+        }
+      }
+    } finally {
+      await core.close();
+      source.remove();
+      folder.remove();
+    }
+  }, 90_000);
+});
+
 async function secretsOf(installationId: string, account: 'databaseKey' | 'deviceSigningKey' | 'deviceEncryptionKey'): Promise<string | null> {
   return (await createKeytarSecretStore()).get(keychainAccounts(installationId)[account]);
 }

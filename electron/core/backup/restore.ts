@@ -45,20 +45,49 @@ function refuseNewerSchema(outer: OuterHeader): void {
   }
 }
 
-/** The keys the recovery key unwraps from the recovery file the backup carries. */
-function keysFromBackup(outer: OuterHeader, recoveryKey: string): WrappedKeys {
-  if (!outer.recovery) {
+/**
+ * The keys the recovery key unwraps: from the recovery file the backup carries, or else from the
+ * one a newer backup of the same installation in the same folder carries (the IT admin replaced
+ * the recovery key after this backup was made, or no key existed yet then; the database key never
+ * changes, so the newer file opens the older backup too — `openBackupWithDatabaseKey` proves it).
+ */
+function keysFromBackup(path: string, outer: OuterHeader, recoveryKey: string): WrappedKeys {
+  const candidates: Record<string, unknown>[] = outer.recovery ? [outer.recovery] : [];
+  for (const sibling of siblings(path, outer.installationId)) if (sibling.outer.recovery) candidates.push(sibling.outer.recovery);
+  if (candidates.length === 0) {
     throw new CodedError('RECOVERY_KEY_WRONG', 'This backup was made before a recovery key existed, so it can only be restored on the computer that made it. Nothing was changed.');
   }
-  const scratch = mkdtempSync(join(tmpdir(), 'clinic-restore-'));
-  try {
-    writeFileSync(join(scratch, RECOVERY_FILE), JSON.stringify(outer.recovery), { mode: 0o600 });
-    const { installationId, keys } = unwrapWithRecoveryKey(scratch, recoveryKey);
-    if (installationId !== outer.installationId) throw otherInstallation();
-    return keys;
-  } finally {
-    rmSync(scratch, { recursive: true, force: true });
+  let refusal: unknown = null;
+  for (const recovery of candidates) {
+    const scratch = mkdtempSync(join(tmpdir(), 'clinic-restore-'));
+    try {
+      writeFileSync(join(scratch, RECOVERY_FILE), JSON.stringify(recovery), { mode: 0o600 });
+      const { installationId, keys } = unwrapWithRecoveryKey(scratch, recoveryKey);
+      if (installationId !== outer.installationId) throw otherInstallation();
+      return keys;
+    } catch (err) {
+      refusal ??= err;
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
   }
+  throw refusal;
+}
+
+/** The other backups of the installation in the same folder, newest first (damaged ones skipped). */
+function siblings(path: string, installationId: string): { file: string; outer: OuterHeader }[] {
+  const folder = dirname(path);
+  const found: { file: string; outer: OuterHeader }[] = [];
+  for (const name of readdirSync(folder)) {
+    if (!name.endsWith(BACKUP_EXTENSION) || name === basename(path)) continue;
+    try {
+      const { outer } = readTrailer(join(folder, name));
+      if (outer.installationId === installationId) found.push({ file: join(folder, name), outer });
+    } catch {
+      // A damaged neighbour has nothing to offer.
+    }
+  }
+  return found.sort((a, b) => b.outer.createdAt - a.outer.createdAt);
 }
 
 /** The ledger of a database (a backup's snapshot, the live database) without loading anything else. */
@@ -77,20 +106,11 @@ function ledgerOf(path: string, key: Buffer): LedgerEntry[] {
 
 /** The newest other backup of the same installation in the folder, for its erasure ledger. */
 function newestSibling(path: string, installationId: string, databaseKey: Buffer): LedgerEntry[] {
-  const folder = dirname(path);
-  let newest: { at: number; file: string; key: Buffer } | null = null;
-  for (const name of readdirSync(folder)) {
-    if (!name.endsWith(BACKUP_EXTENSION) || name === basename(path)) continue;
-    try {
-      const t = readTrailer(join(folder, name));
-      if (t.outer.installationId !== installationId || (newest && newest.at >= t.outer.createdAt)) continue;
-      const key = unwrapBackupKey(t.outer.backupKey, databaseKey, installationId);
-      if (key) newest = { at: t.outer.createdAt, file: join(folder, name), key };
-    } catch {
-      // A damaged neighbour has no ledger to offer.
-    }
+  for (const sibling of siblings(path, installationId)) {
+    const key = unwrapBackupKey(sibling.outer.backupKey, databaseKey, installationId);
+    if (key) return ledgerOf(sibling.file, key);
   }
-  return newest ? ledgerOf(newest.file, newest.key) : [];
+  return [];
 }
 
 /**
@@ -187,7 +207,7 @@ export interface PreparedFileRestore {
 export async function prepareRestoreFromFile(input: { dataDir: string; path: string; recoveryKey: string; secrets: SecretStore; replaceNeverUsed?: boolean }): Promise<PreparedFileRestore> {
   const { outer } = readTrailer(input.path);
   refuseNewerSchema(outer);
-  const keys = keysFromBackup(outer, input.recoveryKey);
+  const keys = keysFromBackup(input.path, outer, input.recoveryKey);
   const databaseKey = Buffer.from(keys.databaseKey, 'hex');
   const idFile = join(input.dataDir, INSTALLATION_ID_FILE);
   const live = join(input.dataDir, DATABASE_FILE);
