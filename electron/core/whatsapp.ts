@@ -395,8 +395,14 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
     }
     if (result.newMessages.length > 0) {
       // Rows now, so the thread shows "downloading…" at once; bytes follow (Meta's URLs expire in minutes).
-      discoverInboundMedia(db, now());
-      downloader?.kick();
+      // Only this delivery's messages are looked at: a scan of every media message per delivery
+      // made a backlog's ingest slow down as the inbox grew.
+      discoverInboundMedia(
+        db,
+        now(),
+        result.newMessages.map((m) => m.messageId),
+      );
+      downloader?.kick({ discover: false });
     }
     for (const m of result.newMessages) emit('message.received', { conversationId: m.conversationId, messageId: m.messageId });
     for (const s of result.statusChanges) {

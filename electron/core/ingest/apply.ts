@@ -1,7 +1,7 @@
 import type { Webhook } from '../../../shared/whatsapp/webhook';
 import { applyIdentityUpdate, findContactForIdentityUpdate, upsertContactFromWebhook } from '../db/repo/contacts';
 import { getOrCreateConversation, noteMessage } from '../db/repo/conversations';
-import { applyPendingRevisions, getMessage, getMessageByWamid, insertInboundMessage, recordRevision, upsertCall, upsertReaction } from '../db/repo/messages';
+import { applyPendingRevisions, getMessageByWamid, insertInboundMessage, recordRevision, upsertCall, upsertReaction } from '../db/repo/messages';
 import { applyPendingStatuses, recordStatus, type StatusChange } from '../db/repo/statuses';
 import { stmt } from '../db/statements';
 import type { Database } from '../db/types';
@@ -190,9 +190,8 @@ function applyInTransaction(db: Database, n: NormalizedWebhook, now: number): Ap
     // its message is applied here all the same, so no history is lost.
     const change = applyPendingStatuses(db, messageId, now);
     if (change) result.statusChanges.push(change);
-    // An edit or revoke that overtook its message.
-    const stored = getMessage(db, messageId);
-    if (stored && applyPendingRevisions(db, stored, now)) result.messageChanges.push({ conversationId, messageId });
+    // An edit or revoke that overtook its message (one index probe when there is none).
+    if (applyPendingRevisions(db, { id: messageId, wamid: m.wamid }, now)) result.messageChanges.push({ conversationId, messageId });
   }
 
   for (const r of n.revisions) {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { getMediaContent, getMediaInfo } from '../db/repo/media';
+import { discoverInboundMedia, getMediaContent, getMediaInfo } from '../db/repo/media';
 import { createGraphClient } from '../graph/client';
 import { seedConversation } from '../outbox/outboxFixtures';
 import { createGraphSimulator, type GraphSimulator } from '../testing/graphSimulator';
@@ -70,6 +70,22 @@ describe('inbound media downloads', () => {
 
     t.db.pragma('wal_checkpoint(TRUNCATE)');
     expect(readFileSync(t.path).includes(Buffer.from('CLINIC-INBOX-PLAINTEXT-MARKER'))).toBe(false);
+  });
+
+  it('after a delivery, queues the media of the messages it brought only; a full pass finds the rest', () => {
+    const earlier = inbound('image', '3200000000000001', 'image/jpeg', 'aGFzaA==');
+    const delivered = inbound('document', '3200000000000002', 'application/pdf', 'aGFzaA==');
+    const media = () => t.db.prepare('SELECT message_id, mime_type, state FROM media ORDER BY message_id').all();
+    expect(discoverInboundMedia(t.db, clock, [])).toBe(0);
+    expect(discoverInboundMedia(t.db, clock, [delivered])).toBe(1);
+    expect(media()).toEqual([{ message_id: delivered, mime_type: 'application/pdf', state: 'pending' }]);
+    // Once queued, a message is not queued again.
+    expect(discoverInboundMedia(t.db, clock, [delivered])).toBe(0);
+    expect(discoverInboundMedia(t.db, clock)).toBe(1);
+    expect(media()).toEqual([
+      { message_id: earlier, mime_type: 'image/jpeg', state: 'pending' },
+      { message_id: delivered, mime_type: 'application/pdf', state: 'pending' },
+    ]);
   });
 
   it('refuses bytes whose sha256 does not match what Meta announced, and never stores them', async () => {

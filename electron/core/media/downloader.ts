@@ -55,8 +55,11 @@ export interface MediaDownloaderDeps {
 export interface MediaDownloader {
   start(): void;
   stop(): Promise<void>;
-  /** Ingest stored messages: fetch their media now (Meta's download URLs last minutes). */
-  kick(): void;
+  /**
+   * Ingest stored messages: fetch their media now (Meta's download URLs last minutes). With
+   * `discover: false` the caller already created the rows for what came in: no scan of every media message.
+   */
+  kick(options?: { discover?: boolean }): void;
   runOnce(): Promise<number>;
 }
 
@@ -185,8 +188,8 @@ export function createMediaDownloader(deps: MediaDownloaderDeps): MediaDownloade
   return {
     start: loop.start,
     stop: loop.stop,
-    kick() {
-      discover = true;
+    kick(options) {
+      if (options?.discover !== false) discover = true;
       loop.kick();
     },
     runOnce() {

@@ -23,24 +23,27 @@ export interface InboundMediaJob {
   createdAt: number;
 }
 
-/**
- * Creates a `pending` row for every inbound message that names a Meta media id and has none yet.
- * Idempotent, so ingest need not know about media: the downloader runs this before each pass.
- */
-export function discoverInboundMedia(db: Database, now: number): number {
-  return stmt(
-    db,
-    `INSERT INTO media (media_id, message_id, mime_type, sha256, filename, state, attempts, next_attempt_at, created_at, updated_at)
+const discoverFrom = (from: string) => `INSERT INTO media (media_id, message_id, mime_type, sha256, filename, state, attempts, next_attempt_at, created_at, updated_at)
      SELECT m.media_id, m.id,
             json_extract(m.content_json, '$.' || m.type || '.mime_type'),
             json_extract(m.content_json, '$.' || m.type || '.sha256'),
             json_extract(m.content_json, '$.' || m.type || '.filename'),
             'pending', 0, ?, ?, ?
-       FROM messages m
+       FROM ${from}
       WHERE m.direction = 'inbound' AND m.media_id IS NOT NULL
         AND NOT EXISTS (SELECT 1 FROM media x WHERE x.media_id = m.media_id)
-     ON CONFLICT (media_id) DO NOTHING`,
-  ).run(now, now, now).changes;
+     ON CONFLICT (media_id) DO NOTHING`;
+/**
+ * Creates a `pending` row for every inbound message that names a Meta media id and has none yet.
+ * Idempotent, so ingest need not know about media: the downloader runs this before each pass.
+ * With `messageIds`, only those messages are looked at (after a delivery: its new messages, not
+ * every media message ever stored).
+ */
+export function discoverInboundMedia(db: Database, now: number, messageIds?: readonly number[]): number {
+  if (messageIds === undefined) return stmt(db, discoverFrom('messages m')).run(now, now, now).changes;
+  if (messageIds.length === 0) return 0;
+  // CROSS JOIN keeps the given ids as the outer loop (one rowid lookup each).
+  return stmt(db, discoverFrom('json_each(?) j CROSS JOIN messages m ON m.id = j.value')).run(now, now, now, JSON.stringify(messageIds)).changes;
 }
 
 /** Rows a crash left `downloading` go back to `pending`: a download repeated is harmless. */

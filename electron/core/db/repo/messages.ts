@@ -105,7 +105,7 @@ export function recordRevision(db: Database, r: RevisionInput, now: number): { o
 }
 
 /** Edits and revokes that arrived before their message, applied in the order they were made. */
-export function applyPendingRevisions(db: Database, message: MessageRow, now: number): boolean {
+export function applyPendingRevisions(db: Database, message: Pick<MessageRow, 'id' | 'wamid'>, now: number): boolean {
   const ids = stmt(db, 'SELECT id FROM message_revisions WHERE original_wamid = ? AND message_id IS NULL ORDER BY changed_at, id')
     .pluck()
     .all(message.wamid) as number[];
