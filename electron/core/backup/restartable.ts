@@ -87,8 +87,14 @@ export function restartable(options: CreateCoreOptions, first: CoreHandle, open:
       core = await open(options);
       throw err;
     } finally {
-      // Other windows go back to sign-in now; the restoring window shows the result first.
-      for (const a of attached) if (a !== caller) a.listeners.forEach((l) => l('session.ended', { reason: 'signed_out' }));
+      for (const a of attached) {
+        // A window that connected while the core was closed holds a dead connection: reattach all.
+        a.inner?.close();
+        a.inner = null;
+        innerOf(a);
+        // Other windows go back to sign-in now; the restoring window shows the result first.
+        if (a !== caller) a.listeners.forEach((l) => l('session.ended', { reason: 'signed_out' }));
+      }
     }
   }
 
@@ -135,7 +141,7 @@ export function restartable(options: CreateCoreOptions, first: CoreHandle, open:
     connect(origin) {
       const a: Attached = { origin, inner: null, listeners: new Set() };
       attached.add(a);
-      innerOf(a);
+      if (!gate) innerOf(a);
       return {
         async dispatch(method, params) {
           while (gate) await gate.catch(() => undefined);
