@@ -16,6 +16,7 @@ import {
   APPLIANCE_WS_PATH,
   ApplianceFrameSchema,
   checkpointPayload,
+  ENVELOPE_VERSIONS_HEADER,
   WS_AUTH_HEADERS,
   WS_AUTH_MAX_SKEW_MS,
   WS_CLOSE,
@@ -36,11 +37,13 @@ export function ed25519PublicFromRaw(raw: Uint8Array): KeyObject {
 }
 
 /** The `deliver` frame of one queued envelope, exactly as sent (its length is bounded by `MAX_DELIVER_FRAME_BYTES`). */
-export function deliverFrame(row: { seq: number; enc: Buffer; ct: Buffer; received_at: number }): RelayFrame {
+export function deliverFrame(row: { seq: number; enc: Buffer; ct: Buffer; received_at: number; epoch?: string | null }): RelayFrame {
+  const enc = row.enc.toString('base64url');
+  const ct = row.ct.toString('base64url');
   return {
     type: 'deliver',
     seq: row.seq,
-    envelope: { v: 1, enc: row.enc.toString('base64url'), ct: row.ct.toString('base64url'), receivedAt: row.received_at },
+    envelope: row.epoch ? { v: 2, epoch: row.epoch, enc, ct, receivedAt: row.received_at } : { v: 1, enc, ct, receivedAt: row.received_at },
   };
 }
 
@@ -485,7 +488,9 @@ export function createDeliveryHub(deps: {
     const valid = verify(null, Buffer.from(wsAuthPayload(applianceId, timestamp, nonce)), signingKey, Buffer.from(signature, 'base64url'));
     if (!valid) return deny('bad_signature', 'unknown appliance or bad signature');
     if (appliance.revoked_at !== null) return deny('revoked', 'this appliance was revoked; pair it again');
-    const check = await store.checkUpgrade(applianceId, nonce, timestamp + WS_AUTH_MAX_SKEW_MS, t);
+    // The envelope versions this appliance opens: v2 from now on if it announced it, v1 otherwise.
+    const announced = String(req.headers[ENVELOPE_VERSIONS_HEADER] ?? '').split(',').map((v) => v.trim());
+    const check = await store.checkUpgrade(applianceId, nonce, timestamp + WS_AUTH_MAX_SKEW_MS, t, announced.includes('2') ? 2 : 1);
     if (!check.fresh) return deny('replayed_nonce', 'nonce already used');
     if (check.conflictUntil > t) {
       return deny('conflict', 'another connection keeps using this appliance identity; held off until an operator checks');

@@ -2,10 +2,19 @@
  * Webhook intake: Meta's signature, routing every change of a batch to its tenant, keyed
  * duplicate detection, and the group committer that seals and durably queues envelopes.
  */
-import { createHash, createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
-import { ENVELOPE_INFO, envelopeAad, type EnvelopePlaintext } from '../shared/envelope';
+import { createHash, createHmac, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
+import {
+  ENVELOPE_INFO,
+  ENVELOPE_V2_NONCE_BYTES,
+  envelopeAad,
+  envelopeV2ExporterContext,
+  envelopeV2Info,
+  EPOCH_MAX_AGE_MS,
+  EPOCH_MAX_ENVELOPES,
+  type EnvelopePlaintext,
+} from '../shared/envelope';
 import { RoutableWebhookSchema, type RoutableWebhook } from '../shared/whatsapp/routing';
-import { authStaticDh, sealFirst, setupSender, x25519PublicFromRaw, type X25519KeyPair } from './crypto/hpke';
+import { authStaticDh, exportSecret, sealFirst, setupSender, x25519PublicFromRaw, type X25519KeyPair } from './crypto/hpke';
 import { x25519PublicKeyProblem } from './crypto/keyCheck';
 import { activeApplianceOf, dedupRemember, dedupSeen, insertEnvelope, takeSeq, type Db } from './store';
 
@@ -37,15 +46,14 @@ type Entry = RoutableWebhook['entry'][number];
 type Change = Entry['changes'][number];
 
 /**
- * An HPKE encapsulation prepared ahead for one appliance (ephemeral key, both DHs, key schedule).
- * Only the AEAD step, which binds the seq, must happen inside the commit transaction.
+ * An HPKE encapsulation prepared ahead for one appliance; only the AEAD step, which binds the seq,
+ * must happen inside the commit transaction. v1: one fresh encapsulation (ephemeral key, both DHs,
+ * key schedule) per envelope. v2: the appliance's current epoch context, whose exporter gives the
+ * envelope's key from its seq.
  */
-export interface Encapsulation {
-  applianceId: string;
-  enc: Uint8Array;
-  key: Uint8Array;
-  baseNonce: Uint8Array;
-}
+export type Encapsulation =
+  | { v: 1; applianceId: string; enc: Uint8Array; key: Uint8Array; baseNonce: Uint8Array }
+  | { v: 2; applianceId: string; epoch: string; enc: Uint8Array; exporterSecret: Uint8Array };
 
 export interface TenantPart {
   tenantId: string;
@@ -262,7 +270,18 @@ export class UnsealableRecipient extends Error {
 /** The part of an appliance row sealing needs. */
 export interface Recipient {
   id: string;
+  tenant_id: string;
   encryption_public_key: Uint8Array;
+  /** 2 once the appliance announced envelope v2; 1 otherwise. */
+  envelope_version?: number;
+}
+
+interface Epoch {
+  id: string;
+  enc: Uint8Array;
+  exporterSecret: Uint8Array;
+  startedAt: number;
+  used: number;
 }
 
 /**
@@ -270,9 +289,10 @@ export interface Recipient {
  * never change; re-pairing makes a new id) it keeps the parsed key and the static-static DH of
  * Auth mode, which is the same for every envelope to that appliance.
  */
-export function createRecipients(relayKeyPair: X25519KeyPair): (appliance: Recipient) => Encapsulation {
+export function createRecipients(relayKeyPair: X25519KeyPair, now: () => number = Date.now): (appliance: Recipient) => Encapsulation {
   const info = Buffer.from(ENVELOPE_INFO);
   const recipients = new Map<string, { key: KeyObject; raw: Buffer; staticDh: Buffer }>();
+  const epochs = new Map<string, Epoch>();
   return (appliance) => {
     let recipient = recipients.get(appliance.id);
     if (!recipient) {
@@ -284,6 +304,26 @@ export function createRecipients(relayKeyPair: X25519KeyPair): (appliance: Recip
       if (recipients.size > 50_000) recipients.clear();
       recipients.set(appliance.id, recipient);
     }
+    if (appliance.envelope_version === 2) {
+      const t = now();
+      let epoch = epochs.get(appliance.id);
+      if (!epoch || epoch.used >= EPOCH_MAX_ENVELOPES || t - epoch.startedAt >= EPOCH_MAX_AGE_MS) {
+        const id = randomBytes(16).toString('base64url');
+        const setup = setupSender({
+          aead: 'aes-256-gcm',
+          recipientPublicKey: recipient.key,
+          recipientPublicRaw: recipient.raw,
+          senderKeyPair: relayKeyPair,
+          staticDh: recipient.staticDh,
+          info: Buffer.from(envelopeV2Info({ tenantId: appliance.tenant_id, applianceId: appliance.id, epoch: id })),
+        });
+        epoch = { id, enc: new Uint8Array(setup.enc), exporterSecret: new Uint8Array(setup.context.schedule.exporterSecret), startedAt: t, used: 0 };
+        if (epochs.size > 50_000) epochs.clear();
+        epochs.set(appliance.id, epoch);
+      }
+      epoch.used += 1;
+      return { v: 2, applianceId: appliance.id, epoch: epoch.id, enc: epoch.enc, exporterSecret: epoch.exporterSecret };
+    }
     const { enc, context } = setupSender({
       aead: 'aes-256-gcm',
       recipientPublicKey: recipient.key,
@@ -294,6 +334,7 @@ export function createRecipients(relayKeyPair: X25519KeyPair): (appliance: Recip
     });
     // Exact-size copies: a Buffer from Node's pool would carry its whole 8 KiB slab across threads.
     return {
+      v: 1,
       applianceId: appliance.id,
       enc: new Uint8Array(enc),
       key: new Uint8Array(context.schedule.key),
@@ -316,10 +357,14 @@ export function createDedupHasher(dedupKey: Uint8Array): (tenantId: string, item
   return (tenantId, item) => createHmac('sha256', dedupKey).update(`${tenantId}\0${item}`).digest();
 }
 
-/** The AEAD step that binds tenant, appliance, seq and receive time (v1). */
-export function sealPart(e: Encapsulation, part: TenantPart, seq: number, receivedAt: number): Buffer {
+/** The AEAD step that binds tenant, appliance, seq and receive time; what the queue row keeps. */
+export function sealPart(e: Encapsulation, part: TenantPart, seq: number, receivedAt: number): { enc: Buffer; ct: Buffer; epoch: string | null } {
   const aad = Buffer.from(envelopeAad({ tenantId: part.tenantId, applianceId: e.applianceId, seq, receivedAt }));
-  return sealFirst('aes-256-gcm', e.key, e.baseNonce, Buffer.from(JSON.stringify(part.plaintext)), aad);
+  const plaintext = Buffer.from(JSON.stringify(part.plaintext));
+  if (e.v === 1) return { enc: Buffer.from(e.enc), ct: sealFirst('aes-256-gcm', e.key, e.baseNonce, plaintext, aad), epoch: null };
+  const key = exportSecret('aes-256-gcm', e.exporterSecret, envelopeV2ExporterContext(seq), 32);
+  const nonce = randomBytes(ENVELOPE_V2_NONCE_BYTES);
+  return { enc: Buffer.from(e.enc), ct: Buffer.concat([nonce, sealFirst('aes-256-gcm', key, nonce, plaintext, aad)]), epoch: e.epoch };
 }
 
 /**
@@ -347,8 +392,8 @@ export function createSealer(deps: { db: Db; relayKeyPair: X25519KeyPair; dedupK
         return { tenantId: part.tenantId, outcome: 'unsealable', applianceId: appliance.id };
       }
       const seq = takeSeq(db, appliance.id);
-      const ct = sealPart(e, part, seq, receivedAt);
-      insertEnvelope(db, { appliance_id: appliance.id, seq, tenant_id: part.tenantId, received_at: receivedAt, enc: Buffer.from(e.enc), ct });
+      const sealed = sealPart(e, part, seq, receivedAt);
+      insertEnvelope(db, { appliance_id: appliance.id, seq, tenant_id: part.tenantId, received_at: receivedAt, ...sealed });
       for (const k of keys) dedupRemember(db, k, receivedAt);
       return { tenantId: part.tenantId, outcome: 'queued', applianceId: appliance.id, seq };
     });

@@ -49,7 +49,8 @@ export const PG_MIGRATIONS: { version: number; sql: string }[] = [
         revoked_at bigint,
         revoked_reason text,
         next_seq bigint NOT NULL DEFAULT 1,
-        last_seen_at bigint
+        last_seen_at bigint,
+        envelope_version integer NOT NULL DEFAULT 1
       );
       CREATE UNIQUE INDEX appliances_one_active ON appliances(tenant_id) WHERE revoked_at IS NULL;
       CREATE INDEX appliances_revoked ON appliances(id) WHERE revoked_at IS NOT NULL;
@@ -382,8 +383,9 @@ export async function openPostgresStore(url: string, opts: StoreOptions = {}): P
           // instance, wait here until this one commits (seq order is commit order). A duplicate
           // leaves a gap in the seqs, which delivery allows.
           const appliance = (
-            await q<{ id: string; encryption_public_key: Buffer; seq: number }>(
-              'UPDATE appliances SET next_seq = next_seq + 1 WHERE tenant_id = $1 AND revoked_at IS NULL RETURNING id, encryption_public_key, next_seq - 1 AS seq',
+            await q<{ id: string; tenant_id: string; encryption_public_key: Buffer; envelope_version: number; seq: number }>(
+              `UPDATE appliances SET next_seq = next_seq + 1 WHERE tenant_id = $1 AND revoked_at IS NULL
+               RETURNING id, tenant_id, encryption_public_key, envelope_version, next_seq - 1 AS seq`,
               [part.tenantId],
               c,
             )
@@ -398,21 +400,18 @@ export async function openPostgresStore(url: string, opts: StoreOptions = {}): P
             outcomes[i] = { tenantId: part.tenantId, outcome: 'no_appliance' };
             continue;
           }
-          let ct: Buffer;
-          let enc: Uint8Array;
+          let sealed: ReturnType<typeof sealPart>;
           try {
-            const e = prepare(appliance);
-            enc = e.enc;
-            ct = sealPart(e, part, appliance.seq, receivedAt);
+            sealed = sealPart(prepare(appliance), part, appliance.seq, receivedAt);
           } catch {
             outcomes[i] = { tenantId: part.tenantId, outcome: 'unsealable', applianceId: appliance.id };
             continue;
           }
           await c.query(
-            `WITH e AS (INSERT INTO envelopes (appliance_id, seq, tenant_id, received_at, enc, ct) VALUES ($1, $2, $3, $4, $5, $6)),
+            `WITH e AS (INSERT INTO envelopes (appliance_id, seq, tenant_id, received_at, enc, ct, epoch) VALUES ($1, $2, $3, $4, $5, $6, $8)),
                   d AS (INSERT INTO dedup (key_hash, seen_at) SELECT k, $4 FROM unnest($7::bytea[]) AS k ON CONFLICT DO NOTHING)
              SELECT pg_notify('${ENVELOPES_CHANNEL}', $1)`,
-            [appliance.id, appliance.seq, part.tenantId, receivedAt, Buffer.from(enc), ct, keys],
+            [appliance.id, appliance.seq, part.tenantId, receivedAt, sealed.enc, sealed.ct, keys, sealed.epoch],
           );
           outcomes[i] = { tenantId: part.tenantId, outcome: 'queued', applianceId: appliance.id, seq: appliance.seq };
         }
@@ -472,7 +471,7 @@ export async function openPostgresStore(url: string, opts: StoreOptions = {}): P
         [row.appliance_id, row.seq, row.head_hash, row.at, row.signature, row.received_at],
       );
     },
-    async checkUpgrade(id, nonce, expiresAt) {
+    async checkUpgrade(id, nonce, expiresAt, _now, envelopeVersion) {
       const r = (
         await q<{ fresh: number; conflict_until: number }>(
           `WITH n AS (INSERT INTO upgrade_nonces (appliance_id, nonce, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1)
@@ -480,6 +479,9 @@ export async function openPostgresStore(url: string, opts: StoreOptions = {}): P
           [id, nonce, expiresAt],
         )
       )[0]!;
+      if (r.fresh === 1 && envelopeVersion !== undefined) {
+        await pool.query('UPDATE appliances SET envelope_version = $2 WHERE id = $1 AND envelope_version <> $2', [id, envelopeVersion]);
+      }
       return { fresh: r.fresh === 1, conflictUntil: r.conflict_until };
     },
     claimLease: (id, holder, instance, now, policy) =>

@@ -19,7 +19,7 @@ export type WriterRequest =
   | { t: 'expire'; id: number; before: number }
   | { t: 'touch'; id: number; applianceIds: string[]; at: number }
   | { t: 'probe'; id: number }
-  | { t: 'upgrade'; id: number; applianceId: string; nonce: string; expiresAt: number }
+  | { t: 'upgrade'; id: number; applianceId: string; nonce: string; expiresAt: number; envelopeVersion?: number }
   | { t: 'claim'; id: number; applianceId: string; holder: string; instance: string; now: number; policy: LeasePolicy }
   | { t: 'release'; id: number; applianceId: string; holder: string }
   | { t: 'renew'; id: number; instance: string; now: number };
@@ -39,7 +39,7 @@ export interface QueueWriter {
   expire(before: number): Promise<[string, number][]>;
   touch(applianceIds: string[], at: number): void;
   /** Records an upgrade nonce (false: replayed) and reads the identity's hold-off. */
-  upgrade(applianceId: string, nonce: string, expiresAt: number): Promise<{ fresh: boolean; conflictUntil: number }>;
+  upgrade(applianceId: string, nonce: string, expiresAt: number, envelopeVersion?: number): Promise<{ fresh: boolean; conflictUntil: number }>;
   claim(applianceId: string, holder: string, instance: string, now: number, policy: LeasePolicy): Promise<LeaseClaim>;
   release(applianceId: string, holder: string): Promise<void>;
   renew(instance: string, now: number): Promise<void>;
@@ -119,7 +119,7 @@ export function createQueueWriter(init: WriterInit, hooks: { onBatch?: (size: nu
       request({ t: 'touch', applianceIds, at }).catch(() => undefined);
     },
     probe: () => request<void>({ t: 'probe' }),
-    upgrade: (applianceId, nonce, expiresAt) => request({ t: 'upgrade', applianceId, nonce, expiresAt }),
+    upgrade: (applianceId, nonce, expiresAt, envelopeVersion) => request({ t: 'upgrade', applianceId, nonce, expiresAt, envelopeVersion }),
     claim: (applianceId, holder, instance, now, policy) => request({ t: 'claim', applianceId, holder, instance, now, policy }),
     release: (applianceId, holder) => request({ t: 'release', applianceId, holder }),
     renew: (instance, now) => request({ t: 'renew', instance, now }),

@@ -8,7 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { x25519KeyPairFromPrivate, x25519PrivateFromRaw } from './crypto/hpke';
 import { createSealer, type PartOutcome } from './intake';
 import type { WriterRequest, WriterResponse, WriterInit } from './queueWriter';
-import { claimLease, conflictHeldUntil, deleteEnvelope, expireEnvelopes, openStore, releaseLease, renewLeases, touchAppliance, useNonce } from './store';
+import { claimLease, conflictHeldUntil, deleteEnvelope, expireEnvelopes, openStore, releaseLease, renewLeases, setEnvelopeVersion, touchAppliance, useNonce } from './store';
 
 const CHECKPOINT_INTERVAL_MS = 500;
 const WRITER_AUTOCHECKPOINT_PAGES = 16_384;
@@ -54,8 +54,11 @@ function startWriter(): void {
       case 'touch':
         for (const id of req.applianceIds) touchAppliance(db, id, req.at);
         return null;
-      case 'upgrade':
-        return { fresh: useNonce(db, req.applianceId, req.nonce, req.expiresAt), conflictUntil: conflictHeldUntil(db, req.applianceId) };
+      case 'upgrade': {
+        const fresh = useNonce(db, req.applianceId, req.nonce, req.expiresAt);
+        if (fresh && req.envelopeVersion !== undefined) setEnvelopeVersion(db, req.applianceId, req.envelopeVersion);
+        return { fresh, conflictUntil: conflictHeldUntil(db, req.applianceId) };
+      }
       case 'claim':
         return claimLease(db, req.applianceId, req.holder, req.instance, req.now, req.policy);
       case 'release':

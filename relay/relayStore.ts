@@ -70,8 +70,17 @@ export interface RelayStore {
   saveCheckpoint(row: CheckpointRow): Promise<void>;
 
   // upgrades and leases
-  /** Records the nonce (false if already used) and says until when the identity is held off (0: not). */
-  checkUpgrade(applianceId: string, nonce: string, nonceExpiresAt: number, now: number): Promise<{ fresh: boolean; conflictUntil: number }>;
+  /**
+   * Records the nonce (false if already used) and says until when the identity is held off (0:
+   * not); with a fresh nonce, also the envelope version the appliance announced.
+   */
+  checkUpgrade(
+    applianceId: string,
+    nonce: string,
+    nonceExpiresAt: number,
+    now: number,
+    envelopeVersion?: number,
+  ): Promise<{ fresh: boolean; conflictUntil: number }>;
   claimLease(applianceId: string, holder: string, instance: string, now: number, policy: LeasePolicy): Promise<LeaseClaim>;
   releaseLease(applianceId: string, holder: string): Promise<void>;
   renewLeases(instance: string, now: number): Promise<void>;

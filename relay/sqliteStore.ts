@@ -109,8 +109,14 @@ export async function openSqliteStore(path: string, opts: StoreOptions = {}): Pr
     },
     latestCheckpoint: (id) => sync(() => s.latestCheckpoint(db, id)),
     saveCheckpoint: (row) => sync(() => s.saveCheckpoint(db, row)),
-    checkUpgrade: (id, nonce, expiresAt) =>
-      writer ? writer.upgrade(id, nonce, expiresAt) : sync(() => ({ fresh: s.useNonce(db, id, nonce, expiresAt), conflictUntil: s.conflictHeldUntil(db, id) })),
+    checkUpgrade: (id, nonce, expiresAt, _now, envelopeVersion) =>
+      writer
+        ? writer.upgrade(id, nonce, expiresAt, envelopeVersion)
+        : sync(() => {
+            const fresh = s.useNonce(db, id, nonce, expiresAt);
+            if (fresh && envelopeVersion !== undefined) s.setEnvelopeVersion(db, id, envelopeVersion);
+            return { fresh, conflictUntil: s.conflictHeldUntil(db, id) };
+          }),
     claimLease: (id, holder, instance, now, policy) =>
       writer ? writer.claim(id, holder, instance, now, policy) : sync(() => s.claimLease(db, id, holder, instance, now, policy)),
     releaseLease: (id, holder) => (writer ? writer.release(id, holder) : sync(() => s.releaseLease(db, id, holder))),

@@ -98,6 +98,7 @@ const MIGRATIONS: Record<number, string> = {
       conflict_until INTEGER NOT NULL DEFAULT 0
     );
     ALTER TABLE envelopes ADD COLUMN epoch TEXT;
+    ALTER TABLE appliances ADD COLUMN envelope_version INTEGER NOT NULL DEFAULT 1;
   `,
 };
 
@@ -274,6 +275,8 @@ export interface ApplianceRow {
   revoked_reason: string | null;
   next_seq: number;
   last_seen_at: number | null;
+  /** The newest envelope version the appliance announced when it last connected (1 or 2). */
+  envelope_version: number;
 }
 
 export interface EnrolResult {
@@ -499,6 +502,11 @@ export function listTenants(db: Db): TenantSummary[] {
 /** Records an upgrade nonce; false when this appliance already used it (a replayed upgrade). */
 export function useNonce(db: Db, applianceId: string, nonce: string, expiresAt: number): boolean {
   return stmt(db, 'INSERT OR IGNORE INTO upgrade_nonces (appliance_id, nonce, expires_at) VALUES (?, ?, ?)').run(applianceId, nonce, expiresAt).changes === 1;
+}
+
+/** What the appliance announced on its last upgrade: envelopes are sealed in that version from now on. */
+export function setEnvelopeVersion(db: Db, applianceId: string, version: number): void {
+  stmt(db, 'UPDATE appliances SET envelope_version = ? WHERE id = ? AND envelope_version <> ?').run(version, applianceId, version);
 }
 
 export function conflictHeldUntil(db: Db, applianceId: string): number {

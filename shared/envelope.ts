@@ -15,7 +15,7 @@ export const HPKE_MODE_AUTH = 0x02;
 /** HPKE `info`: separates this use of the keys from every other. */
 export const ENVELOPE_INFO = 'clinic-inbox/envelope/v1';
 
-export const EnvelopeSchema = z.object({
+export const EnvelopeV1Schema = z.object({
   v: z.literal(1),
   /** HPKE encapsulated key (the ephemeral X25519 public key), base64url. */
   enc: Base64UrlSchema.length(43),
@@ -24,7 +24,49 @@ export const EnvelopeSchema = z.object({
   /** When the relay received the webhook, ms since epoch. Bound into the associated data. */
   receivedAt: EpochMsSchema,
 });
+
+/**
+ * Envelope v2 (announced by the appliance when it connects, `ENVELOPE_VERSIONS_HEADER`): the relay
+ * keeps one HPKE Auth sender context per appliance per epoch (at most `EPOCH_MAX_AGE_MS` or
+ * `EPOCH_MAX_ENVELOPES`), whose `info` binds tenant, appliance and epoch id. Each envelope carries
+ * its epoch's `enc` and id and is sealed with AES-256-GCM under
+ * `export("clinic-inbox envelope" ‖ uint64be(seq), 32)`, with a random 12-byte nonce in front of
+ * the ciphertext (a seq given back by a rolled-back commit is sealed again under the same key, so a
+ * fixed nonce would be reused) and the same associated data as v1. Every envelope opens alone and
+ * in any order; the appliance caches opened contexts per epoch.
+ */
+export const EnvelopeV2Schema = z.object({
+  v: z.literal(2),
+  /** The epoch id: 16 random bytes, base64url. */
+  epoch: Base64UrlSchema.length(22),
+  /** The epoch's HPKE encapsulated key, base64url. */
+  enc: Base64UrlSchema.length(43),
+  /** 12-byte nonce ‖ AES-256-GCM ciphertext with its tag, base64url. */
+  ct: Base64UrlSchema.min(38),
+  receivedAt: EpochMsSchema,
+});
+
+export const EnvelopeSchema = z.discriminatedUnion('v', [EnvelopeV1Schema, EnvelopeV2Schema]);
 export type Envelope = z.infer<typeof EnvelopeSchema>;
+
+export const ENVELOPE_V2_LABEL = 'clinic-inbox/envelope/v2';
+export const EPOCH_MAX_AGE_MS = 10 * 60_000;
+export const EPOCH_MAX_ENVELOPES = 10_000;
+export const ENVELOPE_V2_NONCE_BYTES = 12;
+
+/** HPKE `info` of an epoch: tenant, appliance and epoch id, so a context serves one appliance's epoch only. */
+export function envelopeV2Info(binding: { tenantId: string; applianceId: string; epoch: string }): string {
+  return JSON.stringify([ENVELOPE_V2_LABEL, binding.tenantId, binding.applianceId, binding.epoch]);
+}
+
+/** The exporter context of one envelope: "clinic-inbox envelope" ‖ uint64be(seq). */
+export function envelopeV2ExporterContext(seq: number): Uint8Array {
+  const label = new TextEncoder().encode('clinic-inbox envelope');
+  const out = new Uint8Array(label.length + 8);
+  out.set(label, 0);
+  new DataView(out.buffer).setBigUint64(label.length, BigInt(seq));
+  return out;
+}
 
 export interface EnvelopeBinding {
   tenantId: string;

@@ -17,6 +17,12 @@ export const WS_AUTH_HEADERS = {
   signature: 'x-clinic-signature',
 } as const;
 
+/**
+ * The envelope versions an appliance opens, announced on the upgrade ("1,2"). Absent means v1
+ * only, which every appliance opens; the relay seals v2 only to one that announced it.
+ */
+export const ENVELOPE_VERSIONS_HEADER = 'x-clinic-envelope-versions';
+
 /** How far the upgrade timestamp may be from the relay's clock. */
 export const WS_AUTH_MAX_SKEW_MS = 60_000;
 
@@ -110,8 +116,13 @@ const AEAD_TAG_BYTES = 16;
  */
 export function deliverFrameBytes(plaintextBytes: number): number {
   const widest = Number.MAX_SAFE_INTEGER;
-  const skeleton: RelayFrame = { type: 'deliver', seq: widest, envelope: { v: 1, enc: 'A'.repeat(43), ct: '', receivedAt: widest } };
-  return JSON.stringify(skeleton).length + Math.ceil(((plaintextBytes + AEAD_TAG_BYTES) * 4) / 3);
+  // The wider of the two versions: v2 adds its epoch id and a 12-byte nonce in front of the ciphertext.
+  const v1: RelayFrame = { type: 'deliver', seq: widest, envelope: { v: 1, enc: 'A'.repeat(43), ct: '', receivedAt: widest } };
+  const v2: RelayFrame = { type: 'deliver', seq: widest, envelope: { v: 2, epoch: 'A'.repeat(22), enc: 'A'.repeat(43), ct: '', receivedAt: widest } };
+  return Math.max(
+    JSON.stringify(v1).length + Math.ceil(((plaintextBytes + AEAD_TAG_BYTES) * 4) / 3),
+    JSON.stringify(v2).length + Math.ceil(((12 + plaintextBytes + AEAD_TAG_BYTES) * 4) / 3),
+  );
 }
 
 /**

@@ -155,6 +155,12 @@ function keySchedule(aead: AeadName, mode: Mode, sharedSecret: Buffer, info: Uin
   };
 }
 
+/** RFC 9180 §5.3 `Context.Export(exporter_context, L)` from a context's exporter secret. */
+export function exportSecret(aead: AeadName, exporterSecret: Uint8Array, exporterContext: Uint8Array, length: number): Buffer {
+  const suiteId = Buffer.concat([Buffer.from('HPKE'), i2osp(KEM_ID, 2), i2osp(KDF_ID, 2), i2osp(AEAD_IDS[aead], 2)]);
+  return labeledExpand(suiteId, exporterSecret, 'sec', exporterContext, length);
+}
+
 /** One HPKE context: seals (sender) or opens (recipient) messages with a running sequence number. */
 export class HpkeContext {
   private seq = 0;

@@ -16,9 +16,28 @@
 import { generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { WebSocket } from 'ws';
 import { ENROL_PATH, EnrolResponseSchema, type EnrolResponse } from '../../shared/enrolment';
-import { ENVELOPE_INFO, envelopeAad, EnvelopePlaintextSchema, type EnvelopePlaintext } from '../../shared/envelope';
-import { APPLIANCE_WS_PATH, checkpointPayload, RelayFrameSchema, WS_AUTH_HEADERS, wsAuthPayload, type Checkpoint, type RelayFrame } from '../../shared/wire';
-import { generateX25519KeyPair, openAuth, x25519PublicFromRaw, type X25519KeyPair } from '../crypto/hpke';
+import { createDecipheriv } from 'node:crypto';
+import {
+  ENVELOPE_INFO,
+  ENVELOPE_V2_NONCE_BYTES,
+  envelopeAad,
+  envelopeV2ExporterContext,
+  envelopeV2Info,
+  EnvelopePlaintextSchema,
+  type Envelope,
+  type EnvelopePlaintext,
+} from '../../shared/envelope';
+import {
+  APPLIANCE_WS_PATH,
+  checkpointPayload,
+  ENVELOPE_VERSIONS_HEADER,
+  RelayFrameSchema,
+  WS_AUTH_HEADERS,
+  wsAuthPayload,
+  type Checkpoint,
+  type RelayFrame,
+} from '../../shared/wire';
+import { exportSecret, generateX25519KeyPair, openAuth, setupRecipient, x25519PublicFromRaw, type X25519KeyPair } from '../crypto/hpke';
 
 export interface Delivery {
   seq: number;
@@ -102,10 +121,22 @@ export class TestAppliance {
     };
   }
 
-  /** Opens the socket; resolves on `welcome`, rejects with `{status}` if the upgrade is refused. */
-  connect(wsBaseUrl: string, opts: { autoAck?: boolean; headers?: Record<string, string> } = {}): Promise<RelayFrame & { type: 'welcome' }> {
+  /** Envelope versions seen, per delivery: what the relay sealed. */
+  readonly versions: number[] = [];
+  /** Epoch contexts opened (v2), by epoch id and enc: each is set up once. */
+  readonly epochSecrets = new Map<string, Buffer>();
+
+  /**
+   * Opens the socket; resolves on `welcome`, rejects with `{status}` if the upgrade is refused.
+   * `envelopeV2` announces envelope v2 (as the real core does); without it the relay seals v1.
+   */
+  connect(
+    wsBaseUrl: string,
+    opts: { autoAck?: boolean; headers?: Record<string, string>; envelopeV2?: boolean } = {},
+  ): Promise<RelayFrame & { type: 'welcome' }> {
     this.autoAck = opts.autoAck ?? true;
-    const ws = new WebSocket(new URL(APPLIANCE_WS_PATH, wsBaseUrl), { headers: opts.headers ?? this.upgradeHeaders(), perMessageDeflate: false });
+    const headers = { ...(opts.headers ?? this.upgradeHeaders()), ...(opts.envelopeV2 ? { [ENVELOPE_VERSIONS_HEADER]: '1,2' } : {}) };
+    const ws = new WebSocket(new URL(APPLIANCE_WS_PATH, wsBaseUrl), { headers, perMessageDeflate: false });
     this.ws = ws;
     this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
     return new Promise((resolve, reject) => {
@@ -125,19 +156,42 @@ export class TestAppliance {
     });
   }
 
+  /** Opens one envelope of either version with the relay's own HPKE (the real core uses @hpke/core). */
+  open(seq: number, envelope: Envelope): Buffer {
+    if (!this.enrolment || !this.relayKey) throw new Error('not enrolled');
+    const { tenantId, applianceId } = this.enrolment;
+    const aad = Buffer.from(envelopeAad({ tenantId, applianceId, seq, receivedAt: envelope.receivedAt }));
+    const ct = Buffer.from(envelope.ct, 'base64url');
+    if (envelope.v === 1) {
+      return openAuth({ recipient: this.encryption, senderPublicKey: this.relayKey, enc: Buffer.from(envelope.enc, 'base64url'), info: Buffer.from(ENVELOPE_INFO), aad, ct });
+    }
+    const cacheKey = `${envelope.epoch}.${envelope.enc}`;
+    let secret = this.epochSecrets.get(cacheKey);
+    if (!secret) {
+      const ctx = setupRecipient({
+        aead: 'aes-256-gcm',
+        recipientKeyPair: this.encryption,
+        enc: Buffer.from(envelope.enc, 'base64url'),
+        info: Buffer.from(envelopeV2Info({ tenantId, applianceId, epoch: envelope.epoch })),
+        senderPublicKey: this.relayKey,
+      });
+      secret = ctx.schedule.exporterSecret;
+      this.epochSecrets.set(cacheKey, secret);
+    }
+    const key = exportSecret('aes-256-gcm', secret, envelopeV2ExporterContext(seq), 32);
+    const nonce = ct.subarray(0, ENVELOPE_V2_NONCE_BYTES);
+    const body = ct.subarray(ENVELOPE_V2_NONCE_BYTES, ct.length - 16);
+    const decipher = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: 16 });
+    decipher.setAAD(aad);
+    decipher.setAuthTag(ct.subarray(ct.length - 16));
+    return Buffer.concat([decipher.update(body), decipher.final()]);
+  }
+
   private onDeliver(frame: RelayFrame & { type: 'deliver' }): void {
     if (!this.enrolment || !this.relayKey) throw new Error('not enrolled');
     try {
-      const pt = openAuth({
-        recipient: this.encryption,
-        senderPublicKey: this.relayKey,
-        enc: Buffer.from(frame.envelope.enc, 'base64url'),
-        info: Buffer.from(ENVELOPE_INFO),
-        aad: Buffer.from(
-          envelopeAad({ tenantId: this.enrolment.tenantId, applianceId: this.enrolment.applianceId, seq: frame.seq, receivedAt: frame.envelope.receivedAt }),
-        ),
-        ct: Buffer.from(frame.envelope.ct, 'base64url'),
-      });
+      const pt = this.open(frame.seq, frame.envelope);
+      this.versions.push(frame.envelope.v);
       const plaintext = EnvelopePlaintextSchema.parse(JSON.parse(pt.toString('utf8')));
       const body = plaintext.kind === 'meta' ? Buffer.from(plaintext.body, 'base64url').toString('utf8') : plaintext.body;
       this.deliveries.push({ seq: frame.seq, receivedAt: frame.envelope.receivedAt, plaintext, body, openedAt: Date.now() });

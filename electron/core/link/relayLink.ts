@@ -11,6 +11,7 @@ import {
   APPLIANCE_WS_PATH,
   MAX_DELIVER_FRAME_BYTES,
   RelayFrameSchema,
+  ENVELOPE_VERSIONS_HEADER,
   WS_AUTH_HEADERS,
   WS_CLOSE,
   WS_AUTH_MAX_SKEW_MS,
@@ -218,6 +219,8 @@ export function createRelayLink(deps: RelayLinkDeps): RelayLink {
         [WS_AUTH_HEADERS.timestamp]: String(timestamp),
         [WS_AUTH_HEADERS.nonce]: nonce,
         [WS_AUTH_HEADERS.signature]: signature.toString('base64url'),
+        // This appliance opens envelope v2 (one HPKE context per epoch); v1 keeps opening too.
+        [ENVELOPE_VERSIONS_HEADER]: '1,2',
       },
       // The largest frame a webhook the relay accepts can become; below it one big batch would block the queue.
       maxPayload: MAX_DELIVER_FRAME_BYTES,
