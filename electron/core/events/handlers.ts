@@ -32,7 +32,7 @@ export function publishBooking(events: EventsService, { type, booking: b }: Book
 }
 
 /**
- * Assignments, resolutions and erasures happen in handlers other features own; they are wrapped
+ * Assignments, resolutions, desk opt-outs and erasures happen in handlers other features own; they are wrapped
  * here so a subscriber hears of them after they succeeded, without those features knowing.
  */
 export function observeHandlers(handlers: Handlers, events: EventsService, db: Database): void {
@@ -54,6 +54,10 @@ export function observeHandlers(handlers: Handlers, events: EventsService, db: D
   });
   wrap('conversations.setStatus', ({ conversationId, status }) => {
     if (status === 'resolved') events.publish({ type: 'conversation.resolved', conversationId, contactId: contactOf(conversationId), data: { conversationId } });
+  });
+  // The desk recording an opt-out (a keyword or Meta's signal arrives as `privacy.consentChanged`, see `observe`).
+  wrap('privacy.recordConsent', ({ contactId, status }) => {
+    if (status === 'opted_out') events.publish({ type: 'contact.opted_out', conversationId: null, contactId, data: { contactId } });
   });
   wrap('privacy.eraseContact', ({ contactId }) => events.publish({ type: 'contact.erased', conversationId: null, contactId, data: { contactId } }));
 }

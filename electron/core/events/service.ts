@@ -388,9 +388,11 @@ export function createEvents(deps: EventsDeps): EventsService {
       httpAgent.destroy();
     },
     deliverNow: async () => {
-      // Whatever was published this tick is written first.
+      // Whatever was published this tick is written first; then passes until one has nothing left to send.
       await new Promise((r) => setImmediate(r));
-      return loop.runOnce();
+      let total = 0;
+      for (let n = await loop.runOnce(); n > 0; n = await loop.runOnce()) total += n;
+      return total;
     },
   };
 }
