@@ -186,10 +186,11 @@ describe('receptionist desk through the web harness', () => {
     const select = page.getByLabel('Template', { exact: true });
     await select.waitFor();
     // Only approved templates are offered.
-    expect(await select.locator('option').allTextContents()).not.toContain('promo_draft (en)');
-    await select.selectOption({ label: 'appointment_reminder (en)' });
-    await page.getByLabel('Variable {{1}}').fill('Pieter');
-    await page.getByLabel('Variable {{2}}').fill('Friday 10:30');
+    expect(await select.locator('option').allTextContents()).not.toContain('Promo draft · English');
+    // Templates read by name and language, and each variable by Meta's example for it.
+    await select.selectOption({ label: 'Appointment reminder · English' });
+    await page.getByLabel('Variable {{1}} (for example “Anna”)').fill('Pieter');
+    await page.getByLabel('Variable {{2}} (for example “Thursday 14:30”)').fill('Friday 10:30');
     expect(await page.getByTestId('template-preview').textContent()).toBe(
       'Hello Pieter, this is a reminder of your appointment on Friday 10:30. Reply to this message if you need to change it.',
     );
@@ -203,6 +204,10 @@ describe('receptionist desk through the web harness', () => {
     expect(send.to).toBe(OLD);
     expect(JSON.stringify(send.request)).toContain('appointment_reminder');
     expect(JSON.stringify(send.request)).toContain('Friday 10:30');
+    // The thread marks what went out as a template.
+    const sent = page.locator('.msg.out', { hasText: 'Friday 10:30' });
+    await sent.waitFor();
+    expect(await sent.getByTestId('template-marker').textContent()).toBe('Template');
   });
 
   it('finds a message by search, highlighted as text, and opens its conversation', async () => {
@@ -380,6 +385,9 @@ describe('receptionist desk through the web harness', () => {
     await page.getByText('Advanced').click();
     await page.getByLabel('Graph API address (testing only)').fill(stack.sim.url);
     await page.getByRole('button', { name: 'Save', exact: true }).click();
+    // The wizard says what the new token connects to before the desk returns.
+    await page.getByTestId('connected-summary').locator('dl').waitFor({ timeout: 10_000 });
+    await page.getByRole('button', { name: 'Continue' }).click();
     await banner.waitFor({ state: 'detached', timeout: 10_000 });
     await desk.switchTo(RECEPTIONIST);
   });

@@ -109,7 +109,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   });
   await sim.listen(0);
   const dataDir = opts.dataDir ?? join(workDir, 'core');
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const core = await createCore({ dataDir, logger, graph: { baseUrl: sim.url }, policyPath: opts.policyPath ?? null, ...(opts.passwordHashCost ? { passwordHashCost: opts.passwordHashCost } : {}) });
   const harness = createWebHarness({ core, rendererDir: opts.rendererDir, logger });
   const url = await harness.listen(0);

@@ -247,7 +247,10 @@ export function createHandlers(deps: HandlerDeps): Omit<Handlers, `${'auth' | 's
   function toMessageView(m: ThreadMessage, conversationId: number): MessageView {
     const replied = m.contextWamid ? getMessageByWamid(db, m.contextWamid) : null;
     const deleted = m.revokedAt !== null;
-    const shape = deleted ? { detail: null, referral: null } : presentMessage(m.type, m.content);
+    // What the desk sent is stored in its own request shape (shown by text and media); only what
+    // Meta delivered (the patient's messages, echoes from the clinic's phone) has Meta's shapes.
+    const metaShaped = m.direction === 'inbound' || m.origin === 'phone';
+    const shape = deleted || !metaShaped ? { detail: null, referral: null } : presentMessage(m.type, m.content);
     return {
       id: m.id,
       wamid: m.wamid,

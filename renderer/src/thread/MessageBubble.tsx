@@ -54,13 +54,22 @@ export function MessageBubble({ message: m, highlighted, onReply, onJumpTo }: Pr
             onClick={() => m.replyTo?.messageId && onJumpTo(m.replyTo.messageId)}
           >
             <span className="visually-hidden">{t.replyingTo}: </span>
-            {m.replyTo.preview ?? '…'}
+            <bdi>{m.replyTo.preview ?? '…'}</bdi>
           </button>
         ) : null}
         {m.deleted ? <p className="msg-text muted msg-deleted">🚫 {t.msgDeleted}</p> : null}
         {m.media ? <Media message={m} /> : null}
         {detail ? <MessageDetailView detail={detail} /> : null}
-        {showText ? <p className="msg-text">{m.text}</p> : null}
+        {m.type === 'template' && mine ? (
+          <span className="msg-template" data-testid="template-marker">
+            {t.msgTemplateSent}
+          </span>
+        ) : null}
+        {showText ? (
+          <p className="msg-text" dir="auto">
+            {m.text}
+          </p>
+        ) : null}
         {nothing ? <p className="msg-text muted" data-testid="cannot-show">{t.msgCannotShow(m.type)}</p> : null}
         <span className="msg-meta">
           {m.fromPhone ? <span className="msg-from-phone">📱 {t.msgFromPhone} · </span> : null}

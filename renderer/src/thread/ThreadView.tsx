@@ -46,6 +46,20 @@ export function ThreadView({ conversationId, focusMessageId, contactOpen, onTogg
     },
   });
 
+  // A resolved conversation the patient wrote to again (the core reopens it) says so while it is open here.
+  const status = conv.data?.conversation.status;
+  const lastIn = conv.data?.conversation.lastMessageDirection === 'in';
+  const seenStatus = useRef<{ id: number; status: ConversationStatus } | null>(null);
+  const [reopened, setReopened] = useState(false);
+  useEffect(() => {
+    if (!status) return;
+    const seen = seenStatus.current;
+    if (seen?.id !== conversationId) setReopened(false);
+    else if (seen.status === 'resolved' && status === 'open' && lastIn) setReopened(true);
+    else if (status !== 'open') setReopened(false);
+    seenStatus.current = { id: conversationId, status };
+  }, [conversationId, status, lastIn]);
+
   const markUnread = useMutation({
     mutationFn: () => rpc.call('conversations.markUnread', { conversationId }),
     onSuccess: () => {
@@ -87,6 +101,11 @@ export function ThreadView({ conversationId, focusMessageId, contactOpen, onTogg
           </button>
         </div>
       </header>
+      {reopened ? (
+        <p className="banner info" role="status" data-testid="reopened">
+          {t.reopenedNote}
+        </p>
+      ) : null}
       <MessageList conversationId={conversationId} focusMessageId={focusMessageId} onReply={setReplyTo} />
       <Composer conversationId={conversationId} window={win} replyTo={replyTo} onCancelReply={cancelReply} />
     </main>
