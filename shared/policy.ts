@@ -20,7 +20,8 @@ export const UPDATE_CHANNELS = ['stable', 'early'] as const;
 export const UpdateChannelSchema = z.enum(UPDATE_CHANNELS);
 export type UpdateChannel = z.infer<typeof UpdateChannelSchema>;
 
-export const SEND_GUARD_MODES = ['off', 'warn', 'block'] as const;
+/** As the privacy feature's send guard knows them (it has no "off"). */
+export const SEND_GUARD_MODES = ['warn', 'block'] as const;
 export const POLICY_LANGUAGES = ['en', 'nl', 'de'] as const;
 
 export const SemverSchema = z.string().regex(/^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/, 'must be a version such as 1.4.2');
@@ -34,9 +35,9 @@ export const policyKeys = {
   allowedRelayUrl: HttpsUrl.describe('The only relay this desk may pair with.'),
   idleLockMinutes: z.number().int().min(1).max(60).describe('Minutes without input before a desk locks.'),
   twoFactorRequired: z.boolean().describe('Admins and auditors must use two-factor sign-in.'),
-  retentionMinimumDays: z.number().int().min(1).max(36_500).describe('Conversations are kept at least this many days before retention may remove them.'),
+  retentionMinimumDays: z.number().int().min(1).max(7305).describe('Messages and their files are kept at least this many days before retention may remove them (the legal minimum of the retention rules).'),
   backupFolder: z.string().min(1).max(1000).describe('The folder backups are written to.'),
-  sendGuardMode: z.enum(SEND_GUARD_MODES).describe('What happens when a reply looks like it holds personal data: off, warn, or block.'),
+  sendGuardMode: z.enum(SEND_GUARD_MODES).describe('What happens when a reply looks like it holds personal data: warn, or block.'),
   languages: z.array(z.enum(POLICY_LANGUAGES)).min(1).max(POLICY_LANGUAGES.length).describe('The interface languages staff may choose from; the first is the default.'),
 } as const;
 

@@ -82,7 +82,8 @@ describe('policy on a running core', () => {
     for (const key of POLICY_KEYS) expect(overview.values[key]?.locked, key).toBe(true);
     expect(overview.values['idleLockMinutes']?.value).toBe(2);
     expect(overview.updates).toMatchObject({ url: FULL.updateUrl, channel: 'early' });
-    expect(overview.policy).toMatchObject({ found: true, problems: [], notEnforced: expect.arrayContaining(['sendGuardMode', 'retentionMinimumDays']) });
+    expect(overview.policy).toMatchObject({ found: true, problems: [], notEnforced: [] });
+    expect(overview.values['retentionMinimumDays']?.value).toBe(3650);
 
     const refused = await admin.dispatch('security.updateSettings', { idleLockMinutes: 30, clinicName: 'Praxis Nord' });
     expect(refused).toMatchObject({ ok: false, error: { code: 'FORBIDDEN', message: expect.stringMatching(/set by your organisation/) } });
@@ -96,6 +97,12 @@ describe('policy on a running core', () => {
       ok: false,
       error: { code: 'FORBIDDEN', message: expect.stringContaining('https://relay.hospital.example') },
     });
+    // The privacy feature's send guard and retention minimum follow the policy too.
+    expect(await rpc(admin, 'privacy.getSettings')).toEqual({ sendGuard: 'block' });
+    expect(await admin.dispatch('privacy.updateSettings', { sendGuard: 'warn' })).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
+    const rules = await rpc(admin, 'privacy.retention.get');
+    expect(rules.rules.filter((r) => r.kind === 'messages' || r.kind === 'media').every((r) => r.legalMinimumDays === 3650 && r.days >= 3650)).toBe(true);
+    expect(await admin.dispatch('privacy.retention.update', { rules: [{ kind: 'messages', days: 400, legalMinimumDays: 0 }] })).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
     // The shell's updater reads the effective update settings from the data folder.
     expect(JSON.parse(readFileSync(join(dir, 'data', UPDATE_SETTINGS_FILE), 'utf8'))).toMatchObject({ url: FULL.updateUrl, channel: 'early', allowedVersion: '0.0.9', deferralDays: 3 });
   });

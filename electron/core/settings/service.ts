@@ -7,6 +7,8 @@ import { UpdateSettingsSchema, UpdateStateSchema, type SettingsOverview, type Up
 import type { BackupService } from '../backup/service';
 import { getSetting, setSetting } from '../db/repo/settings';
 import type { Database } from '../db/types';
+import { sendGuardMode, setSendGuardMode } from '../privacy/guard';
+import { retentionRules, updateRetentionRules } from '../privacy/retention';
 import type { Handlers } from '../rpc/dispatch';
 import { aboutApp } from './about';
 import type { PolicyFileReading } from './policyFile';
@@ -17,7 +19,9 @@ export const UPDATE_SETTINGS_FILE = 'update-settings.json';
 export const UPDATE_STATE_FILE = 'update-state.json';
 
 /** Policy keys whose feature is not built yet: validated, shown, not enforced. */
-export const NOT_ENFORCED: readonly PolicyKey[] = ['retentionMinimumDays', 'sendGuardMode'];
+export const NOT_ENFORCED: readonly PolicyKey[] = [];
+/** The retention rules the policy's minimum governs: the conversation itself (messages and their files). */
+const RETAINED_KINDS = ['messages', 'media'] as const;
 
 const DEFAULT_UPDATES: UpdateSettings = { url: null, channel: 'stable' };
 const IDLE_STATE: UpdateState = { phase: 'idle', version: null, checkedAt: null, problem: null, installBy: null };
@@ -84,6 +88,14 @@ export function createSettingsService(deps: SettingsServiceDeps) {
     }
     if (Object.keys(patch).length > 0) deps.accounts.updateSettings(patch);
     if (policy.backupFolder !== undefined && deps.backups.settings().destination !== policy.backupFolder) deps.backups.updateSettings({ destination: policy.backupFolder });
+    if (policy.sendGuardMode !== undefined && sendGuardMode(db) !== policy.sendGuardMode) setSendGuardMode(db, policy.sendGuardMode, now());
+    const min = policy.retentionMinimumDays;
+    if (min !== undefined) {
+      const raise = retentionRules(db)
+        .filter((r) => (RETAINED_KINDS as readonly string[]).includes(r.kind) && (r.legalMinimumDays < min || r.days < min))
+        .map((r) => ({ kind: r.kind, days: Math.max(r.days, min), legalMinimumDays: Math.max(r.legalMinimumDays, min) }));
+      if (raise.length > 0) updateRetentionRules(db, raise, { by: 'policy', now: now() });
+    }
     writeUpdateFile();
     if (applied.length > 0) logger.info({ keys: applied, path: reading.path }, 'managed policy applied');
     return applied;
@@ -114,6 +126,15 @@ export function createSettingsService(deps: SettingsServiceDeps) {
     wrap('backup.updateSettings', (p) => {
       if (policy.backupFolder !== undefined && p.destination !== undefined && p.destination !== policy.backupFolder) throw locked('The backup folder');
     });
+    wrap('privacy.updateSettings', (p) => {
+      if (policy.sendGuardMode !== undefined && p.sendGuard !== policy.sendGuardMode) throw locked('The send guard');
+    });
+    wrap('privacy.retention.update', (p) => {
+      const min = policy.retentionMinimumDays;
+      if (min !== undefined && p.rules.some((r) => (RETAINED_KINDS as readonly string[]).includes(r.kind) && (r.days < min || r.legalMinimumDays < min))) {
+        throw new CodedError('FORBIDDEN', `Your organisation's policy keeps messages and their files at least ${min} days; a shorter rule or legal minimum cannot be set here.`);
+      }
+    });
     wrap('setup.pair', (p) => {
       if (policy.allowedRelayUrl !== undefined && !sameOrigin(p.relayUrl, policy.allowedRelayUrl)) {
         throw new CodedError('FORBIDDEN', `Your organisation's policy allows pairing only with ${new URL(policy.allowedRelayUrl).origin}.`);
@@ -142,9 +163,9 @@ export function createSettingsService(deps: SettingsServiceDeps) {
       allowedRelayUrl: policy.allowedRelayUrl ?? null,
       idleLockMinutes: security.idleLockMinutes,
       twoFactorRequired: security.requireTwoFactorForAdmins && security.requireTwoFactorForAuditors,
-      retentionMinimumDays: policy.retentionMinimumDays ?? null,
+      retentionMinimumDays: retentionRules(db).find((r) => r.kind === 'messages')?.legalMinimumDays || null,
       backupFolder: deps.backups.settings().destination,
-      sendGuardMode: policy.sendGuardMode ?? null,
+      sendGuardMode: sendGuardMode(db),
       languages: policy.languages ?? null,
     };
     return Object.fromEntries(POLICY_KEYS.map((k) => [k, { value: effective[k], locked: policy[k] !== undefined }]));
