@@ -53,6 +53,12 @@ beforeAll(async () => {
 
 afterAll(() => desk?.close());
 
+/** One computed style property of an element, run in the page (this file has no DOM types; the page's CSP forbids strings). */
+function computedStyle(el: unknown, property: string): string {
+  const view = globalThis as unknown as { getComputedStyle(e: unknown): Record<string, string> };
+  return view.getComputedStyle(el)[property] ?? '';
+}
+
 const conversation = (name: string) => page.locator('.conv-item', { hasText: name });
 
 async function expectAxeClean(screen: string): Promise<void> {
@@ -62,9 +68,9 @@ async function expectAxeClean(screen: string): Promise<void> {
 
 describe("the receptionist's day", () => {
   it('shows the unread count in the title, and it changes when a message arrives', async () => {
-    await page.waitForFunction(() => document.title === '(1) Clinic Inbox');
+    await expect.poll(() => page.title(), { timeout: 20_000 }).toBe('(1) Clinic Inbox');
     await desk.stack.sim.postInbound({ from: LAYLA, name: 'Layla Haddad', text: 'مرحبا، هل يمكنني تغيير موعدي إلى يوم الخميس؟' });
-    await page.waitForFunction(() => document.title === '(2) Clinic Inbox', undefined, { timeout: 20_000 });
+    await expect.poll(() => page.title(), { timeout: 20_000 }).toBe('(2) Clinic Inbox');
     expect(await page.locator('link[rel="icon"]').getAttribute('href')).toMatch(/^data:image\/png/);
   });
 
@@ -72,9 +78,8 @@ describe("the receptionist's day", () => {
     await conversation('Layla Haddad').click();
     const text = page.locator('.msg.in .msg-text').last();
     await text.waitFor();
-    const direction = await text.evaluate((el) => getComputedStyle(el).direction);
+    const direction = await text.evaluate(computedStyle, 'direction');
     await screenshot(page, 'desk-01-arabic');
-    // MessageBubble belongs to the bubble engineer: it needs dir="auto" on .msg-text for this.
     expect(direction).toBe('rtl');
   });
 
@@ -98,7 +103,7 @@ describe("the receptionist's day", () => {
     expect(pdf!.type).toBe('document');
     expect(JSON.stringify(pdf!.request)).toContain('Uw uitslag');
     for (const s of [image!, pdf!]) for (const status of ['sent', 'delivered'] as const) await desk.stack.sim.postStatus(s.wamid, status);
-    await page.waitForFunction(() => document.querySelectorAll('.msg.out[data-status="delivered"]').length >= 2, undefined, { timeout: 20_000 });
+    await expect.poll(() => page.locator('.msg.out[data-status="delivered"]').count(), { timeout: 20_000 }).toBeGreaterThanOrEqual(2);
     await screenshot(page, 'desk-03-attachments-delivered');
   });
 
@@ -139,7 +144,7 @@ describe("the receptionist's day", () => {
     expect(await conversation(LONG_NAME).count()).toBe(1);
     expect(await page.getByTestId('thread').getAttribute('aria-label')).toBe(LONG_NAME);
     await conversation('Layla Haddad').click();
-    await page.waitForFunction((name) => ![...document.querySelectorAll('.conv-item')].some((b) => b.textContent?.includes(name)), LONG_NAME);
+    await expect.poll(() => conversation(LONG_NAME).count(), { timeout: 10_000 }).toBe(0);
   });
 
   it('shows the full name in the header at 1024×700, with the contact panel over the thread', async () => {
@@ -152,9 +157,20 @@ describe("the receptionist's day", () => {
     await page.getByRole('button', { name: 'Contact', exact: false }).first().click();
     const panel = page.locator('#contact-panel');
     await panel.waitFor();
-    expect(await panel.evaluate((el) => getComputedStyle(el).position)).toBe('fixed');
+    expect(await panel.evaluate(computedStyle, 'position')).toBe('fixed');
     expect(await page.locator('#contact-name').getAttribute('placeholder')).toBe(LONG_NAME);
     await screenshot(page, 'desk-06-1024x700');
     await expectAxeClean('1024×700 with contact panel');
+  });
+
+  it('says so when the patient writes to a resolved conversation and it reopens', async () => {
+    await page.locator('#contact-panel').getByRole('button', { name: 'Close' }).click();
+    expect(await page.getByLabel('Conversation status').inputValue()).toBe('resolved');
+    await desk.stack.sim.postInbound({ from: ANNA, name: LONG_NAME, text: 'Nog een vraag over de uitslag.' });
+    await page.getByTestId('reopened').waitFor({ timeout: 20_000 });
+    expect(await page.getByTestId('reopened').textContent()).toBe('Reopened: the patient wrote again.');
+    expect(await page.getByLabel('Conversation status').inputValue()).toBe('open');
+    await screenshot(page, 'desk-07-reopened');
+    await expectAxeClean('reopened');
   });
 });

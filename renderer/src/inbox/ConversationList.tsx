@@ -73,7 +73,7 @@ export function ConversationList({ items, selectedId, onSelect, hasMore, loading
                     <span className="conv-time">{when}</span>
                   </span>
                   <span className="conv-bottom">
-                    <span className="conv-preview">
+                    <span className="conv-preview" dir="auto">
                       {c.lastMessageDirection === 'out' ? t.youPrefix : ''}
                       {c.lastMessagePreview ?? t.noPreview}
                     </span>
