@@ -11,6 +11,8 @@ import type { Database } from '../db/types';
 import { plaintextImageHash, rowCounts } from './format';
 
 export type WorkerTask =
+  /** Nothing: the worker is up (the benchmark times its start apart from the backup). */
+  | { kind: 'ping' }
   /** `VACUUM INTO` the live database (a consistent read), written directly under the backup key. */
   | { kind: 'snapshot'; livePath: string; databaseKey: string; outPath: string; backupKey: string }
   /**
@@ -100,6 +102,8 @@ function snapshot(task: Extract<WorkerTask, { kind: 'snapshot' }>): void {
 
 function run(task: WorkerTask): unknown {
   switch (task.kind) {
+    case 'ping':
+      return null;
     case 'snapshot':
       snapshot(task);
       return null;
