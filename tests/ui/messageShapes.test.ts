@@ -83,16 +83,19 @@ describe('every message shape at the desk', () => {
   });
 
   it('shows the admin what was shelved, ignored or unattributed, and Meta\'s error with its title and details', async () => {
+    // On the same page: the admin's desk reads the status when it opens (no reload needed).
     await desk.switchTo(IT_ADMIN);
-    // The status the admin's desk shows is read when the desk opens and pushed on every change.
-    await page.reload();
-    await desk.signInAs(IT_ADMIN);
     const banner = page.getByTestId('ingest-banner');
     await banner.waitFor({ timeout: 15_000 });
     const text = (await banner.textContent()) ?? '';
     expect(text).toContain('account_update × 1');
     expect(text).toContain('1 message without a sender');
     expect(text).toContain('Meta reported error 130429: Rate limit hit — Cloud API message throughput has been reached.');
+
+    // A new error while the admin's desk is open is pushed to it: no reload, no sign-in again.
+    const another = JSON.stringify(valueErrorBody()).replace('130429', '131000').replace('"title":"Rate limit hit"', '"title":"Something went wrong"');
+    expect((await stack.relay.postWebhook(another)).status).toBe(200);
+    await banner.getByText('Meta reported error 131000: Something went wrong', { exact: false }).waitFor({ timeout: 15_000 });
     await page.setViewportSize({ width: 1280, height: 800 });
     await screenshot(page, 'shapes-03-admin-banner');
   });
