@@ -68,6 +68,8 @@ export type HealthStatus = z.infer<typeof HealthStatusSchema>;
 export const settingsMethods = {
   'settings.overview': method({ input: z.object({}), output: SettingsOverviewSchema, roles: ['admin'] }),
   'settings.updateUpdates': method({ input: UpdateSettingsSchema.partial(), output: UpdateSettingsSchema, roles: ['admin'], audit: 'configure' }),
+  /** "Restart to update": asks the shell to install a downloaded, verified update now (it restarts the app). */
+  'updates.restartNow': method({ input: z.object({}), output: z.object({ requested: z.boolean() }), roles: ['admin'], audit: 'update' }),
   'status.health': method({ input: z.object({}), output: HealthStatusSchema, roles: ['admin'] }),
   /** A zip (base64) of versions, settings without secrets, recent log lines, metrics and the status: never patient data. */
   'diagnostics.export': method({

@@ -35,7 +35,7 @@ export interface HandlerDeps {
  * The inbox's and the set-up's RPC handlers (the features with folders of their own — accounts,
  * audit — bring their own slices). Role checks, validation and auditing happen in `dispatch`.
  */
-export function createHandlers(deps: HandlerDeps): Omit<Handlers, `${'auth' | 'session' | 'users' | 'sessions' | 'security' | 'access' | 'audit' | 'backup' | 'privacy' | 'settings' | 'status' | 'diagnostics' | 'calendar' | 'events'}.${string}`> {
+export function createHandlers(deps: HandlerDeps): Omit<Handlers, `${'auth' | 'session' | 'users' | 'sessions' | 'security' | 'access' | 'audit' | 'backup' | 'privacy' | 'settings' | 'status' | 'diagnostics' | 'updates' | 'calendar' | 'events'}.${string}`> {
   const { db, now, link, whatsapp, recovery, emit } = deps;
 
   function conversationOrThrow(id: number): ConversationListItem {

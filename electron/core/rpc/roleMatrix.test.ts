@@ -83,6 +83,7 @@ function samples(): Partial<Record<RpcMethod, unknown>> {
     'settings.overview': {},
     'settings.updateUpdates': { channel: 'stable' },
     'status.health': {},
+    'updates.restartNow': {},
     'diagnostics.export': {},
     'templates.sync': {},
     'quickReplies.list': {},

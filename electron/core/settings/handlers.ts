@@ -13,13 +13,14 @@ export interface SettingsHandlerDeps extends HealthDeps {
   backupSettings: () => object;
 }
 
-type SettingsHandlers = Pick<Handlers, 'settings.overview' | 'settings.updateUpdates' | 'status.health' | 'diagnostics.export'>;
+type SettingsHandlers = Pick<Handlers, 'settings.overview' | 'settings.updateUpdates' | 'updates.restartNow' | 'status.health' | 'diagnostics.export'>;
 
 export function createSettingsHandlers(deps: SettingsHandlerDeps): SettingsHandlers {
   const { db, settings } = deps;
   return {
     'settings.overview': () => settings.overview(),
     'settings.updateUpdates': (patch) => settings.updateUpdates(patch),
+    'updates.restartNow': () => ({ requested: settings.requestRestart() }),
     'status.health': () => healthStatus(deps),
     'diagnostics.export': () => {
       const now = deps.now();

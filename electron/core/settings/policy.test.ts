@@ -1,6 +1,6 @@
 // The managed policy as IT deploys it: each key overrides its setting on a real core (real
 // keychain, real SQLCipher file) and locks it; a bad file is reported and ignored key by key.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -13,7 +13,7 @@ import { keychainAccounts } from '../keys/accounts';
 import { createKeytarSecretStore } from '../keys/secretStore';
 import { TEST_HASH_COST, adminConnection, rpc } from '../testing/users';
 import { policyLocation } from './policyFile';
-import { UPDATE_SETTINGS_FILE } from './service';
+import { UPDATE_RESTART_FILE, UPDATE_SETTINGS_FILE, UPDATE_STATE_FILE } from './service';
 
 const FULL: Required<Policy> = {
   updateUrl: 'https://updates.hospital.example/clinic-inbox/',
@@ -120,6 +120,17 @@ describe('policy on a running core', () => {
     const overview = await rpc(admin, 'settings.overview');
     expect(Object.values(overview.values).every((v) => !v.locked)).toBe(true);
     expect(await rpc(admin, 'settings.updateUpdates', { url: 'https://updates.example/', channel: 'early' })).toEqual({ url: 'https://updates.example/', channel: 'early' });
+  });
+
+  it('passes "Restart to update" to the shell only when a verified update is ready', async () => {
+    const { core, dir } = await coreWithPolicy(null);
+    const admin = await adminConnection(core);
+    expect(await rpc(admin, 'updates.restartNow')).toEqual({ requested: false });
+    expect(existsSync(join(dir, 'data', UPDATE_RESTART_FILE))).toBe(false);
+    writeFileSync(join(dir, 'data', UPDATE_STATE_FILE), JSON.stringify({ phase: 'ready', version: '0.2.0', checkedAt: 1, problem: null, installBy: null }));
+    expect((await rpc(admin, 'settings.overview')).updates.state).toMatchObject({ phase: 'ready', version: '0.2.0' });
+    expect(await rpc(admin, 'updates.restartNow')).toEqual({ requested: true });
+    expect(existsSync(join(dir, 'data', UPDATE_RESTART_FILE))).toBe(true);
   });
 
   it('reports a bad file to admins and in the log, and applies only its good keys', async () => {

@@ -17,6 +17,8 @@ import type { PolicyFileReading } from './policyFile';
 export const UPDATE_SETTINGS_FILE = 'update-settings.json';
 /** Written by the shell's updater for the status page. */
 export const UPDATE_STATE_FILE = 'update-state.json';
+/** Written by the core when an admin clicks "Restart to update"; the shell acts on it and removes it. */
+export const UPDATE_RESTART_FILE = 'update-restart-request';
 
 /** Policy keys whose feature is not built yet: validated, shown, not enforced. */
 export const NOT_ENFORCED: readonly PolicyKey[] = [];
@@ -142,6 +144,13 @@ export function createSettingsService(deps: SettingsServiceDeps) {
     });
   }
 
+  /** Only a ready (downloaded and verified) update can be installed now. */
+  function requestRestart(): boolean {
+    if (updateState().phase !== 'ready') return false;
+    writeFileSync(join(deps.dataDir, UPDATE_RESTART_FILE), `${now()}\n`, { mode: 0o600 });
+    return true;
+  }
+
   function updateUpdates(patch: Partial<UpdateSettings>): UpdateSettings {
     if (policy.updateUrl !== undefined && patch.url !== undefined && patch.url !== policy.updateUrl) throw locked('The update server');
     if (policy.updateChannel !== undefined && patch.channel !== undefined && patch.channel !== policy.updateChannel) throw locked('The update channel');
@@ -179,6 +188,7 @@ export function createSettingsService(deps: SettingsServiceDeps) {
     updates,
     updateUpdates,
     updateState,
+    requestRestart,
     overview(): SettingsOverview {
       const about = aboutApp();
       return {

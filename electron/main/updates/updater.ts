@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { app, net, powerMonitor } from 'electron';
 import electronUpdater from 'electron-updater';
@@ -123,6 +123,13 @@ export function startUpdater(deps: { dataDir: string; logger: Logger }): { stop(
   const run = () => void check().catch(() => writeState({ phase: 'error', problem: 'UPDATE_FAILED' }));
   const first = setTimeout(run, 30_000);
   const every = setInterval(run, CHECK_EVERY_MS);
+  // An admin's "Restart to update" arrives from the core as a file in the data folder.
+  const restartFile = join(deps.dataDir, 'update-restart-request');
+  const asked = setInterval(() => {
+    if (!existsSync(restartFile)) return;
+    rmSync(restartFile, { force: true });
+    if (ready && installDecision({ ...ready, now: Date.now(), adminAsked: true, deskIdle: false }) === 'now') autoUpdater.quitAndInstall(true, true);
+  }, 3_000);
   const deadline = setInterval(() => {
     if (!ready) return;
     const when = installDecision({ ...ready, now: Date.now(), adminAsked: false, deskIdle: powerMonitor.getSystemIdleTime() >= DESK_IDLE_SECONDS });
@@ -133,6 +140,7 @@ export function startUpdater(deps: { dataDir: string; logger: Logger }): { stop(
       clearTimeout(first);
       clearInterval(every);
       clearInterval(deadline);
+      clearInterval(asked);
     },
     restartToUpdate() {
       if (ready) autoUpdater.quitAndInstall(true, true);
