@@ -51,6 +51,23 @@ export interface QueueWriter {
   close(): Promise<void>;
 }
 
+const CHECKPOINT_INTERVAL_MS = 500;
+
+/**
+ * Copies WAL pages into the database file (and fsyncs it) off the writer thread, so commits never
+ * stall behind a checkpoint; PASSIVE never blocks the writer. Answers 'ready' once open.
+ */
+const CHECKPOINTER_SOURCE = `
+  const { parentPort, workerData } = require('node:worker_threads');
+  const Database = require('better-sqlite3');
+  const db = new Database(workerData.storePath);
+  db.pragma('busy_timeout = 5000');
+  const checkpoint = () => { try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {} };
+  const timer = setInterval(checkpoint, workerData.intervalMs);
+  parentPort.on('message', () => { clearInterval(timer); checkpoint(); db.close(); parentPort.close(); });
+  parentPort.postMessage({ t: 'ready' });
+`;
+
 function workerEntry(): { source: string | URL; eval: boolean } {
   const url = new URL(import.meta.url.endsWith('.ts') ? './queueWriterWorker.ts' : './queueWriterWorker.js', import.meta.url);
   // Under tsx (how the relay runs), worker threads do not inherit the TypeScript loader; register
@@ -63,9 +80,17 @@ function workerEntry(): { source: string | URL; eval: boolean } {
 
 export function createQueueWriter(init: WriterInit, hooks: { onBatch?: (size: number, seconds: number) => void; onFatal?: (err: Error) => void } = {}): QueueWriter {
   const entry = workerEntry();
-  const worker = new Worker(entry.source, { eval: entry.eval, workerData: { ...init, role: 'writer' } });
-  // Checkpoints run on a thread of their own so no commit waits behind one (see the worker file).
-  const checkpointer = new Worker(entry.source, { eval: entry.eval, workerData: { storePath: init.storePath, role: 'checkpointer' } });
+  // A small young generation: the writer allocates little per commit, and each isolate's default
+  // semi-spaces would otherwise stay resident.
+  const worker = new Worker(entry.source, { eval: entry.eval, workerData: { ...init, role: 'writer' }, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
+  // Checkpoints run on a thread of their own so no commit waits behind one. It needs only
+  // better-sqlite3: plain JavaScript, no TypeScript loader and none of the relay's modules, so the
+  // thread costs a few MB rather than a second copy of the writer.
+  const checkpointer = new Worker(CHECKPOINTER_SOURCE, {
+    eval: true,
+    workerData: { storePath: init.storePath, intervalMs: CHECKPOINT_INTERVAL_MS },
+    resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 16 },
+  });
   checkpointer.on('error', (err) => hooks.onFatal?.(err));
   const waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let nextId = 1;

@@ -10,29 +10,15 @@ import { createSealer, type PartOutcome } from './intake';
 import type { WriterRequest, WriterResponse, WriterInit } from './queueWriter';
 import { claimLease, conflictHeldUntil, deleteEnvelope, expireEnvelopes, openStore, releaseLease, renewLeases, setEnvelopeVersion, touchAppliance, useNonce } from './store';
 
-const CHECKPOINT_INTERVAL_MS = 500;
 const WRITER_AUTOCHECKPOINT_PAGES = 16_384;
 
-const init = workerData as WriterInit & { role: 'writer' | 'checkpointer' };
+const init = workerData as WriterInit;
 const db = openStore(init.storePath);
 const port = parentPort!;
 
-if (init.role === 'checkpointer') {
-  // Copies WAL pages into the database file (and fsyncs it) on this thread, so the writer's
-  // commits never stall behind a checkpoint. PASSIVE never blocks the writer.
-  const timer = setInterval(() => db.pragma('wal_checkpoint(PASSIVE)'), CHECKPOINT_INTERVAL_MS);
-  port.on('message', () => {
-    clearInterval(timer);
-    db.pragma('wal_checkpoint(PASSIVE)');
-    db.close();
-    port.close();
-  });
-  port.postMessage({ t: 'ready' } satisfies WriterResponse);
-} else {
-  // The checkpointer thread does this work; the high bound only matters if it fell behind.
-  db.pragma(`wal_autocheckpoint = ${WRITER_AUTOCHECKPOINT_PAGES}`);
-  startWriter();
-}
+// The checkpointer thread (queueWriter.ts) does this work; the high bound only matters if it fell behind.
+db.pragma(`wal_autocheckpoint = ${WRITER_AUTOCHECKPOINT_PAGES}`);
+startWriter();
 
 function startWriter(): void {
   const seal = createSealer({
