@@ -1,3 +1,4 @@
+import { PrivacySettings, RequestsList } from '../privacy';
 import { SecurityAlerts } from './SecurityAlerts';
 import { SessionsSection } from './SessionsSection';
 import { SettingsSection } from './SettingsSection';
@@ -17,6 +18,9 @@ export function AdminScreen(): React.JSX.Element {
       <UsersSection />
       <SessionsSection />
       <SettingsSection />
+      {/* Privacy: every open rights request with its deadline, the send guard and retention. */}
+      <RequestsList />
+      <PrivacySettings />
     </main>
   );
 }

@@ -1,8 +1,9 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
-import { keys, useConversation } from '../data/queries';
+import { keys, useConversation, useHasRole } from '../data/queries';
 import { useI18n } from '../i18n';
 import { formatNumber } from '../inbox';
+import { ConsentPanel, ExportButton, LegalHoldToggle, RequestsList } from '../privacy';
 import { useRpc } from '../rpc';
 
 export function ContactPanel({ conversationId, onClose }: { conversationId: number; onClose(): void }): React.JSX.Element | null {
@@ -10,6 +11,7 @@ export function ContactPanel({ conversationId, onClose }: { conversationId: numb
   const rpc = useRpc();
   const qc = useQueryClient();
   const conv = useConversation(conversationId);
+  const isAdmin = useHasRole('admin');
   const contact = conv.data?.contact;
   const [name, setName] = useState('');
   const [notes, setNotes] = useState('');
@@ -90,6 +92,15 @@ export function ContactPanel({ conversationId, onClose }: { conversationId: numb
           </p>
         ) : null}
       </form>
+      {/* Privacy: consent and the patient's requests; the legal hold and the export are the admin's. */}
+      <ConsentPanel contactId={contact.id} />
+      <RequestsList contactId={contact.id} />
+      {isAdmin ? (
+        <>
+          <LegalHoldToggle contactId={contact.id} />
+          <ExportButton contactId={contact.id} />
+        </>
+      ) : null}
     </aside>
   );
 }

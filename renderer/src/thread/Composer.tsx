@@ -7,6 +7,7 @@ import { keys, useTemplates, useHasRole } from '../data/queries';
 import { useI18n, type Strings } from '../i18n';
 import { useRpc } from '../rpc';
 import { useQuickReplies } from './quickReplies';
+import { SendGuard, useOutgoingCheck, type OutgoingCheck } from '../privacy';
 
 interface Props {
   conversationId: number;
@@ -25,6 +26,9 @@ export const Composer = memo(function Composer({ conversationId, window: win, re
   const qc = useQueryClient();
   const [text, setText] = useState('');
   const [showQuick, setShowQuick] = useState(false);
+  // The privacy send guard: what the core's detector found in the text about to go (nothing stored).
+  const [guard, setGuard] = useState<{ parts: string[]; check: OutgoingCheck } | null>(null);
+  const checkOutgoing = useOutgoingCheck();
   const inputRef = useRef<HTMLTextAreaElement>(null);
   const quick = useQuickReplies();
   const left = useTimeLeft(win.closesAt);
@@ -33,6 +37,7 @@ export const Composer = memo(function Composer({ conversationId, window: win, re
 
   useEffect(() => {
     setText('');
+    setGuard(null);
   }, [conversationId]);
   useEffect(() => {
     if (replyTo) inputRef.current?.focus();
@@ -62,9 +67,14 @@ export const Composer = memo(function Composer({ conversationId, window: win, re
   const tooLong = length > TEXT_LIMIT;
   const submit = (): void => {
     const body = text.trim();
-    if (body && !tooLong && !send.isPending && open) send.mutate([body]);
+    if (body && !tooLong && !send.isPending && open) guarded([body]);
   };
   const counterId = useId();
+  const guarded = (parts: string[]): void =>
+    void checkOutgoing(parts.join('\n')).then(
+      (check) => (check.findings.length > 0 ? setGuard({ parts, check }) : send.mutate(parts)),
+      () => send.mutate(parts), // the core checks again on send; its refusal shows as the send error
+    );
 
   const h = Math.floor(left / 3_600_000);
   const m = Math.floor((left % 3_600_000) / 60_000);
@@ -149,10 +159,24 @@ export const Composer = memo(function Composer({ conversationId, window: win, re
           {tooLong ? (
             <div className="too-long" role="alert" data-testid="too-long">
               <p>{t.tooLong(length - TEXT_LIMIT, splitMessage(text.trim()).length)}</p>
-              <button type="button" className="secondary" disabled={send.isPending || !open} onClick={() => send.mutate(splitMessage(text.trim()))}>
+              <button type="button" className="secondary" disabled={send.isPending || !open} onClick={() => guarded(splitMessage(text.trim()))}>
                 {t.sendAsParts(splitMessage(text.trim()).length)}
               </button>
             </div>
+          ) : null}
+          {guard ? (
+            <SendGuard
+              text={guard.parts.join('\n')}
+              check={guard.check}
+              onConfirm={() => {
+                send.mutate(guard.parts);
+                setGuard(null);
+              }}
+              onCancel={() => {
+                setGuard(null);
+                inputRef.current?.focus();
+              }}
+            />
           ) : null}
           {send.isError ? (
             <p className="form-error" role="alert">
