@@ -247,9 +247,9 @@ export function createHandlers(deps: HandlerDeps): Omit<Handlers, `${'auth' | 's
   function toMessageView(m: ThreadMessage, conversationId: number): MessageView {
     const replied = m.contextWamid ? getMessageByWamid(db, m.contextWamid) : null;
     const deleted = m.revokedAt !== null;
-    // What the desk sent is stored in its own request shape (shown by text and media); only what
-    // Meta delivered (the patient's messages, echoes from the clinic's phone) has Meta's shapes.
-    const metaShaped = m.direction === 'inbound' || m.origin === 'phone';
+    // What the desk sent is stored in its own request shape (shown by text and media); what Meta
+    // delivered (the patient's messages, echoes from the clinic's phone, call lines) has Meta's shapes.
+    const metaShaped = m.direction === 'inbound' || m.origin === 'phone' || m.type === 'call';
     const shape = deleted || !metaShaped ? { detail: null, referral: null } : presentMessage(m.type, m.content);
     return {
       id: m.id,
