@@ -67,7 +67,7 @@ describe("the admin's settings screen", () => {
 
   it('saves the admin’s own update server next to the organisation’s channel', async () => {
     await page.getByLabel('Update server').fill('https://updates.praktijk.example/clinic-inbox/');
-    await page.getByRole('button', { name: 'Save' }).click();
+    await page.locator('#section-updates').getByRole('button', { name: 'Save' }).click();
     await page.getByText('Saved.').waitFor();
     expect((await desk.admin('settings.overview', {})) as { updates: { url: string } }).toMatchObject({ updates: { url: 'https://updates.praktijk.example/clinic-inbox/', channel: 'early' } });
   });
