@@ -373,7 +373,9 @@ async function benchSockets(): Promise<void> {
   for (const ws of bareSockets) ws.terminate();
   bare.child.kill('SIGTERM');
 
+  // As deployed (relay/deploy): the compiled build, without the TypeScript loader.
   const relay = await RelayProcess.start({
+    compiled: true,
     env: { RELAY_LOG_LEVEL: 'warn', RELAY_UNSIGNED_BURST: '1000000', RELAY_UNSIGNED_RATE_PER_MINUTE: '1000000' },
   });
   // Thousands of enrolments straight through the store, in one transaction: the bench measures
@@ -427,7 +429,10 @@ function printTable(): void {
 }
 
 const started = Date.now();
+let reported = 0;
 function progress(what: string): void {
+  // Figures so far, as they come (a later step that fails or hangs does not lose them).
+  for (; reported < rows.length; reported += 1) process.stderr.write(`  = ${rows[reported]!.join(' | ')}\n`);
   process.stderr.write(`[${fmt((Date.now() - started) / 1000)} s] ${what}\n`);
 }
 progress("throughput");
@@ -442,6 +447,7 @@ if (process.env.BENCH_POSTGRES !== '0') {
   progress('PostgreSQL');
   await benchPostgres();
 }
+progress('done');
 printTable();
 process.stdout.write(`\nrelay bench finished in ${fmt((Date.now() - started) / 1000)} s\n`);
 process.exit(rows.every((r) => r[4] === '' || r[4].startsWith('PASS')) ? 0 : 1);

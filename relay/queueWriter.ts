@@ -82,7 +82,7 @@ export function createQueueWriter(init: WriterInit, hooks: { onBatch?: (size: nu
   const entry = workerEntry();
   // A small young generation: the writer allocates little per commit, and each isolate's default
   // semi-spaces would otherwise stay resident.
-  const worker = new Worker(entry.source, { eval: entry.eval, workerData: { ...init, role: 'writer' }, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
+  const worker = new Worker(entry.source, { eval: entry.eval, workerData: { ...init, role: 'writer' }, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
   // Checkpoints run on a thread of their own so no commit waits behind one. It needs only
   // better-sqlite3: plain JavaScript, no TypeScript loader and none of the relay's modules, so the
   // thread costs a few MB rather than a second copy of the writer.

@@ -45,6 +45,8 @@ export interface RelayProcessOptions {
   databaseUrl?: string;
   /** Another instance whose secrets (relay key, dedup key, app secrets, verify token) this one shares. */
   sameSecretsAs?: RelayProcess;
+  /** Run the compiled build (`relay/build.mjs` → dist/relay, as deployed) instead of the TypeScript through tsx. */
+  compiled?: boolean;
 }
 
 export class RelayProcess {
@@ -122,7 +124,9 @@ export class RelayProcess {
   }
 
   private spawn(port = 0): Promise<void> {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve'], {
+    if (this.opts.compiled) spawnSync(process.execPath, [join(ROOT, 'relay', 'build.mjs')], { cwd: ROOT, stdio: 'inherit' });
+    const args = this.opts.compiled ? ['--max-semi-space-size=1', join(ROOT, 'dist', 'relay', 'main.js'), 'serve'] : ['--import', 'tsx', MAIN, 'serve'];
+    const child = spawn(process.execPath, args, {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...this.env, RELAY_PORT: String(port) },
       stdio: ['ignore', 'pipe', 'pipe'],
