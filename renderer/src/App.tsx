@@ -5,6 +5,7 @@ import { AdminScreen } from './admin';
 import { SettingsScreen, useSettingsStrings } from './settings';
 import { BackupBanner, BackupScreen, useBackupStrings } from './backup';
 import { AuditScreen } from './audit';
+import { CalendarBanner } from './booking';
 import { ChoosePassword, codeOf, LockScreen, MyAccount, SignIn, TwoFactorRequired, useIdleLock, useSessionWatch } from './auth';
 import { ContactPanel } from './contact';
 import {
@@ -168,6 +169,7 @@ function Desk({ me, onSignOut, onLockedOut }: { me: SignedIn; onSignOut(): void;
         </header>
         <Banners relay={relay.data} whatsapp={whatsapp.data} appLinkUp={linkUp} onFixWhatsApp={() => setFixingWhatsApp(true)} onPairAgain={() => setFixingRelay(true)} />
         {isAdmin && view !== 'backups' ? <BackupBanner onOpen={() => setView('backups')} /> : null}
+        {isAdmin && view !== 'settings' ? <CalendarBanner onOpen={() => setView('settings')} /> : null}
         {view === 'inbox' ? <Inbox /> : view === 'settings' ? <SettingsScreen onOpenAdmin={() => setView('admin')} /> : view === 'admin' ? <AdminScreen /> : view === 'backups' ? <BackupScreen /> : <AuditScreen />}
       </div>
     );

@@ -13,7 +13,7 @@ import pino from 'pino';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { build } from 'vite';
 import type { HashCost } from '../../electron/core/accounts/passwords';
-import { createCore, type CoreHandle } from '../../electron/core/createCore';
+import { createCore, type CoreHandle, type CreateCoreOptions } from '../../electron/core/createCore';
 import { createGraphSimulator, type GraphSimulator, type SimTemplate } from '../../electron/core/testing/graphSimulator';
 import { adminConnection, IT_ADMIN, rpc, signIn, TEST_HASH_COST, TEST_PASSWORD, type Person } from '../../electron/core/testing/users';
 import { createWebHarness, type WebHarness } from '../../electron/core/testing/webHarness';
@@ -88,6 +88,8 @@ export interface StackOptions {
   passwordHashCost?: HashCost;
   /** A managed policy file for the core (none by default: the machine's own is never read by tests). */
   policyPath?: string | null;
+  /** More core options (the Google simulator's endpoints, CA certificates for event subscribers). */
+  core?: Partial<CreateCoreOptions>;
 }
 
 export async function startStack(opts: StackOptions): Promise<Stack> {
@@ -110,7 +112,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   await sim.listen(0);
   const dataDir = opts.dataDir ?? join(workDir, 'core');
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const core = await createCore({ dataDir, logger, graph: { baseUrl: sim.url }, policyPath: opts.policyPath ?? null, ...(opts.passwordHashCost ? { passwordHashCost: opts.passwordHashCost } : {}) });
+  const core = await createCore({ dataDir, logger, graph: { baseUrl: sim.url }, policyPath: opts.policyPath ?? null, ...(opts.passwordHashCost ? { passwordHashCost: opts.passwordHashCost } : {}), ...opts.core });
   const harness = createWebHarness({ core, rendererDir: opts.rendererDir, logger });
   const url = await harness.listen(0);
   return {
@@ -231,6 +233,8 @@ export interface DeskOptions {
   clock?: boolean;
   /** A managed policy file the core reads at start. */
   policyPath?: string;
+  /** More core options (the Google simulator's endpoints, CA certificates for event subscribers). */
+  core?: Partial<CreateCoreOptions>;
 }
 
 /**
@@ -240,7 +244,7 @@ export interface DeskOptions {
 export async function openDesk(opts: DeskOptions = {}): Promise<Desk> {
   const rendererDir = mkdtempSync(join(tmpdir(), 'clinic-renderer-'));
   await buildRenderer(rendererDir);
-  const stack = await startStack({ rendererDir, passwordHashCost: TEST_HASH_COST, policyPath: opts.policyPath ?? null });
+  const stack = await startStack({ rendererDir, passwordHashCost: TEST_HASH_COST, policyPath: opts.policyPath ?? null, ...(opts.core ? { core: opts.core } : {}) });
   const admin = async (method: string, params: unknown): Promise<unknown> => rpc(await adminConnection(stack.core), method as never, params);
   const as = (person: Person): Promise<Connection> => signIn(stack.core, person);
   if (opts.firstAdmin !== false) await adminConnection(stack.core);

@@ -5,6 +5,7 @@ import { flattenMessages, keys, useConversation, useMessages, useWhoami } from '
 import { useI18n } from '../i18n';
 import { contactLabel, ErrorState } from '../inbox';
 import { markPainted } from '../perf/marks';
+import { BookButton } from '../booking';
 import { useRpc } from '../rpc';
 import { Composer } from './Composer';
 import { MessageBubble } from './MessageBubble';
@@ -99,6 +100,7 @@ export function ThreadView({ conversationId, focusMessageId, contactOpen, onTogg
           <button type="button" className="secondary" aria-expanded={contactOpen} aria-controls="contact-panel" onClick={onToggleContact}>
             {t.contactPanel}
           </button>
+          <BookButton conversationId={conversationId} />
         </div>
       </header>
       {reopened ? (
