@@ -239,6 +239,9 @@ export function createRelayLink(deps: RelayLinkDeps): RelayLink {
       try {
         while (inbox.length > 0 && socket === ws && ws.readyState === WebSocket.OPEN) {
           await inbox[0]!.opened;
+          // One turn of the event loop: deliveries whose opening finished meanwhile join this
+          // transaction, so a backlog commits in batches (one disk sync each) rather than one by one.
+          await new Promise<void>((resolve) => setImmediate(resolve));
           const batch: Arriving[] = [];
           while (inbox.length > 0 && batch.length < MAX_BATCH && inbox[0]!.settled) batch.push(inbox.shift()!);
           const ready = batch.flatMap((d) => (d.ready ? [d.ready] : []));
