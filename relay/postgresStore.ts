@@ -7,7 +7,7 @@
  */
 import pg from 'pg';
 import { x25519KeyPairFromPrivate, x25519PrivateFromRaw } from './crypto/hpke';
-import { createDedupHasher, createRecipients, sealPart, type PartOutcome } from './intake';
+import { createDedupHasher, createRecipients, sealPart, type PartOutcome, type TenantPart } from './intake';
 import type { RelayStore, StoreOptions, StoreSignal } from './relayStore';
 import {
   decideLease,
@@ -108,6 +108,8 @@ export const PG_MIGRATIONS: { version: number; sql: string }[] = [
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS.at(-1)!.version;
 
 const ENVELOPES_CHANNEL = 'relay_envelopes';
+/** Webhooks per group commit at most (a bigger backlog waits for the next group). */
+const MAX_GROUP = 64;
 const LEASES_CHANNEL = 'relay_leases';
 /** Any constant: migrations of concurrent instances (or operators) run one at a time. */
 const MIGRATION_LOCK = 0x72656c61;
@@ -263,6 +265,85 @@ export async function openPostgresStore(url: string, opts: StoreOptions = {}): P
   };
   await listen();
 
+  // Group commit: webhooks that arrive while a transaction is in flight go into the next one, so
+  // they share its round trips, its row locks and its commit (one WAL flush for the group).
+  interface Pending {
+    parts: TenantPart[];
+    receivedAt: number;
+    resolve: (outcomes: PartOutcome[]) => void;
+    reject: (err: Error) => void;
+  }
+  let pending: Pending[] = [];
+  let committing = false;
+  const kick = () => {
+    if (committing || pending.length === 0) return;
+    committing = true;
+    const batch = pending.slice(0, MAX_GROUP);
+    pending = pending.slice(MAX_GROUP);
+    const started = performance.now();
+    commitGroup(batch).then(
+      (results) => {
+        opts.onBatch?.(batch.length, (performance.now() - started) / 1000);
+        batch.forEach((p, i) => p.resolve(results[i]!));
+      },
+      (err: Error) => batch.forEach((p) => p.reject(err)),
+    ).finally(() => {
+      committing = false;
+      kick();
+    });
+  };
+
+  /** Seals and queues every part of every webhook of the group in one transaction. */
+  const commitGroup = (batch: Pending[]) =>
+    tx(async (c) => {
+      const results = batch.map((p) => new Array<PartOutcome>(p.parts.length));
+      // Appliance rows are locked in tenant order (stable, so one clinic's webhooks keep their
+      // order), so two groups on two instances never deadlock.
+      const items = batch.flatMap((p, w) => p.parts.map((part, i) => ({ w, i, part, receivedAt: p.receivedAt })));
+      items.sort((x, y) => (x.part.tenantId < y.part.tenantId ? -1 : x.part.tenantId > y.part.tenantId ? 1 : 0));
+      for (const { w, i, part, receivedAt } of items) {
+        const keys = part.items.map((item) => dedupHash!(part.tenantId, item));
+        const distinct = new Set(keys.map((k) => k.toString('base64'))).size;
+        // Takes the seq and locks the appliance row: concurrent webhooks for this clinic, on any
+        // instance, wait here until this one commits (seq order is commit order). A duplicate
+        // leaves a gap in the seqs, which delivery allows.
+        const appliance = (
+          await q<{ id: string; tenant_id: string; encryption_public_key: Buffer; envelope_version: number; seq: number }>(
+            `UPDATE appliances SET next_seq = next_seq + 1 WHERE tenant_id = $1 AND revoked_at IS NULL
+             RETURNING id, tenant_id, encryption_public_key, envelope_version, next_seq - 1 AS seq`,
+            [part.tenantId],
+            c,
+          )
+        )[0];
+        // Read after the lock: a retry committed meanwhile by another instance (or earlier in this
+        // group) is seen.
+        const seen = (await q<{ n: number }>('SELECT count(*) AS n FROM dedup WHERE key_hash = ANY($1)', [keys], c))[0]!.n;
+        if (seen === distinct) {
+          results[w]![i] = { tenantId: part.tenantId, outcome: 'duplicate' };
+          continue;
+        }
+        if (!appliance) {
+          results[w]![i] = { tenantId: part.tenantId, outcome: 'no_appliance' };
+          continue;
+        }
+        let sealed: ReturnType<typeof sealPart>;
+        try {
+          sealed = sealPart(prepare!(appliance), part, appliance.seq, receivedAt);
+        } catch {
+          results[w]![i] = { tenantId: part.tenantId, outcome: 'unsealable', applianceId: appliance.id };
+          continue;
+        }
+        await c.query(
+          `WITH e AS (INSERT INTO envelopes (appliance_id, seq, tenant_id, received_at, enc, ct, epoch) VALUES ($1, $2, $3, $4, $5, $6, $8)),
+                d AS (INSERT INTO dedup (key_hash, seen_at) SELECT k, $4 FROM unnest($7::bytea[]) AS k ON CONFLICT DO NOTHING)
+           SELECT pg_notify('${ENVELOPES_CHANNEL}', $1)`,
+          [appliance.id, appliance.seq, part.tenantId, receivedAt, sealed.enc, sealed.ct, keys, sealed.epoch],
+        );
+        results[w]![i] = { tenantId: part.tenantId, outcome: 'queued', applianceId: appliance.id, seq: appliance.seq };
+      }
+      return results;
+    });
+
   const store: RelayStore = {
     kind: 'postgres',
     shared: true,
@@ -371,51 +452,9 @@ export async function openPostgresStore(url: string, opts: StoreOptions = {}): P
 
     commit(parts, receivedAt) {
       if (!prepare || !dedupHash) return Promise.reject(new Error('this store was opened without sealing keys (operator mode)'));
-      return tx(async (c) => {
-        const outcomes: PartOutcome[] = new Array<PartOutcome>(parts.length);
-        // Appliance rows are locked in tenant order, so two webhooks for the same clinics never deadlock.
-        const order = parts.map((_, i) => i).sort((a, b) => (parts[a]!.tenantId < parts[b]!.tenantId ? -1 : parts[a]!.tenantId > parts[b]!.tenantId ? 1 : 0));
-        for (const i of order) {
-          const part = parts[i]!;
-          const keys = part.items.map((item) => dedupHash(part.tenantId, item));
-          const distinct = new Set(keys.map((k) => k.toString('base64'))).size;
-          // Takes the seq and locks the appliance row: concurrent webhooks for this clinic, on any
-          // instance, wait here until this one commits (seq order is commit order). A duplicate
-          // leaves a gap in the seqs, which delivery allows.
-          const appliance = (
-            await q<{ id: string; tenant_id: string; encryption_public_key: Buffer; envelope_version: number; seq: number }>(
-              `UPDATE appliances SET next_seq = next_seq + 1 WHERE tenant_id = $1 AND revoked_at IS NULL
-               RETURNING id, tenant_id, encryption_public_key, envelope_version, next_seq - 1 AS seq`,
-              [part.tenantId],
-              c,
-            )
-          )[0];
-          // Read after the lock: a retry committed meanwhile by another instance is seen.
-          const seen = (await q<{ n: number }>('SELECT count(*) AS n FROM dedup WHERE key_hash = ANY($1)', [keys], c))[0]!.n;
-          if (seen === distinct) {
-            outcomes[i] = { tenantId: part.tenantId, outcome: 'duplicate' };
-            continue;
-          }
-          if (!appliance) {
-            outcomes[i] = { tenantId: part.tenantId, outcome: 'no_appliance' };
-            continue;
-          }
-          let sealed: ReturnType<typeof sealPart>;
-          try {
-            sealed = sealPart(prepare(appliance), part, appliance.seq, receivedAt);
-          } catch {
-            outcomes[i] = { tenantId: part.tenantId, outcome: 'unsealable', applianceId: appliance.id };
-            continue;
-          }
-          await c.query(
-            `WITH e AS (INSERT INTO envelopes (appliance_id, seq, tenant_id, received_at, enc, ct, epoch) VALUES ($1, $2, $3, $4, $5, $6, $8)),
-                  d AS (INSERT INTO dedup (key_hash, seen_at) SELECT k, $4 FROM unnest($7::bytea[]) AS k ON CONFLICT DO NOTHING)
-             SELECT pg_notify('${ENVELOPES_CHANNEL}', $1)`,
-            [appliance.id, appliance.seq, part.tenantId, receivedAt, sealed.enc, sealed.ct, keys, sealed.epoch],
-          );
-          outcomes[i] = { tenantId: part.tenantId, outcome: 'queued', applianceId: appliance.id, seq: appliance.seq };
-        }
-        return outcomes;
+      return new Promise<PartOutcome[]>((resolve, reject) => {
+        pending.push({ parts, receivedAt, resolve, reject });
+        kick();
       });
     },
     envelopesAfter: (id, after, limit) =>
