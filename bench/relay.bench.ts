@@ -435,17 +435,19 @@ function progress(what: string): void {
   for (; reported < rows.length; reported += 1) process.stderr.write(`  = ${rows[reported]!.join(' | ')}\n`);
   process.stderr.write(`[${fmt((Date.now() - started) / 1000)} s] ${what}\n`);
 }
-progress("throughput");
-await benchThroughput();
-progress('latency');
-await benchLatency();
-progress('throughput by wrk');
-await benchWrk();
-progress('sockets');
-await benchSockets();
-if (process.env.BENCH_POSTGRES !== '0') {
-  progress('PostgreSQL');
-  await benchPostgres();
+// BENCH_ONLY=throughput,latency,wrk,sockets,postgres runs some steps only (all by default).
+const only = new Set((process.env.BENCH_ONLY ?? 'throughput,latency,wrk,sockets,postgres').split(','));
+const steps: [string, () => Promise<void>][] = [
+  ['throughput', benchThroughput],
+  ['latency', benchLatency],
+  ['wrk', benchWrk],
+  ['sockets', benchSockets],
+  ['postgres', benchPostgres],
+];
+for (const [name, step] of steps) {
+  if (!only.has(name)) continue;
+  progress(name);
+  await step();
 }
 progress('done');
 printTable();
