@@ -97,6 +97,14 @@ describe('privacy at the desk', () => {
     await panel.getByText('Export everything about this patient').waitFor();
     await screenshot(page, 'privacy-04-admin-contact');
     await axeClean();
+
+    await page.getByRole('button', { name: 'Users & sessions' }).click();
+    const admin = page.getByTestId('admin-screen');
+    await admin.getByRole('heading', { name: 'Patients’ requests' }).waitFor({ timeout: 10_000 });
+    await admin.getByRole('heading', { name: 'Privacy', exact: true }).waitFor();
+    await admin.getByRole('group', { name: 'When a message contains personal data' }).waitFor();
+    await screenshot(page, 'privacy-05-admin-screen');
+    await axeClean();
     expect(await browser.cspViolations()).toEqual([]);
   });
 });
