@@ -110,7 +110,9 @@ export function createCalendar(deps: CalendarDeps): CalendarService {
     return run;
   };
 
-  const settings = () => loadCalendarSettings(db);
+  // Read on every booking and slot list: kept in memory, replaced when an admin saves.
+  let cachedSettings: CalendarSettings | null = null;
+  const settings = (): CalendarSettings => (cachedSettings ??= loadCalendarSettings(db));
   const connection = () => loadConnection(db);
   const setConnection = (record: ConnectionRecord) => {
     saveConnection(db, record, now());
@@ -201,8 +203,9 @@ export function createCalendar(deps: CalendarDeps): CalendarService {
     const end = start + rules.slotMinutes * 60_000;
     if (start <= now()) throw new CodedError('VALIDATION_FAILED', 'That time has already passed; pick another slot.');
     if (start > now() + BOOKING_HORIZON_DAYS * DAY_MS) throw new CodedError('VALIDATION_FAILED', `Slots can be booked up to ${BOOKING_HORIZON_DAYS} days ahead.`);
-    const from = start - DAY_MS;
-    const to = end + DAY_MS;
+    // The slot's own surroundings: enough for the grid check and the buffer.
+    const from = start - 12 * 3_600_000;
+    const to = end + 12 * 3_600_000;
     if (!freeSlots(rules, [], from, to).some((s) => s.start === start)) throw new CodedError('VALIDATION_FAILED', 'That time is not a bookable slot (outside opening hours or off the slot grid).');
     let busy = await busyOf(calendarId, from, to);
     if (ignore) busy = busy.filter((b) => !(b.start === ignore.start && b.end === ignore.end));
@@ -280,12 +283,14 @@ export function createCalendar(deps: CalendarDeps): CalendarService {
       if (next.rules.hours.some((h) => h.to <= h.from)) throw new CodedError('VALIDATION_FAILED', 'Each opening period must end after it starts.');
       if (new Set(next.calendars.map((c) => c.id)).size !== next.calendars.length) throw new CodedError('VALIDATION_FAILED', 'Each bookable calendar may be listed once.');
       saveCalendarSettings(db, next, now());
+      cachedSettings = next;
       return next;
     },
     async connect(clientId, clientSecret) {
       pending?.cancel();
       const s = settings();
       saveCalendarSettings(db, { ...s, clientId }, now());
+      cachedSettings = { ...s, clientId };
       const config = { endpoints, clientId, clientSecret };
       const consent = await beginConsent(config, GOOGLE_CALENDAR_SCOPES);
       pending = consent;

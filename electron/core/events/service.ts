@@ -238,6 +238,26 @@ export function createEvents(deps: EventsDeps): EventsService {
     });
   }
 
+  // Outcomes are written in batches (one transaction per ~200 or per pass), not one commit per POST:
+  // a crash before the write only means those events go again (at least once).
+  type Outcome = { kind: 'delivered' | 'retry' | 'failed'; id: number; attempt: Attempt; at: number; next?: number };
+  let outcomes: Outcome[] = [];
+  const writeOutcomes = db.transaction((batch: Outcome[]) => {
+    for (const o of batch) {
+      if (o.kind === 'delivered') markDelivered().run(o.attempt.statusCode, o.attempt.latencyMs, o.at, o.id);
+      else if (o.kind === 'failed') markFailed().run(o.attempt.statusCode, o.attempt.latencyMs, o.attempt.error, o.id);
+      else markRetry().run(o.attempt.statusCode, o.attempt.latencyMs, o.attempt.error, o.next!, o.id);
+    }
+  });
+  const record = (o: Outcome) => {
+    outcomes.push(o);
+    if (outcomes.length >= 200) flushOutcomes();
+  };
+  function flushOutcomes(): void {
+    const batch = outcomes;
+    outcomes = [];
+    if (batch.length > 0) writeOutcomes(batch);
+  }
   const markDelivered = () => stmt(db, `UPDATE event_deliveries SET status = 'delivered', body = NULL, attempts = attempts + 1, last_status_code = ?, latency_ms = ?, last_error = NULL, delivered_at = ?, next_attempt_at = NULL WHERE id = ?`);
   const markRetry = () => stmt(db, `UPDATE event_deliveries SET attempts = attempts + 1, last_status_code = ?, latency_ms = ?, last_error = ?, next_attempt_at = ? WHERE id = ?`);
   const markFailed = () => stmt(db, `UPDATE event_deliveries SET status = 'failed', body = NULL, attempts = attempts + 1, last_status_code = ?, latency_ms = ?, last_error = ?, next_attempt_at = NULL WHERE id = ?`);
@@ -251,18 +271,18 @@ export function createEvents(deps: EventsDeps): EventsService {
       const attempt = await post(sub, d);
       const at = now();
       if (attempt.error === null) {
-        markDelivered().run(attempt.statusCode, attempt.latencyMs, at, d.id);
+        record({ kind: 'delivered', id: d.id, attempt, at });
         if (d.contact_id !== null) delivered.add(d.contact_id);
         sent++;
         continue;
       }
       const next = at + backoffMs(d.attempts + 1);
       if (next - d.created_at > retryWindow) {
-        markFailed().run(attempt.statusCode, attempt.latencyMs, attempt.error, d.id);
+        record({ kind: 'failed', id: d.id, attempt, at });
         log.warn({ subscriptionId: sub.id, deliveryId: d.id, attempts: d.attempts + 1 }, 'event delivery failed for good');
         continue;
       }
-      markRetry().run(attempt.statusCode, attempt.latencyMs, attempt.error, next, d.id);
+      record({ kind: 'retry', id: d.id, attempt, at, next });
       break;
     }
     return sent;
@@ -283,6 +303,7 @@ export function createEvents(deps: EventsDeps): EventsService {
           while (next < keys.length) total += await drainKey(sub, keys[next++]!, delivered);
         }),
       );
+      flushOutcomes();
       // Patient data left the computer: one export entry per subscriber and pass, naming the patients.
       if (delivered.size > 0) {
         deps.audit({ userId: 'system', displayName: 'Clinic Inbox', role: '-', sessionId: null, action: 'export', method: 'events.deliver', contactIds: [...delivered], origin: 'core', outcome: 'ok', reason: `event subscription ${sub.id}` });

@@ -80,8 +80,10 @@ export interface GoogleSimulator {
   readonly revocations: string[];
   /** Scopes of the grants issued, newest last. */
   readonly grantedScopes: string[][];
-  /** Calendar API calls, newest last (`POST freeBusy`, `POST events`, …). */
-  readonly apiCalls: { method: string; route: string; status: number }[];
+  /** Calendar API calls, newest last (`POST freeBusy`, `POST events`, …), with the simulator's own time handling each. */
+  readonly apiCalls: { method: string; route: string; status: number; ms: number }[];
+  /** Token endpoint calls with the simulator's own time (the benchmark subtracts it). */
+  readonly tokenCalls: { ms: number }[];
   activeGrants(): number;
   close(): Promise<void>;
 }
@@ -144,7 +146,8 @@ export async function startGoogleSimulator(options: { clientId?: string; clientS
   const tokenExchanges: TokenExchange[] = [];
   const revocations: string[] = [];
   const grantedScopes: string[][] = [];
-  const apiCalls: { method: string; route: string; status: number }[] = [];
+  const apiCalls: { method: string; route: string; status: number; ms: number }[] = [];
+  const tokenCalls: { ms: number }[] = [];
   const knownScopes = new Set(FULL_CALENDAR_SCOPES);
   let expireNext = false;
 
@@ -405,13 +408,18 @@ export async function startGoogleSimulator(options: { clientId?: string; clientS
 
   const sockets = new Set<Socket>();
   const server = createServer((req, res) => {
+    const started = performance.now();
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://127.0.0.1');
       const path = url.pathname;
       try {
         if (req.method === 'GET' && path === '/o/oauth2/v2/auth') return await authorize(url, res);
         if (req.method === 'POST' && path === '/o/oauth2/v2/auth/approve') return approve(new URLSearchParams(await readBody(req)), res);
-        if (req.method === 'POST' && path === '/token') return token(new URLSearchParams(await readBody(req)), res);
+        if (req.method === 'POST' && path === '/token') {
+          token(new URLSearchParams(await readBody(req)), res);
+          tokenCalls.push({ ms: performance.now() - started });
+          return;
+        }
         if (req.method === 'POST' && path === '/revoke') {
           const form = new URLSearchParams(await readBody(req));
           return revoke(url.searchParams.get('token') ?? form.get('token') ?? '', res);
@@ -419,7 +427,7 @@ export async function startGoogleSimulator(options: { clientId?: string; clientS
         if (path.startsWith('/calendar/v3/')) {
           const route = path.slice('/calendar/v3/'.length);
           const status = await calendarApi(req, res, route);
-          apiCalls.push({ method: req.method ?? 'GET', route: route.startsWith('calendars/') ? route.replace(/\/events\/[^/]+$/, '/events/{id}') : route, status });
+          apiCalls.push({ method: req.method ?? 'GET', route: route.startsWith('calendars/') ? route.replace(/\/events\/[^/]+$/, '/events/{id}') : route, status, ms: performance.now() - started });
           return;
         }
         googleError(res, 404, 'Not Found', 'notFound', 'NOT_FOUND');
@@ -469,6 +477,7 @@ export async function startGoogleSimulator(options: { clientId?: string; clientS
     revocations,
     grantedScopes,
     apiCalls,
+    tokenCalls,
     activeGrants: () => grants.filter((g) => !g.revoked).length,
     async close() {
       for (const s of sockets) s.destroy();

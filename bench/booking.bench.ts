@@ -1,0 +1,165 @@
+// Booking and events (issue 14), each against a baseline in the same run.
+// 1. Booking round trip through a real connection to a real core against the Google simulator:
+//    free/busy re-check, event insert, the booking stored and audited. The appliance's own share is
+//    the wall time minus the simulator's own handling time of the calls it made. Target: p95 < 20 ms.
+// 2. Event fan-out: a backlog at a real relay drained by a core with no subscription and by one with
+//    a local HTTPS subscriber to message.received, same size, same run. Targets: ingest ratio
+//    ≥ 0.9, and the subscriber receives at least 1,000 events/s.
+import { fork } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RelayProcess } from '../relay/testing/relayProcess';
+import { createCore } from '../electron/core/createCore';
+import { startGoogleSimulator, SIM_CLIENT_ID } from '../electron/core/testing/googleSimulator';
+import { startSeededCore } from '../electron/core/testing/seededCore';
+import { adminConnection, rpc, signIn } from '../electron/core/testing/users';
+import { quietLogger, startPairedCore, waitFor } from '../tests/helpers';
+import { percentiles } from './stats';
+
+const BOOKINGS = Number(process.env['BENCH_BOOKINGS'] ?? 200);
+const MESSAGES = Number(process.env['BENCH_FANOUT_MESSAGES'] ?? 10_000);
+const PER_WEBHOOK = 10;
+const progress = (line: string) => process.stderr.write(`booking bench: ${line}\n`);
+
+async function bookingRoundTrip(): Promise<Record<string, unknown>[]> {
+  const sim = await startGoogleSimulator();
+  const s = await startSeededCore({ core: { google: sim.endpoints() } });
+  try {
+    const admin = await adminConnection(s.core);
+    const { authorizeUrl } = await rpc(admin, 'calendar.connect', { clientId: SIM_CLIENT_ID });
+    await fetch(await sim.consent(authorizeUrl));
+    await waitFor('connected', async () => (await rpc(admin, 'calendar.status')).state === 'connected');
+    await rpc(admin, 'calendar.updateSettings', {
+      calendars: [{ id: 'primary', label: 'Room 1' }],
+      rules: { slotMinutes: 5, bufferMinutes: 0, timeZone: 'UTC', hours: [0, 1, 2, 3, 4, 5, 6].map((day) => ({ day, from: '00:00', to: '23:55' })) },
+    });
+    const desk = await signIn(s.core, { username: 'bench-desk', displayName: 'Bench Desk', roles: ['receptionist'] });
+    const [p1] = s.patients;
+    const slots = (await rpc(desk, 'calendar.slots', { conversationId: p1.conversationId })).calendars[0]!.slots;
+    // Some busy periods at Google, as a real diary has.
+    for (let i = 0; i < 200; i++) sim.addBusy('primary', slots[BOOKINGS + 20 + 2 * i]!.start, slots[BOOKINGS + 20 + 2 * i]!.end);
+    const wall: number[] = [];
+    const own: number[] = [];
+    const simulator: number[] = [];
+    for (let i = 0; i < BOOKINGS + 10; i++) {
+      const calls = sim.apiCalls.length;
+      const tokens = sim.tokenCalls.length;
+      const t0 = performance.now();
+      await rpc(desk, 'calendar.book', { conversationId: p1.conversationId, calendarId: 'primary', start: slots[i]!.start });
+      const ms = performance.now() - t0;
+      const simMs = sim.apiCalls.slice(calls).reduce((a, c) => a + c.ms, 0) + sim.tokenCalls.slice(tokens).reduce((a, c) => a + c.ms, 0);
+      if (i < 10) continue; // warm-up: first token refresh, JIT
+      wall.push(ms);
+      simulator.push(simMs);
+      own.push(ms - simMs);
+    }
+    const w = percentiles(wall);
+    const o = percentiles(own);
+    const g = percentiles(simulator);
+    return [
+      { measure: 'booking round trip, wall (ms)', p50: w.p50.toFixed(2), p95: w.p95.toFixed(2), target: '—' },
+      { measure: '  of which the simulator (ms)', p50: g.p50.toFixed(2), p95: g.p95.toFixed(2), target: 'baseline' },
+      { measure: '  the appliance’s own share (ms)', p50: o.p50.toFixed(2), p95: o.p95.toFixed(2), target: o.p95 < 20 ? 'met (< 20 ms p95)' : 'MISSED (< 20 ms p95)' },
+    ];
+  } finally {
+    await s.stop();
+    await sim.close();
+  }
+}
+
+function webhook(phone: string, first: number, tag: string): string {
+  const messages = [];
+  for (let i = first; i < Math.min(first + PER_WEBHOOK, MESSAGES); i++) {
+    messages.push({ from: `49151${String(i % 2000).padStart(7, '0')}`, id: `wamid.FAN-${tag}-${i}`, timestamp: String(1760000000 + i), type: 'text', text: { body: `Termin ${i} bitte verschieben` } });
+  }
+  const contacts = messages.map((m) => ({ profile: { name: 'Patient' }, wa_id: m.from }));
+  return JSON.stringify({
+    object: 'whatsapp_business_account',
+    entry: [{ id: '100000000000001', changes: [{ field: 'messages', value: { messaging_product: 'whatsapp', metadata: { display_phone_number: phone, phone_number_id: phone }, contacts, messages } }] }],
+  });
+}
+
+async function fill(relay: RelayProcess, phone: string, tag: string): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next < MESSAGES) {
+        const first = next;
+        next += PER_WEBHOOK;
+        const res = await relay.postWebhook(webhook(phone, first, tag));
+        if (res.status !== 200) throw new Error(`relay answered ${res.status}`);
+      }
+    }),
+  );
+}
+
+/** The subscriber in a child process, so its TLS and parsing do not share the core's thread. */
+async function subscriberProcess(): Promise<{ url: string; cert: string; count(): Promise<number>; close(): Promise<void> }> {
+  const child = fork(join(import.meta.dirname, '..', 'electron', 'core', 'testing', 'eventSubscriberMain.ts'), { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const first = await new Promise<{ url: string; cert: string }>((resolve) => child.once('message', (m) => resolve(m as { url: string; cert: string })));
+  return {
+    ...first,
+    count: () =>
+      new Promise<number>((resolve) => {
+        child.once('message', (m) => resolve((m as { count: number }).count));
+        child.send('count');
+      }),
+    close: async () => {
+      child.send('stop');
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
+}
+
+async function fanOut(): Promise<Record<string, unknown>[]> {
+  const relay = await RelayProcess.start();
+  const subscriber = await subscriberProcess();
+  const dirs = [mkdtempSync(join(tmpdir(), 'clinic-bench-fan-a-')), mkdtempSync(join(tmpdir(), 'clinic-bench-fan-b-'))] as const;
+  const phones = ['110000000000001', '110000000000002'] as const;
+  try {
+    await relay.createTenant({ tenantId: 'plain', phoneNumberIds: [phones[0]] });
+    await relay.createTenant({ tenantId: 'subscribed', phoneNumberIds: [phones[1]] });
+    const coreOptions = { events: { ca: subscriber.cert } };
+    await (await startPairedCore(relay, 'plain', { dataDir: dirs[0] })).close();
+    const paired = await startPairedCore(relay, 'subscribed', { dataDir: dirs[1], ...coreOptions });
+    await rpc(await adminConnection(paired), 'events.create', { url: subscriber.url, events: ['message.received'] });
+    await paired.close();
+
+    const drain = async (i: 0 | 1, tenant: string): Promise<{ ingest: number; delivered: number; fanOutSeconds: number }> => {
+      await fill(relay, phones[i], tenant);
+      progress(`${tenant}: backlog of ${MESSAGES} at the relay`);
+      const before = await subscriber.count();
+      const t0 = performance.now();
+      const core = await createCore({ dataDir: dirs[i], logger: quietLogger(), graph: { baseUrl: 'http://127.0.0.1:9' }, ...(i === 1 ? coreOptions : {}) });
+      await waitFor('backlog drained', () => relay.queued(tenant) === 0, 600_000);
+      const ingestSeconds = (performance.now() - t0) / 1000;
+      if (i === 1) await waitFor('events delivered', async () => (await subscriber.count()) - before >= MESSAGES, 600_000);
+      const fanOutSeconds = (performance.now() - t0) / 1000;
+      await core.close();
+      return { ingest: MESSAGES / ingestSeconds, delivered: (await subscriber.count()) - before, fanOutSeconds };
+    };
+    const plain = await drain(0, 'plain');
+    progress(`plain: ${Math.round(plain.ingest)} messages/s`);
+    const subscribed = await drain(1, 'subscribed');
+    progress(`subscribed: ${Math.round(subscribed.ingest)} messages/s, ${subscribed.delivered} events`);
+    const ratio = subscribed.ingest / plain.ingest;
+    const rate = subscribed.delivered / subscribed.fanOutSeconds;
+    return [
+      { measure: 'ingest, no subscription (messages/s)', value: Math.round(plain.ingest), target: 'baseline' },
+      { measure: 'ingest, one HTTPS subscriber (messages/s)', value: Math.round(subscribed.ingest), target: '—' },
+      { measure: 'ratio with / without', value: ratio.toFixed(2), target: ratio >= 0.9 ? 'met (≥ 0.9)' : 'MISSED (≥ 0.9)' },
+      { measure: 'events delivered, signed, to the subscriber (events/s, core start to last event)', value: Math.round(rate), target: rate >= 1000 ? 'met (≥ 1,000)' : 'MISSED (≥ 1,000)' },
+    ];
+  } finally {
+    await subscriber.close();
+    await relay.stop();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
+}
+
+progress('booking round trip');
+console.table(await bookingRoundTrip());
+progress('event fan-out');
+console.table(await fanOut());
+console.log(`bookings: ${BOOKINGS} after 10 warm-up; fan-out: ${MESSAGES} messages per run from 2,000 patients, ${PER_WEBHOOK} per webhook`);
