@@ -33,6 +33,10 @@ export function signEvent(secret: string, raw: Buffer | string): string {
   return `sha256=${createHmac('sha256', secret).update(raw).digest('hex')}`;
 }
 
+/** Events gathered before they are written: at most this long or this many. */
+const FLUSH_MS = 25;
+const FLUSH_EVENTS = 500;
+
 /** Exponential from 2 s, capped at 1 h, with ±20 % jitter so a recovering subscriber is not hit at once. */
 export function backoffMs(attempt: number): number {
   const base = Math.min(3_600_000, 2000 * 2 ** Math.max(0, attempt - 1));
@@ -173,20 +177,25 @@ export function createEvents(deps: EventsDeps): EventsService {
   function publish(input: PublishInput): void {
     if (rows().length === 0) return;
     queued.push(input);
+    if (queued.length >= FLUSH_EVENTS) return writeQueued();
     if (flushScheduled) return;
     flushScheduled = true;
-    // Off the caller's path (an ingest commit, a booking): one transaction for everything queued this tick.
-    setImmediate(() => {
-      flushScheduled = false;
-      const batch = queued;
-      queued = [];
-      try {
-        flush(batch);
-        loop.kick();
-      } catch (err) {
-        log.error({ err: err instanceof Error ? err.name : 'error', events: batch.length }, 'events not queued');
-      }
-    });
+    // Off the caller's path (an ingest commit, a booking): one transaction for what gathered in a
+    // short while, so a busy ingest does not pay a second commit for every delivery.
+    setTimeout(writeQueued, FLUSH_MS).unref();
+  }
+
+  function writeQueued(): void {
+    flushScheduled = false;
+    const batch = queued;
+    queued = [];
+    if (batch.length === 0) return;
+    try {
+      flush(batch);
+      loop.kick();
+    } catch (err) {
+      log.error({ err: err instanceof Error ? err.name : 'error', events: batch.length }, 'events not queued');
+    }
   }
 
   function post(sub: SubscriptionRow, d: DeliveryRow): Promise<Attempt> {
@@ -404,13 +413,14 @@ export function createEvents(deps: EventsDeps): EventsService {
     },
     start: () => loop.start(),
     async stop() {
+      writeQueued();
       await loop.stop();
       httpsAgent.destroy();
       httpAgent.destroy();
     },
     deliverNow: async () => {
-      // Whatever was published this tick is written first; then passes until one has nothing left to send.
-      await new Promise((r) => setImmediate(r));
+      // Whatever was published is written first; then passes until one has nothing left to send.
+      writeQueued();
       let total = 0;
       for (let n = await loop.runOnce(); n > 0; n = await loop.runOnce()) total += n;
       return total;
