@@ -178,8 +178,9 @@ describe('three relay instances on one PostgreSQL', () => {
       await new Promise((r) => setTimeout(r, 1_500));
       const ready = await Promise.all(relays.map(async (r) => (await fetch(`${r.url}/readyz`)).status));
       expect(await relays[0]!.metric('relay_database_up')).toBe(0);
-      await pg.start();
+      // From here PostgreSQL may accept commits again (pg_ctl start returns only after it does).
       phase = 'back';
+      await pg.start();
       await appliance.waitUntil(() => [...status.values()].filter((s) => s === 200).length >= 150, 60_000, 'webhooks accepted again');
       stopAt = next;
       await workers;
