@@ -216,6 +216,12 @@ export function createCalendar(deps: CalendarDeps): CalendarService {
     return { start, end };
   }
 
+  function activeBooking(id: number): StoredBooking {
+    const b = getBooking(db, id);
+    if (!b || b.status !== 'booked') throw new CodedError('NOT_FOUND', 'There is no active booking with this id.');
+    return b;
+  }
+
   function changed(type: BookingEvent['type'], booking: StoredBooking): void {
     try {
       deps.onBooking?.({ type, booking });
@@ -364,8 +370,7 @@ export function createCalendar(deps: CalendarDeps): CalendarService {
       }),
     move: (p) =>
       serial(async () => {
-        const current = getBooking(db, p.bookingId);
-        if (!current || current.status !== 'booked') throw new CodedError('NOT_FOUND', 'There is no active booking with this id.');
+        const current = activeBooking(p.bookingId);
         const cal = calendarOf(p.calendarId ?? current.calendarId);
         const sameCalendar = cal.id === current.calendarId;
         const slot = await assertFree(cal.id, p.start, sameCalendar ? { start: current.start, end: current.end } : undefined);
@@ -387,8 +392,7 @@ export function createCalendar(deps: CalendarDeps): CalendarService {
       }),
     cancel: (p) =>
       serial(async () => {
-        const current = getBooking(db, p.bookingId);
-        if (!current || current.status !== 'booked') throw new CodedError('NOT_FOUND', 'There is no active booking with this id.');
+        const current = activeBooking(p.bookingId);
         await google((a) => a.deleteEvent(current.calendarId, current.googleEventId));
         cancelBooking(db, current.id, now());
         const booking = getBooking(db, current.id)!;
