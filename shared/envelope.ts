@@ -61,9 +61,9 @@ export function envelopeV2Info(binding: { tenantId: string; applianceId: string;
 
 /** The exporter context of one envelope: "clinic-inbox envelope" ‖ uint64be(seq). */
 export function envelopeV2ExporterContext(seq: number): Uint8Array {
-  const label = new TextEncoder().encode('clinic-inbox envelope');
+  const label = 'clinic-inbox envelope'; // ASCII: one byte per character
   const out = new Uint8Array(label.length + 8);
-  out.set(label, 0);
+  for (let i = 0; i < label.length; i += 1) out[i] = label.charCodeAt(i);
   new DataView(out.buffer).setBigUint64(label.length, BigInt(seq));
   return out;
 }
