@@ -116,5 +116,17 @@ describe('event subscriptions', () => {
     await s.core.events.deliverNow();
     expect(sub.received.at(-1)!.body).toMatchObject({ id: eventId, type: 'test', conversationId: null });
     expect(sub.verifies(sub.received.at(-1)!, secret)).toBe(true);
+
+    // Erasure: the patient's waiting events are dropped, and subscribers hear of the erasure.
+    await rpc(admin, 'events.update', { id: subscription.id, events: ['booking.created', 'contact.erased'] });
+    sub.down();
+    s.core.events.publish({ type: 'booking.created', conversationId: p1.conversationId, contactId: p1.contactId, data: { n: 'waiting' } });
+    await s.core.events.deliverNow();
+    sub.up();
+    await rpc(admin, 'privacy.eraseContact', { contactId: p1.contactId, reason: 'The patient asked to be forgotten' });
+    s.clock.advance(60_000);
+    await s.core.events.deliverNow();
+    expect(sub.received.at(-1)!.body).toMatchObject({ type: 'contact.erased', data: { contactId: p1.contactId } });
+    expect(sub.received.some((e) => e.body.data.n === 'waiting')).toBe(false);
   });
 });

@@ -59,5 +59,8 @@ export function observeHandlers(handlers: Handlers, events: EventsService, db: D
   wrap('privacy.recordConsent', ({ contactId, status }) => {
     if (status === 'opted_out') events.publish({ type: 'contact.opted_out', conversationId: null, contactId, data: { contactId } });
   });
-  wrap('privacy.eraseContact', ({ contactId }) => events.publish({ type: 'contact.erased', conversationId: null, contactId, data: { contactId } }));
+  wrap('privacy.eraseContact', ({ contactId }) => {
+    events.forgetContact(contactId);
+    events.publish({ type: 'contact.erased', conversationId: null, contactId, data: { contactId } });
+  });
 }

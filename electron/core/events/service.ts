@@ -111,6 +111,8 @@ export interface EventsService {
   deliveries(subscriptionId: number, limit: number): Delivery[];
   sendTest(id: number): string;
   publish(input: PublishInput): void;
+  /** An erased patient's events still waiting are dropped (what they carry must not leave any more). */
+  forgetContact(contactId: number): number;
   /** Watches the core's push events for what subscribers follow (messages, statuses, opt-outs). */
   observe<E extends RpcEventName>(event: E, payload: RpcEventPayload<E>): void;
   start(): void;
@@ -393,6 +395,10 @@ export function createEvents(deps: EventsDeps): EventsService {
       return eventId;
     },
     publish,
+    forgetContact(contactId) {
+      writeQueued();
+      return stmt(db, `DELETE FROM event_deliveries WHERE contact_id = ? AND status = 'pending'`).run(contactId).changes;
+    },
     observe(event, payload) {
       if (rows().length === 0) return;
       if (event === 'message.received') {
