@@ -120,16 +120,6 @@ function samples(): Partial<Record<RpcMethod, unknown>> {
     'events.delete': { id: 999_999 },
     'events.deliveries': { subscriptionId: 999_999 },
     'events.sendTest': { id: 999_999 },
-    // Backups: no folder is set and no file exists, so an allowed call is a handler's refusal and changes nothing.
-    'backup.status': {},
-    'backup.getSettings': {},
-    'backup.updateSettings': { keepDaily: 30 },
-    'backup.runNow': {},
-    'backup.list': {},
-    'backup.verify': { file: '/nonexistent/clinic-inbox-matrix.cibackup' },
-    'backup.restore': { file: '/nonexistent/clinic-inbox-matrix.cibackup' },
-    'backup.restoreFromFile': { path: '/nonexistent/clinic-inbox-matrix.cibackup', recoveryKey: 'AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA' },
-    'privacy.eraseContact': { contactId: 999_999, reason: REASON },
     // Privacy: unknown ids or a missing folder where an allowed call would change something.
     'privacy.getConsent': { contactId: p1.contactId },
     'privacy.recordConsent': { contactId: p1.contactId, status: 'opted_in', source: 'desk' },
@@ -150,6 +140,16 @@ function samples(): Partial<Record<RpcMethod, unknown>> {
     'privacy.retention.update': { rules: [{ kind: 'drafts', days: 30, legalMinimumDays: 0 }] },
     'privacy.retention.preview': {},
     'privacy.retention.runNow': {},
+    // Backups: no folder is set and no file exists, so an allowed call is a handler's refusal and changes nothing.
+    'backup.status': {},
+    'backup.getSettings': {},
+    'backup.updateSettings': { keepDaily: 30 },
+    'backup.runNow': {},
+    'backup.list': {},
+    'backup.verify': { file: '/nonexistent/clinic-inbox-matrix.cibackup' },
+    'backup.restore': { file: '/nonexistent/clinic-inbox-matrix.cibackup' },
+    'backup.restoreFromFile': { path: '/nonexistent/clinic-inbox-matrix.cibackup', recoveryKey: 'AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA' },
+    'privacy.eraseContact': { contactId: 999_999, reason: REASON },
   };
 }
 

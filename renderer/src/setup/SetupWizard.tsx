@@ -5,7 +5,6 @@ import { LANGUAGE_NAMES, useI18n, type Language } from '../i18n';
 import { codeOf } from '../auth';
 import { useRpc } from '../rpc';
 import { AdminStepOrRestore } from '../backup';
-import { AdminStepOrRestore } from '../backup';
 import { CreateAdminStep } from './CreateAdminStep';
 import { FormFooter } from './FormFooter';
 import { RecoveryKeyStep } from './RecoveryKeyStep';
@@ -70,9 +69,7 @@ export function SetupWizard({ step, onDone }: { step: Step; onDone?(): void }): 
         </ol>
         {step === 'admin' ? (
           <AdminStepOrRestore>
-            <AdminStepOrRestore>
             <CreateAdminStep />
-          </AdminStepOrRestore>
           </AdminStepOrRestore>
         ) : step === 'relay' ? (
           <RelayStep onDone={onDone} />
