@@ -190,7 +190,7 @@ describe('patient ⇄ clinic through relay, core and the Graph API simulator', (
   it('rejects a wrong access token at setup and keeps the working one', async () => {
     const result = await dispatchAs(core, ADMIN, 'setup.whatsapp', { wabaId: WABA, accessToken: 'EAAG-wrong-token-000000000', graphBaseUrl: sim.url });
     // (the renewed token from the test before stays the one in use)
-    expect(result).toMatchObject({ ok: false, error: { code: 'WHATSAPP_TOKEN_EXPIRED' } });
+    expect(result).toMatchObject({ ok: false, error: { code: 'WHATSAPP_TOKEN_INVALID' } });
     const status = await call(core, RECEPTION, 'whatsapp.status', {});
     expect(status).toMatchObject({ configured: true, tokenExpired: false });
   });

@@ -45,9 +45,9 @@ describe('template sync', () => {
     expect(await syncTemplates({ db: t.db, client, wabaId: WABA, now: () => 1, logger })).toEqual({ count: 3 });
     expect(sim.hits.templates).toBe(2);
     expect(listTemplates(t.db)).toEqual([
-      { name: 'appointment_reminder', language: 'de', category: 'UTILITY', status: 'APPROVED', bodyText: 'Ihr Termin ist am {{1}} um {{2}}.', parameterCount: 2 },
-      { name: 'recall', language: 'de', category: 'UTILITY', status: 'APPROVED', bodyText: 'Hallo {{first_name}}, Zeit für Ihre Kontrolle.', parameterCount: 1 },
-      { name: 'results_ready', language: 'de', category: 'UTILITY', status: 'APPROVED', bodyText: 'Ihre Befunde liegen vor.', parameterCount: 0 },
+      { name: 'appointment_reminder', language: 'de', category: 'UTILITY', status: 'APPROVED', bodyText: 'Ihr Termin ist am {{1}} um {{2}}.', parameterCount: 2, examples: [] },
+      { name: 'recall', language: 'de', category: 'UTILITY', status: 'APPROVED', bodyText: 'Hallo {{first_name}}, Zeit für Ihre Kontrolle.', parameterCount: 1, examples: [] },
+      { name: 'results_ready', language: 'de', category: 'UTILITY', status: 'APPROVED', bodyText: 'Ihre Befunde liegen vor.', parameterCount: 0, examples: [] },
     ]);
   });
 

@@ -71,16 +71,46 @@ export async function startSeededCore(
   });
   const patientsWaIds = ['15555550101', '15555550102'];
   const ts = 1_760_000_000;
-  for (const [i, waId] of patientsWaIds.entries()) {
-    const message = { from: waId, id: wamid('acc'), timestamp: String(ts + i), type: 'text', text: { body: `Termin bitte ${i}` } };
-    applyWebhook(db, WebhookSchema.parse(webhookBody({ contacts: [contact(`Patient ${i}`, waId)], messages: [message] })), { receivedAt: (ts + i) * 1000 });
+  const content = Buffer.from('%PDF-1.4 seeded');
+  let mediaId: number;
+  if (options.schemaVersion === undefined) {
+    for (const [i, waId] of patientsWaIds.entries()) {
+      const message = { from: waId, id: wamid('acc'), timestamp: String(ts + i), type: 'text', text: { body: `Termin bitte ${i}` } };
+      applyWebhook(db, WebhookSchema.parse(webhookBody({ contacts: [contact(`Patient ${i}`, waId)], messages: [message] })), { receivedAt: (ts + i) * 1000 });
+    }
+  } else {
+    // Today's ingest writes today's columns; an older schema gets the rows an older version wrote.
+    for (const [i, waId] of patientsWaIds.entries()) {
+      const at = (ts + i) * 1000;
+      const contactId = Number(db.prepare('INSERT INTO contacts (wa_id, profile_name, created_at, updated_at) VALUES (?, ?, ?, ?)').run(waId, `Patient ${i}`, at, at).lastInsertRowid);
+      const conversationId = Number(
+        db
+          .prepare('INSERT INTO conversations (contact_id, phone_number_id, unread_count, last_activity_at, last_inbound_at, created_at, updated_at) VALUES (?, ?, 1, ?, ?, ?, ?)')
+          .run(contactId, '110000000000001', at, at, at, at).lastInsertRowid,
+      );
+      db.prepare(
+        `INSERT INTO messages (conversation_id, wamid, direction, type, text, content_json, sent_at, received_at, status) VALUES (?, ?, 'inbound', 'text', ?, '{}', ?, ?, 'received')`,
+      ).run(conversationId, wamid('acc'), `Termin bitte ${i}`, at, at);
+    }
   }
   const rows = db.prepare('SELECT c.id AS conversationId, c.contact_id AS contactId FROM conversations c JOIN contacts k ON k.id = c.contact_id ORDER BY k.wa_id').all() as SeededPatient[];
   if (rows.length !== 2) throw new Error(`expected two seeded conversations, found ${rows.length}`);
   const first = rows[0]!;
-  const messageId = insertOutboundMessage(db, { conversationId: first.conversationId, type: 'document', text: null, content: {}, authorUserId: 'seed' }, ts * 1000);
-  const content = Buffer.from('%PDF-1.4 seeded');
-  const mediaId = insertOutboundMedia(db, { messageId, content, mimeType: 'application/pdf', sha256Hex: '00'.repeat(32), filename: 'seed.pdf', now: ts * 1000 });
+  if (options.schemaVersion === undefined) {
+    const messageId = insertOutboundMessage(db, { conversationId: first.conversationId, type: 'document', text: null, content: {}, authorUserId: 'seed' }, ts * 1000);
+    mediaId = insertOutboundMedia(db, { messageId, content, mimeType: 'application/pdf', sha256Hex: '00'.repeat(32), filename: 'seed.pdf', now: ts * 1000 });
+  } else {
+    const messageId = Number(
+      db
+        .prepare(`INSERT INTO messages (conversation_id, direction, type, content_json, sent_at, received_at, status) VALUES (?, 'outbound', 'document', '{}', ?, ?, 'sent')`)
+        .run(first.conversationId, ts * 1000, ts * 1000).lastInsertRowid,
+    );
+    mediaId = Number(
+      db
+        .prepare(`INSERT INTO media (message_id, mime_type, sha256, size, filename, state, content, created_at, updated_at) VALUES (?, 'application/pdf', ?, ?, 'seed.pdf', 'stored', ?, ?, ?)`)
+        .run(messageId, '00'.repeat(32), content.length, content, ts * 1000, ts * 1000).lastInsertRowid,
+    );
+  }
   db.close();
 
   let at = options.start ?? Date.now();
