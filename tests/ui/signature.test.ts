@@ -63,6 +63,8 @@ describe('Meta signature check in the window', () => {
     const wizardViolations = await runAxe(page);
     expect(wizardViolations, JSON.stringify(wizardViolations, null, 1)).toEqual([]);
     await page.getByRole('button', { name: 'Save', exact: true }).click();
+    // The step then shows what the desk is connected to; Continue returns to the desk.
+    await page.getByRole('button', { name: 'Continue' }).click();
 
     await banner.waitFor({ state: 'detached', timeout: 10_000 });
     // The shelved message was signed by Meta, so requiring the signature still lets it in.
