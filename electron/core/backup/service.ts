@@ -50,7 +50,8 @@ export interface BackupService {
 }
 
 const dayKey = (ms: number) => new Date(ms).toISOString().slice(0, 10);
-const stamp = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+/** `yyyymmdd-hhmmss-mmm` (UTC): to the millisecond, so two backups in one second never share a name. */
+const stamp = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, '').replace('T', '-').replace('.', '-').slice(0, 19);
 
 /** The next local `HH:MM` after `from`. */
 export function nextDailyRun(dailyAt: string, from: number): number {
