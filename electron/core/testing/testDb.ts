@@ -39,3 +39,17 @@ export function createTestDb(options: { version?: number } = {}): TestDb {
     },
   };
 }
+
+/**
+ * One patient's thread written straight into a migration test's database, with the columns every
+ * schema version since the first has: contact 1 (wa_id 15550001), conversation 1 and one inbound
+ * text message 'Termin' (wamid.A). Tests check it survives the migration under test.
+ */
+export function seedThread(db: Database, contentJson = '{}'): void {
+  db.prepare(`INSERT INTO contacts (id, wa_id, created_at, updated_at) VALUES (1, '15550001', 1, 1)`).run();
+  db.prepare(`INSERT INTO conversations (id, contact_id, phone_number_id, last_activity_at, created_at, updated_at) VALUES (1, 1, '110', 5, 1, 1)`).run();
+  db.prepare(
+    `INSERT INTO messages (id, conversation_id, wamid, direction, type, text, content_json, sent_at, received_at, status)
+     VALUES (1, 1, 'wamid.A', 'inbound', 'text', 'Termin', ?, 5, 6, 'received')`,
+  ).run(contentJson);
+}

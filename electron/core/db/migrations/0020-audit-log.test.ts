@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTestDb, type TestDb } from '../../testing/testDb';
+import { createTestDb, seedThread, type TestDb } from '../../testing/testDb';
 import { migrate, schemaVersion } from '../migrate';
 
 let t: TestDb | undefined;
@@ -9,12 +9,7 @@ describe('migration 0020-audit-log', () => {
   it('adds the audit log to a version-10 database and keeps its messages', () => {
     t = createTestDb({ version: 10 });
     const { db } = t;
-    db.prepare(`INSERT INTO contacts (id, wa_id, created_at, updated_at) VALUES (1, '15550001', 1, 1)`).run();
-    db.prepare(`INSERT INTO conversations (id, contact_id, phone_number_id, last_activity_at, created_at, updated_at) VALUES (1, 1, '110', 5, 1, 1)`).run();
-    db.prepare(
-      `INSERT INTO messages (id, conversation_id, wamid, direction, type, text, content_json, sent_at, received_at, status)
-       VALUES (1, 1, 'wamid.A', 'inbound', 'text', 'Termin', '{}', 5, 6, 'received')`,
-    ).run();
+    seedThread(db);
 
     expect(migrate(db, { target: 20 }).applied).toEqual([20]);
     expect(schemaVersion(db)).toBe(20);

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTestDb, type TestDb } from '../../testing/testDb';
+import { createTestDb, seedThread, type TestDb } from '../../testing/testDb';
 import { migrate, schemaVersion } from '../migrate';
 
 let t: TestDb | undefined;
@@ -9,12 +9,7 @@ describe('migration 0030-quick-replies', () => {
   it('adds the quick replies table to a version-20 database and keeps its messages and audit log', () => {
     t = createTestDb({ version: 20 });
     const { db } = t;
-    db.prepare(`INSERT INTO contacts (id, wa_id, created_at, updated_at) VALUES (1, '15550001', 1, 1)`).run();
-    db.prepare(`INSERT INTO conversations (id, contact_id, phone_number_id, last_activity_at, created_at, updated_at) VALUES (1, 1, '110', 5, 1, 1)`).run();
-    db.prepare(
-      `INSERT INTO messages (id, conversation_id, wamid, direction, type, text, content_json, sent_at, received_at, status)
-       VALUES (1, 1, 'wamid.A', 'inbound', 'text', 'Termin', '{}', 5, 6, 'received')`,
-    ).run();
+    seedThread(db);
     db.prepare(
       `INSERT INTO audit_log (seq, at, user_id, role, action, method, contact_ids, origin, outcome, prev_hash, hash)
        VALUES (1, 1, 'u', 'receptionist', 'read', 'messages.list', '[1]', 'test', 'ok', '00', 'h1')`,

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { appendAudit, entryHash, GENESIS_HASH, verifyAuditChain } from '../../audit/auditLog';
-import { createTestDb, type TestDb } from '../../testing/testDb';
+import { createTestDb, seedThread, type TestDb } from '../../testing/testDb';
 import { migrate, schemaVersion } from '../migrate';
 
 let t: TestDb | undefined;
@@ -34,12 +34,7 @@ describe('migration 0040-accounts', () => {
   it('adds accounts to a version-30 database, keeps its conversations, quick replies and audit log, and the old entry still verifies', () => {
     t = createTestDb({ version: 30 });
     const { db } = t;
-    db.prepare(`INSERT INTO contacts (id, wa_id, created_at, updated_at) VALUES (1, '15550001', 1, 1)`).run();
-    db.prepare(`INSERT INTO conversations (id, contact_id, phone_number_id, last_activity_at, created_at, updated_at) VALUES (1, 1, '110', 5, 1, 1)`).run();
-    db.prepare(
-      `INSERT INTO messages (id, conversation_id, wamid, direction, type, text, content_json, sent_at, received_at, status)
-       VALUES (1, 1, 'wamid.A', 'inbound', 'text', 'Termin', '{}', 5, 6, 'received')`,
-    ).run();
+    seedThread(db);
     db.prepare(`INSERT INTO quick_replies (text, position, created_by, created_at, updated_at) VALUES ('Bis morgen!', 1, 'anna', 7, 7)`).run();
     const oldHash = insertVersion1Entry(db);
     expect(() => db.prepare('SELECT count(*) FROM users').get()).toThrow(/no such table/);

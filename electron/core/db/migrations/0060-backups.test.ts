@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTestDb, type TestDb } from '../../testing/testDb';
+import { createTestDb, seedThread, type TestDb } from '../../testing/testDb';
 import { migrate, schemaVersion } from '../migrate';
 
 let t: TestDb | undefined;
@@ -9,12 +9,7 @@ describe('migration 0060-backups', () => {
   it('adds the backup key, the run journal and the erasure ledger to a version-50 database and keeps its data', () => {
     t = createTestDb({ version: 50 });
     const { db } = t;
-    db.prepare(`INSERT INTO contacts (id, wa_id, created_at, updated_at) VALUES (1, '15550001', 1, 1)`).run();
-    db.prepare(`INSERT INTO conversations (id, contact_id, phone_number_id, last_activity_at, created_at, updated_at) VALUES (1, 1, '110', 5, 1, 1)`).run();
-    db.prepare(
-      `INSERT INTO messages (id, conversation_id, wamid, direction, type, text, content_json, sent_at, received_at, status)
-       VALUES (1, 1, 'wamid.A', 'inbound', 'text', 'Termin', '{}', 5, 6, 'received')`,
-    ).run();
+    seedThread(db);
     for (const table of ['backup_key', 'backup_runs', 'erasure_ledger']) expect(() => db.prepare(`SELECT count(*) FROM ${table}`).get()).toThrow(/no such table/);
 
     expect(migrate(db, { target: 60 }).applied).toEqual([60]);

@@ -1,24 +1,16 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTestDb, type TestDb } from '../../testing/testDb';
+import { createTestDb, seedThread, type TestDb } from '../../testing/testDb';
 import { migrate, schemaVersion } from '../migrate';
 
+const TEXT_CONTENT = '{"type":"text"}';
 let t: TestDb | undefined;
 afterEach(() => t?.cleanup());
-
-function seedThread(db: TestDb['db']): void {
-  db.prepare(`INSERT INTO contacts (id, wa_id, created_at, updated_at) VALUES (1, '15550001', 1, 1)`).run();
-  db.prepare(`INSERT INTO conversations (id, contact_id, phone_number_id, last_activity_at, created_at, updated_at) VALUES (1, 1, '110', 5, 1, 1)`).run();
-  db.prepare(
-    `INSERT INTO messages (id, conversation_id, wamid, direction, type, text, content_json, sent_at, received_at, status)
-     VALUES (1, 1, 'wamid.A', 'inbound', 'text', 'Termin', '{"type":"text"}', 5, 6, 'received')`,
-  ).run();
-}
 
 describe('migration 0080-message-shapes', () => {
   it('keeps a version-70 database as it was: its messages stay unedited, undeleted and not from the phone, its dead letters stay', () => {
     t = createTestDb({ version: 70 });
     const { db } = t;
-    seedThread(db);
+    seedThread(db, TEXT_CONTENT);
     db.prepare(`INSERT INTO dead_letters (id, relay_seq, received_at, stored_at, reason, payload) VALUES (1, 7, 2, 3, 'unparseable', '{}')`).run();
     expect(() => db.prepare('SELECT count(*) FROM message_revisions').get()).toThrow(/no such table/);
 
@@ -44,7 +36,7 @@ describe('migration 0080-message-shapes', () => {
   it('keeps an edit that waits for its message, links it once applied, and removes it with its message', () => {
     t = createTestDb({ version: 70 });
     const { db } = t;
-    seedThread(db);
+    seedThread(db, TEXT_CONTENT);
     migrate(db, { target: 80 });
     const revision = db.prepare(
       `INSERT INTO message_revisions (conversation_id, direction, original_wamid, event_wamid, kind, new_text, changed_at, received_at)
@@ -69,7 +61,7 @@ describe('migration 0080-message-shapes', () => {
   it('refuses rows that break the rules and keeps what was there', () => {
     t = createTestDb({ version: 70 });
     const { db } = t;
-    seedThread(db);
+    seedThread(db, TEXT_CONTENT);
     migrate(db, { target: 80 });
     const revision = db.prepare(
       `INSERT INTO message_revisions (conversation_id, direction, original_wamid, event_wamid, kind, changed_at, received_at) VALUES (?, ?, 'wamid.A', ?, ?, 9, 10)`,
