@@ -74,6 +74,11 @@ export function parsePolicy(text: string | null): PolicyReading {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     return { policy: {}, problems: [{ key: null, message: 'The policy file must hold one JSON object; none of it was applied.' }] };
   }
+  return policyFromObject(raw as Record<string, unknown>);
+}
+
+/** Validates an object of policy values key by key (the JSON file's, or the registry's translated). */
+export function policyFromObject(raw: Readonly<Record<string, unknown>>): PolicyReading {
   const policy: Record<string, unknown> = {};
   const problems: PolicyProblem[] = [];
   for (const [key, value] of Object.entries(raw)) {

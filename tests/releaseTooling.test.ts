@@ -1,12 +1,16 @@
 // The release tooling a typo or a drift would break silently: electron-builder.yml against
 // electron-builder's own schema, the icons against their one SVG, the audit gate against recorded
 // registry answers (and its place in CI), and the published policy schema.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
+import { RELEASE_PUBLIC_KEYS, releaseKeyProblem } from '../electron/main/updates/releaseKey';
+import { publicKeyRawBase64, releaseRefusal } from '../scripts/release';
 // @ts-expect-error plain .mjs scripts without type declarations
 import { evaluateAudit } from '../scripts/auditGate.mjs';
 // @ts-expect-error plain .mjs scripts without type declarations
@@ -88,5 +92,49 @@ describe('audit gate', () => {
     expect(gate).toBeLessThan(ci.lastIndexOf('npm test'));
     expect(ci).toContain('npm run --silent sbom');
     expect(JSON.parse(readFileSync(join(ROOT, 'audit-allowlist.json'), 'utf8'))).toMatchObject({ reviewed: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/), entries: expect.any(Array) });
+  });
+});
+
+describe('the pinned release key', () => {
+  const pem = (): string => generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+
+  it('refuses a release while the build pins no key, telling the release manager what to do', () => {
+    const refusal = releaseRefusal([]);
+    expect(refusal).toMatch(/no release key is pinned in this build/);
+    expect(refusal).toContain('npm run release -- keygen --out FILE');
+    expect(refusal).toContain('electron/main/updates/releaseKey.ts');
+    expect(releaseRefusal(['not a key'])).toMatch(/number 1 .* not a 32-byte Ed25519 public key/);
+  });
+
+  it('refuses to sign with a key the build does not pin, and signs with a pinned one (either of two while rotating)', () => {
+    const current = pem();
+    const next = pem();
+    const pinned = [publicKeyRawBase64(current), publicKeyRawBase64(next)];
+    expect(releaseRefusal(pinned, current)).toBeNull();
+    expect(releaseRefusal(pinned, next)).toBeNull();
+    expect(releaseRefusal([pinned[0]!], next)).toMatch(/is not pinned in this build/);
+  });
+
+  it('the list in this build is either empty (refused above) or only usable keys', () => {
+    expect([null, 'NO_RELEASE_KEY']).toContain(releaseKeyProblem(RELEASE_PUBLIC_KEYS)?.code ?? null);
+  });
+
+  it.runIf(RELEASE_PUBLIC_KEYS.length === 0)('npm run release -- sign and electron-builder\u2019s beforePack hook refuse this build, and nothing is signed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clinic-release-'));
+    try {
+      const keyFile = join(dir, 'release-key.pem');
+      writeFileSync(keyFile, pem(), { mode: 0o600 });
+      writeFileSync(join(dir, 'latest-linux.yml'), 'version: 9.9.9\npath: x.AppImage\nsha512: abc\n');
+      const run = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts', 'release.ts'), 'sign', '--key', keyFile, '--dir', dir], { encoding: 'utf8' });
+      expect(run.status).toBe(2);
+      expect(run.stderr).toMatch(/release: no release key is pinned in this build .*npm run release -- keygen/);
+      expect(readdirSync(dir).sort()).toEqual(['latest-linux.yml', 'release-key.pem']);
+      expect((yaml.load(readFileSync(join(ROOT, 'electron-builder.yml'), 'utf8')) as Record<string, unknown>)['beforePack']).toBe('./build/releaseKeyGuard.mjs');
+      // @ts-expect-error a plain .mjs hook without type declarations
+      const guard = (await import('../build/releaseKeyGuard.mjs')) as { default: () => Promise<void> };
+      await expect(guard.default()).rejects.toThrow(/Packaging refused\. release: no release key is pinned in this build/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

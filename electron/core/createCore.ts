@@ -27,7 +27,7 @@ import { createLinkManager } from './link/linkManager';
 import { createPrivacyHandlers } from './privacy/handlers';
 import { createPrivacy } from './privacy/service';
 import { createSettingsHandlers } from './settings/handlers';
-import { policyLocation, readPolicyFile } from './settings/policyFile';
+import { readManagedPolicy, type ManagedPolicyOptions } from './settings/policyFile';
 import { createSettingsService } from './settings/service';
 import { createWhatsApp } from './whatsapp';
 import type { Core, Session } from './types';
@@ -47,6 +47,8 @@ export interface CreateCoreOptions {
   passwordHashCost?: HashCost;
   /** The managed policy file (the OS's location by default); null: no policy (tests, benchmarks). */
   policyPath?: string | null;
+  /** The OS the policy is read as (this one by default): tests read a Windows desk's registry through an injected reg.exe. */
+  policyFrom?: Pick<ManagedPolicyOptions, 'platform' | 'env' | 'runReg'>;
   /** Google's OAuth and Calendar endpoints (Google by default); the simulator in tests, the benchmark and the demo. */
   google?: Partial<GoogleEndpoints>;
   /** Extra CA certificates trusted for event subscribers' HTTPS (a clinic's own CA; a test's self-signed server). */
@@ -152,7 +154,7 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
   const backupHandlers = createBackupHandlers({ db, now, backups, dataDir: store.dataDir, installationId: store.keys.installationId, databaseKey: store.keys.databaseKey });
 
   // Managed policy (issue 13): applied over the settings key by key, then guarding their handlers.
-  const reading = options.policyPath === null ? { path: '', found: false, policy: {}, problems: [] } : readPolicyFile(options.policyPath ?? policyLocation());
+  const reading = options.policyPath === null ? { path: '', found: false, policy: {}, problems: [] } : await readManagedPolicy({ ...options.policyFrom, ...(options.policyPath ? { filePath: options.policyPath } : {}) });
   const settings = createSettingsService({ db, now, logger, dataDir: store.dataDir, installationId: store.keys.installationId, reading, accounts, backups });
   settings.apply();
 

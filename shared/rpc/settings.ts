@@ -17,7 +17,7 @@ export type UpdateSettings = z.infer<typeof UpdateSettingsSchema>;
 
 /** What the shell last reported about updates (the core only relays it to the screen). */
 export const UpdateStateSchema = z.object({
-  phase: z.enum(['idle', 'checking', 'up_to_date', 'downloading', 'ready', 'refused', 'error', 'unsupported']),
+  phase: z.enum(['idle', 'checking', 'up_to_date', 'downloading', 'ready', 'refused', 'error', 'unsupported', 'no_release_key']),
   version: z.string().max(100).nullable(),
   checkedAt: z.number().int().nullable(),
   /** Why an offered update was refused or failed (a stable code such as MANIFEST_SIGNATURE_INVALID). */

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { checkForUpdate } from './check';
 import { installDeadline, installDecision } from './decide';
 import { checkDownloadedFile, type Manifest } from './manifest';
-import { RELEASE_PUBLIC_KEYS } from './releaseKey';
+import { RELEASE_PUBLIC_KEYS, updateGate } from './releaseKey';
 
 /** Written by the core (policy applied): what the updater checks and where. */
 interface EffectiveUpdateSettings {
@@ -68,7 +68,8 @@ export function startUpdater(deps: { dataDir: string; logger: Logger }): { stop(
 
   async function check(): Promise<void> {
     const settings = readSettings();
-    if (!app.isPackaged || !settings?.url) return writeState({ phase: app.isPackaged ? 'idle' : 'unsupported' });
+    const gate = updateGate({ packaged: app.isPackaged, publicKeys: RELEASE_PUBLIC_KEYS, url: settings?.url ?? null });
+    if (gate !== 'check' || !settings?.url) return writeState({ phase: gate === 'check' ? 'idle' : gate, problem: gate === 'no_release_key' ? 'NO_RELEASE_KEY' : null });
     if (ready) return;
     writeState({ phase: 'checking' });
     const result = await checkForUpdate({
@@ -121,6 +122,11 @@ export function startUpdater(deps: { dataDir: string; logger: Logger }): { stop(
   });
 
   const run = () => void check().catch(() => writeState({ phase: 'error', problem: 'UPDATE_FAILED' }));
+  // A build that pins no release key says so on the status page at once, not after the first check.
+  if (updateGate({ packaged: app.isPackaged, publicKeys: RELEASE_PUBLIC_KEYS, url: null }) === 'no_release_key') {
+    logger.warn({ code: 'NO_RELEASE_KEY' }, 'updates off: no release key pinned in this build');
+    run();
+  }
   const first = setTimeout(run, 30_000);
   const every = setInterval(run, CHECK_EVERY_MS);
   // An admin's "Restart to update" arrives from the core as a file in the data folder.

@@ -3,6 +3,7 @@ import { generateKeyPairSync, sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { compareVersions, decideUpdate, inRollout, installDecision, manifestName, rolloutBucket, DAY_MS } from './decide';
 import { checkDownloadedFile, parseManifest, sha512Base64, verifyManifest } from './manifest';
+import { releaseKeyProblem, updateGate } from './releaseKey';
 
 function keyPair(): { publicKey: string; sign(bytes: Uint8Array): string } {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
@@ -112,5 +113,20 @@ describe('install timing', () => {
   });
   it('reads the channel file electron-updater names', () => {
     expect([manifestName('stable', 'linux'), manifestName('early', 'darwin'), manifestName('stable', 'win32')]).toEqual(['latest-linux.yml', 'early-mac.yml', 'latest.yml']);
+  });
+});
+
+describe('release keys pinned in a build', () => {
+  const good = keyPair().publicKey;
+  it('a build without a usable key checks nothing and says updates are off', () => {
+    expect(releaseKeyProblem([])).toEqual({ code: 'NO_RELEASE_KEY' });
+    expect(releaseKeyProblem(['c2hvcnQ='])).toEqual({ code: 'RELEASE_KEY_INVALID', index: 0 });
+    expect(releaseKeyProblem([good, good])).toEqual({ code: 'RELEASE_KEY_DUPLICATE', index: 1 });
+    expect(releaseKeyProblem([good, keyPair().publicKey])).toBeNull();
+    expect(updateGate({ packaged: true, publicKeys: [], url: 'https://updates.example/' })).toBe('no_release_key');
+    expect(updateGate({ packaged: true, publicKeys: [], url: null })).toBe('no_release_key');
+    expect(updateGate({ packaged: true, publicKeys: [good], url: null })).toBe('idle');
+    expect(updateGate({ packaged: true, publicKeys: [good], url: 'https://updates.example/' })).toBe('check');
+    expect(updateGate({ packaged: false, publicKeys: [good], url: 'https://updates.example/' })).toBe('unsupported');
   });
 });

@@ -39,7 +39,7 @@ const en = {
   keychain: 'Keychain',
   updateState: 'Updates',
   updatePhase: (phase: string) =>
-    ({ idle: 'Not checked yet', checking: 'Checking…', up_to_date: 'Up to date', downloading: 'Downloading', ready: 'Ready: installs when the app quits', refused: 'Refused an update that did not check out', error: 'Check failed', unsupported: 'Not available in this build' })[phase] ?? phase,
+    ({ idle: 'Not checked yet', checking: 'Checking…', up_to_date: 'Up to date', downloading: 'Downloading', ready: 'Ready: installs when the app quits', refused: 'Refused an update that did not check out', error: 'Check failed', unsupported: 'Not available in this build', no_release_key: 'Updates off: no release key pinned in this build' })[phase] ?? phase,
   exportDiagnostics: 'Export diagnostics',
   exporting: 'Exporting…',
   exportHelp: 'A zip of versions, settings (without secrets), recent log lines, counts and this status, for your IT partner. It holds no patient data.',
@@ -129,7 +129,7 @@ const nl: SettingsStrings = {
   keychain: 'Sleutelhanger',
   updateState: 'Updates',
   updatePhase: (phase) =>
-    ({ idle: 'Nog niet gecontroleerd', checking: 'Controleren…', up_to_date: 'Bijgewerkt', downloading: 'Downloaden', ready: 'Klaar: wordt geïnstalleerd bij afsluiten', refused: 'Een update die niet klopte is geweigerd', error: 'Controle mislukt', unsupported: 'Niet beschikbaar in deze versie' })[phase] ?? phase,
+    ({ idle: 'Nog niet gecontroleerd', checking: 'Controleren…', up_to_date: 'Bijgewerkt', downloading: 'Downloaden', ready: 'Klaar: wordt geïnstalleerd bij afsluiten', refused: 'Een update die niet klopte is geweigerd', error: 'Controle mislukt', unsupported: 'Niet beschikbaar in deze versie', no_release_key: 'Updates uit: in deze versie is geen releasesleutel vastgelegd' })[phase] ?? phase,
   exportDiagnostics: 'Diagnose exporteren',
   exporting: 'Exporteren…',
   exportHelp: 'Een zip met versies, instellingen (zonder geheimen), recente logregels, tellingen en deze status, voor uw IT-partner. Er staan geen patiëntgegevens in.',
@@ -209,7 +209,7 @@ const de: SettingsStrings = {
   keychain: 'Schlüsselbund',
   updateState: 'Updates',
   updatePhase: (phase) =>
-    ({ idle: 'Noch nicht geprüft', checking: 'Prüfe…', up_to_date: 'Aktuell', downloading: 'Wird geladen', ready: 'Bereit: wird beim Beenden installiert', refused: 'Ein Update, das die Prüfung nicht bestand, wurde abgelehnt', error: 'Prüfung fehlgeschlagen', unsupported: 'In diesem Build nicht verfügbar' })[phase] ?? phase,
+    ({ idle: 'Noch nicht geprüft', checking: 'Prüfe…', up_to_date: 'Aktuell', downloading: 'Wird geladen', ready: 'Bereit: wird beim Beenden installiert', refused: 'Ein Update, das die Prüfung nicht bestand, wurde abgelehnt', error: 'Prüfung fehlgeschlagen', unsupported: 'In diesem Build nicht verfügbar', no_release_key: 'Updates aus: in diesem Build ist kein Release-Schlüssel hinterlegt' })[phase] ?? phase,
   exportDiagnostics: 'Diagnose exportieren',
   exporting: 'Exportiere…',
   exportHelp: 'Ein Zip mit Versionen, Einstellungen (ohne Geheimnisse), aktuellen Logzeilen, Zählern und diesem Status für Ihren IT-Partner. Es enthält keine Patientendaten.',
