@@ -11,6 +11,7 @@ import { createSealer } from './accounts/seal';
 import { createAccounts } from './accounts/service';
 import { appendAudit } from './audit/auditLog';
 import { createAuditHandlers } from './audit/handlers';
+import { createAuditCommits } from './audit/readCommits';
 import { createBackupHandlers } from './backup/handlers';
 import { createBackupService, type BackupService } from './backup/service';
 import type { GoogleEndpoints } from './calendar/google';
@@ -158,8 +159,6 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
   const settings = createSettingsService({ db, now, logger, dataDir: store.dataDir, installationId: store.keys.installationId, reading, accounts, backups });
   settings.apply();
 
-  // Wrapped once: each call runs its function inside, rather than building a new transaction per RPC.
-  const inTransaction = db.transaction((fn: () => unknown) => fn());
   const handlers: Handlers = {
     ...createHandlers({
       db,
@@ -199,13 +198,12 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
   };
   settings.guard(handlers);
   observeHandlers(handlers, events, db);
+  // Reads commit their audit entry without waiting for the disk; state changes wait (see readCommits.ts).
+  const auditCommits = createAuditCommits({ db, now, logger, afterAppend: (record) => anomalies.afterRead(record) });
   dispatch = createDispatch({
     handlers,
-    audit: (record) => {
-      appendAudit(db, record, now());
-      anomalies.afterRead(record);
-    },
-    atomically: <T>(fn: () => T): T => inTransaction(fn) as T,
+    audit: auditCommits.audit,
+    atomically: auditCommits.atomically,
     hasBreakGlass: (session, contactId) => accounts.hasBreakGlass(session, contactId),
     logger,
   });
@@ -275,6 +273,7 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
         await calendar.stop();
         await events.stop();
         await link.stop();
+        auditCommits.close();
         store.close();
         logger.info('core closed');
       })();

@@ -177,34 +177,36 @@ export type ChainVerdict =
 
 /** A version-2 entry's digest body as SQLite writes it: the same JSON as `entryDigest`, built without a row in JS. */
 const SQL_BODY = 'json_array(seq, at, user_id, display_name, role, session_id, action, method, contact_ids, origin, outcome, error_code, reason)';
-const WALK_PAGE = 20_000;
 
 /**
- * Walks the whole chain: sequence without gaps, every prev_hash and every hash recomputed. SQLite
- * hands over each version-2 entry's digest body ready made (a handful of values per row rather
- * than sixteen); should its JSON ever differ from `entryDigest`'s, the row is read whole and hashed
- * here, so the verdict never rests on it. Version-1 entries are read whole.
+ * Walks the whole chain: sequence without gaps, every prev_hash and every hash recomputed. One
+ * statement iterated in seq order (one read snapshot, no page re-seeks, four values per row);
+ * SQLite hands over each version-2 entry's digest body ready made. Should its JSON ever differ
+ * from `entryDigest`'s, the row is read whole and hashed here, so the verdict never rests on it.
+ * Version-1 entries are read whole.
  */
 export function verifyAuditChain(db: Database): ChainVerdict {
-  const page = db.prepare(`SELECT seq, hash_version, prev_hash, hash, CASE WHEN hash_version = 2 THEN ${SQL_BODY} END FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ${WALK_PAGE}`).raw();
+  const walk = db.prepare(`SELECT seq, prev_hash, hash, CASE WHEN hash_version = 2 THEN ${SQL_BODY} END FROM audit_log ORDER BY seq`).raw();
   const whole = db.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE seq = ?`).raw();
   let expectedSeq = 1;
   let prev = GENESIS_HASH;
-  let entries = 0;
-  for (;;) {
-    const rows = page.all(expectedSeq - 1) as [number, number, string, string, string | null][];
-    for (const [seq, version, prevHash, hash, body] of rows) {
-      entries += 1;
-      if (seq !== expectedSeq) return { ok: false, entries, brokenAt: expectedSeq, reason: `entry ${expectedSeq} is missing` };
-      if (prevHash !== prev) return { ok: false, entries, brokenAt: seq, reason: `entry ${seq} does not follow entry ${seq - 1}` };
-      const fast = version === 2 && body !== null && chainHash(prev, sha256('sha256', body, 'hex')) === hash;
-      if (!fast && rawEntryHash(whole.get(seq) as AuditRawRow, prev) !== hash) return { ok: false, entries, brokenAt: seq, reason: `entry ${seq} was altered` };
-      prev = hash;
-      expectedSeq += 1;
+  let broken: ChainVerdict | null = null;
+  const rows = walk.iterate() as IterableIterator<[number, string, string, string | null]>;
+  for (const [seq, prevHash, hash, body] of rows) {
+    if (seq !== expectedSeq) broken = { ok: false, entries: expectedSeq, brokenAt: expectedSeq, reason: `entry ${expectedSeq} is missing` };
+    else if (prevHash !== prev) broken = { ok: false, entries: seq, brokenAt: seq, reason: `entry ${seq} does not follow entry ${seq - 1}` };
+    else if ((body === null || chainHash(prev, sha256('sha256', body, 'hex')) !== hash) && rawEntryHash(whole.get(seq) as AuditRawRow, prev) !== hash) {
+      broken = { ok: false, entries: seq, brokenAt: seq, reason: `entry ${seq} was altered` };
     }
-    if (rows.length < WALK_PAGE) break;
+    if (broken) {
+      rows.return?.();
+      return broken;
+    }
+    prev = hash;
+    expectedSeq += 1;
   }
-  return { ok: true, entries, head: entries === 0 ? null : { seq: expectedSeq - 1, hash: prev } };
+  const entries = expectedSeq - 1;
+  return { ok: true, entries, head: entries === 0 ? null : { seq: entries, hash: prev } };
 }
 
 /** Signs the current head with the device key and remembers it locally; null when the log is empty. */

@@ -65,8 +65,10 @@ export interface DispatchDeps {
    * Runs `fn` in one database transaction (rolled back if it throws). With it, a synchronous
    * handler's writes and its audit entry commit together or not at all: no action without its
    * entry, even across a crash. Without it (a core whose database is not open), they run in turn.
+   * `kind` is 'read' for a method whose audit action is a read: its commit may be relaxed (see
+   * `audit/readCommits.ts`).
    */
-  atomically?: <T>(fn: () => T) => T;
+  atomically?: <T>(fn: () => T, kind: 'read' | 'write') => T;
   /** Whether this session holds break-the-glass access to the patient now. */
   hasBreakGlass?(session: Session, contactId: number): boolean;
   logger: Logger;
@@ -167,7 +169,7 @@ export function createDispatch(deps: DispatchDeps): Dispatch {
       afterCommit: (fn) => void deferred.push(fn),
     };
     const handler = handlers[method] as Handler<RpcMethod>;
-    const atomically = deps.atomically ?? (<T>(fn: () => T): T => fn());
+    const atomically = deps.atomically ?? (<T>(fn: () => T, _kind: 'read' | 'write'): T => fn());
     const started = performance.now();
 
     /** Output check and audit entry of a finished handler; throws `Rollback` to undo it. */
@@ -194,7 +196,7 @@ export function createDispatch(deps: DispatchDeps): Dispatch {
           return null;
         }
         return settle(value);
-      });
+      }, action === 'read' ? 'read' : 'write');
       if (pending) result = settle(await pending);
       for (const fn of deferred) fn();
       logger.debug({ method, ms: Math.round(performance.now() - started) }, 'rpc');
