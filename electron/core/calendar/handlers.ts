@@ -35,15 +35,15 @@ export function createCalendarHandlers(calendar: CalendarService): Pick<Handlers
     },
     'calendar.book': ({ conversationId, calendarId, start }, ctx) => {
       ctx.concerns(calendar.contactOf(conversationId));
-      return calendar.book({ conversationId, calendarId, start, by: ctx.me.userId });
+      return calendar.book({ conversationId, calendarId, start, by: ctx.me.userId, commit: ctx.commitWithAudit });
     },
     'calendar.move': (p, ctx) => {
       forBooking(p.bookingId, ctx);
-      return calendar.move(p);
+      return calendar.move({ ...p, commit: ctx.commitWithAudit });
     },
     'calendar.cancel': (p, ctx) => {
       forBooking(p.bookingId, ctx);
-      return calendar.cancel(p);
+      return calendar.cancel({ ...p, commit: ctx.commitWithAudit });
     },
   };
 }

@@ -76,14 +76,21 @@ export interface CalendarService {
   disconnect(): Promise<CalendarStatus>;
   slots(conversationId: number, calendarId?: string): Promise<{ from: number; to: number; calendars: (BookableCalendar & { slots: Slot[] })[] }>;
   bookings(conversationId: number): StoredBooking[];
-  book(p: { conversationId: number; calendarId: string; start: number; by: string }): Promise<{ booking: StoredBooking; offer: BookingOffer }>;
-  move(p: { bookingId: number; calendarId?: string; start: number }): Promise<{ booking: StoredBooking; offer: BookingOffer }>;
-  cancel(p: { bookingId: number }): Promise<{ booking: StoredBooking; offer: BookingOffer }>;
+  book(p: { conversationId: number; calendarId: string; start: number; by: string; commit?: Commit }): Promise<{ booking: StoredBooking; offer: BookingOffer }>;
+  move(p: { bookingId: number; calendarId?: string; start: number; commit?: Commit }): Promise<{ booking: StoredBooking; offer: BookingOffer }>;
+  cancel(p: { bookingId: number; commit?: Commit }): Promise<{ booking: StoredBooking; offer: BookingOffer }>;
   /** One reminder pass now (tests, and the loop). */
   remindNow(): Promise<number>;
   contactOf(conversationId: number): number;
   bookingOf(bookingId: number): StoredBooking | null;
 }
+
+/**
+ * Runs a booking change's writes once Google took it: the RPC's `commitWithAudit`, so the booking,
+ * its events for subscribers and the audit entry are one commit (one disk flush, all or nothing).
+ */
+export type Commit = <T>(write: () => T) => T;
+const direct: Commit = (write) => write();
 
 const REFERENCE_ALPHABET = '23456789ABCDEFGHJKMNPQRSTVWXYZ';
 const newReference = (): string => 'B-' + [...randomBytes(6)].map((b) => REFERENCE_ALPHABET[b % REFERENCE_ALPHABET.length]).join('');
@@ -113,9 +120,15 @@ export function createCalendar(deps: CalendarDeps): CalendarService {
   // Read on every booking and slot list: kept in memory, replaced when an admin saves.
   let cachedSettings: CalendarSettings | null = null;
   const settings = (): CalendarSettings => (cachedSettings ??= loadCalendarSettings(db));
-  const connection = () => loadConnection(db);
-  const setConnection = (record: ConnectionRecord) => {
+  // Read on every Google call: kept in memory, written through.
+  let cachedConnection: ConnectionRecord | null = null;
+  const connection = (): ConnectionRecord => (cachedConnection ??= loadConnection(db));
+  const storeConnection = (record: ConnectionRecord) => {
     saveConnection(db, record, now());
+    cachedConnection = record;
+  };
+  const setConnection = (record: ConnectionRecord) => {
+    storeConnection(record);
     deps.emit('calendar.stateChanged', { state: record.state });
   };
 
@@ -165,13 +178,21 @@ export function createCalendar(deps: CalendarDeps): CalendarService {
     return { summary: fill(s.titleTemplate, values).slice(0, 1024), description: fill(s.descriptionTemplate, values).slice(0, 8000) };
   }
 
+  // Building a DateTimeFormat costs more than the rest of a booking's own work: one per locale and zone.
+  const whenFormats = new Map<string, Intl.DateTimeFormat | null>();
   function whenText(at: number): string {
-    const s = settings();
-    try {
-      return new Intl.DateTimeFormat(s.messages.locale, { timeZone: s.rules.timeZone, weekday: 'long', day: 'numeric', month: 'long', hour: '2-digit', minute: '2-digit' }).format(at);
-    } catch {
-      return new Date(at).toISOString();
+    const { messages, rules } = settings();
+    const key = `${messages.locale}|${rules.timeZone}`;
+    let f = whenFormats.get(key);
+    if (f === undefined) {
+      try {
+        f = new Intl.DateTimeFormat(messages.locale, { timeZone: rules.timeZone, weekday: 'long', day: 'numeric', month: 'long', hour: '2-digit', minute: '2-digit' });
+      } catch {
+        f = null;
+      }
+      whenFormats.set(key, f);
     }
+    return f ? f.format(at) : new Date(at).toISOString();
   }
 
   /** The message the desk is offered: free text inside the window, the clinic's template outside it. */
@@ -269,7 +290,7 @@ export function createCalendar(deps: CalendarDeps): CalendarService {
       refreshToken = await secrets.get(tokenAccount);
       const c = connection();
       if (refreshToken && settings().clientId) api = calendarApi(clientConfig(), refreshToken);
-      else if (c.state === 'connected') saveConnection(db, { ...c, state: 'disconnected' }, now());
+      else if (c.state === 'connected') storeConnection({ ...c, state: 'disconnected' });
     },
     start: () => loop.start(),
     stop: async () => {
@@ -364,8 +385,11 @@ export function createCalendar(deps: CalendarDeps): CalendarService {
         const googleEventId = newEventId();
         const text = eventText({ reference, contactId, calendarLabel: cal.label });
         await google((a) => a.insertEvent(cal.id, { id: googleEventId, ...text, start: slot.start, end: slot.end, timeZone: settings().rules.timeZone }));
-        const booking = insertBooking(db, { reference, contactId, conversationId: p.conversationId, calendarId: cal.id, calendarLabel: cal.label, googleEventId, start: slot.start, end: slot.end, by: p.by, now: now() });
-        changed('booking.created', booking);
+        const booking = (p.commit ?? direct)(() => {
+          const b = insertBooking(db, { reference, contactId, conversationId: p.conversationId, calendarId: cal.id, calendarLabel: cal.label, googleEventId, start: slot.start, end: slot.end, by: p.by, now: now() });
+          changed('booking.created', b);
+          return b;
+        });
         return { booking, offer: offerFor('booked', booking) };
       }),
     move: (p) =>
@@ -385,18 +409,24 @@ export function createCalendar(deps: CalendarDeps): CalendarService {
           await google((a) => a.insertEvent(cal.id, { id: googleEventId, ...text, start: slot.start, end: slot.end, timeZone: tz }));
           await google((a) => a.deleteEvent(current.calendarId, current.googleEventId));
         }
-        moveBooking(db, current.id, { calendarId: cal.id, calendarLabel: cal.label, googleEventId, start: slot.start, end: slot.end, now: now() });
-        const booking = getBooking(db, current.id)!;
-        changed('booking.moved', booking);
+        const booking = (p.commit ?? direct)(() => {
+          moveBooking(db, current.id, { calendarId: cal.id, calendarLabel: cal.label, googleEventId, start: slot.start, end: slot.end, now: now() });
+          const b = getBooking(db, current.id)!;
+          changed('booking.moved', b);
+          return b;
+        });
         return { booking, offer: offerFor('moved', booking) };
       }),
     cancel: (p) =>
       serial(async () => {
         const current = activeBooking(p.bookingId);
         await google((a) => a.deleteEvent(current.calendarId, current.googleEventId));
-        cancelBooking(db, current.id, now());
-        const booking = getBooking(db, current.id)!;
-        changed('booking.cancelled', booking);
+        const booking = (p.commit ?? direct)(() => {
+          cancelBooking(db, current.id, now());
+          const b = getBooking(db, current.id)!;
+          changed('booking.cancelled', b);
+          return b;
+        });
         return { booking, offer: offerFor('cancelled', booking) };
       }),
     remindNow: () => loop.runOnce(),

@@ -112,4 +112,37 @@ describe('dispatch and the audit log', () => {
     expect(notes()).toBe(1);
     expect(entries()).toEqual([{ method: 'contacts.update', outcome: 'ok', error_code: null }]);
   });
+
+  it('commits an asynchronous handler\'s closing writes with its audit entry in one transaction, once, or neither', async () => {
+    let commits = 0;
+    const counting = (fn: () => unknown) => {
+      commits++;
+      return t.db.transaction(fn)();
+    };
+    const handler: Handler<'contacts.update'> = async (_p, ctx) => {
+      await new Promise((r) => setTimeout(r, 5));
+      ctx.commitWithAudit(() => writeNote());
+      return contact as never;
+    };
+    const dispatch = createDispatch({
+      handlers: { ...(Object.fromEntries(RPC_METHODS.map((m) => [m, handler])) as unknown as Handlers) },
+      audit: (record: AuditRecord) => {
+        if (failAudit) throw new Error('disk full');
+        appendAudit(t.db, record, Date.now());
+      },
+      atomically: (fn) => counting(fn) as never,
+      logger: pino({ level: 'silent' }),
+    });
+    expect((await dispatch(ANNA, 'contacts.update', { contactId: 1, notes: 'n' })).ok).toBe(true);
+    expect(notes()).toBe(1);
+    // One entry (not a second one when the call settles), written inside the handler's transaction.
+    expect(entries()).toEqual([{ method: 'contacts.update', outcome: 'ok', error_code: null }]);
+    expect(commits).toBe(2); // the handler's synchronous start, then its closing writes with the entry
+
+    t.db.prepare(`DELETE FROM settings WHERE key = 'dispatch-test'`).run();
+    failAudit = true;
+    const refused = await dispatch(ANNA, 'contacts.update', { contactId: 1, notes: 'n' });
+    expect(refused).toMatchObject({ ok: false, error: { code: 'INTERNAL', message: expect.stringContaining('not stored') } });
+    expect(notes()).toBe(0);
+  });
 });

@@ -33,6 +33,12 @@ export interface CallContext {
    * call and its audit entry are committed: if the audit cannot be written, it never happens.
    */
   afterCommit(fn: () => void): void;
+  /**
+   * An asynchronous handler's closing writes, after its network calls (a booking stored once Google
+   * took it): run now in one transaction with the call's audit entry (written as done), so the
+   * change and its entry reach the disk in one commit and never one without the other.
+   */
+  commitWithAudit<T>(write: () => T): T;
 }
 
 export type Handler<M extends RpcMethod> = (
@@ -147,6 +153,9 @@ export function createDispatch(deps: DispatchDeps): Dispatch {
     const contactIds: number[] = [];
     const deferred: (() => void)[] = [];
     let reason: string | undefined;
+    /** The entry was written with the handler's closing writes (`commitWithAudit`). */
+    let audited = false;
+    const atomically = deps.atomically ?? (<T>(fn: () => T, _kind: 'read' | 'write'): T => fn());
     const ctx: CallContext = {
       caller,
       session,
@@ -167,9 +176,17 @@ export function createDispatch(deps: DispatchDeps): Dispatch {
         tryAudit({ ...extra, method: extra.method ?? method, origin: caller.origin });
       },
       afterCommit: (fn) => void deferred.push(fn),
+      commitWithAudit: (write) =>
+        atomically(() => {
+          const value = write();
+          if (action && !audited) {
+            if (!tryAudit(entry(contactIds, 'ok', undefined, reason))) throw new Rollback(fail('INTERNAL', `The audit log could not record ${method}, so it was not stored.`));
+            audited = true;
+          }
+          return value;
+        }, 'write'),
     };
     const handler = handlers[method] as Handler<RpcMethod>;
-    const atomically = deps.atomically ?? (<T>(fn: () => T, _kind: 'read' | 'write'): T => fn());
     const started = performance.now();
 
     /** Output check and audit entry of a finished handler; throws `Rollback` to undo it. */
@@ -177,9 +194,9 @@ export function createDispatch(deps: DispatchDeps): Dispatch {
       const output = (def.output as z.ZodType).safeParse(value);
       if (!output.success) {
         logger.error({ method, issues: output.error.issues.map((i) => i.path.join('.')) }, 'rpc output failed its schema');
-        throw new Rollback(fail('INTERNAL', `The core produced an invalid answer for ${method}. Nothing was changed.`));
+        throw new Rollback(fail('INTERNAL', `The core produced an invalid answer for ${method}. ${audited ? 'The change was stored and audited.' : 'Nothing was changed.'}`));
       }
-      if (action && !tryAudit(entry(contactIds, 'ok', undefined, reason))) {
+      if (action && !audited && !tryAudit(entry(contactIds, 'ok', undefined, reason))) {
         throw new Rollback(fail('INTERNAL', `The audit log could not record ${method}, so nothing was done.`));
       }
       return { ok: true, value: output.data };
