@@ -146,7 +146,7 @@ describe.each(['sqlite', 'postgres'] as const)('the %s store', (kind) => {
     const at = Date.now();
     const first = await store.commit(textPart(t, 'wamid.1', 'eins'), at);
     const second = await store.commit(textPart(t, 'wamid.2', 'zwei'), at + 1);
-    expect(first).toEqual([{ tenantId: 'clinic-a', outcome: 'queued', applianceId: t.applianceId, seq: 1 }]);
+    expect(first).toEqual([{ tenantId: 'clinic-a', outcome: 'queued', applianceId: t.applianceId, seq: 1, version: 1 }]);
     expect(second[0]).toMatchObject({ outcome: 'queued', seq: 2 });
     expect(await store.commit(textPart(t, 'wamid.1', 'eins'), at + 2)).toEqual([{ tenantId: 'clinic-a', outcome: 'duplicate' }]);
     const react = (emoji: string) =>
