@@ -113,6 +113,10 @@ const MAX_GROUP = 64;
 /** Group transactions of one instance in flight at once (each holds a pool connection). */
 const MAX_GROUPS_IN_FLIGHT = 4;
 const LEASES_CHANNEL = 'relay_leases';
+/** A number was added, moved or removed: instances drop their routing memory. */
+const ROUTING_CHANNEL = 'relay_routing';
+/** Routing memory is dropped this often anyway (a change made by hand in the database). */
+const ROUTES_MAX_AGE_MS = 5_000;
 /** Any constant: migrations of concurrent instances (or operators) run one at a time. */
 const MIGRATION_LOCK = 0x72656c61;
 
@@ -237,6 +241,11 @@ export async function openPostgresStore(url: string, opts: StoreOptions = {}): P
     for (const l of listeners) l(s);
   };
   let listenClient: pg.Client | null = null;
+  // phone_number_id → tenant (null: not ours), remembered between webhooks so a webhook does not
+  // pay a round trip for its routing; trusted only while this instance hears routing changes.
+  const routes = new Map<string, string | null>();
+  let routesSince = Date.now();
+  const notifyRouting = (c: pg.PoolClient) => c.query(`SELECT pg_notify('${ROUTING_CHANNEL}', 'changed')`);
   let listenTimer: NodeJS.Timeout | null = null;
   let listenedOnce = false;
   const listen = async () => {
@@ -252,12 +261,14 @@ export async function openPostgresStore(url: string, opts: StoreOptions = {}): P
     client.on('error', retry);
     client.on('end', retry);
     client.on('notification', (n) => {
+      if (n.channel === ROUTING_CHANNEL) return routes.clear();
       if (!n.payload) return;
       emit({ kind: n.channel === LEASES_CHANNEL ? 'lease' : 'envelopes', applianceId: n.payload });
     });
     try {
       await client.connect();
-      await client.query(`LISTEN ${ENVELOPES_CHANNEL}; LISTEN ${LEASES_CHANNEL}`);
+      await client.query(`LISTEN ${ENVELOPES_CHANNEL}; LISTEN ${LEASES_CHANNEL}; LISTEN ${ROUTING_CHANNEL}`);
+      routes.clear();
       listenClient = client;
       if (listenedOnce) emit({ kind: 'resync' });
       listenedOnce = true;
@@ -405,11 +416,21 @@ export async function openPostgresStore(url: string, opts: StoreOptions = {}): P
         for (const p of args.phoneNumberIds) checkPhone(p);
         await c.query('INSERT INTO tenants (id, label, created_at) VALUES ($1, $2, $3)', [args.id, args.label ?? null, args.now]);
         for (const p of args.phoneNumberIds) await addPhone(c, args.id, p, args.now);
+        await notifyRouting(c);
         return { id: args.id, label: args.label ?? null, created_at: args.now };
       }),
     getTenant: async (id) => (await q<{ id: string; label: string | null; created_at: number }>('SELECT id, label, created_at FROM tenants WHERE id = $1', [id]))[0],
-    addPhoneNumber: (tenantId, p, now) => tx((c) => addPhone(c, tenantId, p, now)),
-    removePhoneNumber: async (p) => ((await pool.query('DELETE FROM phone_numbers WHERE phone_number_id = $1', [p])).rowCount ?? 0) === 1,
+    addPhoneNumber: (tenantId, p, now) =>
+      tx(async (c) => {
+        await addPhone(c, tenantId, p, now);
+        await notifyRouting(c);
+      }),
+    removePhoneNumber: (p) =>
+      tx(async (c) => {
+        const removed = ((await c.query('DELETE FROM phone_numbers WHERE phone_number_id = $1', [p])).rowCount ?? 0) === 1;
+        await notifyRouting(c);
+        return removed;
+      }),
     phoneNumbersOf: async (tenantId) =>
       (await q<{ phone_number_id: string }>('SELECT phone_number_id FROM phone_numbers WHERE tenant_id = $1 ORDER BY phone_number_id', [tenantId])).map(
         (r) => r.phone_number_id,
@@ -417,11 +438,25 @@ export async function openPostgresStore(url: string, opts: StoreOptions = {}): P
     async tenantsForPhoneNumbers(ids) {
       const out = new Map<string, string>();
       if (ids.length === 0) return out;
-      for (const r of await q<{ phone_number_id: string; tenant_id: string }>(
-        'SELECT phone_number_id, tenant_id FROM phone_numbers WHERE phone_number_id = ANY($1)',
-        [ids],
-      )) {
-        out.set(r.phone_number_id, r.tenant_id);
+      if (!listenClient || routes.size > 10_000 || Date.now() - routesSince > ROUTES_MAX_AGE_MS) {
+        routes.clear();
+        routesSince = Date.now();
+      }
+      const unknown = ids.filter((id) => !routes.has(id));
+      if (unknown.length > 0) {
+        const found = new Map<string, string>();
+        for (const r of await q<{ phone_number_id: string; tenant_id: string }>(
+          'SELECT phone_number_id, tenant_id FROM phone_numbers WHERE phone_number_id = ANY($1)',
+          [unknown],
+        )) {
+          found.set(r.phone_number_id, r.tenant_id);
+        }
+        if (listenClient) for (const id of unknown) routes.set(id, found.get(id) ?? null);
+        for (const [id, tenant] of found) out.set(id, tenant);
+      }
+      for (const id of ids) {
+        const tenant = routes.get(id);
+        if (tenant) out.set(id, tenant);
       }
       return out;
     },
