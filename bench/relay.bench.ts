@@ -15,10 +15,9 @@
 //     (target < 100 ms); skipped without PostgreSQL.
 // The bench's appliance announces envelope v2, as the real core does.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { createHmac } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
@@ -160,8 +159,13 @@ async function paced(count: number, send: (i: number) => Promise<void>): Promise
   await Promise.all(inflight);
 }
 
-async function relayWithAppliance(env: Record<string, string> = {}): Promise<{ relay: RelayProcess; appliance: TestAppliance }> {
-  const relay = await RelayProcess.start({ appSecrets: [SECRET], env: { RELAY_LOG_LEVEL: 'warn', ...env } });
+/** BENCH_CPU_PROF=DIR writes a V8 CPU profile of each relay process there (`--cpu-prof`). */
+const PROFILE_DIR = process.env.BENCH_CPU_PROF;
+const profileArgs = (name: string) => (PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(PROFILE_DIR, name)}`] : []);
+
+async function relayWithAppliance(name: string, env: Record<string, string> = {}): Promise<{ relay: RelayProcess; appliance: TestAppliance }> {
+  // As deployed (relay/deploy): the compiled build, without the TypeScript loader.
+  const relay = await RelayProcess.start({ appSecrets: [SECRET], compiled: true, nodeArgs: profileArgs(name), env: { RELAY_LOG_LEVEL: 'warn', ...env } });
   await relay.createTenant({ tenantId: 'bench-clinic', phoneNumberIds: [PHONE] });
   const appliance = TestAppliance.create();
   await appliance.enrol(relay.url, await relay.issueEnrolmentCode('bench-clinic'));
@@ -174,8 +178,38 @@ async function relayWithAppliance(env: Record<string, string> = {}): Promise<{ r
 
 const run = promisify(execFile);
 
-/** wrk for DURATION_MS with the signing Lua script; the requests/s it reports (200s only count). */
-async function wrkRps(port: number): Promise<{ rps: number; non200: number }> {
+/** CPU ms of each thread of a process so far (tid → ms); the main thread's tid is the pid. */
+function threadCpuMs(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      out.set(Number(tid), ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out;
+}
+const CLOCK_TICKS = 100;
+
+/**
+ * CPU µs per answered request during a load run, per thread: the main thread, the busiest other
+ * thread (the relay's queue writer) and the rest (V8's helpers, the checkpointer) together.
+ */
+function cpuPerRequest(pid: number, before: Map<number, number>, requests: number): { main: number; writer: number; rest: number; total: number } {
+  const after = threadCpuMs(pid);
+  const spent = [...after].map(([tid, ms]) => ({ tid, us: ((ms - (before.get(tid) ?? 0)) * 1000) / Math.max(1, requests) }));
+  const main = spent.find((t) => t.tid === pid)?.us ?? 0;
+  const others = spent.filter((t) => t.tid !== pid).sort((a, b) => b.us - a.us);
+  const writer = others[0]?.us ?? 0;
+  const rest = others.slice(1).reduce((a, t) => a + t.us, 0);
+  return { main, writer, rest, total: main + writer + rest };
+}
+
+/** wrk for DURATION_MS with the signing Lua script; the requests/s it reports (200s only count) and the server's CPU per request. */
+async function wrkRps(port: number, pid: number): Promise<{ rps: number; non200: number; cpu: ReturnType<typeof cpuPerRequest> }> {
+  const before = threadCpuMs(pid);
   const { stdout } = await run(
     'wrk',
     ['-t2', `-c${CONCURRENCY}`, `-d${Math.round(DURATION_MS / 1000)}s`, '-s', join(import.meta.dirname, 'wrk', 'signedWebhook.lua'), `http://127.0.0.1:${port}`],
@@ -184,7 +218,7 @@ async function wrkRps(port: number): Promise<{ rps: number; non200: number }> {
   const m = /WRK requests=(\d+) non2xx=(\d+) errors=(\d+) duration_us=(\d+)/.exec(stdout);
   if (!m) throw new Error(`wrk printed no summary:\n${stdout}`);
   const ok = Number(m[1]) - Number(m[2]) - Number(m[3]);
-  return { rps: ok / (Number(m[4]) / 1e6), non200: Number(m[2]) + Number(m[3]) };
+  return { rps: ok / (Number(m[4]) / 1e6), non200: Number(m[2]) + Number(m[3]), cpu: cpuPerRequest(pid, before, Number(m[1])) };
 }
 
 async function benchWrk(): Promise<void> {
@@ -193,10 +227,10 @@ async function benchWrk(): Promise<void> {
     return;
   }
   const bare = await startInline(BARE_HTTP);
-  const bareResult = await wrkRps(bare.port);
+  const bareResult = await wrkRps(bare.port, bare.child.pid!);
   bare.child.kill('SIGTERM');
-  const { relay } = await relayWithAppliance();
-  const relayResult = await wrkRps(relay.port);
+  const { relay } = await relayWithAppliance('wrk');
+  const relayResult = await wrkRps(relay.port, relay.pid!);
   await relay.stop();
   const ratio = relayResult.rps / bareResult.rps;
   rows.push([
@@ -205,6 +239,14 @@ async function benchWrk(): Promise<void> {
     `${fmt(bareResult.rps, 0)} bare http+hmac${bareResult.non200 ? ` (${bareResult.non200} non-200)` : ''}`,
     `ratio ${fmt(ratio, 2)}`,
     ratio >= 0.5 ? 'PASS (>= 0.5)' : 'FAIL (>= 0.5)',
+  ]);
+  const c = relayResult.cpu;
+  rows.push([
+    'CPU per webhook under wrk, µs (relay: main thread + queue writer + other threads)',
+    `${fmt(c.total, 0)} = ${fmt(c.main, 0)} + ${fmt(c.writer, 0)} + ${fmt(c.rest, 0)}`,
+    `${fmt(bareResult.cpu.total, 0)} bare (main ${fmt(bareResult.cpu.main, 0)})`,
+    `${fmt(c.total / bareResult.cpu.total, 2)} x bare`,
+    '',
   ]);
 }
 
@@ -278,7 +320,7 @@ async function benchThroughput(): Promise<void> {
   const bare = await startInline(BARE_HTTP);
   const bareResult = await loadLoop(bare.port);
   bare.child.kill('SIGTERM');
-  const { relay } = await relayWithAppliance();
+  const { relay } = await relayWithAppliance('loop');
   const relayResult = await loadLoop(relay.port);
   await relay.stop();
   const ratio = relayResult.rps / bareResult.rps;
@@ -305,7 +347,7 @@ async function benchLatency(): Promise<void> {
   });
   bare.child.kill('SIGTERM');
 
-  const { relay, appliance } = await relayWithAppliance();
+  const { relay, appliance } = await relayWithAppliance('latency');
   await appliance.connect(relay.wsUrl, { envelopeV2: true });
   const sentAt = new Map<string, number>();
   const lat: number[] = [];

@@ -8,6 +8,7 @@ import { RelayProcess } from './testing/relayProcess';
 import { TestPostgres } from './testing/postgres';
 import { metaJson, textMessageWebhook } from './testing/signWebhook';
 import { TestAppliance, type Delivery } from './testing/testAppliance';
+import { WS_CLOSE } from '../shared/wire';
 
 const ENV = {
   RELAY_LOG_LEVEL: 'warn',
@@ -241,4 +242,78 @@ describe('three relay instances on one PostgreSQL', () => {
       await Promise.all(relays.map((r) => r.stop()));
     }
   }, 180_000);
+});
+
+describe('one appliance identity on two instances', () => {
+  /** Connects and resolves with what the appliance saw first: the welcome, or the socket closing on it. */
+  const connectOrClose = (a: TestAppliance, relay: RelayProcess) =>
+    new Promise<'welcome' | { code: number }>((resolve, reject) => {
+      a.connect(relay.wsUrl).then(() => resolve('welcome'), reject);
+      void Promise.resolve().then(() => a.closed!.then((c) => resolve({ code: c.code })));
+    });
+
+  it('lets the newest connection win across instances, and holds two computers flapping over one identity off at both', async () => {
+    const [a, b] = await RelayProcess.cluster(2, { databaseUrl: await freshDatabase(), env: ENV });
+    const copies: TestAppliance[] = [];
+    try {
+      const PHONE = '840000000000001';
+      await a!.createTenant({ tenantId: 'clinic-twin', phoneNumberIds: [PHONE] });
+      const desk = TestAppliance.create();
+      await desk.enrol(a!.url, await a!.issueEnrolmentCode('clinic-twin'));
+      // A second computer with the same keys (the data folder restored elsewhere).
+      const copy = desk.twin();
+      copies.push(desk, copy);
+      let i = 0;
+      const postTo = async (relay: RelayProcess) => expect((await relay.postWebhook(webhook(PHONE, ++i))).status).toBe(200);
+
+      // The desk at A receives what is posted to either instance.
+      expect(await connectOrClose(desk, a!)).toBe('welcome');
+      await postTo(a!);
+      await postTo(b!);
+      await desk.waitForDeliveries(2);
+
+      // The copy connects at B: newest wins. A closes the desk's socket (4409) when the lease moves.
+      expect(await connectOrClose(copy, b!)).toBe('welcome');
+      expect((await desk.closed)!.code).toBe(WS_CLOSE.replaced);
+      const deskHad = desk.deliveries.length;
+      await postTo(a!);
+      await postTo(b!);
+      await copy.waitUntil(() => byWamid(copy.deliveries).has(`wamid.${PHONE}-4`), 10_000, 'the copy receives what came after the move');
+      expect(desk.deliveries.length).toBe(deskHad);
+
+      // The desk takes it back at A (second takeover): B closes the copy's socket.
+      expect(await connectOrClose(desk, a!)).toBe('welcome');
+      expect((await copy.closed)!.code).toBe(WS_CLOSE.replaced);
+      await postTo(b!);
+      await desk.waitUntil(() => byWamid(desk.deliveries).has(`wamid.${PHONE}-5`), 10_000, 'the desk receives the next one');
+      const copyHad = copy.deliveries.length;
+      expect(await a!.metric('relay_appliance_conflicts_total')).toBe(0);
+
+      // The third takeover within 15 minutes: two computers hold one identity. Both are closed
+      // with 4410 — the new socket at B, the desk's at A when it sees the lease cleared.
+      expect(await connectOrClose(copy, b!)).toEqual({ code: WS_CLOSE.conflict });
+      expect((await desk.closed)!.code).toBe(WS_CLOSE.conflict);
+      expect((await a!.metric('relay_appliance_conflicts_total')) + (await b!.metric('relay_appliance_conflicts_total'))).toBe(1);
+      expect(b!.logs()).toContain('two connections keep taking over one appliance identity');
+
+      // Held off for an hour at every instance: upgrades get 401 RELAY_CONFLICT, and what Meta
+      // sends meanwhile is kept (200, queued) and delivered to neither.
+      for (const [who, at] of [[desk, a!], [copy, b!], [desk, b!]] as const) {
+        await expect(who.connect(at.wsUrl)).rejects.toMatchObject({ status: 401 });
+      }
+      expect(await a!.metric('relay_ws_upgrades_refused_total', { reason: 'conflict' })).toBe(1);
+      expect(await b!.metric('relay_ws_upgrades_refused_total', { reason: 'conflict' })).toBe(2);
+      const deskHeld = desk.deliveries.length;
+      await postTo(a!);
+      await postTo(b!);
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect(await a!.countQueued('clinic-twin')).toBeGreaterThanOrEqual(2);
+      expect(desk.deliveries.length).toBe(deskHeld);
+      expect(copy.deliveries.length).toBe(copyHad);
+      expect(desk.openFailures + copy.openFailures).toBe(0);
+    } finally {
+      for (const c of copies) c.close();
+      await Promise.all([a, b].map((r) => r!.stop()));
+    }
+  }, 120_000);
 });

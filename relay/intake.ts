@@ -2,7 +2,7 @@
  * Webhook intake: Meta's signature, routing every change of a batch to its tenant, keyed
  * duplicate detection, and the group committer that seals and durably queues envelopes.
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomFillSync, timingSafeEqual, type KeyObject } from 'node:crypto';
 import {
   ENVELOPE_INFO,
   ENVELOPE_V2_NONCE_BYTES,
@@ -16,7 +16,7 @@ import {
 import { RoutableWebhookSchema, type RoutableWebhook } from '../shared/whatsapp/routing';
 import { authStaticDh, exportSecret, sealFirst, setupSender, x25519PublicFromRaw, type X25519KeyPair } from './crypto/hpke';
 import { x25519PublicKeyProblem } from './crypto/keyCheck';
-import { activeApplianceOf, dedupRemember, dedupSeen, insertEnvelope, takeSeq, type Db } from './store';
+import { activeApplianceOf, dedupRemember, dedupSeen, insertEnvelope, setNextSeq, type ApplianceRow, type Db } from './store';
 
 const SIGNATURE_RE = /^sha256=([0-9a-f]{64})$/;
 
@@ -57,9 +57,13 @@ export type Encapsulation =
 
 export interface TenantPart {
   tenantId: string;
-  plaintext: EnvelopePlaintext;
-  /** Length of the plaintext's JSON text, the bytes the sealer encrypts (see `plaintextBytes`). */
-  plaintextBytes: number;
+  kind: EnvelopePlaintext['kind'];
+  /**
+   * The envelope plaintext exactly as sealed: the UTF-8 JSON text of an `EnvelopePlaintext`, built
+   * once on the main thread. Its own ArrayBuffer (never a slice of Node's pool), so it moves to the
+   * writer thread without a copy.
+   */
+  plaintext: Uint8Array;
   encapsulation?: Encapsulation;
   /** Digests of the items (each message, each status, or the change itself) before keying. */
   items: string[];
@@ -107,16 +111,29 @@ export function parseWebhook(rawBody: Buffer): RoutableWebhook | null {
   return parsed.success ? parsed.data : null;
 }
 
-const META_PLAINTEXT_OVERHEAD = JSON.stringify({ kind: 'meta', body: '', signature: '' } satisfies EnvelopePlaintext).length;
+const META_PREFIX = '{"kind":"meta","body":"';
+const META_MIDDLE = '","signature":"';
+const META_SUFFIX = '"}';
 
 /**
- * The exact length of `JSON.stringify(plaintext)` in UTF-8. A `meta` plaintext is base64url and a
- * hex signature, which JSON never escapes, so its length is arithmetic (no second copy of a
- * multi-megabyte body); a `relay` body is measured as it will be sealed.
+ * The bytes of `JSON.stringify({kind: 'meta', body: base64url(raw), signature})`, written straight
+ * into one buffer: base64url and a hex signature are never escaped by JSON, so the text is the
+ * pieces side by side, and a multi-megabyte body is not copied through a JSON string first.
  */
-export function plaintextBytes(plaintext: EnvelopePlaintext): number {
-  if (plaintext.kind === 'meta') return META_PLAINTEXT_OVERHEAD + plaintext.body.length + plaintext.signature.length;
-  return Buffer.byteLength(JSON.stringify(plaintext));
+export function metaPlaintext(rawBody: Buffer, signature: string): Uint8Array {
+  const body = rawBody.toString('base64url');
+  const out = Buffer.from(new ArrayBuffer(META_PREFIX.length + body.length + META_MIDDLE.length + signature.length + META_SUFFIX.length));
+  let at = out.write(META_PREFIX, 0, 'latin1');
+  at += out.write(body, at, 'latin1');
+  at += out.write(META_MIDDLE, at, 'latin1');
+  at += out.write(signature, at, 'latin1');
+  out.write(META_SUFFIX, at, 'latin1');
+  return new Uint8Array(out.buffer);
+}
+
+/** The bytes of a `relay` plaintext (a re-serialised part), in a buffer of their own. */
+export function relayPlaintext(body: string): Uint8Array {
+  return new Uint8Array(Buffer.from(JSON.stringify({ kind: 'relay', body } satisfies EnvelopePlaintext)));
 }
 
 /**
@@ -242,16 +259,20 @@ export function routeWebhook(
   const whole = byTenant.size === 1 && routedChanges === totalChanges;
   const parts: TenantPart[] = [];
   for (const [tenantId, part] of byTenant) {
-    const plaintext: EnvelopePlaintext = whole
-      ? { kind: 'meta', body: rawBody.toString('base64url'), signature: signature.trim().toLowerCase() }
-      : { kind: 'relay', body: JSON.stringify({ ...body, entry: [...part.entries.values()] }) };
-    parts.push({ tenantId, plaintext, plaintextBytes: plaintextBytes(plaintext), items: part.items, changes: part.changes });
+    parts.push({
+      tenantId,
+      kind: whole ? 'meta' : 'relay',
+      plaintext: whole ? metaPlaintext(rawBody, signature.trim().toLowerCase()) : relayPlaintext(JSON.stringify({ ...body, entry: [...part.entries.values()] })),
+      items: part.items,
+      changes: part.changes,
+    });
   }
   return { parts, unknownPhoneNumber, noPhoneNumber };
 }
 
 export type PartOutcome =
-  | { tenantId: string; outcome: 'queued'; applianceId: string; seq: number }
+  /** `version`: the envelope version it was sealed with. */
+  | { tenantId: string; outcome: 'queued'; applianceId: string; seq: number; version: 1 | 2 }
   | { tenantId: string; outcome: 'duplicate' }
   | { tenantId: string; outcome: 'no_appliance' }
   /** The appliance's key cannot be sealed to (small-order, say): only this tenant's part waits. */
@@ -343,12 +364,28 @@ export function createRecipients(relayKeyPair: X25519KeyPair, now: () => number 
   };
 }
 
-/** Prepares encapsulations for a tenant's active appliance (read-only on the SQLite store). */
+/**
+ * Prepares v1 encapsulations (the costly half of HPKE) on the main thread, in parallel with the
+ * writer thread's commits. A tenant whose appliance was last sealed to with v2 is skipped: an epoch
+ * lookup costs the writer less than this thread's appliance query.
+ */
 export function createEncapsulator(deps: { db: Db; relayKeyPair: X25519KeyPair }) {
   const prepare = createRecipients(deps.relayKeyPair);
-  return (tenantId: string): Encapsulation | undefined => {
-    const appliance = activeApplianceOf(deps.db, tenantId);
-    return appliance ? prepare(appliance) : undefined;
+  const v2Tenants = new Set<string>();
+  return {
+    prepare(tenantId: string): Encapsulation | undefined {
+      if (v2Tenants.has(tenantId)) return undefined;
+      const appliance = activeApplianceOf(deps.db, tenantId);
+      return appliance && appliance.envelope_version !== 2 ? prepare(appliance) : undefined;
+    },
+    /** What the writer reported: which envelope version each tenant's appliance now gets. */
+    learn(outcomes: PartOutcome[]): void {
+      for (const o of outcomes) {
+        if (o.outcome !== 'queued') continue;
+        if (o.version === 1) v2Tenants.delete(o.tenantId);
+        else if (v2Tenants.size < 100_000) v2Tenants.add(o.tenantId);
+      }
+    },
   };
 }
 
@@ -357,14 +394,29 @@ export function createDedupHasher(dedupKey: Uint8Array): (tenantId: string, item
   return (tenantId, item) => createHmac('sha256', dedupKey).update(`${tenantId}\0${item}`).digest();
 }
 
+/**
+ * v2 nonces from one CSPRNG draw per 341 envelopes: each 12 bytes is used once, and a fresh
+ * `randomBytes` call per envelope cost more than the AEAD itself.
+ */
+let noncePool = Buffer.alloc(0);
+let noncePoolAt = 0;
+function randomNonce(): Buffer {
+  if (noncePoolAt + ENVELOPE_V2_NONCE_BYTES > noncePool.length) {
+    noncePool = randomFillSync(Buffer.allocUnsafeSlow(ENVELOPE_V2_NONCE_BYTES * 341));
+    noncePoolAt = 0;
+  }
+  const nonce = noncePool.subarray(noncePoolAt, noncePoolAt + ENVELOPE_V2_NONCE_BYTES);
+  noncePoolAt += ENVELOPE_V2_NONCE_BYTES;
+  return nonce;
+}
+
 /** The AEAD step that binds tenant, appliance, seq and receive time; what the queue row keeps. */
 export function sealPart(e: Encapsulation, part: TenantPart, seq: number, receivedAt: number): { enc: Buffer; ct: Buffer; epoch: string | null } {
   const aad = Buffer.from(envelopeAad({ tenantId: part.tenantId, applianceId: e.applianceId, seq, receivedAt }));
-  const plaintext = Buffer.from(JSON.stringify(part.plaintext));
-  if (e.v === 1) return { enc: Buffer.from(e.enc), ct: sealFirst('aes-256-gcm', e.key, e.baseNonce, plaintext, aad), epoch: null };
+  if (e.v === 1) return { enc: Buffer.from(e.enc), ct: sealFirst('aes-256-gcm', e.key, e.baseNonce, part.plaintext, aad), epoch: null };
   const key = exportSecret('aes-256-gcm', e.exporterSecret, envelopeV2ExporterContext(seq), 32);
-  const nonce = randomBytes(ENVELOPE_V2_NONCE_BYTES);
-  return { enc: Buffer.from(e.enc), ct: Buffer.concat([nonce, sealFirst('aes-256-gcm', key, nonce, plaintext, aad)]), epoch: e.epoch };
+  const nonce = randomNonce();
+  return { enc: Buffer.from(e.enc), ct: sealFirst('aes-256-gcm', key, nonce, part.plaintext, aad, nonce), epoch: e.epoch };
 }
 
 /**
@@ -372,29 +424,76 @@ export function sealPart(e: Encapsulation, part: TenantPart, seq: number, receiv
  * so seq assignment, the AEAD seal that binds the seq, and the insert commit together: seq order is
  * commit order. An encapsulation prepared ahead is used only if it was made for the tenant's
  * appliance as it is now (a re-pairing in between means sealing afresh).
+ *
+ * The writer is the only connection that takes seqs, so between transactions it keeps each
+ * tenant's appliance row and next seq in memory and writes `next_seq` once per appliance per
+ * transaction. `begin()` drops that memory whenever another connection (the main thread's
+ * enrolments and revocations, an operator command) committed since: SQLite's `data_version`
+ * says so exactly, read under the write lock.
  */
 export function createSealer(deps: { db: Db; relayKeyPair: X25519KeyPair; dedupKey: Buffer }) {
   const { db } = deps;
-  const encapsulate = createEncapsulator(deps);
+  const prepare = createRecipients(deps.relayKeyPair);
   const dedupHash = createDedupHasher(deps.dedupKey);
+  const appliances = new Map<string, { row: ApplianceRow; nextSeq: number; taken: boolean } | null>();
+  let dataVersion = -1;
 
-  return (parts: TenantPart[], receivedAt: number): PartOutcome[] =>
-    parts.map((part): PartOutcome => {
-      const keys = part.items.map((i) => dedupHash(part.tenantId, i));
-      if (keys.every((k) => dedupSeen(db, k))) return { tenantId: part.tenantId, outcome: 'duplicate' };
-      const appliance = activeApplianceOf(db, part.tenantId);
-      if (!appliance) return { tenantId: part.tenantId, outcome: 'no_appliance' };
-      let e: Encapsulation;
-      try {
-        e = part.encapsulation?.applianceId === appliance.id ? part.encapsulation : encapsulate(part.tenantId)!;
-      } catch {
-        // Nothing of this part was written; the other parts of the webhook commit as usual.
-        return { tenantId: part.tenantId, outcome: 'unsealable', applianceId: appliance.id };
+  const applianceOf = (tenantId: string) => {
+    let a = appliances.get(tenantId);
+    if (a === undefined) {
+      const row = activeApplianceOf(db, tenantId);
+      a = row ? { row, nextSeq: row.next_seq, taken: false } : null;
+      if (appliances.size > 10_000) flushSeqs(true);
+      appliances.set(tenantId, a);
+    }
+    return a;
+  };
+  /** Writes the seqs taken in this transaction; `forget` also drops the remembered rows. */
+  const flushSeqs = (forget = false) => {
+    for (const a of appliances.values()) {
+      if (a?.taken) {
+        setNextSeq(db, a.row.id, a.nextSeq);
+        a.taken = false;
       }
-      const seq = takeSeq(db, appliance.id);
-      const sealed = sealPart(e, part, seq, receivedAt);
-      insertEnvelope(db, { appliance_id: appliance.id, seq, tenant_id: part.tenantId, received_at: receivedAt, ...sealed });
-      for (const k of keys) dedupRemember(db, k, receivedAt);
-      return { tenantId: part.tenantId, outcome: 'queued', applianceId: appliance.id, seq };
-    });
+    }
+    if (forget) appliances.clear();
+  };
+
+  return {
+    /** First thing in each transaction. */
+    begin(): void {
+      const v = db.pragma('data_version', { simple: true }) as number;
+      if (v !== dataVersion) appliances.clear();
+      dataVersion = v;
+    },
+    /** Last thing in each transaction. */
+    finish: () => flushSeqs(),
+    /** After this connection changed appliance rows itself (an envelope version), inside the transaction. */
+    changed: () => flushSeqs(true),
+    /** After a transaction rolled back: nothing remembered from it holds. */
+    reset: () => appliances.clear(),
+    seal: (parts: TenantPart[], receivedAt: number): PartOutcome[] =>
+      parts.map((part): PartOutcome => {
+        const keys = part.items.map((i) => dedupHash(part.tenantId, i));
+        if (keys.every((k) => dedupSeen(db, k))) return { tenantId: part.tenantId, outcome: 'duplicate' };
+        const appliance = applianceOf(part.tenantId);
+        if (!appliance) return { tenantId: part.tenantId, outcome: 'no_appliance' };
+        const { row } = appliance;
+        const version = row.envelope_version === 2 ? 2 : 1;
+        let e: Encapsulation;
+        try {
+          e = part.encapsulation?.applianceId === row.id && part.encapsulation.v === version ? part.encapsulation : prepare(row);
+        } catch {
+          // Nothing of this part was written; the other parts of the webhook commit as usual.
+          return { tenantId: part.tenantId, outcome: 'unsealable', applianceId: row.id };
+        }
+        const seq = appliance.nextSeq;
+        const sealed = sealPart(e, part, seq, receivedAt);
+        insertEnvelope(db, { appliance_id: row.id, seq, tenant_id: part.tenantId, received_at: receivedAt, ...sealed });
+        appliance.nextSeq += 1;
+        appliance.taken = true;
+        for (const k of keys) dedupRemember(db, k, receivedAt);
+        return { tenantId: part.tenantId, outcome: 'queued', applianceId: row.id, seq, version };
+      }),
+  };
 }

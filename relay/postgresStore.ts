@@ -110,7 +110,13 @@ export const PG_SCHEMA_VERSION = PG_MIGRATIONS.at(-1)!.version;
 const ENVELOPES_CHANNEL = 'relay_envelopes';
 /** Webhooks per group commit at most (a bigger backlog waits for the next group). */
 const MAX_GROUP = 64;
+/** Group transactions of one instance in flight at once (each holds a pool connection). */
+const MAX_GROUPS_IN_FLIGHT = 4;
 const LEASES_CHANNEL = 'relay_leases';
+/** A number was added, moved or removed: instances drop their routing memory. */
+const ROUTING_CHANNEL = 'relay_routing';
+/** Routing memory is dropped this often anyway (a change made by hand in the database). */
+const ROUTES_MAX_AGE_MS = 5_000;
 /** Any constant: migrations of concurrent instances (or operators) run one at a time. */
 const MIGRATION_LOCK = 0x72656c61;
 
@@ -235,6 +241,11 @@ export async function openPostgresStore(url: string, opts: StoreOptions = {}): P
     for (const l of listeners) l(s);
   };
   let listenClient: pg.Client | null = null;
+  // phone_number_id → tenant (null: not ours), remembered between webhooks so a webhook does not
+  // pay a round trip for its routing; trusted only while this instance hears routing changes.
+  const routes = new Map<string, string | null>();
+  let routesSince = Date.now();
+  const notifyRouting = (c: pg.PoolClient) => c.query(`SELECT pg_notify('${ROUTING_CHANNEL}', 'changed')`);
   let listenTimer: NodeJS.Timeout | null = null;
   let listenedOnce = false;
   const listen = async () => {
@@ -250,12 +261,14 @@ export async function openPostgresStore(url: string, opts: StoreOptions = {}): P
     client.on('error', retry);
     client.on('end', retry);
     client.on('notification', (n) => {
+      if (n.channel === ROUTING_CHANNEL) return routes.clear();
       if (!n.payload) return;
       emit({ kind: n.channel === LEASES_CHANNEL ? 'lease' : 'envelopes', applianceId: n.payload });
     });
     try {
       await client.connect();
-      await client.query(`LISTEN ${ENVELOPES_CHANNEL}; LISTEN ${LEASES_CHANNEL}`);
+      await client.query(`LISTEN ${ENVELOPES_CHANNEL}; LISTEN ${LEASES_CHANNEL}; LISTEN ${ROUTING_CHANNEL}`);
+      routes.clear();
       listenClient = client;
       if (listenedOnce) emit({ kind: 'resync' });
       listenedOnce = true;
@@ -265,8 +278,11 @@ export async function openPostgresStore(url: string, opts: StoreOptions = {}): P
   };
   await listen();
 
-  // Group commit: webhooks that arrive while a transaction is in flight go into the next one, so
-  // they share its round trips, its row locks and its commit (one WAL flush for the group).
+  // Group commit: webhooks that arrive while transactions are in flight go into the next one, so
+  // they share its round trips, its row locks and its commit (one WAL flush for the group). A few
+  // groups may be in flight at once (the row lock is held only at the end of each), leaving the
+  // rest of the pool to deliveries, acks and housekeeping.
+  const maxGroupsInFlight = Math.max(1, Math.min(MAX_GROUPS_IN_FLIGHT, (opts.poolSize ?? 10) - 2));
   interface Pending {
     parts: TenantPart[];
     receivedAt: number;
@@ -274,10 +290,10 @@ export async function openPostgresStore(url: string, opts: StoreOptions = {}): P
     reject: (err: Error) => void;
   }
   let pending: Pending[] = [];
-  let committing = false;
+  let inFlight = 0;
   const kick = () => {
-    if (committing || pending.length === 0) return;
-    committing = true;
+    if (inFlight >= maxGroupsInFlight || pending.length === 0) return;
+    inFlight += 1;
     const batch = pending.slice(0, MAX_GROUP);
     pending = pending.slice(MAX_GROUP);
     const started = performance.now();
@@ -288,58 +304,106 @@ export async function openPostgresStore(url: string, opts: StoreOptions = {}): P
       },
       (err: Error) => batch.forEach((p) => p.reject(err)),
     ).finally(() => {
-      committing = false;
+      inFlight -= 1;
       kick();
     });
   };
 
-  /** Seals and queues every part of every webhook of the group in one transaction. */
+  /**
+   * Seals and queues every part of every webhook of the group in one transaction of four
+   * statements, whatever the group's size: claim the dedup keys, take the seqs, insert the
+   * envelopes (and notify), commit. The appliance rows are locked only by the second, so another
+   * instance committing for the same clinic waits for two round trips and a WAL flush, not for
+   * this group's whole transaction. Seq order stays commit order: seqs are taken under the lock.
+   */
   const commitGroup = (batch: Pending[]) =>
     tx(async (c) => {
       const results = batch.map((p) => new Array<PartOutcome>(p.parts.length));
-      // Appliance rows are locked in tenant order (stable, so one clinic's webhooks keep their
-      // order), so two groups on two instances never deadlock.
-      const items = batch.flatMap((p, w) => p.parts.map((part, i) => ({ w, i, part, receivedAt: p.receivedAt })));
-      items.sort((x, y) => (x.part.tenantId < y.part.tenantId ? -1 : x.part.tenantId > y.part.tenantId ? 1 : 0));
-      for (const { w, i, part, receivedAt } of items) {
-        const keys = part.items.map((item) => dedupHash!(part.tenantId, item));
-        const distinct = new Set(keys.map((k) => k.toString('base64'))).size;
-        // Takes the seq and locks the appliance row: concurrent webhooks for this clinic, on any
-        // instance, wait here until this one commits (seq order is commit order). A duplicate
-        // leaves a gap in the seqs, which delivery allows.
-        const appliance = (
-          await q<{ id: string; tenant_id: string; encryption_public_key: Buffer; envelope_version: number; seq: number }>(
-            `UPDATE appliances SET next_seq = next_seq + 1 WHERE tenant_id = $1 AND revoked_at IS NULL
-             RETURNING id, tenant_id, encryption_public_key, envelope_version, next_seq - 1 AS seq`,
-            [part.tenantId],
+      const items = batch.flatMap((p, w) =>
+        p.parts.map((part, i) => ({ w, i, part, receivedAt: p.receivedAt, keys: part.items.map((item) => dedupHash!(part.tenantId, item)) })),
+      );
+      // 1. Claim every dedup key at once. A key another transaction is inserting makes this one
+      //    wait for it (the unique index), so a retry arriving at two instances together is kept
+      //    once; keys go in in sorted order, so two groups never wait on each other in a circle.
+      const keyAt = new Map<string, { key: Buffer; seenAt: number }>();
+      for (const it of items) for (const key of it.keys) if (!keyAt.has(key.toString('hex'))) keyAt.set(key.toString('hex'), { key, seenAt: it.receivedAt });
+      const fresh = new Set(
+        (
+          await q<{ k: Buffer }>(
+            `INSERT INTO dedup (key_hash, seen_at) SELECT k, s FROM unnest($1::bytea[], $2::bigint[]) AS u(k, s) ORDER BY k
+             ON CONFLICT DO NOTHING RETURNING key_hash AS k`,
+            [[...keyAt.values()].map((v) => v.key), [...keyAt.values()].map((v) => v.seenAt)],
             c,
           )
-        )[0];
-        // Read after the lock: a retry committed meanwhile by another instance (or earlier in this
-        // group) is seen.
-        const seen = (await q<{ n: number }>('SELECT count(*) AS n FROM dedup WHERE key_hash = ANY($1)', [keys], c))[0]!.n;
-        if (seen === distinct) {
-          results[w]![i] = { tenantId: part.tenantId, outcome: 'duplicate' };
-          continue;
-        }
+        ).map((r) => r.k.toString('hex')),
+      );
+      // A part is new if one of its keys is new to the database and not already credited to an
+      // earlier part of this group (a retry inside one group); the rest are duplicates.
+      const queued: typeof items = [];
+      for (const it of items) {
+        let isNew = false;
+        for (const key of it.keys) isNew = fresh.delete(key.toString('hex')) || isNew;
+        if (isNew) queued.push(it);
+        else results[it.w]![it.i] = { tenantId: it.part.tenantId, outcome: 'duplicate' };
+      }
+      if (queued.length === 0) return results;
+      // 2. Take each tenant's seqs in one statement, locking the appliance rows in tenant order.
+      const wanted = new Map<string, number>();
+      for (const it of queued) wanted.set(it.part.tenantId, (wanted.get(it.part.tenantId) ?? 0) + 1);
+      const tenants = [...wanted.keys()].sort();
+      const appliances = new Map(
+        (
+          await q<{ id: string; tenant_id: string; encryption_public_key: Buffer; envelope_version: number; first: number }>(
+            `WITH want AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS w(tenant_id, n)),
+                  locked AS MATERIALIZED (SELECT a.id FROM appliances a JOIN want USING (tenant_id) WHERE a.revoked_at IS NULL ORDER BY a.tenant_id FOR UPDATE OF a)
+             UPDATE appliances a SET next_seq = a.next_seq + want.n FROM want, locked WHERE a.id = locked.id AND a.tenant_id = want.tenant_id
+             RETURNING a.id, a.tenant_id, a.encryption_public_key, a.envelope_version, a.next_seq - want.n AS first`,
+            [tenants, tenants.map((t) => wanted.get(t)!)],
+            c,
+          )
+        ).map((a) => [a.tenant_id, a]),
+      );
+      // 3. Seal (the AEAD binds the seq), in arrival order within each tenant.
+      const rows: { appliance_id: string; seq: number; tenant_id: string; received_at: number; enc: Buffer; ct: Buffer; epoch: string | null }[] = [];
+      const forget: Buffer[] = [];
+      for (const it of queued) {
+        const tenantId = it.part.tenantId;
+        const appliance = appliances.get(tenantId);
         if (!appliance) {
-          results[w]![i] = { tenantId: part.tenantId, outcome: 'no_appliance' };
+          results[it.w]![it.i] = { tenantId, outcome: 'no_appliance' };
+          forget.push(...it.keys);
           continue;
         }
-        let sealed: ReturnType<typeof sealPart>;
+        const seq = appliance.first;
+        appliance.first += 1;
         try {
-          sealed = sealPart(prepare!(appliance), part, appliance.seq, receivedAt);
+          rows.push({ appliance_id: appliance.id, seq, tenant_id: tenantId, received_at: it.receivedAt, ...sealPart(prepare!(appliance), it.part, seq, it.receivedAt) });
         } catch {
-          results[w]![i] = { tenantId: part.tenantId, outcome: 'unsealable', applianceId: appliance.id };
+          results[it.w]![it.i] = { tenantId, outcome: 'unsealable', applianceId: appliance.id };
+          forget.push(...it.keys);
           continue;
         }
+        results[it.w]![it.i] = { tenantId, outcome: 'queued', applianceId: appliance.id, seq, version: appliance.envelope_version === 2 ? 2 : 1 };
+      }
+      // A part that waits for Meta's retry must not be recognised as seen when it comes.
+      if (forget.length > 0) await c.query('DELETE FROM dedup WHERE key_hash = ANY($1::bytea[])', [forget]);
+      // 4. Insert every envelope and tell the instances holding those appliances' sockets.
+      if (rows.length > 0) {
         await c.query(
-          `WITH e AS (INSERT INTO envelopes (appliance_id, seq, tenant_id, received_at, enc, ct, epoch) VALUES ($1, $2, $3, $4, $5, $6, $8)),
-                d AS (INSERT INTO dedup (key_hash, seen_at) SELECT k, $4 FROM unnest($7::bytea[]) AS k ON CONFLICT DO NOTHING)
-           SELECT pg_notify('${ENVELOPES_CHANNEL}', $1)`,
-          [appliance.id, appliance.seq, part.tenantId, receivedAt, sealed.enc, sealed.ct, keys, sealed.epoch],
+          `WITH e AS (INSERT INTO envelopes (appliance_id, seq, tenant_id, received_at, enc, ct, epoch)
+                      SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bytea[], $6::bytea[], $7::text[]))
+           SELECT pg_notify('${ENVELOPES_CHANNEL}', a) FROM unnest($8::text[]) AS a`,
+          [
+            rows.map((r) => r.appliance_id),
+            rows.map((r) => r.seq),
+            rows.map((r) => r.tenant_id),
+            rows.map((r) => r.received_at),
+            rows.map((r) => r.enc),
+            rows.map((r) => r.ct),
+            rows.map((r) => r.epoch),
+            [...new Set(rows.map((r) => r.appliance_id))],
+          ],
         );
-        results[w]![i] = { tenantId: part.tenantId, outcome: 'queued', applianceId: appliance.id, seq: appliance.seq };
       }
       return results;
     });
@@ -352,11 +416,21 @@ export async function openPostgresStore(url: string, opts: StoreOptions = {}): P
         for (const p of args.phoneNumberIds) checkPhone(p);
         await c.query('INSERT INTO tenants (id, label, created_at) VALUES ($1, $2, $3)', [args.id, args.label ?? null, args.now]);
         for (const p of args.phoneNumberIds) await addPhone(c, args.id, p, args.now);
+        await notifyRouting(c);
         return { id: args.id, label: args.label ?? null, created_at: args.now };
       }),
     getTenant: async (id) => (await q<{ id: string; label: string | null; created_at: number }>('SELECT id, label, created_at FROM tenants WHERE id = $1', [id]))[0],
-    addPhoneNumber: (tenantId, p, now) => tx((c) => addPhone(c, tenantId, p, now)),
-    removePhoneNumber: async (p) => ((await pool.query('DELETE FROM phone_numbers WHERE phone_number_id = $1', [p])).rowCount ?? 0) === 1,
+    addPhoneNumber: (tenantId, p, now) =>
+      tx(async (c) => {
+        await addPhone(c, tenantId, p, now);
+        await notifyRouting(c);
+      }),
+    removePhoneNumber: (p) =>
+      tx(async (c) => {
+        const removed = ((await c.query('DELETE FROM phone_numbers WHERE phone_number_id = $1', [p])).rowCount ?? 0) === 1;
+        await notifyRouting(c);
+        return removed;
+      }),
     phoneNumbersOf: async (tenantId) =>
       (await q<{ phone_number_id: string }>('SELECT phone_number_id FROM phone_numbers WHERE tenant_id = $1 ORDER BY phone_number_id', [tenantId])).map(
         (r) => r.phone_number_id,
@@ -364,11 +438,25 @@ export async function openPostgresStore(url: string, opts: StoreOptions = {}): P
     async tenantsForPhoneNumbers(ids) {
       const out = new Map<string, string>();
       if (ids.length === 0) return out;
-      for (const r of await q<{ phone_number_id: string; tenant_id: string }>(
-        'SELECT phone_number_id, tenant_id FROM phone_numbers WHERE phone_number_id = ANY($1)',
-        [ids],
-      )) {
-        out.set(r.phone_number_id, r.tenant_id);
+      if (!listenClient || routes.size > 10_000 || Date.now() - routesSince > ROUTES_MAX_AGE_MS) {
+        routes.clear();
+        routesSince = Date.now();
+      }
+      const unknown = ids.filter((id) => !routes.has(id));
+      if (unknown.length > 0) {
+        const found = new Map<string, string>();
+        for (const r of await q<{ phone_number_id: string; tenant_id: string }>(
+          'SELECT phone_number_id, tenant_id FROM phone_numbers WHERE phone_number_id = ANY($1)',
+          [unknown],
+        )) {
+          found.set(r.phone_number_id, r.tenant_id);
+        }
+        if (listenClient) for (const id of unknown) routes.set(id, found.get(id) ?? null);
+        for (const [id, tenant] of found) out.set(id, tenant);
+      }
+      for (const id of ids) {
+        const tenant = routes.get(id);
+        if (tenant) out.set(id, tenant);
       }
       return out;
     },

@@ -126,18 +126,20 @@ export function createQueueWriter(init: WriterInit, hooks: { onBatch?: (size: nu
   worker.on('error', (err) => die(err));
   worker.on('exit', (code) => die(new Error(`queue writer exited (${code})`)));
 
-  const request = <T>(req: Distribute<WriterRequest>): Promise<T> => {
+  const request = <T>(req: Distribute<WriterRequest>, transfer: ArrayBuffer[] = []): Promise<T> => {
     if (!alive || closing) return Promise.reject(new Error('queue writer unavailable'));
     const id = nextId++;
     return new Promise<T>((resolve, reject) => {
       waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      worker.postMessage({ ...req, id });
+      worker.postMessage({ ...req, id }, transfer);
     });
   };
 
   return {
     ready,
-    commit: (parts, receivedAt) => request<PartOutcome[]>({ t: 'commit', parts, receivedAt }),
+    // The plaintexts move to the writer thread (each has its own ArrayBuffer): no copy, and this
+    // thread does not need them after the commit.
+    commit: (parts, receivedAt) => request<PartOutcome[]>({ t: 'commit', parts, receivedAt }, parts.map((p) => p.plaintext.buffer as ArrayBuffer)),
     ack: (applianceId, seqs) => request<boolean[]>({ t: 'ack', applianceId, seqs }),
     expire: (before) => request<[string, number][]>({ t: 'expire', before }),
     touch(applianceIds, at) {

@@ -21,7 +21,7 @@ db.pragma(`wal_autocheckpoint = ${WRITER_AUTOCHECKPOINT_PAGES}`);
 startWriter();
 
 function startWriter(): void {
-  const seal = createSealer({
+  const sealer = createSealer({
     db,
     relayKeyPair: x25519KeyPairFromPrivate(x25519PrivateFromRaw(Buffer.from(init.relayPrivateKey))),
     dedupKey: Buffer.from(init.dedupKey),
@@ -32,7 +32,7 @@ function startWriter(): void {
   function run(req: WriterRequest): unknown {
     switch (req.t) {
       case 'commit':
-        return seal(req.parts, req.receivedAt) satisfies PartOutcome[];
+        return sealer.seal(req.parts, req.receivedAt) satisfies PartOutcome[];
       case 'ack':
         return req.seqs.map((seq) => deleteEnvelope(db, req.applianceId, seq) !== undefined);
       case 'expire':
@@ -42,7 +42,10 @@ function startWriter(): void {
         return null;
       case 'upgrade': {
         const fresh = useNonce(db, req.applianceId, req.nonce, req.expiresAt);
-        if (fresh && req.envelopeVersion !== undefined) setEnvelopeVersion(db, req.applianceId, req.envelopeVersion);
+        if (fresh && req.envelopeVersion !== undefined) {
+          setEnvelopeVersion(db, req.applianceId, req.envelopeVersion);
+          sealer.changed();
+        }
         return { fresh, conflictUntil: conflictHeldUntil(db, req.applianceId) };
       }
       case 'claim':
@@ -67,8 +70,16 @@ function startWriter(): void {
     let results: unknown[];
     const started = performance.now();
     try {
-      results = db.transaction(() => batch.map(run)).immediate();
+      results = db
+        .transaction(() => {
+          sealer.begin();
+          const out = batch.map(run);
+          sealer.finish();
+          return out;
+        })
+        .immediate();
     } catch (err) {
+      sealer.reset();
       const message = (err as Error).message;
       port.postMessage({ t: 'results', results: batch.map((req) => ({ id: req.id, ok: false as const, message })), commits: 0, seconds: 0 } satisfies WriterResponse);
       return;

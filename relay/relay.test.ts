@@ -282,6 +282,9 @@ describe('enrolment', () => {
   it('re-pairing replaces the keys: the old appliance is disconnected and refused', async () => {
     const t = await tenantWithAppliance();
     await t.appliance.connect(relay.wsUrl);
+    // The writer thread has sealed to the old appliance (and remembers it) before the re-pairing.
+    await relay.postWebhook(textMessageWebhook({ phoneNumberId: t.phones[0]!, wamid: 'wamid.before-repair', text: 'x' }));
+    await t.appliance.waitForDeliveries(1);
     const replacement = TestAppliance.create();
     await replacement.enrol(relay.url, await relay.issueEnrolmentCode(t.tenantId));
     expect((await t.appliance.closed)!.code).toBe(WS_CLOSE.revoked);

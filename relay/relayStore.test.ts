@@ -117,6 +117,29 @@ describe.each(['sqlite', 'postgres'] as const)('the %s store', (kind) => {
     expect(await store.phoneNumbersOf('clinic-b')).toEqual([]);
   });
 
+  it('routes a number an operator moved to its new clinic at once, at every instance', async () => {
+    const url = await freshDatabase(kind);
+    const serving = await open(url);
+    const operator = await open(url, false);
+    const now = Date.now();
+    await operator.createTenant({ id: 'clinic-old', phoneNumberIds: ['800001'], now });
+    await operator.createTenant({ id: 'clinic-new', phoneNumberIds: [], now });
+    expect(await serving.tenantsForPhoneNumbers(['800001', '800002'])).toEqual(new Map([['800001', 'clinic-old']]));
+    await operator.removePhoneNumber('800001');
+    await operator.addPhoneNumber('clinic-new', '800001', now);
+    await operator.addPhoneNumber('clinic-new', '800002', now);
+    // Well inside the 5 s after which an instance forgets its routing anyway: it was told.
+    const moved = new Map([['800001', 'clinic-new'], ['800002', 'clinic-new']]);
+    const deadline = Date.now() + 1_500;
+    let routed = await serving.tenantsForPhoneNumbers(['800001', '800002']);
+    while (routed.get('800001') !== 'clinic-new' || routed.get('800002') !== 'clinic-new') {
+      if (Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 20));
+      routed = await serving.tenantsForPhoneNumbers(['800001', '800002']);
+    }
+    expect(routed).toEqual(moved);
+  });
+
   it('issues one valid enrolment code per tenant; replacing an appliance needs --replace and drops its queue', async () => {
     const store = await open(await freshDatabase(kind));
     await store.createTenant({ id: 'clinic-a', phoneNumberIds: ['200001'], now: Date.now() });
@@ -146,7 +169,7 @@ describe.each(['sqlite', 'postgres'] as const)('the %s store', (kind) => {
     const at = Date.now();
     const first = await store.commit(textPart(t, 'wamid.1', 'eins'), at);
     const second = await store.commit(textPart(t, 'wamid.2', 'zwei'), at + 1);
-    expect(first).toEqual([{ tenantId: 'clinic-a', outcome: 'queued', applianceId: t.applianceId, seq: 1 }]);
+    expect(first).toEqual([{ tenantId: 'clinic-a', outcome: 'queued', applianceId: t.applianceId, seq: 1, version: 1 }]);
     expect(second[0]).toMatchObject({ outcome: 'queued', seq: 2 });
     expect(await store.commit(textPart(t, 'wamid.1', 'eins'), at + 2)).toEqual([{ tenantId: 'clinic-a', outcome: 'duplicate' }]);
     const react = (emoji: string) =>

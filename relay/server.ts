@@ -288,12 +288,12 @@ export async function createRelayServer(deps: RelayServerDeps): Promise<RelaySer
       return reject(res, 503, 'commit_failed', 'UNAVAILABLE', 'could not store the webhook; retry later');
     }
     const routed = routeWebhook(raw, header!, body, (p) => tenants.get(p));
-    const oversized = routed.parts.filter((p) => p.plaintextBytes > MAX_ENVELOPE_PLAINTEXT_BYTES);
+    const oversized = routed.parts.filter((p) => p.plaintext.length > MAX_ENVELOPE_PLAINTEXT_BYTES);
     if (oversized.length > 0) {
       // Only a re-serialisation that grows (exponent numbers) gets here: queueing it would block the
       // clinic's queue behind a frame its appliance refuses, so nothing of this body is kept.
       logger.error(
-        { tenantIds: oversized.map((p) => p.tenantId), plaintextBytes: oversized.map((p) => p.plaintextBytes), bytes: raw.length },
+        { tenantIds: oversized.map((p) => p.tenantId), plaintextBytes: oversized.map((p) => p.plaintext.length), bytes: raw.length },
         'webhook refused: a clinic\'s part would exceed the largest frame appliances accept',
       );
       return reject(res, 413, 'undeliverable', 'BAD_REQUEST', `a clinic's part of this body would exceed ${MAX_ENVELOPE_PLAINTEXT_BYTES} bytes sealed`);

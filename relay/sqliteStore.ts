@@ -70,16 +70,18 @@ export async function openSqliteStore(path: string, opts: StoreOptions = {}): Pr
     revokedAmong: (ids) => sync(() => s.revokedAmong(db, ids)),
     listTenants: () => sync(() => s.listTenants(db)),
 
-    commit(parts, receivedAt) {
+    async commit(parts, receivedAt) {
       for (const part of parts) {
         try {
-          part.encapsulation = encapsulate?.(part.tenantId);
+          part.encapsulation = encapsulate?.prepare(part.tenantId);
         } catch {
           // Left to the writer, which tries again and answers `unsealable` for this part alone.
           part.encapsulation = undefined;
         }
       }
-      return w().commit(parts, receivedAt);
+      const outcomes = await w().commit(parts, receivedAt);
+      encapsulate?.learn(outcomes);
+      return outcomes;
     },
     envelopesAfter: (id, after, limit) => sync(() => s.envelopesAfter(db, id, after, limit)),
     queueHeads: (ids) =>

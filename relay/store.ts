@@ -378,10 +378,9 @@ export function dedupRemember(db: Db, keyHash: Buffer, now: number): void {
   stmt(db, 'INSERT OR IGNORE INTO dedup (key_hash, seen_at) VALUES (?, ?)').run(keyHash, now);
 }
 
-/** Takes the next seq of an appliance; gaps are allowed (a rolled-back transaction takes none). */
-export function takeSeq(db: Db, applianceId: string): number {
-  const row = stmt(db, 'UPDATE appliances SET next_seq = next_seq + 1 WHERE id = ? RETURNING next_seq - 1 AS seq').get(applianceId) as { seq: number };
-  return row.seq;
+/** The queue writer keeps seqs in memory within a transaction and records the next one here. */
+export function setNextSeq(db: Db, applianceId: string, nextSeq: number): void {
+  stmt(db, 'UPDATE appliances SET next_seq = ? WHERE id = ?').run(nextSeq, applianceId);
 }
 
 export function insertEnvelope(db: Db, row: EnvelopeRow): void {

@@ -56,22 +56,27 @@ function extract(salt: Uint8Array, ikm: Uint8Array): Buffer {
   return hmac(salt.length === 0 ? Buffer.alloc(NH) : salt, ikm);
 }
 
-function expand(prk: Uint8Array, info: Uint8Array, length: number): Buffer {
+/** RFC 5869 expand; `info` is given in pieces, fed to the HMAC as they are (no concatenation). */
+function expand(prk: Uint8Array, info: readonly Uint8Array[], length: number): Buffer {
   const blocks: Buffer[] = [];
-  let previous: Buffer = Buffer.alloc(0);
+  let previous: Buffer | null = null;
   for (let i = 1; blocks.length * NH < length; i += 1) {
-    previous = hmac(prk, Buffer.concat([previous, info, Buffer.from([i])]));
+    const h = createHmac('sha256', prk);
+    if (previous) h.update(previous);
+    for (const piece of info) h.update(piece);
+    previous = h.update(COUNTER[i]!).digest();
     blocks.push(previous);
   }
-  return Buffer.concat(blocks).subarray(0, length);
+  return blocks.length === 1 && length === NH ? blocks[0]! : Buffer.concat(blocks).subarray(0, length);
 }
+const COUNTER = Array.from({ length: 256 }, (_, i) => Buffer.from([i]));
 
 function labeledExtract(suiteId: Buffer, salt: Uint8Array, label: string, ikm: Uint8Array): Buffer {
   return extract(salt, Buffer.concat([HPKE_V1, suiteId, Buffer.from(label), ikm]));
 }
 
 function labeledExpand(suiteId: Buffer, prk: Uint8Array, label: string, info: Uint8Array, length: number): Buffer {
-  return expand(prk, Buffer.concat([i2osp(length, 2), HPKE_V1, suiteId, Buffer.from(label), info]), length);
+  return expand(prk, [i2osp(length, 2), HPKE_V1, suiteId, Buffer.from(label), info], length);
 }
 
 export interface X25519KeyPair {
@@ -157,9 +162,17 @@ function keySchedule(aead: AeadName, mode: Mode, sharedSecret: Buffer, info: Uin
 
 /** RFC 9180 §5.3 `Context.Export(exporter_context, L)` from a context's exporter secret. */
 export function exportSecret(aead: AeadName, exporterSecret: Uint8Array, exporterContext: Uint8Array, length: number): Buffer {
-  const suiteId = Buffer.concat([Buffer.from('HPKE'), i2osp(KEM_ID, 2), i2osp(KDF_ID, 2), i2osp(AEAD_IDS[aead], 2)]);
-  return labeledExpand(suiteId, exporterSecret, 'sec', exporterContext, length);
+  // Everything before the exporter context is the same for every export of a suite and length.
+  const key = `${aead}/${length}`;
+  let prefix = EXPORT_PREFIXES.get(key);
+  if (!prefix) {
+    const suiteId = Buffer.concat([Buffer.from('HPKE'), i2osp(KEM_ID, 2), i2osp(KDF_ID, 2), i2osp(AEAD_IDS[aead], 2)]);
+    prefix = Buffer.concat([i2osp(length, 2), HPKE_V1, suiteId, Buffer.from('sec')]);
+    EXPORT_PREFIXES.set(key, prefix);
+  }
+  return expand(exporterSecret, [prefix, exporterContext], length);
 }
+const EXPORT_PREFIXES = new Map<string, Buffer>();
 
 /** One HPKE context: seals (sender) or opens (recipient) messages with a running sequence number. */
 export class HpkeContext {
@@ -275,11 +288,14 @@ export function setupRecipient(setup: RecipientSetup): HpkeContext {
  * possibly on another thread. Lets the costly encapsulation run apart from the AEAD step that
  * binds the associated data.
  */
-export function sealFirst(aead: AeadName, key: Uint8Array, baseNonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer {
-  // Sequence number 0: the nonce is the base nonce itself.
+export function sealFirst(aead: AeadName, key: Uint8Array, baseNonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, prefix?: Uint8Array): Buffer {
+  // Sequence number 0: the nonce is the base nonce itself. `prefix` (a nonce sent in front, say)
+  // goes into the same buffer as the ciphertext, not into a copy of it.
   const cipher = createCipheriv(aead, key, baseNonce, { authTagLength: NT });
   cipher.setAAD(aad);
-  return Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+  const body = cipher.update(plaintext);
+  const final = cipher.final();
+  return Buffer.concat(prefix ? [prefix, body, final, cipher.getAuthTag()] : [body, final, cipher.getAuthTag()]);
 }
 
 /** Single-shot Auth-mode seal with AES-256-GCM: one fresh encapsulation, one message. */

@@ -47,6 +47,8 @@ export interface RelayProcessOptions {
   sameSecretsAs?: RelayProcess;
   /** Run the compiled build (`relay/build.mjs` → dist/relay, as deployed) instead of the TypeScript through tsx. */
   compiled?: boolean;
+  /** Extra node flags before the script (the bench's `--cpu-prof`, say). */
+  nodeArgs?: string[];
 }
 
 export class RelayProcess {
@@ -125,7 +127,10 @@ export class RelayProcess {
 
   private spawn(port = 0): Promise<void> {
     if (this.opts.compiled) spawnSync(process.execPath, [join(ROOT, 'relay', 'build.mjs')], { cwd: ROOT, stdio: 'inherit' });
-    const args = this.opts.compiled ? ['--max-semi-space-size=1', join(ROOT, 'dist', 'relay', 'main.js'), 'serve'] : ['--import', 'tsx', MAIN, 'serve'];
+    // Flags given later win, so `nodeArgs` can override the deployed ones.
+    const args = this.opts.compiled
+      ? ['--max-semi-space-size=1', ...(this.opts.nodeArgs ?? []), join(ROOT, 'dist', 'relay', 'main.js'), 'serve']
+      : [...(this.opts.nodeArgs ?? []), '--import', 'tsx', MAIN, 'serve'];
     const child = spawn(process.execPath, args, {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...this.env, RELAY_PORT: String(port) },

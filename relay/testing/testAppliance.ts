@@ -8,6 +8,7 @@
  *   await a.waitForDeliveries(3);                    // opened envelopes in a.deliveries
  *   a.close();
  *
+ * `a.twin()` is a second computer with the same keys (the conflict hold-off's case).
  * Options: `connect(url, {autoAck: false})` to ack by hand (`a.ack(seq)`); `upgradeHeaders({...})`
  * builds (optionally broken) auth headers for refusal tests; `a.frames` keeps every frame received.
  * Every envelope is opened with the relay's HPKE and its AAD binding (tenant, appliance, seq,
@@ -100,6 +101,16 @@ export class TestAppliance {
     this.enrolment = EnrolResponseSchema.parse(json);
     this.relayKey = x25519PublicFromRaw(Buffer.from(this.enrolment.relayEncryptionPublicKey, 'base64url'));
     return this.enrolment;
+  }
+
+  /**
+   * A second computer holding this appliance's keys and enrolment (a data folder restored
+   * elsewhere): same identity, its own socket and deliveries.
+   */
+  twin(): TestAppliance {
+    const twin = new TestAppliance(this.signing, this.encryption);
+    if (this.enrolment) twin.adoptEnrolment(this.enrolment);
+    return twin;
   }
 
   /** Takes an enrolment made elsewhere (the bench enrols thousands straight through the store). */
