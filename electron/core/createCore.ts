@@ -28,7 +28,7 @@ import { createLinkManager } from './link/linkManager';
 import { createPrivacyHandlers } from './privacy/handlers';
 import { createPrivacy } from './privacy/service';
 import { createSettingsHandlers } from './settings/handlers';
-import { readManagedPolicy, type ManagedPolicyOptions } from './settings/policyFile';
+import { readManagedPolicy, type ManagedPolicyOptions, type PolicyFileReading } from './settings/policyFile';
 import { createSettingsService } from './settings/service';
 import { createWhatsApp } from './whatsapp';
 import type { Core, Session } from './types';
@@ -89,9 +89,13 @@ export type ConsoleMethod = (typeof CONSOLE_METHODS)[number];
  * relay link, the WhatsApp (Graph API) side, and the single RPC dispatch. Runs in a plain Node
  * process; the Electron shell, the web harness and the tests all start it through here.
  */
+const NO_POLICY: PolicyFileReading = { path: '', found: false, policy: {}, problems: [] };
+
 export async function createCore(options: CreateCoreOptions): Promise<CoreHandle> {
   const logger = options.logger ?? pino({ level: 'info', base: { part: 'core' } });
   const now = options.now ?? Date.now;
+  // Started first and awaited where it is applied, so reg.exe (Windows) runs while the store opens.
+  const policyReading = options.policyPath === null ? Promise.resolve(NO_POLICY) : readManagedPolicy({ ...options.policyFrom, ...(options.policyPath ? { filePath: options.policyPath } : {}) });
   const secrets = options.secrets ?? (await createKeytarSecretStore());
   const store: CoreStore = await openCoreStore({ dataDir: options.dataDir, secrets, logger, clock: now });
   const { db } = store;
@@ -155,7 +159,7 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
   const backupHandlers = createBackupHandlers({ db, now, backups, dataDir: store.dataDir, installationId: store.keys.installationId, databaseKey: store.keys.databaseKey });
 
   // Managed policy (issue 13): applied over the settings key by key, then guarding their handlers.
-  const reading = options.policyPath === null ? { path: '', found: false, policy: {}, problems: [] } : await readManagedPolicy({ ...options.policyFrom, ...(options.policyPath ? { filePath: options.policyPath } : {}) });
+  const reading = await policyReading;
   const settings = createSettingsService({ db, now, logger, dataDir: store.dataDir, installationId: store.keys.installationId, reading, accounts, backups });
   settings.apply();
 

@@ -2,7 +2,7 @@ import { useQueryClient } from '@tanstack/react-query';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { ConversationSummary, Role, Whoami } from '../../shared/rpc';
 import { AdminScreen } from './admin';
-import { SettingsScreen, useSettingsStrings } from './settings';
+import { LanguagePicker, PolicyProblemsBanner, SettingsScreen, useLanguagePolicy, useSettingsStrings } from './settings';
 import { BackupBanner, BackupScreen, useBackupStrings } from './backup';
 import { AuditScreen } from './audit';
 import { CalendarBanner } from './booking';
@@ -20,7 +20,7 @@ import {
   type InboxFilter,
   type SignedIn,
 } from './data/queries';
-import { LANGUAGE_NAMES, useI18n, type Language, type Strings } from './i18n';
+import { useI18n, type Strings } from './i18n';
 import { ErrorState, Sidebar } from './inbox';
 import { useRpc } from './rpc';
 import { RestoreAccess, SetupWizard } from './setup';
@@ -38,6 +38,7 @@ export function App(): React.JSX.Element {
   const whoami = useWhoami();
   const status = useAuthStatus();
   const session = useSessionWatch();
+  const languages = useLanguagePolicy();
   useCoreEvents();
 
   const signOut = useCallback(() => {
@@ -48,7 +49,7 @@ export function App(): React.JSX.Element {
   }, [rpc, session]);
 
   if ([whoami.error, status.error].some((e) => codeOf(e) === 'RECOVERY_REQUIRED')) return <RestoreAccess />;
-  if (whoami.isPending || status.isPending) return <p className="state full">{t.loading}</p>;
+  if (whoami.isPending || status.isPending || languages.pending) return <p className="state full">{t.loading}</p>;
   if (whoami.isError || status.isError) {
     const retry = (): void => {
       void whoami.refetch();
@@ -91,7 +92,7 @@ function useLock(): () => void {
  * but hides and disables all of it under the lock screen.
  */
 function Desk({ me, onSignOut, onLockedOut }: { me: SignedIn; onSignOut(): void; onLockedOut(): void }): React.JSX.Element {
-  const { t, lang, setLang } = useI18n();
+  const { t } = useI18n();
   const rpc = useRpc();
   const relay = useRelayStatus();
   const whatsapp = useWhatsAppStatus();
@@ -139,16 +140,7 @@ function Desk({ me, onSignOut, onLockedOut }: { me: SignedIn; onSignOut(): void;
             </ul>
           </nav>
           <p className="small muted hint">{view === 'inbox' ? t.keyboardHint : null}</p>
-          <label htmlFor="lang" className="visually-hidden">
-            {t.language}
-          </label>
-          <select id="lang" value={lang} onChange={(e) => setLang(e.target.value as Language)}>
-            {Object.entries(LANGUAGE_NAMES).map(([code, name]) => (
-              <option key={code} value={code}>
-                {name}
-              </option>
-            ))}
-          </select>
+          <LanguagePicker id="lang" />
           <label className="sound-toggle small">
             <input
               type="checkbox"
@@ -170,6 +162,7 @@ function Desk({ me, onSignOut, onLockedOut }: { me: SignedIn; onSignOut(): void;
         <Banners relay={relay.data} whatsapp={whatsapp.data} appLinkUp={linkUp} onFixWhatsApp={() => setFixingWhatsApp(true)} onPairAgain={() => setFixingRelay(true)} />
         {isAdmin && view !== 'backups' ? <BackupBanner onOpen={() => setView('backups')} /> : null}
         {isAdmin && view !== 'settings' ? <CalendarBanner onOpen={() => setView('settings')} /> : null}
+        {isAdmin && view !== 'settings' ? <PolicyProblemsBanner onOpen={() => setView('settings')} /> : null}
         {view === 'inbox' ? <Inbox /> : view === 'settings' ? <SettingsScreen onOpenAdmin={() => setView('admin')} /> : view === 'admin' ? <AdminScreen /> : view === 'backups' ? <BackupScreen /> : <AuditScreen />}
       </div>
     );

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { HIGHLIGHT_END as E, HIGHLIGHT_START as S } from '../../shared/rpc';
-import { LANGUAGES, pickLanguage } from './i18n/strings';
+import { effectiveLanguage, LANGUAGES, pickLanguage } from './i18n/strings';
 import { splitHighlights } from './inbox/Highlighted';
 import { contactLabel, formatNumber, initials } from './inbox/names';
 import { fillTemplate } from './thread/Composer';
@@ -72,5 +72,15 @@ describe('splitMessage', () => {
     expect(parts.join('')).toBe(text);
     for (const p of parts) expect([...p].length).toBeLessThanOrEqual(4096);
     expect(parts.length).toBe(3);
+  });
+});
+
+describe('the language shown under a policy', () => {
+  it('is the saved choice while allowed, else the policy’s first; without a policy the saved or the OS’s', () => {
+    expect(effectiveLanguage('nl', ['de', 'nl'], ['en-GB'])).toBe('nl');
+    expect(effectiveLanguage('en', ['de', 'nl'], ['en-GB'])).toBe('de');
+    expect(effectiveLanguage(null, ['nl', 'en'], ['en-GB'])).toBe('nl');
+    expect(effectiveLanguage(null, null, ['de-AT', 'en'])).toBe('de');
+    expect(effectiveLanguage('en', null, ['de-AT'])).toBe('en');
   });
 });

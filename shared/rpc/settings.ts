@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { BacklogSchema } from '../wire';
-import { POLICY_KEYS, PolicyProblemSchema, UpdateChannelSchema, type PolicyKey } from '../policy';
-import { method } from './common';
+import { POLICY_KEYS, POLICY_LANGUAGES, PolicyProblemSchema, UpdateChannelSchema, type PolicyKey } from '../policy';
+import { method, ROLES } from './common';
 import { RelayStateSchema } from './setup';
 
 /** The admin's settings screen, the managed policy behind it, the status page and diagnostics. */
@@ -66,6 +66,15 @@ export const HealthStatusSchema = z.object({
 export type HealthStatus = z.infer<typeof HealthStatusSchema>;
 
 export const settingsMethods = {
+  /** The interface languages the policy allows (null: all), for every screen including sign-in and the first run. */
+  'settings.languages': method({
+    input: z.object({}),
+    output: z.object({ allowed: z.array(z.enum(POLICY_LANGUAGES)).min(1).nullable() }),
+    roles: ROLES,
+    signedOut: true,
+    whileLocked: true,
+    whilePasswordChange: true,
+  }),
   'settings.overview': method({ input: z.object({}), output: SettingsOverviewSchema, roles: ['admin'] }),
   'settings.updateUpdates': method({ input: UpdateSettingsSchema.partial(), output: UpdateSettingsSchema, roles: ['admin'], audit: 'configure' }),
   /** "Restart to update": asks the shell to install a downloaded, verified update now (it restarts the app). */

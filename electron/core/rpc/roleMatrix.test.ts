@@ -80,6 +80,7 @@ function samples(): Partial<Record<RpcMethod, unknown>> {
     'contacts.update': { contactId: p1.contactId, notes: '' },
     'media.get': { mediaId: s.mediaId },
     'templates.list': {},
+    'settings.languages': {},
     'settings.overview': {},
     'settings.updateUpdates': { channel: 'stable' },
     'status.health': {},

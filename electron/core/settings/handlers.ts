@@ -13,11 +13,12 @@ export interface SettingsHandlerDeps extends HealthDeps {
   backupSettings: () => object;
 }
 
-type SettingsHandlers = Pick<Handlers, 'settings.overview' | 'settings.updateUpdates' | 'updates.restartNow' | 'status.health' | 'diagnostics.export'>;
+type SettingsHandlers = Pick<Handlers, 'settings.languages' | 'settings.overview' | 'settings.updateUpdates' | 'updates.restartNow' | 'status.health' | 'diagnostics.export'>;
 
 export function createSettingsHandlers(deps: SettingsHandlerDeps): SettingsHandlers {
   const { db, settings } = deps;
   return {
+    'settings.languages': () => ({ allowed: settings.policy.languages ?? null }),
     'settings.overview': () => settings.overview(),
     'settings.updateUpdates': (patch) => settings.updateUpdates(patch),
     'updates.restartNow': () => ({ requested: settings.requestRestart() }),

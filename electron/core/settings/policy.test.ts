@@ -107,6 +107,15 @@ describe('policy on a running core', () => {
     expect(JSON.parse(readFileSync(join(dir, 'data', UPDATE_SETTINGS_FILE), 'utf8'))).toMatchObject({ url: FULL.updateUrl, channel: 'early', allowedVersion: '0.0.9', deferralDays: 3 });
   });
 
+  it('tells every screen, signed in or not, which languages it may offer', async () => {
+    const { core } = await coreWithPolicy(JSON.stringify({ languages: ['de'] }));
+    expect(await rpc(core.connect('desk'), 'settings.languages')).toEqual({ allowed: ['de'] });
+    const admin = await adminConnection(core);
+    expect(await rpc(admin, 'settings.languages')).toEqual({ allowed: ['de'] });
+    const { core: open } = await coreWithPolicy(null);
+    expect(await rpc(open.connect('desk'), 'settings.languages')).toEqual({ allowed: null });
+  });
+
   it('makes two-factor required for admins and auditors', async () => {
     const { core } = await coreWithPolicy(JSON.stringify({ twoFactorRequired: true }));
     const admin = await adminConnection(core);

@@ -3,6 +3,7 @@ import { useRef, useState } from 'react';
 import { useAuthStatus } from '../data/queries';
 import { useI18n } from '../i18n';
 import { useRpc } from '../rpc';
+import { LanguagePicker } from '../settings';
 import { signInErrorText } from './errors';
 import { AUTH_META, startSession, type EndReason } from './session';
 
@@ -44,6 +45,9 @@ export function SignIn({ reason }: { reason: EndReason | null }): React.JSX.Elem
   return (
     <main className="setup" data-testid="sign-in">
       <div className="setup-card signin-card">
+        <div className="setup-language">
+          <LanguagePicker id="signin-lang" visibleLabel />
+        </div>
         <h1>{t.signInTitle}</h1>
         {reason ? (
           <p className="notice" role="status" data-testid="session-ended">

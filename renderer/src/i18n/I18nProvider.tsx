@@ -1,11 +1,15 @@
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
 import type { ErrorCode } from '../../../shared/errors';
-import { LANGUAGES, pickLanguage, type Language, type Strings } from './strings';
+import { effectiveLanguage, LANGUAGES, type Language, type Strings } from './strings';
 
 interface I18n {
   t: Strings;
   lang: Language;
   setLang(lang: Language): void;
+  /** The languages staff may choose from (the organisation's policy, first the default); null: all. */
+  allowed: readonly Language[] | null;
+  /** Set once the core says what the policy allows. */
+  restrict(allowed: readonly Language[] | null): void;
   /** A message a person can act on for an RPC failure: ours by code when we have one, else the core's. */
   errorText(err: unknown): string;
   formatTime(ms: number): string;
@@ -18,14 +22,21 @@ const I18nContext = createContext<I18n | null>(null);
 const STORAGE_KEY = 'clinic-inbox.language';
 
 export function I18nProvider({ children }: { children: ReactNode }): React.JSX.Element {
-  const [lang, setLangState] = useState<Language>(() => {
+  const [saved, setSaved] = useState<Language | null>(() => {
     const stored = localStorage.getItem(STORAGE_KEY);
-    return stored && stored in LANGUAGES ? (stored as Language) : pickLanguage(navigator.languages);
+    return stored && stored in LANGUAGES ? (stored as Language) : null;
   });
-  const setLang = useCallback((next: Language) => {
-    localStorage.setItem(STORAGE_KEY, next);
-    setLangState(next);
-  }, []);
+  const [allowed, setAllowed] = useState<readonly Language[] | null>(null);
+  const lang = effectiveLanguage(saved, allowed, navigator.languages);
+  const setLang = useCallback(
+    (next: Language) => {
+      if (allowed && !allowed.includes(next)) return;
+      localStorage.setItem(STORAGE_KEY, next);
+      setSaved(next);
+    },
+    [allowed],
+  );
+  const restrict = useCallback((next: readonly Language[] | null) => setAllowed((prev) => (prev?.join() === next?.join() ? prev : next)), []);
   useEffect(() => {
     document.documentElement.lang = lang;
   }, [lang]);
@@ -44,6 +55,8 @@ export function I18nProvider({ children }: { children: ReactNode }): React.JSX.E
       t,
       lang,
       setLang,
+      allowed,
+      restrict,
       errorText(err) {
         const code = (err as { code?: ErrorCode } | null)?.code;
         const key = `err_${code ?? ''}` as keyof Strings;
@@ -68,7 +81,7 @@ export function I18nProvider({ children }: { children: ReactNode }): React.JSX.E
         return (d.getFullYear() === new Date().getFullYear() ? shortDate : shortDateYear).format(d);
       },
     };
-  }, [lang, setLang]);
+  }, [lang, setLang, allowed, restrict]);
   return <I18nContext.Provider value={value}>{children}</I18nContext.Provider>;
 }
 

@@ -1,2 +1,2 @@
 export { I18nProvider, useI18n } from './I18nProvider';
-export { LANGUAGES, LANGUAGE_NAMES, pickLanguage, type Language, type Strings } from './strings';
+export { effectiveLanguage, LANGUAGES, LANGUAGE_NAMES, pickLanguage, type Language, type Strings } from './strings';

@@ -1161,3 +1161,13 @@ export function pickLanguage(preferred: readonly string[]): Language {
   }
   return 'en';
 }
+
+/**
+ * The language shown: the desk's saved choice while the policy allows it, else the policy's first
+ * (its default); without a policy, the saved choice or the OS's. The saved choice is kept, so it
+ * returns if the policy later allows it.
+ */
+export function effectiveLanguage(saved: Language | null, allowed: readonly Language[] | null, os: readonly string[]): Language {
+  if (allowed && allowed.length > 0) return saved && allowed.includes(saved) ? saved : allowed[0]!;
+  return saved ?? pickLanguage(os);
+}

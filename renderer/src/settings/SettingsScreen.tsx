@@ -5,31 +5,19 @@ import { IntegrationsSettings } from '../booking';
 import { useDataAccess, useRelayStatus } from '../data/queries';
 import { LANGUAGE_NAMES, useI18n, type Language } from '../i18n';
 import { useRpc } from '../rpc';
+import { PolicyLock } from './PolicyLock';
 import { useSettingsStrings, type SettingsStrings } from './strings';
 import './settings.css';
 
 export const settingsKeys = { overview: ['settings', 'overview'] as const, health: ['settings', 'health'] as const };
 
-function useOverview() {
+export function useOverview() {
   const rpc = useRpc();
   return useQuery({ queryKey: settingsKeys.overview, queryFn: () => rpc.call('settings.overview', {}), enabled: useDataAccess() });
 }
 function useHealth() {
   const rpc = useRpc();
   return useQuery({ queryKey: settingsKeys.health, queryFn: () => rpc.call('status.health', {}), refetchInterval: 10_000, enabled: useDataAccess() });
-}
-
-/** The padlock and its words, beside any value the organisation's policy set. */
-function PolicyLock(): React.JSX.Element {
-  const s = useSettingsStrings();
-  return (
-    <span className="policy-lock" data-testid="policy-lock">
-      <svg aria-hidden="true" viewBox="0 0 16 16" width="14" height="14">
-        <path d="M5 7V5a3 3 0 0 1 6 0v2h.5A1.5 1.5 0 0 1 13 8.5v5a1.5 1.5 0 0 1-1.5 1.5h-7A1.5 1.5 0 0 1 3 13.5v-5A1.5 1.5 0 0 1 4.5 7H5zm1.5 0h3V5a1.5 1.5 0 0 0-3 0v2z" fill="currentColor" />
-      </svg>
-      {s.setByOrganisation}
-    </span>
-  );
 }
 
 /** One setting as a term and its value; locked ones carry the padlock. */

@@ -1,7 +1,8 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Fragment, useState } from 'react';
 import { keys, useWhatsAppStatus } from '../data/queries';
-import { LANGUAGE_NAMES, useI18n, type Language } from '../i18n';
+import { useI18n } from '../i18n';
+import { LanguagePicker } from '../settings';
 import { codeOf } from '../auth';
 import { useRpc } from '../rpc';
 import { AdminStepOrRestore } from '../backup';
@@ -11,19 +12,11 @@ import { RecoveryKeyStep } from './RecoveryKeyStep';
 
 type Step = 'admin' | 'relay' | 'whatsapp' | 'recovery';
 
-/** The wizard's language choice, on every step (the desk's own switch is not there yet). */
+/** The wizard's language choice, on every step: the policy's languages only. */
 function LanguageSwitch(): React.JSX.Element {
-  const { t, lang, setLang } = useI18n();
   return (
     <div className="setup-language">
-      <label htmlFor="setup-lang">{t.language}</label>
-      <select id="setup-lang" value={lang} onChange={(e) => setLang(e.target.value as Language)}>
-        {Object.entries(LANGUAGE_NAMES).map(([code, name]) => (
-          <option key={code} value={code}>
-            {name}
-          </option>
-        ))}
-      </select>
+      <LanguagePicker id="setup-lang" visibleLabel />
     </div>
   );
 }
