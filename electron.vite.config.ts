@@ -9,7 +9,8 @@ export default defineConfig({
     build: {
       outDir: 'out/main',
       rollupOptions: {
-        input: { index: resolve('electron/main/index.ts'), coreProcess: resolve('electron/main/coreProcess.ts') },
+        // The backup worker thread is its own entry, beside coreProcess.js (runWorker.ts loads ./worker.js).
+        input: { index: resolve('electron/main/index.ts'), coreProcess: resolve('electron/main/coreProcess.ts'), worker: resolve('electron/core/backup/worker.ts') },
         external: nativeModules,
       },
     },

@@ -1,13 +1,14 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import Sqlite from 'better-sqlite3-multiple-ciphers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchWebhook, textMessageChange } from '../relay/testing/signWebhook';
 import type { RelayProcess } from '../relay/testing/relayProcess';
-import { createCore, type CoreHandle } from '../electron/core/createCore';
+import { createCore, type CoreHandle, type CreateCoreOptions } from '../electron/core/createCore';
+import { restartable, RESTORE_ROLLED_BACK } from '../electron/core/backup/restartable';
 import { contentHash } from '../electron/core/backup/format';
-import { restoreFromFile } from '../electron/core/backup/restore';
+import { restoreFromFile, stagedRestorePath } from '../electron/core/backup/restore';
 import { selectKept } from '../electron/core/backup/service';
 import { DATABASE_FILE } from '../electron/core/db/coreStore';
 import { applyCipherKey } from '../electron/core/db/open';
@@ -240,6 +241,52 @@ describe('restore through the window\u2019s core (startCore): it restarts in pla
       // The other window was told to show sign-in.
       expect(await admin.dispatch('users.list', {})).toMatchObject({ ok: false, error: { code: 'UNAUTHENTICATED' } });
       expect(files(dir.dir).filter((f) => f.includes('before-restore') || f.endsWith('.restore'))).toEqual([]);
+    } finally {
+      await core.close();
+      dir.remove();
+      folder.remove();
+    }
+  }, 90_000);
+
+  it('same computer: a restored database that does not open after the swap is rolled back; the core runs on the previous one unchanged', async () => {
+    const dir = tempDataDir();
+    const folder = tempDataDir();
+    const first = await createCore(opts(dir.dir));
+    const live = join(dir.dir, DATABASE_FILE);
+    const keyHex = (await secretsOf(first.installationId, 'databaseKey'))!;
+    const seen: { before?: string; putBack?: string } = {};
+    // The fault: the staged database is made unopenable between its checks and the core's start
+    // (its first page overwritten), so the swap happens and the open fails.
+    const open = async (o: CreateCoreOptions): Promise<CoreHandle> => {
+      const staged = stagedRestorePath(dir.dir);
+      if (existsSync(staged)) {
+        seen.before = hashOf(live, keyHex);
+        const fd = openSync(staged, 'r+');
+        writeSync(fd, Buffer.alloc(4096, 0x5a), 0, 4096, 0);
+        closeSync(fd);
+      } else {
+        seen.putBack = hashOf(live, keyHex);
+      }
+      return createCore(o);
+    };
+    const core = restartable(opts(dir.dir), first, open);
+    try {
+      const admin = await adminConnection(core);
+      await rpc(admin, 'backup.updateSettings', { destination: folder.dir });
+      const entry = await rpc(admin, 'backup.runNow', {});
+      await signIn(core, AFTER);
+      const window = core.connect('test-window');
+      await rpc(window, 'auth.signIn', { username: IT_ADMIN.username, password: TEST_PASSWORD });
+      const result = await window.dispatch('backup.restore', { file: entry.file });
+      expect(result).toEqual({ ok: false, error: { code: 'VALIDATION_FAILED', message: RESTORE_ROLLED_BACK } });
+      // The previous database went back exactly (every table), and the core runs on it.
+      expect(seen.before).toMatch(/^[0-9a-f]{64}$/);
+      expect(seen.putBack).toBe(seen.before);
+      await rpc(window, 'auth.signIn', { username: IT_ADMIN.username, password: TEST_PASSWORD });
+      expect(await usernames(window)).toContain(AFTER.username);
+      expect(files(dir.dir).filter((f) => f.includes('before-restore') || f.endsWith('.restore'))).toEqual([]);
+      // The backup itself was not the problem: it still verifies, and a later restore works.
+      expect(await rpc(window, 'backup.verify', { file: entry.file })).toEqual({ ok: true, problem: null });
     } finally {
       await core.close();
       dir.remove();

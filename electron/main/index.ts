@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { app, BrowserWindow, ipcMain, Menu, nativeImage, net, Notification, protocol, session, shell, Tray, utilityProcess, webContents } from 'electron';
+import { app, BrowserWindow, dialog, ipcMain, Menu, nativeImage, net, Notification, protocol, session, shell, Tray, utilityProcess, webContents, type IpcMainInvokeEvent } from 'electron';
 import pino from 'pino';
+import { CHOOSE_CHANNEL } from '../../shared/dialogs';
 import { createCoreBridge, EVENT_CHANNEL, INVOKE_CHANNEL, parseInvokeArgs, type CoreBridge } from './coreBridge';
+import { checkChoice, dialogOptions, kindOfPath, parseChooseRequest } from './dialogs';
 import { notificationFor, parseShellSettings, trayTooltip, type ShellSettings } from './notifications';
 import { isInlineMimeType, planDownload, withDisposition } from './downloads';
 import {
@@ -149,15 +151,28 @@ if (!app.requestSingleInstanceLock()) {
     core = startCore();
     const updater = startUpdater({ dataDir: join(app.getPath('userData'), 'data'), logger });
     app.once('before-quit', () => updater.stop());
-    ipcMain.handle(INVOKE_CHANNEL, async (event, method: unknown, params: unknown) => {
+    const untrusted = (event: IpcMainInvokeEvent): boolean => {
       const frame = event.senderFrame;
-      if (!isTrustedIpcSender({ frameUrl: frame?.url ?? null, isMainFrame: !!frame && frame === event.sender.mainFrame }, appUrl)) {
-        logger.warn('refused IPC from an untrusted frame');
-        return { ok: false, error: { code: 'FORBIDDEN', message: 'This window may not call the app.' } };
-      }
+      if (isTrustedIpcSender({ frameUrl: frame?.url ?? null, isMainFrame: !!frame && frame === event.sender.mainFrame }, appUrl)) return false;
+      logger.warn('refused IPC from an untrusted frame');
+      return true;
+    };
+    const forbidden = { ok: false, error: { code: 'FORBIDDEN', message: 'This window may not call the app.' } } as const;
+    ipcMain.handle(INVOKE_CHANNEL, async (event, method: unknown, params: unknown) => {
+      if (untrusted(event)) return forbidden;
       const call = parseInvokeArgs(method, params);
       if (!call) return { ok: false, error: { code: 'BAD_REQUEST', message: 'Unknown method.' } };
       return core!.invoke(event.sender.id, call.method, call.params);
+    });
+    // The backup folder, the patient export's folder, the backup file to restore (dialogs.ts decides).
+    ipcMain.handle(CHOOSE_CHANNEL, async (event, raw: unknown) => {
+      if (untrusted(event)) return forbidden;
+      const request = parseChooseRequest(raw);
+      if (!request) return { ok: false, error: { code: 'BAD_REQUEST', message: 'Unknown dialog.' } };
+      const options = dialogOptions(request, { documents: app.getPath('documents') });
+      const window = BrowserWindow.fromWebContents(event.sender);
+      const answer = window ? await dialog.showOpenDialog(window, options) : await dialog.showOpenDialog(options);
+      return checkChoice(request, answer, kindOfPath);
     });
 
     tray = new Tray(nativeImage.createFromBuffer(Buffer.from(TRAY_ICON_PNG_BASE64, 'base64')));

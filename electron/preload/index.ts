@@ -3,6 +3,8 @@ import { contextBridge, ipcRenderer } from 'electron';
 /** The app's own IPC channels; the renderer reaches nothing else. */
 const INVOKE_CHANNEL = 'clinic-inbox:invoke';
 const EVENT_CHANNEL = 'clinic-inbox:event';
+/** The shell's native folder and file dialogs (`shared/dialogs.ts`; main checks every request). */
+const CHOOSE_CHANNEL = 'clinic-inbox:choose';
 
 contextBridge.exposeInMainWorld('clinicInbox', {
   invoke: (method: string, params: unknown): Promise<unknown> => ipcRenderer.invoke(INVOKE_CHANNEL, method, params),
@@ -11,4 +13,6 @@ contextBridge.exposeInMainWorld('clinicInbox', {
     ipcRenderer.on(EVENT_CHANNEL, handler);
     return () => ipcRenderer.removeListener(EVENT_CHANNEL, handler);
   },
+  chooseFolder: (request: object): Promise<unknown> => ipcRenderer.invoke(CHOOSE_CHANNEL, { ...request, kind: 'folder' }),
+  chooseFile: (request: object): Promise<unknown> => ipcRenderer.invoke(CHOOSE_CHANNEL, { ...request, kind: 'file' }),
 });

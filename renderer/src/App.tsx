@@ -3,7 +3,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import type { ConversationSummary, Role, Whoami } from '../../shared/rpc';
 import { AdminScreen } from './admin';
 import { LanguagePicker, PolicyProblemsBanner, SettingsScreen, useLanguagePolicy, useSettingsStrings } from './settings';
-import { BackupBanner, BackupScreen, useBackupStrings } from './backup';
+import { BackupBanner, BackupScreen, useBackupStrings, useRestoreOutcome } from './backup';
 import { AuditScreen } from './audit';
 import { CalendarBanner } from './booking';
 import { ChoosePassword, codeOf, LockScreen, MyAccount, SignIn, TwoFactorRequired, useIdleLock, useSessionWatch } from './auth';
@@ -40,6 +40,7 @@ export function App(): React.JSX.Element {
   const session = useSessionWatch();
   const languages = useLanguagePolicy();
   useCoreEvents();
+  const restored = useRestoreOutcome();
 
   const signOut = useCallback(() => {
     void rpc
@@ -48,6 +49,8 @@ export function App(): React.JSX.Element {
       .finally(() => session.end(null));
   }, [rpc, session]);
 
+  // A same-computer restore's result, before whatever screen the signed-out window would show.
+  if (restored) return restored;
   if ([whoami.error, status.error].some((e) => codeOf(e) === 'RECOVERY_REQUIRED')) return <RestoreAccess />;
   if (whoami.isPending || status.isPending || languages.pending) return <p className="state full">{t.loading}</p>;
   if (whoami.isError || status.isError) {

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
+import type { Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keychainAccounts } from '../../electron/core/keys/accounts';
 import { createKeytarSecretStore, type SecretStore } from '../../electron/core/keys/secretStore';
@@ -37,6 +38,26 @@ beforeAll(async () => {
   await desk.stack.sim.postInbound(PATIENT);
   for (let i = 0; i < 100 && !(await receptionistSees()); i += 1) await new Promise((r) => setTimeout(r, 200));
 }, 180_000);
+
+const ERASED = { from: '31687654321', name: 'Bram Jansen', text: 'Wilt u al mijn gegevens verwijderen?' };
+const LATER = { from: '31611112222', name: 'Fenna de Vries', text: 'Is de praktijk vrijdag open?' };
+
+async function conversations(): Promise<{ contact: { id: number; waId: string | null } }[]> {
+  return rpc(await desk.as(RECEPTIONIST), 'inbox.listConversations', {}).then((r) => r.items as { contact: { id: number; waId: string | null } }[]);
+}
+/** The patients with a conversation, by their WhatsApp number. */
+const numbers = async () => (await conversations()).map((c) => c.contact.waId ?? '').sort();
+
+/** Restore on a row of the backup list, confirm, and read what the result says about erasures. */
+async function restoreFromList(page: Page, row: Locator, checkConfirm?: (text: string | null) => void): Promise<string | null> {
+  await row.getByRole('button', { name: /^Restore the backup of / }).click();
+  const confirm = page.getByRole('alertdialog');
+  checkConfirm?.(await confirm.textContent());
+  await confirm.getByRole('button', { name: 'Restore', exact: true }).click();
+  const result = page.getByTestId('erasures-reapplied');
+  await result.waitFor({ timeout: 90_000 });
+  return result.textContent();
+}
 
 async function receptionistSees(): Promise<boolean> {
   const connection = await desk.as(RECEPTIONIST);
@@ -99,6 +120,42 @@ describe('backups', () => {
     backupFile = entries[0]!.file;
   }, 120_000);
 
+  it('on the same computer, the admin restores an earlier backup from the list: the desk comes back with its content, a later message gone, the erasure since then applied again', async () => {
+    const { page } = desk;
+    await desk.stack.sim.postInbound(ERASED);
+    await expect.poll(() => numbers(), { timeout: 20_000 }).toEqual([ERASED.from, PATIENT.from].sort());
+    const earlier = (await desk.admin('backup.runNow', {})) as { file: string; createdAt: number };
+    // After that backup: a new patient writes, and the other is erased (which makes a backup of its own).
+    await desk.stack.sim.postInbound(LATER);
+    await expect.poll(() => numbers(), { timeout: 20_000 }).toEqual([ERASED.from, LATER.from, PATIENT.from].sort());
+    const erased = (await conversations()).find((c) => c.contact.waId === ERASED.from)!;
+    await desk.admin('privacy.eraseContact', { contactId: erased.contact.id, reason: 'Patient asked for erasure (art. 17)' });
+    await expect.poll(async () => ((await desk.admin('backup.list', {})) as unknown[]).length, { timeout: 60_000 }).toBe(3);
+    await expect.poll(async () => ((await desk.admin('backup.status', {})) as { running: boolean }).running, { timeout: 60_000 }).toBe(false);
+    const entries = (await desk.admin('backup.list', {})) as { file: string }[];
+    expect(entries[1]!.file).toBe(earlier.file);
+
+    // The admin's page: the restore list, newest first; the earlier backup is the second row.
+    await page.getByRole('navigation').getByRole('button', { name: 'Backups' }).click();
+    const rows = page.getByTestId('backup-list').locator('tbody tr');
+    await expect.poll(() => rows.count(), { timeout: 20_000 }).toBe(3);
+    const restored = await restoreFromList(page, rows.nth(1), (confirm) => expect(confirm).toMatch(/2 messages, 2 contacts\./));
+    expect(restored).toBe('1 patient erased after this backup was erased again.');
+    await screenshot(page, 'backup-07-restored-here');
+    await page.getByRole('button', { name: 'Continue to sign in' }).click();
+
+    // The desk is back on the restored database: the conversation from before the backup is there,
+    // the later patient's message is gone, and the erased patient stays erased.
+    await desk.signInAs(RECEPTIONIST);
+    await page.getByText(PATIENT.name).first().waitFor({ timeout: 20_000 });
+    await page.getByText(PATIENT.name).first().click();
+    await page.getByText(PATIENT.text).first().waitFor({ timeout: 20_000 });
+    expect(await page.getByText(LATER.name).count()).toBe(0);
+    expect(await page.getByText(ERASED.name).count()).toBe(0);
+    expect(await numbers()).toEqual([PATIENT.from]);
+    await screenshot(page, 'backup-07b-desk-after-restore');
+  }, 240_000);
+
   it('a new computer restores it from the first-run screen with the recovery key, and the receptionist finds the conversation', async () => {
     // The old computer is gone (its core would hold the same relay identity).
     await desk.stack.harness.close();
@@ -158,12 +215,7 @@ describe('backups', () => {
     await page.getByRole('navigation').getByRole('button', { name: 'Backups' }).click({ timeout: 30_000 });
     const rows = page.getByTestId('backup-list').locator('tbody tr');
     await expect.poll(() => rows.count(), { timeout: 20_000 }).toBeGreaterThan(0);
-    await rows.last().getByRole('button', { name: /^Restore the backup of / }).click();
-    const confirm = page.getByRole('alertdialog');
-    await confirm.getByRole('button', { name: 'Restore', exact: true }).click();
-    const result = page.getByTestId('erasures-reapplied');
-    await result.waitFor({ timeout: 60_000 });
-    expect(await result.textContent()).toBe('No erasures had to be applied again.');
+    expect(await restoreFromList(page, rows.last())).toBe('No erasures had to be applied again.');
     await screenshot(page, 'backup-08-restored-same-computer');
     await page.getByRole('button', { name: 'Continue to sign in' }).click();
     await page.getByTestId('sign-in').waitFor({ timeout: 20_000 });

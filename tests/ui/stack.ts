@@ -13,6 +13,7 @@ import pino from 'pino';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { build } from 'vite';
 import type { HashCost } from '../../electron/core/accounts/passwords';
+import { restartable } from '../../electron/core/backup/restartable';
 import { createCore, type CoreHandle, type CreateCoreOptions } from '../../electron/core/createCore';
 import { createGraphSimulator, type GraphSimulator, type SimTemplate } from '../../electron/core/testing/graphSimulator';
 import { adminConnection, IT_ADMIN, rpc, signIn, TEST_HASH_COST, TEST_PASSWORD, type Person } from '../../electron/core/testing/users';
@@ -65,7 +66,8 @@ export async function buildRenderer(outDir: string): Promise<string> {
 export interface Stack {
   relay: RelayProcess;
   sim: GraphSimulator;
-  core: CoreHandle;
+  /** The core running now (a same-computer restore replaces it). */
+  readonly core: CoreHandle;
   harness: WebHarness;
   /** The harness URL with the token in its fragment. */
   url: string;
@@ -112,13 +114,18 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   await sim.listen(0);
   const dataDir = opts.dataDir ?? join(workDir, 'core');
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const core = await createCore({ dataDir, logger, graph: { baseUrl: sim.url }, policyPath: opts.policyPath ?? null, ...(opts.passwordHashCost ? { passwordHashCost: opts.passwordHashCost } : {}), ...opts.core });
-  const harness = createWebHarness({ core, rendererDir: opts.rendererDir, logger });
+  const options: CreateCoreOptions = { dataDir, logger, graph: { baseUrl: sim.url }, policyPath: opts.policyPath ?? null, ...(opts.passwordHashCost ? { passwordHashCost: opts.passwordHashCost } : {}), ...opts.core };
+  // The window's core as the app has it (startCore's restartable path): a same-computer restore
+  // reopens it in place and the page's connection reattaches.
+  const windowCore = restartable(options, await createCore(options), createCore);
+  const harness = createWebHarness({ core: windowCore, rendererDir: opts.rendererDir, logger });
   const url = await harness.listen(0);
   return {
     relay,
     sim,
-    core,
+    get core() {
+      return windowCore.current();
+    },
     harness,
     url,
     accessToken,
@@ -126,7 +133,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     enrolmentCode: () => relay.issueEnrolmentCode(TENANT_ID),
     async close() {
       await harness.close().catch(() => {});
-      await core.close().catch(() => {});
+      await windowCore.close().catch(() => {});
       await sim.close().catch(() => {});
       await relay.stop().catch(() => {});
       rmSync(workDir, { recursive: true, force: true });

@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { z } from 'zod';
+import { BACKUP_FILE_EXTENSION } from '../../../shared/dialogs';
 import { Base64UrlSchema } from '../../../shared/encoding';
 import { CodedError } from '../../../shared/errors';
 import type { Database } from '../db/types';
@@ -26,7 +27,7 @@ import type { Database } from '../db/types';
  */
 export const BACKUP_FORMAT = 'clinic-inbox-backup';
 export const BACKUP_FORMAT_VERSION = 1;
-export const BACKUP_EXTENSION = '.cibackup';
+export const BACKUP_EXTENSION = `.${BACKUP_FILE_EXTENSION}`;
 const MAGIC = Buffer.from('CIBACKUP', 'latin1');
 const FOOTER_BYTES = 4 + MAGIC.length;
 const MAX_TRAILER_BYTES = 1 << 20;

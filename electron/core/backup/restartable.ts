@@ -12,6 +12,10 @@ import type { Connection, Core, CoreEventListener } from '../types';
 import { discardBeforeRestore, prepareRestoreFromFile, undoRestore } from './restore';
 import { requestBackup } from './service';
 
+/** What the admin reads when the restored database did not open and the previous one went back. */
+export const RESTORE_ROLLED_BACK =
+  'The restored database did not open on this computer, so the database you had before the restore was put back and is running unchanged. Try an older backup, or run "Verify" on this one.';
+
 export interface RestartableCore extends Core {
   /** The core now running (a restore replaces it). */
   current(): CoreHandle;
@@ -102,7 +106,12 @@ export function restartable(options: CreateCoreOptions, first: CoreHandle, open:
     exclusive(async () => {
       const result = await innerOf(a).dispatch('backup.restore', params);
       if (!result.ok) return result;
-      await restart(a, () => Promise.resolve(), () => undoRestore(options.dataDir));
+      try {
+        await restart(a, () => Promise.resolve(), () => undoRestore(options.dataDir));
+      } catch {
+        // The core runs again on the database it had (restart put it back); the window is told why.
+        return { ok: false, error: new CodedError('VALIDATION_FAILED', RESTORE_ROLLED_BACK).toJSON() };
+      }
       return result;
     });
 

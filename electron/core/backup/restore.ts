@@ -13,7 +13,7 @@ import { RECOVERY_FILE, unwrapWithRecoveryKey, type WrappedKeys } from '../keys/
 import type { SecretStore } from '../keys/secretStore';
 import { readLedger, reapplyErasures, type LedgerEntry } from '../privacy/erasure';
 import { BACKUP_EXTENSION, readTrailer, unwrapBackupKey, type OuterHeader, type ReadTrailer, type SealedHeader } from './format';
-import { runWorker } from './runWorker';
+import { inspectSnapshot, runWorker } from './runWorker';
 
 /** A restore prepared for the core's next start (same computer): renamed over the database before it opens. */
 export const stagedRestorePath = (dataDir: string): string => join(dataDir, `${DATABASE_FILE}.restore`);
@@ -126,7 +126,7 @@ async function prepareDatabase(input: { backupPath: string; opened: OpenedBackup
     // The backup as stored: every page authenticates (integrity_check), and the plaintext snapshot's
     // hash and row counts are the header's. Then it is rekeyed to the database key, and the copy's
     // row counts checked again (the rekey read and rewrote every page under SQLCipher's HMAC).
-    const seen = await runWorker({ kind: 'inspect', path: input.backupPath, key: opened.backupKey.toString('hex'), bytes: opened.outer.snapshotBytes });
+    const seen = await inspectSnapshot({ path: input.backupPath, key: opened.backupKey.toString('hex'), bytes: opened.outer.snapshotBytes });
     const sameCounts = (c: Record<string, number>) => JSON.stringify(c) === JSON.stringify(opened.sealed.rowCounts);
     if (seen.integrity !== 'ok' || seen.contentHash !== opened.sealed.contentHash || !sameCounts(seen.rowCounts) || seen.schemaVersion !== opened.outer.schemaVersion) {
       throw new CodedError('VALIDATION_FAILED', 'The backup opened but its content does not match its header (damaged or altered); nothing was changed.');

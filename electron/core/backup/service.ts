@@ -11,7 +11,7 @@ import { createJobLoop } from '../jobLoop';
 import { RECOVERY_FILE } from '../keys/recovery';
 import { loadPairing } from '../link/pairing';
 import { BACKUP_EXTENSION, BACKUP_FORMAT, BACKUP_FORMAT_VERSION, encodeTrailer, readTrailer, unwrapBackupKey, wrapBackupKey, type OuterHeader } from './format';
-import { runWorker, stopWorker } from './runWorker';
+import { inspectSnapshot, runWorker, stopWorker } from './runWorker';
 
 export type BackupTrigger = 'schedule' | 'manual' | 'restore' | 'migration' | 'erasure' | 'console';
 
@@ -218,11 +218,13 @@ export function createBackupService(deps: BackupServiceDeps): BackupService {
       }, 250);
       timer.unref();
       stopProgress = () => clearInterval(timer);
-      await runWorker({ kind: 'snapshot', livePath: deps.databasePath, databaseKey: deps.databaseKey.toString('hex'), outPath: tmp, backupKey: key.toString('hex') });
+      const written = await runWorker({ kind: 'snapshot', livePath: deps.databasePath, databaseKey: deps.databaseKey.toString('hex'), outPath: tmp, backupKey: key.toString('hex') });
       stopProgress();
       emit('backup.progress', { phase: 'verify', fraction: 0.65 });
       // Read back from the folder: decrypt with the backup key, integrity_check, counts, hash.
-      const seen = await runWorker({ kind: 'inspect', path: tmp, key: key.toString('hex') });
+      const verifyAt = deps.now();
+      const seen = await inspectSnapshot({ path: tmp, key: key.toString('hex') });
+      const verifyMs = deps.now() - verifyAt;
       if (seen.integrity !== 'ok') throw new CodedError('VALIDATION_FAILED', 'The written backup failed its integrity check.');
       emit('backup.progress', { phase: 'finish', fraction: 0.95 });
       const snapshotBytes = statSync(tmp).size;
@@ -248,7 +250,9 @@ export function createBackupService(deps: BackupServiceDeps): BackupService {
       fsyncPath(folder);
       record(trigger, startedAt, 'ok', { file: name, bytes: statSync(final).size });
       emit('backup.progress', { phase: 'done', fraction: 1 });
-      logger.info({ event: 'backup_ok', trigger, bytes: statSync(final).size, ms: deps.now() - startedAt }, 'backup written and verified');
+      // Where the time went (the benchmark's phase table; the IT admin's log): counts and ms only.
+      const phases = { snapshotMs: written.vacuumMs, fsyncMs: written.fsyncMs, verifyMs, integrityMs: seen.ms.integrity, hashMs: seen.ms.hash, countsMs: seen.ms.counts };
+      logger.info({ event: 'backup_ok', trigger, bytes: statSync(final).size, ms: deps.now() - startedAt, phases }, 'backup written and verified');
       try {
         const removed = prune(folder);
         if (removed.length) logger.info({ event: 'backup_pruned', count: removed.length }, 'old backups removed');
@@ -337,7 +341,7 @@ export function createBackupService(deps: BackupServiceDeps): BackupService {
         const key = unwrapBackupKey(t.outer.backupKey, deps.databaseKey, deps.installationId);
         if (!key) return { ok: false, problem: 'Its key does not open with this installation\u2019s database key: altered.' };
         const sealed = t.unseal(key);
-        const seen = await runWorker({ kind: 'inspect', path: file, key: key.toString('hex'), bytes: t.outer.snapshotBytes });
+        const seen = await inspectSnapshot({ path: file, key: key.toString('hex'), bytes: t.outer.snapshotBytes });
         if (seen.integrity !== 'ok') return { ok: false, problem: 'The snapshot failed its integrity check.' };
         if (seen.contentHash !== sealed.contentHash || JSON.stringify(seen.rowCounts) !== JSON.stringify(sealed.rowCounts)) return { ok: false, problem: 'The content does not match the header.' };
         if (t.outer.schemaVersion > SCHEMA_VERSION) return { ok: false, problem: `It has a newer schema (${t.outer.schemaVersion}).` };

@@ -4,6 +4,7 @@
 import { closeSync, copyFileSync, fsyncSync, mkdtempSync, openSync, rmSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { parentPort } from 'node:worker_threads';
 import Sqlite from 'better-sqlite3-multiple-ciphers';
 import { applyCipherKey } from '../db/open';
@@ -20,7 +21,7 @@ export type WorkerTask =
    * `hash` is false) the SHA-256 of the plaintext snapshot over its first `bytes` (a backup file's
    * snapshot part; the whole file by default).
    */
-  | { kind: 'inspect'; path: string; key: string; bytes?: number; hash?: boolean; integrity?: boolean }
+  | { kind: 'inspect'; path: string; key: string; bytes?: number; hash?: boolean; integrity?: boolean; counts?: boolean }
   /** The snapshot part of a backup file into a new database file, rekeyed to the database key. */
   | { kind: 'extract'; backupPath: string; snapshotBytes: number; backupKey: string; outPath: string; databaseKey: string };
 
@@ -31,10 +32,12 @@ export interface Inspection {
   contentHash: string;
   rowCounts: Record<string, number>;
   ledger: { identifiersHash: string[]; erasedAt: number; erasedBy: string }[];
+  /** Wall time of each part (the benchmark's phase table, the backup log line). */
+  ms: { integrity: number; counts: number; hash: number };
 }
 
 /**
- * A fixed page cache (64 MB) for the full passes: each page is decrypted once per pass rather than
+ * A fixed page cache (32 MiB) for the full passes: each page is decrypted once per pass rather than
  * again for every index lookup of `integrity_check`, and resident memory stays the same whatever
  * the database's size.
  */
@@ -85,7 +88,8 @@ function rekey(path: string, from: string, to: string): void {
  * under the backup key as it is written (no second rekey pass over the file, no plaintext page on
  * any disk). The main database is an empty scratch file that is never written.
  */
-function snapshot(task: Extract<WorkerTask, { kind: 'snapshot' }>): void {
+function snapshot(task: Extract<WorkerTask, { kind: 'snapshot' }>): { vacuumMs: number; fsyncMs: number } {
+  const started = performance.now();
   const scratch = mkdtempSync(join(tmpdir(), 'clinic-backup-'));
   const holder = new Sqlite(join(scratch, 'key-holder.db')) as unknown as Database;
   try {
@@ -97,7 +101,9 @@ function snapshot(task: Extract<WorkerTask, { kind: 'snapshot' }>): void {
     holder.close();
     rmSync(scratch, { recursive: true, force: true });
   }
+  const vacuumed = performance.now();
   fsyncFile(task.outPath);
+  return { vacuumMs: Math.round(vacuumed - started), fsyncMs: Math.round(performance.now() - vacuumed) };
 }
 
 function run(task: WorkerTask): unknown {
@@ -105,23 +111,30 @@ function run(task: WorkerTask): unknown {
     case 'ping':
       return null;
     case 'snapshot':
-      snapshot(task);
-      return null;
+      return snapshot(task);
     case 'inspect': {
       const db = keyed(task.path, task.key, true);
       try {
+        let at = performance.now();
+        const lap = () => {
+          const ms = Math.round(performance.now() - at);
+          at = performance.now();
+          return ms;
+        };
         const integrity = task.integrity === false ? 'ok' : (db.pragma('integrity_check') as { integrity_check: string }[]).map((r) => r.integrity_check).join('; ');
+        const integrityMs = lap();
         const schemaVersion = db.pragma('user_version', { simple: true }) as number;
         const pageSize = db.pragma('page_size', { simple: true }) as number;
-        const counts = rowCounts(db);
+        const counts = task.counts === false ? {} : rowCounts(db);
         const hasLedger = db.prepare(`SELECT 1 FROM sqlite_schema WHERE name = 'erasure_ledger'`).get() !== undefined;
         const ledger = hasLedger
           ? (db.prepare('SELECT identifiers_hash AS h, erased_at AS at, erased_by AS by FROM erasure_ledger ORDER BY id').all() as { h: string; at: number; by: string }[]).map(
               (r) => ({ identifiersHash: JSON.parse(r.h) as string[], erasedAt: r.at, erasedBy: r.by }),
             )
           : [];
+        const countsMs = lap();
         const hash = task.hash === false ? '' : plaintextImageHash(task.path, Buffer.from(task.key, 'hex'), pageSize, task.bytes);
-        return { integrity, schemaVersion, contentHash: hash, rowCounts: counts, ledger } satisfies Inspection;
+        return { integrity, schemaVersion, contentHash: hash, rowCounts: counts, ledger, ms: { integrity: integrityMs, counts: countsMs, hash: lap() } } satisfies Inspection;
       } finally {
         db.close();
       }

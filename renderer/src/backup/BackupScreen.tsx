@@ -1,13 +1,15 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
 import type { BackupEntry, BackupSettings, BackupStatus, RpcEventPayload } from '../../../shared/rpc';
-import { ConfirmDialog, Dialog } from '../admin/Dialog';
+import { ConfirmDialog } from '../admin/Dialog';
 import { QueryState } from '../admin/QueryState';
 import { useDateTime } from '../admin/useDateTime';
 import '../admin/admin.css';
 import { useDataAccess } from '../data/queries';
 import { useI18n } from '../i18n';
 import { useRpc } from '../rpc';
+import { PathField } from './PathField';
+import { showRestoreOutcome } from './RestoreOutcome';
 import { useBackupStrings, type BackupStrings } from './strings';
 import './backup.css';
 
@@ -127,13 +129,7 @@ function SettingsSection({ initial }: { initial: BackupSettings }): React.JSX.El
         }}
       >
         <div className="form-grid">
-          <div className="field wide">
-            <label htmlFor="backup-destination">{s.destination}</label>
-            <input id="backup-destination" className="mono" value={form.destination} aria-describedby="backup-destination-help" onChange={(e) => set({ destination: e.target.value })} />
-            <p id="backup-destination-help" className="help">
-              {s.destinationHelp}
-            </p>
-          </div>
+          <PathField id="backup-destination" className="field wide" label={s.destination} help={s.destinationHelp} purpose="backup-destination" value={form.destination} onChange={(destination) => set({ destination })} />
           <div className="field">
             <label htmlFor="backup-daily-at">{s.dailyAt}</label>
             <input id="backup-daily-at" type="time" required value={form.dailyAt} onChange={(e) => set({ dailyAt: e.target.value })} />
@@ -265,29 +261,18 @@ function BackupsSection({ hasFolder }: { hasFolder: boolean }): React.JSX.Elemen
   );
 }
 
-/** Confirm (naming the date), restore, then say what was erased again and go back to sign-in. */
+/** Confirm (naming the date) and restore; the result (what was erased again) is the window root's. */
 function RestoreDialog({ entry, onClose }: { entry: BackupEntry; onClose(): void }): React.JSX.Element {
   const s = useBackupStrings();
   const { errorText } = useI18n();
   const dt = useDateTime();
   const rpc = useRpc();
-  const qc = useQueryClient();
   const date = dt.localSeconds(entry.createdAt);
-  const restore = useMutation({ mutationFn: () => rpc.call('backup.restore', { file: entry.file }) });
-  if (restore.data) {
-    return (
-      <Dialog title={s.restoredTitle} onClose={() => undefined}>
-        <p>{s.restored(date)}</p>
-        <p data-testid="erasures-reapplied">{s.erasuresReapplied(restore.data.erasuresReapplied)}</p>
-        <div className="dialog-actions">
-          {/* The restored core signed this window out: its sessions are the backup's. */}
-          <button type="button" className="primary" onClick={() => void qc.invalidateQueries()}>
-            {s.signInAgain}
-          </button>
-        </div>
-      </Dialog>
-    );
-  }
+  // Shown by the window's root (RestoreOutcome.tsx): this screen goes away with the sign-out.
+  const restore = useMutation({
+    mutationFn: () => rpc.call('backup.restore', { file: entry.file }),
+    onSuccess: (result) => showRestoreOutcome({ date, erasuresReapplied: result.erasuresReapplied }),
+  });
   return (
     <ConfirmDialog
       title={s.confirmRestoreTitle(date)}
@@ -295,7 +280,8 @@ function RestoreDialog({ entry, onClose }: { entry: BackupEntry; onClose(): void
       confirmLabel={restore.isPending ? s.restoring : s.restore}
       cancelLabel={s.cancel}
       busy={restore.isPending}
-      error={restore.isError ? errorText(restore.error) : null}
+      // A damaged backup, or one whose database did not open after the swap: the old database runs on.
+      error={restore.isError ? ((restore.error as { code?: string }).code === 'VALIDATION_FAILED' ? s.restoreFailed : errorText(restore.error)) : null}
       onConfirm={() => restore.mutate()}
       onCancel={onClose}
     />

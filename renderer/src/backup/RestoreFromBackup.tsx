@@ -3,6 +3,7 @@ import { useState, type ReactNode } from 'react';
 import { useDateTime } from '../admin/useDateTime';
 import { useI18n } from '../i18n';
 import { useRpc } from '../rpc';
+import { PathField } from './PathField';
 import { useBackupStrings } from './strings';
 import './backup.css';
 
@@ -12,8 +13,8 @@ import './backup.css';
  * core replaces its brand-new, never-used installation with the backup's (database, device keys,
  * settings, users); the window is then signed out and shows sign-in.
  *
- * The file is a typed path: the web harness cannot browse the local disk. In the Electron shell a
- * native open-file dialog can fill the same field (the preload has no file dialog bridge yet).
+ * The file is a typed path (the web harness cannot browse the local disk); in the Electron shell
+ * the OS's open-file dialog fills the same field.
  */
 export function AdminStepOrRestore({ children }: { children: ReactNode }): React.JSX.Element {
   const s = useBackupStrings();
@@ -68,13 +69,7 @@ function RestoreFromBackup({ onCancel }: { onCancel(): void }): React.JSX.Elemen
     >
       <h2 id="first-run-restore-title">{s.firstRunTitle}</h2>
       <p className="help">{s.firstRunIntro}</p>
-      <div className="field">
-        <label htmlFor="restore-file">{s.filePath}</label>
-        <input id="restore-file" className="mono" required spellCheck={false} value={path} aria-describedby="restore-file-help" onChange={(e) => setPath(e.target.value)} />
-        <p id="restore-file-help" className="help">
-          {s.filePathHelp}
-        </p>
-      </div>
+      <PathField id="restore-file" label={s.filePath} help={s.filePathHelp} purpose="restore-backup" required value={path} onChange={setPath} />
       <div className="field">
         <label htmlFor="restore-recovery-key">{s.recoveryKey}</label>
         <input id="restore-recovery-key" className="mono" required autoComplete="off" spellCheck={false} value={recoveryKey} onChange={(e) => setRecoveryKey(e.target.value)} />

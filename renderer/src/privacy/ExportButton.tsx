@@ -1,5 +1,6 @@
 import { useMutation } from '@tanstack/react-query';
 import { useEffect, useId, useState } from 'react';
+import { nativeChooser } from '../backup';
 import { useI18n } from '../i18n';
 import { useRpc } from '../rpc';
 import { usePrivacyStrings } from './strings';
@@ -15,6 +16,9 @@ export function ExportButton({ contactId, pickFolder }: { contactId: number; pic
   const rpc = useRpc();
   const id = useId();
   const [folder, setFolder] = useState('');
+  // In the Electron shell, the OS's folder dialog (a failed choice is no choice).
+  const native = nativeChooser('patient-export');
+  const pick = pickFolder ?? (native ? () => native(s.folderLabel, folder).catch(() => null) : undefined);
   const [exportId] = useState(() => crypto.randomUUID());
   const [fraction, setFraction] = useState<number | null>(null);
   useEffect(
@@ -42,11 +46,11 @@ export function ExportButton({ contactId, pickFolder }: { contactId: number; pic
       >
         <label htmlFor={`${id}-folder`}>{s.folderLabel}</label>
         <input id={`${id}-folder`} value={folder} required onChange={(e) => setFolder(e.target.value)} />
-        {pickFolder ? (
+        {pick ? (
           <button
             type="button"
             onClick={() =>
-              void pickFolder().then((f) => {
+              void pick().then((f) => {
                 if (f) setFolder(f);
               })
             }

@@ -14,6 +14,9 @@ export interface Transport {
 interface PreloadBridge {
   invoke(method: string, params: unknown): Promise<unknown>;
   on(listener: (event: string, payload: unknown) => void): () => void;
+  /** The shell's native dialogs (`shared/dialogs.ts`); absent in the web harness. */
+  chooseFolder?(request: { purpose: string; title: string; current?: string }): Promise<unknown>;
+  chooseFile?(request: { purpose: string; title: string; current?: string }): Promise<unknown>;
 }
 
 declare global {
