@@ -10,7 +10,7 @@
 //    ≥ 0.9, and the subscriber receives at least 1,000 events/s.
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RelayProcess } from '../relay/testing/relayProcess';
@@ -26,6 +26,24 @@ const BOOKINGS = Number(process.env['BENCH_BOOKINGS'] ?? 200);
 const MESSAGES = Number(process.env['BENCH_FANOUT_MESSAGES'] ?? 10_000);
 const PER_WEBHOOK = 10;
 const progress = (line: string) => process.stderr.write(`booking bench: ${line}\n`);
+
+/** CPU seconds of this process's main thread and of all its other threads (Linux /proc; zeros elsewhere). */
+function threadCpu(): { main: number; others: number } {
+  const out = { main: 0, others: 0 };
+  try {
+    for (const tid of readdirSync('/proc/self/task')) {
+      // Fields after the command name: utime and stime are the 12th and 13th (clock ticks, 100 per second).
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const seconds = (Number(f[11]) + Number(f[12])) / 100;
+      if (Number(tid) === process.pid) out.main += seconds;
+      else out.others += seconds;
+    }
+  } catch {
+    // not Linux
+  }
+  return out;
+}
 
 async function bookingRoundTrip(): Promise<Record<string, unknown>[]> {
   const sim = await startGoogleSimulator();
@@ -155,18 +173,23 @@ async function fanOut(): Promise<Record<string, unknown>[]> {
     await rpc(await adminConnection(paired), 'events.create', { url: subscriber.url, events: ['message.received'] });
     await paired.close();
 
-    const drain = async (i: 0 | 1, tenant: string): Promise<{ ingest: number; delivered: number; fanOutSeconds: number }> => {
+    const drain = async (i: 0 | 1, tenant: string): Promise<{ ingest: number; delivered: number; fanOutSeconds: number; elu: number; mainCpu: number; otherCpu: number }> => {
       await fill(relay, phones[i], tenant);
       progress(`${tenant}: backlog of ${MESSAGES} at the relay`);
       const before = await subscriber.count();
+      const elu0 = performance.eventLoopUtilization();
+      const cpu0 = threadCpu();
       const t0 = performance.now();
       const core = await createCore({ dataDir: dirs[i], logger: quietLogger(), graph: { baseUrl: 'http://127.0.0.1:9' }, ...(i === 1 ? coreOptions : {}) });
       await waitFor('backlog drained', () => relay.queued(tenant) === 0, 600_000);
       const ingestSeconds = (performance.now() - t0) / 1000;
+      // How busy the core's own thread was while it ingested, and the CPU of this process (all its threads).
+      const elu = performance.eventLoopUtilization(elu0).utilization;
+      const cpu = threadCpu();
       if (i === 1) await waitFor('events delivered', async () => (await subscriber.count()) - before >= MESSAGES, 600_000);
       const fanOutSeconds = (performance.now() - t0) / 1000;
       await core.close();
-      return { ingest: MESSAGES / ingestSeconds, delivered: (await subscriber.count()) - before, fanOutSeconds };
+      return { ingest: MESSAGES / ingestSeconds, delivered: (await subscriber.count()) - before, fanOutSeconds, elu, mainCpu: cpu.main - cpu0.main, otherCpu: cpu.others - cpu0.others };
     };
     const plain = await drain(0, 'plain');
     progress(`plain: ${Math.round(plain.ingest)} messages/s`);
@@ -178,6 +201,9 @@ async function fanOut(): Promise<Record<string, unknown>[]> {
       { measure: 'ingest, no subscription (messages/s)', value: Math.round(plain.ingest), target: 'baseline' },
       { measure: 'ingest, one HTTPS subscriber (messages/s)', value: Math.round(subscribed.ingest), target: '—' },
       { measure: 'ratio with / without', value: ratio.toFixed(2), target: ratio >= 0.9 ? 'met (≥ 0.9)' : 'MISSED (≥ 0.9)' },
+      { measure: 'core thread busy while ingesting, without / with (event-loop utilisation)', value: `${plain.elu.toFixed(2)} / ${subscribed.elu.toFixed(2)}`, target: '—' },
+      { measure: 'CPU of the core’s thread while ingesting, without / with (s)', value: `${plain.mainCpu.toFixed(2)} / ${subscribed.mainCpu.toFixed(2)}`, target: '—' },
+      { measure: 'CPU of its other threads (events worker, SQLite, libuv), without / with (s)', value: `${plain.otherCpu.toFixed(2)} / ${subscribed.otherCpu.toFixed(2)}`, target: '—' },
       { measure: 'events delivered, signed, to the subscriber (events/s, core start to last event)', value: Math.round(rate), target: rate >= 1000 ? 'met (≥ 1,000)' : 'MISSED (≥ 1,000)' },
     ];
   } finally {

@@ -104,7 +104,16 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
   let dispatch: Dispatch | null = null;
   const connections = createConnections({ accounts, logger, dispatch: () => dispatch! });
   // Events for other systems (issue 14) watch the same push events the windows get.
-  const events = createEvents({ db, now, logger, sealer: createSealer(store.keys.databaseKey, 'events'), installationId: store.keys.installationId, audit: (record) => void appendAudit(db, record, now()), ca: options.events?.ca });
+  const events = createEvents({
+    db,
+    now,
+    logger,
+    sealer: createSealer(store.keys.databaseKey, 'events'),
+    installationId: store.keys.installationId,
+    databasePath: store.databasePath,
+    databaseKey: store.keys.databaseKey,
+    ca: options.events?.ca,
+  });
   const emit: typeof connections.broadcast = (event, payload) => {
     connections.broadcast(event, payload);
     events.observe(event, payload);
@@ -128,6 +137,8 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
     logger,
     now,
     emit,
+    // Events about what a batch stored commit with it (no second commit, nothing lost to a crash between).
+    inCommit: (results) => events.enqueueIngested(results),
     onIngested: (changes) => {
       whatsapp.afterIngest(changes);
       privacy.afterIngest(changes);

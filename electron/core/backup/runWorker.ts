@@ -1,7 +1,6 @@
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { CodedError } from '../../../shared/errors';
+import { workerScript } from '../workerScript';
 import type { Inspection, WorkerReply, WorkerTask } from './worker';
 
 /** How long a worker stays up after its last task (a backup's tasks follow each other closely). */
@@ -28,16 +27,7 @@ let nextId = 1;
 
 /** `worker.ts`, through tsx when the core runs from source. */
 function spawn(lane: LaneState): Worker {
-  const fromSource = import.meta.url.endsWith('.ts');
-  const target = new URL(fromSource ? './worker.ts' : './worker.js', import.meta.url);
-  let w: Worker;
-  if (fromSource) {
-    const api = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/index\.cjs$/, 'index.mjs')).href;
-    const boot = `import(${JSON.stringify(api)}).then(({ register }) => { register(); return import(${JSON.stringify(target.href)}); });`;
-    w = new Worker(boot, { eval: true });
-  } else {
-    w = new Worker(target);
-  }
+  const w = new Worker(...workerScript(new URL('./worker', import.meta.url)));
   const fail = (err: unknown) => {
     if (lane.worker === w) lane.worker = null;
     for (const [, p] of lane.waiting) p.reject(err);

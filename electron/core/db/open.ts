@@ -2,9 +2,10 @@ import Sqlite from 'better-sqlite3-multiple-ciphers';
 import { CodedError } from '../../../shared/errors';
 import { migrate, schemaVersion, SCHEMA_VERSION, type MigrationResult } from './migrate';
 import { preparePrivateDatabaseFiles } from './privateFiles';
+import { applyCipherKey } from './cipher';
 import type { Database } from './types';
 
-export const DATABASE_KEY_BYTES = 32;
+export { applyCipherKey, DATABASE_KEY_BYTES } from './cipher';
 
 export interface OpenDatabaseOptions {
   /** The database file. Its `-wal` and `-shm` companions live beside it. */
@@ -21,19 +22,6 @@ export interface OpenDatabaseOptions {
 export interface OpenedDatabase {
   db: Database;
   migration: MigrationResult | null;
-}
-
-/**
- * Sets the SQLCipher 4 scheme and raw key. Must be the first thing done on a connection: any
- * read before the key would treat the file as plaintext.
- */
-export function applyCipherKey(db: Database, key: Uint8Array): void {
-  if (key.length !== DATABASE_KEY_BYTES) {
-    throw new CodedError('DATABASE_LOCKED', `The database key must be ${DATABASE_KEY_BYTES} bytes.`);
-  }
-  db.pragma(`cipher = 'sqlcipher'`);
-  db.pragma('legacy = 4');
-  db.pragma(`key = "x'${Buffer.from(key).toString('hex')}'"`);
 }
 
 /**

@@ -21,6 +21,8 @@ export interface LinkManagerDeps {
   emit<E extends RpcEventName>(event: E, payload: RpcEventPayload<E>): void;
   /** Runs after each committed delivery (media downloads, UI events). Never throws into the link. */
   onIngested(result: IngestResult): void;
+  /** Runs inside each batch's transaction, after its deliveries were applied: work that must commit with them. */
+  inCommit?(results: readonly IngestResult[]): void;
   /** This clinic's Meta app secrets, to check each webhook's signature (null: not set up). Read per batch, from memory. */
   appSecrets?: () => AppSecretKeys | null;
   /** Whether only Meta-signed deliveries may be applied (relay-kind ones shelved). Read per batch, from memory. */
@@ -79,12 +81,14 @@ export function createLinkManager(deps: LinkManagerDeps): LinkManager {
     const appSecrets = deps.appSecrets?.() ?? null;
     const requireMetaSignature = deps.requireMetaSignature?.() ?? false;
     const results = deps.db
-      .transaction(() =>
-        batch.map((d) => {
+      .transaction(() => {
+        const applied = batch.map((d) => {
           const options = { relaySeq: d.seq, receivedAt: d.receivedAt, now, appSecrets, requireMetaSignature };
           return d.unopenable ? shelveUnopenable(deps.db, d.unopenable, options) : ingestDelivery(deps.db, d.plaintext, options);
-        }),
-      )
+        });
+        deps.inCommit?.(applied);
+        return applied;
+      })
       .immediate();
     for (const result of results) {
       ingestLog.delivery(result);

@@ -37,6 +37,8 @@ export interface EventSubscriber {
   verifies(e: ReceivedEvent, secret: string): boolean;
   down(): void;
   up(): void;
+  /** Answers each request this long after it arrived (a slow subscriber; 0 by default). */
+  slow(ms: number): void;
   /** Calls answered with 503 while down. */
   refused: number;
   close(): Promise<void>;
@@ -46,6 +48,7 @@ export async function startEventSubscriber(options: { path?: string } = {}): Pro
   const tls = selfSignedLoopbackCertificate();
   const received: ReceivedEvent[] = [];
   let isDown = false;
+  let delayMs = 0;
   const sockets = new Set<Socket>();
   const sub = { refused: 0 } as EventSubscriber & { refused: number };
   const server: Server = createServer({ key: tls.key, cert: tls.cert }, (req, res) => {
@@ -59,7 +62,8 @@ export async function startEventSubscriber(options: { path?: string } = {}): Pro
       }
       const raw = Buffer.concat(chunks);
       received.push({ raw, body: JSON.parse(raw.toString('utf8')) as ReceivedEvent['body'], signature: String(req.headers['x-clinic-inbox-signature-256'] ?? ''), headers: req.headers });
-      res.writeHead(204).end();
+      if (delayMs > 0) setTimeout(() => res.writeHead(204).end(), delayMs);
+      else res.writeHead(204).end();
     });
   });
   server.on('secureConnection', (s) => {
@@ -78,6 +82,7 @@ export async function startEventSubscriber(options: { path?: string } = {}): Pro
     },
     down: () => void (isDown = true),
     up: () => void (isDown = false),
+    slow: (ms: number) => void (delayMs = ms),
     async close() {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -1,0 +1,115 @@
+// The events worker thread: delivers what the core queued (`delivery.ts`) on a connection of its
+// own, so signing, TLS, retries and the delivery log's writes never run on the core's thread.
+// The core kicks it after each commit that queued events; it also wakes itself for retries.
+import { parentPort, workerData } from 'node:worker_threads';
+import Sqlite from 'better-sqlite3-multiple-ciphers';
+import { createSealer } from '../accounts/seal';
+import { applyCipherKey } from '../db/cipher';
+import type { Database } from '../db/types';
+import { createDeliverer } from './delivery';
+import { writeOutcomes } from './outcomes';
+
+export interface EventsWorkerData {
+  databasePath: string;
+  /** The database key (hex), handed over in memory only. */
+  databaseKey: string;
+  /** Whether the core runs on the system clock; a test's clock reaches the worker with each message instead. */
+  systemClock: boolean;
+  now: number;
+  ca?: string | string[] | undefined;
+  retryWindowMs?: number | undefined;
+  concurrency?: number | undefined;
+}
+
+export type ToWorker = { kind: 'kick'; now: number } | { kind: 'drain'; id: number; now: number } | { kind: 'stop' };
+export type FromWorker =
+  | { kind: 'ready' }
+  | { kind: 'drained'; id: number; sent: number }
+  | { kind: 'log'; level: 'warn' | 'error'; fields: Record<string, unknown>; message: string }
+  | { kind: 'stopped' };
+
+const data = workerData as EventsWorkerData;
+const port = parentPort!;
+const send = (m: FromWorker) => port.postMessage(m);
+
+let clock = data.now;
+const now = data.systemClock ? Date.now : () => clock;
+
+const db = new Sqlite(data.databasePath, { fileMustExist: true }) as unknown as Database;
+applyCipherKey(db, Buffer.from(data.databaseKey, 'hex'));
+// Only the delivery log is written here, and losing its latest lines to a power cut only means
+// those events go again: no disk flush per commit (the core's next commit flushes the WAL).
+db.pragma('synchronous = NORMAL');
+db.pragma('secure_delete = ON');
+db.pragma('temp_store = MEMORY');
+db.pragma('foreign_keys = ON');
+db.pragma('busy_timeout = 5000');
+
+const deliverer = createDeliverer({
+  db,
+  now,
+  sealer: createSealer(Buffer.from(data.databaseKey, 'hex'), 'events'),
+  ca: data.ca,
+  retryWindowMs: data.retryWindowMs,
+  concurrency: data.concurrency,
+  warn: (fields, message) => send({ kind: 'log', level: 'warn', fields, message }),
+  write: (batch) => writeOutcomes(db, [batch], now()),
+});
+
+let running: Promise<number> | null = null;
+let again = false;
+let stopping = false;
+let timer: NodeJS.Timeout | null = null;
+/** Drain requests answered when a pass sends nothing more. */
+const drains: { id: number; sent: number }[] = [];
+
+function schedule(): void {
+  if (timer) clearTimeout(timer);
+  timer = null;
+  if (stopping) return;
+  if (again) return void (timer = setTimeout(run, 0));
+  const due = deliverer.nextDueAt();
+  if (due === null) return; // nothing waiting: the next kick wakes us
+  timer = setTimeout(run, Math.max(50, Math.min(60_000, due - now())));
+}
+
+function run(): void {
+  if (running) {
+    again = true;
+    return;
+  }
+  again = false;
+  running = deliverer
+    .pass()
+    .catch((err: unknown) => {
+      send({ kind: 'log', level: 'error', fields: { err: err instanceof Error ? err.name : 'error' }, message: 'events pass failed' });
+      return 0;
+    })
+    .then((sent) => {
+      running = null;
+      for (const d of drains) d.sent += sent;
+      if (sent > 0 && drains.length > 0) again = true;
+      if (!again) for (const d of drains.splice(0)) send({ kind: 'drained', id: d.id, sent: d.sent });
+      schedule();
+      return sent;
+    });
+}
+
+port.on('message', (m: ToWorker) => {
+  if (m.kind === 'stop') {
+    stopping = true;
+    if (timer) clearTimeout(timer);
+    deliverer.stop();
+    void Promise.resolve(running).then(() => {
+      db.close();
+      send({ kind: 'stopped' });
+      port.close();
+    });
+    return;
+  }
+  clock = m.now;
+  if (m.kind === 'drain') drains.push({ id: m.id, sent: 0 });
+  run();
+});
+
+send({ kind: 'ready' });
