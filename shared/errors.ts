@@ -36,6 +36,8 @@ export const ERROR_CODES = [
   'FORBIDDEN',
   'VALIDATION_FAILED',
   'WINDOW_CLOSED',
+  /** Meta's rules for reactions: only to a message the patient sent, not deleted, at most 30 days old. */
+  'REACTION_NOT_ALLOWED',
   // privacy
   'OPTED_OUT',
   'PERSONAL_DATA_BLOCKED',

@@ -25,7 +25,7 @@ import {
 import { ingestTrace } from './ingest/trace';
 import { appSecretKeys, StoredAppSecretsSchema, type AppSecretKeys } from './link/metaSignature';
 import { createOutboxWorker, type OutboxWorker } from './outbox/worker';
-import { markRead, sendMedia, sendTemplate, sendText } from './outbox/sendService';
+import { markRead, react, sendMedia, sendTemplate, sendText } from './outbox/sendService';
 import { guardOutgoingText } from './privacy/guard';
 import type { MessageView } from '../../shared/rpc';
 
@@ -89,6 +89,8 @@ export interface WhatsAppService {
   sendText(p: StaffSend<typeof sendText>): number;
   sendTemplate(p: StaffSend<typeof sendTemplate>): number;
   sendMedia(p: StaffSend<typeof sendMedia>): number;
+  /** The clinic's reaction to a patient's message (empty emoji: removed); false when nothing changed. */
+  react(p: StaffSend<typeof react>): boolean;
   /** An automatic reply with no author (a privacy keyword's confirmation); the window rules still apply. */
   sendAutomaticText(conversationId: number, text: string): number;
   /** Queues a read receipt to Meta for the conversation's newest inbound message. */
@@ -264,6 +266,7 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
           messageId: change.messageId,
           status: change.status as RpcEventPayload<'message.statusChanged'>['status'],
         }),
+      onReactionChanged: (change) => emit('message.updated', { conversationId: change.conversationId, messageId: change.messageId }),
       onTokenStateChanged: (expired) => {
         tokenExpired = expired;
         emit('whatsapp.stateChanged', currentStatus());
@@ -344,6 +347,11 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
     sendMedia: ({ userId, ...p }) => {
       guardOutgoingText(db, p.caption);
       return enqueued(sendMedia(db, { ...p, authorUserId: userId, now: now() }));
+    },
+    react: ({ userId, ...p }) => {
+      const { queued } = react(db, { ...p, authorUserId: userId, now: now() });
+      if (queued) worker?.kick();
+      return queued;
     },
     sendAutomaticText: (conversationId, text) => enqueued(sendText(db, { conversationId, text, authorUserId: null, now: now() })),
 

@@ -6,6 +6,8 @@ import type { WindowState } from '../../shared/rpc';
  * 131047). Pure functions so the send path, the UI countdown and the tests agree on one boundary.
  */
 export const CUSTOMER_SERVICE_WINDOW_MS = 24 * 60 * 60 * 1000;
+/** Meta delivers no reaction to a message more than 30 days old (a `failed` webhook with 131009 instead). */
+export const REACTION_MAX_AGE_MS = 30 * 86_400_000;
 
 export interface CustomerServiceWindow extends WindowState {
   /** Milliseconds until the window closes; 0 when closed. For the UI's "closes in 3 h" hint. */

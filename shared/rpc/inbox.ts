@@ -114,7 +114,16 @@ export const MessageViewSchema = z.object({
   text: z.string().nullable(),
   media: MediaRefSchema.nullable(),
   replyTo: z.object({ messageId: Id.nullable(), wamid: z.string(), preview: z.string().nullable() }).nullable(),
-  reactions: z.array(z.object({ emoji: z.string(), direction: z.enum(['in', 'out']) })),
+  reactions: z.array(
+    z.object({
+      /** Empty only for the clinic's own removal while it is sent (or after it failed). */
+      emoji: z.string(),
+      direction: z.enum(['in', 'out']),
+      /** The clinic's reaction sent from this desk: pending until WhatsApp accepts it, or failed with `error`. */
+      status: z.enum(['pending', 'sent', 'failed']).optional(),
+      error: z.string().nullable().optional(),
+    }),
+  ),
   status: MessageStatusSchema,
   error: z.object({ code: z.number().int().nullable(), title: z.string() }).nullable(),
   /** When the message was sent (Meta's timestamp for inbound, enqueue time for outbound), ms. */
@@ -251,6 +260,17 @@ export const inboxMethods = {
       parameters: z.array(z.string().max(1024)).max(20).default([]),
     }),
     output: z.object({ messageId: Id }),
+    roles: STAFF,
+    audit: 'send',
+  }),
+  /**
+   * The clinic's reaction to a patient's message; an empty `emoji` removes it, another replaces it
+   * (one per message). Meta's rules apply: only the patient's own messages, not deleted, at most
+   * 30 days old, while the 24-hour window is open. `queued: false` when nothing changed.
+   */
+  'messages.react': method({
+    input: z.object({ conversationId: Id, messageId: Id, emoji: z.string().max(16) }),
+    output: z.object({ queued: z.boolean() }),
     roles: STAFF,
     audit: 'send',
   }),

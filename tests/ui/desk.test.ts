@@ -173,4 +173,62 @@ describe("the receptionist's day", () => {
     await screenshot(page, 'desk-07-reopened');
     await expectAxeClean('reopened');
   });
+
+  it("reacts to the patient's message from the bubble's own React button (keyboard), changes it and removes it", async () => {
+    const JOOST = '31687654321';
+    const { wamid } = await desk.stack.sim.postInbound({ from: JOOST, name: 'Joost de Vries', text: 'Dank u wel voor de snelle hulp!' });
+    await page.getByRole('button', { name: 'Open', exact: true }).click();
+    await conversation('Joost de Vries').click();
+    const bubble = page.locator('.msg.in', { hasText: 'Dank u wel voor de snelle hulp!' });
+    const reactions = () => desk.stack.sim.sends.filter((x) => x.type === 'reaction');
+    const before = reactions().length;
+
+    // Keyboard only: the button is there without hovering, Enter opens the row with focus on 👍.
+    const button = bubble.getByRole('button', { name: /^React: / });
+    await button.focus();
+    await page.keyboard.press('Enter');
+    const picker = bubble.getByRole('group', { name: 'Choose a reaction' });
+    await picker.waitFor();
+    expect(await page.evaluate(() => (globalThis as unknown as { document: { activeElement: { getAttribute(n: string): string | null } } }).document.activeElement.getAttribute('aria-label'))).toBe('React with 👍');
+    await screenshot(page, 'desk-08-reaction-picker');
+    await expectAxeClean('reaction picker');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => reactions().length, { timeout: 20_000 }).toBe(before + 1);
+    expect(reactions().at(-1)!.request).toEqual({
+      messaging_product: 'whatsapp',
+      recipient_type: 'individual',
+      to: JOOST,
+      type: 'reaction',
+      reaction: { message_id: wamid, emoji: '👍' },
+      biz_opaque_callback_data: expect.stringMatching(/^ci-outbox:/),
+    });
+    const mine = bubble.getByTestId('clinic-reaction');
+    await expect.poll(() => mine.getAttribute('data-status'), { timeout: 20_000 }).toBe('sent');
+    expect(await mine.textContent()).toBe('👍');
+    // Focus came back to the React button, so Escape and the row do not strand a keyboard user.
+    expect(await button.evaluate((el) => el === (globalThis as unknown as { document: { activeElement: unknown } }).document.activeElement)).toBe(true);
+    await screenshot(page, 'desk-09-reaction-sent');
+    await expectAxeClean('reaction on the bubble');
+
+    // A change replaces it (one reaction per message), and "Remove reaction" takes it away.
+    await button.click();
+    await picker.getByRole('button', { name: 'React with ❤️' }).click();
+    await expect.poll(() => reactions().length, { timeout: 20_000 }).toBe(before + 2);
+    expect((reactions().at(-1)!.request as { reaction: unknown }).reaction).toEqual({ message_id: wamid, emoji: '❤️' });
+    await expect.poll(() => mine.textContent(), { timeout: 20_000 }).toBe('❤️');
+    expect(await bubble.getByTestId('clinic-reaction').count()).toBe(1);
+    await button.click();
+    expect(await picker.getByRole('button', { name: 'React with ❤️' }).getAttribute('aria-pressed')).toBe('true');
+    await picker.getByRole('button', { name: 'Remove reaction' }).click();
+    await expect.poll(() => reactions().length, { timeout: 20_000 }).toBe(before + 3);
+    expect((reactions().at(-1)!.request as { reaction: unknown }).reaction).toEqual({ message_id: wamid, emoji: '' });
+    await expect.poll(() => bubble.getByTestId('clinic-reaction').count(), { timeout: 20_000 }).toBe(0);
+    // The clinic's own messages offer no React button (WhatsApp only takes reactions to the patient's), but keep Reply.
+    await page.getByRole('textbox', { name: 'Message', exact: true }).fill('Graag gedaan!');
+    await page.getByRole('button', { name: 'Send', exact: true }).click();
+    const reply = page.locator('.msg.out', { hasText: 'Graag gedaan!' });
+    await reply.waitFor({ timeout: 20_000 });
+    expect(await reply.getByRole('button', { name: /^Reply: / }).count()).toBe(1);
+    expect(await reply.getByRole('button', { name: /^React: / }).count()).toBe(0);
+  });
 });

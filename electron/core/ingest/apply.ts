@@ -253,6 +253,7 @@ function applyInTransaction(db: Database, n: NormalizedWebhook, now: number): Ap
       result.statusChanges.push(r.change);
       conversations.add(r.change.conversationId);
     }
+    if (r.reaction) result.reactionChanges.push({ conversationId: r.reaction.conversationId, targetWamid: r.reaction.targetWamid });
   }
 
   result.conversationIds = [...conversations];

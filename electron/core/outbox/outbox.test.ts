@@ -2,14 +2,13 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CodedError } from '../../../shared/errors';
 import { CALLBACK_PREFIX, outboxCounts, type StatusChange } from '../db/repo/outbox';
 import { replaceTemplates } from '../db/repo/templates';
 import type { Database } from '../db/types';
 import { createGraphClient } from '../graph/client';
 import { createGraphSimulator, type GraphSimulator } from '../testing/graphSimulator';
 import { createTestDb, type TestDb } from '../testing/testDb';
-import { seedConversation, storeUnappliedStatus } from './outboxFixtures';
+import { codeOf, seedConversation, storeUnappliedStatus } from './outboxFixtures';
 import { markRead, sendMedia, sendTemplate, sendText } from './sendService';
 import { createOutboxWorker, type OutboxWorker } from './worker';
 
@@ -30,14 +29,6 @@ function message(db: Database, id: number) {
   };
 }
 
-function codeOf(fn: () => unknown): string | null {
-  try {
-    fn();
-    return null;
-  } catch (err) {
-    return err instanceof CodedError ? err.code : String(err);
-  }
-}
 
 describe('outbox and send service', () => {
   let t: TestDb;

@@ -1,3 +1,4 @@
+import { CodedError } from '../../../shared/errors';
 import { recordStatus } from '../db/repo/statuses';
 import type { Database } from '../db/types';
 
@@ -44,4 +45,14 @@ export function seedConversation(
  */
 export function storeUnappliedStatus(db: Database, status: { id: string; status: string; timestamp: string } & Record<string, unknown>, now: number): void {
   recordStatus(db, { wamid: status.id, status: status.status, statusAt: Number(status.timestamp) * 1000, errorCode: null, errorTitle: null, raw: status }, now);
+}
+
+/** Test-only: the error code `fn` throws (null when it does not), for refusals checked one by one. */
+export function codeOf(fn: () => unknown): string | null {
+  try {
+    fn();
+    return null;
+  } catch (err) {
+    return err instanceof CodedError ? err.code : String(err);
+  }
 }

@@ -2,13 +2,14 @@ import { createHash } from 'node:crypto';
 import { CodedError } from '../../../shared/errors';
 import { enqueueJob, enqueueOutbound } from '../db/repo/outbox';
 import { insertOutboundMedia } from '../db/repo/media';
+import { clinicReaction, setClinicReaction } from '../db/repo/reactions';
 import { getTemplate, renderTemplateBody, templatePlaceholders } from '../db/repo/templates';
 import { stmt } from '../db/statements';
 import type { Database } from '../db/types';
 import { addresseeOf, type Addressee, type TemplateComponent } from '../graph/schemas';
 import { MEDIA_MAX_BYTES, baseMimeType, mediaKindForMime } from '../media/limits';
 import { assertTemplateAllowed } from '../privacy/consent';
-import { customerServiceWindow, type CustomerServiceWindow } from '../window';
+import { REACTION_MAX_AGE_MS, customerServiceWindow, type CustomerServiceWindow } from '../window';
 
 /**
  * What the RPC handlers call to send. Each function validates against the conversation and the
@@ -23,6 +24,7 @@ export interface Enqueued {
 
 interface ConversationTarget {
   id: number;
+  contactId: number;
   phoneNumberId: string;
   /** `to` the phone number when the patient shared one, else `recipient` their business-scoped user id. */
   address: Addressee;
@@ -32,16 +34,18 @@ interface ConversationTarget {
 function target(db: Database, conversationId: number): ConversationTarget {
   const row = stmt(
     db,
-    `SELECT c.id, c.phone_number_id, c.last_inbound_at, k.wa_id, k.user_id
+    `SELECT c.id, c.contact_id, c.phone_number_id, c.last_inbound_at, k.wa_id, k.user_id
        FROM conversations c JOIN contacts k ON k.id = c.contact_id WHERE c.id = ?`,
-  ).get(conversationId) as { id: number; phone_number_id: string; last_inbound_at: number | null; wa_id: string | null; user_id: string | null } | undefined;
+  ).get(conversationId) as
+    | { id: number; contact_id: number; phone_number_id: string; last_inbound_at: number | null; wa_id: string | null; user_id: string | null }
+    | undefined;
   if (!row) throw new CodedError('NOT_FOUND', `Conversation ${conversationId} does not exist.`);
   // Read fresh at every send: an identity change (new number or BSUID) applies to the next reply.
   const address = addresseeOf({ waId: row.wa_id, userId: row.user_id });
   if (!address) {
     throw new CodedError('VALIDATION_FAILED', `Conversation ${conversationId} has no WhatsApp id that Meta accepts as a recipient.`);
   }
-  return { id: row.id, phoneNumberId: row.phone_number_id, address, lastInboundAt: row.last_inbound_at };
+  return { id: row.id, contactId: row.contact_id, phoneNumberId: row.phone_number_id, address, lastInboundAt: row.last_inbound_at };
 }
 
 /** The window for a conversation, for the UI ("closes in 3 h") and the send checks. */
@@ -51,13 +55,12 @@ export function conversationWindow(db: Database, conversationId: number, now: nu
   return customerServiceWindow(row.last_inbound_at, now);
 }
 
-function requireOpenWindow(t: ConversationTarget, now: number): void {
-  if (!customerServiceWindow(t.lastInboundAt, now).open) {
-    throw new CodedError(
-      'WINDOW_CLOSED',
-      'More than 24 hours have passed since the patient last wrote, so WhatsApp only allows an approved template. Choose a template to reopen the conversation.',
-    );
-  }
+function requireOpenWindow(
+  t: ConversationTarget,
+  now: number,
+  message = 'More than 24 hours have passed since the patient last wrote, so WhatsApp only allows an approved template. Choose a template to reopen the conversation.',
+): void {
+  if (!customerServiceWindow(t.lastInboundAt, now).open) throw new CodedError('WINDOW_CLOSED', message);
 }
 
 function replyContext(db: Database, conversationId: number, replyToMessageId: number | undefined): string | null {
@@ -219,6 +222,60 @@ export function markRead(db: Database, p: { conversationId: number; now: number 
     const already = stmt(db, `SELECT 1 FROM outbox WHERE kind = 'read' AND state IN ('queued', 'sending', 'sent') AND json_extract(request_json, '$.wamid') = ?`).get(last.wamid);
     if (already) return { queued: false };
     enqueueJob(db, { kind: 'read', phoneNumberId: t.phone_number_id, wamid: last.wamid }, p.now);
+    return { queued: true };
+  })();
+}
+
+/** One emoji (a single grapheme drawn as a picture: 👍, ❤️, 👍🏽, 🇳🇱, 1️⃣), or empty to remove. */
+function isOneEmoji(value: string): boolean {
+  const graphemes = [...new Intl.Segmenter(undefined, { granularity: 'grapheme' }).segment(value)];
+  return graphemes.length === 1 && /\p{Extended_Pictographic}|\p{Regional_Indicator}|\u20E3/u.test(value);
+}
+
+/**
+ * The clinic's reaction to one of the patient's messages; an empty `emoji` removes it. The
+ * clinic has one reaction per message (a new one replaces it). Meta's rules are checked here,
+ * so the receptionist hears at once what WhatsApp would refuse later: only messages the patient
+ * sent, not deleted, at most 30 days old, and (a reaction being a free-form message) only while
+ * the 24-hour window is open. The reaction shows at once as pending; the outbox sends it. While a
+ * send of this message's reaction is still queued, no second job is queued: that one sends the
+ * latest choice. `queued: false` when nothing changed (the same emoji again, or removing none).
+ */
+export function react(
+  db: Database,
+  p: { conversationId: number; messageId: number; emoji: string; authorUserId?: string | null; now: number },
+): { queued: boolean } {
+  const emoji = p.emoji.trim();
+  if (emoji !== '' && (emoji.length > 16 || !isOneEmoji(emoji))) {
+    throw new CodedError('VALIDATION_FAILED', 'A reaction is one emoji (or none, to remove it).');
+  }
+  const t = target(db, p.conversationId);
+  const m = stmt(db, 'SELECT id, wamid, direction, type, sent_at, revoked_at FROM messages WHERE id = ? AND conversation_id = ?').get(p.messageId, t.id) as
+    | { id: number; wamid: string | null; direction: string; type: string; sent_at: number; revoked_at: number | null }
+    | undefined;
+  if (!m) throw new CodedError('NOT_FOUND', `Message ${p.messageId} is not in conversation ${p.conversationId}.`);
+  if (m.direction !== 'inbound' || !m.wamid || m.type === 'system' || m.type === 'call') {
+    throw new CodedError('REACTION_NOT_ALLOWED', 'WhatsApp lets the clinic react only to messages the patient sent.');
+  }
+  if (m.revoked_at !== null) throw new CodedError('REACTION_NOT_ALLOWED', 'The patient deleted this message, so it cannot be reacted to.');
+  if (p.now - m.sent_at > REACTION_MAX_AGE_MS) {
+    throw new CodedError('REACTION_NOT_ALLOWED', 'WhatsApp does not deliver reactions to messages older than 30 days.');
+  }
+  requireOpenWindow(
+    t,
+    p.now,
+    'More than 24 hours have passed since the patient last wrote, so WhatsApp allows no reaction, only an approved template. Choose a template to reopen the conversation.',
+  );
+  const targetWamid = m.wamid;
+  return db.transaction(() => {
+    const current = clinicReaction(db, targetWamid);
+    const showing = current?.emoji ?? '';
+    if (emoji === showing && current?.status !== 'failed') return { queued: false };
+    setClinicReaction(db, { targetWamid, contactId: t.contactId, emoji, authorUserId: p.authorUserId ?? null, now: p.now });
+    const waiting = stmt(db, `SELECT 1 FROM outbox WHERE kind = 'reaction' AND state = 'queued' AND message_id = ?`).get(m.id);
+    if (!waiting) {
+      enqueueJob(db, { kind: 'reaction', phoneNumberId: t.phoneNumberId, to: t.address.to ?? t.address.recipient, targetWamid }, p.now, m.id);
+    }
     return { queued: true };
   })();
 }

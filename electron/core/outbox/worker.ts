@@ -9,6 +9,7 @@ import {
   expireUnconfirmed,
   failInvalidJob,
   markFailed,
+  markJobDone,
   markRetry,
   markSending,
   markSent,
@@ -17,11 +18,13 @@ import {
   pruneSettled,
   reconcileUnconfirmed,
   recoverInterrupted,
+  REPEATABLE_KINDS,
   requeue,
   type OutboxRow,
   type StatusChange,
 } from '../db/repo/outbox';
 import { loadOutboundMedia, setUploadedMediaId } from '../db/repo/media';
+import { clinicReaction, markReactionFailed, markReactionSent, type ReactionChange } from '../db/repo/reactions';
 import type { Database } from '../db/types';
 import type { GraphClient } from '../graph/client';
 import { GraphError } from '../graph/errors';
@@ -75,6 +78,8 @@ export interface OutboxWorkerDeps {
   onStatusChanged?(change: StatusChange): void;
   /** Sending paused (token refused) or resumed: the lead emits `whatsapp.stateChanged`. */
   onTokenStateChanged?(expired: boolean): void;
+  /** The clinic's reaction on a message was sent or failed: the lead emits `message.updated` for that message. */
+  onReactionChanged?(change: ReactionChange): void;
 }
 
 export interface OutboxWorker {
@@ -122,6 +127,19 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
     if (change) deps.onStatusChanged?.(change);
   }
 
+  function emitReaction(change: ReactionChange | null): void {
+    if (change) deps.onReactionChanged?.(change);
+  }
+
+  /** Settles a row as failed: the message it sent shows the reason, or the reaction it sent does. */
+  function fail(row: OutboxRow, p: { code: string; metaCode: number | null; title: string }): void {
+    const t = now();
+    if (row.job.kind === 'reaction') {
+      markFailed(db, row.id, { ...p, now: t });
+      emitReaction(markReactionFailed(db, { targetWamid: row.job.targetWamid, code: p.metaCode, title: p.title, now: t }));
+    } else emit(markFailed(db, row.id, { ...p, now: t }));
+  }
+
   function backoff(attempts: number): number {
     const exp = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, attempts - 1));
     // Equal jitter: at least half the delay, so a burst of clinics does not retry in lockstep.
@@ -158,7 +176,7 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
     if (!(err instanceof GraphError)) {
       const code = err instanceof CodedError ? err.code : 'INTERNAL';
       log.error({ outboxId: row.id, stage, code }, 'outbox row failed without a Graph answer');
-      emit(markFailed(db, row.id, { code, metaCode: null, title: 'This message could not be prepared for sending.', now: t }));
+      fail(row, { code, metaCode: null, title: 'This message could not be prepared for sending.' });
       return;
     }
     const ctx = { outboxId: row.id, messageId: row.messageId, stage, kind: err.kind, metaCode: err.metaCode, http: err.httpStatus, attempts: row.attempts + 1 };
@@ -168,8 +186,9 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
       pause(tokenPrint);
       return;
     }
-    // Only the send itself can have reached the patient; an upload repeated is harmless.
-    if (err.maybeDelivered && stage === 'send' && row.job.kind !== 'read') {
+    // Only the send itself can have reached the patient; an upload repeated is harmless, and so is
+    // a read receipt or a reaction sent twice (the patient sees the same state).
+    if (err.maybeDelivered && stage === 'send' && !REPEATABLE_KINDS.has(row.job.kind)) {
       log.warn(ctx, 'send outcome unknown; waiting for the status webhook');
       markUnconfirmed(db, row.id, { deadline: t + policy.confirmWindowMs, detail: err.title, now: t });
       return;
@@ -177,7 +196,7 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
     if (err.kind === 'retryable') {
       if (t - row.createdAt >= policy.giveUpAfterMs) {
         log.warn(ctx, 'giving up after retries');
-        emit(markFailed(db, row.id, { code: err.code, metaCode: err.metaCode, title: `Could not be sent: ${err.title}`, now: t }));
+        fail(row, { code: err.code, metaCode: err.metaCode, title: `Could not be sent: ${err.title}` });
         return;
       }
       const delay = backoff(row.attempts + 1);
@@ -186,7 +205,7 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
       return;
     }
     log.warn(ctx, 'WhatsApp refused the message');
-    emit(markFailed(db, row.id, { code: err.code, metaCode: err.metaCode, title: err.title, now: t }));
+    fail(row, { code: err.code, metaCode: err.metaCode, title: err.title });
   }
 
   async function process(row: OutboxRow): Promise<void> {
@@ -218,6 +237,19 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
       if (job.kind === 'read') {
         await client.markRead({ phoneNumberId: job.phoneNumberId, wamid: job.wamid });
         wamid = job.wamid;
+      } else if (job.kind === 'reaction') {
+        // The emoji the desk wants now (a change made while this row waited goes out here).
+        const emoji = clinicReaction(db, job.targetWamid)?.emoji;
+        if (emoji === undefined) {
+          // The reaction's message is gone (retention, erasure) since it was queued: nothing to send.
+          markJobDone(db, row.id, now());
+          return;
+        }
+        const sent = await client.sendReaction({ phoneNumberId: job.phoneNumberId, ...addresseeFromId(job.to), messageWamid: job.targetWamid, emoji, callbackData });
+        markJobDone(db, row.id, now());
+        emitReaction(markReactionSent(db, { targetWamid: job.targetWamid, emoji, wamid: sent.wamid, now: now() }));
+        log.info({ outboxId: row.id, messageId: row.messageId, kind: row.kind, attempts: row.attempts + 1 }, 'sent');
+        return;
       } else if (job.kind === 'media') {
         const sent = await client.sendMedia({
           phoneNumberId: job.phoneNumberId,

@@ -83,6 +83,7 @@ function deleteContactRows(db: Database, contact: ContactIds): void {
   const wamids = `SELECT wamid FROM messages WHERE conversation_id IN (${conversations}) AND wamid IS NOT NULL`;
   db.exec(`
     DELETE FROM message_statuses WHERE wamid IN (${wamids});
+    DELETE FROM message_statuses WHERE wamid IN (SELECT reaction_wamid FROM reactions WHERE reaction_wamid IS NOT NULL AND (target_wamid IN (${wamids}) OR contact_id = ${Number(contact.id)}));
     DELETE FROM reactions WHERE target_wamid IN (${wamids}) OR contact_id = ${Number(contact.id)};
     DELETE FROM outbox WHERE message_id IN (${messages});
     DELETE FROM media WHERE message_id IN (${messages});

@@ -136,6 +136,8 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
         AND (SELECT c.last_activity_at FROM conversations c WHERE c.id = m.conversation_id AND ${NOT_HELD}) < ? LIMIT ?`,
   );
   const deleteStatuses = stmt(db, 'DELETE FROM message_statuses WHERE wamid = ?');
+  // The statuses Meta posted about the clinic's own reactions go with the reactions.
+  const deleteReactionStatuses = stmt(db, 'DELETE FROM message_statuses WHERE wamid IN (SELECT reaction_wamid FROM reactions WHERE target_wamid = ? AND reaction_wamid IS NOT NULL)');
   const deleteReactions = stmt(db, 'DELETE FROM reactions WHERE target_wamid = ?');
   const deleteOutbox = stmt(db, 'DELETE FROM outbox WHERE message_id = ?');
   const deleteMessage = stmt(db, 'DELETE FROM messages WHERE id = ?');
@@ -151,6 +153,7 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
           for (const r of rows) {
             if (r.wamid) {
               deleteStatuses.run(r.wamid);
+              deleteReactionStatuses.run(r.wamid);
               deleteReactions.run(r.wamid);
             }
             deleteOutbox.run(r.id);

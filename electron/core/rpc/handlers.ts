@@ -113,6 +113,14 @@ export function createHandlers(deps: HandlerDeps): Omit<Handlers, `${'auth' | 's
       return { messageId };
     },
 
+    'messages.react': ({ conversationId, messageId, emoji }, ctx) => {
+      const conversation = conversationOrThrow(conversationId);
+      ctx.concerns(conversation.contactId);
+      const queued = whatsapp.react({ conversationId, messageId, emoji, userId: ctx.me.userId });
+      if (queued) emit('message.updated', { conversationId, messageId });
+      return { queued };
+    },
+
     'conversations.markRead': ({ conversationId }, ctx) => {
       const conversation = conversationOrThrow(conversationId);
       ctx.concerns(conversation.contactId);
@@ -262,7 +270,11 @@ export function createHandlers(deps: HandlerDeps): Omit<Handlers, `${'auth' | 's
       replyTo: m.contextWamid
         ? { messageId: replied?.id ?? null, wamid: m.contextWamid, preview: replied?.text?.slice(0, 160) ?? null }
         : null,
-      reactions: m.reactions.map((r) => ({ emoji: r.emoji, direction: r.fromBusiness ? 'out' : 'in' })),
+      reactions: m.reactions.map((r) => ({
+        emoji: r.emoji,
+        direction: r.fromBusiness ? 'out' : 'in',
+        ...(r.status ? { status: r.status, error: r.errorTitle ?? null } : {}),
+      })),
       status: m.status as MessageView['status'],
       error: m.error ? { code: m.error.code, title: m.error.title ?? 'Failed' } : null,
       at: m.sentAt,

@@ -70,6 +70,7 @@ function samples(): Partial<Record<RpcMethod, unknown>> {
     'messages.send': { conversationId: p1.conversationId, text: 'Bis morgen' },
     'messages.sendMedia': { conversationId: p1.conversationId, dataBase64: 'aGVsbG8=', mimeType: 'text/plain', filename: 'a.txt' },
     'messages.sendTemplate': { conversationId: p1.conversationId, name: 'appointment', language: 'de' },
+    'messages.react': { conversationId: p1.conversationId, messageId: 999_999, emoji: '👍' },
     'conversations.markRead': { conversationId: p1.conversationId },
     'conversations.markUnread': { conversationId: p1.conversationId },
     'conversations.setStatus': { conversationId: p1.conversationId, status: 'open' },

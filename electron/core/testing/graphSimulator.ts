@@ -7,6 +7,7 @@ import { parsePhoneNumber } from 'libphonenumber-js';
 import { BsuidSchema, MarkReadRequestSchema, SendMessageRequestSchema, type SendMessageRequest } from '../graph/schemas';
 import { MEDIA_MAX_BYTES, mediaKindForMime, type MediaKind } from '../media/limits';
 import { CUSTOMER_SERVICE_WINDOW_MS } from '../window';
+import { reactionDeliveryProblem, reactionShapeProblem, type SimInboundMessage } from './graphSimulatorReactions';
 
 /**
  * A stand-in for Meta's WhatsApp Cloud API on 127.0.0.1, for tests and the demo. It speaks Meta's
@@ -121,8 +122,11 @@ export interface GraphSimulator {
   rotateToken(newToken?: string): void;
   /** While on, accepted sends are recorded but never answered: the moment to SIGKILL a client. */
   holdResponses(on: boolean): void;
-  /** Remembers that this patient (phone number or BSUID) wrote at `at`, opening their 24-hour window. */
-  noteInbound(id: string, at?: number): void;
+  /**
+   * Remembers that this patient (phone number or BSUID) wrote at `at`, opening their 24-hour window;
+   * with `wamid`, that message is one the clinic may react to (as a message from `postInbound` is).
+   */
+  noteInbound(id: string, at?: number, wamid?: string): void;
   /** Media that inbound messages can reference. `sha256Hex` lets a test make Meta's hash lie. */
   addMedia(p: { bytes: Buffer; mimeType: string; sha256Hex?: string }): string;
   setTemplates(templates: SimTemplate[]): void;
@@ -209,6 +213,8 @@ export function createGraphSimulator(opts: GraphSimulatorOptions): GraphSimulato
   const foreignWabas = new Set<string>();
   const media = new Map<string, StoredMedia>();
   const lastInbound = new Map<string, number>();
+  /** Inbound messages by wamid: what a reaction may target. */
+  const inboundMessages = new Map<string, SimInboundMessage>();
   const timers = new Set<NodeJS.Timeout>();
   const sockets = new Set<Socket>();
   const held: ServerResponse[] = [];
@@ -427,6 +433,10 @@ export function createGraphSimulator(opts: GraphSimulatorOptions): GraphSimulato
       return graphError(res, 400, 100, '(#100) Invalid parameter', { details: `Parameter ${issue?.path.join('.') ?? '?'} is invalid` });
     }
     const request = parsed.data;
+    if (request.type === 'reaction') {
+      const problem = reactionShapeProblem(body);
+      if (problem) return graphError(res, 400, 100, '(#100) Invalid parameter', { details: problem });
+    }
     // As Meta: `to` wins over `recipient`; a BSUID send is one without `to`.
     const waId = request.to !== undefined ? request.to.replace(/\D/g, '') : null;
     const userId = request.to === undefined ? (request.recipient ?? null) : null;
@@ -452,16 +462,22 @@ export function createGraphSimulator(opts: GraphSimulatorOptions): GraphSimulato
     sends.push(send);
     for (const w of sendWaiters.splice(0)) w();
 
-    const freeForm = request.type !== 'template' && request.type !== 'reaction';
+    // A reaction is a service (free-form) message: only a template goes outside the window.
+    const freeForm = request.type !== 'template';
     const windowOpen = (lastInbound.get(addressee) ?? -Infinity) + CUSTOMER_SERVICE_WINDOW_MS > at;
+    const undeliverableReaction = request.type === 'reaction' ? reactionDeliveryProblem(inboundMessages.get(request.reaction.message_id), addressee, at) : null;
     if (fault?.type === 'failedStatus') {
       const { code, title, details } = fault;
       later(20, () => autoPost(send, 'failed', { code, title, ...(details ? { details } : {}) }));
     } else if (fault?.type === 'reengagement' || (enforceWindow && freeForm && !windowOpen)) {
       later(20, () => autoPost(send, 'failed', { code: 131047, title: 'Re-engagement message', details: 'Message failed to send because more than 24 hours have passed since the customer last replied to this number.' }));
+    } else if (undeliverableReaction) {
+      later(20, () => autoPost(send, 'failed', { code: 131009, title: 'Parameter value is not valid', details: undeliverableReaction }));
     } else if (opts.autoStatuses) {
       const auto = opts.autoStatuses;
-      auto.statuses.forEach((s, i) => later(auto.afterMs * (i + 1), () => autoPost(send, s)));
+      // Meta reports only `sent` for a reaction.
+      const statuses = request.type === 'reaction' ? auto.statuses.filter((s) => s === 'sent') : auto.statuses;
+      statuses.forEach((s, i) => later(auto.afterMs * (i + 1), () => autoPost(send, s)));
     }
 
     if (fault?.type === 'dropAfterAccept') {
@@ -720,8 +736,9 @@ export function createGraphSimulator(opts: GraphSimulatorOptions): GraphSimulato
     holdResponses(on) {
       hold = on;
     },
-    noteInbound(id, at = now()) {
+    noteInbound(id, at = now(), wamid) {
       lastInbound.set(id, Math.max(at, lastInbound.get(id) ?? 0));
+      if (wamid) inboundMessages.set(wamid, { from: id, at });
     },
     addMedia(p) {
       const id = graphId();
@@ -764,6 +781,7 @@ export function createGraphSimulator(opts: GraphSimulatorOptions): GraphSimulato
         };
       }
       for (const id of [who.from, who.userId]) if (id) lastInbound.set(id, Math.max(at, lastInbound.get(id) ?? 0));
+      inboundMessages.set(wamid, { from: (who.from ?? who.userId)!, at });
       const contact = {
         profile: { name: p.name, ...(who.username ? { username: who.username } : {}) },
         ...(who.from ? { wa_id: who.from } : {}),

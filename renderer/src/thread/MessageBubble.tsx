@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import type { MessageStatus, MessageView } from '../../../shared/rpc';
 import { useI18n, type Strings } from '../i18n';
 import { useRpc } from '../rpc';
@@ -24,10 +24,20 @@ interface Props {
   message: MessageView;
   highlighted: boolean;
   onReply(message: MessageView): void;
+  /** The clinic's reaction to this message (empty: remove it). */
+  onReact(message: MessageView, emoji: string): void;
   onJumpTo(messageId: number): void;
 }
 
-export function MessageBubble({ message: m, highlighted, onReply, onJumpTo }: Props): React.JSX.Element {
+/** The reactions the desk offers, as WhatsApp's own quick row does. */
+export const REACTION_CHOICES = ['👍', '❤️', '😂', '😮', '😢', '🙏'] as const;
+
+/** What WhatsApp lets the clinic react to: the patient's own messages (the core checks age and window). */
+function reactable(m: MessageView): boolean {
+  return m.direction === 'in' && m.wamid !== null && !m.deleted && m.type !== 'system' && m.detail?.kind !== 'call';
+}
+
+export function MessageBubble({ message: m, highlighted, onReply, onReact, onJumpTo }: Props): React.JSX.Element {
   const { t, formatTime } = useI18n();
   const mine = m.direction === 'out';
   const failedTitle = m.status === 'failed' ? t.failedReason(m.error?.title ?? t.errorGeneric) : statusText(t, m.status);
@@ -82,20 +92,113 @@ export function MessageBubble({ message: m, highlighted, onReply, onJumpTo }: Pr
           ) : null}
         </span>
         {m.status === 'failed' ? <span className="msg-failed">{failedTitle}</span> : null}
+        <ReactionState message={m} />
       </div>
-      {m.reactions.length > 0 ? (
+      {m.reactions.some((r) => r.emoji !== '') ? (
         <ul className="reactions" aria-label={t.reactions}>
-          {m.reactions.map((r, i) => (
-            <li key={i} title={t.reactedWith(r.emoji, r.direction === 'in' ? t.patient : t.clinic)}>
-              {r.emoji}
-            </li>
-          ))}
+          {m.reactions
+            .filter((r) => r.emoji !== '')
+            .map((r, i) => (
+              <li
+                key={i}
+                className={r.status ? `reaction-${r.status}` : undefined}
+                data-testid={r.direction === 'out' ? 'clinic-reaction' : undefined}
+                data-status={r.status}
+                title={r.status === 'pending' ? t.reactionPending : t.reactedWith(r.emoji, r.direction === 'in' ? t.patient : t.clinic)}
+              >
+                {r.emoji}
+              </li>
+            ))}
         </ul>
       ) : null}
-      <button type="button" className="msg-reply" onClick={() => onReply(m)} aria-label={`${t.reply}: ${formatTime(m.at)}`}>
-        ↩
-      </button>
+      <span className="msg-actions">
+        <button type="button" className="msg-reply" onClick={() => onReply(m)} aria-label={`${t.reply}: ${formatTime(m.at)}`}>
+          ↩
+        </button>
+        {reactable(m) ? <ReactionPicker message={m} onReact={onReact} /> : null}
+      </span>
     </li>
+  );
+}
+
+/** The clinic's own reaction while it is being sent, and why it failed. */
+function ReactionState({ message: m }: { message: MessageView }): React.JSX.Element | null {
+  const { t, errorText } = useI18n();
+  const mine = m.reactions.find((r) => r.direction === 'out' && r.status !== undefined);
+  if (mine?.status === 'failed') {
+    return (
+      <p className="reaction-note failed" data-testid="reaction-failed">
+        {t.reactionFailed(mine.error ?? errorText(null))}
+      </p>
+    );
+  }
+  if (mine?.status === 'pending' && mine.emoji === '') return <p className="reaction-note muted">{t.reactionRemoving}</p>;
+  return null;
+}
+
+/**
+ * A button on each of the patient's bubbles that opens a row of emoji (each a button; the current
+ * one pressed, choosing it again removes it). Escape closes the row and returns to the button.
+ */
+function ReactionPicker({ message: m, onReact }: { message: MessageView; onReact(message: MessageView, emoji: string): void }): React.JSX.Element {
+  const { t, formatTime } = useI18n();
+  const [open, setOpen] = useState(false);
+  const toggle = useRef<HTMLButtonElement>(null);
+  const row = useRef<HTMLDivElement>(null);
+  const current = m.reactions.find((r) => r.direction === 'out')?.emoji ?? '';
+  useEffect(() => {
+    if (open) row.current?.querySelector('button')?.focus();
+  }, [open]);
+  const close = (refocus: boolean): void => {
+    setOpen(false);
+    if (refocus) toggle.current?.focus();
+  };
+  const choose = (emoji: string): void => {
+    onReact(m, emoji);
+    close(true);
+  };
+  return (
+    <span className="msg-react-wrap">
+      <button
+        ref={toggle}
+        type="button"
+        className="msg-react"
+        aria-expanded={open}
+        aria-label={`${t.react}: ${formatTime(m.at)}`}
+        data-testid="react-button"
+        onClick={() => setOpen((o) => !o)}
+      >
+        ☺
+      </button>
+      {open ? (
+        <div
+          ref={row}
+          className="reaction-picker"
+          role="group"
+          aria-label={t.chooseReaction}
+          onKeyDown={(e) => {
+            if (e.key === 'Escape') {
+              e.stopPropagation();
+              close(true);
+            }
+          }}
+          onBlur={(e) => {
+            if (!e.currentTarget.contains(e.relatedTarget as Node | null) && e.relatedTarget !== toggle.current) close(false);
+          }}
+        >
+          {REACTION_CHOICES.map((emoji) => (
+            <button key={emoji} type="button" aria-pressed={current === emoji} aria-label={t.reactWith(emoji)} onClick={() => choose(current === emoji ? '' : emoji)}>
+              {emoji}
+            </button>
+          ))}
+          {current !== '' ? (
+            <button type="button" className="secondary" onClick={() => choose('')}>
+              {t.removeReaction}
+            </button>
+          ) : null}
+        </div>
+      ) : null}
+    </span>
   );
 }
 

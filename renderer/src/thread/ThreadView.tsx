@@ -115,7 +115,13 @@ export function ThreadView({ conversationId, focusMessageId, contactOpen, onTogg
 }
 
 function MessageList({ conversationId, focusMessageId, onReply }: { conversationId: number; focusMessageId: number | null; onReply(m: MessageView): void }): React.JSX.Element {
-  const { t, formatDay } = useI18n();
+  const { t, formatDay, errorText } = useI18n();
+  const rpc = useRpc();
+  const reactTo = useMutation({
+    mutationFn: ({ messageId, emoji }: { messageId: number; emoji: string }) => rpc.call('messages.react', { conversationId, messageId, emoji }),
+  });
+  const { mutate: sendReaction } = reactTo;
+  const onReact = useCallback((m: MessageView, emoji: string) => sendReaction({ messageId: m.id, emoji }), [sendReaction]);
   const messages = useMessages(conversationId);
   const items = flattenMessages(messages.data?.pages);
   const scrollRef = useRef<HTMLDivElement>(null);
@@ -206,6 +212,11 @@ function MessageList({ conversationId, focusMessageId, onReply }: { conversation
           {messages.isFetchingNextPage ? t.loading : t.loadOlder}
         </button>
       ) : null}
+      {reactTo.isError ? (
+        <p className="banner error reaction-error" role="alert" data-testid="reaction-error">
+          {errorText(reactTo.error)}
+        </p>
+      ) : null}
       {items.length === 0 ? <p className="state">{t.noMessages}</p> : null}
       <ol className="message-list">
         {items.map((m) => {
@@ -219,7 +230,7 @@ function MessageList({ conversationId, focusMessageId, onReply }: { conversation
                   <span>{day}</span>
                 </li>
               ) : null}
-              <MessageBubble message={m} highlighted={m.id === flash} onReply={onReply} onJumpTo={jumpTo} />
+              <MessageBubble message={m} highlighted={m.id === flash} onReply={onReply} onReact={onReact} onJumpTo={jumpTo} />
             </Fragment>
           );
         })}

@@ -278,8 +278,20 @@ export interface ThreadMessage extends Omit<InboundMessageInput, 'conversationId
   revokedAt: number | null;
   /** `phone`: the clinic sent it from the WhatsApp Business app. */
   origin: 'phone' | null;
-  /** Current reactions (removed ones are not listed). */
-  reactions: { emoji: string; fromBusiness: boolean }[];
+  /**
+   * Current reactions (removed ones are not listed, except the clinic's own removal while it is
+   * being sent or after it failed: `emoji` is empty then). `status`: the desk's own send, null for
+   * what Meta reported.
+   */
+  reactions: ThreadReaction[];
+}
+
+export interface ThreadReaction {
+  emoji: string;
+  fromBusiness: boolean;
+  /** Only for the clinic's reaction sent from the desk. */
+  status?: 'pending' | 'sent' | 'failed';
+  errorTitle?: string | null;
 }
 
 /** One page of a thread, newest first (the UI reverses it for display). */
@@ -293,16 +305,16 @@ export function listThread(db: Database, input: ThreadPageInput): Page<ThreadMes
   ).all(conversationId, at, id, limit + 1) as MessageRow[];
   const { page, nextFrom } = splitPage(rows, limit);
   const wamids = page.map((r) => r.wamid).filter((w): w is string => w !== null);
-  const reactions = new Map<string, { emoji: string; fromBusiness: boolean }[]>();
+  const reactions = new Map<string, ThreadReaction[]>();
   if (wamids.length > 0) {
     const rs = stmt(
       db,
-      `SELECT target_wamid, emoji, from_business FROM reactions
-       WHERE target_wamid IN (SELECT value FROM json_each(?)) AND emoji <> '' ORDER BY reacted_at`,
-    ).all(JSON.stringify(wamids)) as { target_wamid: string; emoji: string; from_business: number }[];
+      `SELECT target_wamid, emoji, from_business, status, error_title FROM reactions
+       WHERE target_wamid IN (SELECT value FROM json_each(?)) AND (emoji <> '' OR status IN ('pending', 'failed')) ORDER BY reacted_at`,
+    ).all(JSON.stringify(wamids)) as { target_wamid: string; emoji: string; from_business: number; status: ThreadReaction['status'] | null; error_title: string | null }[];
     for (const r of rs) {
       const list = reactions.get(r.target_wamid) ?? [];
-      list.push({ emoji: r.emoji, fromBusiness: r.from_business === 1 });
+      list.push({ emoji: r.emoji, fromBusiness: r.from_business === 1, ...(r.status ? { status: r.status, errorTitle: r.error_title } : {}) });
       reactions.set(r.target_wamid, list);
     }
   }
@@ -344,7 +356,8 @@ export function upsertReaction(
       db,
       `INSERT INTO reactions (target_wamid, contact_id, from_business, emoji, reaction_wamid, reacted_at) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (target_wamid, contact_id, from_business) DO UPDATE SET
-         emoji = excluded.emoji, reaction_wamid = excluded.reaction_wamid, reacted_at = excluded.reacted_at
+         emoji = excluded.emoji, reaction_wamid = excluded.reaction_wamid, reacted_at = excluded.reacted_at,
+         status = NULL, status_at = NULL, error_code = NULL, error_title = NULL
        WHERE excluded.reacted_at >= reactions.reacted_at
          AND (excluded.emoji IS NOT reactions.emoji OR excluded.reaction_wamid IS NOT reactions.reaction_wamid)`,
     ).run(r.targetWamid, r.contactId, r.fromBusiness ? 1 : 0, r.emoji, r.reactionWamid, r.reactedAt).changes > 0

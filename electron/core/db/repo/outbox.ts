@@ -24,11 +24,15 @@ export const UNCONFIRMED = 'UNCONFIRMED';
  */
 const REDACTED = `json_object('kind', kind, 'redacted', 1)`;
 
+/** Jobs whose request may go twice without harm (the patient sees the same state): retried, never left unconfirmed. */
+export const REPEATABLE_KINDS: ReadonlySet<OutboxJob['kind']> = new Set(['read', 'reaction']);
+const REPEATABLE = `(${[...REPEATABLE_KINDS].map((k) => `'${k}'`).join(', ')})`;
+
 /** Prefix of `biz_opaque_callback_data`: names the outbox row a status webhook is about. */
 export const CALLBACK_PREFIX = 'ci-outbox:';
 
 export const OutboxJobSchema = z.discriminatedUnion('kind', [
-  /** A message whose Meta payload is complete at enqueue time (text, template, reaction). */
+  /** A message whose Meta payload is complete at enqueue time (text, template). */
   z.object({ kind: z.literal('message'), phoneNumberId: GraphIdSchema, request: SendMessageRequestSchema }),
   /** A media message: the file (in the `media` table) is uploaded first, then sent by id. */
   z.object({
@@ -43,6 +47,12 @@ export const OutboxJobSchema = z.discriminatedUnion('kind', [
   }),
   /** A read receipt for the newest inbound message; repeating one is harmless. */
   z.object({ kind: z.literal('read'), phoneNumberId: GraphIdSchema, wamid: WamidSchema }),
+  /**
+   * The clinic's reaction to the patient's message `targetWamid` (the row's `message_id`). The
+   * emoji is not stored here: the worker sends the one the `reactions` row holds when it sends, so
+   * the latest choice goes out. Sending the same reaction again is harmless, like a read receipt.
+   */
+  z.object({ kind: z.literal('reaction'), phoneNumberId: GraphIdSchema, to: z.string().min(1), targetWamid: WamidSchema }),
 ]);
 export type OutboxJob = z.infer<typeof OutboxJobSchema>;
 
@@ -100,9 +110,9 @@ export function enqueueOutbound(
   })();
 }
 
-/** Queues a job that has no message row of its own (read receipts). */
-export function enqueueJob(db: Database, job: OutboxJob, now: number): string {
-  return insertJob(db, job, null, now);
+/** Queues a job that has no message row of its own (read receipts), or one about another message (`messageId`: a reaction's target). */
+export function enqueueJob(db: Database, job: OutboxJob, now: number, messageId: number | null = null): string {
+  return insertJob(db, job, messageId, now);
 }
 
 function insertJob(db: Database, job: OutboxJob, messageId: number | null, now: number): string {
@@ -190,7 +200,7 @@ export interface StatusChange {
 export function markSent(db: Database, id: string, wamid: string, now: number): StatusChange | null {
   return db.transaction(() => {
     const row = stmt(db, 'SELECT message_id FROM outbox WHERE id = ?').get(id) as { message_id: number | null } | undefined;
-    stmt(db, `UPDATE outbox SET state = 'sent', request_json = ${REDACTED}, last_error_code = NULL, last_error_detail = NULL, updated_at = ? WHERE id = ?`).run(now, id);
+    markJobDone(db, id, now);
     if (!row?.message_id) return null;
     stmt(
       db,
@@ -201,6 +211,11 @@ export function markSent(db: Database, id: string, wamid: string, now: number): 
     applyPendingStatuses(db, row.message_id, now);
     return messageStatus(db, row.message_id);
   })();
+}
+
+/** A job done that has no message of its own to settle (a reaction, which `reactions` records). */
+export function markJobDone(db: Database, id: string, now: number): void {
+  stmt(db, `UPDATE outbox SET state = 'sent', request_json = ${REDACTED}, last_error_code = NULL, last_error_detail = NULL, updated_at = ? WHERE id = ?`).run(now, id);
 }
 
 export function markRetry(db: Database, id: string, p: { nextAttemptAt: number; code: string; detail: string; now: number }): void {
@@ -256,7 +271,7 @@ export function markUnconfirmed(db: Database, id: string, p: { deadline: number;
  */
 export function recoverInterrupted(db: Database, p: { deadline: number; now: number }): { requeued: number; unconfirmed: number } {
   return db.transaction(() => {
-    const requeued = stmt(db, `UPDATE outbox SET state = 'queued', updated_at = ? WHERE state = 'sending' AND kind = 'read'`).run(p.now).changes;
+    const requeued = stmt(db, `UPDATE outbox SET state = 'queued', updated_at = ? WHERE state = 'sending' AND kind IN ${REPEATABLE}`).run(p.now).changes;
     const unconfirmed = stmt(
       db,
       `UPDATE outbox SET last_error_code = ?, last_error_detail = 'interrupted while sending', next_attempt_at = ?, updated_at = ?

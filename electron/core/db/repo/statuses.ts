@@ -1,5 +1,6 @@
 import { stmt } from '../statements';
 import type { Database } from '../types';
+import { applyReactionStatus, type ReactionChange } from './reactions';
 
 /**
  * How far along a message is. A status only ever moves a message forward, whatever order Meta's
@@ -49,7 +50,7 @@ export function recordStatus(
   db: Database,
   s: StatusInput,
   receivedAt: number,
-): { recorded: boolean; pending: boolean; change: StatusChange | null } {
+): { recorded: boolean; pending: boolean; change: StatusChange | null; reaction?: ReactionChange } {
   const inserted = stmt(
     db,
     `INSERT INTO message_statuses (wamid, status, status_at, error_code, error_title, raw_json, received_at)
@@ -59,7 +60,11 @@ export function recordStatus(
   const message = stmt(db, 'SELECT id, conversation_id, direction, status FROM messages WHERE wamid = ?').get(s.wamid) as
     | MessageStatusRow
     | undefined;
-  if (!message) return { recorded: true, pending: true, change: null };
+  if (!message) {
+    // Not a message: perhaps a reaction the desk sent (Meta reports those by the reaction's own wamid).
+    const reaction = applyReactionStatus(db, { wamid: s.wamid, status: s.status, errorCode: s.errorCode, errorTitle: s.errorTitle, now: receivedAt });
+    return reaction ? { recorded: true, pending: false, change: null, reaction } : { recorded: true, pending: true, change: null };
+  }
   const change = applyToMessage(db, message, s, receivedAt);
   return { recorded: true, pending: false, change };
 }
