@@ -21,7 +21,10 @@ describe('privacy operations through relay, core and the Graph API simulator', (
       phoneNumberId: PHONE,
       wabaId: '100000000000011',
       accessToken: 'EAAG-privacy-token-0123456789',
-      templates: [{ name: 'reminder', language: 'nl', status: 'APPROVED', category: 'UTILITY', components: [{ type: 'BODY', text: 'Herinnering: uw afspraak morgen.' }] }],
+      templates: [
+        { name: 'reminder', language: 'nl', status: 'APPROVED', category: 'UTILITY', components: [{ type: 'BODY', text: 'Herinnering: uw afspraak morgen.' }] },
+        { name: 'reminder_named', language: 'nl', status: 'APPROVED', category: 'UTILITY', components: [{ type: 'BODY', text: 'Beste {{1}}, uw afspraak is morgen.' }] },
+      ],
     });
     ({ sim, core } = loop);
   });
@@ -146,7 +149,18 @@ describe('privacy operations through relay, core and the Graph API simulator', (
     expect(refused).toMatchObject({ ok: false, error: { code: 'PERSONAL_DATA_BLOCKED' } });
     expect(!refused.ok && refused.error.message).not.toContain('NL91');
     await call(core, RECEPTION, 'messages.send', { conversationId, text: 'Uw rekeningnummer is genoteerd' });
+    // What is typed into a template's variable is guarded the same way; the template's own text is not.
+    const template = (value: string) => dispatchAs(core, RECEPTION, 'messages.sendTemplate', { conversationId, name: 'reminder_named', language: 'nl', parameters: [value] });
+    const refusedTemplate = await template('info@example.org');
+    expect(refusedTemplate).toMatchObject({ ok: false, error: { code: 'PERSONAL_DATA_BLOCKED' } });
+    expect(!refusedTemplate.ok && refusedTemplate.error.message).not.toContain('example.org');
+    expect(await template('Pieter')).toMatchObject({ ok: true });
+    const templatesSent = () => sim.sends.filter((x) => x.type === 'template' && JSON.stringify(x.request).includes('reminder_named')).map((x) => JSON.stringify(x.request));
+    await waitFor('the template without identifiers sent', () => templatesSent().length === 1);
+    expect(templatesSent()[0]).toContain('Pieter');
     await call(core, ADMIN, 'privacy.updateSettings', { sendGuard: 'warn' });
+    expect(await template('info@example.org')).toMatchObject({ ok: true });
+    await waitFor('in warn mode the confirmed template goes', () => templatesSent().length === 2);
     await call(core, RECEPTION, 'messages.send', { conversationId, text });
   });
 

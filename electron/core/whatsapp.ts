@@ -26,6 +26,7 @@ import { ingestTrace } from './ingest/trace';
 import { appSecretKeys, StoredAppSecretsSchema, type AppSecretKeys } from './link/metaSignature';
 import { createOutboxWorker, type OutboxWorker } from './outbox/worker';
 import { markRead, react, sendMedia, sendTemplate, sendText } from './outbox/sendService';
+import { assertTemplateAllowed } from './privacy/consent';
 import { guardOutgoingText } from './privacy/guard';
 import type { MessageView } from '../../shared/rpc';
 
@@ -338,12 +339,19 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
       return status;
     },
 
-    // Staff text and captions pass the personal-data guard (it refuses only in block mode).
+    // Staff text, captions and what they type into a template's variables pass the personal-data
+    // guard (it refuses only in block mode). Each variable is checked on its own, as the template
+    // picker checks them: the template's own approved text is the clinic's, never a finding.
     sendText: ({ userId, ...p }) => {
       guardOutgoingText(db, p.text);
       return enqueued(sendText(db, { ...p, authorUserId: userId, now: now() }));
     },
-    sendTemplate: ({ userId, ...p }) => enqueued(sendTemplate(db, { ...p, authorUserId: userId, now: now() })),
+    sendTemplate: ({ userId, ...p }) => {
+      // An opt-out is the reason that matters (no template goes at all), so it is checked first.
+      assertTemplateAllowed(db, p.conversationId);
+      for (const value of p.parameters ?? []) guardOutgoingText(db, value);
+      return enqueued(sendTemplate(db, { ...p, authorUserId: userId, now: now() }));
+    },
     sendMedia: ({ userId, ...p }) => {
       guardOutgoingText(db, p.caption);
       return enqueued(sendMedia(db, { ...p, authorUserId: userId, now: now() }));

@@ -55,10 +55,7 @@ export function observeHandlers(handlers: Handlers, events: EventsService, db: D
   wrap('conversations.setStatus', ({ conversationId, status }) => {
     if (status === 'resolved') events.publish({ type: 'conversation.resolved', conversationId, contactId: contactOf(conversationId), data: { conversationId } });
   });
-  // The desk recording an opt-out (a keyword or Meta's signal arrives as `privacy.consentChanged`, see `observe`).
-  wrap('privacy.recordConsent', ({ contactId, status }) => {
-    if (status === 'opted_out') events.publish({ type: 'contact.opted_out', conversationId: null, contactId, data: { contactId } });
-  });
+  // An opt-out (recorded at the desk, by keyword or by Meta's signal) arrives as `privacy.consentChanged`, see `observe`.
   wrap('privacy.eraseContact', ({ contactId }) => {
     events.forgetContact(contactId);
     events.publish({ type: 'contact.erased', conversationId: null, contactId, data: { contactId } });

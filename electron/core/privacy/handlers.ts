@@ -33,7 +33,7 @@ export function createPrivacyHandlers(deps: { db: Database; now: () => number; p
     },
     'privacy.recordConsent': ({ contactId, status, source, note }, ctx) => {
       ctx.concerns(contactId);
-      recordConsent(db, { contactId, status, source, by: ctx.me.userId, note: note ?? null, now: now() });
+      if (recordConsent(db, { contactId, status, source, by: ctx.me.userId, note: note ?? null, now: now() })) ctx.afterCommit(() => privacy.notifyConsent(contactId));
       return consentOf(db, contactId);
     },
     'privacy.getKeywords': () => loadKeywords(db),

@@ -46,6 +46,8 @@ export interface PrivacyService {
   /** Runs retention now (joining a run in progress); writes the run's one audit entry. */
   runRetention(trigger: 'schedule' | 'manual', by?: AuditSubjectLike): Promise<RetentionRun>;
   nextRetentionAt(): number | null;
+  /** A consent recorded at a desk: every other window's contact panel shows it at once. */
+  notifyConsent(contactId: number): void;
   /** A request was registered at the desk: admins' lists refresh. */
   notifyRequest(requestId: number, kind: RequestKind): void;
   start(): void;
@@ -158,6 +160,7 @@ export function createPrivacy(deps: PrivacyDeps): PrivacyService {
     },
 
     notifyRequest: (requestId, kind) => emit('privacy.requestReceived', { requestId, kind }),
+    notifyConsent: (contactId) => emit('privacy.consentChanged', { contactId }),
 
     nextRetentionAt() {
       const last = lastSuccessfulRunAt(db);

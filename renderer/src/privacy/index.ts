@@ -5,7 +5,8 @@
  *   contact panel); without: every open request with its deadline (admin screen, desk).
  * - `LegalHoldToggle {contactId}` and `ExportButton {contactId, pickFolder?}` — admin, patient view.
  * - `PrivacySettings` (send guard mode + `RetentionSettings`) — the admin's settings.
- * - `SendGuard {text, check, onConfirm, onCancel}` with `useOutgoingCheck()` — the composer, before send.
+ * - `SendGuard {text, check, onConfirm, onCancel}` with `useOutgoingCheck()` — the composer, before send;
+ *   with `useTemplateCheck()` — the template picker, over what was typed into the variables.
  */
 import './privacy.css';
 
@@ -16,3 +17,4 @@ export { RequestsList } from './RequestsList';
 export { PrivacySettings, RetentionSettings } from './RetentionSettings';
 export { SendGuard, useOutgoingCheck, type OutgoingCheck } from './SendGuard';
 export { usePrivacyStrings } from './strings';
+export { placeTemplateFindings, useTemplateCheck } from './templateGuard';

@@ -7,7 +7,7 @@ import { keys, useTemplates, useHasRole } from '../data/queries';
 import { useI18n, type Strings } from '../i18n';
 import { useRpc } from '../rpc';
 import { useQuickReplies } from './quickReplies';
-import { SendGuard, useOutgoingCheck, type OutgoingCheck } from '../privacy';
+import { SendGuard, useOutgoingCheck, useTemplateCheck, type OutgoingCheck } from '../privacy';
 
 interface Props {
   conversationId: number;
@@ -273,6 +273,9 @@ function TemplatePicker({ conversationId }: { conversationId: number }): React.J
   });
   const [choice, setChoice] = useState('');
   const [values, setValues] = useState<string[]>([]);
+  // The send guard over what was typed into the variables, as the composer's over free text.
+  const [guard, setGuard] = useState<{ tpl: Template; text: string; check: OutgoingCheck; flagged: number[] } | null>(null);
+  const checkTemplate = useTemplateCheck();
   const approved = (templates.data ?? []).filter((x) => x.status.toUpperCase() === 'APPROVED');
   const selected: Template | undefined = approved.find((x) => `${x.name}|${x.language}` === choice);
 
@@ -282,6 +285,7 @@ function TemplatePicker({ conversationId }: { conversationId: number }): React.J
     onSuccess: () => {
       setChoice('');
       setValues([]);
+      setGuard(null);
       void qc.invalidateQueries({ queryKey: keys.messages(conversationId) });
       void qc.invalidateQueries({ queryKey: keys.allConversations });
     },
@@ -302,6 +306,11 @@ function TemplatePicker({ conversationId }: { conversationId: number }): React.J
       </div>
     );
   const complete = selected ? values.slice(0, selected.parameterCount).filter((v) => v.trim()).length === selected.parameterCount : false;
+  const guarded = (tpl: Template): void =>
+    void checkTemplate(tpl.bodyText, values.slice(0, tpl.parameterCount)).then(
+      (checked) => (checked.check.findings.length > 0 ? setGuard({ tpl, ...checked }) : send.mutate(tpl)),
+      () => send.mutate(tpl), // the core checks again on send; its refusal shows as the send error
+    );
 
   return (
     <form
@@ -309,7 +318,7 @@ function TemplatePicker({ conversationId }: { conversationId: number }): React.J
       data-testid="template-picker"
       onSubmit={(e) => {
         e.preventDefault();
-        if (selected && complete) send.mutate(selected);
+        if (selected && complete && !send.isPending) guarded(selected);
       }}
     >
       <label htmlFor="template-select">{t.templatePick}</label>
@@ -319,6 +328,7 @@ function TemplatePicker({ conversationId }: { conversationId: number }): React.J
         onChange={(e) => {
           setChoice(e.target.value);
           setValues([]);
+          setGuard(null);
         }}
       >
         <option value="">{t.templateNone}</option>
@@ -341,6 +351,7 @@ function TemplatePicker({ conversationId }: { conversationId: number }): React.J
                   const next = [...values];
                   next[i] = e.target.value;
                   setValues(next);
+                  setGuard(null);
                 }}
               />
             </div>
@@ -352,6 +363,20 @@ function TemplatePicker({ conversationId }: { conversationId: number }): React.J
           <button type="submit" className="primary" disabled={!complete || send.isPending}>
             {send.isPending ? t.sending : t.templateSend}
           </button>
+          {guard ? (
+            <SendGuard
+              text={guard.text}
+              check={guard.check}
+              onConfirm={() => {
+                send.mutate(guard.tpl);
+                setGuard(null);
+              }}
+              onCancel={() => {
+                setGuard(null);
+                document.getElementById(`tpl-var-${guard.flagged[0] ?? 0}`)?.focus();
+              }}
+            />
+          ) : null}
           {send.isError ? (
             <p className="form-error" role="alert">
               {t.sendFailed(errorText(send.error))}
