@@ -72,6 +72,9 @@ describe('backups: encrypted, verified, restorable on new hardware, erasures sta
 
   it('restores into an empty folder with an empty keychain with the same content (every table), and no backup holds plaintext', async () => {
     const keyHex = (await secrets.get(keychainAccounts(core.installationId).databaseKey))!;
+    // The read entries of the calls above are made durable by a flush within a second (it writes
+    // the audit log's durable-through marker); let it land so the database is at rest.
+    await new Promise((r) => setTimeout(r, 1_500));
     const before = hashOf(core.databasePath, keyHex);
     const entry = await core.backups.runNow('manual', folder.dir);
     firstBackup = entry.file;
