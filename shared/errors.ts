@@ -66,9 +66,26 @@ export const ERROR_CODES = [
 export const ErrorCodeSchema = z.enum(ERROR_CODES);
 export type ErrorCode = z.infer<typeof ErrorCodeSchema>;
 
+/** Why the password policy refused a password (PASSWORD_REJECTED's `details.reason`). */
+export const PASSWORD_REJECTIONS = ['too_short', 'too_long', 'common', 'contains_name', 'repeated', 'unchanged'] as const;
+export const PasswordRejectionSchema = z.enum(PASSWORD_REJECTIONS);
+export type PasswordRejection = z.infer<typeof PasswordRejectionSchema>;
+
+/**
+ * What a window needs to word an error in its own language, beside the core's English message: a
+ * machine-readable reason and the numbers the sentence names. Never data from a patient or a secret.
+ */
+export const ErrorDetailsSchema = z.object({
+  reason: z.string().max(40),
+  min: z.number().int().nonnegative().optional(),
+  max: z.number().int().nonnegative().optional(),
+});
+export type ErrorDetails = z.infer<typeof ErrorDetailsSchema>;
+
 export const AppErrorSchema = z.object({
   code: ErrorCodeSchema,
   message: z.string(),
+  details: ErrorDetailsSchema.optional(),
 });
 export type AppError = z.infer<typeof AppErrorSchema>;
 
@@ -77,12 +94,13 @@ export class CodedError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
+    readonly details?: ErrorDetails,
   ) {
     super(message);
     this.name = 'CodedError';
   }
 
   toJSON(): AppError {
-    return { code: this.code, message: this.message };
+    return { code: this.code, message: this.message, ...(this.details ? { details: this.details } : {}) };
   }
 }

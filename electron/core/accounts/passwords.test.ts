@@ -74,17 +74,19 @@ describe('the policy as a person meets it', () => {
   });
   afterAll(() => s?.stop());
 
-  it('refuses a short, common or clinic-named new password with PASSWORD_REJECTED, and takes 8 characters once two-factor is on', async () => {
+  it('refuses a short, common or clinic-named new password with PASSWORD_REJECTED (the rule as a reason code in its details), and takes 8 characters once two-factor is on', async () => {
     const admin = await adminConnection(s.core);
     await rpc(admin, 'security.updateSettings', { clinicName: 'Praktijk Zuid' });
     const anna = await signIn(s.core, { username: 'anna', displayName: 'Anna Smit', roles: ['receptionist'] });
     const change = (newPassword: string) => anna.dispatch('auth.changePassword', { currentPassword: TEST_PASSWORD, newPassword });
-    expect(await change(ofLength(14))).toMatchObject({ ok: false, error: { code: 'PASSWORD_REJECTED' } });
-    expect(await change('qazwsxedcrfvtgb')).toMatchObject({ ok: false, error: { code: 'PASSWORD_REJECTED' } });
-    expect(await change('greetings from praktijk zuid')).toMatchObject({ ok: false, error: { code: 'PASSWORD_REJECTED' } });
+    expect(await change(ofLength(14))).toMatchObject({ ok: false, error: { code: 'PASSWORD_REJECTED', details: { reason: 'too_short', min: 15 } } });
+    expect(await change('qazwsxedcrfvtgb')).toMatchObject({ ok: false, error: { code: 'PASSWORD_REJECTED', details: { reason: 'common' } } });
+    expect(await change('greetings from praktijk zuid')).toMatchObject({ ok: false, error: { code: 'PASSWORD_REJECTED', details: { reason: 'contains_name' } } });
+    expect(await change(ofLength(129))).toMatchObject({ ok: false, error: { code: 'PASSWORD_REJECTED', details: { reason: 'too_long', max: 128 } } });
+    expect(await change(TEST_PASSWORD)).toMatchObject({ ok: false, error: { code: 'PASSWORD_REJECTED', details: { reason: 'unchanged' } } });
     expect(await admin.dispatch('users.create', { username: 'bram', displayName: 'Bram', roles: ['receptionist'], password: 'short pass' })).toMatchObject({
       ok: false,
-      error: { code: 'PASSWORD_REJECTED' },
+      error: { code: 'PASSWORD_REJECTED', details: { reason: 'too_short' } },
     });
 
     const { secret } = await rpc(anna, 'auth.twoFactor.begin', { password: TEST_PASSWORD });
@@ -93,7 +95,7 @@ describe('the policy as a person meets it', () => {
     expect(await change('tulip#8')).toMatchObject({ ok: false, error: { code: 'UNAUTHENTICATED' } });
     expect(await anna.dispatch('auth.changePassword', { currentPassword: 'tulip#07', newPassword: 'tulip#8' })).toMatchObject({
       ok: false,
-      error: { code: 'PASSWORD_REJECTED' },
+      error: { code: 'PASSWORD_REJECTED', details: { reason: 'too_short', min: 8 } },
     });
   });
 });

@@ -1,5 +1,6 @@
 import { hash, verify } from '@node-rs/argon2';
 import { dictionary } from '@zxcvbn-ts/language-common';
+import { CodedError, type PasswordRejection } from '../../../shared/errors';
 import { PASSWORD_MAX, PASSWORD_MIN_WITH_2FA, PASSWORD_MIN_WITHOUT_2FA } from '../../../shared/rpc';
 
 /**
@@ -56,29 +57,54 @@ export interface PolicyContext {
   hasSecondFactor: boolean;
 }
 
+/** A refusal: the rule broken (for a window to word in its language) and the core's own sentence. */
+export interface PasswordProblem {
+  reason: PasswordRejection;
+  message: string;
+  min?: number;
+  max?: number;
+}
+
 /**
  * NIST SP 800-63B-4: length counts (in code points, after NFKC), every character is allowed,
  * no composition rules; refuse known-common passwords and ones built from the account's own names.
- * Returns a message a person can act on, or null when the password is acceptable.
+ * Returns the rule broken, or null when the password is acceptable.
  */
-export function passwordProblem(password: string, ctx: PolicyContext): string | null {
+export function passwordRejection(password: string, ctx: PolicyContext): PasswordProblem | null {
   const normal = normalizePassword(password);
   const length = [...normal].length;
   const min = ctx.hasSecondFactor ? PASSWORD_MIN_WITH_2FA : PASSWORD_MIN_WITHOUT_2FA;
   if (length < min) {
-    return ctx.hasSecondFactor
-      ? `Use at least ${min} characters.`
-      : `Use at least ${min} characters (or ${PASSWORD_MIN_WITH_2FA} once two-factor sign-in is on). A few words make a good passphrase.`;
+    return {
+      reason: 'too_short',
+      min,
+      message: ctx.hasSecondFactor
+        ? `Use at least ${min} characters.`
+        : `Use at least ${min} characters (or ${PASSWORD_MIN_WITH_2FA} once two-factor sign-in is on). A few words make a good passphrase.`,
+    };
   }
-  if (length > PASSWORD_MAX) return `Use at most ${PASSWORD_MAX} characters.`;
+  if (length > PASSWORD_MAX) return { reason: 'too_long', max: PASSWORD_MAX, message: `Use at most ${PASSWORD_MAX} characters.` };
   const lower = normal.toLowerCase();
-  if (COMMON.has(lower) || COMMON.has(lower.replace(/[\s\d!?.]+$/u, ''))) return 'This password is among the most common ones; choose another.';
+  if (COMMON.has(lower) || COMMON.has(lower.replace(/[\s\d!?.]+$/u, ''))) return { reason: 'common', message: 'This password is among the most common ones; choose another.' };
   const names = [ctx.username, ctx.displayName, ctx.clinicName]
     .filter((n): n is string => !!n && n.trim().length >= 3)
     .map((n) => n.normalize('NFKC').toLowerCase().trim());
   for (const n of names) {
-    if (lower.includes(n) || lower.replace(/\s+/g, '').includes(n.replace(/\s+/g, ''))) return 'The password may not contain your username, your name or the clinic’s name.';
+    if (lower.includes(n) || lower.replace(/\s+/g, '').includes(n.replace(/\s+/g, ''))) {
+      return { reason: 'contains_name', message: 'The password may not contain your username, your name or the clinic’s name.' };
+    }
   }
-  if (/^(.)\1+$/u.test(normal)) return 'A password of one repeated character is too easy to guess.';
+  if (/^(.)\1+$/u.test(normal)) return { reason: 'repeated', message: 'A password of one repeated character is too easy to guess.' };
   return null;
+}
+
+/** The refusal as the core words it (English), or null when the password is acceptable. */
+export function passwordProblem(password: string, ctx: PolicyContext): string | null {
+  return passwordRejection(password, ctx)?.message ?? null;
+}
+
+/** The PASSWORD_REJECTED error for a refusal, its reason machine-readable in the details. */
+export function passwordRejectedError(problem: PasswordProblem): CodedError {
+  const { message, ...details } = problem;
+  return new CodedError('PASSWORD_REJECTED', message, details);
 }

@@ -6,7 +6,7 @@ import { SecuritySettingsSchema } from '../../../shared/rpc';
 import type { Database } from '../db/types';
 import { getSetting, setSetting } from '../db/repo/settings';
 import type { Session } from '../types';
-import { hashSecret as hashWith, needsRehash, passwordProblem, verifySecret, ARGON2_PARAMS, type HashCost } from './passwords';
+import { hashSecret as hashWith, needsRehash, passwordRejectedError, passwordRejection, verifySecret, ARGON2_PARAMS, type HashCost } from './passwords';
 import * as repo from './repo';
 import type { Sealer } from './seal';
 import { LOCKOUT_AFTER_FAILURES, LOCKOUT_MS, PIN_MAX_FAILURES, waitBeforeAttempt } from './throttle';
@@ -145,8 +145,8 @@ export function createAccounts(deps: AccountsDeps) {
   }
 
   async function checkedPasswordHash(password: string, ctx: { username: string; displayName?: string; hasSecondFactor: boolean }): Promise<string> {
-    const problem = passwordProblem(password, { ...ctx, clinicName: settings().clinicName });
-    if (problem) throw new CodedError('PASSWORD_REJECTED', problem);
+    const problem = passwordRejection(password, { ...ctx, clinicName: settings().clinicName });
+    if (problem) throw passwordRejectedError(problem);
     return hashSecret(password);
   }
 
@@ -254,7 +254,7 @@ export function createAccounts(deps: AccountsDeps) {
       if (!input.currentPassword) throw new CodedError('VALIDATION_FAILED', 'Enter your current password.');
       await requirePassword(session, input.currentPassword);
     }
-    if (await verifySecret(user.password_hash, input.newPassword)) throw new CodedError('PASSWORD_REJECTED', 'Choose a new password, not the one you have now.');
+    if (await verifySecret(user.password_hash, input.newPassword)) throw passwordRejectedError({ reason: 'unchanged', message: 'Choose a new password, not the one you have now.' });
     const passwordHash = await checkedPasswordHash(input.newPassword, { username: user.username, displayName: user.display_name, hasSecondFactor: user.totp_secret_sealed !== null });
     repo.updateUser(db, user.id, { password_hash: passwordHash, must_change_password: 0 }, now());
     if (session.state === 'password_change') repo.setSessionState(db, session.id, 'active');

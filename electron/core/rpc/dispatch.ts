@@ -222,7 +222,7 @@ export function createDispatch(deps: DispatchDeps): Dispatch {
       if (err instanceof Rollback) return err.result;
       if (err instanceof CodedError) {
         if (action) tryAudit(entry(contactIds, err.code === 'FORBIDDEN' ? 'denied' : 'error', err.code, reason));
-        return fail(err.code, err.message);
+        return fail(err.code, err.message, err.details);
       }
       logger.error({ method, err: errorSummary(err) }, 'rpc handler failed');
       if (action) tryAudit(entry(contactIds, 'error', 'INTERNAL', reason));
@@ -255,8 +255,8 @@ function accessRefusal(def: MethodDef, session: Session | null): Refusal | null 
   return { code: 'FORBIDDEN', message: (m, s) => `Your roles (${s!.roles.join(', ')}) may not use ${m}.` };
 }
 
-function fail(code: CodedError['code'], message: string): RpcResult<never> {
-  return { ok: false, error: { code, message } };
+function fail(code: CodedError['code'], message: string, details?: CodedError['details']): RpcResult<never> {
+  return { ok: false, error: { code, message, ...(details ? { details } : {}) } };
 }
 
 /** Only the class and stack of an unexpected error: its message may quote data. */

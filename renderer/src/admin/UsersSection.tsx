@@ -1,6 +1,7 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useId, useState } from 'react';
 import { PASSWORD_MIN_WITH_2FA, PASSWORD_MIN_WITHOUT_2FA, ROLES, type Role, type User } from '../../../shared/rpc';
+import { rejectionOf } from '../auth';
 import { useI18n } from '../i18n';
 import { useRpc } from '../rpc';
 import { AdminTable } from './AdminTable';
@@ -12,13 +13,10 @@ import { useDateTime } from './useDateTime';
 
 const roleLabel = (s: AdminStrings, role: Role): string => s[`role_${role}`];
 
-/** The core's reason when it refused the password (it names the rule), else our text for the code. */
+/** Why the core refused the password (the rule, in the reader's language), else our text for the code. */
 function useFieldError() {
-  const { errorText } = useI18n();
-  return (err: unknown): string => {
-    const e = err as { code?: string; message?: string } | null;
-    return e?.code === 'PASSWORD_REJECTED' && e.message ? e.message : errorText(err);
-  };
+  const { t, errorText } = useI18n();
+  return (err: unknown): string => rejectionOf(t, err) ?? errorText(err);
 }
 
 function RoleChecks({ legend, value, onChange }: { legend: string; value: Role[]; onChange(roles: Role[]): void }): React.JSX.Element {

@@ -30,7 +30,7 @@ export function PasswordChangeForm({ me, firstTime, onDone }: { me: SignedIn; fi
       onDone?.();
     },
   });
-  const rejection = rejectionOf(change.error);
+  const rejection = rejectionOf(t, change.error);
   const prefix = firstTime ? 'choose' : 'change';
   return (
     <form

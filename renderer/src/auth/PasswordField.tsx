@@ -1,5 +1,6 @@
-import { PASSWORD_MIN_WITH_2FA, PASSWORD_MIN_WITHOUT_2FA } from '../../../shared/rpc';
-import { useI18n } from '../i18n';
+import { PasswordRejectionSchema, type ErrorDetails } from '../../../shared/errors';
+import { PASSWORD_MAX, PASSWORD_MIN_WITH_2FA, PASSWORD_MIN_WITHOUT_2FA } from '../../../shared/rpc';
+import { useI18n, type Strings } from '../i18n';
 
 /** Length the way the core counts it: code points after NFKC, so an emoji or an accent counts once. */
 export function passwordLength(password: string): number {
@@ -11,7 +12,7 @@ interface Props {
   label: string;
   value: string;
   onChange(value: string): void;
-  /** The core's PASSWORD_REJECTED message (which names the rule), shown under the field. */
+  /** Why the core refused the password (`rejectionOf`), shown under the field. */
   rejection: string | null;
   /** Two-factor on: the shorter minimum applies. */
   withTwoFactor: boolean;
@@ -57,8 +58,27 @@ export function NewPasswordField({ id, label, value, onChange, rejection, withTw
   );
 }
 
-/** The core's message when it refused the password for the policy; null for any other failure. */
-export function rejectionOf(err: unknown): string | null {
-  const e = err as { code?: string; message?: string } | null;
-  return e?.code === 'PASSWORD_REJECTED' ? (e.message ?? null) : null;
+/**
+ * Why the core refused the password, in the reader's language (the rule comes as a reason code in
+ * the error's details); null for any other failure.
+ */
+export function rejectionOf(t: Strings, err: unknown): string | null {
+  const e = err as { code?: string; details?: ErrorDetails } | null;
+  if (e?.code !== 'PASSWORD_REJECTED') return null;
+  const reason = PasswordRejectionSchema.safeParse(e.details?.reason);
+  if (!reason.success) return t.pwRejected;
+  switch (reason.data) {
+    case 'too_short':
+      return t.pwTooShort(e.details?.min ?? PASSWORD_MIN_WITH_2FA);
+    case 'too_long':
+      return t.pwTooLong(e.details?.max ?? PASSWORD_MAX);
+    case 'common':
+      return t.pwCommon;
+    case 'contains_name':
+      return t.pwContainsName;
+    case 'repeated':
+      return t.pwRepeated;
+    case 'unchanged':
+      return t.pwUnchanged;
+  }
 }

@@ -1,4 +1,4 @@
-import type { ErrorCode } from '../../../shared/errors';
+import type { ErrorCode, ErrorDetails } from '../../../shared/errors';
 import { isRpcEventName, rpcEvents, type RpcEventName, type RpcEventPayload, type RpcInput, type RpcMethod, type RpcOutput } from '../../../shared/rpc';
 import type { Transport } from './transport';
 
@@ -6,6 +6,8 @@ export class RpcError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
+    /** A machine-readable reason beside the core's English message (PASSWORD_REJECTED's rule). */
+    readonly details?: ErrorDetails,
   ) {
     super(message);
     this.name = 'RpcError';
@@ -27,7 +29,7 @@ export function createRpcClient(transport: Transport): RpcClient {
     kind: transport.kind,
     async call(method, params) {
       const result = await transport.invoke(method, params);
-      if (!result.ok) throw new RpcError(result.error.code, result.error.message);
+      if (!result.ok) throw new RpcError(result.error.code, result.error.message, result.error.details);
       // The core validated its output against the contract; trusting the type here is the point of the contract.
       return result.value as RpcOutput<typeof method>;
     },

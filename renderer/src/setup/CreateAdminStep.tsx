@@ -26,7 +26,7 @@ export function CreateAdminStep(): React.JSX.Element {
       void qc.invalidateQueries({ queryKey: keys.authStatus });
     },
   });
-  const rejection = rejectionOf(create.error);
+  const rejection = rejectionOf(t, create.error);
   return (
     <form
       aria-labelledby="create-admin-title"
