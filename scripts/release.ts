@@ -108,6 +108,8 @@ function main(): void {
     process.stdout.write(`release keys pinned: ${RELEASE_PUBLIC_KEYS.join(', ')}\n`);
   } else if (command === 'verify') {
     const dir = values.dir ?? fail('verify needs --dir FOLDER');
+    const refusal = values['public-key'] ? null : releaseRefusal(RELEASE_PUBLIC_KEYS);
+    if (refusal) fail(`${refusal} (or name the key to check against with --public-key)`);
     const results = verifyManifests(dir, values['public-key'] ? [values['public-key']] : RELEASE_PUBLIC_KEYS);
     for (const r of results) process.stdout.write(`${r.name}: ${r.result}\n`);
     process.exit(results.length > 0 && results.every((r) => r.result.startsWith('ok')) ? 0 : 3);

@@ -166,7 +166,7 @@ function Desk({ me, onSignOut, onLockedOut }: { me: SignedIn; onSignOut(): void;
         {isAdmin && view !== 'backups' ? <BackupBanner onOpen={() => setView('backups')} /> : null}
         {isAdmin && view !== 'settings' ? <CalendarBanner onOpen={() => setView('settings')} /> : null}
         {isAdmin && view !== 'settings' ? <PolicyProblemsBanner onOpen={() => setView('settings')} /> : null}
-        {view === 'inbox' ? <Inbox /> : view === 'settings' ? <SettingsScreen onOpenAdmin={() => setView('admin')} /> : view === 'admin' ? <AdminScreen /> : view === 'backups' ? <BackupScreen /> : <AuditScreen />}
+        {view === 'inbox' ? <Inbox /> : view === 'settings' ? <SettingsScreen onOpenAdmin={() => setView('admin')} onPairAgain={() => setFixingRelay(true)} onFixWhatsApp={() => setFixingWhatsApp(true)} /> : view === 'admin' ? <AdminScreen /> : view === 'backups' ? <BackupScreen /> : <AuditScreen />}
       </div>
     );
   }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminConnection, rpc, TEST_HASH_COST, TEST_PASSWORD } from '../../electron/core/testing/users';
-import { IT_ADMIN, openBrowser, openDesk, RECEPTIONIST, runAxe, screenshot, startStack, type Desk } from './stack';
+import { IT_ADMIN, openBrowser, openDesk, PHONE_NUMBER_ID, RECEPTIONIST, runAxe, screenshot, startStack, TEMPLATES, type Desk } from './stack';
 
 let desk: Desk;
 let page: Page;
@@ -93,6 +93,25 @@ describe("the admin's settings screen", () => {
     await page.locator('#section-updates').getByRole('button', { name: 'Save' }).click();
     await page.getByText('Saved.').waitFor();
     expect((await desk.admin('settings.overview', {})) as { updates: { url: string } }).toMatchObject({ updates: { url: 'https://updates.praktijk.example/clinic-inbox/', channel: 'early' } });
+  });
+});
+
+describe('the relay and WhatsApp in Settings', () => {
+  it('shows the link, the number and the app secret, syncs templates and pairs again through the wizard', async () => {
+    expect(await page.getByTestId('settings-relay').textContent()).toContain('Relay linkConnected');
+    const whatsapp = page.getByTestId('settings-whatsapp');
+    expect(await whatsapp.textContent()).toContain(`Phone number ID${PHONE_NUMBER_ID}`);
+    expect(await whatsapp.textContent()).toContain('Meta app secretNot set');
+    await page.getByRole('button', { name: 'Sync templates' }).click();
+    await page.getByText(`${TEMPLATES.filter((t) => t.status === 'APPROVED').length} approved templates`).waitFor();
+    await page.locator('#section-whatsapp').evaluate((el) => el.scrollIntoView());
+    await screenshot(page, 'settings-relay-whatsapp');
+    await page.getByRole('button', { name: 'Pair again' }).click();
+    const wizard = page.getByTestId('setup-wizard');
+    await wizard.waitFor();
+    expect(await wizard.getByLabel('Relay address').count()).toBe(1);
+    await wizard.getByRole('button', { name: 'Cancel' }).click();
+    await page.getByTestId('settings-screen').waitFor();
   });
 });
 

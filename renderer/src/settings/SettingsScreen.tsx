@@ -2,7 +2,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type ReactNode } from 'react';
 import type { HealthStatus, SettingsOverview } from '../../../shared/rpc';
 import { IntegrationsSettings } from '../booking';
-import { useDataAccess, useRelayStatus } from '../data/queries';
+import { useDataAccess, useRelayStatus, useWhatsAppStatus } from '../data/queries';
 import { LANGUAGE_NAMES, useI18n, type Language } from '../i18n';
 import { useRpc } from '../rpc';
 import { PolicyLock } from './PolicyLock';
@@ -203,12 +203,15 @@ function valueText(s: SettingsStrings, key: string, value: unknown): string {
  * security, privacy, backups, updates, language and about. Values the organisation's managed policy
  * set show a padlock and "set by your organisation" and cannot be changed here.
  */
-export function SettingsScreen({ onOpenAdmin }: { onOpenAdmin?: () => void }): React.JSX.Element {
+export function SettingsScreen({ onOpenAdmin, onPairAgain, onFixWhatsApp }: { onOpenAdmin?: () => void; onPairAgain?: () => void; onFixWhatsApp?: () => void }): React.JSX.Element {
   const s = useSettingsStrings();
   const { t, errorText, lang } = useI18n();
   const overview = useOverview();
   const health = useHealth();
   const relay = useRelayStatus();
+  const whatsapp = useWhatsAppStatus();
+  const rpc = useRpc();
+  const templates = useMutation({ mutationFn: () => rpc.call('templates.sync', {}) });
   if (overview.isPending) return <p className="state full">{t.loading}</p>;
   if (overview.isError) return <p className="state full error" role="alert">{errorText(overview.error)}</p>;
   const o = overview.data;
@@ -237,17 +240,36 @@ export function SettingsScreen({ onOpenAdmin }: { onOpenAdmin?: () => void }): R
       </nav>
       <StatusSection health={health.data} />
       <Section id="relay" title={s.relay}>
-        <dl className="settings-list">
+        <dl className="settings-list" data-testid="settings-relay">
           <Row label={s.relayUrl}>{relay.data?.relayUrl ?? s.notSet}</Row>
+          <Row label={s.relayLink}>{relay.data ? s.relayState(relay.data.state) : s.unknown}</Row>
+          <Row label={s.backlog}>{relay.data?.backlog ? s.backlogValue(relay.data.backlog.queued) : s.unknown}</Row>
           {row('allowedRelayUrl', s.allowedRelayUrl)}
         </dl>
-        <p className="help">{s.rePairHint}</p>
+        {onPairAgain ? (
+          <button type="button" onClick={onPairAgain}>
+            {s.pairAgain}
+          </button>
+        ) : null}
       </Section>
       <Section id="whatsapp" title={s.whatsapp}>
-        <dl className="settings-list">
+        <dl className="settings-list" data-testid="settings-whatsapp">
+          <Row label={s.phoneNumbers}>{whatsapp.data?.phoneNumberIds.length ? whatsapp.data.phoneNumberIds.join(', ') : s.notSet}</Row>
           <Row label={s.tokenState}>{health.data ? (!health.data.whatsapp.configured ? s.tokenMissing : health.data.whatsapp.tokenExpired ? s.tokenExpired : s.tokenOk) : s.unknown}</Row>
+          <Row label={s.appSecret}>{whatsapp.data ? s.appSecretValue(whatsapp.data.signatureCheck.enabled ? whatsapp.data.signatureCheck.secrets : 0) : s.unknown}</Row>
         </dl>
-        <p className="help">{s.whatsappHint}</p>
+        <div className="form-actions start">
+          {onFixWhatsApp ? (
+            <button type="button" onClick={onFixWhatsApp}>
+              {s.changeWhatsApp}
+            </button>
+          ) : null}
+          <button type="button" onClick={() => templates.mutate()} disabled={templates.isPending}>
+            {s.syncTemplates}
+          </button>
+          {templates.data ? <span className="ok-note">{s.templatesSynced(templates.data.count)}</span> : null}
+          {templates.isError ? <span role="alert" className="form-error">{errorText(templates.error)}</span> : null}
+        </div>
       </Section>
       <Section id="security" title={s.security}>
         <dl className="settings-list">
