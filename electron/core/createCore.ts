@@ -119,7 +119,17 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
     events.observe(event, payload);
   };
 
-  const whatsapp = createWhatsApp({ db, secrets, installationId: store.keys.installationId, logger, now, emit, graph: options.graph });
+  const whatsapp = createWhatsApp({
+    db,
+    secrets,
+    installationId: store.keys.installationId,
+    logger,
+    now,
+    emit,
+    graph: options.graph,
+    // Created below; called only once the outbox runs.
+    onOutboundStatus: (change) => privacy.afterOutboundStatus(change),
+  });
   // Before the link starts: no delivery may be ingested without the signature check it is owed.
   await whatsapp.loadFromKeychain();
   // Privacy (issue 11): keywords and Meta's opt-out signal after each delivery, retention's daily job.

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { CodedError } from '../../shared/errors';
 import type { RpcEventName, RpcEventPayload, Template, WhatsAppStatus } from '../../shared/rpc';
+import type { StatusChange } from './db/repo/outbox';
 import { getSetting, setSetting } from './db/repo/settings';
 import { discoverInboundMedia, getMediaContent } from './db/repo/media';
 import { listTemplates } from './db/repo/templates';
@@ -54,6 +55,11 @@ export interface WhatsAppDeps {
   emit<E extends RpcEventName>(event: E, payload: RpcEventPayload<E>): void;
   /** Overrides for the Graph API location (the simulator in tests and the demo). */
   graph?: { baseUrl?: string; apiVersion?: string } | undefined;
+  /**
+   * A sent message's status changed outside ingest: the outbox settled it, or a status webhook that
+   * beat the Graph API's answer was applied when the wamid became known (privacy reads Meta's opt-out).
+   */
+  onOutboundStatus?: (change: StatusChange) => void;
 }
 
 /** A send-service call as staff make it: the author is the session's user, the time is now. */
@@ -261,12 +267,14 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
       getAccessToken,
       logger,
       now,
-      onStatusChanged: (change) =>
+      onStatusChanged: (change) => {
         emit('message.statusChanged', {
           conversationId: change.conversationId,
           messageId: change.messageId,
           status: change.status as RpcEventPayload<'message.statusChanged'>['status'],
-        }),
+        });
+        deps.onOutboundStatus?.(change);
+      },
       onReactionChanged: (change) => emit('message.updated', { conversationId: change.conversationId, messageId: change.messageId }),
       onTokenStateChanged: (expired) => {
         tokenExpired = expired;

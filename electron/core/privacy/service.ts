@@ -42,6 +42,8 @@ const SYSTEM: AuditSubjectLike = { userId: 'system', displayName: 'Clinic Inbox'
 export interface PrivacyService {
   /** After each committed relay delivery: keywords in new messages, Meta's opt-out signal in statuses. */
   afterIngest(result: ApplyResult): void;
+  /** A sent message's status settled outside ingest (its status webhook beat the Graph API's answer): Meta's opt-out signal. */
+  afterOutboundStatus(change: { conversationId: number; status: string; errorCode: number | null }): void;
   exportPatient(p: { contactId: number; destinationDir: string; exportedBy: string; exportId: string }): ReturnType<typeof writePatientExport>;
   /** Runs retention now (joining a run in progress); writes the run's one audit entry. */
   runRetention(trigger: 'schedule' | 'manual', by?: AuditSubjectLike): Promise<RetentionRun>;
@@ -145,6 +147,10 @@ export function createPrivacy(deps: PrivacyDeps): PrivacyService {
       for (const s of result.statusChanges) {
         if (s.status === 'failed' && s.errorCode === META_OPTED_OUT) onMetaOptOut(s.conversationId);
       }
+    },
+
+    afterOutboundStatus(change) {
+      if (change.status === 'failed' && change.errorCode === META_OPTED_OUT) onMetaOptOut(change.conversationId);
     },
 
     exportPatient({ exportId, ...p }) {

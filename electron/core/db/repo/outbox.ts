@@ -191,6 +191,8 @@ export interface StatusChange {
   messageId: number;
   conversationId: number;
   status: MessageStatus;
+  /** Meta's error code when the status is `failed` with one (e.g. 131050, the patient stopped marketing messages). */
+  errorCode: number | null;
 }
 
 /**
@@ -325,10 +327,10 @@ export function expireUnconfirmed(db: Database, now: number): StatusChange[] {
 }
 
 function messageStatus(db: Database, messageId: number): StatusChange | null {
-  const m = stmt(db, 'SELECT id, conversation_id, status FROM messages WHERE id = ?').get(messageId) as
-    | { id: number; conversation_id: number; status: MessageStatus }
+  const m = stmt(db, 'SELECT id, conversation_id, status, error_code FROM messages WHERE id = ?').get(messageId) as
+    | { id: number; conversation_id: number; status: MessageStatus; error_code: number | null }
     | undefined;
-  return m ? { messageId: m.id, conversationId: m.conversation_id, status: m.status } : null;
+  return m ? { messageId: m.id, conversationId: m.conversation_id, status: m.status, errorCode: m.status === 'failed' ? m.error_code : null } : null;
 }
 
 /**
