@@ -4,7 +4,7 @@ import { CodedError } from '../../shared/errors';
 import type { RpcEventName, RpcEventPayload, Template, WhatsAppStatus } from '../../shared/rpc';
 import type { StatusChange } from './db/repo/outbox';
 import { getSetting, setSetting } from './db/repo/settings';
-import { discoverInboundMedia, getMediaContent } from './db/repo/media';
+import { discoverInboundMedia, getMediaContent, mediaRowForMessage } from './db/repo/media';
 import { listTemplates } from './db/repo/templates';
 import { syncTemplates } from './graph/templateSync';
 import { createMediaDownloader, type MediaDownloader } from './media/downloader';
@@ -106,7 +106,8 @@ export interface WhatsAppService {
   syncTemplates(): Promise<number>;
   /** The business account id and Meta's view of its phone numbers (nothing when not set up). */
   account(): Promise<{ wabaId: string | null; phoneNumbers: PhoneNumberInfo[] }>;
-  mediaRef(metaMediaId: string): MessageView['media'];
+  /** The file a message shows (by its message for the clinic's own, by Meta's id for the patient's). */
+  mediaRef(messageId: number, metaMediaId: string): MessageView['media'];
   getMedia(mediaRowId: number): { mimeType: string; filename: string | null; data: Buffer; contactId: number };
   /** After each committed relay delivery: UI events, media to fetch, outbox reconciliation. */
   afterIngest(result: IngestResult): void;
@@ -389,12 +390,7 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
       return { wabaId: c.wabaId, phoneNumbers: await client.listPhoneNumbers({ wabaId: c.wabaId }) };
     },
 
-    mediaRef(metaMediaId) {
-      const row = stmt(db, 'SELECT id, mime_type, filename, size, state FROM media WHERE media_id = ?').get(metaMediaId) as
-        | { id: number; mime_type: string | null; filename: string | null; size: number | null; state: NonNullable<MessageView['media']>['state'] }
-        | undefined;
-      return row ? { id: row.id, mimeType: row.mime_type, filename: row.filename, size: row.size, state: row.state } : null;
-    },
+    mediaRef: (messageId, metaMediaId) => mediaRowForMessage(db, { messageId, metaMediaId }),
 
     getMedia(mediaRowId) {
       const content = getMediaContent(db, mediaRowId);

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CALLBACK_PREFIX, outboxCounts, type StatusChange } from '../db/repo/outbox';
+import { mediaRowForMessage } from '../db/repo/media';
 import { replaceTemplates } from '../db/repo/templates';
 import type { Database } from '../db/types';
 import { createGraphClient } from '../graph/client';
@@ -274,6 +275,20 @@ describe('outbox and send service', () => {
     expect(sim.sends[0]!.request).toMatchObject({ type: 'image', image: { id: sim.uploads[0]!.id, caption: 'Anfahrt' } });
     const row = t.db.prepare('SELECT m.status, m.media_id, x.state, length(x.content) AS size FROM messages m JOIN media x ON x.message_id = m.id WHERE m.id = ?').get(messageId);
     expect(row).toEqual({ status: 'sent', media_id: sim.uploads[0]!.id, state: 'stored', size: jpeg.length });
+    // The bubble finds the file through its message (the media row is not rewritten with Meta's id),
+    // and the 5 MB row's checkpoint was held off the send, then given back.
+    const mediaRow = (t.db.prepare('SELECT id FROM media WHERE message_id = ?').get(messageId) as { id: number }).id;
+    expect(mediaRowForMessage(t.db, { messageId, metaMediaId: sim.uploads[0]!.id })).toMatchObject({ id: mediaRow, state: 'stored', size: jpeg.length });
+    expect(t.db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
+  });
+
+  it('holds automatic checkpoints while a stored file waits to be sent, and gives them back once it is', async () => {
+    const jpeg = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff]), Buffer.alloc(20_000, 1)]);
+    sendMedia(t.db, { conversationId, bytes: jpeg, mimeType: 'image/jpeg', now: clock });
+    expect(t.db.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
+    await worker.runOnce();
+    expect(sim.sends).toHaveLength(1);
+    expect(t.db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
   });
 
   it('marks the newest inbound message read once', async () => {

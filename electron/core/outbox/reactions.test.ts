@@ -220,6 +220,13 @@ describe('messages.react through the RPC', () => {
     );
     expect(audit.map((a) => a.outcome)).toEqual(['denied', 'denied', 'ok']);
     expect(audit.at(-1)).toEqual({ action: 'send', outcome: 'ok', contact_ids: JSON.stringify([p1.contactId]) });
+    // A file that is not base64 is refused (the core checks while decoding) and stores nothing.
+    const before = s.read((db) => db.prepare('SELECT count(*) AS n FROM messages').get());
+    expect(await desk.dispatch('messages.sendMedia', { conversationId: p1.conversationId, dataBase64: 'aGVsbG8*!gd29ybGQ=', mimeType: 'text/plain', filename: 'a.txt' })).toMatchObject({
+      ok: false,
+      error: { code: 'VALIDATION_FAILED' },
+    });
+    expect(s.read((db) => db.prepare('SELECT count(*) AS n FROM messages').get())).toEqual(before);
     // A bad emoji is refused at the edge and changes nothing.
     expect(await desk.dispatch('messages.react', { ...input, emoji: 'x'.repeat(17) })).toMatchObject({ ok: false, error: { code: 'VALIDATION_FAILED' } });
   });

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { CodedError } from '../../../shared/errors';
 import { enqueueJob, enqueueOutbound } from '../db/repo/outbox';
+import { holdCheckpoints, mediaSendHold } from '../db/checkpoints';
 import { insertOutboundMedia } from '../db/repo/media';
 import { clinicReaction, setClinicReaction } from '../db/repo/reactions';
 import { getTemplate, renderTemplateBody, templatePlaceholders } from '../db/repo/templates';
@@ -189,6 +190,8 @@ export function sendMedia(
     },
     (messageId) => {
       const mediaRowId = insertOutboundMedia(db, { messageId, content: p.bytes, mimeType, sha256Hex, filename, now: p.now });
+      // Before the commit: the file's pages must not be checkpointed on the way to the first tick.
+      holdCheckpoints(db, mediaSendHold(mediaRowId));
       return {
         kind: 'media',
         phoneNumberId: t.phoneNumberId,

@@ -23,6 +23,7 @@ import {
   type OutboxRow,
   type StatusChange,
 } from '../db/repo/outbox';
+import { mediaSendHold, releaseCheckpoints } from '../db/checkpoints';
 import { loadOutboundMedia, setUploadedMediaId } from '../db/repo/media';
 import { clinicReaction, markReactionFailed, markReactionSent, type ReactionChange } from '../db/repo/reactions';
 import type { Database } from '../db/types';
@@ -209,6 +210,15 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
   }
 
   async function process(row: OutboxRow): Promise<void> {
+    try {
+      await attempt(row);
+    } finally {
+      // Sent, failed or waiting for a retry: the stored file's checkpoint may run now.
+      if (row.job.kind === 'media') releaseCheckpoints(db, mediaSendHold(row.job.mediaRowId));
+    }
+  }
+
+  async function attempt(row: OutboxRow): Promise<void> {
     const job = row.job;
     const tokenPrint = await currentTokenPrint();
     let mediaId: string | null = null;
@@ -223,7 +233,7 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
         try {
           const up = await client.uploadMedia({ phoneNumberId: job.phoneNumberId, bytes: media.content, mimeType: media.mimeType, filename: media.filename ?? 'file' });
           mediaId = up.mediaId;
-          setUploadedMediaId(db, job.mediaRowId, mediaId, now());
+          setUploadedMediaId(db, job.mediaRowId, mediaId);
         } catch (err) {
           handleFailure(row, err, 'upload', tokenPrint);
           return;

@@ -94,7 +94,7 @@ export function createHandlers(deps: HandlerDeps): Omit<Handlers, `${'auth' | 's
       ctx.concerns(conversation.contactId);
       const messageId = whatsapp.sendMedia({
         conversationId,
-        bytes: Buffer.from(dataBase64, 'base64'),
+        bytes: fileBytes(dataBase64),
         mimeType,
         userId: ctx.me.userId,
         ...(filename ? { filename } : {}),
@@ -266,7 +266,7 @@ export function createHandlers(deps: HandlerDeps): Omit<Handlers, `${'auth' | 's
       direction: m.direction === 'inbound' ? 'in' : 'out',
       type: m.type,
       text: m.text,
-      media: m.mediaId && !deleted ? whatsapp.mediaRef(m.mediaId) : null,
+      media: m.mediaId && !deleted ? whatsapp.mediaRef(m.id, m.mediaId) : null,
       replyTo: m.contextWamid
         ? { messageId: replied?.id ?? null, wamid: m.contextWamid, preview: replied?.text?.slice(0, 160) ?? null }
         : null,
@@ -285,6 +285,25 @@ export function createHandlers(deps: HandlerDeps): Omit<Handlers, `${'auth' | 's
       fromPhone: m.origin === 'phone',
     };
   }
+}
+
+/** Strips trailing `=` padding without a regex pass over the whole text. */
+function unpadded(s: string): string {
+  let end = s.length;
+  while (end > 0 && s.charCodeAt(end - 1) === 61) end -= 1;
+  return end === s.length ? s : s.slice(0, end);
+}
+
+/**
+ * A file sent as base64. `Buffer.from` skips characters that are not base64, so text that does not
+ * encode back to itself was not base64: refused rather than stored as a different file.
+ */
+function fileBytes(dataBase64: string): Buffer {
+  const bytes = Buffer.from(dataBase64, 'base64');
+  if (unpadded(bytes.toString('base64')) !== unpadded(dataBase64)) {
+    throw new CodedError('VALIDATION_FAILED', 'The file did not arrive as base64; choose it again.');
+  }
+  return bytes;
 }
 
 function toSummary(c: ConversationListItem): ConversationSummary {

@@ -163,16 +163,31 @@ export function insertOutboundMedia(
 }
 
 export function loadOutboundMedia(db: Database, id: number): { content: Buffer; mimeType: string; filename: string | null; uploadedMediaId: string | null } | null {
-  const r = stmt(db, `SELECT content, mime_type, filename, media_id FROM media WHERE id = ? AND content IS NOT NULL`).get(id) as
+  const r = stmt(
+    db,
+    `SELECT x.content, x.mime_type, x.filename, coalesce(x.media_id, m.media_id) AS media_id
+       FROM media x LEFT JOIN messages m ON m.id = x.message_id WHERE x.id = ? AND x.content IS NOT NULL`,
+  ).get(id) as
     | { content: Buffer; mime_type: string | null; filename: string | null; media_id: string | null }
     | undefined;
   return r ? { content: r.content, mimeType: r.mime_type ?? 'application/octet-stream', filename: r.filename, uploadedMediaId: r.media_id } : null;
 }
 
-/** Records Meta's id for an uploaded file, on the media row and its message. */
-export function setUploadedMediaId(db: Database, id: number, mediaId: string, now: number): void {
-  db.transaction(() => {
-    stmt(db, 'UPDATE media SET media_id = ?, updated_at = ? WHERE id = ?').run(mediaId, now, id);
-    stmt(db, 'UPDATE messages SET media_id = ? WHERE id = (SELECT message_id FROM media WHERE id = ?)').run(mediaId, id);
-  })();
+/**
+ * Records Meta's id for an uploaded file, on its message only. The media row keeps `media_id`
+ * NULL (it is found through its message): an UPDATE rewrites the whole row, and with the file in
+ * it that meant writing (and, with secure_delete, zeroing) 5 MB again between upload and send.
+ */
+export function setUploadedMediaId(db: Database, id: number, mediaId: string): void {
+  stmt(db, 'UPDATE messages SET media_id = ? WHERE id = (SELECT message_id FROM media WHERE id = ?)').run(mediaId, id);
+}
+
+/** The media row a message shows: by Meta's media id (the patient's files), or by its message (the clinic's, see `setUploadedMediaId`). */
+export function mediaRowForMessage(db: Database, p: { messageId: number; metaMediaId: string }): Pick<MediaInfoRow, 'id' | 'mimeType' | 'filename' | 'size' | 'state'> | null {
+  const r = stmt(
+    db,
+    `SELECT id, mime_type, filename, size, state FROM media WHERE media_id = @metaMediaId
+     UNION ALL SELECT id, mime_type, filename, size, state FROM media WHERE message_id = @messageId AND media_id IS NULL LIMIT 1`,
+  ).get({ metaMediaId: p.metaMediaId, messageId: p.messageId }) as { id: number; mime_type: string | null; filename: string | null; size: number | null; state: MediaState } | undefined;
+  return r ? { id: r.id, mimeType: r.mime_type, filename: r.filename, size: r.size, state: r.state } : null;
 }

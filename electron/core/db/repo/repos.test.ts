@@ -103,11 +103,13 @@ describe('search', () => {
     expect(hits[0]!.snippet.map((s) => s.text).join('')).toBe('Termin bei Frau Dr. Müller verschieben');
 
     expect(searchMessages(t.db, { query: 'KONNEN rezept' }).items).toHaveLength(1);
-    // The last word is a prefix: "rezept" also finds "rezeptfrei", newest first.
+    // The last word is also a prefix: "rezept" finds "rezeptfrei" too, after the whole-word hits
+    // (each part newest first), though "rezeptfrei?" is the newer message.
     expect(searchMessages(t.db, { query: 'rezept' }).items.map((h) => h.snippet.map((s) => s.text).join(''))).toEqual([
-      'rezeptfrei?',
       'Können Sie mir das Rezept für Ibuprofen schicken?',
+      'rezeptfrei?',
     ]);
+    expect(searchMessages(t.db, { query: 'rezeptf' }).items.map((h) => h.snippet.map((s) => s.text).join(''))).toEqual(['rezeptfrei?']);
   });
 
   it('treats FTS syntax as plain text and pages results', () => {
@@ -121,6 +123,16 @@ describe('search', () => {
     expect(second.items).toHaveLength(1);
     expect(second.items[0]!.messageId).not.toBe(first.items[0]!.messageId);
     expect(second.nextCursor).toBeNull();
+    // Whole-word hits page on by themselves before the prefix-only ones begin.
+    patientWrites(3, 1760000200, 'Rezept bitte', 'Noch ein Rezept');
+    const pages: string[][] = [];
+    let cursor: string | null = null;
+    do {
+      const page = searchMessages(t.db, { query: 'rezept', limit: 2, cursor });
+      pages.push(page.items.map((h) => h.snippet.map((x) => x.text).join('')));
+      cursor = page.nextCursor;
+    } while (cursor && pages.length < 5);
+    expect(pages).toEqual([['Noch ein Rezept', 'Rezept bitte'], ['Können Sie mir das Rezept für Ibuprofen schicken?', 'rezeptfrei?']]);
   });
 
   it('can be limited to one conversation', () => {
