@@ -8,6 +8,7 @@ import * as m0060 from './0060-backups';
 import * as m0070 from './0070-privacy';
 import * as m0080 from './0080-message-shapes';
 import * as m0090 from './0090-calendar-events';
+import * as m0100 from './0100-event-outbox';
 
 /** Every migration, oldest first. A new schema version is a new file here, numbered in steps of 10. */
-export const MIGRATIONS: readonly Migration[] = [m0010, m0020, m0030, m0040, m0050, m0060, m0070, m0080, m0090];
+export const MIGRATIONS: readonly Migration[] = [m0010, m0020, m0030, m0040, m0050, m0060, m0070, m0080, m0090, m0100];
