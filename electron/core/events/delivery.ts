@@ -58,6 +58,8 @@ export interface DelivererDeps {
   retryWindowMs?: number | undefined;
   concurrency?: number | undefined;
   warn(fields: Record<string, unknown>, message: string): void;
+  /** Turns what the core queued since the last pass into deliveries (`outbox.ts`). */
+  expand(): Promise<void>;
   /** Writes a batch of outcomes (the delivery log) before the pass goes on. */
   write(batch: OutcomeBatch): void;
 }
@@ -215,6 +217,7 @@ export function createDeliverer(deps: DelivererDeps): Deliverer {
 
   return {
     async pass() {
+      await deps.expand();
       const subs = q.subscriptions.all() as SubscriptionRow[];
       const counts = await Promise.all(subs.map(passOf));
       return counts.reduce((a, b) => a + b, 0);

@@ -33,7 +33,9 @@ export function publishBooking(events: EventsService, { type, booking: b }: Book
 
 /**
  * Assignments, resolutions, desk opt-outs and erasures happen in handlers other features own; they are wrapped
- * here so a subscriber hears of them after they succeeded, without those features knowing.
+ * here so a subscriber hears of them, without those features knowing. The event is queued in the call's own
+ * commit (a synchronous handler's transaction; an asynchronous one's closing commit with its audit entry), so
+ * it exists exactly when the change does.
  */
 export function observeHandlers(handlers: Handlers, events: EventsService, db: Database): void {
   const wrap = <M extends keyof Handlers>(name: M, after: (params: Parameters<Handlers[M]>[0], before: number | null) => void, before?: (params: Parameters<Handlers[M]>[0]) => number | null) => {
@@ -41,8 +43,8 @@ export function observeHandlers(handlers: Handlers, events: EventsService, db: D
     handlers[name] = ((params: Parameters<Handler<M>>[0], ctx: Parameters<Handler<M>>[1]) => {
       const b = before ? before(params) : null;
       const out = inner(params, ctx);
-      if (out instanceof Promise) return out.then((v) => (ctx.afterCommit(() => after(params, b)), v));
-      ctx.afterCommit(() => after(params, b));
+      if (out instanceof Promise) return out.then((v) => (ctx.commitWithAudit(() => after(params, b)), v));
+      after(params, b);
       return out;
     }) as Handlers[M];
   };

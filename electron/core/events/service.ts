@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { CodedError } from '../../../shared/errors';
 import {
-  EVENT_SCHEMA,
   subscriptionUrlProblem,
   type Delivery,
   type EventType,
@@ -15,13 +14,11 @@ import { stmt } from '../db/statements';
 import type { Database } from '../db/types';
 import type { IngestResult } from '../link/delivery';
 import { currentConsentStatus } from '../privacy/consent';
+import { appendToOutbox, forgetInOutbox, newEventId, type OutboxEvent } from './outbox';
 import { startEventsWorker, type EventsWorker } from './workerHost';
 
 export { backoffMs, signEvent, MAX_RESPONSE_BYTES, REQUEST_TIMEOUT_MS, RETRY_WINDOW_MS } from './delivery';
-
-/** Message text is cut to this in a body; a body never exceeds `MAX_BODY_BYTES`. */
-export const MAX_TEXT_CHARS = 4096;
-export const MAX_BODY_BYTES = 64 * 1024;
+export { MAX_BODY_BYTES, MAX_TEXT_CHARS } from './outbox';
 
 export interface PublishInput {
   type: EventType | 'test';
@@ -103,15 +100,6 @@ export interface EventsService {
   crashWorker(): Promise<void>;
 }
 
-/**
- * `evt_` + the time (ms, hex) + 80 random bits: unique, and rising, so each new row lands at the
- * end of the unique index rather than on a random page of it (fewer pages per ingest commit).
- */
-const newEventId = (at: number): string => `evt_${at.toString(16).padStart(12, '0')}${randomBytes(10).toString('hex')}`;
-
-const orderingKey = (input: PublishInput): string =>
-  input.conversationId !== null ? `conversation:${input.conversationId}` : input.contactId !== null ? `contact:${input.contactId}` : 'clinic';
-
 export function createEvents(deps: EventsDeps): EventsService {
   const { db, now, sealer } = deps;
   const log = deps.logger.child({ part: 'events' });
@@ -120,6 +108,8 @@ export function createEvents(deps: EventsDeps): EventsService {
   /** Messages and statuses queued inside the last ingest transaction: their push events that follow are not queued again. */
   const queuedWithIngest = new Set<string>();
   let kickScheduled = false;
+  /** Set while an ingest batch's events are gathered into one outbox row. */
+  let gathering: OutboxEvent[] | null = null;
   let worker: EventsWorker | null = null;
   let stopped = false;
 
@@ -145,16 +135,6 @@ export function createEvents(deps: EventsDeps): EventsService {
     return r;
   };
 
-  const insertDelivery = () =>
-    stmt(db, `INSERT INTO event_deliveries (subscription_id, event_id, type, ordering_key, contact_id, body, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
-
-  function bodyOf(input: PublishInput, withText: boolean, eventId: string, at: number): string {
-    const data = withText && typeof input.text === 'string' ? { ...input.data, text: input.text.slice(0, MAX_TEXT_CHARS) } : input.data;
-    const envelope = { schema: EVENT_SCHEMA, id: eventId, type: input.type, occurredAt: new Date(at).toISOString(), installationId: deps.installationId, conversationId: input.conversationId };
-    const body = JSON.stringify({ ...envelope, data });
-    return Buffer.byteLength(body) <= MAX_BODY_BYTES ? body : JSON.stringify({ ...envelope, data: input.data, truncated: true });
-  }
-
   /** The worker hears of new rows once the caller's synchronous work (and so its commit) is done. */
   function kickSoon(): void {
     if (kickScheduled) return;
@@ -165,20 +145,6 @@ export function createEvents(deps: EventsDeps): EventsService {
     });
   }
 
-  /** The rows of one event, one per subscriber that wants it; the same body for each unless text differs. */
-  function insertRows(input: PublishInput, subs: SubscriptionRow[]): void {
-    const at = now();
-    const eventId = newEventId(at);
-    const key = orderingKey(input);
-    const insert = insertDelivery();
-    const bodies: (string | undefined)[] = [];
-    for (const sub of subs) {
-      const withText = sub.include_text === 1 ? 1 : 0;
-      insert.run(sub.id, eventId, input.type, key, input.contactId, (bodies[withText] ??= bodyOf(input, withText === 1, eventId, at)), at, at);
-    }
-  }
-  const insertInOwnCommit = db.transaction(insertRows);
-
   function subscribersOf(input: PublishInput): SubscriptionRow[] {
     return rows().filter((sub) => (input.subscriptionId !== undefined ? sub.id === input.subscriptionId : sub.enabled === 1 && wants(sub).includes(input.type as EventType)));
   }
@@ -186,9 +152,14 @@ export function createEvents(deps: EventsDeps): EventsService {
   function publish(input: PublishInput): void {
     const subs = subscribersOf(input);
     if (subs.length === 0) return;
+    const at = now();
+    const event: OutboxEvent = { id: newEventId(at), type: input.type, at, conversationId: input.conversationId, contactId: input.contactId, data: input.data };
+    if (typeof input.text === 'string' && subs.some((s) => s.include_text === 1)) event.text = input.text;
+    if (input.subscriptionId !== undefined) event.subscriptionId = input.subscriptionId;
+    if (gathering) return void gathering.push(event);
     try {
-      if (db.inTransaction) insertRows(input, subs);
-      else insertInOwnCommit(input, subs);
+      // In the caller's transaction when there is one; a commit of its own otherwise.
+      appendToOutbox(db, [event], at);
     } catch (err) {
       log.error({ err: err instanceof Error ? err.name : 'error', type: input.type }, 'event not queued');
       return;
@@ -208,8 +179,9 @@ export function createEvents(deps: EventsDeps): EventsService {
     publish({ type: 'message.status', conversationId, contactId: c?.contact_id ?? null, data: { conversationId, messageId, status } });
   }
   const wanted = (type: EventType) => rows().some((sub) => sub.enabled === 1 && wants(sub).includes(type));
-  /** A savepoint: should queuing fail, the ingest still commits (and the failure is logged). */
+  /** One outbox row for the batch; a savepoint, so should queuing fail the ingest still commits (and it is logged). */
   const enqueueBatch = db.transaction((results: readonly IngestResult[], received: boolean, statuses: boolean) => {
+    gathering = [];
     for (const r of results) {
       if (received) {
         for (const m of r.newMessages) {
@@ -224,13 +196,17 @@ export function createEvents(deps: EventsDeps): EventsService {
         }
       }
     }
+    const events = gathering;
+    gathering = null;
+    appendToOutbox(db, events, now());
+    if (events.length > 0) kickSoon();
   });
 
   /** Started with the first subscription (or at start when there is one), stopped with the core. */
   function ensureWorker(): EventsWorker {
     if (stopped) throw new CodedError('UNAVAILABLE', 'Event delivery has stopped: the core is closing.');
     worker ??= startEventsWorker({
-      data: { databasePath: deps.databasePath, databaseKey: deps.databaseKey.toString('hex'), systemClock: now === Date.now, ca: deps.ca, retryWindowMs: deps.retryWindowMs, concurrency: deps.concurrency },
+      data: { databasePath: deps.databasePath, databaseKey: deps.databaseKey.toString('hex'), systemClock: now === Date.now, installationId: deps.installationId, ca: deps.ca, retryWindowMs: deps.retryWindowMs, concurrency: deps.concurrency },
       logger: log,
       now,
     });
@@ -297,11 +273,10 @@ export function createEvents(deps: EventsDeps): EventsService {
     sendTest(id) {
       rowOf(id);
       const at = now();
-      const eventId = newEventId(at);
-      const body = JSON.stringify({ schema: EVENT_SCHEMA, id: eventId, type: 'test', occurredAt: new Date(at).toISOString(), installationId: deps.installationId, conversationId: null, data: { message: 'A test event from Clinic Inbox.' } });
-      insertDelivery().run(id, eventId, 'test', 'test', null, body, at, at);
+      const event: OutboxEvent = { id: newEventId(at), type: 'test', at, conversationId: null, contactId: null, data: { message: 'A test event from Clinic Inbox.' }, subscriptionId: id };
+      appendToOutbox(db, [event], at);
       kickSoon();
-      return eventId;
+      return event.id;
     },
     publish,
     enqueueIngested(results) {
@@ -313,13 +288,13 @@ export function createEvents(deps: EventsDeps): EventsService {
       try {
         enqueueBatch(results, received, statuses);
       } catch (err) {
+        gathering = null;
         queuedWithIngest.clear();
         log.error({ err: err instanceof Error ? err.name : 'error', deliveries: results.length }, 'ingested events not queued');
       }
     },
-    forgetContact(contactId) {
-      return stmt(db, `DELETE FROM event_deliveries WHERE contact_id = ? AND status = 'pending'`).run(contactId).changes;
-    },
+    forgetContact: (contactId) =>
+      db.transaction(() => forgetInOutbox(db, contactId) + stmt(db, `DELETE FROM event_deliveries WHERE contact_id = ? AND status = 'pending'`).run(contactId).changes)(),
     observe(event, payload) {
       if (rows().length === 0) return;
       if (event === 'message.received') {

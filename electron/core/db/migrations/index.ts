@@ -9,6 +9,7 @@ import * as m0070 from './0070-privacy';
 import * as m0080 from './0080-message-shapes';
 import * as m0090 from './0090-calendar-events';
 import * as m0100 from './0100-clinic-reactions';
+import * as m0110 from './0110-event-outbox';
 
 /** Every migration, oldest first. A new schema version is a new file here, numbered in steps of 10. */
-export const MIGRATIONS: readonly Migration[] = [m0010, m0020, m0030, m0040, m0050, m0060, m0070, m0080, m0090, m0100];
+export const MIGRATIONS: readonly Migration[] = [m0010, m0020, m0030, m0040, m0050, m0060, m0070, m0080, m0090, m0100, m0110];
