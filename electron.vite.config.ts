@@ -9,7 +9,8 @@ export default defineConfig({
     build: {
       outDir: 'out/main',
       rollupOptions: {
-        input: { index: resolve('electron/main/index.ts'), coreProcess: resolve('electron/main/coreProcess.ts') },
+        // Worker threads are entries of their own, beside the bundle that starts them (`workerThread.ts`).
+        input: { index: resolve('electron/main/index.ts'), coreProcess: resolve('electron/main/coreProcess.ts'), erasureWorker: resolve('electron/core/privacy/erasureWorker.ts') },
         external: nativeModules,
       },
     },

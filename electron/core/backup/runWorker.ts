@@ -1,7 +1,6 @@
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { CodedError } from '../../../shared/errors';
+import { startWorkerThread } from '../workerThread';
 import type { Inspection, WorkerReply, WorkerTask } from './worker';
 
 /** How long the worker stays up after its last task (a backup's tasks follow each other closely). */
@@ -14,16 +13,7 @@ const waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: unk
 
 /** `worker.ts`, through tsx when the core runs from source. One per process, reused. */
 function spawn(): Worker {
-  const fromSource = import.meta.url.endsWith('.ts');
-  const target = new URL(fromSource ? './worker.ts' : './worker.js', import.meta.url);
-  let w: Worker;
-  if (fromSource) {
-    const api = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/index\.cjs$/, 'index.mjs')).href;
-    const boot = `import(${JSON.stringify(api)}).then(({ register }) => { register(); return import(${JSON.stringify(target.href)}); });`;
-    w = new Worker(boot, { eval: true });
-  } else {
-    w = new Worker(target);
-  }
+  const w = startWorkerThread(import.meta.url, './worker');
   const fail = (err: unknown) => {
     if (worker === w) worker = null;
     for (const [, p] of waiting) p.reject(err);

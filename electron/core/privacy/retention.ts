@@ -3,6 +3,7 @@ import type { RetentionCounts, RetentionKind, RetentionRule, RetentionRun } from
 import { RETENTION_MAX_DAYS } from '../../../shared/rpc';
 import { stmt } from '../db/statements';
 import type { Database } from '../db/types';
+import { purgeSearchIndex, withIndexDeleteMarkers } from './searchIndexPurge';
 
 /**
  * Retention: each kind of data is kept for its policy's days and then purged, in batches small
@@ -94,7 +95,8 @@ const immediate = () => new Promise<void>((r) => setImmediate(r));
 
 /**
  * Purges what expired. Each batch is one IMMEDIATE transaction whose size adapts so it stays well
- * inside the budget (aiming at half of it); the longest batch is recorded with the run.
+ * inside the budget (aiming at half of it); then the search index is merged in steps inside the
+ * same budget (`purgeSearchIndex`). The longest batch or step is recorded with the run.
  */
 export async function runRetention(db: Database, options: RetentionRunOptions): Promise<RetentionRunResult> {
   const budget = options.budgetMs ?? HOLD_BUDGET_MS;
@@ -108,10 +110,10 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
   const counts: RetentionCounts = { messages: 0, conversations: 0, media: 0, drafts: 0, auditDue: before.auditDue, heldPatients: before.heldPatients };
   let longest = 0;
   let batches = 0;
-  // Batch size from a running estimate of the cost of one row (its search-index delete dominates),
-  // aiming at half the budget. A single slow batch (the process was descheduled) moves the estimate
-  // only partly, so one hiccup does not shrink every later batch to a row or two, each paying a commit.
-  let perRowMs = 2;
+  // Batch size from a running estimate of the cost of one row, aiming at half the budget. A single
+  // slow batch (the process was descheduled) moves the estimate only partly, so one hiccup does not
+  // shrink every later batch to a row or two, each paying a commit.
+  let perRowMs = 0.2;
   const aim = budget / 2;
   let size = Math.max(1, Math.floor(aim / perRowMs));
 
@@ -146,7 +148,8 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
   try {
     for (const conversationId of conversationsDue) {
       for (;;) {
-        const n = batch((limit) => {
+        // The search index gets delete markers here (cheap); the purge below merges the words out.
+        const n = batch((limit) => withIndexDeleteMarkers(db, () => {
           const rows = messagesOf.all(conversationId, cut.messages, limit) as { id: number; wamid: string | null }[];
           for (const r of rows) {
             if (r.wamid) {
@@ -158,7 +161,7 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
           }
           if (rows.length < limit) counts.conversations += deleteConversation.run(conversationId, cut.messages).changes;
           return { n: rows.length, more: rows.length === limit };
-        });
+        }));
         counts.messages += n.n;
         if (!n.more) break;
         await pause();
@@ -178,6 +181,11 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
       if (n === 0) break;
       await pause();
     }
+    // Every run ends with the purge, so words of messages deleted by this run, or by an erasure
+    // whose purge a crash cut short, leave the index's pages; in steps inside the same budget.
+    const purge = await purgeSearchIndex(db, { budgetMs: budget, pause });
+    longest = Math.max(longest, purge.longestHoldMs);
+    batches += purge.steps;
     stmt(db, `UPDATE retention_runs SET finished_at = ?, counts_json = ?, longest_hold_ms = ?, outcome = 'ok' WHERE id = ?`).run(options.now(), JSON.stringify(counts), longest, runId);
   } catch (err) {
     stmt(db, `UPDATE retention_runs SET finished_at = ?, counts_json = ?, longest_hold_ms = ?, outcome = 'failed' WHERE id = ?`).run(options.now(), JSON.stringify(counts), longest, runId);
