@@ -9,8 +9,16 @@ export default defineConfig({
     build: {
       outDir: 'out/main',
       rollupOptions: {
-        // The backup worker thread is its own entry, beside coreProcess.js (runWorker.ts loads ./worker.js).
-        input: { index: resolve('electron/main/index.ts'), coreProcess: resolve('electron/main/coreProcess.ts'), worker: resolve('electron/core/backup/worker.ts') },
+        // Worker threads are entries of their own, beside the bundle that starts them: each source file
+        // is named as its entry (`startWorkerThread` in electron/core/workerThread.ts loads `./<name>.js`
+        // next to coreProcess.js); electron/core/workerEntries.test.ts checks the two lists agree.
+        input: {
+          index: resolve('electron/main/index.ts'),
+          coreProcess: resolve('electron/main/coreProcess.ts'),
+          backupWorker: resolve('electron/core/backup/backupWorker.ts'),
+          eventsWorker: resolve('electron/core/events/eventsWorker.ts'),
+          erasureWorker: resolve('electron/core/privacy/erasureWorker.ts'),
+        },
         external: nativeModules,
       },
     },

@@ -4,10 +4,16 @@
 //
 // - the patient's export (JSON + CSV + PDF + media, zipped and written): target < 10 s;
 // - retention over the clinic (30% expired) against a bare DELETE of the same rows on an identical
-//   copy, in the same run: throughput ratio ≥ 0.5, longest single hold of the database ≤ 50 ms;
+//   copy, in the same run: throughput ratio ≥ 0.5, longest single hold of the database ≤ 50 ms.
+//   Two baselines: (A) one DELETE statement per table in one transaction, with the schema's
+//   triggers and the index's own secure-delete as the schema sets it (what a plain DELETE costs
+//   here), and (B) the same with delete markers and one 'optimize' merge in that transaction (the
+//   cheapest single transaction that leaves the index as clean as the run does);
 // - the detector over clinic text: ≥ 5 MB/s;
-// - erasing that patient (one transaction, then the checkpoint): < 1 s. (Inbox queries from another
-//   connection during it are not measured here: WAL readers do not wait for a writer.)
+// - erasing that patient as the RPC does (a worker thread, its own connection): the transaction
+//   (< 1 s), then the index purge in steps and the checkpoint (until then the patient's words sit
+//   in old index pages); and the longest an inbox query (the first page of conversations) on the
+//   main thread's connection waits meanwhile, asked for every 5 ms (target ≤ 50 ms).
 //
 // No keychain needed (the database key is a bench-only random key beside the cache). The clinic is
 // cached under `$TMPDIR/clinic-inbox-bench/privacy-…`; PRIVACY_BENCH_MESSAGES shrinks it.
@@ -20,7 +26,8 @@ import { SCHEMA_VERSION } from '../electron/core/db/migrate';
 import { openDatabase } from '../electron/core/db/open';
 import type { Database } from '../electron/core/db/types';
 import { detectPersonalData } from '../electron/core/privacy/detector';
-import { checkpointAfterErasure, eraseContact } from '../electron/core/privacy/erasure';
+import { listConversations } from '../electron/core/db/repo/conversations';
+import { eraseInWorker } from '../electron/core/privacy/runErasure';
 import { writePatientExport } from '../electron/core/privacy/export';
 import { runRetention } from '../electron/core/privacy/retention';
 import { prng } from './stats';
@@ -151,50 +158,85 @@ async function exportBench(key: Buffer): Promise<void> {
   }
 }
 
-async function retentionBench(key: Buffer): Promise<void> {
-  // The bare baseline: the same rows (messages of the expired conversations, their statuses and
-  // the emptied conversations) in single statements, on an identical copy.
-  const barePath = copyOf('bare');
-  const bare = openClinic(barePath, key);
+/** The same rows as the retention run (messages of the expired conversations, their statuses, the emptied conversations) in single statements, one transaction, on a copy. */
+function bareDelete(key: Buffer, name: string, merge: boolean): { rows: number; ms: number } {
+  const path = copyOf(name);
+  const bare = openClinic(path, key);
   const cutoff = NOW - 730 * DAY;
   const expired = `SELECT id FROM conversations WHERE last_activity_at < ${cutoff}`;
-  let t = performance.now();
-  const bareRows = bare.transaction(() => {
+  const t = performance.now();
+  const rows = bare.transaction(() => {
+    if (merge) bare.exec(`INSERT INTO messages_fts (messages_fts, rank) VALUES ('secure-delete', 0)`);
     bare.exec(`DELETE FROM message_statuses WHERE wamid IN (SELECT wamid FROM messages WHERE conversation_id IN (${expired}))`);
     const n = bare.prepare(`DELETE FROM messages WHERE conversation_id IN (${expired})`).run().changes;
     bare.exec(`DELETE FROM conversations WHERE last_activity_at < ${cutoff}`);
+    if (merge) {
+      bare.exec(`INSERT INTO messages_fts (messages_fts) VALUES ('optimize')`);
+      bare.exec(`INSERT INTO messages_fts (messages_fts, rank) VALUES ('secure-delete', 1)`);
+    }
     return n;
   })();
-  const bareMs = performance.now() - t;
+  const ms = performance.now() - t;
   bare.close();
+  for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true });
+  return { rows, ms };
+}
 
+async function retentionBench(key: Buffer): Promise<void> {
+  const a = bareDelete(key, 'bare-a', false);
+  const b = bareDelete(key, 'bare-b', true);
   const runPath = copyOf('retention');
   const db = openClinic(runPath, key);
-  t = performance.now();
+  const t = performance.now();
   const result = await runRetention(db, { now: () => NOW, trigger: 'manual' });
   const runMs = performance.now() - t;
   db.close();
-  for (const p of [barePath, runPath]) for (const suffix of ['', '-wal', '-shm']) rmSync(p + suffix, { force: true });
+  for (const suffix of ['', '-wal', '-shm']) rmSync(runPath + suffix, { force: true });
 
   const share = result.counts.messages / MESSAGES;
-  const ratio = result.counts.messages / runMs / (bareRows / bareMs);
-  report('retention: messages removed', `${fmt(result.counts.messages, 0)} (${fmt(share * 100)}%) in ${fmt(runMs / 1000, 2)} s`, `= bare ${fmt(bareRows, 0)}`, result.counts.messages === bareRows);
-  report('retention vs bare DELETE (throughput)', `${fmt(ratio, 2)} (bare ${fmt(bareMs / 1000, 2)} s in one hold)`, '≥ 0.5', ratio >= 0.5);
-  report('retention: longest single hold', `${fmt(result.longestHoldMs, 1)} ms over ${fmt(result.batches, 0)} batches`, '≤ 50 ms', result.longestHoldMs <= 50);
+  const ratio = (bare: { rows: number; ms: number }) => result.counts.messages / runMs / (bare.rows / bare.ms);
+  report('retention: messages removed', `${fmt(result.counts.messages, 0)} (${fmt(share * 100)}%) in ${fmt(runMs / 1000, 2)} s`, `= bare ${fmt(a.rows, 0)}`, result.counts.messages === a.rows && a.rows === b.rows);
+  report('retention vs bare DELETE (A, schema triggers)', `${fmt(ratio(a), 2)} (bare ${fmt(a.ms / 1000, 2)} s in one hold)`, '≥ 0.5', ratio(a) >= 0.5);
+  report('retention vs bare DELETE + optimize (B)', `${fmt(ratio(b), 2)} (bare ${fmt(b.ms / 1000, 2)} s in one hold)`, '(reported)', true);
+  report('retention: longest single hold', `${fmt(result.longestHoldMs, 1)} ms over ${fmt(result.batches, 0)} batches and steps`, '≤ 50 ms', result.longestHoldMs <= 50);
+  report('retention: longest batch in CPU time', `${fmt(result.longestHoldCpuMs, 1)} ms`, '(reported)', true);
+  report('retention: longest checkpoint between them', `${fmt(result.longestCheckpointMs, 1)} ms (no lock held)`, '(reported)', true);
 }
 
-/** Erasure of the 10,000-message patient on a copy (one transaction), then the checkpoint. */
-function erasureBench(key: Buffer): void {
+/**
+ * Erasure of the 10,000-message patient on a copy, as `privacy.eraseContact` runs it: in a worker
+ * thread on its own connection (the transaction, the index purge in steps, the checkpoint), while
+ * this thread asks its own connection for the inbox's first page every 5 ms, as the core answers
+ * every window.
+ */
+async function erasureBench(key: Buffer): Promise<void> {
   const path = copyOf('erasure');
   const db = openClinic(path, key);
+  listConversations(db, { limit: 50 });
+  let done = false;
+  let worstWait = 0;
+  let queries = 0;
+  const inbox = (async () => {
+    while (!done) {
+      const due = performance.now() + 5;
+      await new Promise((r) => setTimeout(r, 5));
+      listConversations(db, { limit: 50 });
+      queries += 1;
+      worstWait = Math.max(worstWait, performance.now() - due);
+    }
+  })();
   const t = performance.now();
-  db.transaction(() => eraseContact(db, { contactId: 1, erasedBy: 'bench', now: NOW, databaseKey: key }))();
-  const eraseMs = performance.now() - t;
-  checkpointAfterErasure(db);
-  const withCheckpoint = performance.now() - t;
+  const r = await eraseInWorker({ path, key: key.toString('hex'), contactId: 1, erasedBy: 'bench', now: NOW });
+  const wallMs = performance.now() - t;
+  done = true;
+  await inbox;
+  const left = db.prepare('SELECT count(*) FROM messages WHERE conversation_id = 1').pluck().get() as number;
   db.close();
   for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true });
-  report(`erasure of a ${fmt(PATIENT_MESSAGES, 0)}-message patient`, `${fmt(eraseMs, 0)} ms (+ checkpoint: ${fmt(withCheckpoint, 0)} ms)`, '< 1 s', eraseMs < 1000);
+  report(`erasure of a ${fmt(PATIENT_MESSAGES, 0)}-message patient (transaction)`, `${fmt(r.transactionMs, 0)} ms`, '< 1 s', r.transactionMs < 1000 && left === 0);
+  report('erasure: index purge + checkpoint', `${fmt((r.totalMs - r.transactionMs) / 1000, 2)} s, ${r.purgeSteps} steps, longest ${fmt(r.longestStepMs, 1)} ms`, '(reported)', true);
+  report('erasure: until no page holds the patient', `${fmt(r.totalMs / 1000, 2)} s (worker start included: ${fmt(wallMs / 1000, 2)} s)`, '< 1 s', r.totalMs < 1000);
+  report('erasure: longest inbox wait (own connection)', `${fmt(worstWait, 1)} ms over ${queries} queries`, '≤ 50 ms', worstWait <= 50);
 }
 
 function detectorBench(): void {
@@ -229,10 +271,16 @@ function detectorBench(): void {
 }
 
 async function main(): Promise<void> {
-  detectorBench();
+  const only = process.env['BENCH_ONLY'];
   const key = prepare();
+  if (only) {
+    if (only.includes('erasure')) await erasureBench(key);
+    if (only.includes('retention')) await retentionBench(key);
+    process.exit(failed ? 1 : 0);
+  }
+  detectorBench();
   await exportBench(key);
-  erasureBench(key);
+  await erasureBench(key);
   await retentionBench(key);
   process.exit(failed ? 1 : 0);
 }

@@ -1,6 +1,9 @@
+import { join } from 'node:path';
 import { CodedError } from '../../../shared/errors';
+import { DATABASE_FILE } from '../db/coreStore';
 import type { Database } from '../db/types';
-import { checkpointAfterErasure, eraseContact, readLedger } from '../privacy/erasure';
+import { readLedger } from '../privacy/erasure';
+import { eraseInWorker } from '../privacy/runErasure';
 import type { Handlers } from '../rpc/dispatch';
 import { stageRestore } from './restore';
 import { requestBackup, type BackupService } from './service';
@@ -42,14 +45,15 @@ export function createBackupHandlers(deps: BackupHandlerDeps): Pick<Handlers, Ba
     'backup.restoreFromFile': () => {
       throw new CodedError('CONFLICT', 'This computer already has its data open; restore from a file on the first-run screen of a new computer, or pick a backup from the list.');
     },
-    'privacy.eraseContact': ({ contactId, reason }, ctx) => {
+    // In a worker thread on a connection of its own (the inbox keeps answering meanwhile); it
+    // resolves once the rows are gone, the search index purged and the WAL checkpointed, so the
+    // backup that follows an erasure never copies the patient's words. The audit entry is written
+    // when it settles (as for every asynchronous handler).
+    'privacy.eraseContact': async ({ contactId, reason }, ctx) => {
       ctx.because(reason);
       ctx.concerns(contactId);
-      eraseContact(deps.db, { contactId, erasedBy: ctx.me.userId, now: deps.now(), databaseKey: deps.databaseKey });
-      ctx.afterCommit(() => {
-        checkpointAfterErasure(deps.db);
-        requestBackup(backups, 'erasure');
-      });
+      await eraseInWorker({ path: join(deps.dataDir, DATABASE_FILE), key: deps.databaseKey.toString('hex'), contactId, erasedBy: ctx.me.userId, now: deps.now() });
+      requestBackup(backups, 'erasure');
       return { erased: true as const };
     },
   };

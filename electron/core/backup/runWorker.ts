@@ -1,7 +1,7 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { CodedError } from '../../../shared/errors';
-import { workerScript } from '../workerScript';
-import type { Inspection, WorkerReply, WorkerTask } from './worker';
+import { startWorkerThread } from '../workerThread';
+import type { Inspection, WorkerReply, WorkerTask } from './backupWorker';
 
 /** How long a worker stays up after its last task (a backup's tasks follow each other closely). */
 const IDLE_MS = 30_000;
@@ -25,9 +25,9 @@ const lanes: [LaneState, LaneState] = [
 ];
 let nextId = 1;
 
-/** `worker.ts`, through tsx when the core runs from source. */
+/** `backupWorker.ts`, through tsx when the core runs from source. */
 function spawn(lane: LaneState): Worker {
-  const w = new Worker(...workerScript(new URL('./worker', import.meta.url)));
+  const w = startWorkerThread(import.meta.url, './backupWorker');
   const fail = (err: unknown) => {
     if (lane.worker === w) lane.worker = null;
     for (const [, p] of lane.waiting) p.reject(err);

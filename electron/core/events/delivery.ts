@@ -1,6 +1,6 @@
 // Delivery of queued events to subscribers: signing, HTTPS with keep-alive, retries with backoff,
 // the delivery log's writes in batches (`outcomes.ts`). Runs in the events worker thread
-// (`worker.ts`) on a connection of its own, so none of it shares the core's thread with ingest,
+// (`eventsWorker.ts`) on a connection of its own, so none of it shares the core's thread with ingest,
 // the desk's calls or the relay link.
 import { createHmac } from 'node:crypto';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';

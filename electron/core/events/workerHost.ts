@@ -1,11 +1,11 @@
 // The core's side of the events worker thread: starts it, wakes it, asks it to drain, starts it
 // again when it dies (what it was sending stays pending in the database and goes again), and
 // stops it with the core.
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { CodedError } from '../../../shared/errors';
-import { workerScript } from '../workerScript';
-import type { EventsWorkerData, FromWorker, ToWorker } from './worker';
+import { startWorkerThread } from '../workerThread';
+import type { EventsWorkerData, FromWorker, ToWorker } from './eventsWorker';
 
 /** A worker that died is started again after this, doubling up to the cap while it keeps dying early. */
 const RESTART_MS = 500;
@@ -40,7 +40,7 @@ export function startEventsWorker(options: { data: Omit<EventsWorkerData, 'now'>
 
   function spawn(): void {
     const startedAt = performance.now();
-    const w = new Worker(...workerScript(new URL('./worker', import.meta.url), { workerData: { ...options.data, now: now() } satisfies EventsWorkerData }));
+    const w = startWorkerThread(import.meta.url, './eventsWorker', { workerData: { ...options.data, now: now() } satisfies EventsWorkerData });
     thread = w;
     w.on('message', (m: FromWorker) => {
       if (m.kind === 'drained') {

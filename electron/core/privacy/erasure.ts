@@ -2,14 +2,17 @@ import { createHmac, hkdfSync } from 'node:crypto';
 import { CodedError } from '../../../shared/errors';
 import type { Database } from '../db/types';
 import { assertNoLegalHold } from './legalHold';
+import { purgeSearchIndex, withIndexDeleteMarkers, type PurgeOptions, type PurgeResult } from './searchIndexPurge';
 
 /**
  * Erasing one patient (contact) everywhere the database holds them, on request (GDPR art. 17):
- * their messages (and so the search index, through its triggers, merged afterwards: `withBulkIndexDelete`), media,
- * outbox requests, delivery statuses, reactions, conversations, break-the-glass grants, failed
- * deliveries that name them, and the contact itself — in one transaction. `secure_delete` is on
- * for every connection, so freed pages are zeroed; a WAL checkpoint afterwards moves that into the
- * database file. (Drafts live only in the window's memory, never in the database.)
+ * their messages (and so the search index, through its triggers), media, outbox requests, delivery
+ * statuses, reactions, conversations, break-the-glass grants, failed deliveries that name them, and
+ * the contact itself — in one transaction. `secure_delete` is on for every connection, so freed
+ * pages are zeroed. The search index gets delete markers in that transaction (nothing of the
+ * patient can be found from then on) and `finishErasure` then merges their words out of the index
+ * in short steps (`searchIndexPurge.ts`) and checkpoints the WAL into the file: from then on no page
+ * of the file or the WAL holds them. (Drafts live only in the window's memory, never in the database.)
  *
  * What stays is the erasure ledger: keyed hashes of the identifiers the contact had (HMAC-SHA256
  * under a key derived from the database key — a hash an outsider could recompute from a phone
@@ -41,42 +44,7 @@ interface ContactIds {
 
 const identifiersOf = (c: ContactIds): string[] => [c.wa_id ? `wa:${c.wa_id}` : null, c.user_id ? `bsuid:${c.user_id}` : null, c.parent_user_id ? `bsuid:${c.parent_user_id}` : null].filter((x): x is string => x !== null);
 
-/**
- * Whether merging the whole index beats deleting in place: in-place secure-delete costs about 1-3 ms
- * per message (measured, 100,000 and 1,000,000-message clinics), the merge about 5 µs per message in
- * the clinic. So a patient with a few hundred messages in a large clinic keeps the in-place path
- * (tens of milliseconds), and the 10,000-message patient takes the merge. The clinic's size is read
- * from the largest message id (no count over the table).
- */
-function bulkIsCheaper(db: Database, contactIds: readonly number[]): boolean {
-  if (contactIds.length === 0) return false;
-  const list = contactIds.map(Number).join(',');
-  const theirs = db.prepare(`SELECT count(*) FROM messages WHERE conversation_id IN (SELECT id FROM conversations WHERE contact_id IN (${list}))`).pluck().get() as number;
-  const clinic = (db.prepare('SELECT max(id) FROM messages').pluck().get() as number | null) ?? 0;
-  return theirs * 1_000 > clinic * 5;
-}
-
-/**
- * Runs `fn` (which deletes messages) with the search index's own secure-delete off, then merges the
- * whole index into one segment. FTS5's secure-delete edits the index in place one (term, row) at a
- * time, flushing per row: 10,000 messages on a 1,000,000-message clinic took 25.7 s. Without it a
- * delete only writes delete markers, and the 'optimize' merge drops the deleted rows' entries (and
- * terms no other row has) while rewriting every segment: the old segment rows are deleted and,
- * with the connection's `secure_delete`, their pages zeroed — so no page keeps the patient's words.
- * Its cost follows the index size (about 5 s per million messages here), not the patient's, so it
- * is run once per erasure, and only when `bulkIsCheaper`. The caller holds the transaction, so
- * the setting never outlives it.
- */
-function withBulkIndexDelete<T>(db: Database, contactIds: readonly number[], fn: () => T): T {
-  if (!bulkIsCheaper(db, contactIds)) return fn();
-  db.exec(`INSERT INTO messages_fts (messages_fts, rank) VALUES ('secure-delete', 0)`);
-  const result = fn();
-  db.exec(`INSERT INTO messages_fts (messages_fts) VALUES ('optimize')`);
-  db.exec(`INSERT INTO messages_fts (messages_fts, rank) VALUES ('secure-delete', 1)`);
-  return result;
-}
-
-/** Deletes every row about the contact; the caller holds the transaction (and `withBulkIndexDelete`). */
+/** Deletes every row about the contact; the caller holds the transaction (and `withIndexDeleteMarkers`). */
 function deleteContactRows(db: Database, contact: ContactIds): void {
   const conversations = `SELECT id FROM conversations WHERE contact_id = ${Number(contact.id)}`;
   const messages = `SELECT id FROM messages WHERE conversation_id IN (${conversations})`;
@@ -100,6 +68,18 @@ function deleteContactRows(db: Database, contact: ContactIds): void {
   db.prepare('DELETE FROM contacts WHERE id = ?').run(contact.id);
 }
 
+/**
+ * After an erasure committed: the search index merged in steps of at most the budget (the inbox
+ * and ingest run between them), then the checkpoint. Until it resolves, the patient's words are in
+ * no search result but still in old index pages; a crash in between leaves them until the next
+ * purge (the daily retention run ends with one).
+ */
+export async function finishErasure(db: Database, options: PurgeOptions = {}): Promise<PurgeResult> {
+  const purge = await purgeSearchIndex(db, options);
+  checkpointAfterErasure(db);
+  return purge;
+}
+
 /** Moves freed (zeroed) pages out of the WAL into the file; best effort while readers hold it. */
 export function checkpointAfterErasure(db: Database): void {
   try {
@@ -111,7 +91,7 @@ export function checkpointAfterErasure(db: Database): void {
 
 /**
  * Erases the contact and records the ledger entry, in the caller's transaction (the RPC's, with its
- * audit entry). Returns the ledger entry. Call `checkpointAfterErasure` once committed.
+ * audit entry). Returns the ledger entry. Call `finishErasure` once committed.
  */
 export function eraseContact(db: Database, input: { contactId: number; erasedBy: string; now: number; databaseKey: Uint8Array }): LedgerEntry {
   const contact = db.prepare('SELECT id, wa_id, user_id, parent_user_id FROM contacts WHERE id = ?').get(input.contactId) as ContactIds | undefined;
@@ -120,7 +100,7 @@ export function eraseContact(db: Database, input: { contactId: number; erasedBy:
   assertNoLegalHold(db, contact.id);
   const key = ledgerKey(input.databaseKey);
   const entry: LedgerEntry = { identifiersHash: identifiersOf(contact).map((i) => hashIdentifier(key, i)), erasedAt: input.now, erasedBy: input.erasedBy };
-  withBulkIndexDelete(db, [contact.id], () => deleteContactRows(db, contact));
+  withIndexDeleteMarkers(db, () => deleteContactRows(db, contact));
   db.prepare('INSERT INTO erasure_ledger (identifiers_hash, erased_at, erased_by) VALUES (?, ?, ?)').run(JSON.stringify(entry.identifiersHash), entry.erasedAt, entry.erasedBy);
   return entry;
 }
@@ -134,8 +114,9 @@ export function readLedger(db: Database): LedgerEntry[] {
 }
 
 /**
- * A restored (older) database: erases again every contact any ledger entry names, and adds the
- * entries it did not have, in one transaction. Returns how many contacts were erased again.
+ * A restored (older) database, not yet open to anyone: erases again every contact any ledger entry
+ * names, and adds the entries it did not have, in one transaction, the search index merged once
+ * inside it (nobody waits on a database being restored). Returns how many contacts were erased again.
  */
 export function reapplyErasures(db: Database, ledgers: LedgerEntry[][], databaseKey: Uint8Array): number {
   const key = ledgerKey(databaseKey);
@@ -153,7 +134,8 @@ export function reapplyErasures(db: Database, ledgers: LedgerEntry[][], database
     if (byHash.size === 0) return 0;
     const named = (db.prepare('SELECT id, wa_id, user_id, parent_user_id FROM contacts').all() as ContactIds[]).filter((c) => identifiersOf(c).some((i) => byHash.has(hashIdentifier(key, i))));
     if (named.length === 0) return 0;
-    withBulkIndexDelete(db, named.map((c) => c.id), () => named.forEach((contact) => deleteContactRows(db, contact)));
+    withIndexDeleteMarkers(db, () => named.forEach((contact) => deleteContactRows(db, contact)));
+    db.exec(`INSERT INTO messages_fts (messages_fts) VALUES ('optimize')`);
     return named.length;
   })();
 }

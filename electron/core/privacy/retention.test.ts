@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebhookSchema } from '../../../shared/whatsapp/webhook';
 import { applyWebhook } from '../ingest/apply';
 import { searchMessages } from '../db/repo/search';
+import { decryptedPages } from '../testing/decryptedPages';
 import { createTestDb, type TestDb } from '../testing/testDb';
 import { contact, webhookBody, wamid } from '../testing/whatsappPayloads';
 import { setLegalHold } from './legalHold';
@@ -22,7 +23,7 @@ function patient(db: TestDb['db'], waId: string, ages: number[], withMedia = fal
     const at = NOW - age * DAY;
     const message = withMedia
       ? { from: waId, id, timestamp: String(Math.floor(at / 1000)), type: 'image', image: { id: `media-${id}`, mime_type: 'image/jpeg', sha256: 'x', caption: `Foto ${age} dagen` } }
-      : { from: waId, id, timestamp: String(Math.floor(at / 1000)), type: 'text', text: { body: `Bericht van ${waId} ${age} dagen oud` } };
+      : { from: waId, id, timestamp: String(Math.floor(at / 1000)), type: 'text', text: { body: `Bericht van ${waId} ${age} dagen oud, kenmerk${waId}` } };
     applyWebhook(db, WebhookSchema.parse(webhookBody({ contacts: [contact(`P ${waId}`, waId)], messages: [message] })), { receivedAt: at });
     db.prepare(`INSERT INTO message_statuses (wamid, status, status_at, raw_json, received_at) VALUES (?, 'read', ?, '{}', ?)`).run(id, at, at);
     if (withMedia) db.prepare(`UPDATE media SET content = ?, state = 'stored', created_at = ? WHERE media_id = ?`).run(Buffer.from(`bytes of ${id}`), at, `media-${id}`);
@@ -42,6 +43,11 @@ describe('retention', () => {
     const photos = patient(db, '31600000004', [400, 300, 20], true);
     setLegalHold(db, { contactId: held.contactId, reason: 'WGBO dossier', by: 'admin', now: NOW });
 
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    const pageSize = db.pragma('page_size', { simple: true }) as number;
+    const pagesWith = (needle: string) => decryptedPages(t!.path, t!.key, pageSize).filter((p) => p.includes(needle)).length;
+    expect(pagesWith('kenmerk31600000001')).toBeGreaterThan(0);
+
     const preview = previewRetention(db, NOW);
     expect(preview).toEqual({ messages: 3, conversations: 1, media: 1, drafts: 0, auditDue: 0, heldPatients: 1 });
 
@@ -56,6 +62,11 @@ describe('retention', () => {
     // The contact stays (with its consent history); only its messages went.
     expect(count('SELECT count(*) FROM contacts WHERE id = ?', old.contactId)).toBe(1);
     expect(searchMessages(db, { query: '31600000001' }).items).toEqual([]);
+    // Gone for real: after the run's index purge and a checkpoint, no page of the file holds the
+    // expired text (search-index pages included); the held patient's is still there.
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    expect(pagesWith('kenmerk31600000001')).toBe(0);
+    expect(pagesWith('kenmerk31600000002')).toBeGreaterThan(0);
 
     expect(count('SELECT count(*) FROM messages WHERE conversation_id = ?', held.conversationId)).toBe(2);
     // A conversation still active keeps all of its messages, however old each one is.

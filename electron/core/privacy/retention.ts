@@ -3,6 +3,7 @@ import type { RetentionCounts, RetentionKind, RetentionRule, RetentionRun } from
 import { RETENTION_MAX_DAYS } from '../../../shared/rpc';
 import { stmt } from '../db/statements';
 import type { Database } from '../db/types';
+import { checkpointBetween, purgeSearchIndex, redoableTransaction, withIndexDeleteMarkers } from './searchIndexPurge';
 
 /**
  * Retention: each kind of data is kept for its policy's days and then purged, in batches small
@@ -87,6 +88,10 @@ export interface RetentionRunResult {
   runId: number;
   counts: RetentionCounts;
   longestHoldMs: number;
+  /** The CPU time of the longest-CPU batch (deletes only): what the wall clock is without waiting for a core. */
+  longestHoldCpuMs: number;
+  /** The longest checkpoint between batches (the event loop busy, the database not held). */
+  longestCheckpointMs: number;
   batches: number;
 }
 
@@ -94,7 +99,8 @@ const immediate = () => new Promise<void>((r) => setImmediate(r));
 
 /**
  * Purges what expired. Each batch is one IMMEDIATE transaction whose size adapts so it stays well
- * inside the budget (aiming at half of it); the longest batch is recorded with the run.
+ * inside the budget (aiming at half of it); then the search index is merged in steps inside the
+ * same budget (`purgeSearchIndex`). The longest batch or step is recorded with the run.
  */
 export async function runRetention(db: Database, options: RetentionRunOptions): Promise<RetentionRunResult> {
   const budget = options.budgetMs ?? HOLD_BUDGET_MS;
@@ -107,20 +113,27 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
   const before = previewRetention(db, startedAt);
   const counts: RetentionCounts = { messages: 0, conversations: 0, media: 0, drafts: 0, auditDue: before.auditDue, heldPatients: before.heldPatients };
   let longest = 0;
+  // The same batch's CPU time (this process): on a machine with more runnable work than cores, the
+  // wall clock of a batch also counts the time it waited to be scheduled.
+  let longestCpu = 0;
+  let longestCheckpoint = 0;
   let batches = 0;
-  // Batch size from a running estimate of the cost of one row (its search-index delete dominates),
-  // aiming at half the budget. A single slow batch (the process was descheduled) moves the estimate
-  // only partly, so one hiccup does not shrink every later batch to a row or two, each paying a commit.
-  let perRowMs = 2;
+  // Batch size from a running estimate of the cost of one row, aiming at half the budget. A single
+  // slow batch (the process was descheduled) moves the estimate only partly, so one hiccup does not
+  // shrink every later batch to a row or two, each paying a commit.
+  let perRowMs = 0.2;
   const aim = budget / 2;
   let size = Math.max(1, Math.floor(aim / perRowMs));
 
   /** Runs one batch, times it, and updates the estimate and the next batch's size. */
   const batch = <T extends { n: number }>(fn: (n: number) => T): T => {
     const t0 = performance.now();
-    const out = db.transaction(() => fn(size)).immediate();
+    const cpu0 = process.cpuUsage();
+    const out = redoableTransaction(db, () => fn(size));
     const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
     longest = Math.max(longest, ms);
+    longestCpu = Math.max(longestCpu, (cpu.user + cpu.system) / 1000);
     batches += 1;
     if (out.n > 0) perRowMs = perRowMs * 0.7 + (ms / out.n) * 0.3;
     size = Math.min(5_000, Math.max(1, Math.floor(aim / perRowMs)));
@@ -146,26 +159,38 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
     `DELETE FROM conversations AS c WHERE c.id = ? AND c.last_activity_at < ? AND ${NOT_HELD} AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id)`,
   );
   try {
-    for (const conversationId of conversationsDue) {
-      for (;;) {
-        const n = batch((limit) => {
-          const rows = messagesOf.all(conversationId, cut.messages, limit) as { id: number; wamid: string | null }[];
-          for (const r of rows) {
-            if (r.wamid) {
-              deleteStatuses.run(r.wamid);
-              deleteReactionStatuses.run(r.wamid);
-              deleteReactions.run(r.wamid);
+    // A batch takes messages from as many due conversations as its size allows (clinics have many
+    // short conversations: one batch each would pay a commit per conversation), deleting each
+    // conversation it empties. The search index gets delete markers (cheap); the purge below
+    // merges the words out.
+    let next = 0;
+    while (next < conversationsDue.length) {
+      const { n } = batch((limit) =>
+        withIndexDeleteMarkers(db, () => {
+          let taken = 0;
+          while (next < conversationsDue.length && taken < limit) {
+            const conversationId = conversationsDue[next]!;
+            const rows = messagesOf.all(conversationId, cut.messages, limit - taken) as { id: number; wamid: string | null }[];
+            for (const r of rows) {
+              if (r.wamid) {
+                deleteStatuses.run(r.wamid);
+                deleteReactionStatuses.run(r.wamid);
+                deleteReactions.run(r.wamid);
+              }
+              deleteOutbox.run(r.id);
+              deleteMessage.run(r.id);
             }
-            deleteOutbox.run(r.id);
-            deleteMessage.run(r.id);
+            const emptied = rows.length < limit - taken;
+            taken += rows.length;
+            if (!emptied) break;
+            counts.conversations += deleteConversation.run(conversationId, cut.messages).changes;
+            next += 1;
           }
-          if (rows.length < limit) counts.conversations += deleteConversation.run(conversationId, cut.messages).changes;
-          return { n: rows.length, more: rows.length === limit };
-        });
-        counts.messages += n.n;
-        if (!n.more) break;
-        await pause();
-      }
+          return { n: taken };
+        }),
+      );
+      counts.messages += n;
+      longestCheckpoint = Math.max(longestCheckpoint, checkpointBetween(db));
       await pause();
     }
 
@@ -181,12 +206,18 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
       if (n === 0) break;
       await pause();
     }
+    // Every run ends with the purge, so words of messages deleted by this run, or by an erasure
+    // whose purge a crash cut short, leave the index's pages; in steps inside the same budget.
+    const purge = await purgeSearchIndex(db, { budgetMs: budget, pause });
+    longest = Math.max(longest, purge.longestHoldMs);
+    longestCheckpoint = Math.max(longestCheckpoint, purge.longestCheckpointMs);
+    batches += purge.steps;
     stmt(db, `UPDATE retention_runs SET finished_at = ?, counts_json = ?, longest_hold_ms = ?, outcome = 'ok' WHERE id = ?`).run(options.now(), JSON.stringify(counts), longest, runId);
   } catch (err) {
     stmt(db, `UPDATE retention_runs SET finished_at = ?, counts_json = ?, longest_hold_ms = ?, outcome = 'failed' WHERE id = ?`).run(options.now(), JSON.stringify(counts), longest, runId);
     throw err;
   }
-  return { runId, counts, longestHoldMs: longest, batches };
+  return { runId, counts, longestHoldMs: longest, longestHoldCpuMs: longestCpu, longestCheckpointMs: longestCheckpoint, batches };
 }
 
 export function lastRetentionRun(db: Database): RetentionRun | null {
