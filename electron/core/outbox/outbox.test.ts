@@ -2,7 +2,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CALLBACK_PREFIX, outboxCounts, type StatusChange } from '../db/repo/outbox';
+import { CALLBACK_PREFIX, markSent, outboxCounts, type StatusChange } from '../db/repo/outbox';
+import { recordStatus } from '../db/repo/statuses';
 import { mediaRowForMessage } from '../db/repo/media';
 import { replaceTemplates } from '../db/repo/templates';
 import type { Database } from '../db/types';
@@ -87,7 +88,7 @@ describe('outbox and send service', () => {
     expect(sent.request).toMatchObject({ to: PATIENT, type: 'text', text: { body: 'Gerne, bis Donnerstag.' }, context: { message_id: 'wamid.PATIENT1' } });
     expect(sent.callbackData).toBe(`${CALLBACK_PREFIX}${outboxId}`);
     expect(message(t.db, messageId)).toMatchObject({ status: 'sent', wamid: sent.wamid });
-    expect(changes).toEqual([{ messageId, conversationId, status: 'sent' }]);
+    expect(changes).toEqual([{ messageId, conversationId, status: 'sent', errorCode: null }]);
     expect(await worker.runOnce()).toBe(0);
     expect(sim.sends).toHaveLength(1);
     // Once settled, the outbox keeps no second copy of the text or the number.
@@ -154,13 +155,23 @@ describe('outbox and send service', () => {
     const a = sendText(t.db, { conversationId, text: 'Hallo', now: clock });
     await worker.runOnce();
     expect(message(t.db, a.messageId)).toMatchObject({ status: 'failed', error_code: 131047, error_title: 'Re-engagement message', wamid: null });
-    expect(changes).toContainEqual({ messageId: a.messageId, conversationId, status: 'failed' });
+    expect(changes).toContainEqual({ messageId: a.messageId, conversationId, status: 'failed', errorCode: 131047 });
 
     sim.inject('messages', { type: 'graph', code: 100, message: '(#100) Invalid parameter' });
     const b = sendText(t.db, { conversationId, text: 'Hallo', now: clock });
     await worker.runOnce();
     expect(message(t.db, b.messageId)).toMatchObject({ status: 'failed', error_code: 100, error_title: 'Invalid parameter' });
     expect(sim.sends).toHaveLength(0);
+  });
+
+  it("applies a failed status that beat the Graph API's answer when the wamid is known, with Meta's code (131050 reaches privacy)", () => {
+    const { messageId, outboxId } = sendText(t.db, { conversationId, text: 'Hallo', now: clock });
+    // The status webhook arrives first: its message is not known by that wamid yet, so it waits.
+    const early = recordStatus(t.db, { wamid: 'wamid.EARLY', status: 'failed', statusAt: clock, errorCode: 131050, errorTitle: 'Stopped marketing messages', raw: {} }, clock);
+    expect(early).toMatchObject({ recorded: true, pending: true, change: null });
+    // Then Meta's answer: the message gets its wamid, the waiting status applies, and the change says why.
+    expect(markSent(t.db, outboxId, 'wamid.EARLY', clock + 1)).toEqual({ messageId, conversationId, status: 'failed', errorCode: 131050 });
+    expect(message(t.db, messageId)).toMatchObject({ status: 'failed', error_code: 131050, wamid: 'wamid.EARLY' });
   });
 
   it('refuses free text outside the 24-hour window with WINDOW_CLOSED, and a template goes out', async () => {

@@ -103,6 +103,9 @@ const immediate = () => new Promise<void>((r) => setImmediate(r));
  * same budget (`purgeSearchIndex`). The longest batch or step is recorded with the run.
  */
 export async function runRetention(db: Database, options: RetentionRunOptions): Promise<RetentionRunResult> {
+  // Retention runs its own short transactions, so it must not start inside a caller's: an RPC
+  // handler's synchronous start runs in the dispatch's transaction, which commits at the first await.
+  await Promise.resolve();
   const budget = options.budgetMs ?? HOLD_BUDGET_MS;
   const pause = options.pause ?? immediate;
   const startedAt = options.now();
