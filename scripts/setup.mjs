@@ -9,7 +9,7 @@ import { join } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
 const mode = process.argv[2] ?? 'test'; // start | test | demo
-const debianPackages = ['libsecret-1-dev', 'libssl-dev', 'openssl', 'gnome-keyring', 'dbus', 'libsecret-tools', ...(mode === 'start' ? [] : ['chromium']), ...(mode === 'test' ? ['prometheus', 'postgresql', 'poppler-utils', 'librsvg2-bin'] : [])];
+const debianPackages = ['libsecret-1-dev', 'libssl-dev', 'openssl', 'gnome-keyring', 'dbus', 'libsecret-tools', ...(mode === 'start' ? [] : ['chromium', 'fonts-noto-color-emoji']), ...(mode === 'test' ? ['prometheus', 'postgresql', 'poppler-utils', 'librsvg2-bin'] : [])];
 
 function run(cmd, args, env = {}) {
   const r = spawnSync(cmd, args, { stdio: 'inherit', cwd: root, env: { ...process.env, ...env } });
