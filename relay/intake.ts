@@ -460,18 +460,23 @@ export function createSealer(deps: { db: Db; relayKeyPair: X25519KeyPair; dedupK
   };
 
   return {
-    /** First thing in each transaction. */
-    begin(): void {
+    /** First thing in each transaction; true when another connection committed since the last one. */
+    begin(): boolean {
       const v = db.pragma('data_version', { simple: true }) as number;
-      if (v !== dataVersion) appliances.clear();
+      const changed = v !== dataVersion;
+      if (changed) appliances.clear();
       dataVersion = v;
+      return changed;
     },
     /** Last thing in each transaction. */
     finish: () => flushSeqs(),
     /** After this connection changed appliance rows itself (an envelope version), inside the transaction. */
     changed: () => flushSeqs(true),
     /** After a transaction rolled back: nothing remembered from it holds. */
-    reset: () => appliances.clear(),
+    reset: () => {
+      appliances.clear();
+      dataVersion = -1;
+    },
     seal: (parts: TenantPart[], receivedAt: number): PartOutcome[] =>
       parts.map((part): PartOutcome => {
         const keys = part.items.map((i) => dedupHash(part.tenantId, i));

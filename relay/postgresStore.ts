@@ -435,6 +435,7 @@ export async function openPostgresStore(url: string, opts: StoreOptions = {}): P
       (await q<{ phone_number_id: string }>('SELECT phone_number_id FROM phone_numbers WHERE tenant_id = $1 ORDER BY phone_number_id', [tenantId])).map(
         (r) => r.phone_number_id,
       ),
+    route: async (ids) => ({ tenants: await store.tenantsForPhoneNumbers(ids), version: null }),
     async tenantsForPhoneNumbers(ids) {
       const out = new Map<string, string>();
       if (ids.length === 0) return out;

@@ -5,7 +5,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { PartOutcome, TenantPart } from './intake';
-import type { LeaseClaim, LeasePolicy } from './store';
+import { RoutingChanged, type LeaseClaim, type LeasePolicy } from './store';
 
 export interface WriterInit {
   storePath: string;
@@ -14,7 +14,8 @@ export interface WriterInit {
 }
 
 export type WriterRequest =
-  | { t: 'commit'; id: number; parts: TenantPart[]; receivedAt: number }
+  /** `routingVersion`: the routing the parts were split under (null: not checked). */
+  | { t: 'commit'; id: number; parts: TenantPart[]; receivedAt: number; routingVersion: number | null }
   | { t: 'ack'; id: number; applianceId: string; seqs: number[] }
   | { t: 'expire'; id: number; before: number }
   | { t: 'touch'; id: number; applianceIds: string[]; at: number }
@@ -24,6 +25,9 @@ export type WriterRequest =
   | { t: 'release'; id: number; applianceId: string; holder: string }
   | { t: 'renew'; id: number; instance: string; now: number };
 
+/** A commit's answer when the numbers changed after its parts were routed: nothing was written. */
+export const ROUTING_CHANGED = 'routing_changed';
+
 export type WriterResult = { id: number; ok: true; value: unknown } | { id: number; ok: false; message: string };
 
 export type WriterResponse = { t: 'ready' } | { t: 'results'; results: WriterResult[]; commits: number; seconds: number };
@@ -32,8 +36,11 @@ type Distribute<T> = T extends unknown ? Omit<T, 'id'> : never;
 
 export interface QueueWriter {
   ready: Promise<void>;
-  /** Resolves once the parts are sealed and durably committed (or recognised as duplicates). */
-  commit(parts: TenantPart[], receivedAt: number): Promise<PartOutcome[]>;
+  /**
+   * Resolves once the parts are sealed and durably committed (or recognised as duplicates);
+   * rejects with `RoutingChanged`, writing nothing, if the routing version is no longer current.
+   */
+  commit(parts: TenantPart[], receivedAt: number, routingVersion: number | null): Promise<PartOutcome[]>;
   /** Deletes acknowledged envelopes; resolves with which seqs existed. */
   ack(applianceId: string, seqs: number[]): Promise<boolean[]>;
   expire(before: number): Promise<[string, number][]>;
@@ -139,7 +146,13 @@ export function createQueueWriter(init: WriterInit, hooks: { onBatch?: (size: nu
     ready,
     // The plaintexts move to the writer thread (each has its own ArrayBuffer): no copy, and this
     // thread does not need them after the commit.
-    commit: (parts, receivedAt) => request<PartOutcome[]>({ t: 'commit', parts, receivedAt }, parts.map((p) => p.plaintext.buffer as ArrayBuffer)),
+    commit: (parts, receivedAt, routingVersion) =>
+      request<PartOutcome[] | typeof ROUTING_CHANGED>({ t: 'commit', parts, receivedAt, routingVersion }, parts.map((p) => p.plaintext.buffer as ArrayBuffer)).then(
+        (outcomes) => {
+          if (outcomes === ROUTING_CHANGED) throw new RoutingChanged();
+          return outcomes;
+        },
+      ),
     ack: (applianceId, seqs) => request<boolean[]>({ t: 'ack', applianceId, seqs }),
     expire: (before) => request<[string, number][]>({ t: 'expire', before }),
     touch(applianceIds, at) {

@@ -7,8 +7,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { x25519KeyPairFromPrivate, x25519PrivateFromRaw } from './crypto/hpke';
 import { createSealer, type PartOutcome } from './intake';
-import type { WriterRequest, WriterResponse, WriterInit } from './queueWriter';
-import { claimLease, conflictHeldUntil, deleteEnvelope, expireEnvelopes, openStore, releaseLease, renewLeases, setEnvelopeVersion, touchAppliance, useNonce } from './store';
+import { ROUTING_CHANGED, type WriterRequest, type WriterResponse, type WriterInit } from './queueWriter';
+import { routingVersion, claimLease, conflictHeldUntil, deleteEnvelope, expireEnvelopes, openStore, releaseLease, renewLeases, setEnvelopeVersion, touchAppliance, useNonce } from './store';
 
 const WRITER_AUTOCHECKPOINT_PAGES = 16_384;
 
@@ -28,10 +28,14 @@ function startWriter(): void {
   });
   let pending: WriterRequest[] = [];
   let scheduled = false;
+  // The numbers' version as of this transaction: read again only when another connection committed.
+  let routing = -1;
 
   function run(req: WriterRequest): unknown {
     switch (req.t) {
       case 'commit':
+        // Under the write lock: no operator's change of the numbers can land between this check and the commit.
+        if (req.routingVersion !== null && req.routingVersion !== routing) return ROUTING_CHANGED;
         return sealer.seal(req.parts, req.receivedAt) satisfies PartOutcome[];
       case 'ack':
         return req.seqs.map((seq) => deleteEnvelope(db, req.applianceId, seq) !== undefined);
@@ -72,7 +76,7 @@ function startWriter(): void {
     try {
       results = db
         .transaction(() => {
-          sealer.begin();
+          if (sealer.begin()) routing = routingVersion(db);
           const out = batch.map(run);
           sealer.finish();
           return out;
@@ -80,6 +84,7 @@ function startWriter(): void {
         .immediate();
     } catch (err) {
       sealer.reset();
+      routing = -1;
       const message = (err as Error).message;
       port.postMessage({ t: 'results', results: batch.map((req) => ({ id: req.id, ok: false as const, message })), commits: 0, seconds: 0 } satisfies WriterResponse);
       return;

@@ -264,6 +264,26 @@ describe('webhook intake', () => {
     expect(relay.queued(t.tenantId)).toBe(2);
     expect(await relay.metric('relay_duplicates_dropped_total', { tenant: t.tenantId })).toBe(2);
   });
+
+  it('routes a number the operator moved with the CLI (another process) to its new clinic from the next webhook on', async () => {
+    const from = await tenantWithAppliance();
+    const to = await tenantWithAppliance();
+    const phone = from.phones[0]!;
+    const post = (wamid: string) => relay.postWebhook(textMessageWebhook({ phoneNumberId: phone, wamid, text: 'Termin?' }));
+    // Routed once, so the relay remembers the number as the first clinic's.
+    expect((await post('wamid.move-1')).status).toBe(200);
+    expect(relay.queued(from.tenantId)).toBe(1);
+    const unknownBefore = await relay.metric('relay_unknown_phone_number_total');
+    expect(relay.cli(['number-remove', phone]).status).toBe(0);
+    // Removed: nobody's number any more, answered 200 and kept for no one.
+    expect((await post('wamid.move-2')).status).toBe(200);
+    expect(await relay.metric('relay_unknown_phone_number_total')).toBe(unknownBefore + 1);
+    expect(relay.cli(['number-add', to.tenantId, phone]).status).toBe(0);
+    expect((await post('wamid.move-3')).status).toBe(200);
+    expect((await post('wamid.move-4')).status).toBe(200);
+    expect(relay.queued(from.tenantId)).toBe(1);
+    expect(relay.queued(to.tenantId)).toBe(2);
+  });
 });
 
 describe('enrolment', () => {

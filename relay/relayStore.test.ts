@@ -11,7 +11,7 @@ import { ENVELOPE_INFO, envelopeAad, EnvelopePlaintextSchema } from '../shared/e
 import { generateX25519KeyPair, openAuth, x25519PrivateRaw, x25519PublicFromRaw, type X25519KeyPair } from './crypto/hpke';
 import { parseWebhook, routeWebhook, signMetaBody, type TenantPart } from './intake';
 import { migrateRelayStore, openRelayStore, type RelayStore, type StoreSignal } from './relayStore';
-import { StoreConflict, StoreInputError, type LeasePolicy } from './store';
+import { RoutingChanged, StoreConflict, StoreInputError, type LeasePolicy } from './store';
 import { TestPostgres } from './testing/postgres';
 import { batchWebhook, metaJson, reactionChange, textMessageChange } from './testing/signWebhook';
 
@@ -138,6 +138,30 @@ describe.each(['sqlite', 'postgres'] as const)('the %s store', (kind) => {
       routed = await serving.tenantsForPhoneNumbers(['800001', '800002']);
     }
     expect(routed).toEqual(moved);
+  });
+
+  it.runIf(kind === 'sqlite')('refuses, writing nothing, a commit routed before another connection changed the numbers', async () => {
+    const url = await freshDatabase(kind);
+    const serving = await open(url);
+    const operator = await open(url, false);
+    const a = await pairTenant(operator, 'clinic-a', '810001');
+    const b = await pairTenant(operator, 'clinic-b', '810002');
+    const routed = await serving.route(['810001']);
+    expect(routed.tenants).toEqual(new Map([['810001', 'clinic-a']]));
+    expect((await serving.commit(textPart(a, 'wamid.r1'), Date.now(), routed.version))[0]).toMatchObject({ outcome: 'queued' });
+    await operator.removePhoneNumber('810001');
+    await operator.addPhoneNumber('clinic-b', '810001', Date.now());
+    // The serving memory has not heard of it; the commit's check under the write lock has.
+    expect((await serving.route(['810001'])).tenants.get('810001')).toBe('clinic-a');
+    await expect(serving.commit(textPart(a, 'wamid.r2'), Date.now(), routed.version)).rejects.toBeInstanceOf(RoutingChanged);
+    expect(await serving.queued('clinic-a')).toBe(1);
+    const again = await serving.route(['810001']);
+    expect(again.tenants.get('810001')).toBe('clinic-b');
+    expect((await serving.commit(textPart({ ...b, phone: '810001' }, 'wamid.r2'), Date.now(), again.version))[0]).toMatchObject({
+      outcome: 'queued',
+      tenantId: 'clinic-b',
+    });
+    expect(await serving.queued('clinic-b')).toBe(1);
   });
 
   it('issues one valid enrolment code per tenant; replacing an appliance needs --replace and drops its queue', async () => {

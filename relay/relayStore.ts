@@ -19,7 +19,13 @@ import type {
   TenantSummary,
 } from './store';
 
+export { RoutingChanged } from './store';
 export type { ApplianceRow, CheckpointRow, EnrolResult, EnvelopeRow, IssuedCode, LeaseClaim, LeasePolicy, TenantRow, TenantSummary };
+
+export interface Routing {
+  tenants: Map<string, string>;
+  version: number | null;
+}
 
 export interface Backlog {
   queued: number;
@@ -37,8 +43,14 @@ export interface RelayStore {
   addPhoneNumber(tenantId: string, phoneNumberId: string, now: number): Promise<void>;
   removePhoneNumber(phoneNumberId: string): Promise<boolean>;
   phoneNumbersOf(tenantId: string): Promise<string[]>;
-  /** phone_number_id → tenant, for the ones routed to a tenant. */
+  /** phone_number_id → tenant, for the ones routed to a tenant, read from the database now. */
   tenantsForPhoneNumbers(phoneNumberIds: string[]): Promise<Map<string, string>>;
+  /**
+   * The same for the serving path, from the instance's routing memory where it can: `version` is
+   * what `commit` checks (SQLite: the routing version it was read under; null where the store keeps
+   * its memory exact by other means, PostgreSQL's `relay_routing` notifications).
+   */
+  route(phoneNumberIds: string[]): Promise<Routing>;
   issueEnrolmentCode(args: { tenantId: string; now: number; ttlMs: number; replace?: boolean }): Promise<IssuedCode>;
   redeemEnrolmentCode(args: { code: string; signingPublicKey: Buffer; encryptionPublicKey: Buffer; label: string | null; now: number }): Promise<EnrolResult | null>;
   getAppliance(id: string): Promise<ApplianceRow | undefined>;
@@ -49,8 +61,12 @@ export interface RelayStore {
   listTenants(): Promise<TenantSummary[]>;
 
   // the queue
-  /** Seals and durably commits the parts (dedup, seq, insert): resolves only after the commit. */
-  commit(parts: TenantPart[], receivedAt: number): Promise<PartOutcome[]>;
+  /**
+   * Seals and durably commits the parts (dedup, seq, insert): resolves only after the commit.
+   * With a `routingVersion` that no longer holds when the commit takes the write lock, nothing is
+   * written and it rejects with `RoutingChanged`: route the webhook again.
+   */
+  commit(parts: TenantPart[], receivedAt: number, routingVersion?: number | null): Promise<PartOutcome[]>;
   envelopesAfter(applianceId: string, afterSeq: number, limit: number): Promise<EnvelopeRow[]>;
   /** The highest queued seq of each appliance that has any (the catch-up query). */
   queueHeads(applianceIds: string[]): Promise<Map<string, number>>;

@@ -19,7 +19,7 @@ import { createDeliveryHub } from './delivery';
 import { MAX_NESTING_DEPTH, nestingDepthExceeds, parseWebhook, phoneNumberIdsOf, routeWebhook, verifyMetaSignature } from './intake';
 import { createMetrics, type RejectReason } from './metrics';
 import { createRateLimiter } from './rateLimit';
-import { openRelayStore, type RelayStore } from './relayStore';
+import { openRelayStore, RoutingChanged, type RelayStore, type Routing } from './relayStore';
 import { requestTarget } from './requestTarget';
 
 export const WEBHOOK_PATH = '/webhooks/whatsapp';
@@ -280,71 +280,81 @@ export async function createRelayServer(deps: RelayServerDeps): Promise<RelaySer
       // Signed by Meta but not a webhook we can route: a retry would not change it, so 400.
       return reject(res, 400, 'bad_json', 'BAD_REQUEST', 'body is not a WhatsApp webhook');
     }
-    let tenants: Map<string, string>;
-    try {
-      tenants = await store.tenantsForPhoneNumbers(phoneNumberIdsOf(body));
-    } catch (err) {
-      logger.error({ err: { message: (err as Error).message } }, 'routing lookup failed; answering 503 so Meta retries');
-      return reject(res, 503, 'commit_failed', 'UNAVAILABLE', 'could not store the webhook; retry later');
-    }
-    const routed = routeWebhook(raw, header!, body, (p) => tenants.get(p));
-    const oversized = routed.parts.filter((p) => p.plaintext.length > MAX_ENVELOPE_PLAINTEXT_BYTES);
-    if (oversized.length > 0) {
-      // Only a re-serialisation that grows (exponent numbers) gets here: queueing it would block the
-      // clinic's queue behind a frame its appliance refuses, so nothing of this body is kept.
-      logger.error(
-        { tenantIds: oversized.map((p) => p.tenantId), plaintextBytes: oversized.map((p) => p.plaintext.length), bytes: raw.length },
-        'webhook refused: a clinic\'s part would exceed the largest frame appliances accept',
-      );
-      return reject(res, 413, 'undeliverable', 'BAD_REQUEST', `a clinic's part of this body would exceed ${MAX_ENVELOPE_PLAINTEXT_BYTES} bytes sealed`);
-    }
-    if (routed.unknownPhoneNumber) metrics.unknownPhoneNumbers.inc(routed.unknownPhoneNumber);
-    if (routed.noPhoneNumber) metrics.changesDropped.inc({ reason: 'no_phone_number' }, routed.noPhoneNumber);
-    if (routed.parts.length === 0) {
-      metrics.webhooksAccepted.inc({ outcome: 'unrouted' });
-      logger.info({ unknownPhoneNumber: routed.unknownPhoneNumber, noPhoneNumber: routed.noPhoneNumber }, 'webhook accepted, nothing routed');
-      return sendJson(res, 200, { ok: true });
-    }
-    try {
-      const outcomes = await store.commit(routed.parts, receivedAt);
-      hub.notify(outcomes.flatMap((o) => (o.outcome === 'queued' ? [o.applianceId] : [])));
-      let queued = 0;
-      const waiting: string[] = [];
-      const unsealable: { tenantId: string; applianceId: string }[] = [];
-      for (const o of outcomes) {
-        if (o.outcome === 'queued') {
-          queued += 1;
-          metrics.envelopesQueued.inc({ tenant: o.tenantId });
-        } else if (o.outcome === 'duplicate') metrics.duplicates.inc({ tenant: o.tenantId });
-        else if (o.outcome === 'unsealable') unsealable.push({ tenantId: o.tenantId, applianceId: o.applianceId });
-        else waiting.push(o.tenantId);
+    const phoneNumberIds = phoneNumberIdsOf(body);
+    // A number an operator changes between routing and commit makes the commit refuse the parts
+    // (nothing written); they are routed again. Three changes in a row are answered 503.
+    for (let attempt = 1; ; attempt += 1) {
+      let routing: Routing;
+      try {
+        routing = await store.route(phoneNumberIds);
+      } catch (err) {
+        logger.error({ err: { message: (err as Error).message } }, 'routing lookup failed; answering 503 so Meta retries');
+        return reject(res, 503, 'commit_failed', 'UNAVAILABLE', 'could not store the webhook; retry later');
       }
-      if (unsealable.length > 0) {
-        // The other clinics' parts are committed; this one waits for Meta's retry, which the
-        // dedup reduces to what is missing. Only re-pairing that clinic makes it deliverable.
-        metrics.webhooksDeferred.inc({ reason: 'unsealable' });
-        if (waiting.length > 0) metrics.webhooksDeferred.inc({ reason: 'no_appliance' });
+      const routed = routeWebhook(raw, header!, body, (p) => routing.tenants.get(p));
+      const oversized = routed.parts.filter((p) => p.plaintext.length > MAX_ENVELOPE_PLAINTEXT_BYTES);
+      if (oversized.length > 0) {
+        // Only a re-serialisation that grows (exponent numbers) gets here: queueing it would block the
+        // clinic's queue behind a frame its appliance refuses, so nothing of this body is kept.
         logger.error(
-          { unsealable, noApplianceTenantIds: waiting, queuedParts: queued },
-          "webhook deferred: a clinic's appliance key cannot be sealed to; revoke it and pair the clinic again; 503 so Meta retries",
+          { tenantIds: oversized.map((p) => p.tenantId), plaintextBytes: oversized.map((p) => p.plaintext.length), bytes: raw.length },
+          'webhook refused: a clinic\'s part would exceed the largest frame appliances accept',
         );
-        return sendError(res, 503, 'UNAVAILABLE', "a clinic in this webhook cannot be sealed to; retry later", { 'retry-after': String(NO_APPLIANCE_RETRY_AFTER_S) });
+        return reject(res, 413, 'undeliverable', 'BAD_REQUEST', `a clinic's part of this body would exceed ${MAX_ENVELOPE_PLAINTEXT_BYTES} bytes sealed`);
       }
-      if (waiting.length > 0) {
-        // A known clinic without an active appliance (not enrolled yet, or revoked and not yet
-        // re-paired): nothing can be sealed for it, and a 200 would make Meta forget the messages.
-        // 503 makes Meta retry (for up to 7 days); the other clinics' parts are committed now and
-        // the keyed dedup recognises them in the retry, so only what is missing gets queued.
-        metrics.webhooksDeferred.inc({ reason: 'no_appliance' });
-        logger.warn({ tenantIds: waiting, queuedParts: queued }, 'webhook deferred: clinic has no active appliance; 503 so Meta retries');
-        return sendError(res, 503, 'UNAVAILABLE', 'a clinic in this webhook has no active appliance; retry later', { 'retry-after': String(NO_APPLIANCE_RETRY_AFTER_S) });
+      const countDropped = () => {
+        if (routed.unknownPhoneNumber) metrics.unknownPhoneNumbers.inc(routed.unknownPhoneNumber);
+        if (routed.noPhoneNumber) metrics.changesDropped.inc({ reason: 'no_phone_number' }, routed.noPhoneNumber);
+      };
+      if (routed.parts.length === 0) {
+        countDropped();
+        metrics.webhooksAccepted.inc({ outcome: 'unrouted' });
+        logger.info({ unknownPhoneNumber: routed.unknownPhoneNumber, noPhoneNumber: routed.noPhoneNumber }, 'webhook accepted, nothing routed');
+        return sendJson(res, 200, { ok: true });
       }
-      metrics.webhooksAccepted.inc({ outcome: queued > 0 ? 'queued' : 'duplicate' });
-      logger.debug({ outcomes, bytes: raw.length }, 'webhook committed');
-      sendJson(res, 200, { ok: true });
-    } catch (err) {
-      logger.error({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'webhook commit failed; answering 503 so Meta retries');
-      reject(res, 503, 'commit_failed', 'UNAVAILABLE', 'could not store the webhook; retry later');
+      try {
+        const outcomes = await store.commit(routed.parts, receivedAt, routing.version);
+        countDropped();
+        hub.notify(outcomes.flatMap((o) => (o.outcome === 'queued' ? [o.applianceId] : [])));
+        let queued = 0;
+        const waiting: string[] = [];
+        const unsealable: { tenantId: string; applianceId: string }[] = [];
+        for (const o of outcomes) {
+          if (o.outcome === 'queued') {
+            queued += 1;
+            metrics.envelopesQueued.inc({ tenant: o.tenantId });
+          } else if (o.outcome === 'duplicate') metrics.duplicates.inc({ tenant: o.tenantId });
+          else if (o.outcome === 'unsealable') unsealable.push({ tenantId: o.tenantId, applianceId: o.applianceId });
+          else waiting.push(o.tenantId);
+        }
+        if (unsealable.length > 0) {
+          // The other clinics' parts are committed; this one waits for Meta's retry, which the
+          // dedup reduces to what is missing. Only re-pairing that clinic makes it deliverable.
+          metrics.webhooksDeferred.inc({ reason: 'unsealable' });
+          if (waiting.length > 0) metrics.webhooksDeferred.inc({ reason: 'no_appliance' });
+          logger.error(
+            { unsealable, noApplianceTenantIds: waiting, queuedParts: queued },
+            "webhook deferred: a clinic's appliance key cannot be sealed to; revoke it and pair the clinic again; 503 so Meta retries",
+          );
+          return sendError(res, 503, 'UNAVAILABLE', "a clinic in this webhook cannot be sealed to; retry later", { 'retry-after': String(NO_APPLIANCE_RETRY_AFTER_S) });
+        }
+        if (waiting.length > 0) {
+          // A known clinic without an active appliance (not enrolled yet, or revoked and not yet
+          // re-paired): nothing can be sealed for it, and a 200 would make Meta forget the messages.
+          // 503 makes Meta retry (for up to 7 days); the other clinics' parts are committed now and
+          // the keyed dedup recognises them in the retry, so only what is missing gets queued.
+          metrics.webhooksDeferred.inc({ reason: 'no_appliance' });
+          logger.warn({ tenantIds: waiting, queuedParts: queued }, 'webhook deferred: clinic has no active appliance; 503 so Meta retries');
+          return sendError(res, 503, 'UNAVAILABLE', 'a clinic in this webhook has no active appliance; retry later', { 'retry-after': String(NO_APPLIANCE_RETRY_AFTER_S) });
+        }
+        metrics.webhooksAccepted.inc({ outcome: queued > 0 ? 'queued' : 'duplicate' });
+        logger.debug({ outcomes, bytes: raw.length }, 'webhook committed');
+        return sendJson(res, 200, { ok: true });
+      } catch (err) {
+        if (err instanceof RoutingChanged && attempt < 3) continue;
+        logger.error({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'webhook commit failed; answering 503 so Meta retries');
+        return reject(res, 503, 'commit_failed', 'UNAVAILABLE', 'could not store the webhook; retry later');
+      }
     }
   };
 

@@ -6,7 +6,7 @@
  * write on the main connection directly.
  */
 import { x25519KeyPairFromPrivate, x25519PrivateFromRaw } from './crypto/hpke';
-import { createEncapsulator } from './intake';
+import { createEncapsulator, type PartOutcome } from './intake';
 import { createQueueWriter, type QueueWriter } from './queueWriter';
 import type { RelayStore, StoreOptions } from './relayStore';
 import * as s from './store';
@@ -29,6 +29,9 @@ export async function openSqliteStore(path: string, opts: StoreOptions = {}): Pr
     );
     // The costly half of HPKE (ephemeral key, two X25519s, key schedule) runs on this thread, in
     // parallel with the writer thread's commits; the writer does the AEAD step that binds the seq.
+    // The checkpointer thread checkpoints; a write on this connection (an enrolment, a witness
+    // checkpoint) must not run one on the event loop when the WAL has grown past the default 1,000 pages.
+    db.pragma('wal_autocheckpoint = 0');
     encapsulate = createEncapsulator({ db, relayKeyPair: x25519KeyPairFromPrivate(x25519PrivateFromRaw(Buffer.from(opts.sealing.relayPrivateKey))) });
     await writer.ready;
   }
@@ -44,6 +47,40 @@ export async function openSqliteStore(path: string, opts: StoreOptions = {}): Pr
     }
   };
   let closed = false;
+
+  // phone_number_id → tenant, as of routing version `routesVersion`. Without it each webhook's
+  // lookup starts a read with a cold page cache (WAL mode drops it after every writer commit). The
+  // writer checks the version of every commit under its write lock, so a number an operator moved
+  // (from any process) is never committed for its old clinic; unknown numbers are not remembered,
+  // so a number just added is never answered 200 and dropped.
+  const routes = new Map<string, string>();
+  let routesVersion = -1;
+  const route = (ids: string[]) => {
+    const tenants = new Map<string, string>();
+    let misses = false;
+    for (const id of ids) {
+      const t = routes.get(id);
+      if (t === undefined) misses = true;
+      else tenants.set(id, t);
+    }
+    if (!misses && routesVersion >= 0) return { tenants, version: routesVersion };
+    db.transaction(() => {
+      const v = s.routingVersion(db);
+      if (v !== routesVersion) {
+        routes.clear();
+        tenants.clear();
+        routesVersion = v;
+      }
+      for (const id of ids) {
+        if (tenants.has(id)) continue;
+        const t = s.tenantForPhoneNumber(db, id);
+        if (!t) continue;
+        tenants.set(id, t);
+        if (routes.size < 100_000) routes.set(id, t);
+      }
+    })();
+    return { tenants, version: routesVersion };
+  };
 
   return {
     kind: 'sqlite',
@@ -62,6 +99,7 @@ export async function openSqliteStore(path: string, opts: StoreOptions = {}): Pr
         }
         return out;
       }),
+    route: (ids) => sync(() => route(ids)),
     issueEnrolmentCode: (args) => sync(() => s.issueEnrolmentCode(db, args)),
     redeemEnrolmentCode: (args) => sync(() => s.redeemEnrolmentCode(db, args)),
     getAppliance: (id) => sync(() => s.getAppliance(db, id)),
@@ -70,7 +108,7 @@ export async function openSqliteStore(path: string, opts: StoreOptions = {}): Pr
     revokedAmong: (ids) => sync(() => s.revokedAmong(db, ids)),
     listTenants: () => sync(() => s.listTenants(db)),
 
-    async commit(parts, receivedAt) {
+    async commit(parts, receivedAt, routingVersion = null) {
       for (const part of parts) {
         try {
           part.encapsulation = encapsulate?.prepare(part.tenantId);
@@ -79,7 +117,14 @@ export async function openSqliteStore(path: string, opts: StoreOptions = {}): Pr
           part.encapsulation = undefined;
         }
       }
-      const outcomes = await w().commit(parts, receivedAt);
+      let outcomes: PartOutcome[];
+      try {
+        outcomes = await w().commit(parts, receivedAt, routingVersion);
+      } catch (err) {
+        // The next route() reads the version (and the numbers) again.
+        if (err instanceof s.RoutingChanged) routesVersion = -1;
+        throw err;
+      }
       encapsulate?.learn(outcomes);
       return outcomes;
     },

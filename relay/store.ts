@@ -12,7 +12,7 @@ import { createHash, randomBytes, randomInt } from 'node:crypto';
 
 export type Db = Database.Database;
 
-const SCHEMA_VERSION = 30;
+const SCHEMA_VERSION = 40;
 
 const MIGRATIONS: Record<number, string> = {
   10: `
@@ -99,6 +99,19 @@ const MIGRATIONS: Record<number, string> = {
     );
     ALTER TABLE envelopes ADD COLUMN epoch TEXT;
     ALTER TABLE appliances ADD COLUMN envelope_version INTEGER NOT NULL DEFAULT 1;
+  `,
+  // A counter every change of the numbers bumps, whichever process or connection makes it (the
+  // triggers see operator commands and raw SQL alike): the server remembers routing in memory, and
+  // its queue writer refuses a part routed under an older count, inside the commit's write lock.
+  40: `
+    CREATE TABLE routing_version (
+      id INTEGER PRIMARY KEY CHECK (id = 1),
+      version INTEGER NOT NULL
+    );
+    INSERT INTO routing_version (id, version) VALUES (1, 0);
+    CREATE TRIGGER phone_numbers_added AFTER INSERT ON phone_numbers BEGIN UPDATE routing_version SET version = version + 1; END;
+    CREATE TRIGGER phone_numbers_changed AFTER UPDATE ON phone_numbers BEGIN UPDATE routing_version SET version = version + 1; END;
+    CREATE TRIGGER phone_numbers_removed AFTER DELETE ON phone_numbers BEGIN UPDATE routing_version SET version = version + 1; END;
   `,
 };
 
@@ -193,6 +206,11 @@ export function tenantForPhoneNumber(db: Db, phoneNumberId: string): string | un
   return row?.tenant_id;
 }
 
+/** How many times the numbers changed (`routing_version`, bumped by triggers). */
+export function routingVersion(db: Db): number {
+  return (stmt(db, 'SELECT version FROM routing_version WHERE id = 1').get() as { version: number }).version;
+}
+
 export function phoneNumbersOf(db: Db, tenantId: string): string[] {
   return (stmt(db, 'SELECT phone_number_id FROM phone_numbers WHERE tenant_id = ? ORDER BY phone_number_id').all(tenantId) as { phone_number_id: string }[]).map(
     (r) => r.phone_number_id,
@@ -202,6 +220,12 @@ export function phoneNumbersOf(db: Db, tenantId: string): string[] {
 export class StoreConflict extends Error {}
 /** Input an operator must correct (the message says how); nothing was changed. */
 export class StoreInputError extends Error {}
+/** The numbers changed after a webhook was routed and before its commit; nothing was written: route it again. */
+export class RoutingChanged extends Error {
+  constructor() {
+    super('phone numbers changed since this webhook was routed');
+  }
+}
 
 // --- enrolment -------------------------------------------------------------------------------
 
