@@ -87,7 +87,7 @@ describe('outbox and send service', () => {
     expect(sent.request).toMatchObject({ to: PATIENT, type: 'text', text: { body: 'Gerne, bis Donnerstag.' }, context: { message_id: 'wamid.PATIENT1' } });
     expect(sent.callbackData).toBe(`${CALLBACK_PREFIX}${outboxId}`);
     expect(message(t.db, messageId)).toMatchObject({ status: 'sent', wamid: sent.wamid });
-    expect(changes).toEqual([{ messageId, conversationId, status: 'sent' }]);
+    expect(changes).toEqual([{ messageId, conversationId, status: 'sent', errorCode: null }]);
     expect(await worker.runOnce()).toBe(0);
     expect(sim.sends).toHaveLength(1);
     // Once settled, the outbox keeps no second copy of the text or the number.
@@ -154,7 +154,7 @@ describe('outbox and send service', () => {
     const a = sendText(t.db, { conversationId, text: 'Hallo', now: clock });
     await worker.runOnce();
     expect(message(t.db, a.messageId)).toMatchObject({ status: 'failed', error_code: 131047, error_title: 'Re-engagement message', wamid: null });
-    expect(changes).toContainEqual({ messageId: a.messageId, conversationId, status: 'failed' });
+    expect(changes).toContainEqual({ messageId: a.messageId, conversationId, status: 'failed', errorCode: 131047 });
 
     sim.inject('messages', { type: 'graph', code: 100, message: '(#100) Invalid parameter' });
     const b = sendText(t.db, { conversationId, text: 'Hallo', now: clock });
@@ -280,6 +280,33 @@ describe('outbox and send service', () => {
     const mediaRow = (t.db.prepare('SELECT id FROM media WHERE message_id = ?').get(messageId) as { id: number }).id;
     expect(mediaRowForMessage(t.db, { messageId, metaMediaId: sim.uploads[0]!.id })).toMatchObject({ id: mediaRow, state: 'stored', size: jpeg.length });
     expect(t.db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
+  });
+
+  it('reads the token only for the requests on the way to the tick, and stores the answer at the connection\'s own durability afterwards', async () => {
+    let reads = 0;
+    const counted = async () => {
+      reads += 1;
+      return token;
+    };
+    let atSend: unknown = null;
+    // When the send request leaves, Meta's media id and the claim are already committed (one commit).
+    const fetchSpy: typeof fetch = (input, init) => {
+      if (String(input).endsWith('/messages')) {
+        atSend = t.db
+          .prepare(`SELECT o.state, m.media_id IS NOT NULL AS has_media_id FROM outbox o JOIN messages m ON m.id = o.message_id WHERE o.kind = 'media'`)
+          .get();
+      }
+      return fetch(input, init);
+    };
+    const client = createGraphClient({ baseUrl: sim.url, apiVersion: 'v23.0', getAccessToken: counted, logger, fetch: fetchSpy });
+    const w = createOutboxWorker({ db: t.db, client, getAccessToken: counted, logger, now: () => clock, onStatusChanged: (c) => changes.push(c) });
+    const jpeg = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff]), Buffer.alloc(20_000, 1)]);
+    const { messageId } = sendMedia(t.db, { conversationId, bytes: jpeg, mimeType: 'image/jpeg', now: clock });
+    await w.runOnce();
+    expect(changes).toEqual([{ messageId, conversationId, status: 'sent', errorCode: null }]);
+    expect(atSend).toEqual({ state: 'sending', has_media_id: 1 });
+    expect(reads).toBe(2); // the upload's and the send's request, none for bookkeeping
+    expect(t.db.pragma('synchronous', { simple: true })).toBe(2); // FULL again after the relaxed commit of Meta's answer
   });
 
   it('holds automatic checkpoints while a stored file waits to be sent, and gives them back once it is', async () => {
