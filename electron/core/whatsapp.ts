@@ -39,6 +39,8 @@ const WhatsAppConfigSchema = z.object({
 });
 type WhatsAppConfig = z.infer<typeof WhatsAppConfigSchema>;
 const CONFIG_KEY = 'whatsapp_config';
+/** How long the in-memory copy of the access token is used before the keychain is asked again. */
+const TOKEN_REREAD_MS = 60_000;
 /** When the current app secrets were set (ms); the signature counts run from there. */
 const SIGNATURE_SINCE_KEY = 'meta_signature_since';
 /** '1' while only Meta-signed deliveries may reach the inbox (relay-kind ones are shelved). */
@@ -134,9 +136,23 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
     return parsed.success ? parsed.data : null;
   }
 
+  // The token as last read from the keychain. Every Graph API request needs it, and a keychain read
+  // (a D-Bus round trip to the keyring daemon on Linux) took 2-24 ms on the shared test machine, twice
+  // on the way to each file's tick. This process changes the token only in setup, which drops the
+  // copy; a change made outside the app (secret-tool) applies within TOKEN_REREAD_MS.
+  let tokenCopy: { value: string; readAt: number } | null = null;
+  /** Bumped after every change of the token, so a read that was under way keeps no stale copy. */
+  let tokenGeneration = 0;
+  function dropTokenCopy(): void {
+    tokenCopy = null;
+    tokenGeneration += 1;
+  }
   async function getAccessToken(): Promise<string> {
+    if (tokenCopy && performance.now() - tokenCopy.readAt < TOKEN_REREAD_MS) return tokenCopy.value;
+    const generation = tokenGeneration;
     const token = await secrets.get(tokenAccount);
     if (!token) throw new CodedError('WHATSAPP_TOKEN_EXPIRED', 'No WhatsApp access token is set up yet. An admin can add it in Setup.');
+    if (generation === tokenGeneration) tokenCopy = { value: token, readAt: performance.now() };
     return token;
   }
 
@@ -324,6 +340,7 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
       };
       const previous = await secrets.get(tokenAccount);
       await secrets.set(tokenAccount, input.accessToken);
+      dropTokenCopy();
       // Prove the token and account before keeping them: Meta answers 190 for a bad token.
       const candidate = makeClient(next);
       let templates: { count: number };
@@ -332,6 +349,7 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
       } catch (err) {
         if (previous === null) await secrets.delete(tokenAccount);
         else await secrets.set(tokenAccount, previous);
+        dropTokenCopy();
         throw setupError(err);
       }
       setSetting(db, CONFIG_KEY, JSON.stringify(next), now());

@@ -293,6 +293,33 @@ describe('outbox and send service', () => {
     expect(t.db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
   });
 
+  it('reads the token only for the requests on the way to the tick, and stores the answer at the connection\'s own durability afterwards', async () => {
+    let reads = 0;
+    const counted = async () => {
+      reads += 1;
+      return token;
+    };
+    let atSend: unknown = null;
+    // When the send request leaves, Meta's media id and the claim are already committed (one commit).
+    const fetchSpy: typeof fetch = (input, init) => {
+      if (String(input).endsWith('/messages')) {
+        atSend = t.db
+          .prepare(`SELECT o.state, m.media_id IS NOT NULL AS has_media_id FROM outbox o JOIN messages m ON m.id = o.message_id WHERE o.kind = 'media'`)
+          .get();
+      }
+      return fetch(input, init);
+    };
+    const client = createGraphClient({ baseUrl: sim.url, apiVersion: 'v23.0', getAccessToken: counted, logger, fetch: fetchSpy });
+    const w = createOutboxWorker({ db: t.db, client, getAccessToken: counted, logger, now: () => clock, onStatusChanged: (c) => changes.push(c) });
+    const jpeg = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff]), Buffer.alloc(20_000, 1)]);
+    const { messageId } = sendMedia(t.db, { conversationId, bytes: jpeg, mimeType: 'image/jpeg', now: clock });
+    await w.runOnce();
+    expect(changes).toEqual([{ messageId, conversationId, status: 'sent', errorCode: null }]);
+    expect(atSend).toEqual({ state: 'sending', has_media_id: 1 });
+    expect(reads).toBe(2); // the upload's and the send's request, none for bookkeeping
+    expect(t.db.pragma('synchronous', { simple: true })).toBe(2); // FULL again after the relaxed commit of Meta's answer
+  });
+
   it('holds automatic checkpoints while a stored file waits to be sent, and gives them back once it is', async () => {
     const jpeg = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff]), Buffer.alloc(20_000, 1)]);
     sendMedia(t.db, { conversationId, bytes: jpeg, mimeType: 'image/jpeg', now: clock });

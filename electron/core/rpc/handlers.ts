@@ -16,6 +16,7 @@ import { getMessageByWamid, listThread, type ThreadMessage } from '../db/repo/me
 import { addQuickReply, listQuickReplies, removeQuickReply, type QuickReplyRow } from '../db/repo/quickReplies';
 import { searchMessages } from '../db/repo/search';
 import { presentMessage } from '../ingest/present';
+import { decodeFileBase64 } from '../media/base64';
 import { customerServiceWindow } from '../window';
 import type { RecoveryService } from '../keys/recovery';
 import type { LinkManager } from '../link/linkManager';
@@ -94,7 +95,7 @@ export function createHandlers(deps: HandlerDeps): Omit<Handlers, `${'auth' | 's
       ctx.concerns(conversation.contactId);
       const messageId = whatsapp.sendMedia({
         conversationId,
-        bytes: fileBytes(dataBase64),
+        bytes: decodeFileBase64(dataBase64),
         mimeType,
         userId: ctx.me.userId,
         ...(filename ? { filename } : {}),
@@ -285,25 +286,6 @@ export function createHandlers(deps: HandlerDeps): Omit<Handlers, `${'auth' | 's
       fromPhone: m.origin === 'phone',
     };
   }
-}
-
-/** Strips trailing `=` padding without a regex pass over the whole text. */
-function unpadded(s: string): string {
-  let end = s.length;
-  while (end > 0 && s.charCodeAt(end - 1) === 61) end -= 1;
-  return end === s.length ? s : s.slice(0, end);
-}
-
-/**
- * A file sent as base64. `Buffer.from` skips characters that are not base64, so text that does not
- * encode back to itself was not base64: refused rather than stored as a different file.
- */
-function fileBytes(dataBase64: string): Buffer {
-  const bytes = Buffer.from(dataBase64, 'base64');
-  if (unpadded(bytes.toString('base64')) !== unpadded(dataBase64)) {
-    throw new CodedError('VALIDATION_FAILED', 'The file did not arrive as base64; choose it again.');
-  }
-  return bytes;
 }
 
 function toSummary(c: ConversationListItem): ConversationSummary {
