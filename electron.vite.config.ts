@@ -16,6 +16,7 @@ export default defineConfig({
           index: resolve('electron/main/index.ts'),
           coreProcess: resolve('electron/main/coreProcess.ts'),
           backupWorker: resolve('electron/core/backup/backupWorker.ts'),
+          chainWorker: resolve('electron/core/audit/chainWorker.ts'),
           eventsWorker: resolve('electron/core/events/eventsWorker.ts'),
           erasureWorker: resolve('electron/core/privacy/erasureWorker.ts'),
         },

@@ -201,7 +201,14 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
       onSignIn: (session) => anomalies.afterSignIn(session),
       onSignInFailed: (attempt) => anomalies.afterSignInFailed(attempt),
     }),
-    ...createAuditHandlers({ db, now, link, installationId: store.keys.installationId, signing: store.keys.signing }),
+    ...createAuditHandlers({
+      db,
+      now,
+      link,
+      installationId: store.keys.installationId,
+      signing: store.keys.signing,
+      database: { path: store.databasePath, key: store.keys.databaseKey },
+    }),
     ...backupHandlers,
     ...createPrivacyHandlers({ db, now, privacy }),
     ...createSettingsHandlers({

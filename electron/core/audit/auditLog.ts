@@ -178,35 +178,86 @@ export type ChainVerdict =
 /** A version-2 entry's digest body as SQLite writes it: the same JSON as `entryDigest`, built without a row in JS. */
 const SQL_BODY = 'json_array(seq, at, user_id, display_name, role, session_id, action, method, contact_ids, origin, outcome, error_code, reason)';
 
+/** The contiguous stretch of the chain one walker checks: entries `from`..`to`, both included. */
+export interface ChainRange {
+  from: number;
+  to: number;
+}
+
+/** What a walk of one range found: its own links checked, its two ends left for the stitch. */
+export interface RangeWalk extends ChainRange {
+  /** Entry `from`'s prev_hash, as stored; null when entry `from` is not there. */
+  firstPrev: string | null;
+  /** Entry `to`'s hash; null when the range broke before it. */
+  lastHash: string | null;
+  /** The first broken entry inside the range (its links to the range before are the stitch's to check). */
+  broken: { entries: number; brokenAt: number; reason: string } | null;
+}
+
 /**
- * Walks the whole chain: sequence without gaps, every prev_hash and every hash recomputed. One
- * statement iterated in seq order (one read snapshot, no page re-seeks, four values per row);
- * SQLite hands over each version-2 entry's digest body ready made. Should its JSON ever differ
- * from `entryDigest`'s, the row is read whole and hashed here, so the verdict never rests on it.
- * Version-1 entries are read whole.
+ * Walks entries `from`..`to` in seq order: no gaps, every prev_hash the hash before it, every hash
+ * recomputed. The first entry's prev_hash is taken as given and handed back, so ranges walked apart
+ * (in worker threads) are joined by `stitchChain`. One statement iterated (one read snapshot, no
+ * page re-seeks, four values per row); SQLite hands over each version-2 entry's digest body ready
+ * made. Should its JSON ever differ from `entryDigest`'s, the row is read whole and hashed here, so
+ * the verdict never rests on it. Version-1 entries are read whole. The first range has no lower
+ * bound, so a stray entry before 1 reads as entry 1 missing, as a walk of the whole chain would.
  */
-export function verifyAuditChain(db: Database): ChainVerdict {
-  const walk = db.prepare(`SELECT seq, prev_hash, hash, CASE WHEN hash_version = 2 THEN ${SQL_BODY} END FROM audit_log ORDER BY seq`).raw();
+export function walkChainRange(db: Database, range: ChainRange): RangeWalk {
+  const { from, to } = range;
+  const walk = db.prepare(`SELECT seq, prev_hash, hash, CASE WHEN hash_version = 2 THEN ${SQL_BODY} END FROM audit_log WHERE seq >= ? AND seq <= ? ORDER BY seq`).raw();
   const whole = db.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE seq = ?`).raw();
-  let expectedSeq = 1;
-  let prev = GENESIS_HASH;
-  let broken: ChainVerdict | null = null;
-  const rows = walk.iterate() as IterableIterator<[number, string, string, string | null]>;
+  let expectedSeq = from;
+  let prev: string | null = null;
+  let firstPrev: string | null = null;
+  let broken: RangeWalk['broken'] = null;
+  const rows = walk.iterate(from === 1 ? Number.MIN_SAFE_INTEGER : from, to) as IterableIterator<[number, string, string, string | null]>;
   for (const [seq, prevHash, hash, body] of rows) {
-    if (seq !== expectedSeq) broken = { ok: false, entries: expectedSeq, brokenAt: expectedSeq, reason: `entry ${expectedSeq} is missing` };
-    else if (prevHash !== prev) broken = { ok: false, entries: seq, brokenAt: seq, reason: `entry ${seq} does not follow entry ${seq - 1}` };
-    else if ((body === null || chainHash(prev, sha256('sha256', body, 'hex')) !== hash) && rawEntryHash(whole.get(seq) as AuditRawRow, prev) !== hash) {
-      broken = { ok: false, entries: seq, brokenAt: seq, reason: `entry ${seq} was altered` };
+    if (seq !== expectedSeq) broken = { entries: expectedSeq, brokenAt: expectedSeq, reason: `entry ${expectedSeq} is missing` };
+    else if (prev === null) firstPrev = prev = prevHash;
+    else if (prevHash !== prev) broken = { entries: seq, brokenAt: seq, reason: `entry ${seq} does not follow entry ${seq - 1}` };
+    if (!broken && (body === null || chainHash(prev!, sha256('sha256', body, 'hex')) !== hash) && rawEntryHash(whole.get(seq) as AuditRawRow, prev!) !== hash) {
+      broken = { entries: seq, brokenAt: seq, reason: `entry ${seq} was altered` };
     }
     if (broken) {
       rows.return?.();
-      return broken;
+      return { from, to, firstPrev, lastHash: null, broken };
     }
     prev = hash;
     expectedSeq += 1;
   }
-  const entries = expectedSeq - 1;
-  return { ok: true, entries, head: entries === 0 ? null : { seq: entries, hash: prev } };
+  // The range's end was the head when the walk began: an entry short of it is one taken away.
+  if (expectedSeq <= to) return { from, to, firstPrev, lastHash: null, broken: { entries: expectedSeq, brokenAt: expectedSeq, reason: `entry ${expectedSeq} is missing` } };
+  return { from, to, firstPrev, lastHash: prev, broken: null };
+}
+
+/**
+ * Joins walks of contiguous ranges (in seq order) into the verdict one walk of the whole chain
+ * gives: range k+1's first prev_hash must be range k's last hash (the first range's, the genesis
+ * hash), and the first broken entry in seq order is the one named.
+ */
+export function stitchChain(walks: readonly RangeWalk[]): ChainVerdict {
+  let prev = GENESIS_HASH;
+  for (const w of walks) {
+    if (w.firstPrev !== null && w.firstPrev !== prev) return { ok: false, entries: w.from, brokenAt: w.from, reason: `entry ${w.from} does not follow entry ${w.from - 1}` };
+    if (w.broken) return { ok: false, ...w.broken };
+    prev = w.lastHash!;
+  }
+  const last = walks.at(-1);
+  return last ? { ok: true, entries: last.to, head: { seq: last.to, hash: prev } } : { ok: true, entries: 0, head: null };
+}
+
+/** The seq the chain is verified up to: the head now; null when the log is empty. */
+export function chainHeadSeq(db: Database): number | null {
+  const head = db.prepare('SELECT max(seq) FROM audit_log').pluck().get() as number | null;
+  // A log of stray entries before 1 only still has entry 1 to miss.
+  return head === null ? null : Math.max(head, 1);
+}
+
+/** Walks the whole chain here, in one range up to the current head (see `verifyChain` for workers). */
+export function verifyAuditChain(db: Database): ChainVerdict {
+  const head = chainHeadSeq(db);
+  return stitchChain(head === null ? [] : [walkChainRange(db, { from: 1, to: head })]);
 }
 
 /** Signs the current head with the device key and remembers it locally; null when the log is empty. */

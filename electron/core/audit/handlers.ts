@@ -4,9 +4,9 @@ import type { AuditVerdict } from '../../../shared/rpc';
 import type { Database } from '../db/types';
 import type { LinkManager } from '../link/linkManager';
 import type { Handlers } from '../rpc/dispatch';
-import { verifyAuditChain } from './auditLog';
 import { buildAuditExport } from './export';
 import { findPatients, queryAudit, toViews } from './reports';
+import { verifyChain, type VerifyChainOptions } from './verifyChain';
 
 type AuditMethods = 'audit.verify' | 'audit.query' | 'audit.findPatients' | 'audit.export';
 
@@ -17,6 +17,10 @@ export interface AuditHandlerDeps {
   installationId: string;
   /** The device signing key: an export's checkpoint is signed with it, its public half travels with it. */
   signing: { privateKey: KeyObject; publicKeyRaw: string };
+  /** The database file and its key: the chain is verified in worker threads on connections of their own. */
+  database: { path: string; key: Buffer };
+  /** Tests force the workers on a small log. */
+  verify?: VerifyChainOptions;
 }
 
 /** The auditor's desk: verify the chain, query and report, export with proof. */
@@ -34,7 +38,7 @@ export function createAuditHandlers(deps: AuditHandlerDeps): Pick<Handlers, Audi
 
   return {
     'audit.verify': async ({ withRelayWitness }) => {
-      const chain = verifyAuditChain(db);
+      const chain = await verifyChain({ db, database: deps.database }, deps.verify);
       const witness: AuditVerdict['witness'] = withRelayWitness ? await askWitness() : { ok: null, reason: 'not asked' };
       return {
         chain: chain.ok
