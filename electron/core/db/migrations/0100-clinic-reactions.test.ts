@@ -1,17 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTestDb, type TestDb } from '../../testing/testDb';
+import { createTestDb, seedThread, type TestDb } from '../../testing/testDb';
 import { migrate, schemaVersion } from '../migrate';
 
 let t: TestDb | undefined;
 afterEach(() => t?.cleanup());
 
 function seedReactedThread(db: TestDb['db']): void {
-  db.prepare(`INSERT INTO contacts (id, wa_id, created_at, updated_at) VALUES (1, '15550001', 1, 1)`).run();
-  db.prepare(`INSERT INTO conversations (id, contact_id, phone_number_id, last_activity_at, created_at, updated_at) VALUES (1, 1, '110', 5, 1, 1)`).run();
-  db.prepare(
-    `INSERT INTO messages (id, conversation_id, wamid, direction, type, text, content_json, sent_at, received_at, status)
-     VALUES (1, 1, 'wamid.A', 'inbound', 'text', 'Termin', '{"type":"text"}', 5, 6, 'received')`,
-  ).run();
+  seedThread(db, '{"type":"text"}');
   // A patient's reaction from before the desk could send its own.
   db.prepare(`INSERT INTO reactions (target_wamid, contact_id, from_business, emoji, reaction_wamid, reacted_at) VALUES ('wamid.OUT', 1, 0, '👍', 'wamid.R1', 7)`).run();
 }
