@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { EnvelopePlaintextSchema } from '../shared/envelope';
+import { RoutableWebhookSchema } from '../shared/whatsapp/routing';
 import { nestingDepthExceeds, parseWebhook, routeWebhook, signMetaBody, verifyMetaSignature } from './intake';
 import { batchWebhook, metaJson, reactionChange, statusChange, textMessageChange } from './testing/signWebhook';
 
@@ -117,6 +118,47 @@ describe('routing a batch', () => {
     ]);
     // One digest per item (the message, the status), each with its kind.
     expect(byTenant.get('clinic-b')!.items.map((i) => i.split('\0')[0])).toEqual(['m', 's']);
+  });
+
+  it('accepts exactly the bodies the routing schema accepts, every node of a batch replaced by every kind of JSON value', () => {
+    const base = batchWebhook([
+      textMessageChange({ phoneNumberId: '111', wamid: 'wamid.T', text: 'x' }),
+      statusChange({ phoneNumberId: '222', wamid: 'wamid.S', status: 'read' }),
+    ]) as unknown;
+    const replacements: unknown[] = [undefined, null, 0, 'x', true, [], {}, [{}]];
+    const paths: (string | number)[][] = [];
+    const walk = (v: unknown, path: (string | number)[]) => {
+      paths.push(path);
+      if (Array.isArray(v)) v.forEach((x, i) => walk(x, [...path, i]));
+      else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, [...path, k]);
+    };
+    walk(base, []);
+    let accepted = 0;
+    let refused = 0;
+    for (const path of paths) {
+      for (const r of replacements) {
+        const body = structuredClone(base) as Record<string | number, unknown>;
+        let mutated: unknown = r;
+        if (path.length > 0) {
+          let at = body;
+          for (const k of path.slice(0, -1)) at = at[k] as Record<string | number, unknown>;
+          if (r === undefined) delete at[path.at(-1)!];
+          else at[path.at(-1)!] = r;
+          mutated = body;
+        }
+        const raw = Buffer.from(JSON.stringify(mutated) ?? 'null');
+        const schema = RoutableWebhookSchema.safeParse(JSON.parse(raw.toString()));
+        const parsed = parseWebhook(raw);
+        expect({ path, r, ok: parsed !== null }).toEqual({ path, r, ok: schema.success });
+        if (schema.success) {
+          expect(parsed).toEqual(schema.data);
+          accepted += 1;
+        } else refused += 1;
+      }
+    }
+    // Both sides of the line are exercised: mutations of what routing reads are refused, the rest pass.
+    expect(accepted).toBeGreaterThan(100);
+    expect(refused).toBeGreaterThan(50);
   });
 
   it('refuses a body that is not a webhook', () => {

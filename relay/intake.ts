@@ -13,7 +13,7 @@ import {
   EPOCH_MAX_ENVELOPES,
   type EnvelopePlaintext,
 } from '../shared/envelope';
-import { RoutableWebhookSchema, type RoutableWebhook } from '../shared/whatsapp/routing';
+import { isRoutableWebhook, type RoutableWebhook } from '../shared/whatsapp/routing';
 import { authStaticDh, exportSecret, sealFirst, setupSender, x25519PublicFromRaw, type X25519KeyPair } from './crypto/hpke';
 import { x25519PublicKeyProblem } from './crypto/keyCheck';
 import { activeApplianceOf, dedupRemember, dedupSeen, insertEnvelope, setNextSeq, type ApplianceRow, type Db } from './store';
@@ -107,8 +107,7 @@ export function parseWebhook(rawBody: Buffer): RoutableWebhook | null {
   } catch {
     return null;
   }
-  const parsed = RoutableWebhookSchema.safeParse(json);
-  return parsed.success ? parsed.data : null;
+  return isRoutableWebhook(json) ? json : null;
 }
 
 const META_PREFIX = '{"kind":"meta","body":"';

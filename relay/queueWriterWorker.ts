@@ -7,7 +7,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { x25519KeyPairFromPrivate, x25519PrivateFromRaw } from './crypto/hpke';
 import { createSealer, type PartOutcome } from './intake';
-import { ROUTING_CHANGED, type WriterRequest, type WriterResponse, type WriterInit } from './queueWriter';
+import { ROUTING_CHANGED, type WriterMessage, type WriterRequest, type WriterResponse, type WriterInit } from './queueWriter';
 import { routingVersion, claimLease, conflictHeldUntil, deleteEnvelope, expireEnvelopes, openStore, releaseLease, renewLeases, setEnvelopeVersion, touchAppliance, useNonce } from './store';
 
 const WRITER_AUTOCHECKPOINT_PAGES = 16_384;
@@ -98,14 +98,14 @@ function startWriter(): void {
     } satisfies WriterResponse);
   }
 
-  port.on('message', (msg: WriterRequest | { t: 'close' }) => {
+  port.on('message', (msg: WriterMessage) => {
     if (msg.t === 'close') {
       flush();
       db.close();
       port.close();
       return;
     }
-    pending.push(msg);
+    for (const req of msg.requests) pending.push(req);
     if (!scheduled) {
       scheduled = true;
       setImmediate(flush);
