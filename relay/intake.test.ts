@@ -1,8 +1,9 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { EnvelopePlaintextSchema } from '../shared/envelope';
 import { RoutableWebhookSchema } from '../shared/whatsapp/routing';
-import { nestingDepthExceeds, parseWebhook, routeWebhook, signMetaBody, verifyMetaSignature } from './intake';
+import { canonicalJson, nestingDepthExceeds, parseWebhook, routeWebhook, signMetaBody, verifyMetaSignature } from './intake';
 import { batchWebhook, metaJson, reactionChange, statusChange, textMessageChange } from './testing/signWebhook';
 
 const sigVectors = JSON.parse(readFileSync(new URL('../tests/vectors/whatsapp/signature.json', import.meta.url), 'utf8')) as {
@@ -185,6 +186,40 @@ describe('item identities for dedup', () => {
     expect(itemsOf(batchWebhook([react('')]))).not.toEqual(once);
     const status = (s: 'sent' | 'read') => itemsOf(batchWebhook([statusChange({ phoneNumberId: '111', wamid: 'wamid.S', status: s })]));
     expect(status('sent')).not.toEqual(status('read'));
+  });
+
+  it('keeps the dedup keys stored before: each digest is the one of the whole item with its context', () => {
+    // The formula the relay used before the digests were written piece by piece; a different digest
+    // would make every retry of an item received before an upgrade look new.
+    const reference = (change: { field: string; value: Record<string, unknown> }): string[] => {
+      const { messages, statuses, contacts, ...context } = change.value;
+      const sha = (kind: string, item: unknown) => `${kind}\0${createHash('sha256').update(canonicalJson(item)).digest('base64url')}`;
+      const contactsFor = (waId: unknown) => {
+        if (!Array.isArray(contacts)) return [];
+        const named = (contacts as { wa_id?: unknown }[]).filter((c) => c?.wa_id === waId);
+        return named.length > 0 ? named : contacts;
+      };
+      const out: string[] = [];
+      if (Array.isArray(messages)) for (const m of messages as { from?: unknown }[]) out.push(sha('m', { field: change.field, context, contacts: contactsFor(m?.from), message: m }));
+      if (Array.isArray(statuses)) for (const st of statuses as { recipient_id?: unknown }[]) out.push(sha('s', { field: change.field, context, contacts: contactsFor(st?.recipient_id), status: st }));
+      if (out.length === 0) out.push(sha('c', { field: change.field, value: change.value }));
+      return out;
+    };
+    const twoMessages = textMessageChange({ phoneNumberId: '111', wamid: 'wamid.A', text: 'a', from: '4915100000001', name: 'A' });
+    const second = textMessageChange({ phoneNumberId: '111', wamid: 'wamid.B', text: 'b', from: '4915100000002', name: 'B' });
+    const merged = structuredClone(twoMessages) as { field: string; value: Record<string, unknown[]> };
+    merged.value.messages!.push(...(second.value as Record<string, unknown[]>).messages!);
+    merged.value.contacts!.push(...(second.value as Record<string, unknown[]>).contacts!);
+    const changes = [
+      textMessageChange({ phoneNumberId: '111', wamid: 'wamid.T', text: 'Grüße 😊' }),
+      reactionChange({ phoneNumberId: '111', wamid: 'wamid.R', reactsTo: 'wamid.O', emoji: '' }),
+      statusChange({ phoneNumberId: '111', wamid: 'wamid.S', status: 'delivered' }),
+      merged,
+      { field: 'message_template_status_update', value: { event: 'APPROVED', message_template_id: 1, metadata: { phone_number_id: '111' } } },
+      { field: 'messages', value: { messaging_product: 'whatsapp', metadata: { phone_number_id: '111' }, messages: [], statuses: [], contacts: 'odd' } },
+    ] as { field: string; value: Record<string, unknown> }[];
+    for (const change of changes) expect(itemsOf(batchWebhook([change as never]))).toEqual(reference(change));
+    expect(itemsOf(batchWebhook([merged as never]))).toHaveLength(2);
   });
 
   it('bounds nesting outside strings only', () => {

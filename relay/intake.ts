@@ -158,13 +158,8 @@ export function canonicalJson(value: unknown): string {
   for (const k of keys) {
     const v = o[k];
     if (v === undefined) continue;
-    let quoted = QUOTED_KEYS.get(k);
-    if (quoted === undefined) {
-      quoted = `${JSON.stringify(k)}:`;
-      if (QUOTED_KEYS.size < 10_000) QUOTED_KEYS.set(k, quoted);
-    }
     if (!first) out += ',';
-    out += quoted + canonicalJson(v);
+    out += quotedKey(k) + canonicalJson(v);
     first = false;
   }
   return `${out}}`;
@@ -172,7 +167,32 @@ export function canonicalJson(value: unknown): string {
 /** Meta's field names repeat in every webhook; bounded, since keys in a body are the sender's choice. */
 const QUOTED_KEYS = new Map<string, string>();
 
-const digest = (kind: string, item: unknown) => `${kind}\0${createHash('sha256').update(canonicalJson(item)).digest('base64url')}`;
+const digest = (kind: string, canonical: string) => `${kind}\0${createHash('sha256').update(canonical).digest('base64url')}`;
+
+/** `JSON.stringify(key) + ':'`, remembered for the few keys that recur in every webhook. */
+function quotedKey(k: string): string {
+  let quoted = QUOTED_KEYS.get(k);
+  if (quoted === undefined) {
+    quoted = `${JSON.stringify(k)}:`;
+    if (QUOTED_KEYS.size < 10_000) QUOTED_KEYS.set(k, quoted);
+  }
+  return quoted;
+}
+
+/** `canonicalJson` of the object without the keys in `omit` (what the rest of a destructuring would hold). */
+function canonicalJsonOmitting(o: Record<string, unknown>, omit: ReadonlySet<string>): string {
+  let out = '{';
+  let first = true;
+  for (const k of Object.keys(o).sort()) {
+    const v = o[k];
+    if (v === undefined || omit.has(k)) continue;
+    if (!first) out += ',';
+    out += quotedKey(k) + canonicalJson(v);
+    first = false;
+  }
+  return `${out}}`;
+}
+const ITEM_LISTS = new Set(['messages', 'statuses', 'contacts']);
 
 /**
  * What makes one item recognisable when Meta sends it again: the whole item (a message or a
@@ -180,25 +200,33 @@ const digest = (kind: string, item: unknown) => `${kind}\0${createHash('sha256')
  * never only its id. Meta reuses a message id for a reaction that is changed or removed, and a
  * status id for each of sent/delivered/read: those are new items, a retry is the same item.
  * Only a digest travels to the writer thread, which keys it with the relay's dedup secret.
+ *
+ * The digested text is `canonicalJson({ contacts, context, field, message | status })`, written
+ * out piece by piece (the keys in sorted order) so the change's context is serialised once for all
+ * its items and no wrapper objects are built; the digests, and so the stored dedup keys, are the
+ * same as before (checked against that formula in intake.test.ts).
  */
 function itemsOf(change: Change): string[] {
-  const { messages, statuses, contacts, ...context } = change.value as Record<string, unknown>;
-  const contactsFor = (waId: unknown) => {
-    if (!Array.isArray(contacts)) return [];
+  const value = change.value as Record<string, unknown>;
+  const { messages, statuses, contacts } = value;
+  const contactsFor = (waId: unknown): string => {
+    if (!Array.isArray(contacts)) return '[]';
     const named = (contacts as { wa_id?: unknown }[]).filter((c) => c?.wa_id === waId);
-    return named.length > 0 ? named : contacts;
+    return canonicalJson(named.length > 0 ? named : contacts);
   };
+  const hasItems = (Array.isArray(messages) && messages.length > 0) || (Array.isArray(statuses) && statuses.length > 0);
+  if (!hasItems) {
+    // A change with neither (template or account updates, unknown kinds) is recognised by its content.
+    return [digest('c', `{"field":${JSON.stringify(change.field)},"value":${canonicalJson(value)}}`)];
+  }
+  const shared = `,"context":${canonicalJsonOmitting(value, ITEM_LISTS)},"field":${JSON.stringify(change.field)},`;
   const items: string[] = [];
   if (Array.isArray(messages)) {
-    for (const m of messages as { from?: unknown }[]) items.push(digest('m', { field: change.field, context, contacts: contactsFor(m?.from), message: m }));
+    for (const m of messages as { from?: unknown }[]) items.push(digest('m', `{"contacts":${contactsFor(m?.from)}${shared}"message":${canonicalJson(m)}}`));
   }
   if (Array.isArray(statuses)) {
-    for (const st of statuses as { recipient_id?: unknown }[]) {
-      items.push(digest('s', { field: change.field, context, contacts: contactsFor(st?.recipient_id), status: st }));
-    }
+    for (const st of statuses as { recipient_id?: unknown }[]) items.push(digest('s', `{"contacts":${contactsFor(st?.recipient_id)}${shared}"status":${canonicalJson(st)}}`));
   }
-  // A change with neither (template or account updates, unknown kinds) is recognised by its content.
-  if (items.length === 0) items.push(digest('c', { field: change.field, value: change.value }));
   return items;
 }
 
