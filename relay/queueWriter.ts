@@ -33,7 +33,8 @@ export type WriterMessage = { t: 'requests'; requests: WriterRequest[] } | { t: 
 
 export type WriterResult = { id: number; ok: true; value: unknown } | { id: number; ok: false; message: string };
 
-export type WriterResponse = { t: 'ready' } | { t: 'results'; results: WriterResult[]; commits: number; seconds: number };
+/** `messages`: how many of the main thread's messages this group answered (see `MAX_MESSAGES_IN_FLIGHT`). */
+export type WriterResponse = { t: 'ready' } | { t: 'results'; results: WriterResult[]; messages: number; commits: number; seconds: number };
 
 type Distribute<T> = T extends unknown ? Omit<T, 'id'> : never;
 
@@ -62,6 +63,7 @@ export interface QueueWriter {
 }
 
 const CHECKPOINT_INTERVAL_MS = 500;
+const MAX_MESSAGES_IN_FLIGHT = 2;
 
 /**
  * Copies WAL pages into the database file (and fsyncs it) off the writer thread, so commits never
@@ -131,31 +133,38 @@ export function createQueueWriter(init: WriterInit, hooks: { onBatch?: (size: nu
       if (r.ok) w.resolve(r.value);
       else w.reject(new Error(r.message));
     }
+    inFlight -= msg.messages;
+    post();
     hooks.onBatch?.(msg.commits, msg.seconds);
   });
   worker.on('error', (err) => die(err));
   worker.on('exit', (code) => die(new Error(`queue writer exited (${code})`)));
 
-  // Requests made in one turn of the event loop travel in one message, posted once the turn's I/O
-  // callbacks have run: each message costs a structured clone and a wake-up of the writer thread,
-  // which together took a tenth of this thread's time at one message per webhook.
+  // Requests go to the writer thread at once while it has little to do, and otherwise wait here
+  // until it reports a group done, then travel together: each message costs a structured clone and
+  // a wake-up of the writer thread, which took a tenth of this thread's time at one message per
+  // webhook, while a request held back from an idle writer would only wait. Two messages may be
+  // in flight, so the writer has the next group in hand when it finishes a commit.
   let outbox: WriterRequest[] = [];
   let outboxTransfer: ArrayBuffer[] = [];
+  let inFlight = 0;
   const post = () => {
+    if (outbox.length === 0 || !alive) return;
+    inFlight += 1;
     const requests = outbox;
     const transfer = outboxTransfer;
     outbox = [];
     outboxTransfer = [];
-    if (requests.length > 0 && alive) worker.postMessage({ t: 'requests', requests } satisfies WriterMessage, transfer);
+    worker.postMessage({ t: 'requests', requests } satisfies WriterMessage, transfer);
   };
   const request = <T>(req: Distribute<WriterRequest>, transfer: ArrayBuffer[] = []): Promise<T> => {
     if (!alive || closing) return Promise.reject(new Error('queue writer unavailable'));
     const id = nextId++;
     return new Promise<T>((resolve, reject) => {
       waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      if (outbox.length === 0) setImmediate(post);
       outbox.push({ ...req, id } as WriterRequest);
       for (const b of transfer) outboxTransfer.push(b);
+      if (inFlight < MAX_MESSAGES_IN_FLIGHT) post();
     });
   };
 

@@ -27,6 +27,7 @@ function startWriter(): void {
     dedupKey: Buffer.from(init.dedupKey),
   });
   let pending: WriterRequest[] = [];
+  let messages = 0;
   let scheduled = false;
   // The numbers' version as of this transaction: read again only when another connection committed.
   let routing = -1;
@@ -69,7 +70,9 @@ function startWriter(): void {
   function flush(): void {
     scheduled = false;
     const batch = pending;
+    const answered = messages;
     pending = [];
+    messages = 0;
     if (batch.length === 0) return;
     let results: unknown[];
     const started = performance.now();
@@ -86,13 +89,14 @@ function startWriter(): void {
       sealer.reset();
       routing = -1;
       const message = (err as Error).message;
-      port.postMessage({ t: 'results', results: batch.map((req) => ({ id: req.id, ok: false as const, message })), commits: 0, seconds: 0 } satisfies WriterResponse);
+      port.postMessage({ t: 'results', results: batch.map((req) => ({ id: req.id, ok: false as const, message })), messages: answered, commits: 0, seconds: 0 } satisfies WriterResponse);
       return;
     }
     // One message per group, not per request: posting is a measurable share of this thread's time.
     port.postMessage({
       t: 'results',
       results: batch.map((req, i) => ({ id: req.id, ok: true as const, value: results[i] })),
+      messages: answered,
       commits: batch.filter((r) => r.t === 'commit').length,
       seconds: (performance.now() - started) / 1000,
     } satisfies WriterResponse);
@@ -106,6 +110,7 @@ function startWriter(): void {
       return;
     }
     for (const req of msg.requests) pending.push(req);
+    messages += 1;
     if (!scheduled) {
       scheduled = true;
       setImmediate(flush);
