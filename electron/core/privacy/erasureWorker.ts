@@ -2,6 +2,7 @@
 // and the merge of the search-index shards that held them) and the checkpoint run here, so the
 // core's event loop keeps answering every window's inbox from its own connection (WAL readers
 // never wait for this writer).
+import { readFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { CodedError } from '../../../shared/errors';
 import { openDatabase } from '../db/open';
@@ -17,7 +18,7 @@ export interface ErasureTask {
 }
 
 export type ErasureReply =
-  | { ok: true; entry: LedgerEntry; transactionMs: number; checkpointMs: number; totalMs: number }
+  | { ok: true; entry: LedgerEntry; transactionMs: number; checkpointMs: number; totalMs: number; cpuMs: number | null }
   | { ok: false; code: string; message: string };
 
 /**
@@ -28,6 +29,21 @@ export type ErasureReply =
  */
 const CACHE_KIB = 131_072;
 
+/**
+ * This thread's CPU time (ms, 10 ms resolution) where Linux tells it, else null: on a loaded
+ * machine the wall clock also counts the time spent waiting for a core, and `process.cpuUsage`
+ * would add the main thread's.
+ */
+function threadCpuMs(): number | null {
+  try {
+    // utime and stime are fields 14 and 15; the command name (field 2) may hold spaces, so count after it.
+    const fields = readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return null;
+  }
+}
+
 function run(task: ErasureTask): ErasureReply {
   const key = Buffer.from(task.key, 'hex');
   const { db } = openDatabase({ path: task.path, key, migrate: false });
@@ -37,11 +53,13 @@ function run(task: ErasureTask): ErasureReply {
     // the same pages once, right after, and truncates the WAL.
     db.pragma('wal_autocheckpoint = 0');
     const t0 = performance.now();
+    const cpu0 = threadCpuMs();
     const entry = db.transaction(() => eraseContact(db, { contactId: task.contactId, erasedBy: task.erasedBy, now: task.now, databaseKey: key })).immediate();
     const transactionMs = performance.now() - t0;
     checkpointAfterErasure(db);
     const totalMs = performance.now() - t0;
-    return { ok: true, entry, transactionMs, checkpointMs: totalMs - transactionMs, totalMs };
+    const cpu1 = threadCpuMs();
+    return { ok: true, entry, transactionMs, checkpointMs: totalMs - transactionMs, totalMs, cpuMs: cpu0 === null || cpu1 === null ? null : cpu1 - cpu0 };
   } catch (err) {
     // Coded errors (NOT_FOUND, LEGAL_HOLD) carry their own words; SQLite's name no row contents.
     if (err instanceof CodedError) return { ok: false, code: err.code, message: err.message };
