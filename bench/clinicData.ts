@@ -1,6 +1,7 @@
 // The generated clinic the data benchmarks share: CONTACTS patients, MESSAGES messages with
 // heavy-tailed thread lengths over two years, synthetic German/English text with a long tail of
 // rare words (no patient data). Deterministic: the same sizes give the same rows.
+import { withBulkIndexing } from '../electron/core/db/searchShards';
 import type { Database } from '../electron/core/db/types';
 import { prng } from './stats';
 
@@ -31,9 +32,6 @@ export function fillClinic(db: Database, MESSAGES: number, CONTACTS: number): vo
   const rand = prng(42);
   const t0 = 1_700_000_000_000;
   const span = 2 * 365 * 86_400_000;
-  // Drop the per-row FTS trigger for the bulk load and rebuild the index once at the end.
-  const trigger = db.prepare(`SELECT sql FROM sqlite_master WHERE name = 'messages_fts_insert'`).pluck().get() as string;
-  db.exec('DROP TRIGGER messages_fts_insert');
   // Each conversation row is written after its messages (it points at the last one).
   db.pragma('foreign_keys = OFF');
   const insContact = db.prepare('INSERT INTO contacts (id, wa_id, profile_name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)');
@@ -52,7 +50,8 @@ export function fillClinic(db: Database, MESSAGES: number, CONTACTS: number): vo
   let extra = MESSAGES - counts.reduce((a, b) => a + b, 0);
   for (let i = 0; extra > 0; i = (i + 1) % CONTACTS, extra -= 1) counts[i]! += 1;
   let messageId = 0;
-  db.transaction(() => {
+  // The per-row index inserts are skipped for the bulk load; each shard is built once at the end.
+  withBulkIndexing(db, () => db.transaction(() => {
     for (let c = 1; c <= CONTACTS; c += 1) {
       insContact.run(c, `49151${String(c).padStart(8, '0')}`, `Patient ${c}`, t0, t0);
       const n = counts[c - 1]!;
@@ -75,9 +74,7 @@ export function fillClinic(db: Database, MESSAGES: number, CONTACTS: number): vo
       const r = rand();
       insConv.run(c, c, r < 0.2 ? 'resolved' : r < 0.3 ? 'pending' : 'open', rand() < 0.3 ? `user-${1 + Math.floor(rand() * 8)}` : null, rand() < 0.05 ? 1 + Math.floor(rand() * 5) : 0, start + (n - 1) * step, lastInbound || null, messageId, t0, t0);
     }
-  })();
-  db.exec(`INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')`);
-  db.exec(trigger);
+  })());
   db.pragma('foreign_keys = ON');
   if ((db.pragma('foreign_key_check') as unknown[]).length > 0) throw new Error('generated clinic breaks a foreign key');
   db.exec('ANALYZE');

@@ -2,11 +2,17 @@
 // connections on a real core: one receptionist opening far more patients than usual within an hour,
 // a sign-in in the middle of the night, and failed sign-ins piling up on an account. Each raises one
 // alert (not one per further step), an `alert` audit entry and a `security.alert` push.
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RpcEventName, SecurityAlert } from '../../../shared/rpc';
 import { startAuditClinic, type AuditClinic } from '../testing/auditClinic';
 import { adminConnection, rpc, signIn, type Person } from '../testing/users';
 import type { Connection } from '../types';
+import { appendAudit } from '../audit/auditLog';
+import type { AuditRecord } from '../rpc/dispatch';
+import { createTestDb } from '../testing/testDb';
+import { createAnomalies } from './anomalies';
+import { DEFAULT_SECURITY_SETTINGS } from './service';
 
 const ANNA: Person = { username: 'anna', displayName: 'Anna', roles: ['receptionist'] };
 const BRAM: Person = { username: 'bram', displayName: 'Bram', roles: ['receptionist'] };
@@ -104,5 +110,50 @@ describe('anomaly alerts', () => {
     await settle();
     expect(await alertsOf('outside_hours')).toHaveLength(1);
     expect(pushed.filter((a) => a.kind === 'outside_hours')).toHaveLength(1);
+  });
+});
+
+describe('anomaly alerts after a restart', () => {
+  it("counts the patients a user opened in the last hour before the core started, from the log, and no one else's", async () => {
+    const t = createTestDb();
+    try {
+      const now = 10 * 3_600_000;
+      const entry = (userId: string, contactId: number, action: AuditRecord['action'], outcome: AuditRecord['outcome']): AuditRecord => ({
+        userId,
+        displayName: userId,
+        role: 'receptionist',
+        sessionId: `s-${userId}`,
+        action,
+        method: 'conversations.get',
+        contactIds: [contactId],
+        origin: 'desk-front',
+        outcome,
+      });
+      // The core's previous run: Anna opened patients 1–50 within the hour; older reads, other
+      // users' reads, her refused reads and her writes do not count toward her hour.
+      for (let p = 1; p <= 50; p++) appendAudit(t.db, entry('anna', p, 'read', 'ok'), now - 50 * 60_000 + p * 1000);
+      for (let p = 100; p <= 120; p++) appendAudit(t.db, entry('anna', p, 'read', 'ok'), now - 2 * 3_600_000);
+      for (let p = 200; p <= 220; p++) appendAudit(t.db, entry('bram', p, 'read', 'ok'), now - 60_000);
+      appendAudit(t.db, entry('anna', 300, 'read', 'denied'), now - 60_000);
+      appendAudit(t.db, entry('anna', 301, 'send', 'ok'), now - 60_000);
+
+      const raised: AuditRecord[] = [];
+      const started = () =>
+        createAnomalies({ db: t.db, now: () => now, settings: () => DEFAULT_SECURITY_SETTINGS, audit: (r) => raised.push(r), broadcast: () => undefined, logger: pino({ level: 'silent' }) });
+      // A patient she had already opened is no news; a 51st one is.
+      const anomalies = started();
+      anomalies.afterRead(entry('anna', 7, 'read', 'ok'));
+      expect(raised).toEqual([]);
+      appendAudit(t.db, entry('anna', 51, 'read', 'ok'), now);
+      anomalies.afterRead(entry('anna', 51, 'read', 'ok'));
+      expect(raised).toEqual([expect.objectContaining({ userId: 'anna', action: 'alert', reason: expect.stringContaining('51 patients') })]);
+      // Bram's 21 patients stay his own.
+      started().afterRead(entry('bram', 221, 'read', 'ok'));
+      expect(raised).toHaveLength(1);
+      // The alert's push goes out on the next turn, once committed: let it, before the database closes.
+      await new Promise((r) => setImmediate(r));
+    } finally {
+      t.cleanup();
+    }
   });
 });

@@ -2,7 +2,7 @@ import { generateKeyPairSync, verify } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkpointPayload } from '../../../shared/wire';
 import { createTestDb, type TestDb } from '../testing/testDb';
-import { appendAudit, compareWithWitness, makeCheckpoint, verifyAuditChain } from './auditLog';
+import { AUDIT_COLUMNS, appendAudit, compareWithWitness, entryHash, GENESIS_HASH, makeCheckpoint, verifyAuditChain } from './auditLog';
 
 let t: TestDb | undefined;
 afterEach(() => t?.cleanup());
@@ -78,5 +78,31 @@ describe('audit log', () => {
     expect(() => appendAudit(t!.db, read([9]), 1004)).toThrow(/full/);
     expect(t.db.prepare('SELECT count(*) FROM audit_contacts WHERE contact_id = 9').pluck().get()).toBe(0);
     expect(verifyAuditChain(t.db)).toMatchObject({ ok: true, entries: 3 });
+  });
+
+  it('verifies entries written before accounts (hash version 1) and catches an edit among them', () => {
+    t = createTestDb();
+    // Two entries as the build before accounts chained them, then entries of today's version.
+    const insert = t.db.prepare(`INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES (${AUDIT_COLUMNS.split(', ').map(() => '?').join(', ')})`);
+    let prev = GENESIS_HASH;
+    for (const seq of [1, 2]) {
+      const fields = { seq, at: 900 + seq, user_id: 'desk', display_name: null, role: 'admin', session_id: null, action: 'read', method: 'messages.list', contact_ids: `[${seq}]`, origin: 'electron', outcome: 'ok', error_code: null, reason: null, hash_version: 1, prev_hash: prev };
+      prev = entryHash(fields);
+      insert.run(...Object.values(fields), prev);
+    }
+    for (let i = 3; i <= 5; i++) appendAudit(t.db, read([i]), 1000 + i);
+    expect(verifyAuditChain(t.db)).toMatchObject({ ok: true, entries: 5 });
+    tamper(t.db, `UPDATE audit_log SET contact_ids = '[99]' WHERE seq = 2`);
+    expect(verifyAuditChain(t.db)).toMatchObject({ ok: false, brokenAt: 2, reason: 'entry 2 was altered' });
+  });
+
+  it('an entry whose SQL-built text differs from the hashed text is checked whole, and the walk goes on after it', () => {
+    t = createTestDb();
+    for (let i = 1; i <= 5; i++) appendAudit(t.db, read([i]), i === 2 ? 2 ** 60 : 1000 + i);
+    // SQLite writes 2^60 with all its digits, JSON.stringify as the double JS reads: the texts differ.
+    expect(t.db.prepare('SELECT json_array(at) FROM audit_log WHERE seq = 2').pluck().get()).not.toBe(JSON.stringify([2 ** 60]));
+    expect(verifyAuditChain(t.db)).toMatchObject({ ok: true, entries: 5 });
+    tamper(t.db, `UPDATE audit_log SET user_id = 'mallory' WHERE seq = 4`);
+    expect(verifyAuditChain(t.db)).toMatchObject({ ok: false, brokenAt: 4, reason: 'entry 4 was altered' });
   });
 });

@@ -1,9 +1,12 @@
 // One stretch of the audit chain walked on a read connection of its own, in a worker thread: the
 // SQLCipher page decryption and the hashing run here, several stretches at once, and the core's
-// event loop keeps answering every window meanwhile.
+// event loop keeps answering every window meanwhile. It loads only the cipher and the chain walk,
+// not `openDatabase` (the migrations, the whole schema): the core's own connection opened and
+// migrated this file already, and a worker's start-up is paid on every verification.
+import Sqlite from 'better-sqlite3-multiple-ciphers';
 import { parentPort, workerData } from 'node:worker_threads';
-import { openDatabase } from '../db/open';
-import { walkChainRange, type ChainRange, type RangeWalk } from './auditLog';
+import { applyCipherKey } from '../db/cipher';
+import { walkChainRange, type ChainRange, type RangeWalk } from './chain';
 
 export interface ChainTask extends ChainRange {
   path: string;
@@ -14,14 +17,17 @@ export interface ChainTask extends ChainRange {
 export type ChainReply = { ok: true; walk: RangeWalk } | { ok: false; code: string };
 
 function run(task: ChainTask): ChainReply {
-  const { db } = openDatabase({ path: task.path, key: Buffer.from(task.key, 'hex'), readonly: true });
+  let db: Sqlite.Database | null = null;
   try {
+    db = new Sqlite(task.path, { readonly: true, fileMustExist: true });
+    applyCipherKey(db, Buffer.from(task.key, 'hex'));
+    db.pragma('busy_timeout = 5000');
     return { ok: true, walk: walkChainRange(db, task) };
   } catch (err) {
-    // SQLite's code names no row contents; the message might.
+    // SQLite's code names no row contents; the message might. A wrong key reads as SQLITE_NOTADB.
     return { ok: false, code: (err as { code?: string }).code ?? 'error' };
   } finally {
-    db.close();
+    db?.close();
   }
 }
 

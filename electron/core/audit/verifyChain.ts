@@ -2,7 +2,8 @@ import { availableParallelism } from 'node:os';
 import { CodedError } from '../../../shared/errors';
 import type { Database } from '../db/types';
 import { startWorkerThread } from '../workerThread';
-import { chainHeadSeq, stitchChain, walkChainRange, type ChainRange, type ChainVerdict, type RangeWalk } from './auditLog';
+import { chainHeadSeq } from './auditLog';
+import { stitchChain, walkChainRange, type ChainRange, type ChainVerdict, type RangeWalk } from './chain';
 import type { ChainReply, ChainTask } from './chainWorker';
 
 /** Below this many entries the chain is walked inline: a few workers' start-up would cost more than the walk. */

@@ -18,6 +18,7 @@ import { readDatabaseKey } from '../keys/coreKeys';
 import { createKeytarSecretStore, type SecretStore } from '../keys/secretStore';
 import { contact, sampleMessages, webhookBody } from '../testing/whatsappPayloads';
 import { openCoreStore, type CoreStore } from './coreStore';
+import { ALL_SHARDS, shardTable } from './searchShards';
 
 const CANARY = `CANARY${randomBytes(8).toString('hex')}`;
 let dataDir: string;
@@ -90,7 +91,8 @@ describe('the clinic owns its data', () => {
     await all(`PRAGMA key = "x'${key!.toString('hex')}'"`);
     const rows = await all(`SELECT m.text, c.profile_name FROM messages m JOIN conversations v ON v.id = m.conversation_id JOIN contacts c ON c.id = v.contact_id ORDER BY m.id`);
     expect(rows[0]).toEqual({ text: `Bitte Rückruf ${CANARY} wegen Befund`, profile_name: `Patient ${CANARY}` });
-    expect(await all(`SELECT rowid FROM messages_fts WHERE messages_fts MATCH 'ruckruf'`)).toHaveLength(1);
+    // The search index too, every shard of it (schema 120), with stock FTS5.
+    expect(await all(ALL_SHARDS.map(shardTable).map((f) => `SELECT rowid FROM ${f} WHERE ${f} MATCH 'ruckruf'`).join(' UNION ALL '))).toHaveLength(1);
     await new Promise<void>((resolve) => stock.close(() => resolve()));
 
     const plain = new PlainSqlite(store.databasePath, { fileMustExist: true });

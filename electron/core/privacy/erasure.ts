@@ -2,17 +2,20 @@ import { createHmac, hkdfSync } from 'node:crypto';
 import { CodedError } from '../../../shared/errors';
 import type { Database } from '../db/types';
 import { assertNoLegalHold } from './legalHold';
-import { purgeSearchIndex, withIndexDeleteMarkers, type PurgeOptions, type PurgeResult } from './searchIndexPurge';
+import { shardsOf } from '../db/searchShards';
+import { mergeShardsNow, withIndexDeleteMarkers } from './searchIndexPurge';
 
 /**
  * Erasing one patient (contact) everywhere the database holds them, on request (GDPR art. 17):
  * their messages (and so the search index, through its triggers), media, outbox requests, delivery
  * statuses, reactions, conversations, break-the-glass grants, failed deliveries that name them, and
  * the contact itself — in one transaction. `secure_delete` is on for every connection, so freed
- * pages are zeroed. The search index gets delete markers in that transaction (nothing of the
- * patient can be found from then on) and `finishErasure` then merges their words out of the index
- * in short steps (`searchIndexPurge.ts`) and checkpoints the WAL into the file: from then on no page
- * of the file or the WAL holds them. (Drafts live only in the window's memory, never in the database.)
+ * pages are zeroed. In the same transaction the search index gets delete markers and the shards
+ * holding the patient's conversations are merged into one segment each, which drops the markers
+ * with the words they cover (`searchIndexPurge.ts`): once it commits, no current page of the index
+ * holds them. `checkpointAfterErasure` then copies the WAL into the file and truncates it: from
+ * then on no page of the file or the WAL holds the patient. (Drafts live only in the window's
+ * memory, never in the database.)
  *
  * What stays is the erasure ledger: keyed hashes of the identifiers the contact had (HMAC-SHA256
  * under a key derived from the database key — a hash an outsider could recompute from a phone
@@ -44,6 +47,11 @@ interface ContactIds {
 
 const identifiersOf = (c: ContactIds): string[] => [c.wa_id ? `wa:${c.wa_id}` : null, c.user_id ? `bsuid:${c.user_id}` : null, c.parent_user_id ? `bsuid:${c.parent_user_id}` : null].filter((x): x is string => x !== null);
 
+function conversationsOf(db: Database, contactIds: number[]): number[] {
+  const q = db.prepare('SELECT id FROM conversations WHERE contact_id = ?').pluck();
+  return contactIds.flatMap((id) => q.all(id) as number[]);
+}
+
 /** Deletes every row about the contact; the caller holds the transaction (and `withIndexDeleteMarkers`). */
 function deleteContactRows(db: Database, contact: ContactIds): void {
   const conversations = `SELECT id FROM conversations WHERE contact_id = ${Number(contact.id)}`;
@@ -69,18 +77,10 @@ function deleteContactRows(db: Database, contact: ContactIds): void {
 }
 
 /**
- * After an erasure committed: the search index merged in steps of at most the budget (the inbox
- * and ingest run between them), then the checkpoint. Until it resolves, the patient's words are in
- * no search result but still in old index pages; a crash in between leaves them until the next
- * purge (the daily retention run ends with one).
+ * After an erasure committed: moves the new (and zeroed) pages out of the WAL into the file, over
+ * the old ones, and truncates the WAL. Best effort while readers hold it; the next automatic
+ * checkpoint then does it.
  */
-export async function finishErasure(db: Database, options: PurgeOptions = {}): Promise<PurgeResult> {
-  const purge = await purgeSearchIndex(db, options);
-  checkpointAfterErasure(db);
-  return purge;
-}
-
-/** Moves freed (zeroed) pages out of the WAL into the file; best effort while readers hold it. */
 export function checkpointAfterErasure(db: Database): void {
   try {
     db.pragma('wal_checkpoint(TRUNCATE)');
@@ -91,7 +91,7 @@ export function checkpointAfterErasure(db: Database): void {
 
 /**
  * Erases the contact and records the ledger entry, in the caller's transaction (the RPC's, with its
- * audit entry). Returns the ledger entry. Call `finishErasure` once committed.
+ * audit entry). Returns the ledger entry. Call `checkpointAfterErasure` once committed.
  */
 export function eraseContact(db: Database, input: { contactId: number; erasedBy: string; now: number; databaseKey: Uint8Array }): LedgerEntry {
   const contact = db.prepare('SELECT id, wa_id, user_id, parent_user_id FROM contacts WHERE id = ?').get(input.contactId) as ContactIds | undefined;
@@ -100,7 +100,9 @@ export function eraseContact(db: Database, input: { contactId: number; erasedBy:
   assertNoLegalHold(db, contact.id);
   const key = ledgerKey(input.databaseKey);
   const entry: LedgerEntry = { identifiersHash: identifiersOf(contact).map((i) => hashIdentifier(key, i)), erasedAt: input.now, erasedBy: input.erasedBy };
-  withIndexDeleteMarkers(db, () => deleteContactRows(db, contact));
+  const shards = shardsOf(conversationsOf(db, [contact.id]));
+  withIndexDeleteMarkers(db, () => deleteContactRows(db, contact), shards);
+  mergeShardsNow(db, shards);
   db.prepare('INSERT INTO erasure_ledger (identifiers_hash, erased_at, erased_by) VALUES (?, ?, ?)').run(JSON.stringify(entry.identifiersHash), entry.erasedAt, entry.erasedBy);
   return entry;
 }
@@ -115,7 +117,7 @@ export function readLedger(db: Database): LedgerEntry[] {
 
 /**
  * A restored (older) database, not yet open to anyone: erases again every contact any ledger entry
- * names, and adds the entries it did not have, in one transaction, the search index merged once
+ * names, and adds the entries it did not have, in one transaction, the shards they were in merged
  * inside it (nobody waits on a database being restored). Returns how many contacts were erased again.
  */
 export function reapplyErasures(db: Database, ledgers: LedgerEntry[][], databaseKey: Uint8Array): number {
@@ -134,8 +136,9 @@ export function reapplyErasures(db: Database, ledgers: LedgerEntry[][], database
     if (byHash.size === 0) return 0;
     const named = (db.prepare('SELECT id, wa_id, user_id, parent_user_id FROM contacts').all() as ContactIds[]).filter((c) => identifiersOf(c).some((i) => byHash.has(hashIdentifier(key, i))));
     if (named.length === 0) return 0;
-    withIndexDeleteMarkers(db, () => named.forEach((contact) => deleteContactRows(db, contact)));
-    db.exec(`INSERT INTO messages_fts (messages_fts) VALUES ('optimize')`);
+    const shards = shardsOf(conversationsOf(db, named.map((c) => c.id)));
+    withIndexDeleteMarkers(db, () => named.forEach((contact) => deleteContactRows(db, contact)), shards);
+    mergeShardsNow(db, shards);
     return named.length;
   })();
 }

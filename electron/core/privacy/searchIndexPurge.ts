@@ -1,33 +1,44 @@
+import { ALL_SHARDS, shardCommand } from '../db/searchShards';
 import type { Database } from '../db/types';
 
 /**
- * Taking deleted messages out of the search index (FTS5 `messages_fts`) for real, without holding
- * the database.
+ * Taking deleted messages out of the search index (FTS5, one table per shard of conversations:
+ * `db/searchShards.ts`) for real, without holding the database longer than needed.
  *
  * The index's own `secure-delete` edits every segment in place for each (word, message) deleted:
  * measured on the 1,000,000-message clinic, about 1.1 ms per message (10,000 messages: 11-14 s in
- * one transaction, a larger page cache did not help: it is CPU, one multi-segment seek per word).
- * Without it a delete only writes a delete marker, and the patient's words stay in the old segment
- * pages until a merge that includes the oldest segment drops them. So bulk deletes here write
- * markers (`withIndexDeleteMarkers`, inside the caller's transaction), and `purgeSearchIndex`
- * then merges the whole index into one segment in steps ('merge' with a negative page count: all
- * segments on one level, as few as two merged), each step its own short IMMEDIATE transaction. The
- * merged-away segment pages are deleted, and `secure_delete` (on for every connection) zeroes them,
- * so after the last step and a checkpoint no page of the file holds the deleted words.
+ * one transaction, a larger page cache did not help: it is CPU, one multi-segment seek per word;
+ * 0.8 ms per message even on the 100,000-message clinic). Without it a delete only writes a delete
+ * marker, and the patient's words stay in the old segment pages (and in the marker itself) until a
+ * merge that includes the oldest segment drops them. So bulk deletes here write markers
+ * (`withIndexDeleteMarkers`, inside the caller's transaction), and then the shards they touched are
+ * merged into one segment each: by an erasure inside its own transaction (`mergeShardsNow`: one
+ * shard of sixteen is about 0.2 s of CPU at 1M messages), or by retention in steps
+ * (`purgeSearchIndex`: 'merge' with a negative page count, all segments on one level, as few as
+ * two merged), each step its own short IMMEDIATE transaction. The merged-away segment pages are
+ * deleted, and `secure_delete` (on for every connection) zeroes them, so after the merge and a
+ * checkpoint no page of the file holds the deleted words.
  */
-
-const SET_SECURE_DELETE = (on: 0 | 1) => `INSERT INTO messages_fts (messages_fts, rank) VALUES ('secure-delete', ${on})`;
 
 /**
- * Runs `fn` (which deletes messages) with the index writing delete markers instead of editing
- * segments in place. The caller holds the transaction, so no other connection ever sees the
- * setting off; the caller must run `purgeSearchIndex` once committed.
+ * Runs `fn` (which deletes messages) with the given shards writing delete markers instead of
+ * editing segments in place (all shards unless told which ones `fn` deletes from). The caller
+ * holds the transaction, so no other connection ever sees the setting off; the caller must merge
+ * those shards (`mergeShardsNow` or `purgeSearchIndex`).
  */
-export function withIndexDeleteMarkers<T>(db: Database, fn: () => T): T {
-  db.exec(SET_SECURE_DELETE(0));
+export function withIndexDeleteMarkers<T>(db: Database, fn: () => T, shards: readonly number[] = ALL_SHARDS): T {
+  for (const k of shards) shardCommand(db, k, 'secure-delete', 0);
   const result = fn();
-  db.exec(SET_SECURE_DELETE(1));
+  for (const k of shards) shardCommand(db, k, 'secure-delete', 1);
   return result;
+}
+
+/**
+ * Merges each given shard into one segment now, in the caller's transaction: the delete markers
+ * and the words they cover leave the shard's pages with the commit.
+ */
+export function mergeShardsNow(db: Database, shards: readonly number[]): void {
+  for (const k of shards) shardCommand(db, k, 'optimize');
 }
 
 /**
@@ -82,10 +93,10 @@ export interface PurgeResult {
 const immediate = () => new Promise<void>((r) => setImmediate(r));
 
 /**
- * Merges the search index in time-bounded steps until a step finds nothing to merge (FTS5 reports
- * work through `total_changes()`: a difference of 2 or more). The step size (pages written) adapts
- * to the measured time per page. Safe to run at any time and from any connection; a crash between
- * steps leaves a consistent index, and the next run continues.
+ * Merges every shard of the search index in time-bounded steps until a step finds nothing to
+ * merge in it (FTS5 reports work through `total_changes()`: a difference of 2 or more). The step
+ * size (pages written) adapts to the measured time per page. Safe to run at any time and from any
+ * connection; a crash between steps leaves a consistent index, and the next run continues.
  */
 export async function purgeSearchIndex(db: Database, options: PurgeOptions = {}): Promise<PurgeResult> {
   const budget = options.budgetMs ?? 50;
@@ -98,20 +109,22 @@ export async function purgeSearchIndex(db: Database, options: PurgeOptions = {})
   let steps = 0;
   let longest = 0;
   let longestCheckpoint = 0;
-  for (;;) {
-    if (!db.open) break;
-    const before = changes.get() as number;
-    const t0 = performance.now();
-    redoableTransaction(db, () => db.exec(`INSERT INTO messages_fts (messages_fts, rank) VALUES ('merge', ${-pages})`));
-    const ms = performance.now() - t0;
-    steps += 1;
-    longest = Math.max(longest, ms);
-    if ((changes.get() as number) - before < 2) break;
-    // A slow step (the process was descheduled) moves the estimate only partly.
-    msPerPage = msPerPage * 0.5 + (ms / pages) * 0.5;
-    pages = Math.max(4, Math.min(2_000, Math.floor(aim / msPerPage)));
-    longestCheckpoint = Math.max(longestCheckpoint, checkpointBetween(db));
-    await pause();
+  for (const k of ALL_SHARDS) {
+    for (;;) {
+      if (!db.open) return { steps, longestHoldMs: longest, longestCheckpointMs: longestCheckpoint, ms: performance.now() - started };
+      const before = changes.get() as number;
+      const t0 = performance.now();
+      redoableTransaction(db, () => shardCommand(db, k, 'merge', -pages));
+      const ms = performance.now() - t0;
+      steps += 1;
+      longest = Math.max(longest, ms);
+      if ((changes.get() as number) - before < 2) break;
+      // A slow step (the process was descheduled) moves the estimate only partly.
+      msPerPage = msPerPage * 0.5 + (ms / pages) * 0.5;
+      pages = Math.max(4, Math.min(2_000, Math.floor(aim / msPerPage)));
+      longestCheckpoint = Math.max(longestCheckpoint, checkpointBetween(db));
+      await pause();
+    }
   }
   return { steps, longestHoldMs: longest, longestCheckpointMs: longestCheckpoint, ms: performance.now() - started };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ALL_SHARDS, shardOf, shardTable } from '../searchShards';
 import { stmt } from '../statements';
 import type { Database } from '../types';
 import type { Page } from './conversations';
@@ -58,14 +59,23 @@ function segments(snippet: string): SnippetSegment[] {
   return out;
 }
 
-const SEARCH_SELECT = `
-  SELECT m.id, m.conversation_id, m.direction, m.type, m.sent_at,
-         snippet(messages_fts, 0, '${OPEN}', '${CLOSE}', '…', 16) AS snippet,
+/**
+ * Hits from the given shards of the index (`db/searchShards.ts`), newest first: each shard yields
+ * its matches in rowid order and SQLite merges them (a MERGE of the UNION ALL, no sort), so the
+ * LIMIT stops every shard after the rows it contributes and snippets are made only for those.
+ */
+const searchSql = (shards: readonly number[]) => `
+  SELECT m.id, m.conversation_id, m.direction, m.type, m.sent_at, h.snippet,
          coalesce(ct.display_name, ct.profile_name, ct.username) AS contact_name
-  FROM messages_fts
-  JOIN messages m ON m.id = messages_fts.rowid
+  FROM (${shards
+    .map((k) => shardTable(k))
+    .map((t) => `SELECT rowid AS id, snippet(${t}, 0, '${OPEN}', '${CLOSE}', '…', 16) AS snippet FROM ${t} WHERE ${t} MATCH @q AND rowid < @before`)
+    .join(' UNION ALL ')}
+        ORDER BY id DESC LIMIT @n) h
+  JOIN messages m ON m.id = h.id
   JOIN conversations c ON c.id = m.conversation_id
-  JOIN contacts ct ON ct.id = c.contact_id`;
+  JOIN contacts ct ON ct.id = c.contact_id
+  ORDER BY h.id DESC`;
 
 /**
  * Full-text search: messages holding every word as typed (the last also as a whole word) come
@@ -75,7 +85,8 @@ const SEARCH_SELECT = `
  * a prefix query makes FTS5 merge the whole posting list of every word with that prefix before
  * the first row (80 ms for the most common word of the 1M-message bench clinic), while a whole
  * word streams (under a millisecond); the prefix phase runs only once the whole-word hits run out.
- * Within one conversation, FTS5 intersects the conversation's posting list with the words'.
+ * Within one conversation, FTS5 intersects the conversation's posting list with the words', in
+ * that conversation's shard alone.
  */
 export function searchMessages(db: Database, input: SearchMessagesInput): Page<SearchHit> {
   const { query, conversationId, limit, cursor } = SearchMessagesSchema.parse(input);
@@ -83,10 +94,8 @@ export function searchMessages(db: Database, input: SearchMessagesInput): Page<S
   const exact = toFtsQuery(query, false);
   if (!prefix || !exact) return { items: [], nextCursor: null };
   const scoped = (q: string) => (conversationId === undefined ? q : `conversation_id : "${conversationId}" AND (${q})`);
-  const run = (q: string, before: number, n: number): SearchRow[] =>
-    n <= 0
-      ? []
-      : (stmt(db, `${SEARCH_SELECT} WHERE messages_fts MATCH ? AND messages_fts.rowid < ? ORDER BY messages_fts.rowid DESC LIMIT ?`).all(scoped(q), before, n) as SearchRow[]);
+  const sql = searchSql(conversationId === undefined ? ALL_SHARDS : [shardOf(conversationId)]);
+  const run = (q: string, before: number, n: number): SearchRow[] => (n <= 0 ? [] : (stmt(db, sql).all({ q: scoped(q), before, n }) as SearchRow[]));
   const prefixOnly = `(${prefix}) NOT (${exact})`;
   const from = (c: string) => (c.length > 1 ? Number(c.slice(1)) : Number.MAX_SAFE_INTEGER);
 
