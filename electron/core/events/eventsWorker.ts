@@ -4,6 +4,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Sqlite from 'better-sqlite3-multiple-ciphers';
 import { createSealer } from '../accounts/seal';
+import { lowerThisThread, type BackgroundPlan } from './backgroundPriority';
 import { applyCipherKey } from '../db/cipher';
 import type { Database } from '../db/types';
 import { createDeliverer } from './delivery';
@@ -26,12 +27,14 @@ export interface EventsWorkerData {
 
 export type ToWorker = { kind: 'kick'; now: number } | { kind: 'drain'; id: number; now: number } | { kind: 'stop' };
 export type FromWorker =
-  | { kind: 'ready' }
+  | { kind: 'ready'; background: BackgroundPlan }
   | { kind: 'drained'; id: number; sent: number }
   | { kind: 'log'; level: 'warn' | 'error'; fields: Record<string, unknown>; message: string }
   | { kind: 'stopped' };
 
 const data = workerData as EventsWorkerData;
+// First, before any work: delivery must never take a CPU that ingest or the desk could use.
+const background = lowerThisThread();
 const port = parentPort!;
 const send = (m: FromWorker) => port.postMessage(m);
 
@@ -120,4 +123,4 @@ port.on('message', (m: ToWorker) => {
   run();
 });
 
-send({ kind: 'ready' });
+send({ kind: 'ready', background });
