@@ -166,7 +166,7 @@ async function fill(relay: RelayProcess, phone: string, tag: string): Promise<vo
 }
 
 /** The subscriber in a child process, so its TLS and parsing do not share the core's thread. */
-async function subscriberProcess(): Promise<{ url: string; cert: string; pid: number | undefined; count(): Promise<number>; close(): Promise<void> }> {
+async function subscriberProcess(): Promise<{ url: string; cert: string; pid: number | undefined; count(): Promise<number>; unique(): Promise<number>; close(): Promise<void> }> {
   const child = fork(join(import.meta.dirname, '..', 'electron', 'core', 'testing', 'eventSubscriberMain.ts'), { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const first = await new Promise<{ url: string; cert: string }>((resolve) => child.once('message', (m) => resolve(m as { url: string; cert: string })));
   return {
@@ -175,6 +175,11 @@ async function subscriberProcess(): Promise<{ url: string; cert: string; pid: nu
     count: () =>
       new Promise<number>((resolve) => {
         child.once('message', (m) => resolve((m as { count: number }).count));
+        child.send('count');
+      }),
+    unique: () =>
+      new Promise<number>((resolve) => {
+        child.once('message', (m) => resolve((m as { unique: number }).unique));
         child.send('count');
       }),
     close: async () => {
@@ -200,7 +205,9 @@ async function fanOut(): Promise<Record<string, unknown>[]> {
 
     interface Run {
       ingest: number;
+      /** Distinct events received, and the ones received again (at least once). */
       delivered: number;
+      duplicates: number;
       fanOut: number;
       lagSeconds: number;
       elu: number;
@@ -213,6 +220,7 @@ async function fanOut(): Promise<Record<string, unknown>[]> {
       await fill(relay, phones[i], `${tenant}${round}`);
       progress(`${tenant}: backlog of ${MESSAGES} at the relay`);
       const before = await subscriber.count();
+      const uniqueBefore = await subscriber.unique();
       const elu0 = performance.eventLoopUtilization();
       const t0s = threadTimes();
       const sub0 = processCpu(subscriber.pid);
@@ -225,15 +233,17 @@ async function fanOut(): Promise<Record<string, unknown>[]> {
       const t1s = threadTimes();
       const sub1 = processCpu(subscriber.pid);
       const ingestLoad = load();
-      if (i === 1) await waitFor('events delivered', async () => (await subscriber.count()) - before >= MESSAGES, 600_000);
+      if (i === 1) await waitFor('events delivered', async () => (await subscriber.unique()) - uniqueBefore >= MESSAGES, 600_000);
       const fanOutSeconds = (performance.now() - t0) / 1000;
       await core.close();
       const run = t1s.main.run - t0s.main.run;
       const queued = t1s.main.queued - t0s.main.queued;
+      const distinct = (await subscriber.unique()) - uniqueBefore;
       return {
         ingest: MESSAGES / ingestSeconds,
-        delivered: (await subscriber.count()) - before,
-        fanOut: ((await subscriber.count()) - before) / fanOutSeconds,
+        delivered: distinct,
+        duplicates: (await subscriber.count()) - before - distinct,
+        fanOut: distinct / fanOutSeconds,
         lagSeconds: fanOutSeconds - ingestSeconds,
         elu,
         main: { cpu: t1s.main.cpu - t0s.main.cpu, run, queued, asleep: ingestSeconds - run - queued },
@@ -248,7 +258,7 @@ async function fanOut(): Promise<Record<string, unknown>[]> {
       for (const i of round % 2 === 0 ? ([0, 1] as const) : ([1, 0] as const)) {
         const r = await drain(i, i === 0 ? 'plain' : 'subscribed', round);
         (i === 0 ? runs.plain : runs.subscribed).push(r);
-        progress(`round ${round + 1} ${i === 0 ? 'without' : 'with'}: ${Math.round(r.ingest)} messages/s${i === 1 ? `, ${r.delivered} events, ${Math.round(r.fanOut)} events/s, lag ${r.lagSeconds.toFixed(2)} s` : ''} (load ${r.load})`);
+        progress(`round ${round + 1} ${i === 0 ? 'without' : 'with'}: ${Math.round(r.ingest)} messages/s${i === 1 ? `, ${r.delivered} events (+${r.duplicates} again), ${Math.round(r.fanOut)} events/s, lag ${r.lagSeconds.toFixed(2)} s` : ''} (load ${r.load})`);
       }
     }
     const sum = (rs: Run[], f: (r: Run) => number) => rs.reduce((a, r) => a + f(r), 0);
@@ -268,6 +278,7 @@ async function fanOut(): Promise<Record<string, unknown>[]> {
       { measure: 'ingest, one HTTPS subscriber (messages/s, all rounds)', value: Math.round(rate(runs.subscribed)), target: '—' },
       { measure: 'ratio with / without', value: ratio.toFixed(2), target: ratio >= 0.9 ? 'met (≥ 0.9)' : 'MISSED (≥ 0.9)' },
       { measure: 'events delivered, signed, to the subscriber (events/s, slowest round)', value: Math.round(fanOut), target: fanOut >= 1000 ? 'met (≥ 1,000)' : 'MISSED (≥ 1,000)' },
+      { measure: 'distinct events delivered / received again (all rounds)', value: `${sum(runs.subscribed, (r) => r.delivered)} / ${sum(runs.subscribed, (r) => r.duplicates)}`, target: `${MESSAGES * ROUNDS} expected` },
       { measure: 'events still undelivered when ingest ended: time to the last one (s, mean)', value: (sum(runs.subscribed, (r) => r.lagSeconds) / ROUNDS).toFixed(2), target: '—' },
       { measure: 'while ingesting, per round, without / with — core thread busy (event-loop utilisation)', value: pair((r) => r.elu), target: '—' },
       { measure: '  core thread CPU (s)', value: pair((r) => r.main.cpu), target: '—' },
