@@ -60,8 +60,8 @@ export interface DelivererDeps {
   warn(fields: Record<string, unknown>, message: string): void;
   /** Turns what the core queued since the last pass into deliveries (`outbox.ts`). */
   expand(): Promise<void>;
-  /** Writes a batch of outcomes (the delivery log) before the pass goes on. */
-  write(batch: OutcomeBatch): void;
+  /** Writes a batch of outcomes (the delivery log); a pass ends only once its batches are written. */
+  write(batch: OutcomeBatch): Promise<void>;
 }
 
 export interface Deliverer {
@@ -112,10 +112,12 @@ export function createDeliverer(deps: DelivererDeps): Deliverer {
     return s;
   };
 
+  const urls = new Map<string, URL>();
   function post(sub: SubscriptionRow, d: DeliveryRow): Promise<Outcome['attempt']> {
     const started = performance.now();
     const raw = Buffer.from(d.body ?? '', 'utf8');
-    const url = new URL(sub.url);
+    let url = urls.get(sub.url);
+    if (!url) urls.set(sub.url, (url = new URL(sub.url)));
     const isHttps = url.protocol === 'https:';
     return new Promise<Outcome['attempt']>((resolve) => {
       let done = false;
@@ -167,8 +169,13 @@ export function createDeliverer(deps: DelivererDeps): Deliverer {
     let outcomes: Outcome[] = [];
     let contacts = new Set<number>();
     let flushedAt = performance.now();
+    // Written one batch after the other while sending goes on; the next pass reads what they wrote.
+    let written = Promise.resolve();
     const flush = () => {
-      if (outcomes.length > 0) deps.write({ subscriptionId: sub.id, outcomes, contactIds: [...contacts] });
+      if (outcomes.length > 0) {
+        const batch: OutcomeBatch = { subscriptionId: sub.id, outcomes, contactIds: [...contacts] };
+        written = written.then(() => deps.write(batch));
+      }
       outcomes = [];
       contacts = new Set();
       flushedAt = performance.now();
@@ -212,6 +219,7 @@ export function createDeliverer(deps: DelivererDeps): Deliverer {
       }),
     );
     flush();
+    await written;
     return total;
   }
 

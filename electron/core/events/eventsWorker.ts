@@ -4,6 +4,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Sqlite from 'better-sqlite3-multiple-ciphers';
 import { createSealer } from '../accounts/seal';
+import { lowerThisThread, type BackgroundPlan } from './backgroundPriority';
+import { writeSlots } from './ingestSignal';
 import { applyCipherKey } from '../db/cipher';
 import type { Database } from '../db/types';
 import { createDeliverer } from './delivery';
@@ -22,16 +24,20 @@ export interface EventsWorkerData {
   ca?: string | string[] | undefined;
   retryWindowMs?: number | undefined;
   concurrency?: number | undefined;
+  /** `Int32Array` [0]: how many ingest commits the core has made; it notifies after each (`ingestSignal.ts`). */
+  ingestSignal: SharedArrayBuffer;
 }
 
 export type ToWorker = { kind: 'kick'; now: number } | { kind: 'drain'; id: number; now: number } | { kind: 'stop' };
 export type FromWorker =
-  | { kind: 'ready' }
+  | { kind: 'ready'; background: BackgroundPlan }
   | { kind: 'drained'; id: number; sent: number }
   | { kind: 'log'; level: 'warn' | 'error'; fields: Record<string, unknown>; message: string }
   | { kind: 'stopped' };
 
 const data = workerData as EventsWorkerData;
+// First, before any work: delivery must never take a CPU that ingest or the desk could use.
+const background = lowerThisThread();
 const port = parentPort!;
 const send = (m: FromWorker) => port.postMessage(m);
 
@@ -48,6 +54,9 @@ db.pragma('temp_store = MEMORY');
 db.pragma('foreign_keys = ON');
 db.pragma('busy_timeout = 5000');
 
+// Our writes wait for the moment after one of the core's ingest commits, while it reads the next batch.
+const slot = writeSlots(data.ingestSignal);
+
 const deliverer = createDeliverer({
   db,
   now,
@@ -56,11 +65,16 @@ const deliverer = createDeliverer({
   retryWindowMs: data.retryWindowMs,
   concurrency: data.concurrency,
   warn: (fields, message) => send({ kind: 'log', level: 'warn', fields, message }),
-  write: (batch) => writeOutcomes(db, [batch], now()),
+  write: async (batch) => {
+    await slot();
+    writeOutcomes(db, [batch], now());
+  },
   expand: async () => {
-    // Short transactions with a gap between them until the outbox is empty: the core's ingest,
-    // which shares the database's one write lock, gets in between rather than waiting for all.
-    while (expandOutbox(db, data.installationId) > 0) await new Promise((r) => setTimeout(r, 1));
+    // Short transactions, each in a gap between the core's commits, until the outbox is empty.
+    for (;;) {
+      await slot();
+      if (expandOutbox(db, data.installationId) === 0) return;
+    }
   },
 });
 
@@ -120,4 +134,4 @@ port.on('message', (m: ToWorker) => {
   run();
 });
 
-send({ kind: 'ready' });
+send({ kind: 'ready', background });

@@ -15,6 +15,7 @@ import type { Database } from '../db/types';
 import type { IngestResult } from '../link/delivery';
 import { currentConsentStatus } from '../privacy/consent';
 import { appendToOutbox, forgetInOutbox, newEventId, type OutboxEvent } from './outbox';
+import { createIngestSignal } from './ingestSignal';
 import { startEventsWorker, type EventsWorker } from './workerHost';
 
 export { backoffMs, signEvent, MAX_RESPONSE_BYTES, REQUEST_TIMEOUT_MS, RETRY_WINDOW_MS } from './delivery';
@@ -112,6 +113,7 @@ export function createEvents(deps: EventsDeps): EventsService {
   let gathering: OutboxEvent[] | null = null;
   let worker: EventsWorker | null = null;
   let stopped = false;
+  const ingestSignal = createIngestSignal();
 
   const rows = (): SubscriptionRow[] => (subscriptions ??= stmt(db, 'SELECT * FROM event_subscriptions ORDER BY id').all() as SubscriptionRow[]);
   const wants = (r: SubscriptionRow): EventType[] => {
@@ -167,10 +169,20 @@ export function createEvents(deps: EventsDeps): EventsService {
     kickSoon();
   }
 
-  const messageOf = () =>
-    stmt(db, `SELECT m.direction, m.type, m.text, m.received_at, c.contact_id FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ?`);
-  function publishReceived(conversationId: number, messageId: number): void {
-    const m = messageOf().get(messageId) as { direction: string; type: string; text: string | null; received_at: number; contact_id: number } | undefined;
+  interface ReceivedRow {
+    id: number;
+    direction: string;
+    type: string;
+    text: string | null;
+    received_at: number;
+    contact_id: number;
+  }
+  const RECEIVED_COLUMNS = 'm.id, m.direction, m.type, m.text, m.received_at, c.contact_id FROM messages m JOIN conversations c ON c.id = m.conversation_id';
+  /** A batch's new messages in one statement rather than one per message (the core's thread pays for it). */
+  const receivedRows = (ids: number[]): Map<number, ReceivedRow> =>
+    new Map((stmt(db, `SELECT ${RECEIVED_COLUMNS} WHERE m.id IN (SELECT value FROM json_each(?))`).all(JSON.stringify(ids)) as ReceivedRow[]).map((r) => [r.id, r]));
+  function publishReceived(conversationId: number, messageId: number, row?: ReceivedRow): void {
+    const m = row ?? (stmt(db, `SELECT ${RECEIVED_COLUMNS} WHERE m.id = ?`).get(messageId) as ReceivedRow | undefined);
     if (!m || m.direction !== 'inbound') return;
     publish({ type: 'message.received', conversationId, contactId: m.contact_id, data: { conversationId, contactId: m.contact_id, messageId, messageType: m.type, receivedAt: new Date(m.received_at).toISOString() }, text: m.text });
   }
@@ -182,11 +194,13 @@ export function createEvents(deps: EventsDeps): EventsService {
   /** One outbox row for the batch; a savepoint, so should queuing fail the ingest still commits (and it is logged). */
   const enqueueBatch = db.transaction((results: readonly IngestResult[], received: boolean, statuses: boolean) => {
     gathering = [];
+    const found = received ? receivedRows(results.flatMap((r) => r.newMessages.map((m) => m.messageId))) : null;
     for (const r of results) {
-      if (received) {
+      if (found) {
         for (const m of r.newMessages) {
           queuedWithIngest.add(`m:${m.messageId}`);
-          publishReceived(m.conversationId, m.messageId);
+          const row = found.get(m.messageId);
+          if (row) publishReceived(m.conversationId, m.messageId, row);
         }
       }
       if (statuses) {
@@ -206,7 +220,7 @@ export function createEvents(deps: EventsDeps): EventsService {
   function ensureWorker(): EventsWorker {
     if (stopped) throw new CodedError('UNAVAILABLE', 'Event delivery has stopped: the core is closing.');
     worker ??= startEventsWorker({
-      data: { databasePath: deps.databasePath, databaseKey: deps.databaseKey.toString('hex'), systemClock: now === Date.now, installationId: deps.installationId, ca: deps.ca, retryWindowMs: deps.retryWindowMs, concurrency: deps.concurrency },
+      data: { databasePath: deps.databasePath, databaseKey: deps.databaseKey.toString('hex'), systemClock: now === Date.now, installationId: deps.installationId, ca: deps.ca, retryWindowMs: deps.retryWindowMs, concurrency: deps.concurrency, ingestSignal: ingestSignal.buffer },
       logger: log,
       now,
     });
@@ -282,6 +296,8 @@ export function createEvents(deps: EventsDeps): EventsService {
     enqueueIngested(results) {
       queuedWithIngest.clear();
       if (rows().length === 0) return;
+      // Runs once the batch's commit returned: the worker's next write goes in the gap after it.
+      queueMicrotask(ingestSignal.committed);
       const received = wanted('message.received');
       const statuses = wanted('message.status');
       if (!received && !statuses) return;

@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEventSubscriber, type EventSubscriber } from '../testing/eventSubscriber';
 import { startSeededCore, type SeededCore } from '../testing/seededCore';
+import { threadNices } from '../testing/threads';
 import { adminConnection, rpc } from '../testing/users';
 
 let sub: EventSubscriber;
@@ -49,7 +50,17 @@ function firstArrivals(tag: string): Map<number, number[]> {
 }
 const inOrder = Array.from({ length: PER_CONVERSATION }, (_, n) => n);
 
+/** Threads of this process at background priority (nice 19) beside the core's own thread. */
+const backgroundThreads = () => [...threadNices()].filter(([tid, nice]) => nice === 19 && tid !== process.pid).length;
+
 describe('the events worker', () => {
+  it.runIf(process.platform === 'linux')('runs at background priority while the core’s thread keeps its own', async () => {
+    const before = threadNices().get(process.pid);
+    await s.core.events.deliverNow();
+    expect(backgroundThreads()).toBe(1);
+    expect(threadNices().get(process.pid)).toBe(before);
+  });
+
   it('delivers what was waiting when the core stopped mid-delivery, after it starts again, in order', async () => {
     sub.slow(40);
     publishAll('restart');
@@ -75,5 +86,7 @@ describe('the events worker', () => {
     await s.core.events.deliverNow();
     for (const c of CONVERSATIONS) expect(firstArrivals('crash').get(c)).toEqual(inOrder);
     expect(s.logLines.some((l) => l.includes('events worker stopped; starting it again'))).toBe(true);
+    // The worker started again is a background thread too.
+    if (process.platform === 'linux') expect(backgroundThreads()).toBe(1);
   }, 60_000);
 });

@@ -47,6 +47,10 @@ export function startEventsWorker(options: { data: Omit<EventsWorkerData, 'now'>
         drains.get(m.id)?.resolve(m.sent);
         drains.delete(m.id);
       } else if (m.kind === 'log') log[m.level](m.fields, m.message);
+      else if (m.kind === 'ready') {
+        if (m.background.kind === 'thread') log.debug({ tid: m.background.tid, nice: m.background.priority }, 'events worker runs at background priority');
+        else log.info({ why: m.background.why }, 'events worker runs at normal priority');
+      }
     });
     // Its class only: a worker's error may quote what it was handling.
     w.on('error', (err) => log.error({ err: err.name }, 'events worker failed'));
