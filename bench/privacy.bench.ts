@@ -210,7 +210,9 @@ async function retentionBench(key: Buffer): Promise<void> {
     const wall = percentiles(of.map((h) => h.ms));
     const cpu = percentiles(of.map((h) => h.cpuMs));
     const max = (xs: number[]) => xs.reduce((a, b) => Math.max(a, b), 0);
-    const body = of.some((h) => h.bodyMs !== undefined) ? `, before COMMIT max ${fmt(max(of.map((h) => h.bodyMs ?? 0)), 1)}` : '';
+    const body = of.some((h) => h.bodyMs !== undefined)
+      ? `; before COMMIT wall max ${fmt(max(of.map((h) => h.bodyMs ?? 0)), 1)}, cpu max ${fmt(max(of.map((h) => h.bodyCpuMs ?? 0)), 1)}; COMMIT cpu max ${fmt(max(of.map((h) => h.cpuMs - (h.bodyCpuMs ?? 0))), 1)}`
+      : '';
     const rows = of.some((h) => h.rows !== undefined) ? `, rows p50 ${percentiles(of.map((h) => h.rows ?? 0)).p50} max ${max(of.map((h) => h.rows ?? 0))}` : '';
     const lock = of[0]!.locked ? 'write lock' : 'no lock';
     process.stdout.write(
