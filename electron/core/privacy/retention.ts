@@ -55,9 +55,6 @@ function cutoffs(db: Database, now: number): Record<RetentionKind, number> {
 }
 
 const NOT_HELD = 'c.contact_id NOT IN (SELECT contact_id FROM legal_holds)';
-/** Rows read at a time inside a batch, and the most one batch takes (its time cut comes first). */
-const READ_ROWS = 64;
-const MAX_BATCH_ROWS = 5_000;
 
 export function previewRetention(db: Database, now: number): RetentionCounts {
   const cut = cutoffs(db, now);
@@ -126,9 +123,9 @@ const immediate = () => new Promise<void>((r) => setImmediate(r));
 const cpuMsOf = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1000;
 
 /**
- * Purges what expired. Each batch is one IMMEDIATE transaction that stops taking rows when its own
- * clock passes 30% of the budget; then the search index is merged in steps inside the same budget
- * (`purgeSearchIndex`). The longest hold (batch, step or the run's own record) is recorded with the run.
+ * Purges what expired. Each batch is one IMMEDIATE transaction whose size adapts so it stays well
+ * inside the budget (aiming at half of it); then the search index is merged in steps inside the
+ * same budget (`purgeSearchIndex`). The longest batch or step is recorded with the run.
  */
 export async function runRetention(db: Database, options: RetentionRunOptions): Promise<RetentionRunResult> {
   // Retention runs its own short transactions, so it must not start inside a caller's: an RPC
@@ -167,14 +164,19 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
   const cut = cutoffs(db, startedAt);
   const before = timed('plan', false, () => previewRetention(db, startedAt));
   const counts: RetentionCounts = { messages: 0, conversations: 0, media: 0, drafts: 0, auditDue: before.auditDue, heldPatients: before.heldPatients };
-  // Each batch stops taking rows once its own clock passes this share of the budget, checked after
-  // every row: the rest of the budget is for what cannot be cut (the index's flush of its delete
-  // markers, the commit) and for the process being descheduled on a busy machine. An estimate of
-  // the cost of a row cannot do this: the index's merge work lands on some rows and not others.
-  const cutAfter = budget * 0.3;
+  // Batch size from a running estimate of the cost of one row, aiming at half the budget. A single
+  // slow batch (the process was descheduled) moves the estimate only partly, so one hiccup does not
+  // shrink every later batch to a row or two, each paying a commit. Measured and not adopted:
+  // cutting each batch by its own clock (checked after every row, at 30% of the budget). The
+  // longest holds are single statements (the index's merge work inside one DELETE's trigger, up to
+  // ~80 ms CPU) and time spent descheduled, which no check between rows can cut; with more, smaller
+  // commits the longest hold came out higher in 3 runs of 3 (privacy/README.md).
+  let perRowMs = 0.2;
+  const aim = budget / 2;
+  let size = Math.max(1, Math.floor(aim / perRowMs));
 
-  /** Runs one batch as its own redoable transaction, with the time at which it should stop taking rows. */
-  const batch = <T extends { n: number }>(kind: 'batch' | 'media', fn: (deadline: number) => T): T => {
+  /** Runs one batch, times it, and updates the estimate and the next batch's size. */
+  const batch = <T extends { n: number }>(kind: 'batch' | 'media', fn: (n: number) => T): T => {
     let bodyMs = 0;
     let bodyCpuMs = 0;
     const t0 = performance.now();
@@ -184,14 +186,17 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
       true,
       () =>
         redoableTransaction(db, () => {
-          const r = fn(performance.now() + cutAfter);
+          const r = fn(size);
           bodyMs = performance.now() - t0;
           bodyCpuMs = cpuMsOf(process.cpuUsage(cpu0));
           return r;
         }),
       (r) => ({ rows: r.n, bodyMs, bodyCpuMs }),
     );
+    const ms = performance.now() - t0;
     batches += 1;
+    if (out.n > 0) perRowMs = perRowMs * 0.7 + (ms / out.n) * 0.3;
+    size = Math.min(5_000, Math.max(1, Math.floor(aim / perRowMs)));
     return out;
   };
   const between = async () => {
@@ -226,20 +231,18 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
       stmt(db, `UPDATE retention_runs SET finished_at = ?, counts_json = ?, longest_hold_ms = ?, outcome = ? WHERE id = ?`).run(options.now(), JSON.stringify(counts), longest, outcome, runId),
     );
   try {
-    // A batch takes messages from as many due conversations as its time allows (clinics have many
-    // short conversations: one batch each would pay a commit per conversation), a few at a time so
-    // no single read is long, deleting each conversation it empties. The search index gets delete
-    // markers (cheap); the purge below merges the words out.
+    // A batch takes messages from as many due conversations as its size allows (clinics have many
+    // short conversations: one batch each would pay a commit per conversation), deleting each
+    // conversation it empties. The search index gets delete markers (cheap); the purge below
+    // merges the words out.
     let next = 0;
     while (next < conversationsDue.length) {
-      const { n } = batch('batch', (deadline) =>
+      const { n } = batch('batch', (limit) =>
         withIndexDeleteMarkers(db, () => {
           let taken = 0;
-          let late = false;
-          while (next < conversationsDue.length && taken < MAX_BATCH_ROWS && !late) {
+          while (next < conversationsDue.length && taken < limit) {
             const conversationId = conversationsDue[next]!;
-            const rows = messagesOf.all(conversationId, cut.messages, READ_ROWS) as { id: number; wamid: string | null }[];
-            let done = 0;
+            const rows = messagesOf.all(conversationId, cut.messages, limit - taken) as { id: number; wamid: string | null }[];
             for (const r of rows) {
               if (r.wamid) {
                 deleteStatuses.run(r.wamid);
@@ -248,13 +251,10 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
               }
               deleteOutbox.run(r.id);
               deleteMessage.run(r.id);
-              done += 1;
-              late = performance.now() >= deadline;
-              if (late) break;
             }
-            taken += done;
-            // Rows left in this conversation (cut short, or more than one read): the next read or batch takes them.
-            if (done < rows.length || rows.length === READ_ROWS) continue;
+            const emptied = rows.length < limit - taken;
+            taken += rows.length;
+            if (!emptied) break;
             counts.conversations += deleteConversation.run(conversationId, cut.messages).changes;
             next += 1;
           }
@@ -267,22 +267,15 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
 
     const expiredMedia = stmt(
       db,
-      `SELECT x.id FROM media x JOIN messages m ON m.id = x.message_id JOIN conversations c ON c.id = m.conversation_id
-        WHERE x.content IS NOT NULL AND x.created_at < ? AND ${NOT_HELD} LIMIT ?`,
-    ).pluck();
-    const clearMedia = stmt(db, `UPDATE media SET content = NULL, state = 'failed', last_error = 'removed by the retention policy', updated_at = ? WHERE id = ?`);
+      `UPDATE media SET content = NULL, state = 'failed', last_error = 'removed by the retention policy', updated_at = ?
+        WHERE id IN (SELECT x.id FROM media x JOIN messages m ON m.id = x.message_id JOIN conversations c ON c.id = m.conversation_id
+                      WHERE x.content IS NOT NULL AND x.created_at < ? AND ${NOT_HELD} LIMIT ?)`,
+    );
     for (;;) {
-      const { n } = batch('media', (deadline) => {
-        let cleared = 0;
-        for (const id of expiredMedia.all(cut.media, READ_ROWS) as number[]) {
-          cleared += clearMedia.run(startedAt, id).changes;
-          if (performance.now() >= deadline) break;
-        }
-        return { n: cleared };
-      });
+      const { n } = batch('media', (limit) => ({ n: expiredMedia.run(startedAt, cut.media, limit).changes }));
       counts.media += n;
       if (n === 0) break;
-      await between();
+      await pause();
     }
     // Every run ends with the purge, so words of messages deleted by this run, or by an erasure
     // whose purge a crash cut short, leave the index's pages; in steps inside the same budget.
