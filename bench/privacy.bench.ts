@@ -17,6 +17,7 @@
 //
 // No keychain needed (the database key is a bench-only random key beside the cache). The clinic is
 // cached under `$TMPDIR/clinic-inbox-bench/privacy-…`; PRIVACY_BENCH_MESSAGES shrinks it.
+import { execSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, copyFileSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,8 +31,8 @@ import { detectPersonalData } from '../electron/core/privacy/detector';
 import { listConversations } from '../electron/core/db/repo/conversations';
 import { eraseInWorker } from '../electron/core/privacy/runErasure';
 import { writePatientExport } from '../electron/core/privacy/export';
-import { runRetention } from '../electron/core/privacy/retention';
-import { prng } from './stats';
+import { runRetention, type RetentionHold } from '../electron/core/privacy/retention';
+import { percentiles, prng } from './stats';
 
 const MESSAGES = Number(process.env['PRIVACY_BENCH_MESSAGES'] ?? 1_000_000);
 const CONTACTS = 20_000;
@@ -189,8 +190,9 @@ async function retentionBench(key: Buffer): Promise<void> {
   const b = bareDelete(key, 'bare-b', true);
   const runPath = copyOf('retention');
   const db = openClinic(runPath, key);
+  const holds: RetentionHold[] = [];
   const t = performance.now();
-  const result = await runRetention(db, { now: () => NOW, trigger: 'manual' });
+  const result = await runRetention(db, { now: () => NOW, trigger: 'manual', onHold: (h) => holds.push(h) });
   const runMs = performance.now() - t;
   db.close();
   for (const suffix of ['', '-wal', '-shm']) rmSync(runPath + suffix, { force: true });
@@ -203,6 +205,23 @@ async function retentionBench(key: Buffer): Promise<void> {
   report('retention: longest single hold', `${fmt(result.longestHoldMs, 1)} ms over ${fmt(result.batches, 0)} batches and steps`, '≤ 50 ms', result.longestHoldMs <= 50);
   report('retention: longest batch in CPU time', `${fmt(result.longestHoldCpuMs, 1)} ms`, '(reported)', true);
   report('retention: longest checkpoint between them', `${fmt(result.longestCheckpointMs, 1)} ms (no lock held)`, '(reported)', true);
+  // Every hold and busy stretch by kind: which one is the long one, wall clock and CPU time.
+  const kinds = [...new Set(holds.map((h) => h.kind))];
+  for (const kind of kinds) {
+    const of = holds.filter((h) => h.kind === kind);
+    const wall = percentiles(of.map((h) => h.ms));
+    const cpu = percentiles(of.map((h) => h.cpuMs));
+    const max = (xs: number[]) => xs.reduce((a, b) => Math.max(a, b), 0);
+    const body = of.some((h) => h.bodyMs !== undefined)
+      ? `; before COMMIT wall max ${fmt(max(of.map((h) => h.bodyMs ?? 0)), 1)}, cpu max ${fmt(max(of.map((h) => h.bodyCpuMs ?? 0)), 1)}; COMMIT cpu max ${fmt(max(of.map((h) => h.cpuMs - (h.bodyCpuMs ?? 0))), 1)}`
+      : '';
+    const rows = of.some((h) => h.rows !== undefined) ? `, rows p50 ${percentiles(of.map((h) => h.rows ?? 0)).p50} max ${max(of.map((h) => h.rows ?? 0))}` : '';
+    const lock = of[0]!.locked ? 'write lock' : 'no lock';
+    process.stdout.write(
+      `     ${kind.padEnd(11)} ${lock.padEnd(10)} n ${String(wall.n).padStart(5)}  wall p50 ${fmt(wall.p50, 1)} p95 ${fmt(wall.p95, 1)} max ${fmt(max(of.map((h) => h.ms)), 1)} ms; cpu p50 ${fmt(cpu.p50, 1)} p95 ${fmt(cpu.p95, 1)} max ${fmt(max(of.map((h) => h.cpuMs)), 1)} ms${body}${rows}\n`,
+    );
+  }
+  process.stdout.write(`     (purge-step includes the checkpoint after it; its exact longest is the hold above) load ${execSync('uptime').toString().split('load average:')[1]!.trim()}\n`);
 }
 
 /**

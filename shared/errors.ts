@@ -48,6 +48,11 @@ export const ERROR_CODES = [
   'RECOVERY_REQUIRED',
   'RECOVERY_KEY_INVALID',
   'RECOVERY_KEY_WRONG',
+  /**
+   * A restore's database did not open, and neither did the database from before it once put back:
+   * the core is stopped with both files kept in the data folder, for the IT admin.
+   */
+  'RESTORE_ROLLBACK_FAILED',
   // first-run WhatsApp step, from Meta's error codes
   /** 190 without the "expired" subcode: Meta does not accept this token at all (mistyped, revoked). */
   'WHATSAPP_TOKEN_INVALID',

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import Sqlite from 'better-sqlite3-multiple-ciphers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +9,7 @@ import type { RelayProcess } from '../relay/testing/relayProcess';
 import { createCore, type CoreHandle, type CreateCoreOptions } from '../electron/core/createCore';
 import { restartable, RESTORE_ROLLED_BACK } from '../electron/core/backup/restartable';
 import { contentHash } from '../electron/core/backup/format';
-import { restoreFromFile, stagedRestorePath } from '../electron/core/backup/restore';
+import { failedRestorePath, restoreFromFile, stagedRestorePath } from '../electron/core/backup/restore';
 import { selectKept } from '../electron/core/backup/service';
 import { DATABASE_FILE } from '../electron/core/db/coreStore';
 import { applyCipherKey } from '../electron/core/db/open';
@@ -296,6 +297,89 @@ describe('restore through the window\u2019s core (startCore): it restarts in pla
       folder.remove();
     }
   }, 90_000);
+
+  it('same computer: when the database put back does not open either, the core says so and stops, keeps both files, and the next start opens the put-back one once it opens', async () => {
+    const dir = tempDataDir();
+    const folder = tempDataDir();
+    const first = await createCore(opts(dir.dir));
+    const live = join(dir.dir, DATABASE_FILE);
+    const keyHex = (await secretsOf(first.installationId, 'databaseKey'))!;
+    const fileHash = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+    const overwritePage1 = (path: string): Buffer => {
+      const fd = openSync(path, 'r+');
+      try {
+        const page = Buffer.alloc(4096);
+        readSync(fd, page, 0, 4096, 0);
+        writeSync(fd, Buffer.alloc(4096, 0x5a), 0, 4096, 0);
+        return page;
+      } finally {
+        closeSync(fd);
+      }
+    };
+    const seen: { before?: string; restored?: string; putBack?: string; page1?: Buffer } = {};
+    // Both faults as in the test above: the staged database is made unopenable before the swap, and
+    // the previous one once it is back (its first page saved, to mend it for the next start).
+    const open = async (o: CreateCoreOptions): Promise<CoreHandle> => {
+      const staged = stagedRestorePath(dir.dir);
+      if (existsSync(staged)) {
+        seen.before = hashOf(live, keyHex);
+        overwritePage1(staged);
+        seen.restored = fileHash(staged);
+      } else {
+        seen.page1 = overwritePage1(live);
+        seen.putBack = fileHash(live);
+      }
+      return createCore(o);
+    };
+    const core = restartable(opts(dir.dir), first, open);
+    try {
+      const admin = await adminConnection(core);
+      await rpc(admin, 'backup.updateSettings', { destination: folder.dir });
+      const entry = await rpc(admin, 'backup.runNow', {});
+      await signIn(core, AFTER);
+      const window = core.connect('test-window');
+      await rpc(window, 'auth.signIn', { username: IT_ADMIN.username, password: TEST_PASSWORD });
+      const result = await window.dispatch('backup.restore', { file: entry.file });
+      // Not "rolled back": the window is told both failed, and where the two files are.
+      expect(result).toMatchObject({ ok: false, error: { code: 'RESTORE_ROLLBACK_FAILED' } });
+      const message = (result as { error: { message: string } }).error.message;
+      expect(message).not.toBe(RESTORE_ROLLED_BACK);
+      expect(message).toContain(`${DATABASE_FILE}.restore-failed`);
+      // Every window, this one and the other, now answers the same instead of a closed core's error.
+      expect(await window.dispatch('session.whoami', {})).toMatchObject({ ok: false, error: { code: 'RESTORE_ROLLBACK_FAILED' } });
+      expect(await admin.dispatch('users.list', {})).toMatchObject({ ok: false, error: { code: 'RESTORE_ROLLBACK_FAILED' } });
+      // Nothing deleted or moved further: the put-back database in place, the restored one beside it, byte for byte.
+      expect(fileHash(live)).toBe(seen.putBack);
+      expect(fileHash(failedRestorePath(dir.dir))).toBe(seen.restored);
+      expect(files(dir.dir).filter((f) => f.includes('before-restore') || f.endsWith('.restore'))).toEqual([]);
+    } finally {
+      await core.close();
+    }
+    try {
+      // The next start while the put-back database still does not open: refused with the same code, files untouched.
+      await expect(startCore(opts(dir.dir))).rejects.toMatchObject({ code: 'RESTORE_ROLLBACK_FAILED' });
+      expect(fileHash(live)).toBe(seen.putBack);
+      expect(fileHash(failedRestorePath(dir.dir))).toBe(seen.restored);
+      // Once it opens (here: its first page mended), the next start runs on it, unchanged in every
+      // table, and the restored copy that never opened goes (its backup file is still in the folder).
+      const fd = openSync(live, 'r+');
+      writeSync(fd, seen.page1!, 0, 4096, 0);
+      closeSync(fd);
+      expect(hashOf(live, keyHex)).toBe(seen.before);
+      const again = await startCore(opts(dir.dir));
+      try {
+        const window = again.connect('test-window');
+        await rpc(window, 'auth.signIn', { username: IT_ADMIN.username, password: TEST_PASSWORD });
+        expect(await usernames(window)).toContain(AFTER.username);
+      } finally {
+        await again.close();
+      }
+      expect(existsSync(failedRestorePath(dir.dir))).toBe(false);
+    } finally {
+      dir.remove();
+      folder.remove();
+    }
+  }, 120_000);
 
   it('new hardware: a never-used installation is replaced by the backup (keys, users, settings); a used one is refused and unchanged', async () => {
     const source = tempDataDir();

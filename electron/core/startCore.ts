@@ -5,7 +5,7 @@ import { RPC_METHODS } from '../../shared/rpc';
 import { restartable, type RestartableCore } from './backup/restartable';
 import { createCore, type CreateCoreOptions } from './createCore';
 import { DATABASE_FILE } from './db/coreStore';
-import { restoreFromFile } from './backup/restore';
+import { hasFailedRestore, restoreFromFile, restoreRollbackFailed } from './backup/restore';
 import { restoreFromRecoveryKey } from './keys/recovery';
 import { createKeytarSecretStore } from './keys/secretStore';
 import { createDispatch, type AuditRecord, type Handler, type Handlers } from './rpc/dispatch';
@@ -16,15 +16,18 @@ import type { Connection, Core, CoreEventListener } from './types';
  * database key of existing data (new hardware, a wiped profile) the core cannot open, but the IT
  * admin must still be able to act from the window: it then answers every call with
  * `RECOVERY_REQUIRED` except `recovery.restore`, which puts the key back with the recovery key and
- * opens the real core in place. Any other start-up failure is thrown as before.
+ * opens the real core in place. Any other start-up failure is thrown as before, as
+ * `RESTORE_ROLLBACK_FAILED` when a restore that failed twice left its files in the folder.
  */
 export async function startCore(options: CreateCoreOptions): Promise<Core> {
   try {
     // Restarts itself in place after a restore (backup/restartable.ts), so windows reattach.
     return restartable(options, await createCore(options), createCore);
   } catch (err) {
-    if (!(err instanceof CodedError && err.code === 'RECOVERY_REQUIRED')) throw err;
-    return lockedCore(options, err);
+    if (err instanceof CodedError && err.code === 'RECOVERY_REQUIRED') return lockedCore(options, err);
+    // The database put back by a restore that failed twice still does not open: say so, with both files named.
+    if (hasFailedRestore(options.dataDir)) throw restoreRollbackFailed('at start');
+    throw err;
   }
 }
 

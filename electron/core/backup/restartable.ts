@@ -9,7 +9,7 @@ import { INSTALLATION_ID_FILE } from '../keys/installation';
 import { createKeytarSecretStore } from '../keys/secretStore';
 import { createDispatch, type AuditRecord, type Handler, type Handlers } from '../rpc/dispatch';
 import type { Connection, Core, CoreEventListener } from '../types';
-import { discardBeforeRestore, prepareRestoreFromFile, undoRestore } from './restore';
+import { discardBeforeRestore, discardFailedRestore, hasFailedRestore, prepareRestoreFromFile, restoreRollbackFailed, undoRestore } from './restore';
 import { requestBackup } from './service';
 
 /** What the admin reads when the restored database did not open and the previous one went back. */
@@ -36,7 +36,10 @@ interface Attached {
  *   core is closed, reopened (the staged database replaces the current one, which is kept aside
  *   as `clinic-inbox.db.before-restore`), and once the restored one has opened — keys, schema,
  *   migrations — the one kept aside is removed. If it does not open, the kept one goes back and
- *   the core reopens on it, and the call fails.
+ *   the core reopens on it, and the call fails (`RESTORE_ROLLED_BACK`). If the one put back does not
+ *   open either, nothing more is moved or deleted: the core stays stopped, every call answers
+ *   `RESTORE_ROLLBACK_FAILED` (both files named), and the next start opens the put-back database
+ *   if it opens then, or refuses with the same code (`startCore`).
  * - `backup.restoreFromFile` on a folder whose installation was never used (see
  *   `BackupService.neverUsed`: no accounts, no patients, no messages, no person's audit entry,
  *   not paired): the backup is checked and prepared while the fresh core runs, then it replaces
@@ -47,7 +50,15 @@ interface Attached {
 export function restartable(options: CreateCoreOptions, first: CoreHandle, open: (o: CreateCoreOptions) => Promise<CoreHandle>): RestartableCore {
   const logger = options.logger ?? pino({ level: 'info', base: { part: 'core' } });
   let core = first;
+  // Set when a failed restore's put-back database did not open either: the core is closed for good.
+  let stopped: CodedError | null = null;
   let gate: Promise<void> | null = null;
+  if (hasFailedRestore(options.dataDir)) {
+    // A restore failed twice before this start, and the database put back then opens now: the
+    // restored copy that did not open goes, as after a single failure (its backup file stays).
+    discardFailedRestore(options.dataDir);
+    logger.warn({ event: 'restore_failed_copy_removed' }, 'the database put back after a failed restore opened; the restored copy that did not open was removed');
+  }
   const attached = new Set<Attached>();
 
   const innerOf = (a: Attached): Connection => {
@@ -86,16 +97,25 @@ export function restartable(options: CreateCoreOptions, first: CoreHandle, open:
       logger.info({ event: 'restore_applied' }, 'backup restored; core reopened on it');
       requestBackup(core.backups, 'restore');
     } catch (err) {
-      logger.error({ event: 'restore_failed', code: err instanceof CodedError ? err.code : 'INTERNAL' }, 'the restored database did not open; the previous one is back');
+      logger.error({ event: 'restore_failed', code: err instanceof CodedError ? err.code : 'INTERNAL' }, 'the restored database did not open; putting the previous one back');
       undo();
-      core = await open(options);
+      try {
+        core = await open(options);
+      } catch (again) {
+        // Both databases stay in the folder as they are; guessing further could lose one of them.
+        logger.error({ event: 'restore_rollback_failed', code: again instanceof CodedError ? again.code : 'INTERNAL' }, 'the database put back did not open either; the core stays stopped');
+        stopped = restoreRollbackFailed('now');
+        throw stopped;
+      }
+      discardFailedRestore(options.dataDir);
       throw err;
     } finally {
       for (const a of attached) {
-        // A window that connected while the core was closed holds a dead connection: reattach all.
+        // A window that connected while the core was closed holds a dead connection: reattach all
+        // (unless there is no core to reattach to: then every call answers why).
         a.inner?.close();
         a.inner = null;
-        innerOf(a);
+        if (!stopped) innerOf(a);
         // Other windows go back to sign-in now; the restoring window shows the result first.
         if (a !== caller) a.listeners.forEach((l) => l('session.ended', { reason: 'signed_out' }));
       }
@@ -109,6 +129,7 @@ export function restartable(options: CreateCoreOptions, first: CoreHandle, open:
       try {
         await restart(a, () => Promise.resolve(), () => undoRestore(options.dataDir));
       } catch {
+        if (stopped) return { ok: false, error: stopped.toJSON() };
         // The core runs again on the database it had (restart put it back); the window is told why.
         return { ok: false, error: new CodedError('VALIDATION_FAILED', RESTORE_ROLLED_BACK).toJSON() };
       }
@@ -150,10 +171,11 @@ export function restartable(options: CreateCoreOptions, first: CoreHandle, open:
     connect(origin) {
       const a: Attached = { origin, inner: null, listeners: new Set() };
       attached.add(a);
-      if (!gate) innerOf(a);
+      if (!gate && !stopped) innerOf(a);
       return {
         async dispatch(method, params) {
           while (gate) await gate.catch(() => undefined);
+          if (stopped) return { ok: false, error: stopped.toJSON() };
           if (method === 'backup.restore') return restoreHere(a, params);
           if (method === 'backup.restoreFromFile' && core.backups.neverUsed()) {
             return exclusive(async () => {
@@ -181,7 +203,7 @@ export function restartable(options: CreateCoreOptions, first: CoreHandle, open:
     },
     async close() {
       while (gate) await gate.catch(() => undefined);
-      await core.close();
+      if (!stopped) await core.close();
     },
   };
 }

@@ -19,6 +19,25 @@ import { inspectSnapshot, runWorker } from './runWorker';
 export const stagedRestorePath = (dataDir: string): string => join(dataDir, `${DATABASE_FILE}.restore`);
 /** Where the database a restore replaced is kept. */
 export const beforeRestorePath = (dataDir: string): string => join(dataDir, `${DATABASE_FILE}.before-restore`);
+/** Where a restored database that did not open is kept, until the one put back has opened. */
+export const failedRestorePath = (dataDir: string): string => join(dataDir, `${DATABASE_FILE}.restore-failed`);
+
+const DB_SUFFIXES = ['', '-wal', '-shm'];
+
+/**
+ * What the admin reads when a restore's database did not open and the database from before it did
+ * not open either once put back (the core stays stopped). Nothing was deleted; the next start
+ * opens the put-back database if it opens then.
+ */
+export const restoreRollbackFailed = (when: 'now' | 'at start'): CodedError =>
+  new CodedError(
+    'RESTORE_ROLLBACK_FAILED',
+    (when === 'now'
+      ? 'The restored database did not open, and the database you had before, put back in its place, did not open either. Clinic Inbox has stopped. '
+      : 'Clinic Inbox cannot open its database since a restore that failed. ') +
+      `Nothing was deleted: in the data folder, ${DATABASE_FILE} is the database from before the restore and ${DATABASE_FILE}.restore-failed the restored one. ` +
+      'Quit and start Clinic Inbox again: if the database from before opens then, it runs unchanged. If it does not, leave the data folder as it is and ask your IT admin to restore a backup on this computer with the recovery key (IT admin guide, "When a restore fails twice").',
+  );
 
 export interface OpenedBackup {
   trailer: ReadTrailer;
@@ -155,7 +174,7 @@ function swapIn(dataDir: string, prepared: string): void {
   const live = join(dataDir, DATABASE_FILE);
   const aside = beforeRestorePath(dataDir);
   if (existsSync(live)) {
-    for (const suffix of ['', '-wal', '-shm']) {
+    for (const suffix of DB_SUFFIXES) {
       rmSync(`${aside}${suffix}`, { force: true });
       if (existsSync(`${live}${suffix}`)) renameSync(`${live}${suffix}`, `${aside}${suffix}`);
     }
@@ -256,16 +275,30 @@ export async function restoreFromFile(input: { dataDir: string; path: string; re
 
 /** After the restored database opened: the one it replaced is no longer needed. */
 export function discardBeforeRestore(dataDir: string): void {
-  for (const suffix of ['', '-wal', '-shm']) rmSync(`${beforeRestorePath(dataDir)}${suffix}`, { force: true });
+  for (const suffix of DB_SUFFIXES) rmSync(`${beforeRestorePath(dataDir)}${suffix}`, { force: true });
 }
 
-/** The restored database did not open: the one it replaced goes back. */
+/**
+ * The restored database did not open: the one it replaced goes back, and the restored one is kept
+ * beside it (`failedRestorePath`) until the one put back has opened, so that if that one fails too
+ * both are still there.
+ */
 export function undoRestore(dataDir: string): void {
   const live = join(dataDir, DATABASE_FILE);
   const aside = beforeRestorePath(dataDir);
   if (!existsSync(aside)) return;
-  for (const suffix of ['', '-wal', '-shm']) {
-    rmSync(`${live}${suffix}`, { force: true });
+  const failed = failedRestorePath(dataDir);
+  for (const suffix of DB_SUFFIXES) {
+    rmSync(`${failed}${suffix}`, { force: true });
+    if (existsSync(`${live}${suffix}`)) renameSync(`${live}${suffix}`, `${failed}${suffix}`);
     if (existsSync(`${aside}${suffix}`)) renameSync(`${aside}${suffix}`, `${live}${suffix}`);
   }
 }
+
+/** The database put back after a failed restore has opened: the restored one that did not is no longer needed (its backup file still is). */
+export function discardFailedRestore(dataDir: string): void {
+  for (const suffix of DB_SUFFIXES) rmSync(`${failedRestorePath(dataDir)}${suffix}`, { force: true });
+}
+
+/** A restore failed twice earlier and its files are still in the folder (see `restoreRollbackFailed`). */
+export const hasFailedRestore = (dataDir: string): boolean => existsSync(failedRestorePath(dataDir));

@@ -83,6 +83,26 @@ describe('retention', () => {
     expect((await runRetention(db, { now: () => NOW, trigger: 'manual' })).counts).toMatchObject({ messages: 0, conversations: 0, media: 0 });
   });
 
+  it('a conversation too long for one batch goes over several short transactions: every message counted once, the conversation removed after its last', async () => {
+    t = createTestDb();
+    const { db } = t;
+    const long = patient(db, '31600000005', Array.from({ length: 300 }, (_, i) => 1000 + i));
+    const kept = patient(db, '31600000006', [5]);
+    const preview = previewRetention(db, NOW);
+    expect(preview).toMatchObject({ messages: 300, conversations: 1 });
+    const holds: { kind: string; rows?: number }[] = [];
+    // A budget of 5 ms: each batch stops taking rows after 1.5 ms, which 300 rows do not fit in.
+    const result = await runRetention(db, { now: () => NOW, trigger: 'manual', budgetMs: 5, onHold: (h) => holds.push(h) });
+    const batches = holds.filter((h) => h.kind === 'batch');
+    expect(batches.length).toBeGreaterThan(3);
+    expect(batches.reduce((sum, h) => sum + (h.rows ?? 0), 0)).toBe(300);
+    expect(result.counts).toEqual(preview);
+    const count = (sql: string, ...args: unknown[]) => db.prepare(sql).pluck().get(...args) as number;
+    expect(count('SELECT count(*) FROM messages WHERE conversation_id = ?', long.conversationId)).toBe(0);
+    expect(count('SELECT count(*) FROM conversations WHERE id = ?', long.conversationId)).toBe(0);
+    expect(count('SELECT count(*) FROM messages WHERE conversation_id = ?', kept.conversationId)).toBe(1);
+  });
+
   it('a policy may not go below the legal minimum the admin picked, nor past 20 years', () => {
     t = createTestDb();
     expect(() => updateRetentionRules(t!.db, [{ kind: 'messages', days: 300, legalMinimumDays: 365 }], { by: 'admin', now: NOW })).toThrow(/shorter than the legal minimum/);

@@ -76,19 +76,43 @@ export function previewRetention(db: Database, now: number): RetentionCounts {
   return { messages, conversations, media, drafts: 0, auditDue, heldPatients };
 }
 
+/**
+ * One stretch of a run that keeps other work waiting. `locked`: the write lock is held (BEGIN
+ * IMMEDIATE to COMMIT done, or an autocommit write); otherwise only this thread is busy (a read, a
+ * checkpoint), which other connections do not wait on but this connection's callers do.
+ * - `record`: the run's own row in `retention_runs` (an autocommit write, synced);
+ * - `batch` / `media`: one batch of message deletes / media clears (`bodyMs` of it before COMMIT);
+ * - `purge-step`: one step of the index purge with the checkpoint after it (measured from outside
+ *   `purgeSearchIndex`, between its pauses: an upper bound on the step);
+ * - `plan`: the preview and the list of due conversations (reads);
+ * - `checkpoint`: the PASSIVE checkpoint between batches.
+ */
+export interface RetentionHold {
+  kind: 'record' | 'batch' | 'media' | 'purge-step' | 'plan' | 'checkpoint';
+  locked: boolean;
+  ms: number;
+  cpuMs: number;
+  rows?: number;
+  /** Of a batch: the wall clock and CPU time before COMMIT (the rest is the commit: the index's segment flush and automerge, the WAL write). */
+  bodyMs?: number;
+  bodyCpuMs?: number;
+}
+
 export interface RetentionRunOptions {
   now: () => number;
   trigger: 'schedule' | 'manual';
   budgetMs?: number;
   /** Between batches: lets the event loop (other connections) run. */
   pause?: () => Promise<void>;
+  /** Told of every hold and busy stretch (the benchmark's distribution). */
+  onHold?: (hold: RetentionHold) => void;
 }
 
 export interface RetentionRunResult {
   runId: number;
   counts: RetentionCounts;
   longestHoldMs: number;
-  /** The CPU time of the longest-CPU batch (deletes only): what the wall clock is without waiting for a core. */
+  /** The CPU time of the longest-CPU batch or run record (purge steps are in `onHold`): what the wall clock is without waiting for a core. */
   longestHoldCpuMs: number;
   /** The longest checkpoint between batches (the event loop busy, the database not held). */
   longestCheckpointMs: number;
@@ -96,6 +120,7 @@ export interface RetentionRunResult {
 }
 
 const immediate = () => new Promise<void>((r) => setImmediate(r));
+const cpuMsOf = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1000;
 
 /**
  * Purges what expired. Each batch is one IMMEDIATE transaction whose size adapts so it stays well
@@ -108,44 +133,84 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
   await Promise.resolve();
   const budget = options.budgetMs ?? HOLD_BUDGET_MS;
   const pause = options.pause ?? immediate;
-  const startedAt = options.now();
-  const runId = Number(
-    stmt(db, `INSERT INTO retention_runs (started_at, trigger, outcome) VALUES (?, ?, 'running')`).run(startedAt, options.trigger).lastInsertRowid,
-  );
-  const cut = cutoffs(db, startedAt);
-  const before = previewRetention(db, startedAt);
-  const counts: RetentionCounts = { messages: 0, conversations: 0, media: 0, drafts: 0, auditDue: before.auditDue, heldPatients: before.heldPatients };
   let longest = 0;
-  // The same batch's CPU time (this process): on a machine with more runnable work than cores, the
-  // wall clock of a batch also counts the time it waited to be scheduled.
+  // The same stretch's CPU time (this process): on a machine with more runnable work than cores,
+  // the wall clock of a batch also counts the time it waited to be scheduled.
   let longestCpu = 0;
   let longestCheckpoint = 0;
   let batches = 0;
+  const record = (hold: RetentionHold) => {
+    // A purge step's own duration comes from `purgeSearchIndex` (the one timed here includes a checkpoint).
+    if (hold.locked && hold.kind !== 'purge-step') {
+      longest = Math.max(longest, hold.ms);
+      longestCpu = Math.max(longestCpu, hold.cpuMs);
+    }
+    if (hold.kind === 'checkpoint') longestCheckpoint = Math.max(longestCheckpoint, hold.ms);
+    options.onHold?.(hold);
+  };
+  /** Runs `fn` and records how long it kept others waiting. */
+  const timed = <T>(kind: RetentionHold['kind'], locked: boolean, fn: () => T, more?: (out: T) => Partial<RetentionHold>): T => {
+    const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
+    const out = fn();
+    record({ kind, locked, ms: performance.now() - t0, cpuMs: cpuMsOf(process.cpuUsage(cpu0)), ...more?.(out) });
+    return out;
+  };
+
+  const startedAt = options.now();
+  const runId = timed('record', true, () =>
+    Number(stmt(db, `INSERT INTO retention_runs (started_at, trigger, outcome) VALUES (?, ?, 'running')`).run(startedAt, options.trigger).lastInsertRowid),
+  );
+  const cut = cutoffs(db, startedAt);
+  const before = timed('plan', false, () => previewRetention(db, startedAt));
+  const counts: RetentionCounts = { messages: 0, conversations: 0, media: 0, drafts: 0, auditDue: before.auditDue, heldPatients: before.heldPatients };
   // Batch size from a running estimate of the cost of one row, aiming at half the budget. A single
   // slow batch (the process was descheduled) moves the estimate only partly, so one hiccup does not
-  // shrink every later batch to a row or two, each paying a commit.
+  // shrink every later batch to a row or two, each paying a commit. Measured and not adopted:
+  // cutting each batch by its own clock (checked after every row, at 30% of the budget). The
+  // longest holds are single statements (the index's merge work inside one DELETE's trigger, up to
+  // ~80 ms CPU) and time spent descheduled, which no check between rows can cut; with more, smaller
+  // commits the longest hold came out higher in 3 runs of 3 (privacy/README.md).
   let perRowMs = 0.2;
   const aim = budget / 2;
   let size = Math.max(1, Math.floor(aim / perRowMs));
 
   /** Runs one batch, times it, and updates the estimate and the next batch's size. */
-  const batch = <T extends { n: number }>(fn: (n: number) => T): T => {
+  const batch = <T extends { n: number }>(kind: 'batch' | 'media', fn: (n: number) => T): T => {
+    let bodyMs = 0;
+    let bodyCpuMs = 0;
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
-    const out = redoableTransaction(db, () => fn(size));
+    const out = timed(
+      kind,
+      true,
+      () =>
+        redoableTransaction(db, () => {
+          const r = fn(size);
+          bodyMs = performance.now() - t0;
+          bodyCpuMs = cpuMsOf(process.cpuUsage(cpu0));
+          return r;
+        }),
+      (r) => ({ rows: r.n, bodyMs, bodyCpuMs }),
+    );
     const ms = performance.now() - t0;
-    const cpu = process.cpuUsage(cpu0);
-    longest = Math.max(longest, ms);
-    longestCpu = Math.max(longestCpu, (cpu.user + cpu.system) / 1000);
     batches += 1;
     if (out.n > 0) perRowMs = perRowMs * 0.7 + (ms / out.n) * 0.3;
     size = Math.min(5_000, Math.max(1, Math.floor(aim / perRowMs)));
     return out;
   };
+  const between = async () => {
+    timed('checkpoint', false, () => checkpointBetween(db));
+    await pause();
+  };
 
   // The conversations due now, read once; each batch re-checks its conversation's activity, so one
   // that a patient wrote to during the run is left alone.
-  const conversationsDue = stmt(db, `SELECT c.id FROM conversations c WHERE c.last_activity_at < ? AND ${NOT_HELD} ORDER BY c.id`).pluck().all(cut.messages) as number[];
+  const conversationsDue = timed(
+    'plan',
+    false,
+    () => stmt(db, `SELECT c.id FROM conversations c WHERE c.last_activity_at < ? AND ${NOT_HELD} ORDER BY c.id`).pluck().all(cut.messages) as number[],
+  );
   const messagesOf = stmt(
     db,
     `SELECT m.id, m.wamid FROM messages m WHERE m.conversation_id = ?
@@ -161,6 +226,10 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
     db,
     `DELETE FROM conversations AS c WHERE c.id = ? AND c.last_activity_at < ? AND ${NOT_HELD} AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id)`,
   );
+  const finish = (outcome: 'ok' | 'failed') =>
+    timed('record', true, () =>
+      stmt(db, `UPDATE retention_runs SET finished_at = ?, counts_json = ?, longest_hold_ms = ?, outcome = ? WHERE id = ?`).run(options.now(), JSON.stringify(counts), longest, outcome, runId),
+    );
   try {
     // A batch takes messages from as many due conversations as its size allows (clinics have many
     // short conversations: one batch each would pay a commit per conversation), deleting each
@@ -168,7 +237,7 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
     // merges the words out.
     let next = 0;
     while (next < conversationsDue.length) {
-      const { n } = batch((limit) =>
+      const { n } = batch('batch', (limit) =>
         withIndexDeleteMarkers(db, () => {
           let taken = 0;
           while (next < conversationsDue.length && taken < limit) {
@@ -193,8 +262,7 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
         }),
       );
       counts.messages += n;
-      longestCheckpoint = Math.max(longestCheckpoint, checkpointBetween(db));
-      await pause();
+      await between();
     }
 
     const expiredMedia = stmt(
@@ -204,20 +272,34 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
                       WHERE x.content IS NOT NULL AND x.created_at < ? AND ${NOT_HELD} LIMIT ?)`,
     );
     for (;;) {
-      const { n } = batch((limit) => ({ n: expiredMedia.run(startedAt, cut.media, limit).changes }));
+      const { n } = batch('media', (limit) => ({ n: expiredMedia.run(startedAt, cut.media, limit).changes }));
       counts.media += n;
       if (n === 0) break;
       await pause();
     }
     // Every run ends with the purge, so words of messages deleted by this run, or by an erasure
     // whose purge a crash cut short, leave the index's pages; in steps inside the same budget.
-    const purge = await purgeSearchIndex(db, { budgetMs: budget, pause });
+    // Each step (with the checkpoint after it) is timed from its pause to the next.
+    let stepFrom = performance.now();
+    let stepCpu = process.cpuUsage();
+    const stepDone = () => record({ kind: 'purge-step', locked: true, ms: performance.now() - stepFrom, cpuMs: cpuMsOf(process.cpuUsage(stepCpu)) });
+    const purge = await purgeSearchIndex(db, {
+      budgetMs: budget,
+      pause: async () => {
+        stepDone();
+        await pause();
+        stepFrom = performance.now();
+        stepCpu = process.cpuUsage();
+      },
+    });
+    stepDone();
+    // The exact longest step (the timing above includes the checkpoint after each step).
     longest = Math.max(longest, purge.longestHoldMs);
     longestCheckpoint = Math.max(longestCheckpoint, purge.longestCheckpointMs);
     batches += purge.steps;
-    stmt(db, `UPDATE retention_runs SET finished_at = ?, counts_json = ?, longest_hold_ms = ?, outcome = 'ok' WHERE id = ?`).run(options.now(), JSON.stringify(counts), longest, runId);
+    finish('ok');
   } catch (err) {
-    stmt(db, `UPDATE retention_runs SET finished_at = ?, counts_json = ?, longest_hold_ms = ?, outcome = 'failed' WHERE id = ?`).run(options.now(), JSON.stringify(counts), longest, runId);
+    finish('failed');
     throw err;
   }
   return { runId, counts, longestHoldMs: longest, longestHoldCpuMs: longestCpu, longestCheckpointMs: longestCheckpoint, batches };

@@ -280,7 +280,8 @@ function RestoreDialog({ entry, onClose }: { entry: BackupEntry; onClose(): void
       confirmLabel={restore.isPending ? s.restoring : s.restore}
       cancelLabel={s.cancel}
       busy={restore.isPending}
-      // A damaged backup, or one whose database did not open after the swap: the old database runs on.
+      // A damaged backup, or one whose database did not open after the swap: the old database runs
+      // on. If that one did not open either, RESTORE_ROLLBACK_FAILED says so (errorText).
       error={restore.isError ? ((restore.error as { code?: string }).code === 'VALIDATION_FAILED' ? s.restoreFailed : errorText(restore.error)) : null}
       onConfirm={() => restore.mutate()}
       onCancel={onClose}

@@ -659,6 +659,8 @@ const en = {
   restoring: 'Checking…',
   err_RECOVERY_KEY_INVALID: 'That is not a valid recovery key. Check it for a typo.',
   err_RECOVERY_KEY_WRONG: 'This recovery key does not open this data. It may belong to another installation, or a newer one replaced it.',
+  err_RESTORE_ROLLBACK_FAILED:
+    'A restore failed, and the database you had before it, put back in its place, does not open either. Clinic Inbox has stopped and deleted nothing: in the data folder, clinic-inbox.db is the database from before the restore and clinic-inbox.db.restore-failed the restored one. Quit and start Clinic Inbox again; if the database from before opens, it runs unchanged. If not, leave the data folder as it is and call your IT admin ("When a restore fails twice" in the IT admin guide).',
   fieldRequired: 'This field is required.',
   // errors by code
   err_ENROLMENT_CODE_INVALID: 'The enrolment code was not accepted. Ask the relay operator for a new one.',
@@ -897,6 +899,8 @@ const nl: Strings = {
   restoring: 'Controleren…',
   err_RECOVERY_KEY_INVALID: 'Dit is geen geldige herstelsleutel. Controleer hem op een tikfout.',
   err_RECOVERY_KEY_WRONG: 'Deze herstelsleutel opent deze gegevens niet. Hij hoort misschien bij een andere installatie, of is vervangen door een nieuwere.',
+  err_RESTORE_ROLLBACK_FAILED:
+    'Terugzetten is mislukt, en de database die u daarvoor had, teruggeplaatst, gaat ook niet open. Clinic Inbox is gestopt en heeft niets verwijderd: in de gegevensmap is clinic-inbox.db de database van vóór het terugzetten en clinic-inbox.db.restore-failed de teruggezette. Sluit Clinic Inbox en start het opnieuw; gaat de database van daarvoor dan open, dan werkt hij ongewijzigd. Zo niet, laat de gegevensmap zoals hij is en bel uw IT-beheerder ("When a restore fails twice" in de handleiding voor IT-beheer).',
   fieldRequired: 'Dit veld is verplicht.',
   err_ENROLMENT_CODE_INVALID: 'De koppelcode is niet geaccepteerd. Vraag de relay-beheerder om een nieuwe.',
   err_UNAVAILABLE: 'De app of de relay is nu niet bereikbaar.',
@@ -1132,6 +1136,8 @@ const de: Strings = {
   restoring: 'Wird geprüft…',
   err_RECOVERY_KEY_INVALID: 'Das ist kein gültiger Wiederherstellungsschlüssel. Bitte auf Tippfehler prüfen.',
   err_RECOVERY_KEY_WRONG: 'Dieser Wiederherstellungsschlüssel öffnet diese Daten nicht. Er gehört vielleicht zu einer anderen Installation oder wurde durch einen neueren ersetzt.',
+  err_RESTORE_ROLLBACK_FAILED:
+    'Das Zurückspielen ist fehlgeschlagen, und die Datenbank von vorher, wieder an ihren Platz gelegt, öffnet sich auch nicht. Clinic Inbox ist angehalten und hat nichts gelöscht: im Datenordner ist clinic-inbox.db die Datenbank von vor dem Zurückspielen und clinic-inbox.db.restore-failed die zurückgespielte. Beenden Sie Clinic Inbox und starten Sie es neu; öffnet sich die Datenbank von vorher dann, läuft sie unverändert. Wenn nicht, lassen Sie den Datenordner, wie er ist, und rufen Sie Ihre IT-Administration an ("When a restore fails twice" im IT-Handbuch).',
   fieldRequired: 'Dieses Feld ist erforderlich.',
   err_ENROLMENT_CODE_INVALID: 'Der Kopplungscode wurde nicht akzeptiert. Bitten Sie den Relay-Betreiber um einen neuen.',
   err_UNAVAILABLE: 'Die App oder das Relay ist gerade nicht erreichbar.',
