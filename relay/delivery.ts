@@ -163,18 +163,14 @@ export function createDeliveryHub(deps: {
         do {
           conn.pumpAgain = false;
           while (live(conn) && conn.inflight.size < deps.window) {
-            const limit = deps.window - conn.inflight.size;
-            const rows = await store.envelopesAfter(conn.appliance.id, conn.lastSentSeq, limit);
-            if (!live(conn)) break;
+            const rows = await store.envelopesAfter(conn.appliance.id, conn.lastSentSeq, deps.window - conn.inflight.size);
+            if (rows.length === 0 || !live(conn)) break;
             for (const row of rows) {
               if (row.seq <= conn.lastSentSeq) continue;
               send(conn, deliverFrame(row));
               conn.inflight.set(row.seq, row.received_at);
               conn.lastSentSeq = row.seq;
             }
-            // Fewer than asked for: that was all of it. What commits later wakes a pump of its own
-            // (pumpAgain), so asking once more would only cost a round trip per wake-up.
-            if (rows.length < limit) break;
           }
         } while (conn.pumpAgain && live(conn));
       } catch (err) {

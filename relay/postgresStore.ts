@@ -1,8 +1,8 @@
 /**
  * The shared store: PostgreSQL, for several relay instances behind a load balancer. A webhook's
- * transaction (dedup keys, seq, seal, insert) commits with `synchronous_commit = on` before the
- * instance answers 200; the appliance's row lock orders its seqs, so seq order is commit order.
- * Instances learn of each other's envelopes and lease moves through `LISTEN/NOTIFY`
+ * transaction (seq, seal, insert, dedup keys, `pg_notify`) commits with `synchronous_commit = on`
+ * before the instance answers 200; the appliance's row lock orders its seqs, so seq order is
+ * commit order. Instances learn of each other's envelopes and lease moves through `LISTEN/NOTIFY`
  * (not durable: the delivery hub also runs a catch-up query). Times are ms since epoch (bigint).
  */
 import pg from 'pg';
@@ -173,9 +173,7 @@ async function schemaVersion(pool: pg.Pool): Promise<number> {
 
 export async function openPostgresStore(url: string, opts: StoreOptions = {}): Promise<RelayStore> {
   const statementTimeoutMs = opts.statementTimeoutMs ?? 5_000;
-  // Pipelined: statements given to a connection together go out together (a group commit's round
-  // trips); one awaited at a time behaves as without.
-  const pool = new pg.Pool({ ...clientConfig(url, statementTimeoutMs), max: opts.poolSize ?? 10, idleTimeoutMillis: 30_000, pipeline: true });
+  const pool = new pg.Pool({ ...clientConfig(url, statementTimeoutMs), max: opts.poolSize ?? 10, idleTimeoutMillis: 30_000 });
   // An idle connection the server dropped (a restart, a failover) is an event, not a crash.
   pool.on('error', () => undefined);
   const version = await schemaVersion(pool).catch(async (err: Error) => {
@@ -199,16 +197,12 @@ export async function openPostgresStore(url: string, opts: StoreOptions = {}): P
   // A checked-out connection that the server drops (a crash, a failover) emits 'error'; without a
   // listener that would end the process. The query in flight fails, and that answers 503.
   const guarded = new WeakSet<pg.PoolClient>();
-  async function checkout(): Promise<pg.PoolClient> {
+  async function tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await pool.connect();
     if (!guarded.has(client)) {
       guarded.add(client);
       client.on('error', () => undefined);
     }
-    return client;
-  }
-  async function tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await checkout();
     try {
       await client.query('BEGIN');
       const out = await fn(client);
@@ -284,11 +278,10 @@ export async function openPostgresStore(url: string, opts: StoreOptions = {}): P
   };
   await listen();
 
-  // Group commit: webhooks that arrive while a group is in flight go into the next one, so they
-  // share its round trips, its row locks and its commit (one WAL flush for the group). Groups of
-  // different clinics run side by side. For one clinic, a second group of this instance starts only
-  // once the first holds its seqs: two groups of one instance queued on one appliance's row lock
-  // would each be small and wait for the other's commit, where one later group takes them all.
+  // Group commit: webhooks that arrive while transactions are in flight go into the next one, so
+  // they share its round trips, its row locks and its commit (one WAL flush for the group). A few
+  // groups may be in flight at once (the row lock is held only at the end of each), leaving the
+  // rest of the pool to deliveries, acks and housekeeping.
   const maxGroupsInFlight = Math.max(1, Math.min(MAX_GROUPS_IN_FLIGHT, (opts.poolSize ?? 10) - 2));
   interface Pending {
     parts: TenantPart[];
@@ -298,138 +291,88 @@ export async function openPostgresStore(url: string, opts: StoreOptions = {}): P
   }
   let pending: Pending[] = [];
   let inFlight = 0;
-  /** Clinics with a group of this instance that has not taken its seqs yet. */
-  const claiming = new Map<string, number>();
   const kick = () => {
-    while (inFlight < maxGroupsInFlight && pending.length > 0) {
-      const batch: Pending[] = [];
-      const rest: Pending[] = [];
-      // A clinic's webhook that waits keeps its later ones waiting too, so they stay in arrival order.
-      const waiting = new Set<string>();
-      for (const p of pending) {
-        const free = batch.length < MAX_GROUP && p.parts.every((part) => !claiming.has(part.tenantId) && !waiting.has(part.tenantId));
-        if (free) batch.push(p);
-        else {
-          rest.push(p);
-          for (const part of p.parts) waiting.add(part.tenantId);
-        }
-      }
-      if (batch.length === 0) return;
-      pending = rest;
-      const tenants = [...new Set(batch.flatMap((p) => p.parts.map((part) => part.tenantId)))];
-      for (const t of tenants) claiming.set(t, (claiming.get(t) ?? 0) + 1);
-      let claimed = false;
-      const seqsTaken = () => {
-        if (claimed) return;
-        claimed = true;
-        for (const t of tenants) {
-          const n = claiming.get(t)! - 1;
-          if (n === 0) claiming.delete(t);
-          else claiming.set(t, n);
-        }
-        kick();
-      };
-      inFlight += 1;
-      const started = performance.now();
-      commitGroup(batch, seqsTaken)
-        .then(
-          (results) => {
-            opts.onBatch?.(batch.length, (performance.now() - started) / 1000);
-            batch.forEach((p, i) => p.resolve(results[i]!));
-          },
-          (err: Error) => batch.forEach((p) => p.reject(err)),
-        )
-        .finally(() => {
-          inFlight -= 1;
-          seqsTaken();
-          kick();
-        });
-    }
-  };
-
-  /** Every result of a pipelined batch of queries (sent together: one round trip); throws the first failure. */
-  const settle = async <T>(queries: Promise<T>[]): Promise<T[]> => {
-    const all = await Promise.allSettled(queries);
-    const failed = all.find((r) => r.status === 'rejected');
-    if (failed) throw failed.reason;
-    return all.map((r) => (r as PromiseFulfilledResult<T>).value);
+    if (inFlight >= maxGroupsInFlight || pending.length === 0) return;
+    inFlight += 1;
+    const batch = pending.slice(0, MAX_GROUP);
+    pending = pending.slice(MAX_GROUP);
+    const started = performance.now();
+    commitGroup(batch).then(
+      (results) => {
+        opts.onBatch?.(batch.length, (performance.now() - started) / 1000);
+        batch.forEach((p, i) => p.resolve(results[i]!));
+      },
+      (err: Error) => batch.forEach((p) => p.reject(err)),
+    ).finally(() => {
+      inFlight -= 1;
+      kick();
+    });
   };
 
   /**
-   * Seals and queues every part of every webhook of the group in two round trips, whatever the
-   * group's size (the connection pipelines: each batch of statements is sent without waiting):
-   *   1. BEGIN, then one statement that claims every dedup key and takes each clinic's seqs for
-   *      the parts found new, locking the appliance rows in tenant order;
-   *   2. (after sealing, which binds the seqs) insert every envelope, COMMIT, and then, in a
-   *      transaction of its own, `pg_notify` the instances holding those appliances' sockets.
-   * The row lock is held from the end of the first round trip to the commit, so another instance
-   * committing for the same clinic waits for one round trip and a WAL flush. Seq order stays commit
-   * order: seqs are taken under the lock. The notification is not part of the envelopes'
-   * transaction because PostgreSQL serialises the commits of notifying transactions, WAL flush
-   * included, across the whole database: inside, every clinic's group would wait for every other's
-   * flush. It commits without waiting for its own flush (it carries nothing durable; a lost one is
-   * found by the catch-up query), after the envelopes' commit on the same connection, so a listener
-   * that hears it sees them.
+   * Seals and queues every part of every webhook of the group in one transaction of four
+   * statements, whatever the group's size: claim the dedup keys, take the seqs, insert the
+   * envelopes (and notify), commit. The appliance rows are locked only by the second, so another
+   * instance committing for the same clinic waits for two round trips and a WAL flush, not for
+   * this group's whole transaction. Seq order stays commit order: seqs are taken under the lock.
    */
-  const commitGroup = async (batch: Pending[], seqsTaken: () => void): Promise<PartOutcome[][]> => {
-    const results = batch.map((p) => new Array<PartOutcome>(p.parts.length));
-    const items = batch.flatMap((p, w) =>
-      p.parts.map((part, i) => ({ w, i, part, receivedAt: p.receivedAt, keys: part.items.map((item) => dedupHash!(part.tenantId, item)) })),
-    );
-    // A key credits the first part of the group holding it (a retry inside one group is kept once);
-    // a part is new if it was credited a key new to the database. Keys go in in sorted order (a key
-    // another transaction is inserting makes this one wait on the unique index, so a retry arriving
-    // at two instances together is kept once), so two groups never wait on each other in a circle;
-    // every key is claimed before any appliance row is locked.
-    const keyOwners: { key: Buffer; seenAt: number; item: number }[] = [];
-    items.forEach((it, n) => {
-      for (const key of it.keys) keyOwners.push({ key, seenAt: it.receivedAt, item: n });
-    });
-    const client = await checkout();
-    let notified: Promise<unknown> | null = null;
-    try {
-      const [, claim] = await settle<pg.QueryResult>([
-        client.query('BEGIN'),
-        client.query(
-          `WITH k AS (SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::int[]) AS k(key, seen_at, item)),
-                fresh AS (INSERT INTO dedup (key_hash, seen_at) SELECT key, min(seen_at) FROM k GROUP BY key ORDER BY key
-                          ON CONFLICT DO NOTHING RETURNING key_hash),
-                credited AS (SELECT DISTINCT min(k.item) AS item FROM k JOIN fresh ON fresh.key_hash = k.key GROUP BY k.key),
-                want AS (SELECT t.tenant_id, count(*)::bigint AS n FROM credited
-                         JOIN unnest($4::text[]) WITH ORDINALITY AS t(tenant_id, ord) ON t.ord = credited.item + 1 GROUP BY t.tenant_id),
-                locked AS MATERIALIZED (SELECT a.id FROM appliances a JOIN want USING (tenant_id) WHERE a.revoked_at IS NULL ORDER BY a.tenant_id FOR UPDATE OF a),
-                taken AS (UPDATE appliances a SET next_seq = a.next_seq + want.n FROM want, locked WHERE a.id = locked.id AND a.tenant_id = want.tenant_id
-                          RETURNING a.id, a.tenant_id, a.encryption_public_key, a.envelope_version, a.next_seq - want.n AS first)
-           SELECT NULL::int AS item, id, tenant_id, encryption_public_key, envelope_version, first FROM taken
-           UNION ALL SELECT item, NULL, NULL, NULL, NULL, NULL FROM credited`,
-          [keyOwners.map((k) => k.key), keyOwners.map((k) => k.seenAt), keyOwners.map((k) => k.item), items.map((it) => it.part.tenantId)],
-        ),
-      ]);
-      const rowsOut = (claim as pg.QueryResult<{
-        item: number | null;
-        id: string;
-        tenant_id: string;
-        encryption_public_key: Buffer;
-        envelope_version: number;
-        first: number;
-      }>).rows;
-      const isNew = new Set(rowsOut.flatMap((r) => (r.item === null ? [] : [r.item])));
-      const appliances = new Map(rowsOut.flatMap((r) => (r.item === null ? [[r.tenant_id, r] as const] : [])));
-      seqsTaken();
-      // Seal (the AEAD binds the seq), in arrival order within each tenant.
+  const commitGroup = (batch: Pending[]) =>
+    tx(async (c) => {
+      const results = batch.map((p) => new Array<PartOutcome>(p.parts.length));
+      const items = batch.flatMap((p, w) =>
+        p.parts.map((part, i) => ({ w, i, part, receivedAt: p.receivedAt, keys: part.items.map((item) => dedupHash!(part.tenantId, item)) })),
+      );
+      // 1. Claim every dedup key at once. A key another transaction is inserting makes this one
+      //    wait for it (the unique index), so a retry arriving at two instances together is kept
+      //    once; keys go in in sorted order, so two groups never wait on each other in a circle.
+      const keyAt = new Map<string, { key: Buffer; seenAt: number }>();
+      for (const it of items) for (const key of it.keys) if (!keyAt.has(key.toString('hex'))) keyAt.set(key.toString('hex'), { key, seenAt: it.receivedAt });
+      const fresh = new Set(
+        (
+          await q<{ k: Buffer }>(
+            `INSERT INTO dedup (key_hash, seen_at) SELECT k, s FROM unnest($1::bytea[], $2::bigint[]) AS u(k, s) ORDER BY k
+             ON CONFLICT DO NOTHING RETURNING key_hash AS k`,
+            [[...keyAt.values()].map((v) => v.key), [...keyAt.values()].map((v) => v.seenAt)],
+            c,
+          )
+        ).map((r) => r.k.toString('hex')),
+      );
+      // A part is new if one of its keys is new to the database and not already credited to an
+      // earlier part of this group (a retry inside one group); the rest are duplicates.
+      const queued: typeof items = [];
+      for (const it of items) {
+        let isNew = false;
+        for (const key of it.keys) isNew = fresh.delete(key.toString('hex')) || isNew;
+        if (isNew) queued.push(it);
+        else results[it.w]![it.i] = { tenantId: it.part.tenantId, outcome: 'duplicate' };
+      }
+      if (queued.length === 0) return results;
+      // 2. Take each tenant's seqs in one statement, locking the appliance rows in tenant order.
+      const wanted = new Map<string, number>();
+      for (const it of queued) wanted.set(it.part.tenantId, (wanted.get(it.part.tenantId) ?? 0) + 1);
+      const tenants = [...wanted.keys()].sort();
+      const appliances = new Map(
+        (
+          await q<{ id: string; tenant_id: string; encryption_public_key: Buffer; envelope_version: number; first: number }>(
+            `WITH want AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS w(tenant_id, n)),
+                  locked AS MATERIALIZED (SELECT a.id FROM appliances a JOIN want USING (tenant_id) WHERE a.revoked_at IS NULL ORDER BY a.tenant_id FOR UPDATE OF a)
+             UPDATE appliances a SET next_seq = a.next_seq + want.n FROM want, locked WHERE a.id = locked.id AND a.tenant_id = want.tenant_id
+             RETURNING a.id, a.tenant_id, a.encryption_public_key, a.envelope_version, a.next_seq - want.n AS first`,
+            [tenants, tenants.map((t) => wanted.get(t)!)],
+            c,
+          )
+        ).map((a) => [a.tenant_id, a]),
+      );
+      // 3. Seal (the AEAD binds the seq), in arrival order within each tenant.
       const rows: { appliance_id: string; seq: number; tenant_id: string; received_at: number; enc: Buffer; ct: Buffer; epoch: string | null }[] = [];
       const forget: Buffer[] = [];
-      items.forEach((it, n) => {
+      for (const it of queued) {
         const tenantId = it.part.tenantId;
-        if (!isNew.has(n)) {
-          results[it.w]![it.i] = { tenantId, outcome: 'duplicate' };
-          return;
-        }
         const appliance = appliances.get(tenantId);
         if (!appliance) {
           results[it.w]![it.i] = { tenantId, outcome: 'no_appliance' };
           forget.push(...it.keys);
-          return;
+          continue;
         }
         const seq = appliance.first;
         appliance.first += 1;
@@ -438,57 +381,32 @@ export async function openPostgresStore(url: string, opts: StoreOptions = {}): P
         } catch {
           results[it.w]![it.i] = { tenantId, outcome: 'unsealable', applianceId: appliance.id };
           forget.push(...it.keys);
-          return;
+          continue;
         }
         results[it.w]![it.i] = { tenantId, outcome: 'queued', applianceId: appliance.id, seq, version: appliance.envelope_version === 2 ? 2 : 1 };
-      });
-      const writes: Promise<pg.QueryResult>[] = [];
+      }
       // A part that waits for Meta's retry must not be recognised as seen when it comes.
-      if (forget.length > 0) writes.push(client.query('DELETE FROM dedup WHERE key_hash = ANY($1::bytea[])', [forget]));
+      if (forget.length > 0) await c.query('DELETE FROM dedup WHERE key_hash = ANY($1::bytea[])', [forget]);
+      // 4. Insert every envelope and tell the instances holding those appliances' sockets.
       if (rows.length > 0) {
-        writes.push(
-          client.query(
-            `INSERT INTO envelopes (appliance_id, seq, tenant_id, received_at, enc, ct, epoch)
-             SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bytea[], $6::bytea[], $7::text[])`,
-            [
-              rows.map((r) => r.appliance_id),
-              rows.map((r) => r.seq),
-              rows.map((r) => r.tenant_id),
-              rows.map((r) => r.received_at),
-              rows.map((r) => r.enc),
-              rows.map((r) => r.ct),
-              rows.map((r) => r.epoch),
-            ],
-          ),
+        await c.query(
+          `WITH e AS (INSERT INTO envelopes (appliance_id, seq, tenant_id, received_at, enc, ct, epoch)
+                      SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bytea[], $6::bytea[], $7::text[]))
+           SELECT pg_notify('${ENVELOPES_CHANNEL}', a) FROM unnest($8::text[]) AS a`,
+          [
+            rows.map((r) => r.appliance_id),
+            rows.map((r) => r.seq),
+            rows.map((r) => r.tenant_id),
+            rows.map((r) => r.received_at),
+            rows.map((r) => r.enc),
+            rows.map((r) => r.ct),
+            rows.map((r) => r.epoch),
+            [...new Set(rows.map((r) => r.appliance_id))],
+          ],
         );
       }
-      writes.push(client.query('COMMIT'));
-      if (rows.length > 0) {
-        notified = settle([
-          client.query('BEGIN'),
-          client.query('SET LOCAL synchronous_commit = off'),
-          client.query(`SELECT pg_notify('${ENVELOPES_CHANNEL}', a) FROM unnest($1::text[]) AS a`, [[...new Set(rows.map((r) => r.appliance_id))]]),
-          client.query('COMMIT'),
-        ]);
-        // Awaited below, after the answer; a failure there is not the webhooks' failure.
-        notified.catch(() => undefined);
-      }
-      const committed = (await settle(writes)).at(-1)!;
-      // COMMIT in a transaction that failed answers ROLLBACK rather than an error.
-      if (committed.command !== 'COMMIT') throw new Error(`the group's transaction ended with ${committed.command}`);
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      // A connection that failed mid-transaction is not trusted again.
-      client.release(err as Error);
-      throw err;
-    }
-    const release = notified ?? Promise.resolve();
-    release.then(
-      () => client.release(),
-      (err: Error) => client.release(err),
-    );
-    return results;
-  };
+      return results;
+    });
 
   const store: RelayStore = {
     kind: 'postgres',
@@ -646,25 +564,9 @@ export async function openPostgresStore(url: string, opts: StoreOptions = {}): P
       return out;
     },
     async ack(id, seqs) {
-      // The delete does not wait for its WAL flush (one round trip, and no flush of its own beside
-      // the groups'): one lost in a crash only means those envelopes are delivered again, which
-      // at-least-once delivery allows and the appliance's idempotent store absorbs.
-      const client = await checkout();
-      let results: pg.QueryResult[];
-      try {
-        results = await settle<pg.QueryResult>([
-          client.query('BEGIN'),
-          client.query('SET LOCAL synchronous_commit = off'),
-          client.query('DELETE FROM envelopes WHERE appliance_id = $1 AND seq = ANY($2) RETURNING seq', [id, seqs]),
-          client.query('COMMIT'),
-        ]);
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        client.release(err as Error);
-        throw err;
-      }
-      client.release();
-      const deleted = new Set((results[2]!.rows as { seq: number }[]).map((r) => r.seq));
+      const deleted = new Set(
+        (await q<{ seq: number }>('DELETE FROM envelopes WHERE appliance_id = $1 AND seq = ANY($2) RETURNING seq', [id, seqs])).map((r) => r.seq),
+      );
       return seqs.map((s) => deleted.has(s));
     },
     async backlogOf(id) {
