@@ -126,6 +126,18 @@ describe('outgoing files stored beside the upload', () => {
     expect(messageOf(queued.messageId)).toMatchObject({ status: 'failed', error_title: 'The attached file is not stored on this computer, so it was not sent. Attach it again.' });
   });
 
+  it('stores the file on the core connection when the thread cannot, and says so in the log', async () => {
+    await files.close();
+    // A thread that cannot read the database (here: the wrong key) answers each write with an error.
+    files = createOutboundFiles({ db: t.db, database: { path: t.path, key: randomBytes(32) }, logger, now: () => clock });
+    const bytes = jpeg(60_000);
+    const queued = queueMediaSend(t.db, { conversationId, bytes, mimeType: 'image/jpeg', now: clock });
+    await files.store({ ...queued, bytes });
+    expect(row(queued.mediaRowId)).toMatchObject({ state: 'stored', sha256: createHash('sha256').update(bytes).digest('hex') });
+    expect(row(queued.mediaRowId).content?.equals(bytes)).toBe(true);
+    expect(warnings.map((l) => (JSON.parse(l) as { msg: string }).msg)).toContain('media writer thread did not store the file; storing it on the core thread');
+  });
+
   it('refuses to store the file of a message erased meanwhile, and storing the same bytes twice is harmless', async () => {
     const bytes = jpeg(40_000);
     const erased = queueMediaSend(t.db, { conversationId, bytes, mimeType: 'image/jpeg', now: clock });
