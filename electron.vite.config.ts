@@ -19,6 +19,7 @@ export default defineConfig({
           chainWorker: resolve('electron/core/audit/chainWorker.ts'),
           eventsWorker: resolve('electron/core/events/eventsWorker.ts'),
           erasureWorker: resolve('electron/core/privacy/erasureWorker.ts'),
+          mediaWriter: resolve('electron/core/media/mediaWriter.ts'),
         },
         external: nativeModules,
       },

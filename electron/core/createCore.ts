@@ -129,6 +129,7 @@ export async function createCore(options: CreateCoreOptions): Promise<CoreHandle
     graph: options.graph,
     // Created below; called only once the outbox runs.
     onOutboundStatus: (change) => privacy.afterOutboundStatus(change),
+    database: { path: store.databasePath, key: store.keys.databaseKey },
   });
   // Before the link starts: no delivery may be ingested without the signature check it is owed.
   await whatsapp.loadFromKeychain();

@@ -25,8 +25,9 @@ import {
 } from './link/delivery';
 import { ingestTrace } from './ingest/trace';
 import { appSecretKeys, StoredAppSecretsSchema, type AppSecretKeys } from './link/metaSignature';
+import { createOutboundFiles } from './media/outboundFiles';
 import { createOutboxWorker, type OutboxWorker } from './outbox/worker';
-import { markRead, react, sendMedia, sendTemplate, sendText } from './outbox/sendService';
+import { markRead, queueMediaSend, react, sendTemplate, sendText } from './outbox/sendService';
 import { assertTemplateAllowed } from './privacy/consent';
 import { guardOutgoingText } from './privacy/guard';
 import type { MessageView } from '../../shared/rpc';
@@ -62,6 +63,8 @@ export interface WhatsAppDeps {
    * beat the Graph API's answer was applied when the wamid became known (privacy reads Meta's opt-out).
    */
   onOutboundStatus?: (change: StatusChange) => void;
+  /** The database file and key, for the thread that stores outgoing files beside the event loop. */
+  database: { path: string; key: Uint8Array };
 }
 
 /** A send-service call as staff make it: the author is the session's user, the time is now. */
@@ -97,7 +100,12 @@ export interface WhatsAppService {
   /** Each send stores the message and its outbox row, then nudges the worker; returns the message id. */
   sendText(p: StaffSend<typeof sendText>): number;
   sendTemplate(p: StaffSend<typeof sendTemplate>): number;
-  sendMedia(p: StaffSend<typeof sendMedia>): number;
+  /**
+   * Resolves once the file is on the disk (the upload is already under way by then). `commit` runs
+   * the message's rows (the RPC's `commitWithAudit`: with the call's audit entry, before any byte
+   * leaves the computer).
+   */
+  sendMedia(p: StaffSend<typeof queueMediaSend> & { commit?: <T>(write: () => T) => T }): Promise<number>;
   /** The clinic's reaction to a patient's message (empty emoji: removed); false when nothing changed. */
   react(p: StaffSend<typeof react>): boolean;
   /** An automatic reply with no author (a privacy keyword's confirmation); the window rules still apply. */
@@ -165,6 +173,7 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
     });
   }
 
+  const files = createOutboundFiles({ db, database: deps.database, logger, now });
   let client = makeClient(config());
   let worker: OutboxWorker | null = null;
   let downloader: MediaDownloader | null = null;
@@ -293,6 +302,7 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
         deps.onOutboundStatus?.(change);
       },
       onReactionChanged: (change) => emit('message.updated', { conversationId: change.conversationId, messageId: change.messageId }),
+      files,
       onTokenStateChanged: (expired) => {
         tokenExpired = expired;
         emit('whatsapp.stateChanged', currentStatus());
@@ -323,7 +333,10 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
     start() {
       if (config() && !tokenMissing) startWorker();
     },
-    stop: stopWorkers,
+    async stop() {
+      await stopWorkers();
+      await files.close();
+    },
     status: currentStatus,
 
     async configure(input) {
@@ -379,9 +392,16 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
       for (const value of p.parameters ?? []) guardOutgoingText(db, value);
       return enqueued(sendTemplate(db, { ...p, authorUserId: userId, now: now() }));
     },
-    sendMedia: ({ userId, ...p }) => {
+    sendMedia: async ({ userId, commit = (write) => db.transaction(write)(), ...p }) => {
       guardOutgoingText(db, p.caption);
-      return enqueued(sendMedia(db, { ...p, authorUserId: userId, now: now() }));
+      // Let a caller's open transaction end first (the dispatch runs a handler's first steps in
+      // one): until it commits, the writer thread's connection could not store the file.
+      await Promise.resolve();
+      const queued = commit(() => queueMediaSend(db, { ...p, authorUserId: userId, now: now() }));
+      const stored = files.store({ mediaRowId: queued.mediaRowId, mimeType: queued.mimeType, filename: queued.filename, bytes: p.bytes });
+      enqueued(queued);
+      await stored;
+      return queued.messageId;
     },
     react: ({ userId, ...p }) => {
       const { queued } = react(db, { ...p, authorUserId: userId, now: now() });

@@ -30,7 +30,7 @@ describe('worker threads in the packaged build', () => {
   const entries = new Map([...config.matchAll(/(\w+): resolve\('([^']+)'\)/g)].map((m) => [m[1]!, m[2]!]));
 
   it('finds the workers the core starts', () => {
-    expect(started.map((s) => s.name).sort()).toEqual(['backupWorker', 'chainWorker', 'erasureWorker', 'eventsWorker']);
+    expect(started.map((s) => s.name).sort()).toEqual(['backupWorker', 'chainWorker', 'erasureWorker', 'eventsWorker', 'mediaWriter']);
   });
 
   it('lists each as a build entry of the same name, pointing at the file it starts', () => {

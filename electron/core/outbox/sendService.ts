@@ -149,20 +149,45 @@ export function sendTemplate(
   );
 }
 
-/** A file from the clinic: checked against WhatsApp's types and limits, stored encrypted, then queued. */
-export function sendMedia(
-  db: Database,
-  p: {
-    conversationId: number;
-    bytes: Buffer;
-    mimeType: string;
-    filename?: string;
-    caption?: string;
-    replyToMessageId?: number;
-    authorUserId?: string | null;
-    now: number;
-  },
-): Enqueued {
+export interface MediaSendInput {
+  conversationId: number;
+  bytes: Buffer;
+  mimeType: string;
+  filename?: string;
+  caption?: string;
+  replyToMessageId?: number;
+  authorUserId?: string | null;
+  now: number;
+}
+
+/**
+ * A file from the clinic: checked against WhatsApp's types and limits, stored encrypted, then
+ * queued, in one transaction (a send that needs no other thread: tests, and the core when the
+ * writer thread is unavailable).
+ */
+export function sendMedia(db: Database, p: MediaSendInput): Enqueued {
+  return enqueueMedia(db, p, { bytes: p.bytes, sha256Hex: createHash('sha256').update(p.bytes).digest('hex') });
+}
+
+/**
+ * The same checks and rows as `sendMedia`, but the media row stays `pending`, without the bytes:
+ * the caller writes them with `storeOutboundContent` (on another connection, while the outbox
+ * uploads the copy in memory) and must not report the send as done before that commit.
+ */
+export function queueMediaSend(db: Database, p: MediaSendInput): Enqueued & QueuedFile {
+  let file: QueuedFile | null = null;
+  const enqueued = enqueueMedia(db, p, null, (f) => (file = f));
+  return { ...enqueued, ...file! };
+}
+
+/** What the upload of a queued file needs besides its bytes: the names the outbox would read back from its row. */
+export interface QueuedFile {
+  mediaRowId: number;
+  mimeType: string;
+  filename: string | null;
+}
+
+function enqueueMedia(db: Database, p: MediaSendInput, content: { bytes: Buffer; sha256Hex: string } | null, onRow?: (file: QueuedFile) => void): Enqueued {
   const mimeType = baseMimeType(p.mimeType);
   const kind = mediaKindForMime(mimeType);
   if (!kind) throw new CodedError('VALIDATION_FAILED', `WhatsApp does not accept files of type ${mimeType.slice(0, 100)}.`);
@@ -176,20 +201,21 @@ export function sendMedia(
   requireOpenWindow(t, p.now);
   const contextWamid = replyContext(db, t.id, p.replyToMessageId);
   const filename = kind === 'document' ? (p.filename ?? 'document') : (p.filename ?? null);
-  const sha256Hex = createHash('sha256').update(p.bytes).digest('hex');
   return enqueueOutbound(
     db,
     {
       conversationId: t.id,
       type: kind,
       text: caption ?? (kind === 'document' ? filename : null),
-      content: { type: kind, [kind]: { mime_type: mimeType, sha256: sha256Hex, ...(caption ? { caption } : {}), ...(filename ? { filename } : {}) } },
+      // The hash joins the content when the bytes are stored (`storeOutboundContent`).
+      content: { type: kind, [kind]: { mime_type: mimeType, ...(content ? { sha256: content.sha256Hex } : {}), ...(caption ? { caption } : {}), ...(filename ? { filename } : {}) } },
       contextWamid,
       authorUserId: p.authorUserId ?? null,
       now: p.now,
     },
     (messageId) => {
-      const mediaRowId = insertOutboundMedia(db, { messageId, content: p.bytes, mimeType, sha256Hex, filename, now: p.now });
+      const mediaRowId = insertOutboundMedia(db, { messageId, size: p.bytes.length, mimeType, filename, now: p.now, ...(content ? { content } : {}) });
+      onRow?.({ mediaRowId, mimeType, filename });
       // Before the commit: the file's pages must not be checkpointed on the way to the first tick.
       holdCheckpoints(db, mediaSendHold(mediaRowId));
       return {

@@ -28,6 +28,7 @@ import { loadOutboundMedia, setUploadedMediaId } from '../db/repo/media';
 import { clinicReaction, markReactionFailed, markReactionSent, type ReactionChange } from '../db/repo/reactions';
 import type { Database } from '../db/types';
 import type { GraphClient } from '../graph/client';
+import type { OutboundFiles } from '../media/outboundFiles';
 import { GraphError } from '../graph/errors';
 import { addresseeFromId } from '../graph/schemas';
 
@@ -81,6 +82,8 @@ export interface OutboxWorkerDeps {
   onTokenStateChanged?(expired: boolean): void;
   /** The clinic's reaction on a message was sent or failed: the lead emits `message.updated` for that message. */
   onReactionChanged?(change: ReactionChange): void;
+  /** Files still being stored: uploaded from memory meanwhile, and sent only once stored. */
+  files?: Pick<OutboundFiles, 'take'>;
 }
 
 export interface OutboxWorker {
@@ -233,9 +236,11 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
     let mediaId: string | null = null;
     let uploaded: string | null = null;
     if (job.kind === 'media') {
-      const media = loadOutboundMedia(db, job.mediaRowId);
+      // A file whose commit is still under way: its upload starts from the copy in memory.
+      const handed = deps.files?.take(job.mediaRowId);
+      const media = handed ? { content: handed.bytes, mimeType: handed.mimeType, filename: handed.filename, uploadedMediaId: null } : loadOutboundMedia(db, job.mediaRowId);
       if (!media) {
-        emit(markFailed(db, row.id, { code: 'NOT_FOUND', metaCode: null, title: 'The attached file is no longer stored.', now: now() }));
+        emit(markFailed(db, row.id, { code: 'NOT_FOUND', metaCode: null, title: 'The attached file is not stored on this computer, so it was not sent. Attach it again.', now: now() }));
         return;
       }
       mediaId = media.uploadedMediaId;
@@ -245,6 +250,16 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
           mediaId = uploaded = up.mediaId;
         } catch (err) {
           await failed(row, err, 'upload');
+          return;
+        }
+      }
+      // Nothing reaches the patient before the file is on the disk: the message must never be
+      // sent without the record of what it carried.
+      if (handed) {
+        try {
+          await handed.stored;
+        } catch (err) {
+          fail(row, { code: err instanceof CodedError ? err.code : 'INTERNAL', metaCode: null, title: err instanceof Error ? err.message : 'The file could not be stored.' });
           return;
         }
       }

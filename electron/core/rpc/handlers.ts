@@ -90,14 +90,18 @@ export function createHandlers(deps: HandlerDeps): Omit<Handlers, `${'auth' | 's
       return { messageId };
     },
 
-    'messages.sendMedia': ({ conversationId, dataBase64, mimeType, filename, caption, replyToMessageId }, ctx) => {
+    // Asynchronous: the answer waits for the file's commit, which runs beside the event loop while
+    // the outbox already uploads it (see media/outboundFiles.ts); the message's rows commit first,
+    // with this call's audit entry.
+    'messages.sendMedia': async ({ conversationId, dataBase64, mimeType, filename, caption, replyToMessageId }, ctx) => {
       const conversation = conversationOrThrow(conversationId);
       ctx.concerns(conversation.contactId);
-      const messageId = whatsapp.sendMedia({
+      const messageId = await whatsapp.sendMedia({
         conversationId,
         bytes: decodeFileBase64(dataBase64),
         mimeType,
         userId: ctx.me.userId,
+        commit: ctx.commitWithAudit,
         ...(filename ? { filename } : {}),
         ...(caption ? { caption } : {}),
         ...(replyToMessageId ? { replyToMessageId } : {}),

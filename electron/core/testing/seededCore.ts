@@ -98,7 +98,7 @@ export async function startSeededCore(
   const first = rows[0]!;
   if (options.schemaVersion === undefined) {
     const messageId = insertOutboundMessage(db, { conversationId: first.conversationId, type: 'document', text: null, content: {}, authorUserId: 'seed' }, ts * 1000);
-    mediaId = insertOutboundMedia(db, { messageId, content, mimeType: 'application/pdf', sha256Hex: '00'.repeat(32), filename: 'seed.pdf', now: ts * 1000 });
+    mediaId = insertOutboundMedia(db, { messageId, size: content.length, content: { bytes: content, sha256Hex: '00'.repeat(32) }, mimeType: 'application/pdf', filename: 'seed.pdf', now: ts * 1000 });
   } else {
     const messageId = Number(
       db

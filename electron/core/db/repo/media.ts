@@ -148,18 +148,47 @@ export function getMediaContent(db: Database, id: number): { mimeType: string; f
   return r ? { mimeType: r.mime_type ?? 'application/octet-stream', filename: r.filename, content: r.content } : null;
 }
 
-/** An outbound file, stored before it is uploaded so the thread can show it while it goes out. */
+/**
+ * An outbound file's row, made with its message so the thread can show it while it goes out.
+ * Without `content` the row is `pending` (its bytes follow in `storeOutboundContent`, written off
+ * the event loop while the upload runs); such a row is never downloaded, having no Meta media id.
+ */
 export function insertOutboundMedia(
   db: Database,
-  p: { messageId: number; content: Buffer; mimeType: string; sha256Hex: string; filename: string | null; now: number },
+  p: { messageId: number; size: number; mimeType: string; filename: string | null; now: number; content?: { bytes: Buffer; sha256Hex: string } },
 ): number {
   return Number(
     stmt(
       db,
       `INSERT INTO media (media_id, message_id, mime_type, sha256, size, filename, state, content, created_at, updated_at)
-       VALUES (NULL, ?, ?, ?, ?, ?, 'stored', ?, ?, ?)`,
-    ).run(p.messageId, p.mimeType, p.sha256Hex, p.content.length, p.filename, p.content, p.now, p.now).lastInsertRowid,
+       VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(p.messageId, p.mimeType, p.content?.sha256Hex ?? null, p.size, p.filename, p.content ? 'stored' : 'pending', p.content?.bytes ?? null, p.now, p.now)
+      .lastInsertRowid,
   );
+}
+
+/**
+ * The bytes of a `pending` outbound file, with their hash on the media row and in the message's
+ * content, in one transaction. True as well when these bytes are stored already (a write tried
+ * again after its thread died); false when the row is gone (the message erased meanwhile).
+ */
+export function storeOutboundContent(db: Database, p: { mediaRowId: number; bytes: Uint8Array; sha256Hex: string; now: number }): boolean {
+  return db.transaction(() => {
+    const stored = stmt(
+      db,
+      `UPDATE media SET content = ?, sha256 = ?, size = ?, state = 'stored', updated_at = ?
+        WHERE id = ? AND state = 'pending' AND content IS NULL AND media_id IS NULL`,
+    ).run(p.bytes, p.sha256Hex, p.bytes.length, p.now, p.mediaRowId).changes;
+    if (stored !== 1) {
+      return stmt(db, `SELECT 1 FROM media WHERE id = ? AND state = 'stored' AND sha256 = ? AND content IS NOT NULL`).get(p.mediaRowId, p.sha256Hex) !== undefined;
+    }
+    stmt(
+      db,
+      `UPDATE messages SET content_json = json_set(content_json, '$.' || type || '.sha256', ?)
+        WHERE id = (SELECT message_id FROM media WHERE id = ?) AND direction = 'outbound'`,
+    ).run(p.sha256Hex, p.mediaRowId);
+    return true;
+  })();
 }
 
 export function loadOutboundMedia(db: Database, id: number): { content: Buffer; mimeType: string; filename: string | null; uploadedMediaId: string | null } | null {

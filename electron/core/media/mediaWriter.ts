@@ -1,0 +1,50 @@
+// The writer thread of the clinic's outgoing files: one connection of its own to the encrypted
+// database, so encrypting a file's pages (1,280 for a 5 MB image) and waiting for the disk to hold
+// them happen beside the core's event loop, which meanwhile uploads the same bytes from memory.
+import { createHash } from 'node:crypto';
+import { parentPort, workerData } from 'node:worker_threads';
+import Sqlite from 'better-sqlite3-multiple-ciphers';
+import { applyCipherKey } from '../db/cipher';
+import { storeOutboundContent } from '../db/repo/media';
+import type { Database } from '../db/types';
+
+export interface MediaWriterData {
+  databasePath: string;
+  /** Hex; the database key, as the other worker threads receive it. */
+  databaseKey: string;
+}
+
+export interface ToWriter {
+  id: number;
+  mediaRowId: number;
+  bytes: Uint8Array;
+  now: number;
+}
+
+/** `stored` false: the row is gone (erased meanwhile). `error`: the error's class only (its message may quote data). */
+export type FromWriter = { id: number; stored: boolean } | { id: number; error: string };
+
+const data = workerData as MediaWriterData;
+const port = parentPort!;
+const db = new Sqlite(data.databasePath, { fileMustExist: true }) as unknown as Database;
+applyCipherKey(db, Buffer.from(data.databaseKey, 'hex'));
+// The core answers "sent" only after this commit: it must be on the disk, as every state change.
+db.pragma('synchronous = FULL');
+db.pragma('secure_delete = ON');
+db.pragma('temp_store = MEMORY');
+db.pragma('foreign_keys = ON');
+db.pragma('busy_timeout = 5000');
+// Never checkpoint here: a 5 MB commit would copy the whole WAL into the database file before the
+// answer (see db/checkpoints.ts); the core's connection checkpoints once the file has been sent.
+db.pragma('wal_autocheckpoint = 0');
+
+port.on('message', (m: ToWriter) => {
+  let answer: FromWriter;
+  try {
+    const sha256Hex = createHash('sha256').update(m.bytes).digest('hex');
+    answer = { id: m.id, stored: storeOutboundContent(db, { mediaRowId: m.mediaRowId, bytes: m.bytes, sha256Hex, now: m.now }) };
+  } catch (err) {
+    answer = { id: m.id, error: err instanceof Error ? err.name : typeof err };
+  }
+  port.postMessage(answer);
+});

@@ -1,0 +1,136 @@
+// The clinic's outgoing files between "send" and "stored": their bytes go to the writer thread
+// (`mediaWriter.ts`), which commits them into the encrypted database on its own connection, while
+// the outbox uploads the same bytes from memory. A 5 MB image's commit (encrypting 1,280 pages,
+// then the fsync) took longer than the whole upload; done on the event loop, it also held the
+// upload's socket still. Nothing waits less for it: the send's answer, and the message itself
+// (the outbox sends it only after this commit), still come after the file is on the disk.
+import { createHash } from 'node:crypto';
+import type { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import { CodedError } from '../../../shared/errors';
+import { storeOutboundContent } from '../db/repo/media';
+import type { Database } from '../db/types';
+import type { QueuedFile } from '../outbox/sendService';
+import { startWorkerThread } from '../workerThread';
+import type { FromWriter, MediaWriterData, ToWriter } from './mediaWriter';
+
+/** A file being stored, as the outbox's first attempt takes it to upload from memory. */
+export interface HandedFile extends QueuedFile {
+  bytes: Buffer;
+  /** Settles when the bytes are committed; rejects (`CodedError`) when they could not be. */
+  stored: Promise<void>;
+}
+
+export interface OutboundFiles {
+  /**
+   * Commits the bytes of the `pending` row `file.mediaRowId` (queued with `queueMediaSend`, whose
+   * transaction is committed) and resolves once they are on the disk. Until then `take` hands
+   * them to the outbox.
+   */
+  store(file: QueuedFile & { bytes: Buffer }): Promise<void>;
+  /** The bytes of a file still being stored, once: the outbox uploads them instead of reading the row back. */
+  take(mediaRowId: number): HandedFile | undefined;
+  /** Waits for the writes under way, then stops the thread. */
+  close(): Promise<void>;
+}
+
+export interface OutboundFilesDeps {
+  /** The core's connection: the writes' fallback when the thread cannot run. */
+  db: Database;
+  database: { path: string; key: Uint8Array };
+  logger: Logger;
+  now: () => number;
+}
+
+const NOT_STORED = 'The file could not be stored on this computer, so it was not sent. Attach it again.';
+
+export function createOutboundFiles(deps: OutboundFilesDeps): OutboundFiles {
+  const { db, now } = deps;
+  const log = deps.logger.child({ component: 'outbound-files' });
+  const handed = new Map<number, HandedFile>();
+  const writes = new Map<number, { resolve(stored: boolean): void; reject(err: Error): void }>();
+  const underWay = new Set<Promise<void>>();
+  let thread: Worker | null = null;
+  let nextId = 1;
+  let closed = false;
+
+  function spawn(): Worker {
+    const w = startWorkerThread(import.meta.url, './mediaWriter', {
+      workerData: { databasePath: deps.database.path, databaseKey: Buffer.from(deps.database.key).toString('hex') } satisfies MediaWriterData,
+    });
+    w.on('message', (m: FromWriter) => {
+      const waiting = writes.get(m.id);
+      writes.delete(m.id);
+      if ('error' in m) waiting?.reject(new Error(m.error));
+      else waiting?.resolve(m.stored);
+    });
+    w.on('error', (err) => log.error({ err: err.name }, 'media writer thread failed'));
+    w.on('exit', (code) => {
+      if (thread === w) thread = null;
+      // What it had not answered is written again here (the store is idempotent).
+      for (const [id, waiting] of writes) {
+        writes.delete(id);
+        waiting.reject(new Error('exited'));
+      }
+      if (!closed) log.warn({ code }, 'media writer thread stopped; the next file starts it again');
+    });
+    w.unref();
+    return w;
+  }
+
+  function inThread(mediaRowId: number, bytes: Buffer): Promise<boolean> {
+    thread ??= spawn();
+    const id = nextId++;
+    const done = new Promise<boolean>((resolve, reject) => writes.set(id, { resolve, reject }));
+    thread.postMessage({ id, mediaRowId, bytes, now: now() } satisfies ToWriter);
+    return done;
+  }
+
+  function here(mediaRowId: number, bytes: Buffer): boolean {
+    return storeOutboundContent(db, { mediaRowId, bytes, sha256Hex: createHash('sha256').update(bytes).digest('hex'), now: now() });
+  }
+
+  async function write(mediaRowId: number, bytes: Buffer): Promise<void> {
+    let stored: boolean;
+    try {
+      stored = await inThread(mediaRowId, bytes);
+    } catch (err) {
+      log.warn({ mediaRowId, err: err instanceof Error ? err.message : 'unknown' }, 'media writer thread did not store the file; storing it on the core thread');
+      try {
+        stored = here(mediaRowId, bytes);
+      } catch (again) {
+        log.error({ mediaRowId, err: again instanceof Error ? again.name : 'unknown' }, 'outgoing file could not be stored');
+        throw new CodedError('INTERNAL', NOT_STORED);
+      }
+    }
+    if (!stored) throw new CodedError('NOT_FOUND', 'The message was deleted before its file was stored, so it was not sent.');
+  }
+
+  return {
+    async store(file) {
+      if (closed) throw new CodedError('INTERNAL', NOT_STORED);
+      const stored = write(file.mediaRowId, file.bytes);
+      handed.set(file.mediaRowId, { ...file, stored });
+      underWay.add(stored);
+      // The outbox awaits `stored` only if it takes the file; settled here either way.
+      stored.catch(() => undefined);
+      try {
+        await stored;
+      } finally {
+        underWay.delete(stored);
+        handed.delete(file.mediaRowId);
+      }
+    },
+    take(mediaRowId) {
+      const file = handed.get(mediaRowId);
+      handed.delete(mediaRowId);
+      return file;
+    },
+    async close() {
+      closed = true;
+      await Promise.allSettled([...underWay]);
+      await thread?.terminate();
+      thread = null;
+    },
+  };
+}
