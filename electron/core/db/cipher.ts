@@ -1,3 +1,4 @@
+import Sqlite from 'better-sqlite3-multiple-ciphers';
 import { CodedError } from '../../../shared/errors';
 import type { Database } from './types';
 
@@ -14,4 +15,21 @@ export function applyCipherKey(db: Database, key: Uint8Array): void {
   db.pragma(`cipher = 'sqlcipher'`);
   db.pragma('legacy = 4');
   db.pragma(`key = "x'${Buffer.from(key).toString('hex')}'"`);
+}
+
+/**
+ * A worker thread's own connection to the core's database, keyed and set as the core's own
+ * (secure delete, temp store in memory, foreign keys, a 5 s busy timeout). `synchronous` is the
+ * caller's decision: FULL where its commit is a state change the core answers on, NORMAL where a
+ * lost commit is only work done again.
+ */
+export function openWorkerConnection(path: string, keyHex: string, synchronous: 'FULL' | 'NORMAL'): Database {
+  const db = new Sqlite(path, { fileMustExist: true }) as unknown as Database;
+  applyCipherKey(db, Buffer.from(keyHex, 'hex'));
+  db.pragma(`synchronous = ${synchronous}`);
+  db.pragma('secure_delete = ON');
+  db.pragma('temp_store = MEMORY');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  return db;
 }

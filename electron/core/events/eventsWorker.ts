@@ -2,12 +2,10 @@
 // own, so signing, TLS, retries and the delivery log's writes never run on the core's thread.
 // The core kicks it after each commit that queued events; it also wakes itself for retries.
 import { parentPort, workerData } from 'node:worker_threads';
-import Sqlite from 'better-sqlite3-multiple-ciphers';
 import { createSealer } from '../accounts/seal';
 import { lowerThisThread, type BackgroundPlan } from './backgroundPriority';
 import { writeSlots } from './ingestSignal';
-import { applyCipherKey } from '../db/cipher';
-import type { Database } from '../db/types';
+import { openWorkerConnection } from '../db/cipher';
 import { createDeliverer } from './delivery';
 import { expandOutbox } from './outbox';
 import { writeOutcomes } from './outcomes';
@@ -44,15 +42,9 @@ const send = (m: FromWorker) => port.postMessage(m);
 let clock = data.now;
 const now = data.systemClock ? Date.now : () => clock;
 
-const db = new Sqlite(data.databasePath, { fileMustExist: true }) as unknown as Database;
-applyCipherKey(db, Buffer.from(data.databaseKey, 'hex'));
 // Only the delivery log is written here, and losing its latest lines to a power cut only means
 // those events go again: no disk flush per commit (the core's next commit flushes the WAL).
-db.pragma('synchronous = NORMAL');
-db.pragma('secure_delete = ON');
-db.pragma('temp_store = MEMORY');
-db.pragma('foreign_keys = ON');
-db.pragma('busy_timeout = 5000');
+const db = openWorkerConnection(data.databasePath, data.databaseKey, 'NORMAL');
 
 // Our writes wait for the moment after one of the core's ingest commits, while it reads the next batch.
 const slot = writeSlots(data.ingestSignal);

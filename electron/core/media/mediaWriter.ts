@@ -3,10 +3,8 @@
 // them happen beside the core's event loop, which meanwhile uploads the same bytes from memory.
 import { createHash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
-import Sqlite from 'better-sqlite3-multiple-ciphers';
-import { applyCipherKey } from '../db/cipher';
+import { openWorkerConnection } from '../db/cipher';
 import { storeOutboundContent } from '../db/repo/media';
-import type { Database } from '../db/types';
 
 export interface MediaWriterData {
   databasePath: string;
@@ -26,14 +24,8 @@ export type FromWriter = { id: number; stored: boolean } | { id: number; error: 
 
 const data = workerData as MediaWriterData;
 const port = parentPort!;
-const db = new Sqlite(data.databasePath, { fileMustExist: true }) as unknown as Database;
-applyCipherKey(db, Buffer.from(data.databaseKey, 'hex'));
 // The core answers "sent" only after this commit: it must be on the disk, as every state change.
-db.pragma('synchronous = FULL');
-db.pragma('secure_delete = ON');
-db.pragma('temp_store = MEMORY');
-db.pragma('foreign_keys = ON');
-db.pragma('busy_timeout = 5000');
+const db = openWorkerConnection(data.databasePath, data.databaseKey, 'FULL');
 // Never checkpoint here: a 5 MB commit would copy the whole WAL into the database file before the
 // answer (see db/checkpoints.ts); the core's connection checkpoints once the file has been sent.
 db.pragma('wal_autocheckpoint = 0');
