@@ -42,6 +42,20 @@ function hashOf(path: string, keyHex: string): string {
 
 const files = (dir: string) => (existsSync(dir) ? readdirSync(dir).sort() : []);
 
+/** Makes a database unopenable by overwriting its first page; returns the page, to mend it later. */
+function overwritePage1(path: string): Buffer {
+  const fd = openSync(path, 'r+');
+  try {
+    const page = Buffer.alloc(4096);
+    readSync(fd, page, 0, 4096, 0);
+    writeSync(fd, Buffer.alloc(4096, 0x5a), 0, 4096, 0);
+    return page;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+
 describe('backups: encrypted, verified, restorable on new hardware, erasures stay erased', () => {
   let relay: RelayProcess;
   let core: CoreHandle;
@@ -219,6 +233,27 @@ describe('restore through the window\u2019s core (startCore): it restarts in pla
   const opts = (dataDir: string, secrets?: SecretStore) => ({ dataDir, logger: quietLogger(), passwordHashCost: TEST_HASH_COST, graph: { baseUrl: 'http://127.0.0.1:9' }, policyPath: null, ...(secrets ? { secrets } : {}) });
   const BEFORE: Person = { username: 'before-backup', displayName: 'Before Backup', roles: ['receptionist'] };
   const AFTER: Person = { username: 'after-backup', displayName: 'After Backup', roles: ['receptionist'] };
+
+  /**
+   * The same-computer restore with a fault: a backup is made, a user (AFTER) is added after it, and a
+   * second window asks for the restore. `open` starts each core and may break files on the way.
+   */
+  async function restoreThrough(dir: string, folder: string, first: CoreHandle, open: (o: CreateCoreOptions) => Promise<CoreHandle>) {
+    const core = restartable(opts(dir), first, open);
+    try {
+      const admin = await adminConnection(core);
+      await rpc(admin, 'backup.updateSettings', { destination: folder });
+      const entry = await rpc(admin, 'backup.runNow', {});
+      await signIn(core, AFTER);
+      const window = core.connect('test-window');
+      await rpc(window, 'auth.signIn', { username: IT_ADMIN.username, password: TEST_PASSWORD });
+      const result = await window.dispatch('backup.restore', { file: entry.file });
+      return { core, admin, window, entry, result };
+    } catch (error) {
+      await core.close();
+      throw error;
+    }
+  }
   const usernames = async (connection: Connection) => (await rpc(connection, 'users.list')).map((u) => u.username).sort();
 
   it('same computer: backup.restore reopens the core on the backup, the window reattaches signed out, nothing is left aside', async () => {
@@ -265,23 +300,14 @@ describe('restore through the window\u2019s core (startCore): it restarts in pla
       const staged = stagedRestorePath(dir.dir);
       if (existsSync(staged)) {
         seen.before = hashOf(live, keyHex);
-        const fd = openSync(staged, 'r+');
-        writeSync(fd, Buffer.alloc(4096, 0x5a), 0, 4096, 0);
-        closeSync(fd);
+        overwritePage1(staged);
       } else {
         seen.putBack = hashOf(live, keyHex);
       }
       return createCore(o);
     };
-    const core = restartable(opts(dir.dir), first, open);
+    const { core, window, entry, result } = await restoreThrough(dir.dir, folder.dir, first, open);
     try {
-      const admin = await adminConnection(core);
-      await rpc(admin, 'backup.updateSettings', { destination: folder.dir });
-      const entry = await rpc(admin, 'backup.runNow', {});
-      await signIn(core, AFTER);
-      const window = core.connect('test-window');
-      await rpc(window, 'auth.signIn', { username: IT_ADMIN.username, password: TEST_PASSWORD });
-      const result = await window.dispatch('backup.restore', { file: entry.file });
       expect(result).toEqual({ ok: false, error: { code: 'VALIDATION_FAILED', message: RESTORE_ROLLED_BACK } });
       // The previous database went back exactly (every table), and the core runs on it.
       expect(seen.before).toMatch(/^[0-9a-f]{64}$/);
@@ -305,17 +331,6 @@ describe('restore through the window\u2019s core (startCore): it restarts in pla
     const live = join(dir.dir, DATABASE_FILE);
     const keyHex = (await secretsOf(first.installationId, 'databaseKey'))!;
     const fileHash = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
-    const overwritePage1 = (path: string): Buffer => {
-      const fd = openSync(path, 'r+');
-      try {
-        const page = Buffer.alloc(4096);
-        readSync(fd, page, 0, 4096, 0);
-        writeSync(fd, Buffer.alloc(4096, 0x5a), 0, 4096, 0);
-        return page;
-      } finally {
-        closeSync(fd);
-      }
-    };
     const seen: { before?: string; restored?: string; putBack?: string; page1?: Buffer } = {};
     // Both faults as in the test above: the staged database is made unopenable before the swap, and
     // the previous one once it is back (its first page saved, to mend it for the next start).
@@ -331,15 +346,8 @@ describe('restore through the window\u2019s core (startCore): it restarts in pla
       }
       return createCore(o);
     };
-    const core = restartable(opts(dir.dir), first, open);
+    const { core, admin, window, result } = await restoreThrough(dir.dir, folder.dir, first, open);
     try {
-      const admin = await adminConnection(core);
-      await rpc(admin, 'backup.updateSettings', { destination: folder.dir });
-      const entry = await rpc(admin, 'backup.runNow', {});
-      await signIn(core, AFTER);
-      const window = core.connect('test-window');
-      await rpc(window, 'auth.signIn', { username: IT_ADMIN.username, password: TEST_PASSWORD });
-      const result = await window.dispatch('backup.restore', { file: entry.file });
       // Not "rolled back": the window is told both failed, and where the two files are.
       expect(result).toMatchObject({ ok: false, error: { code: 'RESTORE_ROLLBACK_FAILED' } });
       const message = (result as { error: { message: string } }).error.message;
