@@ -75,8 +75,8 @@ describe("the IT admin's first run", () => {
 
   it('says an unknown account id is unknown, next to the account id', async () => {
     await saveWhatsApp(UNKNOWN_WABA, desk.stack.accessToken);
-    expect(await fieldError('waba-id', 'waba-error')).toMatch(/^Meta knows no WhatsApp Business Account with this id/);
-    expect(await page.locator('#token-error').count()).toBe(0);
+    expect(await fieldError('waba-id', 'waba-id-error')).toMatch(/^Meta knows no WhatsApp Business Account with this id/);
+    expect(await page.locator('#access-token-error').count()).toBe(0);
     await screenshot(page, 'first-run-02-account-unknown');
     await expectAxeClean('unknown account');
   });
@@ -84,10 +84,10 @@ describe("the IT admin's first run", () => {
   it('says a token Meta refuses for this account is not valid for it (not "expired"), next to the token', async () => {
     desk.stack.sim.addForeignWaba(FOREIGN_WABA);
     await saveWhatsApp(FOREIGN_WABA, desk.stack.accessToken);
-    const text = await fieldError('access-token', 'token-error');
+    const text = await fieldError('access-token', 'access-token-error');
     expect(text).toMatch(/^This access token is not valid for this WhatsApp Business Account/);
     expect(text).not.toMatch(/expired/i);
-    expect(await page.locator('#waba-error').count()).toBe(0);
+    expect(await page.locator('#waba-id-error').count()).toBe(0);
     await screenshot(page, 'first-run-03-token-not-for-account');
     await expectAxeClean('token not for this account');
   });
@@ -95,7 +95,7 @@ describe("the IT admin's first run", () => {
   it('says an expired token has expired, next to the token', async () => {
     desk.stack.sim.rotateToken(NEW_TOKEN);
     await saveWhatsApp(WABA_ID, desk.stack.accessToken);
-    expect(await fieldError('access-token', 'token-error')).toMatch(/^This access token has expired/);
+    expect(await fieldError('access-token', 'access-token-error')).toMatch(/^This access token has expired/);
     expect(await desk.admin('whatsapp.status', {})).toMatchObject({ configured: false });
   });
 

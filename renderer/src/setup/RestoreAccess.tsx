@@ -3,6 +3,7 @@ import { useState } from 'react';
 import { useI18n } from '../i18n';
 import { useRpc } from '../rpc';
 import { FormFooter } from './FormFooter';
+import { HelpedField } from './HelpedField';
 
 /**
  * What the window shows when the core cannot open the clinic's data because this computer's
@@ -29,22 +30,7 @@ export function RestoreAccess(): React.JSX.Element {
             restore.mutate();
           }}
         >
-          <div className="field">
-            <label htmlFor="recovery-key-input">{t.recoveryKeyLabel}</label>
-            <input
-              id="recovery-key-input"
-              required
-              className="mono"
-              value={recoveryKey}
-              onChange={(e) => setRecoveryKey(e.target.value)}
-              aria-describedby="recovery-key-help"
-              autoComplete="off"
-              spellCheck={false}
-            />
-            <p id="recovery-key-help" className="help">
-              {t.restoreKeyHelp}
-            </p>
-          </div>
+          <HelpedField id="recovery-key-input" label={t.recoveryKeyLabel} help={t.restoreKeyHelp} required className="mono" value={recoveryKey} onChange={(e) => setRecoveryKey(e.target.value)} spellCheck={false} />
           <p className="help">{t.restoreAfter}</p>
           <FormFooter error={restore.isError ? errorText(restore.error) : null} pending={restore.isPending} label={restore.isPending ? t.restoring : t.restore} />
         </form>

@@ -8,6 +8,7 @@ import { useRpc } from '../rpc';
 import { AdminStepOrRestore } from '../backup';
 import { CreateAdminStep } from './CreateAdminStep';
 import { FormFooter } from './FormFooter';
+import { HelpedField } from './HelpedField';
 import { RecoveryKeyStep } from './RecoveryKeyStep';
 
 type Step = 'admin' | 'relay' | 'whatsapp' | 'recovery';
@@ -19,15 +20,6 @@ function LanguageSwitch(): React.JSX.Element {
       <LanguagePicker id="setup-lang" visibleLabel />
     </div>
   );
-}
-
-/** A field's own error, tied to it for screen readers (aria-describedby + aria-invalid on the input). */
-function FieldError({ id, text }: { id: string; text: string | null }): React.JSX.Element | null {
-  return text ? (
-    <p id={id} className="form-error field-error" role="alert">
-      {text}
-    </p>
-  ) : null;
 }
 
 /** What the relay address field says before anything is sent: https is required. */
@@ -105,30 +97,8 @@ function RelayStep({ onDone }: { onDone?(): void }): React.JSX.Element {
         pair.mutate();
       }}
     >
-      <div className="field">
-        <label htmlFor="relay-url">{t.relayAddress}</label>
-        <input
-          id="relay-url"
-          type="url"
-          required
-          value={relayUrl}
-          onChange={(e) => setRelayUrl(e.target.value)}
-          aria-describedby={urlError ? 'relay-url-error relay-url-help' : 'relay-url-help'}
-          aria-invalid={urlError ? true : undefined}
-          autoComplete="off"
-        />
-        <FieldError id="relay-url-error" text={urlError} />
-        <p id="relay-url-help" className="help">
-          {t.relayAddressHelp}
-        </p>
-      </div>
-      <div className="field">
-        <label htmlFor="enrol-code">{t.enrolmentCode}</label>
-        <input id="enrol-code" required value={code} onChange={(e) => setCode(e.target.value)} aria-describedby="enrol-code-help" autoComplete="off" spellCheck={false} className="mono" />
-        <p id="enrol-code-help" className="help">
-          {t.enrolmentCodeHelp}
-        </p>
-      </div>
+      <HelpedField id="relay-url" label={t.relayAddress} help={t.relayAddressHelp} error={urlError} type="url" required value={relayUrl} onChange={(e) => setRelayUrl(e.target.value)} />
+      <HelpedField id="enrol-code" label={t.enrolmentCode} help={t.enrolmentCodeHelp} required value={code} onChange={(e) => setCode(e.target.value)} spellCheck={false} className="mono" />
       <FormFooter error={pair.isError ? errorText(pair.error) : null} onCancel={onDone} pending={pair.isPending} label={pair.isPending ? t.pairing : t.pair} />
     </form>
   );
@@ -193,54 +163,15 @@ function WhatsAppStep({ onDone }: { onDone?(): void }): React.JSX.Element {
         save.mutate();
       }}
     >
-      <div className="field">
-        <label htmlFor="waba-id">{t.wabaId}</label>
-        <input
-          id="waba-id"
-          required
-          inputMode="numeric"
-          pattern="\d{1,32}"
-          value={wabaId}
-          onChange={(e) => setWabaId(e.target.value)}
-          aria-describedby={wabaError ? 'waba-error waba-help' : 'waba-help'}
-          aria-invalid={wabaError ? true : undefined}
-          autoComplete="off"
-        />
-        <FieldError id="waba-error" text={wabaError} />
-        <p id="waba-help" className="help">
-          {t.wabaIdHelp}
-        </p>
-      </div>
-      <div className="field">
-        <label htmlFor="access-token">{t.accessToken}</label>
-        <input
-          id="access-token"
-          type="password"
-          required
-          minLength={20}
-          value={token}
-          onChange={(e) => setToken(e.target.value)}
-          aria-describedby={tokenError ? 'token-error token-help' : 'token-help'}
-          aria-invalid={tokenError ? true : undefined}
-          autoComplete="off"
-        />
-        <FieldError id="token-error" text={tokenError} />
-        <p id="token-help" className="help">
-          {t.accessTokenHelp}
-        </p>
-      </div>
-      <div className="field">
-        <label htmlFor="app-secret">{t.appSecret}</label>
-        <input id="app-secret" type="password" value={appSecret} onChange={(e) => setAppSecret(e.target.value)} aria-describedby="app-secret-help" autoComplete="off" spellCheck={false} className="mono" />
-        <p id="app-secret-help" className="help">
-          {t.appSecretHelp}
-        </p>
+      <HelpedField id="waba-id" label={t.wabaId} help={t.wabaIdHelp} error={wabaError} required inputMode="numeric" pattern="\d{1,32}" value={wabaId} onChange={(e) => setWabaId(e.target.value)} />
+      <HelpedField id="access-token" label={t.accessToken} help={t.accessTokenHelp} error={tokenError} type="password" required minLength={20} value={token} onChange={(e) => setToken(e.target.value)} />
+      <HelpedField id="app-secret" label={t.appSecret} help={t.appSecretHelp} type="password" value={appSecret} onChange={(e) => setAppSecret(e.target.value)} spellCheck={false} className="mono">
         {signature?.enabled ? (
           <p className="help" data-testid="signature-status">
             {t.signatureStatus(signature.verified, signature.relayVouched, signature.failed)}
           </p>
         ) : null}
-      </div>
+      </HelpedField>
       <div className="field checkbox">
         <input
           id="require-meta-signature"
