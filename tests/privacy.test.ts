@@ -92,6 +92,9 @@ describe('privacy operations through relay, core and the Graph API simulator', (
     ]);
     expect(after.history[0]!.byName).toBe('Anna');
     await call(core, RECEPTION, 'messages.sendTemplate', { conversationId, name: 'reminder', language: 'nl' });
+    // Both templates reach Meta before the next test injects a fault into the same route (the
+    // outbox sends after the call answers, so an unfinished send here could take that fault).
+    await waitFor('both templates at Meta', () => sim.sends.filter((s) => s.to === from && s.type === 'template').length === 2);
   });
 
   it("Meta's 131050 (the patient stopped marketing messages) sets opted out", async () => {
