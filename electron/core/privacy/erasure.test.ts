@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decryptedPages, RESERVE } from '../testing/decryptedPages';
 import { createTestDb, type TestDb } from '../testing/testDb';
+import { openDatabase } from '../db/open';
 import { searchMessages } from '../db/repo/search';
 import { ALL_SHARDS, shardCommand, shardOf, shardTable } from '../db/searchShards';
 import { checkpointAfterErasure, eraseContact, hashIdentifier, ledgerKey, readLedger, reapplyErasures } from './erasure';
@@ -52,7 +53,10 @@ describe('erasure of one patient', () => {
     const entry = db.transaction(() => eraseContact(db, { contactId: 1, erasedBy: 'u_admin', now: 10, databaseKey: key }))();
     expect(db.prepare(`SELECT count(*) FROM ${shardTable(shardOf(1))} WHERE ${shardTable(shardOf(1))} MATCH 'zebraquartz'`).pluck().get()).toBe(0);
     expect(scan('zebraquartz')).toBeGreaterThan(0);
-    checkpointAfterErasure(db);
+    const checkpoint = checkpointAfterErasure(db);
+    expect(checkpoint.complete).toBe(true);
+    // What it wrote back is what the erasure wrote, at least the patient's rows and media pages.
+    expect(checkpoint.pages).toBeGreaterThan(Math.ceil(PATIENT.media.length / pageSize));
 
     expect(existsSync(`${path}-wal`) ? readFileSync(`${path}-wal`).length : 0).toBe(0);
     for (const needle of [PATIENT.waId, PATIENT.name, 'zebraquartz', 'xylophonic', PATIENT.media.subarray(0, 54), 'wamid.P1']) expect(scan(needle), `after erasure: ${String(needle).slice(0, 30)}`).toBe(0);
@@ -67,6 +71,30 @@ describe('erasure of one patient', () => {
     // The ledger keeps a keyed hash, never the number.
     expect(entry.identifiersHash).toEqual([hashIdentifier(ledgerKey(key), `wa:${PATIENT.waId}`)]);
     expect(readLedger(db)).toEqual([entry]);
+  });
+
+  it('says so when a reader keeps the checkpoint from emptying the WAL, and the next one finishes it', () => {
+    t = createTestDb();
+    const { db, path, key } = t;
+    seed(db);
+    const pageSize = db.pragma('page_size', { simple: true }) as number;
+    const scan = (needle: string) => decryptedPages(path, key, pageSize).filter((p) => p.includes(needle)).length;
+    // A window's connection in the middle of a read from before the erasure (its snapshot needs the old pages).
+    const reader = openDatabase({ path, key, migrate: false }).db;
+    try {
+      reader.exec('BEGIN');
+      reader.prepare('SELECT count(*) FROM messages').get();
+      db.pragma('wal_autocheckpoint = 0');
+      db.pragma('busy_timeout = 50');
+      db.transaction(() => eraseContact(db, { contactId: 1, erasedBy: 'u_admin', now: 10, databaseKey: key }))();
+      expect(checkpointAfterErasure(db).complete).toBe(false);
+      expect(scan('zebraquartz')).toBeGreaterThan(0);
+      reader.exec('COMMIT');
+      expect(checkpointAfterErasure(db).complete).toBe(true);
+      expect(scan('zebraquartz')).toBe(0);
+    } finally {
+      reader.close();
+    }
   });
 
   it('refuses an unknown contact and changes nothing', () => {

@@ -76,16 +76,31 @@ function deleteContactRows(db: Database, contact: ContactIds): void {
   db.prepare('DELETE FROM contacts WHERE id = ?').run(contact.id);
 }
 
+export interface ErasureCheckpoint {
+  /** Pages the WAL held (the erasure's own, unless other writes were not yet checkpointed). */
+  pages: number;
+  /** False when a reader kept the WAL from being emptied: old pages may hold the patient until the next checkpoint. */
+  complete: boolean;
+}
+
+type CheckpointRow = { busy: number; log: number; checkpointed: number };
+
 /**
  * After an erasure committed: moves the new (and zeroed) pages out of the WAL into the file, over
- * the old ones, and truncates the WAL. Best effort while readers hold it; the next automatic
- * checkpoint then does it.
+ * the old ones, and truncates the WAL. Best effort while readers hold it (after the busy timeout
+ * it says so); the next automatic checkpoint then does it.
  */
-export function checkpointAfterErasure(db: Database): void {
+export function checkpointAfterErasure(db: Database): ErasureCheckpoint {
   try {
-    db.pragma('wal_checkpoint(TRUNCATE)');
+    // PASSIVE first, because TRUNCATE reports 0 pages once it has emptied the WAL: it copies what no
+    // reader still needs and counts the pages; TRUNCATE then waits for readers, copies the rest and
+    // empties the WAL. Together they write each page once, as TRUNCATE alone does.
+    const [passive] = db.pragma('wal_checkpoint(PASSIVE)') as CheckpointRow[];
+    const [truncate] = db.pragma('wal_checkpoint(TRUNCATE)') as CheckpointRow[];
+    return { pages: Math.max(0, passive?.log ?? 0), complete: truncate?.busy === 0 };
   } catch {
     // A reader in progress: the next automatic checkpoint does it.
+    return { pages: 0, complete: false };
   }
 }
 

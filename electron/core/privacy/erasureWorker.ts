@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { CodedError } from '../../../shared/errors';
 import { openDatabase } from '../db/open';
-import { checkpointAfterErasure, eraseContact, type LedgerEntry } from './erasure';
+import { checkpointAfterErasure, eraseContact, type ErasureCheckpoint, type LedgerEntry } from './erasure';
 
 export interface ErasureTask {
   path: string;
@@ -18,7 +18,7 @@ export interface ErasureTask {
 }
 
 export type ErasureReply =
-  | { ok: true; entry: LedgerEntry; transactionMs: number; checkpointMs: number; totalMs: number; cpuMs: number | null }
+  | { ok: true; entry: LedgerEntry; transactionMs: number; checkpointMs: number; totalMs: number; cpuMs: number | null; checkpoint: ErasureCheckpoint }
   | { ok: false; code: string; message: string };
 
 /**
@@ -56,10 +56,10 @@ function run(task: ErasureTask): ErasureReply {
     const cpu0 = threadCpuMs();
     const entry = db.transaction(() => eraseContact(db, { contactId: task.contactId, erasedBy: task.erasedBy, now: task.now, databaseKey: key })).immediate();
     const transactionMs = performance.now() - t0;
-    checkpointAfterErasure(db);
+    const checkpoint = checkpointAfterErasure(db);
     const totalMs = performance.now() - t0;
     const cpu1 = threadCpuMs();
-    return { ok: true, entry, transactionMs, checkpointMs: totalMs - transactionMs, totalMs, cpuMs: cpu0 === null || cpu1 === null ? null : cpu1 - cpu0 };
+    return { ok: true, entry, transactionMs, checkpointMs: totalMs - transactionMs, totalMs, cpuMs: cpu0 === null || cpu1 === null ? null : cpu1 - cpu0, checkpoint };
   } catch (err) {
     // Coded errors (NOT_FOUND, LEGAL_HOLD) carry their own words; SQLite's name no row contents.
     if (err instanceof CodedError) return { ok: false, code: err.code, message: err.message };
