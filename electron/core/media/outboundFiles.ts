@@ -82,6 +82,7 @@ export function createOutboundFiles(deps: OutboundFilesDeps): OutboundFiles {
     thread ??= spawn();
     const id = nextId++;
     const done = new Promise<boolean>((resolve, reject) => writes.set(id, { resolve, reject }));
+    // Bytes in shared memory (as `decodeFileBase64` makes them) reach the thread without a copy.
     thread.postMessage({ id, mediaRowId, bytes, now: now() } satisfies ToWriter);
     return done;
   }
