@@ -397,8 +397,15 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
       // Let a caller's open transaction end first (the dispatch runs a handler's first steps in
       // one): until it commits, the writer thread's connection could not store the file.
       await Promise.resolve();
-      const queued = commit(() => queueMediaSend(db, { ...p, authorUserId: userId, now: now() }));
-      const stored = files.store({ mediaRowId: queued.mediaRowId, mimeType: queued.mimeType, filename: queued.filename, bytes: p.bytes });
+      const file = files.begin(p.bytes);
+      let queued: ReturnType<typeof queueMediaSend>;
+      try {
+        queued = commit(() => queueMediaSend(db, { ...p, authorUserId: userId, now: now() }));
+      } catch (err) {
+        file.cancel();
+        throw err;
+      }
+      const stored = file.store({ mediaRowId: queued.mediaRowId, mimeType: queued.mimeType, filename: queued.filename });
       enqueued(queued);
       await stored;
       return queued.messageId;

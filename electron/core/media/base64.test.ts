@@ -27,6 +27,13 @@ describe('decodeFileBase64', () => {
     }
   });
 
+  it('decodes into shared memory, which the media writer thread reads without a copy', () => {
+    const bytes = randomBytes(3000);
+    const decoded = decodeFileBase64(bytes.toString('base64'));
+    expect(decoded.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(decoded.equals(bytes)).toBe(true);
+  });
+
   it.each([
     ['a space inside', 'QUJD REVG'],
     ['a line break', 'QUJD\nREVG'],

@@ -9,6 +9,7 @@ import { queueMediaSend } from '../outbox/sendService';
 import { createOutboxWorker, type OutboxWorker } from '../outbox/worker';
 import { createGraphSimulator, type GraphSimulator } from '../testing/graphSimulator';
 import { createTestDb, type TestDb } from '../testing/testDb';
+import { decodeFileBase64 } from './base64';
 import { createOutboundFiles, type HandedFile, type OutboundFiles } from './outboundFiles';
 
 const TOKEN = 'EAAfiles-test-token-0000';
@@ -95,6 +96,20 @@ describe('outgoing files stored beside the upload', () => {
     expect(warnings).toEqual([]);
     // The in-memory copy is gone once stored: a retry reads the file back from the database.
     expect(files.take(queued.mediaRowId)).toBeUndefined();
+  });
+
+  it('hashes a file handed over before its message commits, keeps each hash with its own bytes, and forgets a refused one', async () => {
+    // As the composer's files arrive: decoded into shared memory, handed over before the rows exist.
+    const refusedBytes = decodeFileBase64(jpeg(70_000).toString('base64'));
+    const keptBytes = decodeFileBase64(jpeg(90_000).toString('base64'));
+    const refused = files.begin(refusedBytes);
+    const kept = files.begin(keptBytes);
+    refused.cancel();
+    const queued = queueMediaSend(t.db, { conversationId, bytes: keptBytes, mimeType: 'image/jpeg', now: clock });
+    await kept.store(queued);
+    expect(row(queued.mediaRowId)).toMatchObject({ state: 'stored', sha256: createHash('sha256').update(keptBytes).digest('hex') });
+    expect(row(queued.mediaRowId).content?.equals(keptBytes)).toBe(true);
+    expect(warnings).toEqual([]);
   });
 
   it('uploads while the file is being stored but sends nothing before it is; a file that cannot be stored is never sent', async () => {

@@ -21,7 +21,20 @@ export interface HandedFile extends QueuedFile {
   stored: Promise<void>;
 }
 
+/** A file's bytes on their way to the writer thread, before the row they go into is committed. */
+export interface BegunFile {
+  /** As `OutboundFiles.store`, for these bytes. */
+  store(file: QueuedFile): Promise<void>;
+  /** The message was not queued: nothing will be stored. */
+  cancel(): void;
+}
+
 export interface OutboundFiles {
+  /**
+   * Hands the bytes to the writer thread at once, so their SHA-256 is computed there while the
+   * message's rows commit; `store` or `cancel` must follow.
+   */
+  begin(bytes: Buffer): BegunFile;
   /**
    * Commits the bytes of the `pending` row `file.mediaRowId` (queued with `queueMediaSend`, whose
    * transaction is committed) and resolves once they are on the disk. Until then `take` hands
@@ -78,11 +91,15 @@ export function createOutboundFiles(deps: OutboundFilesDeps): OutboundFiles {
     return w;
   }
 
-  function inThread(mediaRowId: number, bytes: Buffer): Promise<boolean> {
+  function post(m: ToWriter): void {
     thread ??= spawn();
-    const id = nextId++;
+    // Bytes in shared memory (as `decodeFileBase64` makes them) reach the thread without a copy.
+    thread.postMessage(m);
+  }
+
+  function inThread(id: number, mediaRowId: number, bytes: Buffer): Promise<boolean> {
     const done = new Promise<boolean>((resolve, reject) => writes.set(id, { resolve, reject }));
-    thread.postMessage({ id, mediaRowId, bytes, now: now() } satisfies ToWriter);
+    post({ kind: 'store', id, mediaRowId, bytes, now: now() });
     return done;
   }
 
@@ -90,10 +107,10 @@ export function createOutboundFiles(deps: OutboundFilesDeps): OutboundFiles {
     return storeOutboundContent(db, { mediaRowId, bytes, sha256Hex: createHash('sha256').update(bytes).digest('hex'), now: now() });
   }
 
-  async function write(mediaRowId: number, bytes: Buffer): Promise<void> {
+  async function write(id: number, mediaRowId: number, bytes: Buffer): Promise<void> {
     let stored: boolean;
     try {
-      stored = await inThread(mediaRowId, bytes);
+      stored = await inThread(id, mediaRowId, bytes);
     } catch (err) {
       log.warn({ mediaRowId, err: err instanceof Error ? err.message : 'unknown' }, 'media writer thread did not store the file; storing it on the core thread');
       try {
@@ -106,21 +123,31 @@ export function createOutboundFiles(deps: OutboundFilesDeps): OutboundFiles {
     if (!stored) throw new CodedError('NOT_FOUND', 'The message was deleted before its file was stored, so it was not sent.');
   }
 
+  async function store(id: number, file: QueuedFile & { bytes: Buffer }): Promise<void> {
+    if (closed) throw new CodedError('INTERNAL', NOT_STORED);
+    const stored = write(id, file.mediaRowId, file.bytes);
+    handed.set(file.mediaRowId, { ...file, stored });
+    underWay.add(stored);
+    // The outbox awaits `stored` only if it takes the file; settled here either way.
+    stored.catch(() => undefined);
+    try {
+      await stored;
+    } finally {
+      underWay.delete(stored);
+      handed.delete(file.mediaRowId);
+    }
+  }
+
   return {
-    async store(file) {
-      if (closed) throw new CodedError('INTERNAL', NOT_STORED);
-      const stored = write(file.mediaRowId, file.bytes);
-      handed.set(file.mediaRowId, { ...file, stored });
-      underWay.add(stored);
-      // The outbox awaits `stored` only if it takes the file; settled here either way.
-      stored.catch(() => undefined);
-      try {
-        await stored;
-      } finally {
-        underWay.delete(stored);
-        handed.delete(file.mediaRowId);
-      }
+    begin(bytes) {
+      const id = nextId++;
+      if (!closed) post({ kind: 'hash', id, bytes });
+      return {
+        store: (file) => store(id, { ...file, bytes }),
+        cancel: () => void (thread && post({ kind: 'drop', id })),
+      };
     },
+    store: (file) => store(nextId++, file),
     take(mediaRowId) {
       const file = handed.get(mediaRowId);
       handed.delete(mediaRowId);
