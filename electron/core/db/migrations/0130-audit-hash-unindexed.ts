@@ -18,7 +18,7 @@ import type { Database } from '../types';
  * every relay witness keeps verifying), the old table dropped (its pages are zeroed:
  * `secure_delete` is on), the new one renamed, then its append-only triggers and the auditor's
  * indexes made again. `audit_contacts` and `audit_checkpoints` refer to entries by `seq` and are
- * untouched. On a 1,000,000-entry log this takes about a minute, once (`docs/it-admin.md`).
+ * untouched. On a 1,000,000-entry log this costs about half a minute of CPU, once (`docs/it-admin.md`).
  */
 export const version = 130;
 export const name = 'audit-hash-unindexed';
