@@ -2,6 +2,7 @@
 // core, flushed within a second), state changes with an fsync; and a read entry that survives the
 // core being SIGKILLed right after its answer, in a real child process on the real SQLCipher file.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -66,6 +67,29 @@ describe('audit commits', () => {
     expect(commits.pending()).toBe(0);
     expect(synchronous(t)).toBe(2);
     expect(t.db.prepare('SELECT count(*) FROM audit_log').pluck().get()).toBe(0);
+  });
+
+  it("leaves the WAL's checkpoint to the flush, never to a read's commit, and keeps a hold of checkpoints", async () => {
+    // The WAL header's checkpoint sequence (offset 12) grows each time a checkpoint let the WAL start over.
+    const walRestarts = () => {
+      const header = readFileSync(`${t.path}-wal`).subarray(0, 16);
+      return header.length < 16 ? 0 : header.readUInt32BE(12);
+    };
+    t.db.pragma('wal_autocheckpoint = 4');
+    commits.atomically(() => commits.audit(READ), 'read');
+    const start = walRestarts();
+    for (let i = 0; i < 12; i += 1) commits.atomically(() => commits.audit(READ), 'read');
+    expect(walRestarts()).toBe(start); // a dozen reads past the 4-page threshold, and no read checkpointed
+    expect(t.db.pragma('wal_autocheckpoint', { simple: true })).toBe(4);
+    await new Promise((r) => setTimeout(r, 120));
+    expect(commits.flushes()).toBe(1);
+    commits.atomically(() => commits.audit(READ), 'read');
+    expect(walRestarts()).toBe(start + 1); // the flush checkpointed, so the next commit started the WAL over
+    expect(verifyAuditChain(t.db)).toMatchObject({ ok: true, entries: 14 });
+
+    t.db.pragma('wal_autocheckpoint = 0');
+    commits.atomically(() => commits.audit(READ), 'read');
+    expect(t.db.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
   });
 
   it('flushes what is pending when closed', () => {
