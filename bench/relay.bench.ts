@@ -17,7 +17,7 @@
 //     (target < 100 ms); skipped without PostgreSQL.
 // The bench's appliance announces envelope v2, as the real core does. Every relay runs as deployed:
 // the compiled build (relay/build.mjs). BENCH_CPU_PROF=DIR writes a V8 CPU profile of each relay
-// thread (main, queue writer, checkpointer) under DIR/<step>/.
+// thread (main, queue writer, checkpointer) under DIR/<step>/ (the PostgreSQL step: DIR/postgres-<instances>/).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createHmac } from 'node:crypto';
@@ -319,7 +319,7 @@ async function benchPostgres(): Promise<void> {
     const env = { RELAY_LOG_LEVEL: 'warn', RELAY_CATCHUP_MS: '1000' };
     const figures: number[] = [];
     for (const n of [1, 2]) {
-      const relays = await RelayProcess.cluster(n, { databaseUrl: await pg.createDatabase(`bench_${n}`), appSecrets: [SECRET], compiled: true, env });
+      const relays = await RelayProcess.cluster(n, { databaseUrl: await pg.createDatabase(`bench_${n}`), appSecrets: [SECRET], compiled: true, env, nodeArgs: profileArgs(`postgres-${n}`) });
       await relays[0]!.createTenant({ tenantId: 'bench-clinic', phoneNumberIds: [PHONE] });
       const appliance = TestAppliance.create();
       await appliance.enrol(relays[0]!.url, await relays[0]!.issueEnrolmentCode('bench-clinic'));
