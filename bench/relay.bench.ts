@@ -17,7 +17,7 @@
 //     (target < 100 ms); skipped without PostgreSQL.
 // The bench's appliance announces envelope v2, as the real core does. Every relay runs as deployed:
 // the compiled build (relay/build.mjs). BENCH_CPU_PROF=DIR writes a V8 CPU profile of each relay
-// thread (main, queue writer, checkpointer) under DIR/<step>/.
+// thread (main, queue writer, checkpointer) under DIR/<step>/ (the PostgreSQL step: DIR/postgres-<instances>/).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createHmac } from 'node:crypto';
@@ -276,6 +276,39 @@ async function benchWrk(): Promise<void> {
   rows.push(['webhooks per group commit under wrk (median)', fmt(median(pairs.map((p) => p.group)), 1), `commit ${fmt(median(pairs.map((p) => p.commitMs)), 2)} ms`, '', '']);
 }
 
+/** CPU ms (user + system) of a process, all its threads. */
+function processCpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+/** CPU ms of a PostgreSQL cluster: the postmaster and every process it started (backends, WAL writer, …). */
+function postgresCpuMs(dataDir: string): number {
+  const postmaster = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  let ms = processCpuMs(postmaster);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const fields = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      if (Number(fields[1]) === postmaster) ms += ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+    } catch {
+      // The process ended between the listing and the read.
+    }
+  }
+  return ms;
+}
+
+/** Where the CPU of a stretch of webhooks went: relay processes and PostgreSQL, µs per webhook. */
+function cpuMeter(relayPids: number[], dataDir: string) {
+  const sample = () => ({ relay: relayPids.reduce((a, pid) => a + processCpuMs(pid), 0), pg: postgresCpuMs(dataDir) });
+  const before = sample();
+  return (webhooks: number) => {
+    const after = sample();
+    const per = (ms: number) => fmt((ms * 1000) / Math.max(1, webhooks), 0);
+    return `CPU per webhook µs: relay ${per(after.relay - before.relay)} + PostgreSQL ${per(after.pg - before.pg)}`;
+  };
+}
+
 async function benchPostgres(): Promise<void> {
   if (!existsSync('/usr/lib/postgresql/15/bin/initdb')) {
     rows.push(['PostgreSQL figures', 'skipped', 'no PostgreSQL 15 (apt-get install postgresql)', '', '']);
@@ -286,7 +319,7 @@ async function benchPostgres(): Promise<void> {
     const env = { RELAY_LOG_LEVEL: 'warn', RELAY_CATCHUP_MS: '1000' };
     const figures: number[] = [];
     for (const n of [1, 2]) {
-      const relays = await RelayProcess.cluster(n, { databaseUrl: await pg.createDatabase(`bench_${n}`), appSecrets: [SECRET], compiled: true, env });
+      const relays = await RelayProcess.cluster(n, { databaseUrl: await pg.createDatabase(`bench_${n}`), appSecrets: [SECRET], compiled: true, env, nodeArgs: profileArgs(`postgres-${n}`) });
       await relays[0]!.createTenant({ tenantId: 'bench-clinic', phoneNumberIds: [PHONE] });
       const appliance = TestAppliance.create();
       await appliance.enrol(relays[0]!.url, await relays[0]!.issueEnrolmentCode('bench-clinic'));
@@ -298,7 +331,7 @@ async function benchPostgres(): Promise<void> {
         `PostgreSQL, ${n} instance${n > 1 ? 's' : ''}: signed webhooks/s (${CONCURRENCY} conns round-robin)`,
         fmt(r.rps, 0) + (r.failed ? ` (${r.failed} non-200)` : ''),
         n === 1 ? 'same machine, same PostgreSQL' : `${fmt(r.rps / figures[0]!, 2)} x one instance`,
-        '',
+        `load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}`,
         '',
       ]);
       if (n === 2) {
@@ -312,6 +345,7 @@ async function benchPostgres(): Promise<void> {
         // POST -> 200 of each, to tell the commit's share of the latency from the delivery's.
         const answered: number[] = [];
         let non200 = 0;
+        const pacedCpu = cpuMeter(relays.map((x) => x.pid!), pg.dataDir);
         await paced(count, async (i) => {
           const w = nextWebhook();
           const t0 = Date.now();
@@ -320,6 +354,7 @@ async function benchPostgres(): Promise<void> {
           answered.push(Date.now() - t0);
         });
         answered.sort((a, b) => a - b);
+        const cpuUsed = pacedCpu(count);
         await appliance.waitUntil(() => appliance.deliveries.filter((d) => sentAt.has(wamidOf(d))).length >= count, 60_000, 'deliveries');
         const lat = appliance.deliveries.slice(before).filter((d) => sentAt.has(wamidOf(d))).map((d) => d.openedAt - sentAt.get(wamidOf(d))!);
         lat.sort((a, b) => a - b);
@@ -329,7 +364,7 @@ async function benchPostgres(): Promise<void> {
           `PostgreSQL, 2 instances: POST -> ack at ${RATE}/s, ms (${count}${non200 ? `, ${non200} non-200` : ''})`,
           `p50 ${fmt(quantile(lat, 0.5))} p99 ${fmt(quantile(lat, 0.99))} max ${fmt(lat.at(-1) ?? NaN)}`,
           `posts alternate; socket on the first; POST -> 200 p50 ${fmt(quantile(answered, 0.5))} p99 ${fmt(quantile(answered, 0.99))}`,
-          '',
+          `${cpuUsed}; load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}`,
           quantile(lat, 0.99) < 100 ? 'PASS (p99 < 100 ms)' : 'FAIL (p99 < 100 ms)',
         ]);
       }

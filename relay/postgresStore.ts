@@ -1,10 +1,13 @@
 /**
  * The shared store: PostgreSQL, for several relay instances behind a load balancer. A webhook's
- * transaction (seq, seal, insert, dedup keys, `pg_notify`) commits with `synchronous_commit = on`
- * before the instance answers 200; the appliance's row lock orders its seqs, so seq order is
- * commit order. Instances learn of each other's envelopes and lease moves through `LISTEN/NOTIFY`
- * (not durable: the delivery hub also runs a catch-up query). Times are ms since epoch (bigint).
+ * transaction (dedup keys, seal, insert) commits with `synchronous_commit = on` before the instance
+ * answers 200. Seqs are reserved just before, in a short transaction of their own that leaves a
+ * claim row; the reader delivers nothing at or past an appliance's oldest claim, so an envelope
+ * whose seq commits late is still delivered in seq order (see `commitGroup`). Instances learn of
+ * each other's envelopes and lease moves through `LISTEN/NOTIFY` (not durable: the delivery hub
+ * also runs a catch-up query). Times are ms since epoch (bigint).
  */
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { x25519KeyPairFromPrivate, x25519PrivateFromRaw } from './crypto/hpke';
 import { createDedupHasher, createRecipients, sealPart, type PartOutcome, type TenantPart } from './intake';
@@ -104,6 +107,21 @@ export const PG_MIGRATIONS: { version: number; sql: string }[] = [
       CREATE INDEX connection_leases_instance ON connection_leases(instance);
     `,
   },
+  {
+    // Seqs reserved by a group whose envelopes are not committed yet: the reader stops at the
+    // oldest. `lock_key` is the transaction-level advisory lock the group's transaction holds, so a
+    // claim whose transaction ended without deleting it (a rollback, a killed instance) is known
+    // to be abandoned by anyone who can take that lock.
+    version: 2,
+    sql: `
+      CREATE TABLE seq_claims (
+        appliance_id text NOT NULL,
+        first_seq bigint NOT NULL,
+        lock_key bigint NOT NULL,
+        PRIMARY KEY (appliance_id, first_seq)
+      );
+    `,
+  },
 ];
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS.at(-1)!.version;
 
@@ -112,6 +130,8 @@ const ENVELOPES_CHANNEL = 'relay_envelopes';
 const MAX_GROUP = 64;
 /** Group transactions of one instance in flight at once (each holds a pool connection). */
 const MAX_GROUPS_IN_FLIGHT = 4;
+/** How often abandoned seq claims (their group rolled back or its instance died) are swept. */
+const CLAIM_SWEEP_MS = 1_000;
 const LEASES_CHANNEL = 'relay_leases';
 /** A number was added, moved or removed: instances drop their routing memory. */
 const ROUTING_CHANNEL = 'relay_routing';
@@ -197,14 +217,14 @@ export async function openPostgresStore(url: string, opts: StoreOptions = {}): P
   // A checked-out connection that the server drops (a crash, a failover) emits 'error'; without a
   // listener that would end the process. The query in flight fails, and that answers 503.
   const guarded = new WeakSet<pg.PoolClient>();
-  async function tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  async function tx<T>(fn: (c: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
     const client = await pool.connect();
     if (!guarded.has(client)) {
       guarded.add(client);
       client.on('error', () => undefined);
     }
     try {
-      await client.query('BEGIN');
+      await client.query(begin);
       const out = await fn(client);
       await client.query('COMMIT');
       client.release();
@@ -232,6 +252,10 @@ export async function openPostgresStore(url: string, opts: StoreOptions = {}): P
   const revoke = async (c: pg.PoolClient, id: string, now: number, reason: string) => {
     const r = await c.query('UPDATE appliances SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL', [id, now, reason]);
     if (r.rowCount === 0) return 0;
+    // A group that reserved seqs before this may still be inserting its envelopes: wait for its
+    // transaction (its claim's lock) so they are dropped with the rest. Later groups find the row
+    // revoked.
+    await c.query('SELECT pg_advisory_xact_lock_shared(lock_key) FROM seq_claims WHERE appliance_id = $1', [id]);
     return (await c.query('DELETE FROM envelopes WHERE appliance_id = $1', [id])).rowCount ?? 0;
   };
 
@@ -278,10 +302,39 @@ export async function openPostgresStore(url: string, opts: StoreOptions = {}): P
   };
   await listen();
 
+  // Seq reservations and notifications run here: each commits without waiting for the WAL flush
+  // (`synchronous_commit = off` for these sessions only), so the appliance's row lock is held for
+  // one statement, and a notification takes PostgreSQL's database-wide notify lock for a moment
+  // rather than through a flush. Neither weakens what a 200 means: a reservation is in the WAL
+  // before the envelope commit that uses it, whose flush (and synchronous standby) covers it; a
+  // reservation lost in a crash was used by no committed envelope. A lost notification is found
+  // by the catch-up query.
+  const fastPool = new pg.Pool({ ...clientConfig(url, statementTimeoutMs), options: '-c synchronous_commit=off', max: 3, idleTimeoutMillis: 30_000 });
+  fastPool.on('error', () => undefined);
+  const announce = (applianceIds: string[]) =>
+    fastPool.query(`SELECT pg_notify('${ENVELOPES_CHANNEL}', a) FROM unnest($1::text[]) AS a`, [applianceIds]).catch(() => undefined);
+
+  // A claim whose transaction ended without deleting it (rolled back, or its instance or
+  // connection died) holds back its appliance's later envelopes: delete it once its lock is free,
+  // and wake the reader. A live group holds its lock, so its claim stays.
+  let sweeping: Promise<unknown> | null = null;
+  const sweepClaims = () =>
+    (sweeping ??= fastPool
+      .query(
+        `WITH d AS (DELETE FROM seq_claims WHERE pg_try_advisory_xact_lock_shared(lock_key) RETURNING appliance_id)
+         SELECT pg_notify('${ENVELOPES_CHANNEL}', a) FROM (SELECT DISTINCT appliance_id AS a FROM d) AS x`,
+      )
+      .catch(() => undefined)
+      .finally(() => {
+        sweeping = null;
+      }));
+  const sweepTimer = setInterval(() => void sweepClaims(), CLAIM_SWEEP_MS);
+  sweepTimer.unref();
+
   // Group commit: webhooks that arrive while transactions are in flight go into the next one, so
-  // they share its round trips, its row locks and its commit (one WAL flush for the group). A few
-  // groups may be in flight at once (the row lock is held only at the end of each), leaving the
-  // rest of the pool to deliveries, acks and housekeeping.
+  // they share its round trips and its commit (one WAL flush for the group). A few groups may be
+  // in flight at once (no lock is held across a commit), leaving the rest of the pool to
+  // deliveries, acks and housekeeping.
   const maxGroupsInFlight = Math.max(1, Math.min(MAX_GROUPS_IN_FLIGHT, (opts.poolSize ?? 10) - 2));
   interface Pending {
     parts: TenantPart[];
@@ -310,103 +363,132 @@ export async function openPostgresStore(url: string, opts: StoreOptions = {}): P
   };
 
   /**
-   * Seals and queues every part of every webhook of the group in one transaction of four
-   * statements, whatever the group's size: claim the dedup keys, take the seqs, insert the
-   * envelopes (and notify), commit. The appliance rows are locked only by the second, so another
-   * instance committing for the same clinic waits for two round trips and a WAL flush, not for
-   * this group's whole transaction. Seq order stays commit order: seqs are taken under the lock.
+   * Seals and queues every part of every webhook of the group in one transaction, whatever the
+   * group's size: claim the dedup keys, reserve the seqs (on `fastPool`, its own transaction),
+   * insert the envelopes and delete the claims, commit; then notify. Groups of several instances
+   * for one clinic commit in parallel, so seq order is no longer commit order: the reservation
+   * leaves a claim row, visible before any later group's envelopes, and `envelopesAfter` returns
+   * nothing at or past an appliance's oldest claim. Envelopes and the claim's deletion commit
+   * together, so a reader sees both or neither. The transaction holds an advisory lock on the
+   * claim's key from its first statement, which is how a sweep tells an abandoned claim from a
+   * slow one; a transaction whose claim was swept anyway rolls back (503, Meta retries).
    */
-  const commitGroup = (batch: Pending[]) =>
-    tx(async (c) => {
-      const results = batch.map((p) => new Array<PartOutcome>(p.parts.length));
-      const items = batch.flatMap((p, w) =>
-        p.parts.map((part, i) => ({ w, i, part, receivedAt: p.receivedAt, keys: part.items.map((item) => dedupHash!(part.tenantId, item)) })),
-      );
-      // 1. Claim every dedup key at once. A key another transaction is inserting makes this one
-      //    wait for it (the unique index), so a retry arriving at two instances together is kept
-      //    once; keys go in in sorted order, so two groups never wait on each other in a circle.
-      const keyAt = new Map<string, { key: Buffer; seenAt: number }>();
-      for (const it of items) for (const key of it.keys) if (!keyAt.has(key.toString('hex'))) keyAt.set(key.toString('hex'), { key, seenAt: it.receivedAt });
-      const fresh = new Set(
-        (
-          await q<{ k: Buffer }>(
-            `INSERT INTO dedup (key_hash, seen_at) SELECT k, s FROM unnest($1::bytea[], $2::bigint[]) AS u(k, s) ORDER BY k
-             ON CONFLICT DO NOTHING RETURNING key_hash AS k`,
-            [[...keyAt.values()].map((v) => v.key), [...keyAt.values()].map((v) => v.seenAt)],
-            c,
-          )
-        ).map((r) => r.k.toString('hex')),
-      );
-      // A part is new if one of its keys is new to the database and not already credited to an
-      // earlier part of this group (a retry inside one group); the rest are duplicates.
-      const queued: typeof items = [];
-      for (const it of items) {
-        let isNew = false;
-        for (const key of it.keys) isNew = fresh.delete(key.toString('hex')) || isNew;
-        if (isNew) queued.push(it);
-        else results[it.w]![it.i] = { tenantId: it.part.tenantId, outcome: 'duplicate' };
-      }
-      if (queued.length === 0) return results;
-      // 2. Take each tenant's seqs in one statement, locking the appliance rows in tenant order.
-      const wanted = new Map<string, number>();
-      for (const it of queued) wanted.set(it.part.tenantId, (wanted.get(it.part.tenantId) ?? 0) + 1);
-      const tenants = [...wanted.keys()].sort();
-      const appliances = new Map(
-        (
-          await q<{ id: string; tenant_id: string; encryption_public_key: Buffer; envelope_version: number; first: number }>(
-            `WITH want AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS w(tenant_id, n)),
-                  locked AS MATERIALIZED (SELECT a.id FROM appliances a JOIN want USING (tenant_id) WHERE a.revoked_at IS NULL ORDER BY a.tenant_id FOR UPDATE OF a)
-             UPDATE appliances a SET next_seq = a.next_seq + want.n FROM want, locked WHERE a.id = locked.id AND a.tenant_id = want.tenant_id
-             RETURNING a.id, a.tenant_id, a.encryption_public_key, a.envelope_version, a.next_seq - want.n AS first`,
-            [tenants, tenants.map((t) => wanted.get(t)!)],
-            c,
-          )
-        ).map((a) => [a.tenant_id, a]),
-      );
-      // 3. Seal (the AEAD binds the seq), in arrival order within each tenant.
-      const rows: { appliance_id: string; seq: number; tenant_id: string; received_at: number; enc: Buffer; ct: Buffer; epoch: string | null }[] = [];
-      const forget: Buffer[] = [];
-      for (const it of queued) {
-        const tenantId = it.part.tenantId;
-        const appliance = appliances.get(tenantId);
-        if (!appliance) {
-          results[it.w]![it.i] = { tenantId, outcome: 'no_appliance' };
-          forget.push(...it.keys);
-          continue;
-        }
-        const seq = appliance.first;
-        appliance.first += 1;
-        try {
-          rows.push({ appliance_id: appliance.id, seq, tenant_id: tenantId, received_at: it.receivedAt, ...sealPart(prepare!(appliance), it.part, seq, it.receivedAt) });
-        } catch {
-          results[it.w]![it.i] = { tenantId, outcome: 'unsealable', applianceId: appliance.id };
-          forget.push(...it.keys);
-          continue;
-        }
-        results[it.w]![it.i] = { tenantId, outcome: 'queued', applianceId: appliance.id, seq, version: appliance.envelope_version === 2 ? 2 : 1 };
-      }
-      // A part that waits for Meta's retry must not be recognised as seen when it comes.
-      if (forget.length > 0) await c.query('DELETE FROM dedup WHERE key_hash = ANY($1::bytea[])', [forget]);
-      // 4. Insert every envelope and tell the instances holding those appliances' sockets.
-      if (rows.length > 0) {
-        await c.query(
-          `WITH e AS (INSERT INTO envelopes (appliance_id, seq, tenant_id, received_at, enc, ct, epoch)
-                      SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bytea[], $6::bytea[], $7::text[]))
-           SELECT pg_notify('${ENVELOPES_CHANNEL}', a) FROM unnest($8::text[]) AS a`,
-          [
-            rows.map((r) => r.appliance_id),
-            rows.map((r) => r.seq),
-            rows.map((r) => r.tenant_id),
-            rows.map((r) => r.received_at),
-            rows.map((r) => r.enc),
-            rows.map((r) => r.ct),
-            rows.map((r) => r.epoch),
-            [...new Set(rows.map((r) => r.appliance_id))],
-          ],
+  const commitGroup = async (batch: Pending[]) => {
+    // Random, so no two groups in flight share it (a collision would only make one wait).
+    const lockKey = randomBytes(8).readBigInt64BE().toString();
+    let reserved = false;
+    try {
+      const { results, notify } = await tx(async (c) => {
+        const results = batch.map((p) => new Array<PartOutcome>(p.parts.length));
+        const items = batch.flatMap((p, w) =>
+          p.parts.map((part, i) => ({ w, i, part, receivedAt: p.receivedAt, keys: part.items.map((item) => dedupHash!(part.tenantId, item)) })),
         );
-      }
+        // 1. Claim every dedup key at once. A key another transaction is inserting makes this one
+        //    wait for it (the unique index), so a retry arriving at two instances together is kept
+        //    once; keys go in in sorted order, so two groups never wait on each other in a circle.
+        const keyAt = new Map<string, { key: Buffer; seenAt: number }>();
+        for (const it of items) for (const key of it.keys) if (!keyAt.has(key.toString('hex'))) keyAt.set(key.toString('hex'), { key, seenAt: it.receivedAt });
+        const fresh = new Set(
+          (
+            await q<{ k: Buffer }>(
+              `INSERT INTO dedup (key_hash, seen_at) SELECT k, s FROM unnest($1::bytea[], $2::bigint[]) AS u(k, s) ORDER BY k
+               ON CONFLICT DO NOTHING RETURNING key_hash AS k`,
+              [[...keyAt.values()].map((v) => v.key), [...keyAt.values()].map((v) => v.seenAt)],
+              c,
+            )
+          ).map((r) => r.k.toString('hex')),
+        );
+        // A part is new if one of its keys is new to the database and not already credited to an
+        // earlier part of this group (a retry inside one group); the rest are duplicates.
+        const queued: typeof items = [];
+        for (const it of items) {
+          let isNew = false;
+          for (const key of it.keys) isNew = fresh.delete(key.toString('hex')) || isNew;
+          if (isNew) queued.push(it);
+          else results[it.w]![it.i] = { tenantId: it.part.tenantId, outcome: 'duplicate' };
+        }
+        if (queued.length === 0) return { results, notify: [] };
+        // 2. Reserve each tenant's seqs and leave the claims, locking the appliance rows (in
+        //    tenant order) for this one short transaction only.
+        const wanted = new Map<string, number>();
+        for (const it of queued) wanted.set(it.part.tenantId, (wanted.get(it.part.tenantId) ?? 0) + 1);
+        const tenants = [...wanted.keys()].sort();
+        reserved = true;
+        const appliances = new Map(
+          (
+            await q<{ id: string; tenant_id: string; encryption_public_key: Buffer; envelope_version: number; first: number }>(
+              `WITH want AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS w(tenant_id, n)),
+                    locked AS MATERIALIZED (SELECT a.id FROM appliances a JOIN want USING (tenant_id) WHERE a.revoked_at IS NULL ORDER BY a.tenant_id FOR UPDATE OF a),
+                    taken AS (UPDATE appliances a SET next_seq = a.next_seq + want.n FROM want, locked WHERE a.id = locked.id AND a.tenant_id = want.tenant_id
+                              RETURNING a.id, a.tenant_id, a.encryption_public_key, a.envelope_version, a.next_seq - want.n AS first),
+                    claimed AS (INSERT INTO seq_claims (appliance_id, first_seq, lock_key) SELECT id, first, $3 FROM taken)
+               SELECT * FROM taken`,
+              [tenants, tenants.map((t) => wanted.get(t)!), lockKey],
+              fastPool,
+            )
+          ).map((a) => [a.tenant_id, a]),
+        );
+        // 3. Seal (the AEAD binds the seq), in arrival order within each tenant.
+        const rows: { appliance_id: string; seq: number; tenant_id: string; received_at: number; enc: Buffer; ct: Buffer; epoch: string | null }[] = [];
+        const forget: Buffer[] = [];
+        for (const it of queued) {
+          const tenantId = it.part.tenantId;
+          const appliance = appliances.get(tenantId);
+          if (!appliance) {
+            results[it.w]![it.i] = { tenantId, outcome: 'no_appliance' };
+            forget.push(...it.keys);
+            continue;
+          }
+          const seq = appliance.first;
+          appliance.first += 1;
+          try {
+            rows.push({ appliance_id: appliance.id, seq, tenant_id: tenantId, received_at: it.receivedAt, ...sealPart(prepare!(appliance), it.part, seq, it.receivedAt) });
+          } catch {
+            results[it.w]![it.i] = { tenantId, outcome: 'unsealable', applianceId: appliance.id };
+            forget.push(...it.keys);
+            continue;
+          }
+          results[it.w]![it.i] = { tenantId, outcome: 'queued', applianceId: appliance.id, seq, version: appliance.envelope_version === 2 ? 2 : 1 };
+        }
+        // A part that waits for Meta's retry must not be recognised as seen when it comes.
+        if (forget.length > 0) await c.query('DELETE FROM dedup WHERE key_hash = ANY($1::bytea[])', [forget]);
+        if (appliances.size === 0) return { results, notify: [] };
+        // 4. Insert every envelope and delete this group's claims, in one statement.
+        const ids = [...appliances.values()].map((a) => a.id);
+        const released = (
+          await q<{ n: number }>(
+            `WITH e AS (INSERT INTO envelopes (appliance_id, seq, tenant_id, received_at, enc, ct, epoch)
+                        SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bytea[], $6::bytea[], $7::text[])),
+                  d AS (DELETE FROM seq_claims WHERE appliance_id = ANY($8::text[]) AND lock_key = $9 RETURNING 1)
+             SELECT count(*)::int AS n FROM d`,
+            [
+              rows.map((r) => r.appliance_id),
+              rows.map((r) => r.seq),
+              rows.map((r) => r.tenant_id),
+              rows.map((r) => r.received_at),
+              rows.map((r) => r.enc),
+              rows.map((r) => r.ct),
+              rows.map((r) => r.epoch),
+              ids,
+              lockKey,
+            ],
+            c,
+          )
+        )[0]!.n;
+        // Swept as abandoned (this transaction's connection looked dead): a reader may have moved
+        // past these seqs, so they must not commit.
+        if (released !== ids.length) throw new Error('the seq claim of this commit group was swept; the group is rolled back');
+        return { results, notify: rows.length > 0 ? [...new Set(rows.map((r) => r.appliance_id))] : [] };
+      }, `BEGIN; SELECT pg_advisory_xact_lock(${lockKey})`);
+      // The instance holding the socket learns of the envelopes (this one is told by the caller).
+      if (notify.length > 0) void announce(notify);
       return results;
-    });
+    } catch (err) {
+      // The rollback released the claim's lock: sweep it now rather than hold the reader back.
+      if (reserved) void sweepClaims();
+      throw err;
+    }
+  };
 
   const store: RelayStore = {
     kind: 'postgres',
@@ -546,12 +628,15 @@ export async function openPostgresStore(url: string, opts: StoreOptions = {}): P
         kick();
       });
     },
+    // Nothing at or past the oldest claim: a seq reserved earlier may still commit (one snapshot
+    // for both, and a group's envelopes and the deletion of its claim commit together).
     envelopesAfter: (id, after, limit) =>
-      q('SELECT appliance_id, seq, tenant_id, received_at, enc, ct, epoch FROM envelopes WHERE appliance_id = $1 AND seq > $2 ORDER BY seq LIMIT $3', [
-        id,
-        after,
-        limit,
-      ]),
+      q(
+        `SELECT appliance_id, seq, tenant_id, received_at, enc, ct, epoch FROM envelopes
+         WHERE appliance_id = $1 AND seq > $2 AND seq < coalesce((SELECT min(first_seq) FROM seq_claims WHERE appliance_id = $1), 9223372036854775807)
+         ORDER BY seq LIMIT $3`,
+        [id, after, limit],
+      ),
     async queueHeads(ids) {
       const out = new Map<string, number>();
       if (ids.length === 0) return out;
@@ -652,8 +737,10 @@ export async function openPostgresStore(url: string, opts: StoreOptions = {}): P
       if (!alive) return;
       alive = false;
       if (listenTimer) clearTimeout(listenTimer);
+      clearInterval(sweepTimer);
       await listenClient?.end().catch(() => undefined);
-      await pool.end();
+      await sweeping;
+      await Promise.all([pool.end(), fastPool.end()]);
     },
   };
   return store;

@@ -12,6 +12,8 @@ import { generateX25519KeyPair, openAuth, x25519PrivateRaw, x25519PublicFromRaw,
 import { parseWebhook, routeWebhook, signMetaBody, type TenantPart } from './intake';
 import { migrateRelayStore, openRelayStore, type RelayStore, type StoreSignal } from './relayStore';
 import { RoutingChanged, StoreConflict, StoreInputError, type LeasePolicy } from './store';
+import { Client as PgClient } from 'pg';
+import { PG_SCHEMA_VERSION } from './postgresStore';
 import { TestPostgres } from './testing/postgres';
 import { batchWebhook, metaJson, reactionChange, textMessageChange } from './testing/signWebhook';
 
@@ -310,10 +312,117 @@ describe.each(['sqlite', 'postgres'] as const)('the %s store', (kind) => {
     await one.claimLease(t.applianceId, 'i1/1', 'i1', Date.now(), POLICY);
     const deadline = Date.now() + 5_000;
     while (heard.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect(heard).toEqual([
-      { kind: 'envelopes', applianceId: t.applianceId },
-      { kind: 'lease', applianceId: t.applianceId },
-    ]);
+    // Two commits on different connections: their notifications may arrive in either order.
+    expect(heard).toHaveLength(2);
+    expect(heard).toEqual(
+      expect.arrayContaining([
+        { kind: 'envelopes', applianceId: t.applianceId },
+        { kind: 'lease', applianceId: t.applianceId },
+      ]),
+    );
+  });
+});
+
+/**
+ * Seqs are reserved before their group commits, so groups of two instances for one clinic can
+ * commit out of seq order. A reader must still never skip the earlier seq. To hold one group
+ * between its reservation and its commit, a test transaction inserts (and keeps uncommitted) an
+ * envelope row at the seq that group will take: its insert waits on the primary key.
+ */
+describe('the PostgreSQL store when a group commits after a later seq', () => {
+  async function blockSeq(url: string, applianceId: string, seq: number) {
+    const client = new PgClient({ connectionString: url });
+    await client.connect();
+    cleanups.push(() => client.end());
+    await client.query('BEGIN');
+    await client.query("INSERT INTO envelopes (appliance_id, seq, tenant_id, received_at, enc, ct) VALUES ($1, $2, 'x', 0, '', '')", [applianceId, seq]);
+    return { client, waiting: () => lockWait(url, 'INSERT INTO envelopes'), release: () => client.query('ROLLBACK') };
+  }
+  /** Resolves once a statement containing `sql` waits on a lock. */
+  async function lockWait(url: string, sql: string) {
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      const r = await pg_(url, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND position($1 in query) > 0", [sql]);
+      if (r[0]!.n > 0) return;
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    throw new Error(`no statement with ${sql} came to wait on a lock`);
+  }
+  async function pg_(url: string, sql: string, params: unknown[] = []) {
+    const c = new PgClient({ connectionString: url });
+    await c.connect();
+    try {
+      return (await c.query<{ n: number; pid: number }>(sql, params)).rows;
+    } finally {
+      await c.end();
+    }
+  }
+
+  it('delivers nothing past a seq whose group has not committed, then both in seq order', async () => {
+    const url = await freshDatabase('postgres');
+    const one = await open(url);
+    const two = await open(url);
+    const t = await pairTenant(one, 'clinic-a', '900001');
+    const block = await blockSeq(url, t.applianceId, 1);
+    const early = one.commit(textPart(t, 'wamid.early', 'first in'), Date.now());
+    await block.waiting();
+    const late = await two.commit(textPart(t, 'wamid.late', 'second in'), Date.now());
+    expect(late[0]).toMatchObject({ outcome: 'queued', seq: 2 });
+    // Seq 2 is committed, seq 1 is not yet: a reader that took seq 2 now would never go back.
+    expect(await two.envelopesAfter(t.applianceId, 0, 10)).toEqual([]);
+    expect(await one.envelopesAfter(t.applianceId, 0, 10)).toEqual([]);
+    // Past a sweep round: a live group's claim is not taken for an abandoned one.
+    await new Promise((res) => setTimeout(res, 1_500));
+    await block.release();
+    expect((await early)[0]).toMatchObject({ outcome: 'queued', seq: 1 });
+    const rows = await two.envelopesAfter(t.applianceId, 0, 10);
+    expect(rows.map((r) => r.seq)).toEqual([1, 2]);
+    expect(rows.map((r) => open1(t, r))).toEqual([expect.stringContaining('first in'), expect.stringContaining('second in')]);
+  });
+
+  it('lets later envelopes through once the earlier group is gone (its connection killed); the retry of its webhook gets a new seq', async () => {
+    const url = await freshDatabase('postgres');
+    const one = await open(url);
+    const two = await open(url);
+    const t = await pairTenant(one, 'clinic-a', '900002');
+    const heard: StoreSignal[] = [];
+    two.onSignal((s) => heard.push(s));
+    const block = await blockSeq(url, t.applianceId, 1);
+    const lost = one.commit(textPart(t, 'wamid.lost', 'never answered'), Date.now());
+    await block.waiting();
+    expect((await two.commit(textPart(t, 'wamid.after', 'after it'), Date.now()))[0]).toMatchObject({ seq: 2 });
+    const [holder] = await pg_(url, "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO envelopes%'");
+    await pg_(url, 'SELECT pg_terminate_backend($1)', [holder!.pid]);
+    await expect(lost).rejects.toThrow();
+    await block.release();
+    const deadline = Date.now() + 5_000;
+    let rows: Awaited<ReturnType<RelayStore['envelopesAfter']>> = [];
+    while (rows.length === 0 && Date.now() < deadline) {
+      rows = await two.envelopesAfter(t.applianceId, 0, 10);
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    expect(rows.map((r) => open1(t, r))).toEqual([expect.stringContaining('after it')]);
+    // The instance holding the socket is woken, not left to its catch-up round.
+    expect(heard).toContainEqual({ kind: 'envelopes', applianceId: t.applianceId });
+    // Meta's retry of the unanswered webhook is new to the relay and gets a fresh seq.
+    expect((await one.commit(textPart(t, 'wamid.lost', 'never answered'), Date.now()))[0]).toMatchObject({ outcome: 'queued', seq: 3 });
+  });
+
+  it('drops the envelopes of a group still committing when its appliance is revoked', async () => {
+    const url = await freshDatabase('postgres');
+    const one = await open(url);
+    const two = await open(url);
+    const t = await pairTenant(one, 'clinic-a', '900003');
+    const block = await blockSeq(url, t.applianceId, 1);
+    const inFlight = one.commit(textPart(t, 'wamid.rev', 'in flight'), Date.now());
+    await block.waiting();
+    const revoked = two.revokeAppliance(t.applianceId, Date.now());
+    // The revocation waits for the group rather than drop the queue under it.
+    await lockWait(url, 'pg_advisory_xact_lock_shared');
+    await block.release();
+    expect((await inFlight)[0]).toMatchObject({ outcome: 'queued', seq: 1 });
+    expect(await revoked).toBe(1);
+    expect(await one.queued('clinic-a')).toBe(0);
   });
 });
 
@@ -338,7 +447,7 @@ describe('the PostgreSQL store when the database goes away', () => {
   it('refuses to serve a database that was not migrated, and says how to fix it', async () => {
     const url = await pg!.createDatabase(`contract_${process.pid}_bare`);
     await expect(openRelayStore(url)).rejects.toThrow(/npm run relay -- migrate/);
-    expect(await migrateRelayStore(url)).toEqual({ from: 0, to: 1 });
-    expect(await migrateRelayStore(url)).toEqual({ from: 1, to: 1 });
+    expect(await migrateRelayStore(url)).toEqual({ from: 0, to: PG_SCHEMA_VERSION });
+    expect(await migrateRelayStore(url)).toEqual({ from: PG_SCHEMA_VERSION, to: PG_SCHEMA_VERSION });
   });
 });
