@@ -11,7 +11,9 @@
 //  4. The same throughput driven by wrk (Debian's package, `bench/wrk/signedWebhook.lua` signs each
 //     body in Lua), so the load generator is an established tool; skipped without `wrk`. Both
 //     servers get a 2 s warm-up run, then BENCH_ROUNDS (3) bare/relay pairs alternate; the figure
-//     is the median pair's ratio, with the commit group sizes.
+//     is the median pair's ratio, with the commit group sizes. BENCH_WRK_BASE=DIR (a compiled build,
+//     e.g. the previous commit's dist/relay copied aside) is measured in every round too, in turns
+//     with the current build, for a before/after in the same minutes.
 //  5. On PostgreSQL (Debian's postgresql 15, started by relay/testing/postgres.ts): webhooks/s with
 //     one and two instances (posts round-robin), and POST -> ack p99 at 200/s across two instances
 //     (target < 100 ms); skipped without PostgreSQL.

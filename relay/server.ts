@@ -111,8 +111,9 @@ function readBody(req: IncomingMessage, limit: number, claim: BodyClaim): Promis
     if (Number.isFinite(declared) && declared > limit) return reject(new BodyTooLarge(true));
     // Claimed before a byte is read: a slow upload holds its share from the start.
     if (Number.isFinite(declared) && !claim.cover(declared)) return reject(new OverBudget());
-    // A body that arrives in one chunk (nearly every webhook: a few KB in one read) is used as it
-    // is, a view of the socket's read, without a copy or a chunk list.
+    // Node hands over each body chunk in a buffer of its own, exactly its size: a body that arrives
+    // in one chunk (nearly every webhook, a few KB in one read) is used as it is, without a chunk
+    // list or a second copy.
     let first: Buffer | null = null;
     let chunks: Buffer[] | null = null;
     let size = 0;
