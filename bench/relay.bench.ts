@@ -11,7 +11,9 @@
 //  4. The same throughput driven by wrk (Debian's package, `bench/wrk/signedWebhook.lua` signs each
 //     body in Lua), so the load generator is an established tool; skipped without `wrk`. Both
 //     servers get a 2 s warm-up run, then BENCH_ROUNDS (3) bare/relay pairs alternate; the figure
-//     is the median pair's ratio, with the commit group sizes.
+//     is the median pair's ratio, with the commit group sizes. BENCH_WRK_BASE=DIR (a compiled build,
+//     e.g. the previous commit's dist/relay copied aside) is measured in every round too, in turns
+//     with the current build, for a before/after in the same minutes.
 //  5. On PostgreSQL (Debian's postgresql 15, started by relay/testing/postgres.ts): webhooks/s with
 //     one and two instances (posts round-robin), and POST -> ack p99 at 200/s across two instances
 //     (target < 100 ms); skipped without PostgreSQL.
@@ -167,9 +169,19 @@ async function paced(count: number, send: (i: number) => Promise<void>): Promise
 const PROFILE_DIR = process.env.BENCH_CPU_PROF;
 const profileArgs = (name: string) => (PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(PROFILE_DIR, name)}`] : []);
 
-async function relayWithAppliance(name: string, env: Record<string, string> = {}): Promise<{ relay: RelayProcess; appliance: TestAppliance }> {
+async function relayWithAppliance(
+  name: string,
+  env: Record<string, string> = {},
+  build: { dir?: string; nodeArgs?: string[] } = {},
+): Promise<{ relay: RelayProcess; appliance: TestAppliance }> {
   // As deployed (relay/deploy): the compiled build, without the TypeScript loader.
-  const relay = await RelayProcess.start({ appSecrets: [SECRET], compiled: true, nodeArgs: profileArgs(name), env: { RELAY_LOG_LEVEL: 'warn', ...env } });
+  const relay = await RelayProcess.start({
+    appSecrets: [SECRET],
+    compiled: true,
+    buildDir: build.dir,
+    nodeArgs: [...(build.nodeArgs ?? []), ...profileArgs(name)],
+    env: { RELAY_LOG_LEVEL: 'warn', ...env },
+  });
   await relay.createTenant({ tenantId: 'bench-clinic', phoneNumberIds: [PHONE] });
   const appliance = TestAppliance.create();
   await appliance.enrol(relay.url, await relay.issueEnrolmentCode('bench-clinic'));
@@ -229,6 +241,30 @@ async function wrkRps(port: number, pid: number, seconds = Math.round(DURATION_M
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
+/**
+ * BENCH_WRK_BASE=DIR: a compiled relay build to compare against (e.g. the previous commit's
+ * `dist/relay`, copied aside), run beside the current one and measured in every round, in turns with
+ * it, so old and new see the same minutes of load; BENCH_WRK_BASE_ARGS adds node flags to it only.
+ */
+const WRK_BASE = process.env.BENCH_WRK_BASE;
+const WRK_BASE_ARGS = (process.env.BENCH_WRK_BASE_ARGS ?? '').split(' ').filter(Boolean);
+
+type WrkResult = Awaited<ReturnType<typeof wrkRps>>;
+interface WrkRelayRun {
+  result: WrkResult;
+  group: number;
+  commitMs: number;
+}
+
+/** One wrk run against a relay, with its commit groups from the relay's metrics. */
+async function wrkRelay(relay: RelayProcess): Promise<WrkRelayRun> {
+  const names = ['relay_commit_batch_size_count', 'relay_commit_batch_size_sum', 'relay_commit_seconds_sum'];
+  const [groups0, webhooks0, seconds0] = await Promise.all(names.map((n) => relay.metric(n)));
+  const result = await wrkRps(relay.port, relay.pid!);
+  const [groups1, webhooks1, seconds1] = await Promise.all(names.map((n) => relay.metric(n)));
+  return { result, group: (webhooks1! - webhooks0!) / (groups1! - groups0!), commitMs: ((seconds1! - seconds0!) * 1000) / (groups1! - groups0!) };
+}
+
 async function benchWrk(): Promise<void> {
   if (!(await run('sh', ['-c', 'command -v wrk']).then(() => true, () => false))) {
     rows.push(['throughput driven by wrk', 'skipped', 'wrk not installed (apt-get install wrk)', '', '']);
@@ -236,44 +272,62 @@ async function benchWrk(): Promise<void> {
   }
   const bare = await startInline(BARE_HTTP);
   const { relay } = await relayWithAppliance('wrk');
+  const base = WRK_BASE ? (await relayWithAppliance('wrk-base', {}, { dir: WRK_BASE, nodeArgs: WRK_BASE_ARGS })).relay : null;
   // Both servers run long in production: one short run each first, so neither is measured while
   // V8 still compiles its hot paths (the relay has many more of them than the bare server).
   await wrkRps(bare.port, bare.child.pid!, 2);
   await wrkRps(relay.port, relay.pid!, 2);
-  const pairs: { bare: Awaited<ReturnType<typeof wrkRps>>; relay: Awaited<ReturnType<typeof wrkRps>>; group: number; commitMs: number; load: string }[] = [];
+  if (base) await wrkRps(base.port, base.pid!, 2);
+  const pairs: { bare: WrkResult; relay: WrkRelayRun; base: WrkRelayRun | null; load: string }[] = [];
   for (let round = 0; round < ROUNDS; round += 1) {
     const bareResult = await wrkRps(bare.port, bare.child.pid!);
-    const [groups0, webhooks0, seconds0] = await Promise.all(['relay_commit_batch_size_count', 'relay_commit_batch_size_sum', 'relay_commit_seconds_sum'].map((n) => relay.metric(n)));
-    const relayResult = await wrkRps(relay.port, relay.pid!);
-    const [groups1, webhooks1, seconds1] = await Promise.all(['relay_commit_batch_size_count', 'relay_commit_batch_size_sum', 'relay_commit_seconds_sum'].map((n) => relay.metric(n)));
+    // With a base build, the two relays take turns at going first after the bare run.
+    let baseRun: WrkRelayRun | null = null;
+    if (base && round % 2 === 1) baseRun = await wrkRelay(base);
+    const relayRun = await wrkRelay(relay);
+    if (base && round % 2 === 0) baseRun = await wrkRelay(base);
     const load = readFileSync('/proc/loadavg', 'utf8').split(' ')[0]!;
-    pairs.push({ bare: bareResult, relay: relayResult, group: (webhooks1! - webhooks0!) / (groups1! - groups0!), commitMs: ((seconds1! - seconds0!) * 1000) / (groups1! - groups0!), load });
+    pairs.push({ bare: bareResult, relay: relayRun, base: baseRun, load });
+    const cpuText = (c: WrkResult['cpu']) => `${fmt(c.total, 0)} = ${fmt(c.main, 0)} + ${fmt(c.writer, 0)} + ${fmt(c.rest, 0)} µs`;
     console.log(
-      `  round ${round + 1}: bare ${fmt(bareResult.rps, 0)}/s, relay ${fmt(relayResult.rps, 0)}/s, ratio ${fmt(relayResult.rps / bareResult.rps, 2)}, ` +
-        `${fmt(pairs.at(-1)!.group, 1)} webhooks per commit of ${fmt(pairs.at(-1)!.commitMs, 2)} ms, load ${load}`,
+      `  round ${round + 1}: bare ${fmt(bareResult.rps, 0)}/s (${fmt(bareResult.cpu.total, 0)} µs), relay ${fmt(relayRun.result.rps, 0)}/s, ratio ${fmt(relayRun.result.rps / bareResult.rps, 2)}, ` +
+        `${cpuText(relayRun.result.cpu)}, ${fmt(relayRun.group, 1)} webhooks per commit of ${fmt(relayRun.commitMs, 2)} ms` +
+        (baseRun ? `; base ${fmt(baseRun.result.rps, 0)}/s, ratio ${fmt(baseRun.result.rps / bareResult.rps, 2)}, ${cpuText(baseRun.result.cpu)}` : '') +
+        `, load ${load}`,
     );
   }
   bare.child.kill('SIGTERM');
   await relay.stop();
-  const ratios = pairs.map((p) => p.relay.rps / p.bare.rps);
-  const ratio = median(ratios);
-  const non200 = pairs.reduce((a, p) => a + p.relay.non200, 0);
-  rows.push([
-    `throughput by wrk -t2 -c${CONCURRENCY}, signed in Lua, webhooks/s (median of ${ROUNDS} alternating pairs)`,
-    fmt(median(pairs.map((p) => p.relay.rps)), 0) + (non200 ? ` (${non200} non-200)` : ''),
-    `${fmt(median(pairs.map((p) => p.bare.rps)), 0)} bare http+hmac`,
-    `ratio ${fmt(ratio, 2)} (${fmt(Math.min(...ratios), 2)}-${fmt(Math.max(...ratios), 2)}), load ${pairs.map((p) => p.load).join('/')}`,
-    ratio >= 0.5 ? 'PASS (>= 0.5)' : 'FAIL (>= 0.5)',
-  ]);
-  const cpu = (pick: (p: (typeof pairs)[number]) => number) => fmt(median(pairs.map(pick)), 0);
-  rows.push([
-    'CPU per webhook under wrk, µs (relay: main thread + queue writer + other threads; medians)',
-    `${cpu((p) => p.relay.cpu.total)} = ${cpu((p) => p.relay.cpu.main)} + ${cpu((p) => p.relay.cpu.writer)} + ${cpu((p) => p.relay.cpu.rest)}`,
-    `${cpu((p) => p.bare.cpu.total)} bare (main ${cpu((p) => p.bare.cpu.main)})`,
-    `${fmt(median(pairs.map((p) => p.relay.cpu.total / p.bare.cpu.total)), 2)} x bare`,
-    '',
-  ]);
-  rows.push(['webhooks per group commit under wrk (median)', fmt(median(pairs.map((p) => p.group)), 1), `commit ${fmt(median(pairs.map((p) => p.commitMs)), 2)} ms`, '', '']);
+  await base?.stop();
+  const report = (label: string, pick: (p: (typeof pairs)[number]) => WrkRelayRun) => {
+    const ratios = pairs.map((p) => pick(p).result.rps / p.bare.rps);
+    const ratio = median(ratios);
+    const non200 = pairs.reduce((a, p) => a + pick(p).result.non200, 0);
+    rows.push([
+      `${label}throughput by wrk -t2 -c${CONCURRENCY}, signed in Lua, webhooks/s (median of ${ROUNDS} alternating pairs)`,
+      fmt(median(pairs.map((p) => pick(p).result.rps)), 0) + (non200 ? ` (${non200} non-200)` : ''),
+      `${fmt(median(pairs.map((p) => p.bare.rps)), 0)} bare http+hmac`,
+      `ratio ${fmt(ratio, 2)} (${fmt(Math.min(...ratios), 2)}-${fmt(Math.max(...ratios), 2)}), load ${pairs.map((p) => p.load).join('/')}`,
+      label ? '' : ratio >= 0.5 ? 'PASS (>= 0.5)' : 'FAIL (>= 0.5)',
+    ]);
+    const cpu = (f: (p: (typeof pairs)[number]) => number) => fmt(median(pairs.map(f)), 0);
+    rows.push([
+      `${label}CPU per webhook under wrk, µs (relay: main thread + queue writer + other threads; medians)`,
+      `${cpu((p) => pick(p).result.cpu.total)} = ${cpu((p) => pick(p).result.cpu.main)} + ${cpu((p) => pick(p).result.cpu.writer)} + ${cpu((p) => pick(p).result.cpu.rest)}`,
+      `${cpu((p) => p.bare.cpu.total)} bare (main ${cpu((p) => p.bare.cpu.main)})`,
+      `${fmt(median(pairs.map((p) => pick(p).result.cpu.total / p.bare.cpu.total)), 2)} x bare`,
+      '',
+    ]);
+    rows.push([
+      `${label}webhooks per group commit under wrk (median)`,
+      fmt(median(pairs.map((p) => pick(p).group)), 1),
+      `commit ${fmt(median(pairs.map((p) => pick(p).commitMs)), 2)} ms`,
+      '',
+      '',
+    ]);
+  };
+  report('', (p) => p.relay);
+  if (base) report(`base build (${WRK_BASE}${WRK_BASE_ARGS.length ? ` ${WRK_BASE_ARGS.join(' ')}` : ''}): `, (p) => p.base!);
 }
 
 /** CPU ms (user + system) of a process, all its threads. */

@@ -94,6 +94,36 @@ describe('in-flight body budget', () => {
     await appliance.waitForDeliveries(2);
     expect(appliance.deliveries.map((d) => JSON.parse(d.body).entry[0].changes[0].value.messages[0].id)).toEqual(['wamid.budget-1', 'wamid.budget-2']);
   });
+  it('verifies and delivers a signed webhook whose body arrives in pieces, with or without a Content-Length', async () => {
+    // Most bodies arrive in one read and are used as they are; one split across reads must be
+    // joined byte for byte, or its signature would fail and Meta would retry it for days.
+    const delivered = appliance.deliveries.length;
+    const answers: string[] = [];
+    const sent: string[] = [];
+    for (const [i, framing] of (['length', 'chunked'] as const).entries()) {
+      const raw = Buffer.from(JSON.stringify(textMessageWebhook({ phoneNumberId: PHONE, wamid: `wamid.pieces-${i}`, text: `in pieces ${'z'.repeat(3_000)}` })));
+      sent.push(raw.toString('utf8'));
+      const pieces = [raw.subarray(0, 100), raw.subarray(100, 2_000), raw.subarray(2_000)];
+      const client = await rawClient(relay.port);
+      client.socket.write(
+        `POST /webhooks/whatsapp HTTP/1.1\r\nHost: relay\r\nContent-Type: application/json\r\nConnection: close\r\n` +
+          (framing === 'length' ? `Content-Length: ${raw.length}\r\n` : 'Transfer-Encoding: chunked\r\n') +
+          `X-Hub-Signature-256: ${signWebhook(raw, relay.appSecret)}\r\n\r\n`,
+      );
+      for (const piece of pieces) {
+        await sleep(30);
+        client.socket.write(framing === 'length' ? piece : Buffer.concat([Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from('\r\n')]));
+      }
+      if (framing === 'chunked') client.socket.write('0\r\n\r\n');
+      await client.closed;
+      answers.push(client.answer().split('\r\n')[0]!);
+    }
+    expect(answers).toEqual(['HTTP/1.1 200 OK', 'HTTP/1.1 200 OK']);
+    await appliance.waitForDeliveries(delivered + 2);
+    expect(appliance.deliveries.slice(delivered).map((d) => d.plaintext.kind)).toEqual(['meta', 'meta']);
+    // Exactly the bytes Meta signed, so the appliance can check the HMAC itself.
+    expect(appliance.deliveries.slice(delivered).map((d) => d.body)).toEqual(sent);
+  });
 });
 
 describe('connection cap and undeliverable bodies', () => {

@@ -27,6 +27,9 @@ export const WEBHOOK_PATH = '/webhooks/whatsapp';
 /** Meta keeps its own retry schedule; the header says the same to anyone else reading the 503. */
 const NO_APPLIANCE_RETRY_AFTER_S = 300;
 
+const OK_BODY = '{"ok":true}';
+const OK_HEADERS = ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(OK_BODY))];
+
 export interface RelayServerDeps {
   config: RelayConfig;
   logger: Logger;
@@ -100,13 +103,19 @@ export function createBodyBudget(limit: number): BodyBudget {
   };
 }
 
+const EMPTY = Buffer.alloc(0);
+
 function readBody(req: IncomingMessage, limit: number, claim: BodyClaim): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > limit) return reject(new BodyTooLarge(true));
     // Claimed before a byte is read: a slow upload holds its share from the start.
     if (Number.isFinite(declared) && !claim.cover(declared)) return reject(new OverBudget());
-    const chunks: Buffer[] = [];
+    // Node hands over each body chunk in a buffer of its own, exactly its size: a body that arrives
+    // in one chunk (nearly every webhook, a few KB in one read) is used as it is, without a chunk
+    // list or a second copy.
+    let first: Buffer | null = null;
+    let chunks: Buffer[] | null = null;
     let size = 0;
     const onData = (chunk: Buffer) => {
       size += chunk.length;
@@ -115,10 +124,11 @@ function readBody(req: IncomingMessage, limit: number, claim: BodyClaim): Promis
         reject(size > limit ? new BodyTooLarge(false) : new OverBudget());
         return;
       }
-      chunks.push(chunk);
+      if (first === null) first = chunk;
+      else (chunks ??= [first]).push(chunk);
     };
     req.on('data', onData);
-    req.on('end', () => resolve(Buffer.concat(chunks, size)));
+    req.on('end', () => resolve(chunks ? Buffer.concat(chunks, size) : (first ?? EMPTY)));
     req.on('error', reject);
     req.on('aborted', () => reject(new Error('aborted')));
   });
@@ -190,6 +200,11 @@ export async function createRelayServer(deps: RelayServerDeps): Promise<RelaySer
     const text = JSON.stringify(body);
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
     res.end(text);
+  };
+  /** Meta's 200, answered for nearly every webhook: its bytes and headers built once. */
+  const sendOk = (res: ServerResponse) => {
+    res.writeHead(200, OK_HEADERS);
+    res.end(OK_BODY);
   };
   const sendError = (res: ServerResponse, status: number, code: ErrorCode, message: string, headers: Record<string, string> = {}) =>
     sendJson(res, status, { error: { code, message } }, headers);
@@ -275,7 +290,7 @@ export async function createRelayServer(deps: RelayServerDeps): Promise<RelaySer
       logger.warn({ bytes: raw.length }, 'webhook refused: nested too deep');
       return reject(res, 400, 'too_deep', 'BAD_REQUEST', `body nests deeper than ${MAX_NESTING_DEPTH} levels`);
     }
-    const body = parseWebhook(raw);
+    let body = parseWebhook(raw);
     if (!body) {
       // Signed by Meta but not a webhook we can route: a retry would not change it, so 400.
       return reject(res, 400, 'bad_json', 'BAD_REQUEST', 'body is not a WhatsApp webhook');
@@ -291,8 +306,11 @@ export async function createRelayServer(deps: RelayServerDeps): Promise<RelaySer
         logger.error({ err: { message: (err as Error).message } }, 'routing lookup failed; answering 503 so Meta retries');
         return reject(res, 503, 'commit_failed', 'UNAVAILABLE', 'could not store the webhook; retry later');
       }
-      const routed = routeWebhook(raw, header!, body, (p) => routing.tenants.get(p));
-      const oversized = routed.parts.filter((p) => p.plaintext.length > MAX_ENVELOPE_PLAINTEXT_BYTES);
+      // The parsed tree is dropped before the commit waits for the disk (a retry parses again):
+      // held by every webhook in flight, it was much of what each young collection had to copy.
+      const { parts, unknownPhoneNumber, noPhoneNumber } = routeWebhook(raw, header!, body ?? parseWebhook(raw)!, (p) => routing.tenants.get(p));
+      body = null;
+      const oversized = parts.filter((p) => p.plaintext.length > MAX_ENVELOPE_PLAINTEXT_BYTES);
       if (oversized.length > 0) {
         // Only a re-serialisation that grows (exponent numbers) gets here: queueing it would block the
         // clinic's queue behind a frame its appliance refuses, so nothing of this body is kept.
@@ -303,17 +321,17 @@ export async function createRelayServer(deps: RelayServerDeps): Promise<RelaySer
         return reject(res, 413, 'undeliverable', 'BAD_REQUEST', `a clinic's part of this body would exceed ${MAX_ENVELOPE_PLAINTEXT_BYTES} bytes sealed`);
       }
       const countDropped = () => {
-        if (routed.unknownPhoneNumber) metrics.unknownPhoneNumbers.inc(routed.unknownPhoneNumber);
-        if (routed.noPhoneNumber) metrics.changesDropped.inc({ reason: 'no_phone_number' }, routed.noPhoneNumber);
+        if (unknownPhoneNumber) metrics.unknownPhoneNumbers.inc(unknownPhoneNumber);
+        if (noPhoneNumber) metrics.changesDropped.inc({ reason: 'no_phone_number' }, noPhoneNumber);
       };
-      if (routed.parts.length === 0) {
+      if (parts.length === 0) {
         countDropped();
         metrics.webhooksAccepted.inc({ outcome: 'unrouted' });
-        logger.info({ unknownPhoneNumber: routed.unknownPhoneNumber, noPhoneNumber: routed.noPhoneNumber }, 'webhook accepted, nothing routed');
-        return sendJson(res, 200, { ok: true });
+        logger.info({ unknownPhoneNumber, noPhoneNumber }, 'webhook accepted, nothing routed');
+        return sendOk(res);
       }
       try {
-        const outcomes = await store.commit(routed.parts, receivedAt, routing.version);
+        const outcomes = await store.commit(parts, receivedAt, routing.version);
         countDropped();
         hub.notify(outcomes.flatMap((o) => (o.outcome === 'queued' ? [o.applianceId] : [])));
         let queued = 0;
@@ -349,7 +367,7 @@ export async function createRelayServer(deps: RelayServerDeps): Promise<RelaySer
         }
         metrics.webhooksAccepted.inc({ outcome: queued > 0 ? 'queued' : 'duplicate' });
         logger.debug({ outcomes, bytes: raw.length }, 'webhook committed');
-        return sendJson(res, 200, { ok: true });
+        return sendOk(res);
       } catch (err) {
         if (err instanceof RoutingChanged && attempt < 3) continue;
         logger.error({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'webhook commit failed; answering 503 so Meta retries');

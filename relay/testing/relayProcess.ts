@@ -47,6 +47,8 @@ export interface RelayProcessOptions {
   sameSecretsAs?: RelayProcess;
   /** Run the compiled build (`relay/build.mjs` → dist/relay, as deployed) instead of the TypeScript through tsx. */
   compiled?: boolean;
+  /** With `compiled`: run the build in this folder as it is (an older build the bench compares against). */
+  buildDir?: string;
   /** Extra node flags before the script (the bench's `--cpu-prof`, say). */
   nodeArgs?: string[];
 }
@@ -126,10 +128,10 @@ export class RelayProcess {
   }
 
   private spawn(port = 0): Promise<void> {
-    if (this.opts.compiled) spawnSync(process.execPath, [join(ROOT, 'relay', 'build.mjs')], { cwd: ROOT, stdio: 'inherit' });
+    if (this.opts.compiled && !this.opts.buildDir) spawnSync(process.execPath, [join(ROOT, 'relay', 'build.mjs')], { cwd: ROOT, stdio: 'inherit' });
     // Flags given later win, so `nodeArgs` can override the deployed ones.
     const args = this.opts.compiled
-      ? ['--max-semi-space-size=1', ...(this.opts.nodeArgs ?? []), join(ROOT, 'dist', 'relay', 'main.js'), 'serve']
+      ? ['--max-semi-space-size=1', ...(this.opts.nodeArgs ?? []), join(this.opts.buildDir ?? join(ROOT, 'dist', 'relay'), 'main.js'), 'serve']
       : [...(this.opts.nodeArgs ?? []), '--import', 'tsx', MAIN, 'serve'];
     const child = spawn(process.execPath, args, {
       cwd: ROOT,
