@@ -14,8 +14,10 @@ import type { Database } from '../db/types';
  * (`withIndexDeleteMarkers`, inside the caller's transaction), and then the shards they touched are
  * merged into one segment each: by an erasure inside its own transaction (`mergeShardsNow`: one
  * shard of sixteen is about 0.2 s of CPU at 1M messages), or by retention in steps
- * (`purgeSearchIndex`: 'merge' with a negative page count, all segments on one level, as few as
- * two merged), each step its own short IMMEDIATE transaction. The merged-away segment pages are
+ * (`createIndexMerger`: 'merge' with a negative page count, all segments on one level, as few as
+ * two merged), each step its own short IMMEDIATE transaction. Retention's batches also keep FTS5's
+ * own merging out of their transactions (`withDeferredIndexMerges`) and the merger does it
+ * between them, in steps. The merged-away segment pages are
  * deleted, and `secure_delete` (on for every connection) zeroes them, so after the merge and a
  * checkpoint no page of the file holds the deleted words.
  */
