@@ -1,3 +1,4 @@
+import { stmt } from './statements';
 import type { Database } from './types';
 
 /**
@@ -54,7 +55,7 @@ export function withBulkIndexing<T>(db: Database, fn: () => T): T {
  * shard uses FTS5's default for it.
  */
 export function shardSetting(db: Database, shard: number, key: string): number | null {
-  const v = db.prepare(`SELECT v FROM ${shardTable(shard)}_config WHERE k = ?`).pluck().get(key) as number | undefined;
+  const v = stmt(db, `SELECT v FROM ${shardTable(shard)}_config WHERE k = ?`).pluck().get(key) as number | undefined;
   return v ?? null;
 }
 
@@ -64,7 +65,7 @@ export function shardSetting(db: Database, shard: number, key: string): number |
  * counts). Every search reads every segment of every shard, so merging keeps this small.
  */
 export function shardSegmentCount(db: Database, shard: number): number {
-  const b = db.prepare(`SELECT block FROM ${shardTable(shard)}_data WHERE id = 10`).pluck().get() as Buffer | undefined;
+  const b = stmt(db, `SELECT block FROM ${shardTable(shard)}_data WHERE id = 10`).pluck().get() as Buffer | undefined;
   if (!b) return 0;
   let i = b[4] === 0xff && b[5] === 0 && b[6] === 0 && b[7] === 1 ? 8 : 4;
   const varint = () => {
