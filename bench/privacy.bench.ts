@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { SCHEMA_VERSION } from '../electron/core/db/migrate';
 import { openDatabase } from '../electron/core/db/open';
-import { ALL_SHARDS, shardCommand, withBulkIndexing } from '../electron/core/db/searchShards';
+import { ALL_SHARDS, shardCommand, shardSegmentCount, withBulkIndexing } from '../electron/core/db/searchShards';
 import type { Database } from '../electron/core/db/types';
 import { detectPersonalData } from '../electron/core/privacy/detector';
 import { listConversations } from '../electron/core/db/repo/conversations';
@@ -220,6 +220,7 @@ async function retentionBench(key: Buffer): Promise<void> {
   const t = performance.now();
   const result = await runRetention(db, { now: () => NOW, trigger: 'manual', onHold: (h) => holds.push(h) });
   const runMs = performance.now() - t;
+  const segments = ALL_SHARDS.map((k) => shardSegmentCount(db, k));
   db.close();
   for (const suffix of ['', '-wal', '-shm']) rmSync(runPath + suffix, { force: true });
 
@@ -229,7 +230,8 @@ async function retentionBench(key: Buffer): Promise<void> {
   report('retention vs bare DELETE (A, schema triggers)', `${fmt(ratio(a), 2)} (bare ${fmt(a.ms / 1000, 2)} s in one hold)`, '≥ 0.5', ratio(a) >= 0.5);
   report('retention vs bare DELETE + optimize (B)', `${fmt(ratio(b), 2)} (bare ${fmt(b.ms / 1000, 2)} s in one hold)`, '(reported)', true);
   report('retention: longest single hold', `${fmt(result.longestHoldMs, 1)} ms over ${fmt(result.batches, 0)} batches and steps`, '≤ 50 ms', result.longestHoldMs <= 50);
-  report('retention: longest batch in CPU time', `${fmt(result.longestHoldCpuMs, 1)} ms`, '(reported)', true);
+  report('retention: longest hold in CPU time', `${fmt(result.longestHoldCpuMs, 1)} ms`, '(reported)', true);
+  report('retention: search index segments per shard after', `max ${Math.max(...segments)}`, '1 (purged)', Math.max(...segments) <= 1);
   report('retention: longest checkpoint between them', `${fmt(result.longestCheckpointMs, 1)} ms (no lock held)`, '(reported)', true);
   // Every hold and busy stretch by kind: which one is the long one, wall clock and CPU time.
   const kinds = [...new Set(holds.map((h) => h.kind))];
@@ -247,7 +249,7 @@ async function retentionBench(key: Buffer): Promise<void> {
       `     ${kind.padEnd(11)} ${lock.padEnd(10)} n ${String(wall.n).padStart(5)}  wall p50 ${fmt(wall.p50, 1)} p95 ${fmt(wall.p95, 1)} max ${fmt(max(of.map((h) => h.ms)), 1)} ms; cpu p50 ${fmt(cpu.p50, 1)} p95 ${fmt(cpu.p95, 1)} max ${fmt(max(of.map((h) => h.cpuMs)), 1)} ms${body}${rows}\n`,
     );
   }
-  process.stdout.write(`     (purge-step includes the checkpoint after it; its exact longest is the hold above) load ${execSync('uptime').toString().split('load average:')[1]!.trim()}\n`);
+  process.stdout.write(`     load ${execSync('uptime').toString().split('load average:')[1]!.trim()}\n`);
 }
 
 /**

@@ -1,3 +1,4 @@
+import { stmt } from './statements';
 import type { Database } from './types';
 
 /**
@@ -47,4 +48,34 @@ export function withBulkIndexing<T>(db: Database, fn: () => T): T {
     for (const k of ALL_SHARDS) shardCommand(db, k, 'rebuild');
     for (const t of triggers) db.exec(t.sql);
   }
+}
+
+/**
+ * A setting of a shard as stored in its config table (FTS5's `<table>_config`), or null when the
+ * shard uses FTS5's default for it.
+ */
+export function shardSetting(db: Database, shard: number, key: string): number | null {
+  const v = stmt(db, `SELECT v FROM ${shardTable(shard)}_config WHERE k = ?`).pluck().get(key) as number | undefined;
+  return v ?? null;
+}
+
+/**
+ * How many segments a shard's index has (from FTS5's structure record, rowid 10 of `<table>_data`:
+ * a 4-byte cookie, an optional 4-byte version-2 marker, then varints for the level and segment
+ * counts). Every search reads every segment of every shard, so merging keeps this small.
+ */
+export function shardSegmentCount(db: Database, shard: number): number {
+  const b = stmt(db, `SELECT block FROM ${shardTable(shard)}_data WHERE id = 10`).pluck().get() as Buffer | undefined;
+  if (!b) return 0;
+  let i = b[4] === 0xff && b[5] === 0 && b[6] === 0 && b[7] === 1 ? 8 : 4;
+  const varint = () => {
+    let v = 0;
+    for (;;) {
+      const x = b[i++]!;
+      v = v * 128 + (x & 127);
+      if (!(x & 128)) return v;
+    }
+  };
+  varint(); // levels
+  return varint();
 }

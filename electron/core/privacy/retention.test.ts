@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebhookSchema } from '../../../shared/whatsapp/webhook';
 import { applyWebhook } from '../ingest/apply';
 import { searchMessages } from '../db/repo/search';
+import { ALL_SHARDS, shardCommand, shardOf, shardSegmentCount, shardSetting } from '../db/searchShards';
 import { decryptedPages } from '../testing/decryptedPages';
 import { createTestDb, type TestDb } from '../testing/testDb';
 import { contact, webhookBody, wamid } from '../testing/whatsappPayloads';
@@ -101,6 +102,52 @@ describe('retention', () => {
     expect(count('SELECT count(*) FROM messages WHERE conversation_id = ?', long.conversationId)).toBe(0);
     expect(count('SELECT count(*) FROM conversations WHERE id = ?', long.conversationId)).toBe(0);
     expect(count('SELECT count(*) FROM messages WHERE conversation_id = ?', kept.conversationId)).toBe(1);
+  });
+
+  it('the search index merges between batches, never inside one: no committed state has its merging switched off, and a shard written by many batches keeps few segments', async () => {
+    t = createTestDb();
+    const { db } = t;
+    const long = patient(db, '31600000007', Array.from({ length: 200 }, (_, i) => 1000 + i));
+    const kept = patient(db, '31600000008', [5]);
+    // The long conversation's shard starts as one segment, as after a merge.
+    shardCommand(db, shardOf(long.conversationId), 'optimize');
+    expect(shardSegmentCount(db, shardOf(long.conversationId))).toBe(1);
+    // What every other connection sees between the run's transactions (the run pauses outside them).
+    const seen: { automerge: number | null; crisismerge: number | null; secureDelete: number | null; segments: number }[] = [];
+    const look = () => {
+      for (const k of ALL_SHARDS) {
+        seen.push({ automerge: shardSetting(db, k, 'automerge'), crisismerge: shardSetting(db, k, 'crisismerge'), secureDelete: shardSetting(db, k, 'secure-delete'), segments: shardSegmentCount(db, k) });
+      }
+    };
+    const holds: { kind: string }[] = [];
+    const result = await runRetention(db, {
+      now: () => NOW,
+      trigger: 'manual',
+      // A budget of 5 ms: a few dozen rows per batch, so this shard is written by many batches.
+      budgetMs: 5,
+      pause: async () => look(),
+      onHold: (h) => holds.push(h),
+    });
+    expect(result.counts).toMatchObject({ messages: 200, conversations: 1 });
+    const batches = holds.filter((h) => h.kind === 'batch').length;
+    expect(batches).toBeGreaterThan(8);
+    // Automerge (FTS5's default 4) and the crisis merge (16) as they were, secure-delete on.
+    for (const s of seen) {
+      expect([null, 4]).toContain(s.automerge);
+      expect([null, 16]).toContain(s.crisismerge);
+      expect(s.secureDelete).toBe(1);
+    }
+    // Without the merge steps every batch would leave one more segment in this shard; FTS5's
+    // leveled merging keeps fewer than 4 per level.
+    expect(holds.filter((h) => h.kind === 'merge-step').length).toBeGreaterThan(0);
+    expect(Math.max(...seen.map((s) => s.segments))).toBeLessThan(Math.min(batches, 12));
+    // The purge at the end leaves each shard in one segment; the index still finds what was kept.
+    for (const k of ALL_SHARDS) {
+      expect(shardSegmentCount(db, k)).toBeLessThanOrEqual(1);
+      expect(() => shardCommand(db, k, 'integrity-check', 1)).not.toThrow();
+    }
+    expect(searchMessages(db, { query: 'kenmerk31600000008' }).items.map((i) => i.conversationId)).toEqual([kept.conversationId]);
+    expect(searchMessages(db, { query: 'kenmerk31600000007' }).items).toEqual([]);
   });
 
   it('a policy may not go below the legal minimum the admin picked, nor past 20 years', () => {

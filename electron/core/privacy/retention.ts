@@ -3,7 +3,8 @@ import type { RetentionCounts, RetentionKind, RetentionRule, RetentionRun } from
 import { RETENTION_MAX_DAYS } from '../../../shared/rpc';
 import { stmt } from '../db/statements';
 import type { Database } from '../db/types';
-import { checkpointBetween, purgeSearchIndex, redoableTransaction, withIndexDeleteMarkers } from './searchIndexPurge';
+import { shardOf, shardSegmentCount } from '../db/searchShards';
+import { checkpointBetween, createIndexMerger, redoableTransaction, withDeferredIndexMerges } from './searchIndexPurge';
 
 /**
  * Retention: each kind of data is kept for its policy's days and then purged, in batches small
@@ -24,6 +25,8 @@ import { checkpointBetween, purgeSearchIndex, redoableTransaction, withIndexDele
 
 const DAY = 24 * 60 * 60_000;
 export const HOLD_BUDGET_MS = 50;
+/** FTS5's `usermerge`: a level is merged once it holds this many segments. */
+const MERGE_AFTER_SEGMENTS = 4;
 
 export function retentionRules(db: Database): RetentionRule[] {
   return (stmt(db, 'SELECT kind, days, legal_minimum_days, updated_at, updated_by FROM retention_policy ORDER BY kind').all() as {
@@ -82,13 +85,14 @@ export function previewRetention(db: Database, now: number): RetentionCounts {
  * checkpoint), which other connections do not wait on but this connection's callers do.
  * - `record`: the run's own row in `retention_runs` (an autocommit write, synced);
  * - `batch` / `media`: one batch of message deletes / media clears (`bodyMs` of it before COMMIT);
- * - `purge-step`: one step of the index purge with the checkpoint after it (measured from outside
- *   `purgeSearchIndex`, between its pauses: an upper bound on the step);
+ * - `merge-step`: one step of the search index's merging after the batches (what FTS5's automerge
+ *   would have done inside them), timed around its transaction;
+ * - `purge-step`: one step of the index purge at the end (every segment of a shard into one);
  * - `plan`: the preview and the list of due conversations (reads);
  * - `checkpoint`: the PASSIVE checkpoint between batches.
  */
 export interface RetentionHold {
-  kind: 'record' | 'batch' | 'media' | 'purge-step' | 'plan' | 'checkpoint';
+  kind: 'record' | 'batch' | 'media' | 'merge-step' | 'purge-step' | 'plan' | 'checkpoint';
   locked: boolean;
   ms: number;
   cpuMs: number;
@@ -112,7 +116,7 @@ export interface RetentionRunResult {
   runId: number;
   counts: RetentionCounts;
   longestHoldMs: number;
-  /** The CPU time of the longest-CPU batch or run record (purge steps are in `onHold`): what the wall clock is without waiting for a core. */
+  /** The CPU time of the longest-CPU hold (batch, merge or purge step, run record): what the wall clock is without waiting for a core. */
   longestHoldCpuMs: number;
   /** The longest checkpoint between batches (the event loop busy, the database not held). */
   longestCheckpointMs: number;
@@ -124,8 +128,10 @@ const cpuMsOf = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1000;
 
 /**
  * Purges what expired. Each batch is one IMMEDIATE transaction whose size adapts so it stays well
- * inside the budget (aiming at half of it); then the search index is merged in steps inside the
- * same budget (`purgeSearchIndex`). The longest batch or step is recorded with the run.
+ * inside the budget (aiming at half of it), with the search index's merge work taken out of it
+ * (`withDeferredIndexMerges`) and done after it in steps inside the same budget; at the end every
+ * shard is merged into one segment, in steps too (`createIndexMerger`). The longest hold is
+ * recorded with the run.
  */
 export async function runRetention(db: Database, options: RetentionRunOptions): Promise<RetentionRunResult> {
   // Retention runs its own short transactions, so it must not start inside a caller's: an RPC
@@ -140,8 +146,7 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
   let longestCheckpoint = 0;
   let batches = 0;
   const record = (hold: RetentionHold) => {
-    // A purge step's own duration comes from `purgeSearchIndex` (the one timed here includes a checkpoint).
-    if (hold.locked && hold.kind !== 'purge-step') {
+    if (hold.locked) {
       longest = Math.max(longest, hold.ms);
       longestCpu = Math.max(longestCpu, hold.cpuMs);
     }
@@ -203,6 +208,11 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
     timed('checkpoint', false, () => checkpointBetween(db));
     await pause();
   };
+  const merger = createIndexMerger(db, {
+    budgetMs: budget,
+    pause,
+    onStep: (s) => record({ kind: s.mode === 'level' ? 'merge-step' : 'purge-step', locked: true, ms: s.ms, cpuMs: s.cpuMs }),
+  });
 
   // The conversations due now, read once; each batch re-checks its conversation's activity, so one
   // that a patient wrote to during the run is left alone.
@@ -221,7 +231,10 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
   const deleteReactionStatuses = stmt(db, 'DELETE FROM message_statuses WHERE wamid IN (SELECT reaction_wamid FROM reactions WHERE target_wamid = ? AND reaction_wamid IS NOT NULL)');
   const deleteReactions = stmt(db, 'DELETE FROM reactions WHERE target_wamid = ?');
   const deleteOutbox = stmt(db, 'DELETE FROM outbox WHERE message_id = ?');
-  const deleteMessage = stmt(db, 'DELETE FROM messages WHERE id = ?');
+  // All of a batch's messages in one statement: FTS5 writes its pending entries out to a new
+  // segment at every statement that reaches it (a savepoint), so one DELETE per message would
+  // leave one segment per message in its shard.
+  const deleteMessages = stmt(db, 'DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?))');
   const deleteConversation = stmt(
     db,
     `DELETE FROM conversations AS c WHERE c.id = ? AND c.last_activity_at < ? AND ${NOT_HELD} AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id)`,
@@ -233,36 +246,55 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
   try {
     // A batch takes messages from as many due conversations as its size allows (clinics have many
     // short conversations: one batch each would pay a commit per conversation), deleting each
-    // conversation it empties. The search index gets delete markers (cheap); the purge below
-    // merges the words out.
+    // conversation it empties. The search index gets delete markers and no merge work inside the
+    // batch (one new segment in each shard it touched); once a shard has 4 new segments, the
+    // merger does what automerge would have done, in steps, and the purge at the end merges the
+    // words out.
+    const segmentsAfterMerge = new Map<number, number>();
+    const mergeIfDue = async (shards: number[]) => {
+      const due = shards.filter((k) => {
+        const now = shardSegmentCount(db, k);
+        if (!segmentsAfterMerge.has(k)) segmentsAfterMerge.set(k, now - 1);
+        return now - segmentsAfterMerge.get(k)! >= MERGE_AFTER_SEGMENTS;
+      });
+      await merger.keepUp(due);
+      for (const k of due) segmentsAfterMerge.set(k, shardSegmentCount(db, k));
+    };
     let next = 0;
     while (next < conversationsDue.length) {
-      const { n } = batch('batch', (limit) =>
-        withIndexDeleteMarkers(db, () => {
-          let taken = 0;
-          while (next < conversationsDue.length && taken < limit) {
+      let shards: number[] = [];
+      const { n } = batch('batch', (limit) => {
+        const taken: { id: number; wamid: string | null }[] = [];
+        const emptied: number[] = [];
+        const deferred = withDeferredIndexMerges(db, (touch) => {
+          while (next < conversationsDue.length && taken.length < limit) {
             const conversationId = conversationsDue[next]!;
-            const rows = messagesOf.all(conversationId, cut.messages, limit - taken) as { id: number; wamid: string | null }[];
-            for (const r of rows) {
-              if (r.wamid) {
-                deleteStatuses.run(r.wamid);
-                deleteReactionStatuses.run(r.wamid);
-                deleteReactions.run(r.wamid);
-              }
-              deleteOutbox.run(r.id);
-              deleteMessage.run(r.id);
-            }
-            const emptied = rows.length < limit - taken;
-            taken += rows.length;
-            if (!emptied) break;
-            counts.conversations += deleteConversation.run(conversationId, cut.messages).changes;
+            const rows = messagesOf.all(conversationId, cut.messages, limit - taken.length) as { id: number; wamid: string | null }[];
+            if (rows.length > 0) touch(shardOf(conversationId));
+            const isLast = rows.length < limit - taken.length;
+            taken.push(...rows);
+            if (!isLast) break;
+            emptied.push(conversationId);
             next += 1;
           }
-          return { n: taken };
-        }),
-      );
+          for (const r of taken) {
+            if (r.wamid) {
+              deleteStatuses.run(r.wamid);
+              deleteReactionStatuses.run(r.wamid);
+              deleteReactions.run(r.wamid);
+            }
+            deleteOutbox.run(r.id);
+          }
+          deleteMessages.run(JSON.stringify(taken.map((r) => r.id)));
+          for (const conversationId of emptied) counts.conversations += deleteConversation.run(conversationId, cut.messages).changes;
+          return taken.length;
+        });
+        shards = deferred.shards;
+        return { n: deferred.result };
+      });
       counts.messages += n;
       await between();
+      await mergeIfDue(shards);
     }
 
     const expiredMedia = stmt(
@@ -279,24 +311,10 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
     }
     // Every run ends with the purge, so words of messages deleted by this run, or by an erasure
     // whose purge a crash cut short, leave the index's pages; in steps inside the same budget.
-    // Each step (with the checkpoint after it) is timed from its pause to the next.
-    let stepFrom = performance.now();
-    let stepCpu = process.cpuUsage();
-    const stepDone = () => record({ kind: 'purge-step', locked: true, ms: performance.now() - stepFrom, cpuMs: cpuMsOf(process.cpuUsage(stepCpu)) });
-    const purge = await purgeSearchIndex(db, {
-      budgetMs: budget,
-      pause: async () => {
-        stepDone();
-        await pause();
-        stepFrom = performance.now();
-        stepCpu = process.cpuUsage();
-      },
-    });
-    stepDone();
-    // The exact longest step (the timing above includes the checkpoint after each step).
-    longest = Math.max(longest, purge.longestHoldMs);
-    longestCheckpoint = Math.max(longestCheckpoint, purge.longestCheckpointMs);
-    batches += purge.steps;
+    await merger.purge();
+    const merged = merger.result();
+    longestCheckpoint = Math.max(longestCheckpoint, merged.longestCheckpointMs);
+    batches += merged.steps;
     finish('ok');
   } catch (err) {
     finish('failed');

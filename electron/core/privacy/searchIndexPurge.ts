@@ -1,4 +1,4 @@
-import { ALL_SHARDS, shardCommand } from '../db/searchShards';
+import { ALL_SHARDS, shardCommand, shardSetting } from '../db/searchShards';
 import type { Database } from '../db/types';
 
 /**
@@ -14,8 +14,10 @@ import type { Database } from '../db/types';
  * (`withIndexDeleteMarkers`, inside the caller's transaction), and then the shards they touched are
  * merged into one segment each: by an erasure inside its own transaction (`mergeShardsNow`: one
  * shard of sixteen is about 0.2 s of CPU at 1M messages), or by retention in steps
- * (`purgeSearchIndex`: 'merge' with a negative page count, all segments on one level, as few as
- * two merged), each step its own short IMMEDIATE transaction. The merged-away segment pages are
+ * (`createIndexMerger`: 'merge' with a negative page count, all segments on one level, as few as
+ * two merged), each step its own short IMMEDIATE transaction. Retention's batches also keep FTS5's
+ * own merging out of their transactions (`withDeferredIndexMerges`) and the merger does it
+ * between them, in steps. The merged-away segment pages are
  * deleted, and `secure_delete` (on for every connection) zeroes them, so after the merge and a
  * checkpoint no page of the file holds the deleted words.
  */
@@ -75,11 +77,68 @@ export function checkpointBetween(db: Database): number {
   return performance.now() - t0;
 }
 
+/** FTS5's own defaults (fts5Int.h) for a shard whose config table does not set them. */
+const FTS5_DEFAULT_AUTOMERGE = 4;
+const FTS5_DEFAULT_CRISISMERGE = 16;
+/**
+ * The crisis-merge threshold inside a retention batch: far above what a batch adds to a shard (one
+ * level-0 segment when its rows go in id order, a few when FTS5's 1 MB of pending entries fills),
+ * so it never fires in practice, and far below FTS5's limit of 2,000 segments per index, at which
+ * writes fail (SQLITE_FULL) instead. Should it fire, it merges only that batch's small segments.
+ */
+const BATCH_CRISISMERGE = 256;
+
+/**
+ * Runs `fn` (bulk deletes, inside the caller's transaction) with every shard it announces through
+ * `touch(shard)`, before its first delete there, writing delete markers (secure-delete off) and
+ * doing none of FTS5's merge work: automerge off and the crisis merge out of reach. That work is
+ * what made single deletes long (FTS5 writes its pending entries to a new segment when they fill
+ * or when a row id goes backwards, and then merges, up to 76 ms of CPU inside one DELETE). The
+ * caller does it afterwards in bounded steps (`createIndexMerger`'s `keepUp`, then `purge`).
+ *
+ * The settings are put back before returning, inside the same transaction: no other connection,
+ * and no database left by a crash, ever sees them changed. Order matters: FTS5 writes out a
+ * shard's pending entries before it changes a setting, under the settings as they were, so
+ * automerge goes back first (the batch's segment is written with merging still off), then the
+ * crisis merge (nothing pending any more), then secure-delete. Returns the shards touched.
+ */
+export function withDeferredIndexMerges<T>(db: Database, fn: (touch: (shard: number) => void) => T): { result: T; shards: number[] } {
+  const saved = new Map<number, { automerge: number; crisismerge: number }>();
+  const touch = (k: number) => {
+    if (saved.has(k)) return;
+    saved.set(k, {
+      automerge: shardSetting(db, k, 'automerge') ?? FTS5_DEFAULT_AUTOMERGE,
+      crisismerge: shardSetting(db, k, 'crisismerge') ?? FTS5_DEFAULT_CRISISMERGE,
+    });
+    shardCommand(db, k, 'secure-delete', 0);
+    shardCommand(db, k, 'automerge', 0);
+    shardCommand(db, k, 'crisismerge', BATCH_CRISISMERGE);
+  };
+  const result = fn(touch);
+  for (const [k, v] of saved) {
+    shardCommand(db, k, 'automerge', v.automerge);
+    shardCommand(db, k, 'crisismerge', v.crisismerge);
+    shardCommand(db, k, 'secure-delete', 1);
+  }
+  return { result, shards: [...saved.keys()].sort((a, b) => a - b) };
+}
+
+export interface MergeStep {
+  shard: number;
+  /** `level`: FTS5's automerge done in steps; `all`: every segment into one (the purge). */
+  mode: 'level' | 'all';
+  ms: number;
+  cpuMs: number;
+  pages: number;
+}
+
 export interface PurgeOptions {
   /** The longest a single step may hold the database (ms). Steps aim at a third of it. */
   budgetMs?: number;
   /** Between steps: lets other work (the inbox, ingest) run. */
   pause?: () => Promise<void>;
+  /** Told of every step, timed around its transaction (wall clock and this process's CPU time). */
+  onStep?: (step: MergeStep) => void;
 }
 
 export interface PurgeResult {
@@ -91,14 +150,30 @@ export interface PurgeResult {
 }
 
 const immediate = () => new Promise<void>((r) => setImmediate(r));
+const cpuMsOf = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1000;
+
+export interface IndexMerger {
+  /**
+   * What automerge would have done after the given shards' new segments, in steps: merges each
+   * level that holds `usermerge` (4) segments or more, until none does, so a shard keeps a few
+   * segments per level (every search reads all of them) however many batches wrote to it.
+   */
+  keepUp(shards: readonly number[]): Promise<void>;
+  /** Merges every segment of each shard into one, dropping the delete markers and the words they cover. */
+  purge(shards?: readonly number[]): Promise<void>;
+  result(): PurgeResult;
+}
 
 /**
- * Merges every shard of the search index in time-bounded steps until a step finds nothing to
- * merge in it (FTS5 reports work through `total_changes()`: a difference of 2 or more). The step
- * size (pages written) adapts to the measured time per page. Safe to run at any time and from any
- * connection; a crash between steps leaves a consistent index, and the next run continues.
+ * Merges shards of the search index in time-bounded steps, each its own short IMMEDIATE
+ * transaction ('merge' with a page count: positive merges levels of 4+ segments, negative every
+ * segment, as few as two at a time), with a checkpoint and a pause between steps, until a step
+ * finds nothing to merge in the shard (FTS5 reports work through `total_changes()`: a difference
+ * of 2 or more). The step size (pages written) adapts to the measured time per page, one estimate
+ * for all shards and both kinds of step. Safe at any time and from any connection; a crash
+ * between steps leaves a consistent index, and the next run continues.
  */
-export async function purgeSearchIndex(db: Database, options: PurgeOptions = {}): Promise<PurgeResult> {
+export function createIndexMerger(db: Database, options: PurgeOptions = {}): IndexMerger {
   const budget = options.budgetMs ?? 50;
   const pause = options.pause ?? immediate;
   const aim = budget / 3;
@@ -109,22 +184,47 @@ export async function purgeSearchIndex(db: Database, options: PurgeOptions = {})
   let steps = 0;
   let longest = 0;
   let longestCheckpoint = 0;
-  for (const k of ALL_SHARDS) {
+  const untilDone = async (k: number, mode: 'level' | 'all') => {
     for (;;) {
-      if (!db.open) return { steps, longestHoldMs: longest, longestCheckpointMs: longestCheckpoint, ms: performance.now() - started };
+      if (!db.open) return;
       const before = changes.get() as number;
       const t0 = performance.now();
-      redoableTransaction(db, () => shardCommand(db, k, 'merge', -pages));
+      const cpu0 = process.cpuUsage();
+      redoableTransaction(db, () => shardCommand(db, k, 'merge', mode === 'all' ? -pages : pages));
       const ms = performance.now() - t0;
+      options.onStep?.({ shard: k, mode, ms, cpuMs: cpuMsOf(process.cpuUsage(cpu0)), pages });
       steps += 1;
       longest = Math.max(longest, ms);
-      if ((changes.get() as number) - before < 2) break;
-      // A slow step (the process was descheduled) moves the estimate only partly.
-      msPerPage = msPerPage * 0.5 + (ms / pages) * 0.5;
-      pages = Math.max(4, Math.min(2_000, Math.floor(aim / msPerPage)));
+      const changed = (changes.get() as number) - before;
+      if (changed < 2) return;
+      // Per page written, not asked for: a merge of small segments ends after a few pages, and
+      // timing it per requested page made the next step (a large level) far too long (145 ms of
+      // CPU at 1M messages). Every page written is at least one changed row. A slow step (the
+      // process was descheduled) moves the estimate only partly.
+      msPerPage = msPerPage * 0.5 + (ms / Math.min(pages, changed)) * 0.5;
+      // At most doubling per step: the time per page varies between levels and shards.
+      pages = Math.max(4, Math.min(2_000, pages * 2, Math.floor(aim / msPerPage)));
       longestCheckpoint = Math.max(longestCheckpoint, checkpointBetween(db));
       await pause();
     }
-  }
-  return { steps, longestHoldMs: longest, longestCheckpointMs: longestCheckpoint, ms: performance.now() - started };
+  };
+  return {
+    async keepUp(shards) {
+      for (const k of shards) await untilDone(k, 'level');
+    },
+    async purge(shards = ALL_SHARDS) {
+      for (const k of shards) await untilDone(k, 'all');
+    },
+    result: () => ({ steps, longestHoldMs: longest, longestCheckpointMs: longestCheckpoint, ms: performance.now() - started }),
+  };
+}
+
+/**
+ * Merges every shard of the search index into one segment each, in time-bounded steps
+ * (`createIndexMerger`).
+ */
+export async function purgeSearchIndex(db: Database, options: PurgeOptions = {}): Promise<PurgeResult> {
+  const merger = createIndexMerger(db, options);
+  await merger.purge();
+  return merger.result();
 }
