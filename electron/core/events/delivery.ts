@@ -9,6 +9,7 @@ import { EVENT_SIGNATURE_HEADER } from '../../../shared/rpc/events';
 import type { Sealer } from '../accounts/seal';
 import type { Database } from '../db/types';
 import type { Outcome, OutcomeBatch } from './outcomes';
+import { createPacer } from './pacing';
 
 /** After this long without a 2xx an event is marked failed and the conversation's next one goes. */
 export const RETRY_WINDOW_MS = 24 * 3_600_000;
@@ -62,6 +63,8 @@ export interface DelivererDeps {
   expand(): Promise<void>;
   /** Writes a batch of outcomes (the delivery log); a pass ends only once its batches are written. */
   write(batch: OutcomeBatch): Promise<void>;
+  /** Whether the core is working through an ingest backlog: sends are paced meanwhile (`pacing.ts`). */
+  ingesting?(): boolean;
 }
 
 export interface Deliverer {
@@ -80,6 +83,8 @@ export function createDeliverer(deps: DelivererDeps): Deliverer {
   const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: concurrency, ...(deps.ca ? { ca: deps.ca } : {}) });
   const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: concurrency });
   const secrets = new Map<string, string>();
+  const pacers = new Map<number, ReturnType<typeof createPacer>>();
+  const ingesting = deps.ingesting ?? (() => false);
   let stopped = false;
 
   const q = {
@@ -165,6 +170,9 @@ export function createDeliverer(deps: DelivererDeps): Deliverer {
 
   /** One subscriber's due conversations, `concurrency` at a time, each strictly in order. */
   async function passOf(sub: SubscriptionRow): Promise<number> {
+    let pacer = pacers.get(sub.id);
+    if (!pacer) pacers.set(sub.id, (pacer = createPacer({ ingesting })));
+    const pace = pacer;
     const keys = (q.dueKeys.all(sub.id, now()) as { ordering_key: string }[]).map((k) => k.ordering_key);
     let outcomes: Outcome[] = [];
     let contacts = new Set<number>();
@@ -191,6 +199,8 @@ export function createDeliverer(deps: DelivererDeps): Deliverer {
       let sent = 0;
       for (const d of q.pendingOfKey.all(sub.id, key) as DeliveryRow[]) {
         if (stopped || (d.next_attempt_at ?? 0) > now()) break;
+        await pace.next();
+        if (stopped) break;
         const attempt = await post(sub, d);
         if (stopped) break; // cut off by the stop: not recorded, so it goes again
         const at = now();

@@ -4,7 +4,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { createSealer } from '../accounts/seal';
 import { lowerThisThread, type BackgroundPlan } from './backgroundPriority';
-import { writeSlots } from './ingestSignal';
+import { watchIngest } from './ingestSignal';
 import { openWorkerConnection } from '../db/cipher';
 import { createDeliverer } from './delivery';
 import { expandOutbox } from './outbox';
@@ -46,8 +46,10 @@ const now = data.systemClock ? Date.now : () => clock;
 // those events go again: no disk flush per commit (the core's next commit flushes the WAL).
 const db = openWorkerConnection(data.databasePath, data.databaseKey, 'NORMAL');
 
-// Our writes wait for the moment after one of the core's ingest commits, while it reads the next batch.
-const slot = writeSlots(data.ingestSignal);
+// Our writes wait for the moment after one of the core's ingest commits, while it reads the next
+// batch; our sends keep a steady pace while the core ingests (`pacing.ts`).
+const ingest = watchIngest(data.ingestSignal);
+const slot = ingest.slot;
 
 const deliverer = createDeliverer({
   db,
@@ -56,6 +58,7 @@ const deliverer = createDeliverer({
   ca: data.ca,
   retryWindowMs: data.retryWindowMs,
   concurrency: data.concurrency,
+  ingesting: ingest.ingesting,
   warn: (fields, message) => send({ kind: 'log', level: 'warn', fields, message }),
   write: async (batch) => {
     await slot();

@@ -1,7 +1,7 @@
 // The events worker's writes wait for the gap after one of the core's ingest commits while the core
 // is ingesting, and never wait while it is not.
 import { describe, expect, it } from 'vitest';
-import { createIngestSignal, SLOT_WAIT_MS, writeSlots } from './ingestSignal';
+import { createIngestSignal, QUIET_MS, SLOT_WAIT_MS, watchIngest, writeSlots } from './ingestSignal';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function took(p: Promise<void>): Promise<number> {
@@ -33,5 +33,15 @@ describe('write slots between ingest commits', () => {
     const capped = await took(slot());
     expect(capped).toBeGreaterThanOrEqual(SLOT_WAIT_MS - 5);
     expect(await took(slot())).toBeLessThan(20);
+  });
+
+  it('tells the worker the core is ingesting from its first commit until QUIET_MS after its last', async () => {
+    const signal = createIngestSignal();
+    const watch = watchIngest(signal.buffer);
+    expect(watch.ingesting()).toBe(false);
+    signal.committed();
+    expect(watch.ingesting()).toBe(true);
+    await sleep(QUIET_MS + 20);
+    expect(watch.ingesting()).toBe(false);
   });
 });

@@ -25,26 +25,44 @@ export function createIngestSignal(): { buffer: SharedArrayBuffer; committed(): 
   };
 }
 
-/** The worker's side: resolves when its next write transaction is least in the way of ingest. */
-export function writeSlots(buffer: SharedArrayBuffer, clock: () => number = () => performance.now()): () => Promise<void> {
+/** The worker's view of the core's ingest: whether it is going on, and when a write is least in its way. */
+export interface IngestWatch {
+  /** A commit came within `QUIET_MS`: the core is working through a backlog. */
+  ingesting(): boolean;
+  /** Resolves when the next write transaction is least in the way of ingest. */
+  slot(): Promise<void>;
+}
+
+export function watchIngest(buffer: SharedArrayBuffer, clock: () => number = () => performance.now()): IngestWatch {
   const counter = new Int32Array(buffer);
   const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
   let seen = Atomics.load(counter, 0);
   let changedAt = -Infinity;
-  return async () => {
+  const look = (): number => {
     const n = Atomics.load(counter, 0);
     if (n !== seen) {
       seen = n;
       changedAt = clock();
     }
-    if (clock() - changedAt > QUIET_MS) return;
-    const wait = waitAsync(counter, 0, n, SLOT_WAIT_MS);
-    if (wait.async) await wait.value;
-    const after = Atomics.load(counter, 0);
-    // Timed out without a commit: the backlog ended, and the next write need not wait.
-    if (after !== n) {
-      seen = after;
-      changedAt = clock();
-    }
+    return n;
   };
+  return {
+    ingesting() {
+      look();
+      return clock() - changedAt <= QUIET_MS;
+    },
+    async slot() {
+      const n = look();
+      if (clock() - changedAt > QUIET_MS) return;
+      const wait = waitAsync(counter, 0, n, SLOT_WAIT_MS);
+      if (wait.async) await wait.value;
+      // Timed out without a commit: the backlog ended, and the next write need not wait.
+      look();
+    },
+  };
+}
+
+/** The worker's side: resolves when its next write transaction is least in the way of ingest. */
+export function writeSlots(buffer: SharedArrayBuffer, clock?: () => number): () => Promise<void> {
+  return watchIngest(buffer, clock).slot;
 }
