@@ -19,10 +19,11 @@
 // cached under `$TMPDIR/clinic-inbox-bench/privacy-…`; PRIVACY_BENCH_MESSAGES shrinks it.
 import { execSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, copyFileSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
 import { SCHEMA_VERSION } from '../electron/core/db/migrate';
 import { openDatabase } from '../electron/core/db/open';
 import { ALL_SHARDS, shardCommand, shardSegmentCount, withBulkIndexing } from '../electron/core/db/searchShards';
@@ -30,6 +31,7 @@ import type { Database } from '../electron/core/db/types';
 import { detectPersonalData } from '../electron/core/privacy/detector';
 import { listConversations } from '../electron/core/db/repo/conversations';
 import { eraseInWorker } from '../electron/core/privacy/runErasure';
+import type { ErasureReply, ErasureTask } from '../electron/core/privacy/erasureWorker';
 import { writePatientExport } from '../electron/core/privacy/export';
 import { runRetention, type RetentionHold } from '../electron/core/privacy/retention';
 import { percentiles, prng } from './stats';
@@ -253,6 +255,36 @@ async function retentionBench(key: Buffer): Promise<void> {
 }
 
 /**
+ * The same erasure from the call to its answer, in the worker thread the app starts: the bundled
+ * `out/main/erasureWorker.js` (`npx electron-vite build`). From source, `eraseInWorker` first
+ * compiles the worker's modules under tsx, which the app never does; this row is the user's wait.
+ */
+async function builtWorkerErasure(key: Buffer): Promise<void> {
+  const root = join(import.meta.dirname, '..');
+  const built = join(root, 'out', 'main', 'erasureWorker.js');
+  const sources = ['erasureWorker.ts', 'erasure.ts'].map((f) => join(root, 'electron', 'core', 'privacy', f));
+  if (!existsSync(built) || sources.some((f) => statSync(f).mtimeMs > statSync(built).mtimeMs)) {
+    process.stdout.write('     (the built erasure worker is missing or older than its source: `npx electron-vite build` first to time it)\n');
+    return;
+  }
+  const path = copyOf('erasure-built');
+  const task: ErasureTask = { path, key: key.toString('hex'), contactId: 1, erasedBy: 'bench', now: NOW };
+  const t = performance.now();
+  const reply = await new Promise<ErasureReply>((resolve, reject) => {
+    const w = new Worker(built, { workerData: task });
+    w.once('message', (r: ErasureReply) => {
+      resolve(r);
+      void w.terminate();
+    });
+    w.once('error', reject);
+  });
+  const wallMs = performance.now() - t;
+  for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true });
+  const ok = reply.ok && reply.checkpoint.complete;
+  report('erasure: call → answer, built worker (as the app)', reply.ok ? `${fmt(wallMs / 1000, 2)} s (worker's own ${fmt(reply.totalMs / 1000, 2)} s)` : `failed: ${reply.code}`, '< 1 s', ok && wallMs < 1000);
+}
+
+/**
  * Erasure of the 10,000-message patient on a copy, as `privacy.eraseContact` runs it: in a worker
  * thread on its own connection (the transaction with the index shard's merge, the checkpoint), while
  * this thread asks its own connection for the inbox's first page every 5 ms, as the core answers
@@ -325,13 +357,17 @@ async function main(): Promise<void> {
   const only = process.env['BENCH_ONLY'];
   const key = prepare();
   if (only) {
-    if (only.includes('erasure')) await erasureBench(key);
+    if (only.includes('erasure')) {
+      await erasureBench(key);
+      await builtWorkerErasure(key);
+    }
     if (only.includes('retention')) await retentionBench(key);
     process.exit(failed ? 1 : 0);
   }
   detectorBench();
   await exportBench(key);
   await erasureBench(key);
+  await builtWorkerErasure(key);
   await retentionBench(key);
   process.exit(failed ? 1 : 0);
 }

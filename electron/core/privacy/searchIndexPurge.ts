@@ -176,7 +176,9 @@ export interface IndexMerger {
 export function createIndexMerger(db: Database, options: PurgeOptions = {}): IndexMerger {
   const budget = options.budgetMs ?? 50;
   const pause = options.pause ?? immediate;
-  const aim = budget / 3;
+  // A fifth: the time per page differs between levels and shards, and at a third the longest of
+  // 3,647 steps at 1M messages came to 62 ms.
+  const aim = budget / 5;
   const changes = db.prepare('SELECT total_changes()').pluck();
   const started = performance.now();
   let pages = 16;
@@ -202,8 +204,8 @@ export function createIndexMerger(db: Database, options: PurgeOptions = {}): Ind
       // CPU at 1M messages). Every page written is at least one changed row. A slow step (the
       // process was descheduled) moves the estimate only partly.
       msPerPage = msPerPage * 0.5 + (ms / Math.min(pages, changed)) * 0.5;
-      // At most doubling per step: the time per page varies between levels and shards.
-      pages = Math.max(4, Math.min(2_000, pages * 2, Math.floor(aim / msPerPage)));
+      // At most half again per step: the time per page varies between levels and shards.
+      pages = Math.max(4, Math.min(2_000, Math.ceil(pages * 1.5), Math.floor(aim / msPerPage)));
       longestCheckpoint = Math.max(longestCheckpoint, checkpointBetween(db));
       await pause();
     }
