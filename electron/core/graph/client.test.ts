@@ -139,6 +139,18 @@ describe('Graph API simulator and client', () => {
     await expect(client.sendMedia({ phoneNumberId: PHONE, to: PATIENT, kind: 'image', mediaId: '999999' })).rejects.toMatchObject({ metaCode: 100 });
   });
 
+  it('keeps a filename with quotes and line breaks inside its own part, and a file holding multipart lines intact', async () => {
+    // Bytes that look like a part boundary and headers must arrive as bytes, not split the body.
+    const tricky = Buffer.concat([Buffer.from('%PDF-1.4\r\n------clinic-inbox-\r\nContent-Disposition: form-data; name="type"\r\n\r\nimage/png\r\n'), Buffer.alloc(20_000, 0x2d)]);
+    const { mediaId } = await client.uploadMedia({ phoneNumberId: PHONE, bytes: tricky, mimeType: 'application/pdf', filename: 'brief "a"\r\ntype: x.pdf' });
+    const upload = sim.uploads.find((u) => u.id === mediaId)!;
+    expect(upload).toMatchObject({ mimeType: 'application/pdf', size: tricky.length });
+    // Escaped as FormData escapes it (%22, %0D, %0A), which the receiving parser turns back.
+    expect(upload.filename).toBe('brief "a"\r\ntype: x.pdf');
+    const info = await client.getMediaInfo(mediaId);
+    expect((await client.downloadMedia(info.url, { maxBytes: 100_000 })).equals(tricky)).toBe(true);
+  });
+
   it('refuses to upload a type WhatsApp does not take', async () => {
     const err = await expectGraphError(client.uploadMedia({ phoneNumberId: PHONE, bytes: Buffer.from('MZ'), mimeType: 'application/x-msdownload', filename: 'x.exe' }));
     expect(err).toMatchObject({ kind: 'permanent', metaCode: 131053 });

@@ -17,6 +17,7 @@ import {
   type SendMessageRequest,
   type TemplateComponent,
 } from './schemas';
+import { multipartBody } from './multipart';
 
 export interface GraphClientDeps {
   /** `https://graph.facebook.com` in production, the simulator's URL in tests and the demo. */
@@ -114,16 +115,17 @@ export function createGraphClient(deps: GraphClientDeps): GraphClient {
   async function call(
     op: string,
     target: string,
-    init: { method: 'GET' | 'POST'; json?: unknown; form?: FormData; timeout?: number },
+    init: { method: 'GET' | 'POST'; json?: unknown; multipart?: { body: Buffer; contentType: string }; timeout?: number },
   ): Promise<Response> {
     const token = await deps.getAccessToken();
     const headers: Record<string, string> = { authorization: `Bearer ${token}` };
-    let body: string | FormData | undefined;
+    let body: string | Buffer | undefined;
     if (init.json !== undefined) {
       headers['content-type'] = 'application/json';
       body = JSON.stringify(init.json);
-    } else if (init.form) {
-      body = init.form;
+    } else if (init.multipart) {
+      headers['content-type'] = init.multipart.contentType;
+      body = init.multipart.body;
     }
     const started = Date.now();
     let res: Response;
@@ -226,11 +228,8 @@ export function createGraphClient(deps: GraphClientDeps): GraphClient {
     },
 
     async uploadMedia(p) {
-      const form = new FormData();
-      form.set('messaging_product', 'whatsapp');
-      form.set('type', p.mimeType);
-      form.set('file', new Blob([p.bytes], { type: p.mimeType }), p.filename);
-      const res = await call('media.upload', url(p.phoneNumberId, 'media'), { method: 'POST', form, timeout: mediaTimeoutMs });
+      const multipart = multipartBody({ messaging_product: 'whatsapp', type: p.mimeType }, { name: 'file', filename: p.filename, type: p.mimeType, bytes: p.bytes });
+      const res = await call('media.upload', url(p.phoneNumberId, 'media'), { method: 'POST', multipart, timeout: mediaTimeoutMs });
       const out = await json('media.upload', res, MediaUploadResponseSchema);
       return { mediaId: out.id };
     },
