@@ -101,9 +101,9 @@ export interface WhatsAppService {
   sendText(p: StaffSend<typeof sendText>): number;
   sendTemplate(p: StaffSend<typeof sendTemplate>): number;
   /**
-   * Resolves once the file is on the disk (the upload is already under way by then). `commit` runs
-   * the message's rows (the RPC's `commitWithAudit`: with the call's audit entry, before any byte
-   * leaves the computer).
+   * Resolves once the file is on the disk (the upload, started as soon as `commit` returns, is under
+   * way by then). `commit` runs the message's rows (the RPC's `commitWithAudit`: with the call's
+   * audit entry, before any byte leaves the computer).
    */
   sendMedia(p: StaffSend<typeof queueMediaSend> & { commit?: <T>(write: () => T) => T }): Promise<number>;
   /** The clinic's reaction to a patient's message (empty emoji: removed); false when nothing changed. */
@@ -405,7 +405,12 @@ export function createWhatsApp(deps: WhatsAppDeps): WhatsAppService {
         file.cancel();
         throw err;
       }
-      const stored = file.store({ mediaRowId: queued.mediaRowId, mimeType: queued.mimeType, filename: queued.filename });
+      // Uploaded at once unless sending is paused or not set up (then the outbox uploads it in turn).
+      const sending = worker && !worker.tokenExpired ? client : null;
+      const stored = file.store(
+        { mediaRowId: queued.mediaRowId, phoneNumberId: queued.phoneNumberId, mimeType: queued.mimeType, filename: queued.filename },
+        sending ? (bytes) => sending.uploadMedia({ phoneNumberId: queued.phoneNumberId, bytes, mimeType: queued.mimeType, filename: queued.filename ?? 'file' }) : undefined,
+      );
       enqueued(queued);
       await stored;
       return queued.messageId;

@@ -112,6 +112,36 @@ describe('outgoing files stored beside the upload', () => {
     expect(warnings).toEqual([]);
   });
 
+  it('starts the upload as soon as the message commits, and the outbox sends by that upload whether it took the file in time or not', async () => {
+    const client = createGraphClient({ baseUrl: sim.url, apiVersion: 'v23.0', getAccessToken: async () => TOKEN, logger, timeoutMs: 5000 });
+    const upload = (file: { phoneNumberId: string; mimeType: string }) => (bytes: Buffer) => client.uploadMedia({ ...file, bytes, filename: 'file' });
+
+    // The outbox is busy elsewhere (no pass runs): the upload leaves all the same.
+    const lateBytes = decodeFileBase64(jpeg(200_000).toString('base64'));
+    const late = files.begin(lateBytes);
+    const lateQueued = queueMediaSend(t.db, { conversationId, bytes: lateBytes, mimeType: 'image/jpeg', now: clock });
+    await late.store(lateQueued, upload(lateQueued));
+    await expect.poll(() => sim.uploads.length).toBe(1);
+    // Meta's id is kept on the message, so the outbox's later attempt does not upload it again.
+    await expect.poll(() => (t.db.prepare('SELECT media_id FROM messages WHERE id = ?').get(lateQueued.messageId) as { media_id: string | null }).media_id).toBe(sim.uploads[0]!.id);
+    await startWorker(files).runOnce();
+    expect(sim.uploads).toHaveLength(1);
+    expect(sim.sends.map((s) => s.request)).toEqual([expect.objectContaining({ image: { id: sim.uploads[0]!.id } })]);
+
+    // The outbox takes the file while it is being stored: it waits for the same upload.
+    const bytes = decodeFileBase64(jpeg(150_000).toString('base64'));
+    const begun = files.begin(bytes);
+    const queued = queueMediaSend(t.db, { conversationId, bytes, mimeType: 'image/jpeg', now: clock });
+    const stored = begun.store(queued, upload(queued));
+    const pass = worker!.runOnce();
+    await stored;
+    await pass;
+    expect(sim.uploads).toHaveLength(2);
+    expect(sim.sends.at(-1)!.request).toMatchObject({ image: { id: sim.uploads[1]!.id } });
+    expect(messageOf(queued.messageId).status).toBe('sent');
+    expect(warnings).toEqual([]);
+  });
+
   it('uploads while the file is being stored but sends nothing before it is; a file that cannot be stored is never sent', async () => {
     const bytes = jpeg(300_000);
     const queued = queueMediaSend(t.db, { conversationId, bytes, mimeType: 'image/jpeg', now: clock });

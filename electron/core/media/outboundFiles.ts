@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { CodedError } from '../../../shared/errors';
-import { storeOutboundContent } from '../db/repo/media';
+import { setUploadedMediaId, storeOutboundContent } from '../db/repo/media';
 import type { Database } from '../db/types';
 import type { QueuedFile } from '../outbox/sendService';
 import { startWorkerThread } from '../workerThread';
@@ -19,12 +19,18 @@ export interface HandedFile extends QueuedFile {
   bytes: Buffer;
   /** Settles when the bytes are committed; rejects (`CodedError`) when they could not be. */
   stored: Promise<void>;
+  /** Its upload to Meta, when the send started it at once (see `BegunFile.store`); else the outbox uploads. */
+  upload?: Promise<{ mediaId: string }>;
 }
 
 /** A file's bytes on their way to the writer thread, before the row they go into is committed. */
 export interface BegunFile {
-  /** As `OutboundFiles.store`, for these bytes. */
-  store(file: QueuedFile): Promise<void>;
+  /**
+   * As `OutboundFiles.store`, for these bytes. `upload` starts their upload to Meta from memory
+   * the moment the message's rows are committed, rather than when the outbox's next pass gets
+   * there (an upload reaches no patient: the message itself still waits for this commit).
+   */
+  store(file: QueuedFile, upload?: (bytes: Buffer) => Promise<{ mediaId: string }>): Promise<void>;
   /** The message was not queued: nothing will be stored. */
   cancel(): void;
 }
@@ -61,6 +67,7 @@ export function createOutboundFiles(deps: OutboundFilesDeps): OutboundFiles {
   const { db, now } = deps;
   const log = deps.logger.child({ component: 'outbound-files' });
   const handed = new Map<number, HandedFile>();
+  const taken = new WeakSet<HandedFile>();
   const writes = new Map<number, { resolve(stored: boolean): void; reject(err: Error): void }>();
   const underWay = new Set<Promise<void>>();
   let thread: Worker | null = null;
@@ -123,10 +130,32 @@ export function createOutboundFiles(deps: OutboundFilesDeps): OutboundFiles {
     if (!stored) throw new CodedError('NOT_FOUND', 'The message was deleted before its file was stored, so it was not sent.');
   }
 
-  async function store(id: number, file: QueuedFile & { bytes: Buffer }): Promise<void> {
+  /**
+   * An upload the outbox did not take while the file was being stored (it was busy sending older
+   * rows): Meta's id goes on the message, so the outbox's attempt, reading the file back, sends
+   * by that id instead of uploading the file a second time.
+   */
+  function keepUploadedId(entry: HandedFile, upload: Promise<{ mediaId: string }>): void {
+    upload.then(
+      ({ mediaId }) => {
+        if (taken.has(entry)) return;
+        try {
+          setUploadedMediaId(db, entry.mediaRowId, mediaId);
+        } catch (err) {
+          log.warn({ mediaRowId: entry.mediaRowId, err: err instanceof Error ? err.name : 'unknown' }, "Meta's id of an uploaded file was not kept; the outbox uploads it again");
+        }
+      },
+      // A failed upload is the outbox's to report, when it takes the file or uploads it itself.
+      () => undefined,
+    );
+  }
+
+  async function store(id: number, file: QueuedFile & { bytes: Buffer }, upload?: Promise<{ mediaId: string }>): Promise<void> {
     if (closed) throw new CodedError('INTERNAL', NOT_STORED);
     const stored = write(id, file.mediaRowId, file.bytes);
-    handed.set(file.mediaRowId, { ...file, stored });
+    const entry: HandedFile = { ...file, stored, ...(upload ? { upload } : {}) };
+    handed.set(file.mediaRowId, entry);
+    if (upload) keepUploadedId(entry, upload);
     underWay.add(stored);
     // The outbox awaits `stored` only if it takes the file; settled here either way.
     stored.catch(() => undefined);
@@ -143,7 +172,7 @@ export function createOutboundFiles(deps: OutboundFilesDeps): OutboundFiles {
       const id = nextId++;
       if (!closed) post({ kind: 'hash', id, bytes });
       return {
-        store: (file) => store(id, { ...file, bytes }),
+        store: (file, upload) => store(id, { ...file, bytes }, upload?.(bytes)),
         cancel: () => void (thread && post({ kind: 'drop', id })),
       };
     },
@@ -151,6 +180,7 @@ export function createOutboundFiles(deps: OutboundFilesDeps): OutboundFiles {
     take(mediaRowId) {
       const file = handed.get(mediaRowId);
       handed.delete(mediaRowId);
+      if (file) taken.add(file);
       return file;
     },
     async close() {

@@ -183,6 +183,8 @@ export function queueMediaSend(db: Database, p: MediaSendInput): Enqueued & Queu
 /** What the upload of a queued file needs besides its bytes: the names the outbox would read back from its row. */
 export interface QueuedFile {
   mediaRowId: number;
+  /** The clinic's number the message goes out from (Meta keeps uploads per number). */
+  phoneNumberId: string;
   mimeType: string;
   filename: string | null;
 }
@@ -215,7 +217,7 @@ function enqueueMedia(db: Database, p: MediaSendInput, content: { bytes: Buffer;
     },
     (messageId) => {
       const mediaRowId = insertOutboundMedia(db, { messageId, size: p.bytes.length, mimeType, filename, now: p.now, ...(content ? { content } : {}) });
-      onRow?.({ mediaRowId, mimeType, filename });
+      onRow?.({ mediaRowId, phoneNumberId: t.phoneNumberId, mimeType, filename });
       // Before the commit: the file's pages must not be checkpointed on the way to the first tick.
       holdCheckpoints(db, mediaSendHold(mediaRowId));
       return {

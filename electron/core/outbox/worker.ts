@@ -246,7 +246,7 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
       mediaId = media.uploadedMediaId;
       if (!mediaId) {
         try {
-          const up = await client.uploadMedia({ phoneNumberId: job.phoneNumberId, bytes: media.content, mimeType: media.mimeType, filename: media.filename ?? 'file' });
+          const up = await (handed?.upload ?? client.uploadMedia({ phoneNumberId: job.phoneNumberId, bytes: media.content, mimeType: media.mimeType, filename: media.filename ?? 'file' }));
           mediaId = uploaded = up.mediaId;
         } catch (err) {
           await failed(row, err, 'upload');
