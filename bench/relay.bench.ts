@@ -244,10 +244,13 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 /**
  * BENCH_WRK_BASE=DIR: a compiled relay build to compare against (e.g. the previous commit's
  * `dist/relay`, copied aside), run beside the current one and measured in every round, in turns with
- * it, so old and new see the same minutes of load; BENCH_WRK_BASE_ARGS adds node flags to it only.
+ * it, so old and new see the same minutes of load; BENCH_WRK_BASE_ARGS adds node flags to it only, and
+ * BENCH_WRK_BASE_ENV environment variables (`NAME=value …`; `NAME=` unsets one the relay helper sets),
+ * so an older build can run as it was deployed then.
  */
 const WRK_BASE = process.env.BENCH_WRK_BASE;
 const WRK_BASE_ARGS = (process.env.BENCH_WRK_BASE_ARGS ?? '').split(' ').filter(Boolean);
+const WRK_BASE_ENV = Object.fromEntries((process.env.BENCH_WRK_BASE_ENV ?? '').split(' ').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 
 type WrkResult = Awaited<ReturnType<typeof wrkRps>>;
 interface WrkRelayRun {
@@ -272,7 +275,7 @@ async function benchWrk(): Promise<void> {
   }
   const bare = await startInline(BARE_HTTP);
   const { relay } = await relayWithAppliance('wrk');
-  const base = WRK_BASE ? (await relayWithAppliance('wrk-base', {}, { dir: WRK_BASE, nodeArgs: WRK_BASE_ARGS })).relay : null;
+  const base = WRK_BASE ? (await relayWithAppliance('wrk-base', WRK_BASE_ENV, { dir: WRK_BASE, nodeArgs: WRK_BASE_ARGS })).relay : null;
   // Both servers run long in production: one short run each first, so neither is measured while
   // V8 still compiles its hot paths (the relay has many more of them than the bare server).
   await wrkRps(bare.port, bare.child.pid!, 2);
@@ -327,7 +330,7 @@ async function benchWrk(): Promise<void> {
     ]);
   };
   report('', (p) => p.relay);
-  if (base) report(`base build (${WRK_BASE}${WRK_BASE_ARGS.length ? ` ${WRK_BASE_ARGS.join(' ')}` : ''}): `, (p) => p.base!);
+  if (base) report(`base build (${WRK_BASE}${WRK_BASE_ARGS.length ? ` ${WRK_BASE_ARGS.join(' ')}` : ''}${process.env.BENCH_WRK_BASE_ENV ? ` ${process.env.BENCH_WRK_BASE_ENV}` : ''}): `, (p) => p.base!);
 }
 
 /** CPU ms (user + system) of a process, all its threads. */
