@@ -10,7 +10,7 @@
 //     Target: < 300 MB; idle < 100 MB.
 //  4. The same throughput driven by wrk (Debian's package, `bench/wrk/signedWebhook.lua` signs each
 //     body in Lua), so the load generator is an established tool; skipped without `wrk`. Both
-//     servers get a 2 s warm-up run, then BENCH_ROUNDS (3) bare/relay pairs alternate; the figure
+//     servers get a warm-up run (BENCH_WRK_WARMUP_MS, 5 s), then BENCH_ROUNDS (3) bare/relay pairs alternate; the figure
 //     is the median pair's ratio, with the commit group sizes. BENCH_WRK_BASE=DIR (a compiled build,
 //     e.g. the previous commit's dist/relay copied aside) is measured in every round too, in turns
 //     with the current build, for a before/after in the same minutes.
@@ -239,15 +239,19 @@ async function wrkRps(port: number, pid: number, seconds = Math.round(DURATION_M
 
 /** BENCH_ROUNDS: bare and relay measured alternately this many times (the machine's load drifts between runs). */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const WRK_WARMUP_S = Math.max(1, Math.round(Number(process.env.BENCH_WRK_WARMUP_MS ?? 5_000) / 1000));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /**
  * BENCH_WRK_BASE=DIR: a compiled relay build to compare against (e.g. the previous commit's
  * `dist/relay`, copied aside), run beside the current one and measured in every round, in turns with
- * it, so old and new see the same minutes of load; BENCH_WRK_BASE_ARGS adds node flags to it only.
+ * it, so old and new see the same minutes of load; BENCH_WRK_BASE_ARGS adds node flags to it only, and
+ * BENCH_WRK_BASE_ENV environment variables (`NAME=value …`; `NAME=` unsets one the relay helper sets),
+ * so an older build can run as it was deployed then.
  */
 const WRK_BASE = process.env.BENCH_WRK_BASE;
 const WRK_BASE_ARGS = (process.env.BENCH_WRK_BASE_ARGS ?? '').split(' ').filter(Boolean);
+const WRK_BASE_ENV = Object.fromEntries((process.env.BENCH_WRK_BASE_ENV ?? '').split(' ').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 
 type WrkResult = Awaited<ReturnType<typeof wrkRps>>;
 interface WrkRelayRun {
@@ -272,12 +276,14 @@ async function benchWrk(): Promise<void> {
   }
   const bare = await startInline(BARE_HTTP);
   const { relay } = await relayWithAppliance('wrk');
-  const base = WRK_BASE ? (await relayWithAppliance('wrk-base', {}, { dir: WRK_BASE, nodeArgs: WRK_BASE_ARGS })).relay : null;
+  const base = WRK_BASE ? (await relayWithAppliance('wrk-base', WRK_BASE_ENV, { dir: WRK_BASE, nodeArgs: WRK_BASE_ARGS })).relay : null;
   // Both servers run long in production: one short run each first, so neither is measured while
   // V8 still compiles its hot paths (the relay has many more of them than the bare server).
-  await wrkRps(bare.port, bare.child.pid!, 2);
-  await wrkRps(relay.port, relay.pid!, 2);
-  if (base) await wrkRps(base.port, base.pid!, 2);
+  // 2 s left the relay's first measured round an outlier (twice the CPU per webhook, commits of
+  // 7-10 ms against 0.5-2 ms later), which a median of three then leaned on.
+  await wrkRps(bare.port, bare.child.pid!, WRK_WARMUP_S);
+  await wrkRps(relay.port, relay.pid!, WRK_WARMUP_S);
+  if (base) await wrkRps(base.port, base.pid!, WRK_WARMUP_S);
   const pairs: { bare: WrkResult; relay: WrkRelayRun; base: WrkRelayRun | null; load: string }[] = [];
   for (let round = 0; round < ROUNDS; round += 1) {
     const bareResult = await wrkRps(bare.port, bare.child.pid!);
@@ -327,7 +333,7 @@ async function benchWrk(): Promise<void> {
     ]);
   };
   report('', (p) => p.relay);
-  if (base) report(`base build (${WRK_BASE}${WRK_BASE_ARGS.length ? ` ${WRK_BASE_ARGS.join(' ')}` : ''}): `, (p) => p.base!);
+  if (base) report(`base build (${WRK_BASE}${WRK_BASE_ARGS.length ? ` ${WRK_BASE_ARGS.join(' ')}` : ''}${process.env.BENCH_WRK_BASE_ENV ? ` ${process.env.BENCH_WRK_BASE_ENV}` : ''}): `, (p) => p.base!);
 }
 
 /** CPU ms (user + system) of a process, all its threads. */

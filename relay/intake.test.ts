@@ -222,6 +222,30 @@ describe('item identities for dedup', () => {
     expect(itemsOf(batchWebhook([merged as never]))).toHaveLength(2);
   });
 
+  it('writes canonical JSON exactly as sorted keys through JSON.stringify would, whatever a string holds', () => {
+    // The formula the dedup keys were stored under: keys sorted as strings, JSON.stringify for every value.
+    const reference = (v: unknown): string =>
+      Array.isArray(v)
+        ? `[${v.map(reference).join(',')}]`
+        : v !== null && typeof v === 'object'
+          ? `{${Object.keys(v)
+              .sort()
+              .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+              .map((k) => `${JSON.stringify(k)}:${reference((v as Record<string, unknown>)[k])}`)
+              .join(',')}}`
+          : (JSON.stringify(v) ?? 'null');
+    const strings = ['', 'plain ASCII', 'Grüße', 'a "quoted" word', 'back\\slash', 'tab\tnew\nline\u0000\u001f', '\u2028\u2029', 'emoji 😊', 'lone \ud83d high', 'lone \ude0a low', '\u007f\u0080'];
+    const value = {
+      z: strings,
+      a: { already: 1, before: 2, sorted: [true, false, null, 0, -1.5, 1e21] },
+      '10': 'numeric-looking keys come first in Object.keys but sort as strings',
+      '2': { y: undefined, x: 'undefined members are left out' },
+      'b"key': strings.map((s) => ({ [s]: s })),
+    };
+    expect(canonicalJson(value)).toBe(reference(value));
+    for (const s of strings) expect(canonicalJson(s)).toBe(JSON.stringify(s));
+  });
+
   it('bounds nesting outside strings only', () => {
     expect(nestingDepthExceeds(Buffer.from(`${'['.repeat(64)}${']'.repeat(64)}`))).toBe(false);
     expect(nestingDepthExceeds(Buffer.from(`${'['.repeat(65)}${']'.repeat(65)}`))).toBe(true);

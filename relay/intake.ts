@@ -140,6 +140,8 @@ export function relayPlaintext(body: string): Uint8Array {
  * order Meta's serialiser chose. Depth is bounded before routing (`nestingDepthExceeds`).
  */
 export function canonicalJson(value: unknown): string {
+  // Most strings in a webhook need no escaping, and then JSON's text is the string in quotes.
+  if (typeof value === 'string') return NEEDS_ESCAPE.test(value) ? JSON.stringify(value) : `"${value}"`;
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
   // Plain loops, concatenation and cached quoted keys: this runs for every item of every webhook,
   // and so written it costs about what JSON.stringify does.
@@ -152,7 +154,7 @@ export function canonicalJson(value: unknown): string {
     return `${out}]`;
   }
   const o = value as Record<string, unknown>;
-  const keys = Object.keys(o).sort();
+  const keys = sortedKeys(o);
   let out = '{';
   let first = true;
   for (const k of keys) {
@@ -166,6 +168,19 @@ export function canonicalJson(value: unknown): string {
 }
 /** Meta's field names repeat in every webhook; bounded, since keys in a body are the sender's choice. */
 const QUOTED_KEYS = new Map<string, string>();
+
+/**
+ * What `JSON.stringify` escapes in a string: quote, backslash, control characters and lone
+ * surrogates (any surrogate here, so a string with an emoji takes the slow path, never a wrong one).
+ */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/** `Object.keys(o).sort()`, without the sort when the keys already come in order (compared the same way). */
+function sortedKeys(o: object): string[] {
+  const keys = Object.keys(o);
+  for (let i = 1; i < keys.length; i += 1) if (keys[i - 1]! > keys[i]!) return keys.sort();
+  return keys;
+}
 
 // One-shot `hash`: a Hash object per item (construct, update, digest) cost twice as much.
 const digest = (kind: string, canonical: string) => `${kind}\0${hash('sha256', canonical, 'base64url')}`;
@@ -184,7 +199,7 @@ function quotedKey(k: string): string {
 function canonicalJsonOmitting(o: Record<string, unknown>, omit: ReadonlySet<string>): string {
   let out = '{';
   let first = true;
-  for (const k of Object.keys(o).sort()) {
+  for (const k of sortedKeys(o)) {
     const v = o[k];
     if (v === undefined || omit.has(k)) continue;
     if (!first) out += ',';

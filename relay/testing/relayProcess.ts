@@ -129,13 +129,16 @@ export class RelayProcess {
 
   private spawn(port = 0): Promise<void> {
     if (this.opts.compiled && !this.opts.buildDir) spawnSync(process.execPath, [join(ROOT, 'relay', 'build.mjs')], { cwd: ROOT, stdio: 'inherit' });
-    // Flags given later win, so `nodeArgs` can override the deployed ones.
+    // As relay/deploy runs it; flags given later win, so `nodeArgs` can override the deployed ones.
     const args = this.opts.compiled
-      ? ['--max-semi-space-size=1', ...(this.opts.nodeArgs ?? []), join(this.opts.buildDir ?? join(ROOT, 'dist', 'relay'), 'main.js'), 'serve']
+      ? ['--max-semi-space-size=2', ...(this.opts.nodeArgs ?? []), join(this.opts.buildDir ?? join(ROOT, 'dist', 'relay'), 'main.js'), 'serve']
       : [...(this.opts.nodeArgs ?? []), '--import', 'tsx', MAIN, 'serve'];
+    // MALLOC_ARENA_MAX as the deployed units set it; `env` can override it, or unset it with ''.
+    const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', MALLOC_ARENA_MAX: '2', ...this.env, RELAY_PORT: String(port) };
+    if (env.MALLOC_ARENA_MAX === '') delete env.MALLOC_ARENA_MAX;
     const child = spawn(process.execPath, args, {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...this.env, RELAY_PORT: String(port) },
+      env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
