@@ -7,7 +7,7 @@ import { lowerThisThread, type BackgroundPlan } from './backgroundPriority';
 import { watchIngest } from './ingestSignal';
 import { openWorkerConnection } from '../db/cipher';
 import { createDeliverer } from './delivery';
-import { expandOutbox } from './outbox';
+import { createOutboxReader } from './outbox';
 import { writeOutcomes } from './outcomes';
 
 export interface EventsWorkerData {
@@ -51,6 +51,7 @@ const db = openWorkerConnection(data.databasePath, data.databaseKey, 'NORMAL');
 const ingest = watchIngest(data.ingestSignal);
 const slot = ingest.slot;
 
+const outbox = createOutboxReader(db, data.installationId);
 const deliverer = createDeliverer({
   db,
   now,
@@ -64,12 +65,11 @@ const deliverer = createDeliverer({
     await slot();
     writeOutcomes(db, [batch], now());
   },
-  expand: async () => {
-    // Short transactions, each in a gap between the core's commits, until the outbox is empty.
-    for (;;) {
-      await slot();
-      if (expandOutbox(db, data.installationId) === 0) return;
-    }
+  // A read: the deliveries' rows are written with their outcomes, in the outcome batches.
+  take: () => Promise.resolve(outbox.take()),
+  release: async (lastId) => {
+    await slot();
+    outbox.release(lastId);
   },
 });
 
@@ -100,10 +100,12 @@ function run(): void {
     .pass()
     .catch((err: unknown) => {
       send({ kind: 'log', level: 'error', fields: { err: err instanceof Error ? err.name : 'error' }, message: 'events pass failed' });
-      return 0;
+      // What it took from the outbox and did not write is taken again by a later pass.
+      return { sent: 0, more: false };
     })
-    .then((sent) => {
+    .then(({ sent, more }) => {
       running = null;
+      if (more) again = true;
       for (const d of drains) d.sent += sent;
       if (sent > 0 && drains.length > 0) again = true;
       if (!again) for (const d of drains.splice(0)) send({ kind: 'drained', id: d.id, sent: d.sent });
