@@ -7,8 +7,7 @@ import { Pool } from 'undici';
 import { EVENT_SIGNATURE_HEADER } from '../../../shared/rpc/events';
 import type { Sealer } from '../accounts/seal';
 import type { Database } from '../db/types';
-import type { NewDelivery } from './outbox';
-import type { Attempt, Outcome, OutcomeBatch } from './outcomes';
+import type { Outcome, OutcomeBatch } from './outcomes';
 import { createPacer } from './pacing';
 
 /** After this long without a 2xx an event is marked failed and the conversation's next one goes. */
@@ -51,16 +50,12 @@ interface SubscriptionRow {
   secret_sealed: string;
 }
 
-/** What a request is made of: a delivery row waiting in the log, or one just taken from the outbox. */
-interface Sendable {
+interface DeliveryRow {
+  id: number;
   event_id: string;
   type: string;
-  body: string | null;
-}
-
-interface DeliveryRow extends Sendable {
-  id: number;
   contact_id: number | null;
+  body: string | null;
   attempts: number;
   next_attempt_at: number | null;
   created_at: number;
@@ -75,10 +70,8 @@ export interface DelivererDeps {
   retryWindowMs?: number | undefined;
   concurrency?: number | undefined;
   warn(fields: Record<string, unknown>, message: string): void;
-  /** What the core queued since the last pass, one delivery per subscriber (`outbox.ts`); nothing written yet. */
-  take(): Promise<{ lastId: number; deliveries: NewDelivery[] } | null>;
-  /** Every delivery taken up to `lastId` is written: its outbox rows can go. */
-  release(lastId: number): Promise<void>;
+  /** Turns what the core queued since the last pass into deliveries (`outbox.ts`). */
+  expand(): Promise<void>;
   /** Writes a batch of outcomes (the delivery log); a pass ends only once its batches are written. */
   write(batch: OutcomeBatch): Promise<void>;
   /** Whether the core is working through an ingest backlog: sends are paced meanwhile (`pacing.ts`). */
@@ -86,8 +79,8 @@ export interface DelivererDeps {
 }
 
 export interface Deliverer {
-  /** One pass over what is due, every subscription at once: how many events were delivered, and whether the outbox may hold more. */
-  pass(): Promise<{ sent: number; more: boolean }>;
+  /** One pass over what is due, every subscription at once; returns how many events were delivered. */
+  pass(): Promise<number>;
   /** The earliest retry still waiting (ms since epoch), or null. */
   nextDueAt(): number | null;
   /** Stops: requests in flight are dropped unrecorded (they go again), what was recorded is written. */
@@ -105,8 +98,8 @@ export function createDeliverer(deps: DelivererDeps): Deliverer {
 
   const q = {
     subscriptions: db.prepare('SELECT id, url, enabled, secret_sealed FROM event_subscriptions WHERE enabled = 1 ORDER BY id'),
-    pendingKeys: db.prepare(
-      `SELECT ordering_key, min(COALESCE(next_attempt_at, 0)) AS due FROM event_deliveries WHERE subscription_id = ? AND status = 'pending' GROUP BY ordering_key ORDER BY min(id)`,
+    dueKeys: db.prepare(
+      `SELECT ordering_key, min(COALESCE(next_attempt_at, 0)) AS due FROM event_deliveries WHERE subscription_id = ? AND status = 'pending' GROUP BY ordering_key HAVING due <= ? ORDER BY min(id) LIMIT 1000`,
     ),
     pendingOfKey: db.prepare(
       `SELECT id, event_id, type, contact_id, body, attempts, next_attempt_at, created_at FROM event_deliveries WHERE subscription_id = ? AND ordering_key = ? AND status = 'pending' ORDER BY id LIMIT 100`,
@@ -118,6 +111,13 @@ export function createDeliverer(deps: DelivererDeps): Deliverer {
          WHERE d.status = 'pending' AND d.id = (SELECT min(e.id) FROM event_deliveries e WHERE e.subscription_id = d.subscription_id AND e.ordering_key = d.ordering_key AND e.status = 'pending')`,
       )
       .pluck(),
+    delivered: db.prepare(
+      `UPDATE event_deliveries SET status = 'delivered', body = NULL, attempts = attempts + 1, last_status_code = ?, latency_ms = ?, last_error = NULL, delivered_at = ?, next_attempt_at = NULL WHERE id = ? AND status = 'pending'`,
+    ),
+    retry: db.prepare(`UPDATE event_deliveries SET attempts = attempts + 1, last_status_code = ?, latency_ms = ?, last_error = ?, next_attempt_at = ? WHERE id = ? AND status = 'pending'`),
+    failed: db.prepare(
+      `UPDATE event_deliveries SET status = 'failed', body = NULL, attempts = attempts + 1, last_status_code = ?, latency_ms = ?, last_error = ?, next_attempt_at = NULL WHERE id = ? AND status = 'pending'`,
+    ),
   };
 
   const secretOf = (sub: SubscriptionRow): string => {
@@ -146,7 +146,7 @@ export function createDeliverer(deps: DelivererDeps): Deliverer {
     return e;
   };
 
-  async function post(sub: SubscriptionRow, d: Sendable): Promise<Attempt> {
+  async function post(sub: SubscriptionRow, d: DeliveryRow): Promise<Outcome['attempt']> {
     const started = performance.now();
     const raw = Buffer.from(d.body ?? '', 'utf8');
     const { pool, path } = endpointOf(sub.url);
@@ -174,19 +174,12 @@ export function createDeliverer(deps: DelivererDeps): Deliverer {
     }
   }
 
-  /**
-   * One subscriber's due conversations, `concurrency` at a time, each strictly in order: first what
-   * waits in the log, then what was just taken from the outbox (`fresh`). A conversation with an
-   * event still waiting in the log queues its fresh ones behind it.
-   */
-  async function passOf(sub: SubscriptionRow, fresh: readonly NewDelivery[]): Promise<number> {
+  /** One subscriber's due conversations, `concurrency` at a time, each strictly in order. */
+  async function passOf(sub: SubscriptionRow): Promise<number> {
     let pacer = pacers.get(sub.id);
     if (!pacer) pacers.set(sub.id, (pacer = createPacer({ ingesting })));
     const pace = pacer;
-    const at0 = now();
-    const waiting = q.pendingKeys.all(sub.id) as { ordering_key: string; due: number }[];
-    const blocked = new Set(waiting.map((k) => k.ordering_key));
-    const keys = waiting.filter((k) => k.due <= at0).slice(0, 1000).map((k) => k.ordering_key);
+    const keys = (q.dueKeys.all(sub.id, now()) as { ordering_key: string }[]).map((k) => k.ordering_key);
     let outcomes: Outcome[] = [];
     let contacts = new Set<number>();
     let flushedAt = performance.now();
@@ -207,70 +200,40 @@ export function createDeliverer(deps: DelivererDeps): Deliverer {
       if (outcomes.length >= OUTCOME_BATCH || performance.now() - flushedAt >= OUTCOME_FLUSH_MS) flush();
     };
 
-    /** Sends one event; what happened to it, or null when the stop cut it off (not recorded: it goes again). */
-    const attemptOne = async (d: Sendable, attempts: number, createdAt: number) => {
-      await pace.next();
-      if (stopped) return null;
-      const attempt = await post(sub, d);
-      if (stopped) return null;
-      const at = now();
-      if (attempt.error === null) return { kind: 'delivered' as const, attempt, at };
-      const next = at + backoffMs(attempts + 1);
-      if (next - createdAt > retryWindow) return { kind: 'failed' as const, attempt, at };
-      return { kind: 'retry' as const, attempt, at, next };
-    };
-    const failedForGood = (deliveryId: number | null, attempts: number) =>
-      deps.warn({ subscriptionId: sub.id, ...(deliveryId === null ? {} : { deliveryId }), attempts }, 'event delivery failed for good');
-
     /** Stops at the first event that is not due or not delivered: the ones after it wait behind it. */
     const drainKey = async (key: string): Promise<number> => {
       let sent = 0;
       for (const d of q.pendingOfKey.all(sub.id, key) as DeliveryRow[]) {
         if (stopped || (d.next_attempt_at ?? 0) > now()) break;
-        const o = await attemptOne(d, d.attempts, d.created_at);
-        if (!o) break;
-        record({ ...o, id: d.id }, d.contact_id);
-        if (o.kind === 'delivered') sent++;
-        else if (o.kind === 'failed') failedForGood(d.id, d.attempts + 1);
-        else break;
-      }
-      return sent;
-    };
-    /** The same for a conversation's fresh events; once one is not delivered, the rest are queued behind it. */
-    const drainFresh = async (list: readonly NewDelivery[]): Promise<number> => {
-      let sent = 0;
-      for (const [i, f] of list.entries()) {
+        await pace.next();
         if (stopped) break;
-        const o = await attemptOne({ event_id: f.eventId, type: f.type, body: f.body }, 0, f.createdAt);
-        if (!o) break;
-        record({ ...o, fresh: f }, f.contactId);
-        if (o.kind === 'delivered') sent++;
-        else if (o.kind === 'failed') failedForGood(null, 1);
-        else {
-          for (const rest of list.slice(i + 1)) record({ kind: 'queued', fresh: rest }, null);
-          break;
+        const attempt = await post(sub, d);
+        if (stopped) break; // cut off by the stop: not recorded, so it goes again
+        const at = now();
+        if (attempt.error === null) {
+          record({ kind: 'delivered', id: d.id, attempt, at }, d.contact_id);
+          sent++;
+          continue;
         }
+        const next = at + backoffMs(d.attempts + 1);
+        if (next - d.created_at > retryWindow) {
+          record({ kind: 'failed', id: d.id, attempt, at }, null);
+          deps.warn({ subscriptionId: sub.id, deliveryId: d.id, attempts: d.attempts + 1 }, 'event delivery failed for good');
+          continue;
+        }
+        record({ kind: 'retry', id: d.id, attempt, at, next }, null);
+        break;
       }
       return sent;
     };
 
-    const freshByKey = new Map<string, NewDelivery[]>();
-    for (const f of fresh) {
-      if (blocked.has(f.orderingKey)) record({ kind: 'queued', fresh: f }, null);
-      else {
-        let list = freshByKey.get(f.orderingKey);
-        if (!list) freshByKey.set(f.orderingKey, (list = []));
-        list.push(f);
-      }
-    }
-    const work: (() => Promise<number>)[] = [...keys.map((k) => () => drainKey(k)), ...[...freshByKey.values()].map((list) => () => drainFresh(list))];
     let total = 0;
     let next = 0;
     await Promise.all(
-      Array.from({ length: Math.min(concurrency, work.length) }, async () => {
-        while (next < work.length && !stopped) {
+      Array.from({ length: Math.min(concurrency, keys.length) }, async () => {
+        while (next < keys.length && !stopped) {
           // Not `total += await …`: that reads `total` before the wait, and the lanes overwrite each other.
-          const sent = await work[next++]!();
+          const sent = await drainKey(keys[next++]!);
           total += sent;
         }
       }),
@@ -282,16 +245,10 @@ export function createDeliverer(deps: DelivererDeps): Deliverer {
 
   return {
     async pass() {
-      const taken = await deps.take();
+      await deps.expand();
       const subs = q.subscriptions.all() as SubscriptionRow[];
-      const fresh = taken?.deliveries ?? [];
-      const counts = await Promise.all(subs.map((sub) => passOf(sub, fresh.filter((f) => f.subscriptionId === sub.id))));
-      // A subscription switched off since they were taken: its events wait in the log until it is on again.
-      const off = fresh.filter((f) => !subs.some((sub) => sub.id === f.subscriptionId));
-      if (off.length > 0) await deps.write({ subscriptionId: off[0]!.subscriptionId, outcomes: off.map((f) => ({ kind: 'queued', fresh: f })), contactIds: [] });
-      // Only once every delivery taken is written (a stop leaves them to be taken again).
-      if (taken && !stopped) await deps.release(taken.lastId);
-      return { sent: counts.reduce((a, b) => a + b, 0), more: taken !== null };
+      const counts = await Promise.all(subs.map(passOf));
+      return counts.reduce((a, b) => a + b, 0);
     },
     nextDueAt: () => q.nextDue.get() as number | null,
     stop() {

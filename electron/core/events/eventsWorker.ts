@@ -7,7 +7,7 @@ import { lowerThisThread, type BackgroundPlan } from './backgroundPriority';
 import { watchIngest } from './ingestSignal';
 import { openWorkerConnection } from '../db/cipher';
 import { createDeliverer } from './delivery';
-import { createOutboxReader } from './outbox';
+import { expandOutbox } from './outbox';
 import { writeOutcomes } from './outcomes';
 
 export interface EventsWorkerData {
@@ -51,7 +51,6 @@ const db = openWorkerConnection(data.databasePath, data.databaseKey, 'NORMAL');
 const ingest = watchIngest(data.ingestSignal);
 const slot = ingest.slot;
 
-const outbox = createOutboxReader(db, data.installationId);
 const deliverer = createDeliverer({
   db,
   now,
@@ -65,11 +64,12 @@ const deliverer = createDeliverer({
     await slot();
     writeOutcomes(db, [batch], now());
   },
-  // A read: the deliveries' rows are written with their outcomes, in the outcome batches.
-  take: () => Promise.resolve(outbox.take()),
-  release: async (lastId) => {
-    await slot();
-    outbox.release(lastId);
+  expand: async () => {
+    // Short transactions, each in a gap between the core's commits, until the outbox is empty.
+    for (;;) {
+      await slot();
+      if (expandOutbox(db, data.installationId) === 0) return;
+    }
   },
 });
 
@@ -100,12 +100,10 @@ function run(): void {
     .pass()
     .catch((err: unknown) => {
       send({ kind: 'log', level: 'error', fields: { err: err instanceof Error ? err.name : 'error' }, message: 'events pass failed' });
-      // What it took from the outbox and did not write is taken again by a later pass.
-      return { sent: 0, more: false };
+      return 0;
     })
-    .then(({ sent, more }) => {
+    .then((sent) => {
       running = null;
-      if (more) again = true;
       for (const d of drains) d.sent += sent;
       if (sent > 0 && drains.length > 0) again = true;
       if (!again) for (const d of drains.splice(0)) send({ kind: 'drained', id: d.id, sent: d.sent });

@@ -8,6 +8,8 @@ import type { Database } from '../db/types';
 /** Message text is cut to this in a body; a body never exceeds `MAX_BODY_BYTES`. */
 export const MAX_TEXT_CHARS = 4096;
 export const MAX_BODY_BYTES = 64 * 1024;
+/** Outbox rows expanded in one transaction at most: the core's next commit waits for one at most. */
+const EXPAND_ROWS = 4;
 
 /** One event as queued: everything its body is made of, and who may receive it. */
 export interface OutboxEvent {
@@ -75,73 +77,33 @@ interface SubscriptionRow {
   created_at: number;
 }
 
-/** An event for one subscriber, read from the outbox: its delivery row is written once its outcome is known. */
-export interface NewDelivery {
-  /** The outbox row it came from: the row is dropped only once all of its deliveries are written. */
-  outboxId: number;
-  subscriptionId: number;
-  eventId: string;
-  type: string;
-  orderingKey: string;
-  contactId: number | null;
-  /** Made once here; a retry sends these bytes again. */
-  body: string;
-  createdAt: number;
-}
-
-export interface OutboxReader {
-  /**
-   * The oldest outbox rows (up to `READ_ROWS`, or `READ_EVENTS` deliveries), as one delivery per
-   * subscriber that wanted each event when it was queued and still does (a test event: its one
-   * subscriber). Nothing is written: the rows stay until `release`. A pass that did not finish (a
-   * failed write) releases nothing, and the next one takes its rows again, less the deliveries
-   * written meanwhile. (Always from the oldest row, not "after the last one taken": once the table
-   * is empty SQLite hands out low row ids again.)
-   */
-  take(): { lastId: number; deliveries: NewDelivery[] } | null;
-  /** All deliveries of the rows up to `lastId` are written: the rows go (with the text they held). */
-  release(lastId: number): void;
-}
-
-/** Rows read per pass at most, and deliveries: an erased patient's events read before the erasure are at most this many. */
-const READ_ROWS = 64;
-const READ_EVENTS = 512;
-
-export function createOutboxReader(db: Database, installationId: string): OutboxReader {
-  const rows = db.prepare(`SELECT id, events FROM event_outbox ORDER BY id LIMIT ${READ_ROWS}`);
-  const subscriptions = db.prepare('SELECT id, events_json, include_text, enabled, created_at FROM event_subscriptions ORDER BY id');
-  const written = db.prepare('SELECT 1 FROM event_deliveries WHERE subscription_id = ? AND event_id = ?').pluck();
-  const drop = db.prepare('DELETE FROM event_outbox WHERE id <= ?');
-  /** Rows up to here may have deliveries written already (a pass that failed, or a worker before this one). */
-  let recheckUpTo = Number(db.prepare('SELECT coalesce(max(id), 0) FROM event_outbox').pluck().get());
-  return {
-    take() {
-      const taken = rows.all() as { id: number; events: string }[];
-      if (taken.length === 0) return null;
-      const subs = (subscriptions.all() as SubscriptionRow[]).map((sub) => ({ ...sub, wants: new Set(JSON.parse(sub.events_json) as string[]) }));
-      const deliveries: NewDelivery[] = [];
-      let lastId = 0;
-      for (const row of taken) {
-        const recheck = row.id <= recheckUpTo;
+/**
+ * Turns outbox rows into deliveries, oldest first: one per subscriber that wanted the event when
+ * it was queued and still does (a test event: its one subscriber), the body made once and signed
+ * later byte for byte. Rows and their deliveries change in one transaction. Returns rows taken.
+ */
+export function expandOutbox(db: Database, installationId: string): number {
+  return db
+    .transaction((): number => {
+      const rows = stmt(db, `SELECT id, events FROM event_outbox ORDER BY id LIMIT ${EXPAND_ROWS}`).all() as { id: number; events: string }[];
+      if (rows.length === 0) return 0;
+      const subs = (stmt(db, 'SELECT id, events_json, include_text, enabled, created_at FROM event_subscriptions ORDER BY id').all() as SubscriptionRow[]).map((s) => ({
+        ...s,
+        wants: new Set(JSON.parse(s.events_json) as string[]),
+      }));
+      const insert = stmt(db, `INSERT OR IGNORE INTO event_deliveries (subscription_id, event_id, type, ordering_key, contact_id, body, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
+      for (const row of rows) {
         for (const e of JSON.parse(row.events) as OutboxEvent[]) {
           const bodies: (string | undefined)[] = [];
-          for (const sub of subs) {
-            if (e.subscriptionId !== undefined ? sub.id !== e.subscriptionId : sub.enabled !== 1 || !sub.wants.has(e.type) || sub.created_at > e.at) continue;
-            if (recheck && written.get(sub.id, e.id) !== undefined) continue;
-            const withText = sub.include_text;
-            deliveries.push({ outboxId: row.id, subscriptionId: sub.id, eventId: e.id, type: e.type, orderingKey: orderingKey(e), contactId: e.contactId, body: (bodies[withText] ??= bodyOf(e, withText === 1, installationId)), createdAt: e.at });
+          for (const s of subs) {
+            if (e.subscriptionId !== undefined ? s.id !== e.subscriptionId : s.enabled !== 1 || !s.wants.has(e.type) || s.created_at > e.at) continue;
+            const withText = s.include_text;
+            insert.run(s.id, e.id, e.type, orderingKey(e), e.contactId, (bodies[withText] ??= bodyOf(e, withText === 1, installationId)), e.at, e.at);
           }
         }
-        lastId = row.id;
-        if (deliveries.length >= READ_EVENTS) break;
       }
-      recheckUpTo = Math.max(recheckUpTo, lastId);
-      return { lastId, deliveries };
-    },
-    release(lastId) {
-      drop.run(lastId);
-      // Gone are all rows taken so far, and those a worker before this one may have half written.
-      if (lastId >= recheckUpTo) recheckUpTo = 0;
-    },
-  };
+      stmt(db, 'DELETE FROM event_outbox WHERE id <= ?').run(rows.at(-1)!.id);
+      return rows.length;
+    })
+    .immediate();
 }
