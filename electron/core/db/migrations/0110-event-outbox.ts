@@ -10,8 +10,6 @@ import type { Database } from '../types';
  *   transaction on its own connection, in `id` order: the one stream keeps each conversation's order.
  *   Message text is in a row only when a subscriber allows it, and only until the worker took it.
  * - `event_deliveries_pending` is kept; nothing else changes.
- * (Since then the worker reads the rows rather than expanding them, and writes each delivery's row
- * once with its outcome; the schema is the same: `events/README.md`.)
  */
 export const version = 110;
 export const name = 'event-outbox';
