@@ -3,8 +3,7 @@
 // (`eventsWorker.ts`) on a connection of its own, so none of it shares the core's thread with ingest,
 // the desk's calls or the relay link.
 import { createHmac } from 'node:crypto';
-import { Agent as HttpAgent, request as httpRequest } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { Pool } from 'undici';
 import { EVENT_SIGNATURE_HEADER } from '../../../shared/rpc/events';
 import type { Sealer } from '../accounts/seal';
 import type { Database } from '../db/types';
@@ -30,6 +29,18 @@ export function signEvent(secret: string, raw: Buffer | string): string {
 export function backoffMs(attempt: number): number {
   const base = Math.min(3_600_000, 2000 * 2 ** Math.max(0, attempt - 1));
   return Math.round(base * (0.8 + Math.random() * 0.4));
+}
+
+const SIGNATURE_HEADER = EVENT_SIGNATURE_HEADER.toLowerCase();
+const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/** What the delivery log says of a request that got no answer: a code, never a message (it may quote the address). */
+function requestError(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return 'connection failed';
+  if (TIMEOUTS.has(code)) return 'timeout';
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  return code.slice(0, 60);
 }
 
 interface SubscriptionRow {
@@ -80,8 +91,6 @@ export function createDeliverer(deps: DelivererDeps): Deliverer {
   const { db, now, sealer } = deps;
   const retryWindow = deps.retryWindowMs ?? RETRY_WINDOW_MS;
   const concurrency = deps.concurrency ?? DEFAULT_CONCURRENCY;
-  const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: concurrency, ...(deps.ca ? { ca: deps.ca } : {}) });
-  const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: concurrency });
   const secrets = new Map<string, string>();
   const pacers = new Map<number, ReturnType<typeof createPacer>>();
   const ingesting = deps.ingesting ?? (() => false);
@@ -117,55 +126,52 @@ export function createDeliverer(deps: DelivererDeps): Deliverer {
     return s;
   };
 
-  const urls = new Map<string, URL>();
-  function post(sub: SubscriptionRow, d: DeliveryRow): Promise<Outcome['attempt']> {
+  const endpoints = new Map<string, { pool: Pool; path: string }>();
+  /** One pool of keep-alive connections per subscriber address, `concurrency` wide (one per lane). */
+  const endpointOf = (address: string) => {
+    let e = endpoints.get(address);
+    if (!e) {
+      const url = new URL(address);
+      const pool = new Pool(url.origin, {
+        connections: concurrency,
+        // One request at a time per connection: any HTTP/1.1 server takes that, and a lane's
+        // next event waits for this one's answer anyway.
+        pipelining: 1,
+        headersTimeout: REQUEST_TIMEOUT_MS,
+        bodyTimeout: REQUEST_TIMEOUT_MS,
+        connect: { timeout: REQUEST_TIMEOUT_MS, ...(deps.ca ? { ca: deps.ca } : {}) },
+      });
+      endpoints.set(address, (e = { pool, path: url.pathname + url.search }));
+    }
+    return e;
+  };
+
+  async function post(sub: SubscriptionRow, d: DeliveryRow): Promise<Outcome['attempt']> {
     const started = performance.now();
     const raw = Buffer.from(d.body ?? '', 'utf8');
-    let url = urls.get(sub.url);
-    if (!url) urls.set(sub.url, (url = new URL(sub.url)));
-    const isHttps = url.protocol === 'https:';
-    return new Promise<Outcome['attempt']>((resolve) => {
-      let done = false;
-      const finish = (statusCode: number | null, error: string | null) => {
-        if (done) return;
-        done = true;
-        resolve({ statusCode, error, latencyMs: Math.round(performance.now() - started) });
-      };
-      const req = (isHttps ? httpsRequest : httpRequest)(
-        url,
-        {
-          method: 'POST',
-          agent: isHttps ? httpsAgent : httpAgent,
-          timeout: REQUEST_TIMEOUT_MS,
-          headers: {
-            'content-type': 'application/json',
-            'content-length': raw.length,
-            'user-agent': 'ClinicInbox-Events/1',
-            'x-clinic-inbox-event': d.type,
-            'x-clinic-inbox-delivery': d.event_id,
-            [EVENT_SIGNATURE_HEADER.toLowerCase()]: signEvent(secretOf(sub), raw),
-          },
-        },
-        (res) => {
-          let read = 0;
-          res.on('data', (chunk: Buffer) => {
-            read += chunk.length;
-            if (read > MAX_RESPONSE_BYTES) res.destroy();
-          });
-          const code = res.statusCode ?? 0;
-          const settle = () => finish(code, code >= 200 && code < 300 ? null : `HTTP ${code}`);
-          res.on('end', settle);
-          res.on('close', settle);
-          res.on('error', settle);
-        },
-      );
-      req.on('timeout', () => {
-        req.destroy();
-        finish(null, 'timeout');
+    const { pool, path } = endpointOf(sub.url);
+    const attempt = (statusCode: number | null, error: string | null) => ({ statusCode, error, latencyMs: Math.round(performance.now() - started) });
+    try {
+      const res = await pool.request({
+        method: 'POST',
+        path,
+        body: raw,
+        // Never follows a redirect (undici's default): requests go only to the configured address.
+        headers: [
+          'content-type', 'application/json',
+          'user-agent', 'ClinicInbox-Events/1',
+          'x-clinic-inbox-event', d.type,
+          'x-clinic-inbox-delivery', d.event_id,
+          SIGNATURE_HEADER, signEvent(secretOf(sub), raw),
+        ],
       });
-      req.on('error', (err: NodeJS.ErrnoException) => finish(null, err.code === 'ECONNREFUSED' ? 'connection refused' : (err.code ?? 'connection failed').slice(0, 60)));
-      req.end(raw);
-    });
+      // What is past the first 16 KiB is not read: the connection is closed instead.
+      await res.body.dump({ limit: MAX_RESPONSE_BYTES });
+      const code = res.statusCode;
+      return attempt(code, code >= 200 && code < 300 ? null : `HTTP ${code}`);
+    } catch (err) {
+      return attempt(null, requestError(err));
+    }
   }
 
   /** One subscriber's due conversations, `concurrency` at a time, each strictly in order. */
@@ -225,7 +231,11 @@ export function createDeliverer(deps: DelivererDeps): Deliverer {
     let next = 0;
     await Promise.all(
       Array.from({ length: Math.min(concurrency, keys.length) }, async () => {
-        while (next < keys.length && !stopped) total += await drainKey(keys[next++]!);
+        while (next < keys.length && !stopped) {
+          // Not `total += await …`: that reads `total` before the wait, and the lanes overwrite each other.
+          const sent = await drainKey(keys[next++]!);
+          total += sent;
+        }
       }),
     );
     flush();
@@ -243,8 +253,7 @@ export function createDeliverer(deps: DelivererDeps): Deliverer {
     nextDueAt: () => q.nextDue.get() as number | null,
     stop() {
       stopped = true;
-      httpsAgent.destroy();
-      httpAgent.destroy();
+      for (const { pool } of endpoints.values()) void pool.destroy().catch(() => undefined);
     },
   };
 }

@@ -17,6 +17,12 @@ export function selfSignedLoopbackCertificate(): { key: string; cert: string } {
   }
 }
 
+function signatureVerifies(raw: Buffer, signature: string, secret: string): boolean {
+  const expected = Buffer.from(`sha256=${createHmac('sha256', secret).update(raw).digest('hex')}`);
+  const got = Buffer.from(signature);
+  return got.length === expected.length && timingSafeEqual(got, expected);
+}
+
 export interface ReceivedEvent {
   raw: Buffer;
   body: { id: string; type: string; conversationId: number | null; data: Record<string, unknown> } & Record<string, unknown>;
@@ -41,16 +47,24 @@ export interface EventSubscriber {
   slow(ms: number): void;
   /** Calls answered with 503 while down. */
   refused: number;
+  /** Calls answered with 401: their signature did not verify under `options.secret` (not recorded). */
+  forged: number;
   close(): Promise<void>;
 }
 
-export async function startEventSubscriber(options: { path?: string } = {}): Promise<EventSubscriber> {
+export async function startEventSubscriber(
+  options: {
+    path?: string;
+    /** When it gives a secret, each request's signature is checked on arrival, as a practice-management system does: 401 if it does not verify. */
+    secret?: () => string | null;
+  } = {},
+): Promise<EventSubscriber> {
   const tls = selfSignedLoopbackCertificate();
   const received: ReceivedEvent[] = [];
   let isDown = false;
   let delayMs = 0;
   const sockets = new Set<Socket>();
-  const sub = { refused: 0 } as EventSubscriber & { refused: number };
+  const sub = { refused: 0, forged: 0 } as EventSubscriber & { refused: number; forged: number };
   const server: Server = createServer({ key: tls.key, cert: tls.cert }, (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -61,7 +75,15 @@ export async function startEventSubscriber(options: { path?: string } = {}): Pro
         return;
       }
       const raw = Buffer.concat(chunks);
-      received.push({ raw, body: JSON.parse(raw.toString('utf8')) as ReceivedEvent['body'], signature: String(req.headers['x-clinic-inbox-signature-256'] ?? ''), headers: req.headers });
+      const signature = String(req.headers['x-clinic-inbox-signature-256'] ?? '');
+      const secret = options.secret?.();
+      // Verified before parsing, as the README tells subscribers to.
+      if (secret && !signatureVerifies(raw, signature, secret)) {
+        sub.forged++;
+        res.writeHead(401).end();
+        return;
+      }
+      received.push({ raw, body: JSON.parse(raw.toString('utf8')) as ReceivedEvent['body'], signature, headers: req.headers });
       if (delayMs > 0) setTimeout(() => res.writeHead(204).end(), delayMs);
       else res.writeHead(204).end();
     });
@@ -75,11 +97,7 @@ export async function startEventSubscriber(options: { path?: string } = {}): Pro
     url: `https://127.0.0.1:${(server.address() as AddressInfo).port}${options.path ?? '/hooks/clinic-inbox'}`,
     cert: tls.cert,
     received,
-    verifies(e: ReceivedEvent, secret: string) {
-      const expected = Buffer.from(`sha256=${createHmac('sha256', secret).update(e.raw).digest('hex')}`);
-      const got = Buffer.from(e.signature);
-      return got.length === expected.length && timingSafeEqual(got, expected);
-    },
+    verifies: (e: ReceivedEvent, secret: string) => signatureVerifies(e.raw, e.signature, secret),
     down: () => void (isDown = true),
     up: () => void (isDown = false),
     slow: (ms: number) => void (delayMs = ms),
