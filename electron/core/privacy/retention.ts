@@ -4,7 +4,7 @@ import { RETENTION_MAX_DAYS } from '../../../shared/rpc';
 import { stmt } from '../db/statements';
 import type { Database } from '../db/types';
 import { shardOf, shardSegmentCount } from '../db/searchShards';
-import { checkpointBetween, createIndexMerger, redoableTransaction, withDeferredIndexMerges } from './searchIndexPurge';
+import { checkpointBetween, createIndexMerger, probedBetween, redoableTransaction, withDeferredIndexMerges } from './searchIndexPurge';
 
 /**
  * Retention: each kind of data is kept for its policy's days and then purged, in batches small
@@ -100,6 +100,8 @@ export interface RetentionHold {
   /** Of a batch: the wall clock and CPU time before COMMIT (the rest is the commit: the index's segment flush and automerge, the WAL write). */
   bodyMs?: number;
   bodyCpuMs?: number;
+  /** What `RetentionRunOptions.probe` counted over the stretch (its end reading minus its start). */
+  probed?: Record<string, number>;
 }
 
 export interface RetentionRunOptions {
@@ -110,6 +112,12 @@ export interface RetentionRunOptions {
   pause?: () => Promise<void>;
   /** Told of every hold and busy stretch (the benchmark's distribution). */
   onHold?: (hold: RetentionHold) => void;
+  /**
+   * Read just before and just after every hold, outside its timing; the hold carries the
+   * difference (`probed`). The benchmark counts with it where a hold's wall time off the CPU went
+   * (waiting for a core, bytes written to the WAL, reads from the file).
+   */
+  probe?: () => Record<string, number>;
 }
 
 export interface RetentionRunResult {
@@ -155,10 +163,13 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
   };
   /** Runs `fn` and records how long it kept others waiting. */
   const timed = <T>(kind: RetentionHold['kind'], locked: boolean, fn: () => T, more?: (out: T) => Partial<RetentionHold>): T => {
+    const p0 = options.probe?.();
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
     const out = fn();
-    record({ kind, locked, ms: performance.now() - t0, cpuMs: cpuMsOf(process.cpuUsage(cpu0)), ...more?.(out) });
+    const ms = performance.now() - t0;
+    const cpuMs = cpuMsOf(process.cpuUsage(cpu0));
+    record({ kind, locked, ms, cpuMs, ...more?.(out), ...probedBetween(p0, options.probe) });
     return out;
   };
 
@@ -212,7 +223,8 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
   const merger = createIndexMerger(db, {
     budgetMs: budget,
     pause,
-    onStep: (s) => record({ kind: s.mode === 'level' ? 'merge-step' : 'purge-step', locked: true, ms: s.ms, cpuMs: s.cpuMs }),
+    probe: options.probe,
+    onStep: (s) => record({ kind: s.mode === 'level' ? 'merge-step' : 'purge-step', locked: true, ms: s.ms, cpuMs: s.cpuMs, ...(s.probed ? { probed: s.probed } : {}) }),
   });
 
   // The conversations due now, read once; each batch re-checks its conversation's activity, so one

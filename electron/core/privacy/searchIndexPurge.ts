@@ -130,6 +130,7 @@ export interface MergeStep {
   ms: number;
   cpuMs: number;
   pages: number;
+  probed?: Record<string, number>;
 }
 
 export interface PurgeOptions {
@@ -139,6 +140,8 @@ export interface PurgeOptions {
   pause?: () => Promise<void>;
   /** Told of every step, timed around its transaction (wall clock and this process's CPU time). */
   onStep?: (step: MergeStep) => void;
+  /** Read before and after every step, outside its timing; the step carries the difference. */
+  probe?: () => Record<string, number>;
 }
 
 export interface PurgeResult {
@@ -151,6 +154,13 @@ export interface PurgeResult {
 
 const immediate = () => new Promise<void>((r) => setImmediate(r));
 const cpuMsOf = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1000;
+
+/** The probe's counts since `before` (read now), or nothing without a probe. */
+export function probedBetween(before: Record<string, number> | undefined, probe: (() => Record<string, number>) | undefined): { probed?: Record<string, number> } {
+  if (!before || !probe) return {};
+  const after = probe();
+  return { probed: Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)])) };
+}
 
 export interface IndexMerger {
   /**
@@ -190,11 +200,13 @@ export function createIndexMerger(db: Database, options: PurgeOptions = {}): Ind
     for (;;) {
       if (!db.open) return;
       const before = changes.get() as number;
+      const p0 = options.probe?.();
       const t0 = performance.now();
       const cpu0 = process.cpuUsage();
       redoableTransaction(db, () => shardCommand(db, k, 'merge', mode === 'all' ? -pages : pages));
       const ms = performance.now() - t0;
-      options.onStep?.({ shard: k, mode, ms, cpuMs: cpuMsOf(process.cpuUsage(cpu0)), pages });
+      const cpuMs = cpuMsOf(process.cpuUsage(cpu0));
+      options.onStep?.({ shard: k, mode, ms, cpuMs, pages, ...probedBetween(p0, options.probe) });
       steps += 1;
       longest = Math.max(longest, ms);
       const changed = (changes.get() as number) - before;
