@@ -1,5 +1,6 @@
 import { ALL_SHARDS, shardCommand, shardSetting } from '../db/searchShards';
 import type { Database } from '../db/types';
+import { createHoldSizer } from './holdSizer';
 
 /**
  * Taking deleted messages out of the search index (FTS5, one table per shard of conversations:
@@ -187,12 +188,13 @@ export function createIndexMerger(db: Database, options: PurgeOptions = {}): Ind
   const budget = options.budgetMs ?? 50;
   const pause = options.pause ?? immediate;
   // A fifth: the time per page differs between levels and shards, and at a third the longest of
-  // 3,647 steps at 1M messages came to 62 ms.
-  const aim = budget / 5;
+  // 3,647 steps at 1M messages came to 62 ms. Per page written, not asked for: a merge of small
+  // segments ends after a few pages, and timing it per requested page made the next step (a large
+  // level) far too long (145 ms of CPU at 1M messages). Every page written is at least one changed
+  // row. One estimate for all shards and both kinds of step.
+  const sizer = createHoldSizer({ aimMs: budget / 5, perUnitMs: budget / 5 / 16, min: 4, max: 2_000, growth: 1.5, release: 0.5 });
   const changes = db.prepare('SELECT total_changes()').pluck();
   const started = performance.now();
-  let pages = 16;
-  let msPerPage = 1;
   let steps = 0;
   let longest = 0;
   let longestCheckpoint = 0;
@@ -200,6 +202,7 @@ export function createIndexMerger(db: Database, options: PurgeOptions = {}): Ind
     for (;;) {
       if (!db.open) return;
       const before = changes.get() as number;
+      const pages = sizer.size();
       const p0 = options.probe?.();
       const t0 = performance.now();
       const cpu0 = process.cpuUsage();
@@ -211,13 +214,7 @@ export function createIndexMerger(db: Database, options: PurgeOptions = {}): Ind
       longest = Math.max(longest, ms);
       const changed = (changes.get() as number) - before;
       if (changed < 2) return;
-      // Per page written, not asked for: a merge of small segments ends after a few pages, and
-      // timing it per requested page made the next step (a large level) far too long (145 ms of
-      // CPU at 1M messages). Every page written is at least one changed row. A slow step (the
-      // process was descheduled) moves the estimate only partly.
-      msPerPage = msPerPage * 0.5 + (ms / Math.min(pages, changed)) * 0.5;
-      // At most half again per step: the time per page varies between levels and shards.
-      pages = Math.max(4, Math.min(2_000, Math.ceil(pages * 1.5), Math.floor(aim / msPerPage)));
+      sizer.observe(Math.min(pages, changed), ms);
       longestCheckpoint = Math.max(longestCheckpoint, checkpointBetween(db));
       await pause();
     }
