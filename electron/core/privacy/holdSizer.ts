@@ -4,11 +4,11 @@
  * query waiting behind the lock sees.
  *
  * A running average let one expensive hold be followed by another as large: on the 1,000,000-message
- * clinic a batch held the lock 60.7 ms with 35 ms of CPU, and merge steps aimed at 10 ms took up
- * to 48 ms, because the cost per unit changes from one conversation or index level to the next and
- * because the thread is sometimes kept waiting for a core inside a hold (measured per thread in
- * `bench/privacy.bench.ts`: that wait was the whole of the wall time off the CPU; nothing was
- * blocked on the disk). So:
+ * clinic a batch held the lock 60.7 ms with 35 ms of CPU, and index merge steps aimed at 10 ms
+ * took up to 48 ms of CPU, because the cost per unit changes from one conversation or index level
+ * to the next and because the thread is sometimes kept off the CPU inside a hold (measured per
+ * thread in `bench/privacy.bench.ts`: waiting for a core, or the host's steal; never blocked on
+ * the disk). So:
  * - a hold that cost more per unit than estimated sets the estimate at once, and the next hold is
  *   cut to fit the aim at that cost;
  * - a cheaper one lowers the estimate only partly (`release`), and the size grows by at most
