@@ -104,6 +104,30 @@ describe('retention', () => {
     expect(count('SELECT count(*) FROM messages WHERE conversation_id = ?', kept.conversationId)).toBe(1);
   });
 
+  it('a batch that held the lock long is followed by one cut to fit the aim at its cost, not by another as large', async () => {
+    t = createTestDb();
+    const { db } = t;
+    const long = patient(db, '31600000009', Array.from({ length: 300 }, (_, i) => 1000 + i));
+    // The first message's delete takes 40 ms (as a conversation of long messages, or the thread
+    // kept waiting for a core, would): a temporary trigger on this connection only.
+    const first = db.prepare('SELECT min(id) FROM messages WHERE conversation_id = ?').pluck().get(long.conversationId) as number;
+    db.function('stall', () => {
+      const until = performance.now() + 40;
+      while (performance.now() < until);
+      return 0;
+    });
+    db.exec(`CREATE TEMP TRIGGER stall_once AFTER DELETE ON messages WHEN old.id = ${first} BEGIN SELECT stall(); END`);
+    const holds: { kind: string; rows?: number; ms: number }[] = [];
+    const result = await runRetention(db, { now: () => NOW, trigger: 'manual', budgetMs: 50, onHold: (h) => holds.push(h) });
+    expect(result.counts).toMatchObject({ messages: 300, conversations: 1 });
+    const [slow, next] = holds.filter((h) => h.kind === 'batch');
+    expect(slow!.ms).toBeGreaterThan(40);
+    // Aiming at a third of 50 ms at the slow batch's cost per row: well under half its rows (a
+    // running average would have allowed about 70% of them).
+    expect(next!.rows!).toBeLessThanOrEqual(Math.floor((50 / 3 / slow!.ms) * slow!.rows!) + 1);
+    expect(next!.rows!).toBeLessThan(slow!.rows! / 2);
+  });
+
   it('the search index merges between batches, never inside one: no committed state has its merging switched off, and a shard written by many batches keeps few segments', async () => {
     t = createTestDb();
     const { db } = t;

@@ -4,7 +4,8 @@ import { RETENTION_MAX_DAYS } from '../../../shared/rpc';
 import { stmt } from '../db/statements';
 import type { Database } from '../db/types';
 import { shardOf, shardSegmentCount } from '../db/searchShards';
-import { checkpointBetween, createIndexMerger, redoableTransaction, withDeferredIndexMerges } from './searchIndexPurge';
+import { createHoldSizer } from './holdSizer';
+import { checkpointBetween, createIndexMerger, probedBetween, redoableTransaction, withDeferredIndexMerges } from './searchIndexPurge';
 
 /**
  * Retention: each kind of data is kept for its policy's days and then purged, in batches small
@@ -100,6 +101,8 @@ export interface RetentionHold {
   /** Of a batch: the wall clock and CPU time before COMMIT (the rest is the commit: the index's segment flush and automerge, the WAL write). */
   bodyMs?: number;
   bodyCpuMs?: number;
+  /** What `RetentionRunOptions.probe` counted over the stretch (its end reading minus its start). */
+  probed?: Record<string, number>;
 }
 
 export interface RetentionRunOptions {
@@ -110,6 +113,12 @@ export interface RetentionRunOptions {
   pause?: () => Promise<void>;
   /** Told of every hold and busy stretch (the benchmark's distribution). */
   onHold?: (hold: RetentionHold) => void;
+  /**
+   * Read just before and just after every hold, outside its timing; the hold carries the
+   * difference (`probed`). The benchmark counts with it where a hold's wall time off the CPU went
+   * (waiting for a core, bytes written to the WAL, reads from the file).
+   */
+  probe?: () => Record<string, number>;
 }
 
 export interface RetentionRunResult {
@@ -155,10 +164,13 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
   };
   /** Runs `fn` and records how long it kept others waiting. */
   const timed = <T>(kind: RetentionHold['kind'], locked: boolean, fn: () => T, more?: (out: T) => Partial<RetentionHold>): T => {
+    const p0 = options.probe?.();
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
     const out = fn();
-    record({ kind, locked, ms: performance.now() - t0, cpuMs: cpuMsOf(process.cpuUsage(cpu0)), ...more?.(out) });
+    const ms = performance.now() - t0;
+    const cpuMs = cpuMsOf(process.cpuUsage(cpu0));
+    record({ kind, locked, ms, cpuMs, ...more?.(out), ...probedBetween(p0, options.probe) });
     return out;
   };
 
@@ -169,17 +181,13 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
   const cut = cutoffs(db, startedAt);
   const before = timed('plan', false, () => previewRetention(db, startedAt));
   const counts: RetentionCounts = { messages: 0, conversations: 0, media: 0, drafts: 0, auditDue: before.auditDue, heldPatients: before.heldPatients };
-  // Batch size from a running estimate of the cost of one row, aiming at a third of the budget
-  // (at half, the longest of 622 batches at 1M messages came to 51 ms: rows vary). A single
-  // slow batch (the process was descheduled) moves the estimate only partly, so one hiccup does not
-  // shrink every later batch to a row or two, each paying a commit. Measured and not adopted:
-  // cutting each batch by its own clock (checked after every row, at 30% of the budget). The
-  // longest holds are single statements (the index's merge work inside one DELETE's trigger, up to
-  // ~80 ms CPU) and time spent descheduled, which no check between rows can cut; with more, smaller
-  // commits the longest hold came out higher in 3 runs of 3 (privacy/README.md).
-  let perRowMs = 0.2;
-  const aim = budget / 3;
-  let size = Math.max(1, Math.floor(aim / perRowMs));
+  // Rows per batch from the wall clock of the batches before it (`holdSizer.ts`), aiming at a third
+  // of the budget: a batch after a slow one is cut to fit at once. Measured and not adopted:
+  // cutting each batch by its own clock (checked after every row, at 30% of the budget), when
+  // FTS5's merge work still ran inside single DELETEs and more, smaller commits made the longest
+  // hold higher in 3 runs of 3; resting between holds once one was kept waiting for a core (no
+  // less waiting inside the holds, at load 7–10, and a slower run) (privacy/README.md).
+  const sizer = createHoldSizer({ aimMs: budget / 3, perUnitMs: 0.2, min: 1, max: 5_000, growth: 1.5, release: 0.3 });
 
   /** Runs one batch, times it, and updates the estimate and the next batch's size. */
   const batch = <T extends { n: number }>(kind: 'batch' | 'media', fn: (n: number) => T): T => {
@@ -192,7 +200,7 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
       true,
       () =>
         redoableTransaction(db, () => {
-          const r = fn(size);
+          const r = fn(sizer.size());
           bodyMs = performance.now() - t0;
           bodyCpuMs = cpuMsOf(process.cpuUsage(cpu0));
           return r;
@@ -201,8 +209,7 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
     );
     const ms = performance.now() - t0;
     batches += 1;
-    if (out.n > 0) perRowMs = perRowMs * 0.7 + (ms / out.n) * 0.3;
-    size = Math.min(5_000, Math.max(1, Math.floor(aim / perRowMs)));
+    sizer.observe(out.n, ms);
     return out;
   };
   const between = async () => {
@@ -212,7 +219,8 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
   const merger = createIndexMerger(db, {
     budgetMs: budget,
     pause,
-    onStep: (s) => record({ kind: s.mode === 'level' ? 'merge-step' : 'purge-step', locked: true, ms: s.ms, cpuMs: s.cpuMs }),
+    probe: options.probe,
+    onStep: (s) => record({ kind: s.mode === 'level' ? 'merge-step' : 'purge-step', locked: true, ms: s.ms, cpuMs: s.cpuMs, ...(s.probed ? { probed: s.probed } : {}) }),
   });
 
   // The conversations due now, read once; each batch re-checks its conversation's activity, so one

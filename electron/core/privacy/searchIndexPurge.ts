@@ -1,5 +1,6 @@
 import { ALL_SHARDS, shardCommand, shardSetting } from '../db/searchShards';
 import type { Database } from '../db/types';
+import { createHoldSizer } from './holdSizer';
 
 /**
  * Taking deleted messages out of the search index (FTS5, one table per shard of conversations:
@@ -130,6 +131,7 @@ export interface MergeStep {
   ms: number;
   cpuMs: number;
   pages: number;
+  probed?: Record<string, number>;
 }
 
 export interface PurgeOptions {
@@ -139,6 +141,8 @@ export interface PurgeOptions {
   pause?: () => Promise<void>;
   /** Told of every step, timed around its transaction (wall clock and this process's CPU time). */
   onStep?: (step: MergeStep) => void;
+  /** Read before and after every step, outside its timing; the step carries the difference. */
+  probe?: () => Record<string, number>;
 }
 
 export interface PurgeResult {
@@ -151,6 +155,13 @@ export interface PurgeResult {
 
 const immediate = () => new Promise<void>((r) => setImmediate(r));
 const cpuMsOf = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1000;
+
+/** The probe's counts since `before` (read now), or nothing without a probe. */
+export function probedBetween(before: Record<string, number> | undefined, probe: (() => Record<string, number>) | undefined): { probed?: Record<string, number> } {
+  if (!before || !probe) return {};
+  const after = probe();
+  return { probed: Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)])) };
+}
 
 export interface IndexMerger {
   /**
@@ -177,12 +188,13 @@ export function createIndexMerger(db: Database, options: PurgeOptions = {}): Ind
   const budget = options.budgetMs ?? 50;
   const pause = options.pause ?? immediate;
   // A fifth: the time per page differs between levels and shards, and at a third the longest of
-  // 3,647 steps at 1M messages came to 62 ms.
-  const aim = budget / 5;
+  // 3,647 steps at 1M messages came to 62 ms. Per page written, not asked for: a merge of small
+  // segments ends after a few pages, and timing it per requested page made the next step (a large
+  // level) far too long (145 ms of CPU at 1M messages). Every page written is at least one changed
+  // row. One estimate for all shards and both kinds of step.
+  const sizer = createHoldSizer({ aimMs: budget / 5, perUnitMs: budget / 5 / 16, min: 4, max: 2_000, growth: 1.5, release: 0.5 });
   const changes = db.prepare('SELECT total_changes()').pluck();
   const started = performance.now();
-  let pages = 16;
-  let msPerPage = 1;
   let steps = 0;
   let longest = 0;
   let longestCheckpoint = 0;
@@ -190,22 +202,19 @@ export function createIndexMerger(db: Database, options: PurgeOptions = {}): Ind
     for (;;) {
       if (!db.open) return;
       const before = changes.get() as number;
+      const pages = sizer.size();
+      const p0 = options.probe?.();
       const t0 = performance.now();
       const cpu0 = process.cpuUsage();
       redoableTransaction(db, () => shardCommand(db, k, 'merge', mode === 'all' ? -pages : pages));
       const ms = performance.now() - t0;
-      options.onStep?.({ shard: k, mode, ms, cpuMs: cpuMsOf(process.cpuUsage(cpu0)), pages });
+      const cpuMs = cpuMsOf(process.cpuUsage(cpu0));
+      options.onStep?.({ shard: k, mode, ms, cpuMs, pages, ...probedBetween(p0, options.probe) });
       steps += 1;
       longest = Math.max(longest, ms);
       const changed = (changes.get() as number) - before;
       if (changed < 2) return;
-      // Per page written, not asked for: a merge of small segments ends after a few pages, and
-      // timing it per requested page made the next step (a large level) far too long (145 ms of
-      // CPU at 1M messages). Every page written is at least one changed row. A slow step (the
-      // process was descheduled) moves the estimate only partly.
-      msPerPage = msPerPage * 0.5 + (ms / Math.min(pages, changed)) * 0.5;
-      // At most half again per step: the time per page varies between levels and shards.
-      pages = Math.max(4, Math.min(2_000, Math.ceil(pages * 1.5), Math.floor(aim / msPerPage)));
+      sizer.observe(Math.min(pages, changed), ms);
       longestCheckpoint = Math.max(longestCheckpoint, checkpointBetween(db));
       await pause();
     }
