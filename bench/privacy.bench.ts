@@ -404,10 +404,13 @@ function detectorBench(): void {
   report('detector throughput (messages of clinic text)', `${fmt(best, 1)} MB/s (${fmt(bestCpu, 1)} per CPU-s; ${fmt(texts.length, 0)} msgs, ${fmt(findings, 0)} findings)`, '≥ 5 MB/s', best >= 5);
 }
 
+// BENCH_ONLY=detector,export,erasure,retention runs some steps only (all by default).
 async function main(): Promise<void> {
   const only = process.env['BENCH_ONLY'];
   const key = prepare();
   if (only) {
+    if (only.includes('detector')) detectorBench();
+    if (only.includes('export')) await exportBench(key);
     if (only.includes('erasure')) {
       await erasureBench(key);
       await builtWorkerErasure(key);
