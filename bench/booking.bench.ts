@@ -20,7 +20,7 @@ import { startGoogleSimulator, SIM_CLIENT_ID } from '../electron/core/testing/go
 import { startSeededCore } from '../electron/core/testing/seededCore';
 import { adminConnection, rpc, signIn } from '../electron/core/testing/users';
 import { quietLogger, startPairedCore, waitFor } from '../tests/helpers';
-import { percentiles } from './stats';
+import { percentiles, schedstatMs } from './stats';
 
 const BOOKINGS = Number(process.env['BENCH_BOOKINGS'] ?? 200);
 const MESSAGES = Number(process.env['BENCH_FANOUT_MESSAGES'] ?? 10_000);
@@ -47,8 +47,8 @@ function threadTimes(): { main: { cpu: number; run: number; queued: number }; ot
         out.others += seconds;
         continue;
       }
-      const [run, queued] = readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ').map(Number);
-      out.main = { cpu: seconds, run: (run ?? 0) / 1e9, queued: (queued ?? 0) / 1e9 };
+      const { runMs, waitMs } = schedstatMs(Number(tid));
+      out.main = { cpu: seconds, run: runMs / 1e3, queued: waitMs / 1e3 };
     }
   } catch {
     // not Linux
@@ -180,25 +180,19 @@ async function subscriberProcess(): Promise<{
 }> {
   const child = fork(join(import.meta.dirname, '..', 'electron', 'core', 'testing', 'eventSubscriberMain.ts'), { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const first = await new Promise<{ url: string; cert: string }>((resolve) => child.once('message', (m) => resolve(m as { url: string; cert: string })));
+  /** One of the figures the subscriber answers `count` with. */
+  const counted = (field: 'count' | 'unique' | 'forged') =>
+    new Promise<number>((resolve) => {
+      child.once('message', (m) => resolve((m as Record<typeof field, number>)[field]));
+      child.send('count');
+    });
   return {
     ...first,
     pid: child.pid,
     verifyWith: (secret) => void child.send({ secret }),
-    forged: () =>
-      new Promise<number>((resolve) => {
-        child.once('message', (m) => resolve((m as { forged: number }).forged));
-        child.send('count');
-      }),
-    count: () =>
-      new Promise<number>((resolve) => {
-        child.once('message', (m) => resolve((m as { count: number }).count));
-        child.send('count');
-      }),
-    unique: () =>
-      new Promise<number>((resolve) => {
-        child.once('message', (m) => resolve((m as { unique: number }).unique));
-        child.send('count');
-      }),
+    forged: () => counted('forged'),
+    count: () => counted('count'),
+    unique: () => counted('unique'),
     close: async () => {
       child.send('stop');
       await new Promise((r) => child.once('exit', r));

@@ -27,7 +27,7 @@ import { createGraphSimulator } from '../electron/core/testing/graphSimulator';
 import { startSeededCore } from '../electron/core/testing/seededCore';
 import { adminConnection, rpc, signIn } from '../electron/core/testing/users';
 import { fillClinic } from './clinicData';
-import { percentiles, prng, time } from './stats';
+import { percentiles, prng, schedstatMs, time } from './stats';
 
 const TOKEN = 'EAAdesk-bench-token-000000';
 const PHONE = '110000000000001';
@@ -47,7 +47,7 @@ function cpuNow(): { process: number; main: number } {
   const u = process.cpuUsage();
   let main = NaN;
   try {
-    main = Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+    main = schedstatMs(process.pid).runMs;
   } catch {
     // not Linux: the process figure alone
   }

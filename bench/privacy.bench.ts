@@ -34,7 +34,7 @@ import { eraseInWorker } from '../electron/core/privacy/runErasure';
 import type { ErasureReply, ErasureTask } from '../electron/core/privacy/erasureWorker';
 import { writePatientExport } from '../electron/core/privacy/export';
 import { runRetention, type RetentionHold } from '../electron/core/privacy/retention';
-import { percentiles, prng } from './stats';
+import { percentiles, prng, schedstatMs } from './stats';
 
 const MESSAGES = Number(process.env['PRIVACY_BENCH_MESSAGES'] ?? 1_000_000);
 const CONTACTS = 20_000;
@@ -220,15 +220,15 @@ function bareDelete(key: Buffer, name: string, merge: boolean): { rows: number; 
  */
 function threadProbe(): Record<string, number> {
   try {
-    const [runNs, waitNs] = readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ').map(Number);
+    const { runMs, waitMs } = schedstatMs('self');
     const io = Object.fromEntries(readFileSync('/proc/thread-self/io', 'utf8').trim().split('\n').map((l) => { const [k, v] = l.split(': '); return [k!, Number(v)]; }));
     const status = readFileSync('/proc/thread-self/status', 'utf8');
     // The whole machine's steal time (the host running something else on our vCPUs), in 10 ms ticks.
     const steal = readFileSync('/proc/stat', 'utf8').split('\n').filter((l) => /^cpu\d/.test(l)).reduce((sum, l) => sum + Number(l.split(/\s+/)[8] ?? 0), 0);
     const ctxt = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
     return {
-      runMs: runNs! / 1e6,
-      waitMs: waitNs! / 1e6,
+      runMs,
+      waitMs,
       wchar: io['wchar'] ?? 0,
       syscw: io['syscw'] ?? 0,
       rchar: io['rchar'] ?? 0,

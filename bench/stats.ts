@@ -1,4 +1,6 @@
-// What the benchmarks share: a deterministic random source, timing runs and their percentiles.
+// What the benchmarks share: a deterministic random source, timing runs and their percentiles, the
+// scheduler's account of a thread.
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
 /** Deterministic (mulberry32), so two databases generated from one seed hold the same rows. */
@@ -28,4 +30,15 @@ export function time(fn: () => unknown, runs: number): number[] {
     out.push(performance.now() - t);
   }
   return out;
+}
+
+/**
+ * A thread of this process in the scheduler's account (Linux `schedstat`; throws elsewhere): ms on a
+ * CPU and ms runnable but waiting for one. `'self'` is the calling thread, a number a thread id
+ * (the main thread's is the pid).
+ */
+export function schedstatMs(thread: number | 'self'): { runMs: number; waitMs: number } {
+  const path = thread === 'self' ? '/proc/thread-self/schedstat' : `/proc/self/task/${thread}/schedstat`;
+  const [run, wait] = readFileSync(path, 'utf8').split(' ').map(Number);
+  return { runMs: (run ?? 0) / 1e6, waitMs: (wait ?? 0) / 1e6 };
 }
