@@ -333,8 +333,7 @@ if (!only || only.includes('image')) {
       `| … call → upload request leaves | ${phase(() => 0, (p) => p.uploadStart)} | |\n` +
       `| … upload (request out → Meta's media id back) | ${phase((p) => p.uploadStart, (p) => p.uploadEnd)} | |\n` +
       `| … media id back → send request leaves | ${phase((p) => p.uploadEnd, (p) => p.sendStart)} | |\n` +
-      `| … … of which: upload request leaves → file committed (the writer thread's encrypted 5 MB commit; the call answers then) | ${phase((p) => p.uploadStart, (p) => p.answered)} | |\n` +
-      `| … … of which: media id and file committed, both → send request leaves (the durable \`sending\` claim) | ${phase((p) => Math.max(p.uploadEnd, p.answered), (p) => p.sendStart)} | |\n` +
+      `| … upload request leaves → call answered (the writer thread's encrypted 5 MB commit ends just before; the send waits for it) | ${phase((p) => p.uploadStart, (p) => p.answered)} | |\n` +
       `| … send (request out → wamid back) | ${phase((p) => p.sendStart, (p) => p.sendEnd)} | |\n` +
       `| … wamid back → tick event | ${phase((p) => p.sendEnd, (p) => p.tick)} | |\n` +
       `simulator ${SIMULATOR_IN_PROCESS ? 'in this process (on the measured event loop)' : 'in its own process'}; ` +
