@@ -8,7 +8,8 @@
 //     The simulator runs in a process of its own, as Meta is on another machine: both sides pay
 //     the same loopback hop, and its parsing of the upload no longer waits on (nor delays) the
 //     event loop being measured. BENCH_DESK_SIMULATOR=inprocess runs it on the bench's own event
-//     loop instead, as earlier figures were taken.
+//     loop instead, as earlier figures were taken. BENCH_DESK_UPLINK_MBIT=20 has the simulator read
+//     uploads at a clinic's uplink speed (both sides alike): context only, the target is loopback.
 // (b) Searching names, numbers and messages on the 1,000,000-message clinic: the desk's search box
 //     asks for contacts (name, number in any format, notes) and message hits together; p95 of the
 //     pair under 50 ms, beside the bare FTS5 MATCH and a bare contacts scan on the same database.
@@ -43,6 +44,7 @@ const MESSAGES = Number(process.env['CLINIC_BENCH_MESSAGES'] ?? 1_000_000);
 const CONTACTS = Number(process.env['CLINIC_BENCH_CONTACTS'] ?? 20_000);
 const NAMES_VERSION = 1;
 const SIMULATOR_IN_PROCESS = process.env['BENCH_DESK_SIMULATOR'] === 'inprocess';
+const UPLINK_MBIT = process.env['BENCH_DESK_UPLINK_MBIT'];
 
 /** The Graph API simulator, in its own process unless BENCH_DESK_SIMULATOR=inprocess. */
 interface Simulator {
@@ -54,11 +56,11 @@ interface Simulator {
 
 async function startSimulator(): Promise<Simulator> {
   if (SIMULATOR_IN_PROCESS) {
-    const sim = createGraphSimulator({ accessToken: TOKEN, phoneNumberId: PHONE, wabaId: WABA, enforceWindow: false });
+    const sim = createGraphSimulator({ accessToken: TOKEN, phoneNumberId: PHONE, wabaId: WABA, enforceWindow: false, ...(UPLINK_MBIT ? { uploadBitsPerSecond: Number(UPLINK_MBIT) * 1e6 } : {}) });
     return { url: await sim.listen(), cpu: () => NaN, close: () => sim.close() };
   }
   const main = join(import.meta.dirname, '..', 'electron', 'core', 'testing', 'graphSimulatorMain.ts');
-  const child = spawn(process.execPath, ['--import', 'tsx', main, '--any-recipient', '--phone-number-id', PHONE, '--waba-id', WABA], {
+  const child = spawn(process.execPath, ['--import', 'tsx', main, '--any-recipient', '--phone-number-id', PHONE, '--waba-id', WABA, ...(UPLINK_MBIT ? ['--upload-mbit', UPLINK_MBIT] : [])], {
     env: { ...process.env, GRAPH_SIM_TOKEN: TOKEN },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -322,7 +324,8 @@ if (!only || only.includes('image')) {
   const { ours, bare, phases, cpuOurs, cpuBare } = await imageSend();
   const ratio = median(bare) / median(ours);
   const met = ratio >= 0.8;
-  ok &&= met;
+  // A throttled uplink is context for the loopback figure, never the figure itself.
+  if (!UPLINK_MBIT) ok &&= met;
   // Each phase's median over the runs (medians of the parts need not add up to the whole's).
   const phase = (from: (p: Phases) => number, to: (p: Phases) => number) => f(median(phases.map((p) => to(p) - from(p))));
   process.stdout.write(
@@ -336,11 +339,11 @@ if (!only || only.includes('image')) {
       `| … upload request leaves → call answered (the writer thread's encrypted 5 MB commit ends just before; the send waits for it) | ${phase((p) => p.uploadStart, (p) => p.answered)} | |\n` +
       `| … send (request out → wamid back) | ${phase((p) => p.sendStart, (p) => p.sendEnd)} | |\n` +
       `| … wamid back → tick event | ${phase((p) => p.sendEnd, (p) => p.tick)} | |\n` +
-      `simulator ${SIMULATOR_IN_PROCESS ? 'in this process (on the measured event loop)' : 'in its own process'}; ` +
+      `simulator ${SIMULATOR_IN_PROCESS ? 'in this process (on the measured event loop)' : 'in its own process'}${UPLINK_MBIT ? `, reading uploads at ${UPLINK_MBIT} Mbit/s (context, not the target's loopback)` : ''}; ` +
       `CPU ms per run (median; process = all threads of the bench, main = the event loop the core and the bare client share, sim = the simulator's process): ` +
       `bare ${f(median(cpuBare.map((c) => c.process)))} / main ${f(median(cpuBare.map((c) => c.main)))} / sim ${f(median(cpuBare.map((c) => c.simulator)))}, ` +
       `ours ${f(median(cpuOurs.map((c) => c.process)))} / main ${f(median(cpuOurs.map((c) => c.main)))} / sim ${f(median(cpuOurs.map((c) => c.simulator)))}\n` +
-      `ratio bare/ours (median) ${ratio.toFixed(2)} (target ≥ 0.8): ${met ? 'met' : 'MISSED'}; load average before ${l0}, after ${load()}\n`,
+      `ratio bare/ours (median) ${ratio.toFixed(2)} (target ≥ 0.8${UPLINK_MBIT ? ` on loopback; this run is at ${UPLINK_MBIT} Mbit/s, context only` : ''}): ${UPLINK_MBIT ? 'not the target' : met ? 'met' : 'MISSED'}; load average before ${l0}, after ${load()}\n`,
   );
 }
 if (!only || only.includes('search')) {

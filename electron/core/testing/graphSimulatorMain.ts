@@ -6,7 +6,8 @@
 // Without `--webhook-url` (and the app secret) it posts no webhooks and only answers the clinic's
 // calls, as the benchmarks use it: Meta on a machine of its own, so its work shares no event loop
 // or core with the client being measured. `--any-recipient` accepts sends to patients it never saw
-// write (the 24-hour window is the core's to check there).
+// write (the 24-hour window is the core's to check there); `--upload-mbit 20` reads uploads no faster
+// than a clinic's uplink would carry them.
 //
 // Secrets come from the environment, not argv (argv shows in `ps`). It prints one JSON line,
 // {"graphUrl", "controlUrl"}, then serves until SIGTERM/SIGINT. The control server (a separate
@@ -34,6 +35,7 @@ const { values } = parseArgs({
     'waba-id': { type: 'string', default: '100000000000001' },
     'status-delay-ms': { type: 'string', default: '800' },
     'any-recipient': { type: 'boolean', default: false },
+    'upload-mbit': { type: 'string' },
   },
 });
 
@@ -55,6 +57,7 @@ const sim = createGraphSimulator({
   displayPhoneNumber: values['display-phone-number']!,
   wabaId: values['waba-id']!,
   enforceWindow: !values['any-recipient'],
+  ...(values['upload-mbit'] ? { uploadBitsPerSecond: Number(values['upload-mbit']) * 1e6 } : {}),
   templates: [
     { name: 'appointment_reminder', language: 'de', status: 'APPROVED', category: 'UTILITY', components: [{ type: 'BODY', text: 'Erinnerung: Ihr Termin ist am {{1}} um {{2}} Uhr.' }] },
     { name: 'appointment_reminder', language: 'en_US', status: 'APPROVED', category: 'UTILITY', components: [{ type: 'BODY', text: 'Reminder: your appointment is on {{1}} at {{2}}.' }] },
