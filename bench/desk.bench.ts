@@ -23,14 +23,17 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { openWorkerConnection } from '../electron/core/db/cipher';
 import { SCHEMA_VERSION } from '../electron/core/db/migrate';
 import { openDatabase } from '../electron/core/db/open';
 import { searchContacts } from '../electron/core/db/repo/contacts';
+import { insertOutboundMedia, storeOutboundContent } from '../electron/core/db/repo/media';
 import { searchMessages } from '../electron/core/db/repo/search';
 import { ALL_SHARDS, shardTable } from '../electron/core/db/searchShards';
 import type { Database } from '../electron/core/db/types';
 import { createGraphSimulator } from '../electron/core/testing/graphSimulator';
 import { startSeededCore } from '../electron/core/testing/seededCore';
+import { createTestDb, seedThread } from '../electron/core/testing/testDb';
 import { adminConnection, rpc, signIn } from '../electron/core/testing/users';
 import { fillClinic } from './clinicData';
 import { percentiles, processCpuMs, prng, schedstatMs, time } from './stats';
@@ -160,7 +163,38 @@ function watchFetch(): { start(t0: number): void; stop(): Omit<Phases, 'answered
   };
 }
 
-async function imageSend(): Promise<{ ours: number[]; bare: number[]; phases: Phases[]; cpuOurs: Cpu[]; cpuBare: Cpu[] }> {
+/**
+ * What our send waits for, measured alone: the durable encrypted commit of the same bytes into a `pending`
+ * media row, on a connection set as the media writer thread's (synchronous FULL, no checkpoint),
+ * in a database of the core's schema. The message may not go before this commit ends: beside the
+ * upload in the send it also shares the cores with the upload (and, here, the simulator), and the
+ * two figures side by side say how much of the send's wait is the commit and how much that sharing.
+ * Wall ms and this thread's CPU ms.
+ */
+function fileCommitProbe(bytes: Buffer): { run(): { ms: number; cpu: number }; close(): void } {
+  const t = createTestDb();
+  seedThread(t.db);
+  const writer = openWorkerConnection(t.path, t.key.toString('hex'), 'FULL');
+  writer.pragma('wal_autocheckpoint = 0');
+  return {
+    run() {
+      const mediaRowId = insertOutboundMedia(t.db, { messageId: 1, size: bytes.length, mimeType: 'image/jpeg', filename: 'verwijzing.jpg', now: 1 });
+      const cpu0 = schedstatMs('self').runMs;
+      const t0 = performance.now();
+      if (!storeOutboundContent(writer, { mediaRowId, bytes, sha256Hex: '0'.repeat(64), now: 2 })) throw new Error('file commit probe: row not stored');
+      const out = { ms: performance.now() - t0, cpu: schedstatMs('self').runMs - cpu0 };
+      // As the core does once a file is sent: the next commit starts on a short WAL.
+      t.db.pragma('wal_checkpoint(PASSIVE)');
+      return out;
+    },
+    close() {
+      writer.close();
+      t.cleanup();
+    },
+  };
+}
+
+async function imageSend(): Promise<{ ours: number[]; bare: number[]; commit: Array<{ ms: number; cpu: number }>; phases: Phases[]; cpuOurs: Cpu[]; cpuBare: Cpu[] }> {
   const watch = watchFetch();
   const sim = await startSimulator();
   const baseUrl = sim.url;
@@ -212,11 +246,14 @@ async function imageSend(): Promise<{ ours: number[]; bare: number[]; phases: Ph
     // Each run starts on a quiet core: the checkpoint a send leaves behind (run after its tick, see
     // db/checkpoints.ts) must not land inside the next run, whichever side that is.
     const settle = () => new Promise((resolve) => setTimeout(resolve, 400));
+    const probe = fileCommitProbe(bytes);
     await bare();
     await ours(); // warm-up: prepared statements, JIT, the simulator's first upload
+    probe.run();
     phases.length = 0;
     const o: number[] = [];
     const b: number[] = [];
+    const commit: Array<{ ms: number; cpu: number }> = [];
     const cpuOurs: Cpu[] = [];
     const cpuBare: Cpu[] = [];
     // Interleaved, so a burst of load on the shared machine hits both sides alike.
@@ -229,8 +266,11 @@ async function imageSend(): Promise<{ ours: number[]; bare: number[]; phases: Ph
       c0 = cpuNow(sim);
       o.push(await ours());
       cpuOurs.push(cpuSince(sim, c0));
+      await settle();
+      commit.push(probe.run());
     }
-    return { ours: o, bare: b, phases, cpuOurs, cpuBare };
+    probe.close();
+    return { ours: o, bare: b, commit, phases, cpuOurs, cpuBare };
   } finally {
     await s.stop();
     await sim.close();
@@ -321,7 +361,7 @@ let ok = true;
 const f = (n: number) => n.toFixed(n < 10 ? 2 : 1);
 if (!only || only.includes('image')) {
   const l0 = load();
-  const { ours, bare, phases, cpuOurs, cpuBare } = await imageSend();
+  const { ours, bare, commit, phases, cpuOurs, cpuBare } = await imageSend();
   const ratio = median(bare) / median(ours);
   const met = ratio >= 0.8;
   // A throttled uplink is context for the loopback figure, never the figure itself.
@@ -339,6 +379,8 @@ if (!only || only.includes('image')) {
       `| … upload request leaves → call answered (the writer thread's encrypted 5 MB commit ends just before; the send waits for it) | ${phase((p) => p.uploadStart, (p) => p.answered)} | |\n` +
       `| … send (request out → wamid back) | ${phase((p) => p.sendStart, (p) => p.sendEnd)} | |\n` +
       `| … wamid back → tick event | ${phase((p) => p.sendEnd, (p) => p.tick)} | |\n` +
+      `| the file's durable encrypted commit alone (same bytes, the writer thread's settings; CPU ms ${f(median(commit.map((c) => c.cpu)))}) | ${f(median(commit.map((c) => c.ms)))} | ${f(percentiles(commit.map((c) => c.ms)).p95)} |\n` +
+      `the send waits for that commit: alone it takes ${(median(commit.map((c) => c.ms)) / median(bare)).toFixed(2)}× the bare upload, beside the upload ${(median(phases.map((p) => p.answered - p.uploadStart)) / median(bare)).toFixed(2)}× (the target allows the whole send 1.25×)\n` +
       `simulator ${SIMULATOR_IN_PROCESS ? 'in this process (on the measured event loop)' : 'in its own process'}${UPLINK_MBIT ? `, reading uploads at ${UPLINK_MBIT} Mbit/s (context, not the target's loopback)` : ''}; ` +
       `CPU ms per run (median; process = all threads of the bench, main = the event loop the core and the bare client share, sim = the simulator's process): ` +
       `bare ${f(median(cpuBare.map((c) => c.process)))} / main ${f(median(cpuBare.map((c) => c.main)))} / sim ${f(median(cpuBare.map((c) => c.simulator)))}, ` +
