@@ -1,6 +1,6 @@
 // What the benchmarks share: a deterministic random source, timing runs and their percentiles, the
 // scheduler's account of a thread.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
 /** Deterministic (mulberry32), so two databases generated from one seed hold the same rows. */
@@ -41,4 +41,15 @@ export function schedstatMs(thread: number | 'self'): { runMs: number; waitMs: n
   const path = thread === 'self' ? '/proc/thread-self/schedstat' : `/proc/self/task/${thread}/schedstat`;
   const [run, wait] = readFileSync(path, 'utf8').split(' ').map(Number);
   return { runMs: (run ?? 0) / 1e6, waitMs: (wait ?? 0) / 1e6 };
+}
+
+/** CPU ms of every thread of another process (Linux; NaN elsewhere or once it is gone). */
+export function processCpuMs(pid: number): number {
+  try {
+    let ms = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) ms += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0] ?? 0) / 1e6;
+    return ms;
+  } catch {
+    return NaN;
+  }
 }

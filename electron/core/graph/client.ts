@@ -17,7 +17,7 @@ import {
   type SendMessageRequest,
   type TemplateComponent,
 } from './schemas';
-import { multipartBody } from './multipart';
+import { multipartBody, type MultipartBody } from './multipart';
 
 export interface GraphClientDeps {
   /** `https://graph.facebook.com` in production, the simulator's URL in tests and the demo. */
@@ -115,22 +115,38 @@ export function createGraphClient(deps: GraphClientDeps): GraphClient {
   async function call(
     op: string,
     target: string,
-    init: { method: 'GET' | 'POST'; json?: unknown; multipart?: { body: Buffer; contentType: string }; timeout?: number },
+    init: { method: 'GET' | 'POST'; json?: unknown; multipart?: MultipartBody; timeout?: number },
   ): Promise<Response> {
     const token = await deps.getAccessToken();
     const headers: Record<string, string> = { authorization: `Bearer ${token}` };
-    let body: string | Buffer | undefined;
+    let body: string | ReadableStream<Uint8Array> | undefined;
     if (init.json !== undefined) {
       headers['content-type'] = 'application/json';
       body = JSON.stringify(init.json);
     } else if (init.multipart) {
-      headers['content-type'] = init.multipart.contentType;
-      body = init.multipart.body;
+      const { parts, length, contentType } = init.multipart;
+      headers['content-type'] = contentType;
+      // A stream hands undici the file's own memory (a buffer body it would copy whole); with the
+      // length given, the request still goes out with a Content-Length, not chunked.
+      headers['content-length'] = String(length);
+      body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (const part of parts) controller.enqueue(part);
+          controller.close();
+        },
+      });
     }
     const started = Date.now();
     let res: Response;
     try {
-      res = await doFetch(target, { method: init.method, headers, body, signal: AbortSignal.timeout(init.timeout ?? timeoutMs), redirect: 'error' });
+      res = await doFetch(target, {
+        method: init.method,
+        headers,
+        body,
+        signal: AbortSignal.timeout(init.timeout ?? timeoutMs),
+        redirect: 'error',
+        ...(body instanceof ReadableStream ? { duplex: 'half' as const } : {}),
+      });
     } catch (err) {
       const e = networkError(err);
       log.warn({ op, ms: Date.now() - started, err: e.title }, 'graph call failed');

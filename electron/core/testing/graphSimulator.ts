@@ -97,6 +97,11 @@ export interface GraphSimulatorOptions {
   templates?: SimTemplate[];
   /** Refuse free-form sends to recipients silent for 24 h, as Meta does (default true). */
   enforceWindow?: boolean;
+  /**
+   * Reads a media upload no faster than this many bits per second, as a clinic's uplink to Meta
+   * would carry it (benchmarks; default: as fast as loopback goes).
+   */
+  uploadBitsPerSecond?: number;
   /** Post sent/delivered(/read) webhooks by themselves after each accepted send. */
   autoStatuses?: false | { afterMs: number; statuses: Array<'sent' | 'delivered' | 'read'> };
   now?: () => number;
@@ -309,13 +314,17 @@ export function createGraphSimulator(opts: GraphSimulatorOptions): GraphSimulato
     return false;
   }
 
-  async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
+  async function readBody(req: IncomingMessage, limit: number, bitsPerSecond?: number): Promise<Buffer | null> {
     const chunks: Buffer[] = [];
     let size = 0;
+    const started = performance.now();
     for await (const chunk of req) {
       size += (chunk as Buffer).length;
       if (size > limit) return null;
       chunks.push(chunk as Buffer);
+      // Not reading holds the rest in the socket: TCP's window slows the sender as a slow link would.
+      const due = bitsPerSecond ? started + (size * 8 * 1000) / bitsPerSecond - performance.now() : 0;
+      if (due > 1) await new Promise((resolve) => setTimeout(resolve, due));
     }
     return Buffer.concat(chunks);
   }
@@ -529,7 +538,7 @@ export function createGraphSimulator(opts: GraphSimulatorOptions): GraphSimulato
   }
 
   async function onUpload(req: IncomingMessage, res: ServerResponse, phoneNumberId: string): Promise<void> {
-    const raw = await readBody(req, UPLOAD_BODY_LIMIT);
+    const raw = await readBody(req, UPLOAD_BODY_LIMIT, opts.uploadBitsPerSecond);
     if (!raw) return graphError(res, 413, 131053, '(#131053) Media upload error', { details: 'File too large' });
     if (!knownPhone(res, phoneNumberId)) return;
     let form: FormData;

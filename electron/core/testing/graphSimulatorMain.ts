@@ -3,6 +3,12 @@
 //   GRAPH_SIM_TOKEN=… GRAPH_SIM_APP_SECRET=… node --import tsx electron/core/testing/graphSimulatorMain.ts \
 //     --webhook-url http://127.0.0.1:8080/webhooks/whatsapp [--port 0] [--phone-number-id …] [--waba-id …]
 //
+// Without `--webhook-url` (and the app secret) it posts no webhooks and only answers the clinic's
+// calls, as the benchmarks use it: Meta on a machine of its own, so its work shares no event loop
+// or core with the client being measured. `--any-recipient` accepts sends to patients it never saw
+// write (the 24-hour window is the core's to check there); `--upload-mbit 20` reads uploads no faster
+// than a clinic's uplink would carry them.
+//
 // Secrets come from the environment, not argv (argv shows in `ps`). It prints one JSON line,
 // {"graphUrl", "controlUrl"}, then serves until SIGTERM/SIGINT. The control server (a separate
 // port, so Meta's surface stays exactly Meta's) lets the demo play the patient:
@@ -28,25 +34,30 @@ const { values } = parseArgs({
     'display-phone-number': { type: 'string', default: '15550001234' },
     'waba-id': { type: 'string', default: '100000000000001' },
     'status-delay-ms': { type: 'string', default: '800' },
+    'any-recipient': { type: 'boolean', default: false },
+    'upload-mbit': { type: 'string' },
   },
 });
 
 const token = process.env.GRAPH_SIM_TOKEN;
 const appSecret = process.env.GRAPH_SIM_APP_SECRET;
-if (!token || !appSecret || !values['webhook-url']) {
-  process.stderr.write('graphSimulatorMain: set GRAPH_SIM_TOKEN and GRAPH_SIM_APP_SECRET and pass --webhook-url\n');
+const webhookUrl = values['webhook-url'];
+if (!token || (webhookUrl !== undefined && !appSecret)) {
+  process.stderr.write('graphSimulatorMain: set GRAPH_SIM_TOKEN (and GRAPH_SIM_APP_SECRET with --webhook-url)\n');
   process.exit(2);
 }
 
 const logger = pino({ level: 'info', base: { part: 'graph-simulator' } });
 const sim = createGraphSimulator({
   accessToken: token,
-  appSecret,
-  webhookUrl: values['webhook-url'],
+  ...(webhookUrl !== undefined && appSecret !== undefined
+    ? { appSecret, webhookUrl, autoStatuses: { afterMs: Number(values['status-delay-ms']), statuses: ['sent', 'delivered', 'read'] } }
+    : {}),
   phoneNumberId: values['phone-number-id']!,
   displayPhoneNumber: values['display-phone-number']!,
   wabaId: values['waba-id']!,
-  autoStatuses: { afterMs: Number(values['status-delay-ms']), statuses: ['sent', 'delivered', 'read'] },
+  enforceWindow: !values['any-recipient'],
+  ...(values['upload-mbit'] ? { uploadBitsPerSecond: Number(values['upload-mbit']) * 1e6 } : {}),
   templates: [
     { name: 'appointment_reminder', language: 'de', status: 'APPROVED', category: 'UTILITY', components: [{ type: 'BODY', text: 'Erinnerung: Ihr Termin ist am {{1}} um {{2}} Uhr.' }] },
     { name: 'appointment_reminder', language: 'en_US', status: 'APPROVED', category: 'UTILITY', components: [{ type: 'BODY', text: 'Reminder: your appointment is on {{1}} at {{2}}.' }] },
