@@ -2,7 +2,7 @@
 // the delivery log's writes in batches (`outcomes.ts`). Runs in the events worker thread
 // (`eventsWorker.ts`) on a connection of its own, so none of it shares the core's thread with ingest,
 // the desk's calls or the relay link.
-import { createHmac } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { Pool } from 'undici';
 import { EVENT_SIGNATURE_HEADER } from '../../../shared/rpc/events';
 import type { Sealer } from '../accounts/seal';
@@ -21,7 +21,7 @@ export const DEFAULT_CONCURRENCY = 16;
 const OUTCOME_BATCH = 200;
 const OUTCOME_FLUSH_MS = 250;
 
-export function signEvent(secret: string, raw: Buffer | string): string {
+export function signEvent(secret: string | KeyObject, raw: Buffer | string): string {
   return `sha256=${createHmac('sha256', secret).update(raw).digest('hex')}`;
 }
 
@@ -91,7 +91,8 @@ export function createDeliverer(deps: DelivererDeps): Deliverer {
   const { db, now, sealer } = deps;
   const retryWindow = deps.retryWindowMs ?? RETRY_WINDOW_MS;
   const concurrency = deps.concurrency ?? DEFAULT_CONCURRENCY;
-  const secrets = new Map<string, string>();
+  /** Opened once per subscription, as a key object: no key conversion per event. */
+  const secrets = new Map<string, KeyObject>();
   const pacers = new Map<number, ReturnType<typeof createPacer>>();
   const ingesting = deps.ingesting ?? (() => false);
   let stopped = false;
@@ -120,9 +121,10 @@ export function createDeliverer(deps: DelivererDeps): Deliverer {
     ),
   };
 
-  const secretOf = (sub: SubscriptionRow): string => {
+  const secretOf = (sub: SubscriptionRow): KeyObject => {
     let s = secrets.get(sub.secret_sealed);
-    if (!s) secrets.set(sub.secret_sealed, (s = sealer.open(sub.secret_sealed, `event-subscription:${sub.id}`)));
+    // The secret's 64 hex characters are the HMAC key as they stand (what the subscriber was shown).
+    if (!s) secrets.set(sub.secret_sealed, (s = createSecretKey(Buffer.from(sealer.open(sub.secret_sealed, `event-subscription:${sub.id}`), 'utf8'))));
     return s;
   };
 
