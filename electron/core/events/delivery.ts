@@ -187,10 +187,18 @@ export function createDeliverer(deps: DelivererDeps): Deliverer {
     let flushedAt = performance.now();
     // Written one batch after the other while sending goes on; the next pass reads what they wrote.
     let written = Promise.resolve();
+    // A batch that could not be written (the database busy past its timeout, say) ends the pass:
+    // the chain skips the batches after it, so every event not recorded goes again, in order, on
+    // the next pass. Its rejection is handled here at once and thrown when the pass ends; left
+    // unhandled while the lanes still send, it would take the worker thread down.
+    let writeFailed = false;
     const flush = () => {
       if (outcomes.length > 0) {
         const batch: OutcomeBatch = { subscriptionId: sub.id, outcomes, contactIds: [...contacts] };
         written = written.then(() => deps.write(batch));
+        written.catch(() => {
+          writeFailed = true;
+        });
       }
       outcomes = [];
       contacts = new Set();
@@ -206,7 +214,7 @@ export function createDeliverer(deps: DelivererDeps): Deliverer {
     const drainKey = async (key: string): Promise<number> => {
       let sent = 0;
       for (const d of q.pendingOfKey.all(sub.id, key) as DeliveryRow[]) {
-        if (stopped || (d.next_attempt_at ?? 0) > now()) break;
+        if (stopped || writeFailed || (d.next_attempt_at ?? 0) > now()) break;
         await pace.next();
         if (stopped) break;
         const attempt = await post(sub, d);
@@ -233,7 +241,7 @@ export function createDeliverer(deps: DelivererDeps): Deliverer {
     let next = 0;
     await Promise.all(
       Array.from({ length: Math.min(concurrency, keys.length) }, async () => {
-        while (next < keys.length && !stopped) {
+        while (next < keys.length && !stopped && !writeFailed) {
           // Not `total += await …`: that reads `total` before the wait, and the lanes overwrite each other.
           const sent = await drainKey(keys[next++]!);
           total += sent;
