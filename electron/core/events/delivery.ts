@@ -2,7 +2,7 @@
 // the delivery log's writes in batches (`outcomes.ts`). Runs in the events worker thread
 // (`eventsWorker.ts`) on a connection of its own, so none of it shares the core's thread with ingest,
 // the desk's calls or the relay link.
-import { createHmac } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { Pool } from 'undici';
 import { EVENT_SIGNATURE_HEADER } from '../../../shared/rpc/events';
 import type { Sealer } from '../accounts/seal';
@@ -21,7 +21,7 @@ export const DEFAULT_CONCURRENCY = 16;
 const OUTCOME_BATCH = 200;
 const OUTCOME_FLUSH_MS = 250;
 
-export function signEvent(secret: string, raw: Buffer | string): string {
+export function signEvent(secret: string | KeyObject, raw: Buffer | string): string {
   return `sha256=${createHmac('sha256', secret).update(raw).digest('hex')}`;
 }
 
@@ -91,7 +91,8 @@ export function createDeliverer(deps: DelivererDeps): Deliverer {
   const { db, now, sealer } = deps;
   const retryWindow = deps.retryWindowMs ?? RETRY_WINDOW_MS;
   const concurrency = deps.concurrency ?? DEFAULT_CONCURRENCY;
-  const secrets = new Map<string, string>();
+  /** Opened once per subscription, as a key object: no key conversion per event. */
+  const secrets = new Map<string, KeyObject>();
   const pacers = new Map<number, ReturnType<typeof createPacer>>();
   const ingesting = deps.ingesting ?? (() => false);
   let stopped = false;
@@ -120,9 +121,10 @@ export function createDeliverer(deps: DelivererDeps): Deliverer {
     ),
   };
 
-  const secretOf = (sub: SubscriptionRow): string => {
+  const secretOf = (sub: SubscriptionRow): KeyObject => {
     let s = secrets.get(sub.secret_sealed);
-    if (!s) secrets.set(sub.secret_sealed, (s = sealer.open(sub.secret_sealed, `event-subscription:${sub.id}`)));
+    // The secret's 64 hex characters are the HMAC key as they stand (what the subscriber was shown).
+    if (!s) secrets.set(sub.secret_sealed, (s = createSecretKey(Buffer.from(sealer.open(sub.secret_sealed, `event-subscription:${sub.id}`), 'utf8'))));
     return s;
   };
 
@@ -185,10 +187,18 @@ export function createDeliverer(deps: DelivererDeps): Deliverer {
     let flushedAt = performance.now();
     // Written one batch after the other while sending goes on; the next pass reads what they wrote.
     let written = Promise.resolve();
+    // A batch that could not be written (the database busy past its timeout, say) ends the pass:
+    // the chain skips the batches after it, so every event not recorded goes again, in order, on
+    // the next pass. Its rejection is handled here at once and thrown when the pass ends; left
+    // unhandled while the lanes still send, it would take the worker thread down.
+    let writeFailed = false;
     const flush = () => {
       if (outcomes.length > 0) {
         const batch: OutcomeBatch = { subscriptionId: sub.id, outcomes, contactIds: [...contacts] };
         written = written.then(() => deps.write(batch));
+        written.catch(() => {
+          writeFailed = true;
+        });
       }
       outcomes = [];
       contacts = new Set();
@@ -204,7 +214,7 @@ export function createDeliverer(deps: DelivererDeps): Deliverer {
     const drainKey = async (key: string): Promise<number> => {
       let sent = 0;
       for (const d of q.pendingOfKey.all(sub.id, key) as DeliveryRow[]) {
-        if (stopped || (d.next_attempt_at ?? 0) > now()) break;
+        if (stopped || writeFailed || (d.next_attempt_at ?? 0) > now()) break;
         await pace.next();
         if (stopped) break;
         const attempt = await post(sub, d);
@@ -231,7 +241,7 @@ export function createDeliverer(deps: DelivererDeps): Deliverer {
     let next = 0;
     await Promise.all(
       Array.from({ length: Math.min(concurrency, keys.length) }, async () => {
-        while (next < keys.length && !stopped) {
+        while (next < keys.length && !stopped && !writeFailed) {
           // Not `total += await …`: that reads `total` before the wait, and the lanes overwrite each other.
           const sent = await drainKey(keys[next++]!);
           total += sent;

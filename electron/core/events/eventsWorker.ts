@@ -7,7 +7,7 @@ import { lowerThisThread, type BackgroundPlan } from './backgroundPriority';
 import { watchIngest } from './ingestSignal';
 import { openWorkerConnection } from '../db/cipher';
 import { createDeliverer } from './delivery';
-import { expandOutbox } from './outbox';
+import { planExpansion, writeExpansion } from './outbox';
 import { writeOutcomes } from './outcomes';
 
 export interface EventsWorkerData {
@@ -65,10 +65,13 @@ const deliverer = createDeliverer({
     writeOutcomes(db, [batch], now());
   },
   expand: async () => {
-    // Short transactions, each in a gap between the core's commits, until the outbox is empty.
+    // Short transactions, each in a gap between the core's commits, until the outbox is empty; the
+    // rows are read and their bodies made before waiting for the gap, so only the inserts fill it.
     for (;;) {
+      const plan = planExpansion(db, data.installationId);
+      if (!plan) return;
       await slot();
-      if (expandOutbox(db, data.installationId) === 0) return;
+      writeExpansion(db, plan, data.installationId);
     }
   },
 });

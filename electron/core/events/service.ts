@@ -14,7 +14,7 @@ import { stmt } from '../db/statements';
 import type { Database } from '../db/types';
 import type { IngestResult } from '../link/delivery';
 import { currentConsentStatus } from '../privacy/consent';
-import { appendToOutbox, forgetInOutbox, newEventId, type OutboxEvent } from './outbox';
+import { appendIngestToOutbox, appendToOutbox, forgetInOutbox, newEventId, receivedData, type IngestItem, type OutboxEvent } from './outbox';
 import { createIngestSignal } from './ingestSignal';
 import { startEventsWorker, type EventsWorker } from './workerHost';
 
@@ -109,8 +109,6 @@ export function createEvents(deps: EventsDeps): EventsService {
   /** Messages and statuses queued inside the last ingest transaction: their push events that follow are not queued again. */
   const queuedWithIngest = new Set<string>();
   let kickScheduled = false;
-  /** Set while an ingest batch's events are gathered into one outbox row. */
-  let gathering: OutboxEvent[] | null = null;
   let worker: EventsWorker | null = null;
   let stopped = false;
   const ingestSignal = createIngestSignal();
@@ -158,7 +156,6 @@ export function createEvents(deps: EventsDeps): EventsService {
     const event: OutboxEvent = { id: newEventId(at), type: input.type, at, conversationId: input.conversationId, contactId: input.contactId, data: input.data };
     if (typeof input.text === 'string' && subs.some((s) => s.include_text === 1)) event.text = input.text;
     if (input.subscriptionId !== undefined) event.subscriptionId = input.subscriptionId;
-    if (gathering) return void gathering.push(event);
     try {
       // In the caller's transaction when there is one; a commit of its own otherwise.
       appendToOutbox(db, [event], at);
@@ -178,42 +175,38 @@ export function createEvents(deps: EventsDeps): EventsService {
     contact_id: number;
   }
   const RECEIVED_COLUMNS = 'm.id, m.direction, m.type, m.text, m.received_at, c.contact_id FROM messages m JOIN conversations c ON c.id = m.conversation_id';
-  /** A batch's new messages in one statement rather than one per message (the core's thread pays for it). */
-  const receivedRows = (ids: number[]): Map<number, ReceivedRow> =>
-    new Map((stmt(db, `SELECT ${RECEIVED_COLUMNS} WHERE m.id IN (SELECT value FROM json_each(?))`).all(JSON.stringify(ids)) as ReceivedRow[]).map((r) => [r.id, r]));
-  function publishReceived(conversationId: number, messageId: number, row?: ReceivedRow): void {
-    const m = row ?? (stmt(db, `SELECT ${RECEIVED_COLUMNS} WHERE m.id = ?`).get(messageId) as ReceivedRow | undefined);
+  function publishReceived(conversationId: number, messageId: number): void {
+    const m = stmt(db, `SELECT ${RECEIVED_COLUMNS} WHERE m.id = ?`).get(messageId) as ReceivedRow | undefined;
     if (!m || m.direction !== 'inbound') return;
-    publish({ type: 'message.received', conversationId, contactId: m.contact_id, data: { conversationId, contactId: m.contact_id, messageId, messageType: m.type, receivedAt: new Date(m.received_at).toISOString() }, text: m.text });
+    publish({ type: 'message.received', conversationId, contactId: m.contact_id, data: receivedData(messageId, m, conversationId), text: m.text });
   }
   function publishStatus(conversationId: number, messageId: number, status: string): void {
     const c = stmt(db, 'SELECT contact_id FROM conversations WHERE id = ?').get(conversationId) as { contact_id: number } | undefined;
     publish({ type: 'message.status', conversationId, contactId: c?.contact_id ?? null, data: { conversationId, messageId, status } });
   }
   const wanted = (type: EventType) => rows().some((sub) => sub.enabled === 1 && wants(sub).includes(type));
-  /** One outbox row for the batch; a savepoint, so should queuing fail the ingest still commits (and it is logged). */
+  /**
+   * One outbox row for the batch, ids only (`appendIngestToOutbox`): the worker builds the bodies.
+   * A savepoint, so should queuing fail the ingest still commits (and it is logged).
+   */
   const enqueueBatch = db.transaction((results: readonly IngestResult[], received: boolean, statuses: boolean) => {
-    gathering = [];
-    const found = received ? receivedRows(results.flatMap((r) => r.newMessages.map((m) => m.messageId))) : null;
+    const items: IngestItem[] = [];
     for (const r of results) {
-      if (found) {
+      if (received) {
         for (const m of r.newMessages) {
           queuedWithIngest.add(`m:${m.messageId}`);
-          const row = found.get(m.messageId);
-          if (row) publishReceived(m.conversationId, m.messageId, row);
+          items.push(['r', m.messageId, m.wamid]);
         }
       }
       if (statuses) {
         for (const c of r.statusChanges) {
           queuedWithIngest.add(`s:${c.messageId}:${c.status}`);
-          publishStatus(c.conversationId, c.messageId, c.status);
+          items.push(['s', c.messageId, c.wamid, c.status]);
         }
       }
     }
-    const events = gathering;
-    gathering = null;
-    appendToOutbox(db, events, now());
-    if (events.length > 0) kickSoon();
+    appendIngestToOutbox(db, items, now());
+    if (items.length > 0) kickSoon();
   });
 
   /** Started with the first subscription (or at start when there is one), stopped with the core. */
@@ -304,7 +297,6 @@ export function createEvents(deps: EventsDeps): EventsService {
       try {
         enqueueBatch(results, received, statuses);
       } catch (err) {
-        gathering = null;
         queuedWithIngest.clear();
         log.error({ err: err instanceof Error ? err.name : 'error', deliveries: results.length }, 'ingested events not queued');
       }
