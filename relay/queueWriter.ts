@@ -153,7 +153,20 @@ export function createQueueWriter(init: WriterInit, hooks: { onBatch?: (size: nu
     const transfer = outboxTransfer;
     outbox = [];
     outboxTransfer = [];
-    worker.postMessage({ t: 'requests', requests } satisfies WriterMessage, transfer);
+    try {
+      worker.postMessage({ t: 'requests', requests } satisfies WriterMessage, transfer);
+    } catch (err) {
+      // Nothing reached the writer (a plaintext already handed over cannot be cloned again, say):
+      // the group's requests fail here, so none waits for ever and close() still drains. A webhook
+      // among them is answered with an error, and Meta sends it again.
+      inFlight -= 1;
+      for (const r of requests) {
+        const w = waiting.get(r.id);
+        waiting.delete(r.id);
+        w?.reject(err instanceof Error ? err : new Error('queue writer hand-off failed'));
+      }
+      post();
+    }
   };
   // Each request is built with its id (`make`): spreading an id-less object into a new one took
   // V8's slow property path on every webhook.
@@ -173,7 +186,12 @@ export function createQueueWriter(init: WriterInit, hooks: { onBatch?: (size: nu
     // The plaintexts move to the writer thread (each has its own ArrayBuffer): no copy, and this
     // thread does not need them after the commit.
     commit: (parts, receivedAt, routingVersion) =>
-      request<PartOutcome[] | typeof ROUTING_CHANGED>((id) => ({ t: 'commit', id, parts, receivedAt, routingVersion }), parts.map((p) => p.plaintext.buffer as ArrayBuffer)).then(
+      // A plaintext handed over before is detached (empty). Node drops a message whose transfer
+      // list holds a detached buffer without a word, so that request would wait for ever; and an
+      // empty plaintext is never a webhook's.
+      parts.some((p) => p.plaintext.byteLength === 0)
+        ? Promise.reject(new Error('a part’s plaintext is empty or was already handed to the queue writer'))
+        : request<PartOutcome[] | typeof ROUTING_CHANGED>((id) => ({ t: 'commit', id, parts, receivedAt, routingVersion }), parts.map((p) => p.plaintext.buffer as ArrayBuffer)).then(
         (outcomes) => {
           if (outcomes === ROUTING_CHANGED) throw new RoutingChanged();
           return outcomes;

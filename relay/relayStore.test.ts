@@ -465,3 +465,18 @@ describe('the PostgreSQL store when the database goes away', () => {
     expect(await migrateRelayStore(url)).toEqual({ from: PG_SCHEMA_VERSION, to: PG_SCHEMA_VERSION });
   });
 });
+
+describe('the sqlite store’s queue writer', () => {
+  it('fails a commit it cannot hand to its writer thread, keeps committing others, and still closes', async () => {
+    const url = await freshDatabase('sqlite');
+    const store = await openRelayStore(url, { sealing, statementTimeoutMs: 5_000 });
+    const t = await pairTenant(store, 'tenant-handoff', '910001');
+    const parts = textPart(t, 'wamid.h1');
+    expect((await store.commit(parts, Date.now()))[0]).toMatchObject({ outcome: 'queued' });
+    // Its plaintexts moved to the writer thread with the first commit: they cannot travel again.
+    await expect(store.commit(parts, Date.now())).rejects.toThrow('already handed to the queue writer');
+    expect((await store.commit(textPart(t, 'wamid.h2'), Date.now()))[0]).toMatchObject({ outcome: 'queued' });
+    // Before, Node dropped that hand-off without a word and its request waited for ever.
+    await expect(Promise.race([store.close().then(() => 'closed'), new Promise((r) => setTimeout(() => r('hung'), 5_000))])).resolves.toBe('closed');
+  }, 30_000);
+});
