@@ -20,10 +20,13 @@
 // The bench's appliance announces envelope v2, as the real core does. Every relay runs as deployed:
 // the compiled build (relay/build.mjs). BENCH_CPU_PROF=DIR writes a V8 CPU profile of each relay
 // thread (main, queue writer, checkpointer) under DIR/<step>/ (the PostgreSQL step: DIR/postgres-<instances>/).
+// BENCH_PERF=DIR records the wrk step's last round of each server with `perf record -e cpu-clock`
+// (servers started with --perf-basic-prof) into DIR and prints the main thread's CPU by stage
+// (bench/perfStages.ts): CPU samples, which V8's wall-clock profile is not.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createHmac } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
@@ -32,6 +35,7 @@ import { TestPostgres } from '../relay/testing/postgres';
 import { RelayProcess } from '../relay/testing/relayProcess';
 import { metaJson, textMessageWebhook } from '../relay/testing/signWebhook';
 import { TestAppliance } from '../relay/testing/testAppliance';
+import { perfStages } from './perfStages';
 
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 5_000);
@@ -54,8 +58,8 @@ function quantile(sorted: number[], q: number): number {
 }
 
 /** A child process from inline ESM source that prints `PORT <n>` once it listens. */
-function startInline(source: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, ['--input-type=module', '-e', source], {
+function startInline(source: string, nodeArgs: string[] = []): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, [...nodeArgs, '--input-type=module', '-e', source], {
     cwd: join(import.meta.dirname, '..'),
     env: { ...process.env, SECRET },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -223,9 +227,18 @@ function cpuPerRequest(pid: number, before: Map<number, number>, requests: numbe
   return { main, writer, rest, total: main + writer + rest };
 }
 
-/** wrk for `seconds` with the signing Lua script; the requests/s it reports (200s only count) and the server's CPU per request. */
-async function wrkRps(port: number, pid: number, seconds = Math.round(DURATION_MS / 1000)): Promise<{ rps: number; non200: number; cpu: ReturnType<typeof cpuPerRequest> }> {
+/**
+ * wrk for `seconds` with the signing Lua script; the requests/s it reports (200s only count) and the
+ * server's CPU per request. `record`: a file for `perf record` of the server during the run.
+ */
+async function wrkRps(
+  port: number,
+  pid: number,
+  seconds = Math.round(DURATION_MS / 1000),
+  record?: string,
+): Promise<{ rps: number; requests: number; non200: number; cpu: ReturnType<typeof cpuPerRequest> }> {
   const before = threadCpuMs(pid);
+  const perf = record ? spawn('perf', ['record', '-q', '-e', 'cpu-clock', '-F', '4000', '-g', '-p', String(pid), '-o', record, '--', 'sleep', String(seconds)], { stdio: 'ignore' }) : null;
   const { stdout } = await run(
     'wrk',
     ['-t2', `-c${CONCURRENCY}`, `-d${seconds}s`, '-s', join(import.meta.dirname, 'wrk', 'signedWebhook.lua'), `http://127.0.0.1:${port}`],
@@ -234,7 +247,8 @@ async function wrkRps(port: number, pid: number, seconds = Math.round(DURATION_M
   const m = /WRK requests=(\d+) non2xx=(\d+) errors=(\d+) duration_us=(\d+)/.exec(stdout);
   if (!m) throw new Error(`wrk printed no summary:\n${stdout}`);
   const ok = Number(m[1]) - Number(m[2]) - Number(m[3]);
-  return { rps: ok / (Number(m[4]) / 1e6), non200: Number(m[2]) + Number(m[3]), cpu: cpuPerRequest(pid, before, Number(m[1])) };
+  if (perf) await new Promise((r) => perf.once('exit', r));
+  return { rps: ok / (Number(m[4]) / 1e6), requests: Number(m[1]), non200: Number(m[2]) + Number(m[3]), cpu: cpuPerRequest(pid, before, Number(m[1])) };
 }
 
 /** BENCH_ROUNDS: bare and relay measured alternately this many times (the machine's load drifts between runs). */
@@ -261,10 +275,10 @@ interface WrkRelayRun {
 }
 
 /** One wrk run against a relay, with its commit groups from the relay's metrics. */
-async function wrkRelay(relay: RelayProcess): Promise<WrkRelayRun> {
+async function wrkRelay(relay: RelayProcess, record?: string): Promise<WrkRelayRun> {
   const names = ['relay_commit_batch_size_count', 'relay_commit_batch_size_sum', 'relay_commit_seconds_sum'];
   const [groups0, webhooks0, seconds0] = await Promise.all(names.map((n) => relay.metric(n)));
-  const result = await wrkRps(relay.port, relay.pid!);
+  const result = await wrkRps(relay.port, relay.pid!, undefined, record);
   const [groups1, webhooks1, seconds1] = await Promise.all(names.map((n) => relay.metric(n)));
   return { result, group: (webhooks1! - webhooks0!) / (groups1! - groups0!), commitMs: ((seconds1! - seconds0!) * 1000) / (groups1! - groups0!) };
 }
@@ -274,9 +288,15 @@ async function benchWrk(): Promise<void> {
     rows.push(['throughput driven by wrk', 'skipped', 'wrk not installed (apt-get install wrk)', '', '']);
     return;
   }
-  const bare = await startInline(BARE_HTTP);
-  const { relay } = await relayWithAppliance('wrk');
-  const base = WRK_BASE ? (await relayWithAppliance('wrk-base', WRK_BASE_ENV, { dir: WRK_BASE, nodeArgs: WRK_BASE_ARGS })).relay : null;
+  const PERF_DIR = process.env.BENCH_PERF;
+  if (PERF_DIR) mkdirSync(PERF_DIR, { recursive: true });
+  const perfArgs = PERF_DIR ? ['--perf-basic-prof'] : [];
+  const bare = await startInline(BARE_HTTP, perfArgs);
+  const { relay } = await relayWithAppliance('wrk', {}, { nodeArgs: perfArgs });
+  const base = WRK_BASE ? (await relayWithAppliance('wrk-base', WRK_BASE_ENV, { dir: WRK_BASE, nodeArgs: [...WRK_BASE_ARGS, ...perfArgs] })).relay : null;
+  // The last round of each server, recorded: [label, file, pid, requests].
+  const recorded: [string, string, number, number][] = [];
+  const recordAs = (round: number, name: string) => (PERF_DIR && round === ROUNDS - 1 ? join(PERF_DIR, `${name}.data`) : undefined);
   // Both servers run long in production: one short run each first, so neither is measured while
   // V8 still compiles its hot paths (the relay has many more of them than the bare server).
   // 2 s left the relay's first measured round an outlier (twice the CPU per webhook, commits of
@@ -286,12 +306,16 @@ async function benchWrk(): Promise<void> {
   if (base) await wrkRps(base.port, base.pid!, WRK_WARMUP_S);
   const pairs: { bare: WrkResult; relay: WrkRelayRun; base: WrkRelayRun | null; load: string }[] = [];
   for (let round = 0; round < ROUNDS; round += 1) {
-    const bareResult = await wrkRps(bare.port, bare.child.pid!);
+    const bareResult = await wrkRps(bare.port, bare.child.pid!, undefined, recordAs(round, 'bare'));
     // With a base build, the two relays take turns at going first after the bare run.
     let baseRun: WrkRelayRun | null = null;
-    if (base && round % 2 === 1) baseRun = await wrkRelay(base);
-    const relayRun = await wrkRelay(relay);
-    if (base && round % 2 === 0) baseRun = await wrkRelay(base);
+    if (base && round % 2 === 1) baseRun = await wrkRelay(base, recordAs(round, 'base'));
+    const relayRun = await wrkRelay(relay, recordAs(round, 'relay'));
+    if (base && round % 2 === 0) baseRun = await wrkRelay(base, recordAs(round, 'base'));
+    if (recordAs(round, 'bare')) {
+      recorded.push(['bare http+hmac', recordAs(round, 'bare')!, bare.child.pid!, bareResult.requests], ['relay', recordAs(round, 'relay')!, relay.pid!, relayRun.result.requests]);
+      if (base && baseRun) recorded.push(['base build', recordAs(round, 'base')!, base.pid!, baseRun.result.requests]);
+    }
     const load = readFileSync('/proc/loadavg', 'utf8').split(' ')[0]!;
     pairs.push({ bare: bareResult, relay: relayRun, base: baseRun, load });
     const cpuText = (c: WrkResult['cpu']) => `${fmt(c.total, 0)} = ${fmt(c.main, 0)} + ${fmt(c.writer, 0)} + ${fmt(c.rest, 0)} µs`;
@@ -305,6 +329,18 @@ async function benchWrk(): Promise<void> {
   bare.child.kill('SIGTERM');
   await relay.stop();
   await base?.stop();
+  // The perf maps (/tmp/perf-<pid>.map) outlive the processes, so the samples resolve after they stopped.
+  const stageRows: Row[] = [];
+  for (const [label, file, pid, requests] of recorded) {
+    const stages = perfStages(file, pid, requests);
+    stageRows.push([
+      `${label}: main thread's CPU by stage under wrk, µs per webhook (perf cpu-clock, last round, inflated by profiling)`,
+      fmt(stages.reduce((a, s) => a + s.us, 0), 0),
+      stages.map((s) => `${s.stage} ${fmt(s.us)}`).join(', '),
+      `load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}`,
+      '',
+    ]);
+  }
   const report = (label: string, pick: (p: (typeof pairs)[number]) => WrkRelayRun) => {
     const ratios = pairs.map((p) => pick(p).result.rps / p.bare.rps);
     const ratio = median(ratios);
@@ -334,6 +370,7 @@ async function benchWrk(): Promise<void> {
   };
   report('', (p) => p.relay);
   if (base) report(`base build (${WRK_BASE}${WRK_BASE_ARGS.length ? ` ${WRK_BASE_ARGS.join(' ')}` : ''}${process.env.BENCH_WRK_BASE_ENV ? ` ${process.env.BENCH_WRK_BASE_ENV}` : ''}): `, (p) => p.base!);
+  rows.push(...stageRows);
 }
 
 /** CPU ms (user + system) of a process, all its threads. */

@@ -523,9 +523,11 @@ export function createSealer(deps: { db: Db; relayKeyPair: X25519KeyPair; dedupK
     seal: (parts: TenantPart[], receivedAt: number): PartOutcome[] =>
       parts.map((part): PartOutcome => {
         const keys = part.items.map((i) => dedupHash(part.tenantId, i));
-        if (keys.every((k) => dedupSeen(db, k))) return { tenantId: part.tenantId, outcome: 'duplicate' };
+        const duplicate = { tenantId: part.tenantId, outcome: 'duplicate' } as const;
+        // A part that cannot be queued writes nothing, not even its keys, so Meta's retry queues it.
+        const seenBefore = () => keys.every((k) => dedupSeen(db, k));
         const appliance = applianceOf(part.tenantId);
-        if (!appliance) return { tenantId: part.tenantId, outcome: 'no_appliance' };
+        if (!appliance) return seenBefore() ? duplicate : { tenantId: part.tenantId, outcome: 'no_appliance' };
         const { row } = appliance;
         const version = row.envelope_version === 2 ? 2 : 1;
         let e: Encapsulation;
@@ -533,14 +535,18 @@ export function createSealer(deps: { db: Db; relayKeyPair: X25519KeyPair; dedupK
           e = part.encapsulation?.applianceId === row.id && part.encapsulation.v === version ? part.encapsulation : prepare(row);
         } catch {
           // Nothing of this part was written; the other parts of the webhook commit as usual.
-          return { tenantId: part.tenantId, outcome: 'unsealable', applianceId: row.id };
+          return seenBefore() ? duplicate : { tenantId: part.tenantId, outcome: 'unsealable', applianceId: row.id };
         }
+        // Storing the keys is the duplicate check (one statement per item instead of a lookup and
+        // an insert): a part none of whose items is new leaves every key as it was and queues nothing.
+        let fresh = false;
+        for (const k of keys) if (dedupRemember(db, k, receivedAt)) fresh = true;
+        if (!fresh) return duplicate;
         const seq = appliance.nextSeq;
         const sealed = sealPart(e, part, seq, receivedAt);
         insertEnvelope(db, { appliance_id: row.id, seq, tenant_id: part.tenantId, received_at: receivedAt, ...sealed });
         appliance.nextSeq += 1;
         appliance.taken = true;
-        for (const k of keys) dedupRemember(db, k, receivedAt);
         return { tenantId: part.tenantId, outcome: 'queued', applianceId: row.id, seq, version };
       }),
   };

@@ -36,8 +36,6 @@ export type WriterResult = { id: number; ok: true; value: unknown } | { id: numb
 /** `messages`: how many of the main thread's messages this group answered (see `MAX_MESSAGES_IN_FLIGHT`). */
 export type WriterResponse = { t: 'ready' } | { t: 'results'; results: WriterResult[]; messages: number; commits: number; seconds: number };
 
-type Distribute<T> = T extends unknown ? Omit<T, 'id'> : never;
-
 export interface QueueWriter {
   ready: Promise<void>;
   /**
@@ -155,14 +153,29 @@ export function createQueueWriter(init: WriterInit, hooks: { onBatch?: (size: nu
     const transfer = outboxTransfer;
     outbox = [];
     outboxTransfer = [];
-    worker.postMessage({ t: 'requests', requests } satisfies WriterMessage, transfer);
+    try {
+      worker.postMessage({ t: 'requests', requests } satisfies WriterMessage, transfer);
+    } catch (err) {
+      // Nothing reached the writer (a plaintext already handed over cannot be cloned again, say):
+      // the group's requests fail here, so none waits for ever and close() still drains. A webhook
+      // among them is answered with an error, and Meta sends it again.
+      inFlight -= 1;
+      for (const r of requests) {
+        const w = waiting.get(r.id);
+        waiting.delete(r.id);
+        w?.reject(err instanceof Error ? err : new Error('queue writer hand-off failed'));
+      }
+      post();
+    }
   };
-  const request = <T>(req: Distribute<WriterRequest>, transfer: ArrayBuffer[] = []): Promise<T> => {
+  // Each request is built with its id (`make`): spreading an id-less object into a new one took
+  // V8's slow property path on every webhook.
+  const request = <T>(make: (id: number) => WriterRequest, transfer: ArrayBuffer[] = []): Promise<T> => {
     if (!alive || closing) return Promise.reject(new Error('queue writer unavailable'));
     const id = nextId++;
     return new Promise<T>((resolve, reject) => {
       waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      outbox.push({ ...req, id } as WriterRequest);
+      outbox.push(make(id));
       for (const b of transfer) outboxTransfer.push(b);
       if (inFlight < MAX_MESSAGES_IN_FLIGHT) post();
     });
@@ -173,22 +186,27 @@ export function createQueueWriter(init: WriterInit, hooks: { onBatch?: (size: nu
     // The plaintexts move to the writer thread (each has its own ArrayBuffer): no copy, and this
     // thread does not need them after the commit.
     commit: (parts, receivedAt, routingVersion) =>
-      request<PartOutcome[] | typeof ROUTING_CHANGED>({ t: 'commit', parts, receivedAt, routingVersion }, parts.map((p) => p.plaintext.buffer as ArrayBuffer)).then(
+      // A plaintext handed over before is detached (empty). Node drops a message whose transfer
+      // list holds a detached buffer without a word, so that request would wait for ever; and an
+      // empty plaintext is never a webhook's.
+      parts.some((p) => p.plaintext.byteLength === 0)
+        ? Promise.reject(new Error('a part’s plaintext is empty or was already handed to the queue writer'))
+        : request<PartOutcome[] | typeof ROUTING_CHANGED>((id) => ({ t: 'commit', id, parts, receivedAt, routingVersion }), parts.map((p) => p.plaintext.buffer as ArrayBuffer)).then(
         (outcomes) => {
           if (outcomes === ROUTING_CHANGED) throw new RoutingChanged();
           return outcomes;
         },
       ),
-    ack: (applianceId, seqs) => request<boolean[]>({ t: 'ack', applianceId, seqs }),
-    expire: (before) => request<[string, number][]>({ t: 'expire', before }),
+    ack: (applianceId, seqs) => request<boolean[]>((id) => ({ t: 'ack', id, applianceId, seqs })),
+    expire: (before) => request<[string, number][]>((id) => ({ t: 'expire', id, before })),
     touch(applianceIds, at) {
-      request({ t: 'touch', applianceIds, at }).catch(() => undefined);
+      request((id) => ({ t: 'touch', id, applianceIds, at })).catch(() => undefined);
     },
-    probe: () => request<void>({ t: 'probe' }),
-    upgrade: (applianceId, nonce, expiresAt, envelopeVersion) => request({ t: 'upgrade', applianceId, nonce, expiresAt, envelopeVersion }),
-    claim: (applianceId, holder, instance, now, policy) => request({ t: 'claim', applianceId, holder, instance, now, policy }),
-    release: (applianceId, holder) => request({ t: 'release', applianceId, holder }),
-    renew: (instance, now) => request({ t: 'renew', instance, now }),
+    probe: () => request<void>((id) => ({ t: 'probe', id })),
+    upgrade: (applianceId, nonce, expiresAt, envelopeVersion) => request((id) => ({ t: 'upgrade', id, applianceId, nonce, expiresAt, envelopeVersion })),
+    claim: (applianceId, holder, instance, now, policy) => request((id) => ({ t: 'claim', id, applianceId, holder, instance, now, policy })),
+    release: (applianceId, holder) => request((id) => ({ t: 'release', id, applianceId, holder })),
+    renew: (instance, now) => request((id) => ({ t: 'renew', id, instance, now })),
     healthy: () => alive,
     async close() {
       if (!alive) return;

@@ -221,20 +221,30 @@ describe.each(['sqlite', 'postgres'] as const)('the %s store', (kind) => {
     const store = await open(await freshDatabase(kind));
     const a = await pairTenant(store, 'clinic-a', '400001');
     await store.createTenant({ id: 'clinic-b', phoneNumberIds: ['400002'], now: Date.now() });
-    const parts = partsOf(
-      batchWebhook([
-        textMessageChange({ phoneNumberId: '400002', wamid: 'wamid.b', text: 'b' }),
-        textMessageChange({ phoneNumberId: '400001', wamid: 'wamid.a', text: 'a' }),
-      ]),
-      { '400001': 'clinic-a', '400002': 'clinic-b' },
-    );
-    const outcomes = await store.commit(parts, Date.now());
+    // Built afresh for each commit, as the server does: on SQLite a commit hands the plaintexts over.
+    const parts = () =>
+      partsOf(
+        batchWebhook([
+          textMessageChange({ phoneNumberId: '400002', wamid: 'wamid.b', text: 'b' }),
+          textMessageChange({ phoneNumberId: '400001', wamid: 'wamid.a', text: 'a' }),
+        ]),
+        { '400001': 'clinic-a', '400002': 'clinic-b' },
+      );
+    const outcomes = await store.commit(parts(), Date.now());
     expect(outcomes.map((o) => [o.tenantId, o.outcome])).toEqual([
       ['clinic-b', 'no_appliance'],
       ['clinic-a', 'queued'],
     ]);
     expect(await store.queued('clinic-a')).toBe(1);
-    expect(a.applianceId).toBeTruthy();
+    // Meta's retry, after clinic A's appliance was revoked too: A's part is recognised as queued
+    // already (not held back for want of an appliance), and B's keys were not kept, so B's part is
+    // still waiting rather than taken for a duplicate.
+    await store.revokeAppliance(a.applianceId, Date.now());
+    expect((await store.commit(parts(), Date.now())).map((o) => [o.tenantId, o.outcome])).toEqual([
+      ['clinic-b', 'no_appliance'],
+      ['clinic-a', 'duplicate'],
+    ]);
+    expect(await store.queued()).toBe(0);
   });
 
   it('gives concurrent commits from two instances distinct seqs in commit order, and no item twice', async () => {
@@ -454,4 +464,19 @@ describe('the PostgreSQL store when the database goes away', () => {
     expect(await migrateRelayStore(url)).toEqual({ from: 0, to: PG_SCHEMA_VERSION });
     expect(await migrateRelayStore(url)).toEqual({ from: PG_SCHEMA_VERSION, to: PG_SCHEMA_VERSION });
   });
+});
+
+describe('the sqlite store’s queue writer', () => {
+  it('fails a commit it cannot hand to its writer thread, keeps committing others, and still closes', async () => {
+    const url = await freshDatabase('sqlite');
+    const store = await openRelayStore(url, { sealing, statementTimeoutMs: 5_000 });
+    const t = await pairTenant(store, 'tenant-handoff', '910001');
+    const parts = textPart(t, 'wamid.h1');
+    expect((await store.commit(parts, Date.now()))[0]).toMatchObject({ outcome: 'queued' });
+    // Its plaintexts moved to the writer thread with the first commit: they cannot travel again.
+    await expect(store.commit(parts, Date.now())).rejects.toThrow('already handed to the queue writer');
+    expect((await store.commit(textPart(t, 'wamid.h2'), Date.now()))[0]).toMatchObject({ outcome: 'queued' });
+    // Before, Node dropped that hand-off without a word and its request waited for ever.
+    await expect(Promise.race([store.close().then(() => 'closed'), new Promise((r) => setTimeout(() => r('hung'), 5_000))])).resolves.toBe('closed');
+  }, 30_000);
 });

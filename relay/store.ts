@@ -398,8 +398,9 @@ export function dedupSeen(db: Db, keyHash: Buffer): boolean {
   return stmt(db, 'SELECT 1 FROM dedup WHERE key_hash = ?').get(keyHash) !== undefined;
 }
 
-export function dedupRemember(db: Db, keyHash: Buffer, now: number): void {
-  stmt(db, 'INSERT OR IGNORE INTO dedup (key_hash, seen_at) VALUES (?, ?)').run(keyHash, now);
+/** Stores a dedup key unless it is already known; true when it was new. */
+export function dedupRemember(db: Db, keyHash: Buffer, now: number): boolean {
+  return stmt(db, 'INSERT OR IGNORE INTO dedup (key_hash, seen_at) VALUES (?, ?)').run(keyHash, now).changes > 0;
 }
 
 /** The queue writer keeps seqs in memory within a transaction and records the next one here. */
