@@ -123,7 +123,7 @@ export function rawEntryDigest(r: AuditRawRow): string {
 }
 
 export type ChainVerdict =
-  | { ok: true; entries: number; head: { seq: number; hash: string } | null; prunedThrough?: number }
+  | { ok: true; /** How many entries were walked (from the anchor on, once pruned). */ entries: number; head: { seq: number; hash: string } | null; prunedThrough?: number }
   | { ok: false; entries: number; brokenAt: number; reason: string };
 
 /**
@@ -254,7 +254,7 @@ export function stitchChain(walks: readonly RangeWalk[], start: ChainStart = GEN
     prev = w.lastHash!;
   }
   const last = walks.at(-1);
-  return last ? { ok: true, entries: last.to, head: { seq: last.to, hash: prev } } : { ok: true, entries: 0, head: null };
+  return last ? { ok: true, entries: last.to - start.from + 1, head: { seq: last.to, hash: prev } } : { ok: true, entries: 0, head: null };
 }
 
 /**

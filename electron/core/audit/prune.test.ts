@@ -56,7 +56,7 @@ describe('audit log pruning', () => {
     expect(parsePruneReason(record.reason)).toEqual({ throughSeq: 9, throughHash: hash9, count: 9, cutAt: CUT });
 
     const verdict = verifyAuditChain(db);
-    expect(verdict).toMatchObject({ ok: true, entries: 12, prunedThrough: 9 });
+    expect(verdict).toMatchObject({ ok: true, entries: 3, head: { seq: 12 }, prunedThrough: 9 });
     // The worker threads' walk starts at the anchor too, and agrees.
     expect(await verifyChain({ db, database: { path: t.path, key: t.key } }, { inlineBelow: 0, workers: 2 })).toEqual(verdict);
     // Nothing more is due until entries after the anchor pass the cut.
