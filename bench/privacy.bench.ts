@@ -34,6 +34,8 @@ import { eraseInWorker } from '../electron/core/privacy/runErasure';
 import type { ErasureReply, ErasureTask } from '../electron/core/privacy/erasureWorker';
 import { writePatientExport } from '../electron/core/privacy/export';
 import { runRetention, type RetentionHold } from '../electron/core/privacy/retention';
+import { appendAudit } from '../electron/core/audit/auditLog';
+import { anchorPrune, pruneDue } from '../electron/core/audit/prune';
 import { percentiles, prng, schedstatMs } from './stats';
 
 const MESSAGES = Number(process.env['PRIVACY_BENCH_MESSAGES'] ?? 1_000_000);
@@ -404,11 +406,89 @@ function detectorBench(): void {
   report('detector throughput (messages of clinic text)', `${fmt(best, 1)} MB/s (${fmt(bestCpu, 1)} per CPU-s; ${fmt(texts.length, 0)} msgs, ${fmt(findings, 0)} findings)`, '≥ 5 MB/s', best >= 5);
 }
 
-// BENCH_ONLY=detector,export,erasure,retention runs some steps only (all by default).
+const AUDIT_PRUNE_ENTRIES = Number(process.env['AUDIT_PRUNE_ENTRIES'] ?? 200_000);
+
+/**
+ * Audit-log pruning (issue 11) on a log of its own (the generated clinic has no audit entries past
+ * the policy): AUDIT_PRUNE_ENTRIES entries six years old and a tenth as many from last month. The
+ * bare baseline writes the same anchor and deletes the same entries in one statement, one
+ * transaction; the retention run deletes them in batches inside the 50 ms budget. Each on a copy
+ * of the same file, bare and run alternated twice.
+ */
+async function auditPruneBench(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'clinic-audit-prune-'));
+  const key = randomBytes(32);
+  const source = join(dir, 'log.db');
+  const db = openClinic(source, key);
+  const entry = { userId: 'u_1', displayName: 'Bench', role: 'receptionist', sessionId: 's_1', action: 'read' as const, method: 'messages.list', origin: 'desk', outcome: 'ok' as const };
+  db.transaction(() => {
+    for (let i = 0; i < AUDIT_PRUNE_ENTRIES; i += 1) appendAudit(db, { ...entry, contactIds: [1 + (i % 500)] }, NOW - 6 * 365 * DAY + i);
+    for (let i = 0; i < AUDIT_PRUNE_ENTRIES / 10; i += 1) appendAudit(db, { ...entry, contactIds: [1 + (i % 500)] }, NOW - 30 * DAY + i);
+  })();
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  db.close();
+  const copy = (name: string) => {
+    const path = join(dir, `${name}.db`);
+    copyFileSync(source, path);
+    return openClinic(path, key);
+  };
+  const by = { userId: 'system', displayName: 'Clinic Inbox', role: '-', sessionId: null, origin: 'bench' };
+  // Read right after each run, so each figure has the load it was measured under.
+  const load = () => execSync('uptime').toString().trim().replace(/^.*load average: /, 'load ');
+  const bare = (name: string) => {
+    const b = copy(name);
+    const cutAt = NOW - 1826 * DAY;
+    const t = performance.now();
+    const due = pruneDue(b, cutAt)!;
+    const anchor = anchorPrune(b, { ...due, cutAt, at: NOW, by });
+    const rows = b.transaction(() => {
+      b.prepare('DELETE FROM audit_contacts WHERE seq <= ?').run(anchor.throughSeq);
+      return b.prepare('DELETE FROM audit_log WHERE seq <= ?').run(anchor.throughSeq).changes;
+    })();
+    const ms = performance.now() - t;
+    b.close();
+    return { rows, ms };
+  };
+  const run = async (name: string) => {
+    const r = copy(name);
+    const holds: RetentionHold[] = [];
+    const t = performance.now();
+    const result = await runRetention(r, { now: () => NOW, trigger: 'manual', by, onHold: (h) => holds.push(h) });
+    const ms = performance.now() - t;
+    r.close();
+    return { rows: result.counts.audit, ms, holds, result, load: load() };
+  };
+  try {
+    const a1 = bare('bare-1');
+    const r1 = await run('run-1');
+    const a2 = bare('bare-2');
+    const r2 = await run('run-2');
+    const rate = (x: { rows: number; ms: number }) => x.rows / x.ms;
+    for (const [i, [a, r]] of ([[a1, r1], [a2, r2]] as const).entries()) {
+      report(`audit prune #${i + 1}: entries removed`, `${fmt(r.rows, 0)} in ${fmt(r.ms / 1000, 2)} s (${r.load})`, `= bare ${fmt(a.rows, 0)}`, r.rows === a.rows && a.rows === AUDIT_PRUNE_ENTRIES);
+      report(`audit prune #${i + 1}: vs bare DELETE`, `${fmt(rate(r) / rate(a), 2)} (bare ${fmt(a.ms / 1000, 2)} s in one hold)`, '(reported)', true);
+      report(`audit prune #${i + 1}: longest single hold`, `${fmt(r.result.longestHoldMs, 1)} ms (cpu ${fmt(r.result.longestHoldCpuMs, 1)})`, '≤ 50 ms', r.result.longestHoldMs <= 50);
+      for (const kind of ['anchor', 'audit'] as const) {
+        const of = r.holds.filter((h) => h.kind === kind);
+        const wall = percentiles(of.map((h) => h.ms));
+        process.stdout.write(`     ${kind.padEnd(11)} write lock n ${String(wall.n).padStart(5)}  wall p50 ${fmt(wall.p50, 1)} p95 ${fmt(wall.p95, 1)} max ${fmt(Math.max(...of.map((h) => h.ms)), 1)} ms; cpu max ${fmt(Math.max(...of.map((h) => h.cpuMs)), 1)} ms; rows max ${Math.max(...of.map((h) => h.rows ?? 0))}\n`);
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// BENCH_ONLY=detector,export,erasure,retention,auditprune runs some steps only (all by default).
 async function main(): Promise<void> {
   const only = process.env['BENCH_ONLY'];
+  if (only === 'auditprune') {
+    await auditPruneBench();
+    process.exit(failed ? 1 : 0);
+  }
   const key = prepare();
   if (only) {
+    if (only.includes('auditprune')) await auditPruneBench();
     if (only.includes('detector')) detectorBench();
     if (only.includes('export')) await exportBench(key);
     if (only.includes('erasure')) {
@@ -423,6 +503,7 @@ async function main(): Promise<void> {
   await erasureBench(key);
   await builtWorkerErasure(key);
   await retentionBench(key);
+  await auditPruneBench();
   process.exit(failed ? 1 : 0);
 }
 
