@@ -50,7 +50,7 @@ describe('audit export proof', () => {
     t = seeded();
     const { db } = t;
     const due = pruneDue(db, 2_500)!;
-    expect(due).toEqual({ throughSeq: 3, count: 3 });
+    expect(due).toEqual({ throughSeq: 3, count: 3, held: 0, more: false });
     const anchor = anchorPrune(db, { ...due, cutAt: 2_500, at: 4_500, by: { userId: 'system', displayName: 'Clinic Inbox', role: '-', sessionId: null, origin: 'core' } });
     db.transaction(() => deletePrunedBatch(db, anchor.throughSeq, 100))();
 

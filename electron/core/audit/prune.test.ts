@@ -21,7 +21,7 @@ function log(db: TestDb['db']): void {
 
 function prune(db: TestDb['db'], cutAt = CUT) {
   const due = pruneDue(db, cutAt);
-  if (!due) return null;
+  if (due.count === 0) return null;
   const anchor = anchorPrune(db, { ...due, cutAt, at: 5_000, by: SYSTEM });
   let removed = 0;
   for (let n; (n = db.transaction(() => deletePrunedBatch(db, anchor.throughSeq, 4))()) > 0; ) removed += n;
@@ -43,7 +43,9 @@ describe('audit log pruning', () => {
     // An entry written under a clock set back, after a newer one: it and everything after it stay.
     appendAudit(db, read([1]), 50);
     const hash9 = db.prepare('SELECT hash FROM audit_log WHERE seq = 9').pluck().get() as string;
-    expect(pruneDue(db, CUT)).toEqual({ throughSeq: 9, count: 9 });
+    expect(pruneDue(db, CUT)).toEqual({ throughSeq: 9, count: 9, held: 0, more: false });
+    // A bounded plan stops at its chunk and says more may follow.
+    expect(pruneDue(db, CUT, 4)).toEqual({ throughSeq: 4, count: 4, held: 0, more: true });
 
     const done = prune(db)!;
     expect(done.removed).toBe(9);
@@ -60,7 +62,7 @@ describe('audit log pruning', () => {
     // The worker threads' walk starts at the anchor too, and agrees.
     expect(await verifyChain({ db, database: { path: t.path, key: t.key } }, { inlineBelow: 0, workers: 2 })).toEqual(verdict);
     // Nothing more is due until entries after the anchor pass the cut.
-    expect(pruneDue(db, CUT)).toBeNull();
+    expect(pruneDue(db, CUT)).toMatchObject({ throughSeq: 9, count: 0 });
   });
 
   it('detects an anchor moved past more entries, and an anchor with another hash', () => {

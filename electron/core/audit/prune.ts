@@ -6,19 +6,40 @@ import { appendAudit } from './auditLog';
 import { readAnchor, type AuditAnchor } from './anchor';
 import { pruneReason, PRUNE_METHOD } from './chain';
 
+export interface PrunePlan {
+  /** The last entry this pruning may remove (the anchor's entry, or the current one when `count` is 0). */
+  throughSeq: number;
+  /** Entries it removes after the current anchor; 0: nothing to anchor. */
+  count: number;
+  /**
+   * Entries older than the cut kept because of a legal hold: from the first one that concerns a
+   * patient under hold on (the chain can only lose a prefix, so the pruning stops before it).
+   */
+  held: number;
+  /** The plan stopped at `maxEntries`: more may be due after it. */
+  more: boolean;
+}
+
 /**
- * The last entry a pruning at `cutAt` may remove: the entries before the first one at or after the
- * cut (seq order, so an entry written under a clock set back is never taken with older ones), at
- * most up to the head. Null when nothing new is due. A read, outside any write transaction.
+ * What a pruning at `cutAt` may remove: the entries before the first one at or after the cut (seq
+ * order, so an entry written under a clock set back is never taken with older ones), and before
+ * the first one that concerns a patient under legal hold (who accessed a held record is part of
+ * that record), at most `maxEntries` of them (the read stays short and an anchor covers a bounded
+ * stretch on a large backlog). A read, outside any write transaction.
  */
-export function pruneDue(db: Database, cutAt: number): { throughSeq: number; count: number } | null {
+export function pruneDue(db: Database, cutAt: number, maxEntries = Number.MAX_SAFE_INTEGER): PrunePlan {
   const after = readAnchor(db)?.throughSeq ?? 0;
+  const head = (stmt(db, 'SELECT max(seq) FROM audit_log').pluck().get() as number | null) ?? after;
+  const limit = Math.min(head, after + maxEntries);
   // `+at`: walk the table in seq order (over the due entries only), not the index on `at` (over every later one).
-  const firstKept = stmt(db, 'SELECT seq FROM audit_log WHERE seq > ? AND +at >= ? ORDER BY seq LIMIT 1').pluck().get(after, cutAt) as number | undefined;
-  const head = stmt(db, 'SELECT max(seq) FROM audit_log').pluck().get() as number | null;
-  if (head === null) return null;
-  const throughSeq = firstKept === undefined ? head : firstKept - 1;
-  return throughSeq > after ? { throughSeq, count: throughSeq - after } : null;
+  const firstKept = stmt(db, 'SELECT seq FROM audit_log WHERE seq > ? AND seq <= ? AND +at >= ? ORDER BY seq LIMIT 1').pluck().get(after, limit, cutAt) as number | undefined;
+  // Per patient under hold, its entries before the cut, off `audit_contacts`' key.
+  const firstHeld = stmt(db, 'SELECT min(a.seq) FROM legal_holds h JOIN audit_contacts a ON a.contact_id = h.contact_id AND a.at < ? WHERE a.seq > ?').pluck().get(cutAt, after) as number | null;
+  const natural = firstKept === undefined ? limit : firstKept - 1;
+  const throughSeq = firstHeld !== null && firstHeld <= natural ? firstHeld - 1 : natural;
+  // `+seq`: count off the index on `at` (the due entries), not the table from the held entry on.
+  const held = firstHeld === null ? 0 : (stmt(db, 'SELECT count(*) FROM audit_log WHERE at < ? AND +seq >= ?').pluck().get(cutAt, firstHeld) as number);
+  return { throughSeq, count: throughSeq - after, held, more: throughSeq === after + maxEntries && head > throughSeq };
 }
 
 export type AuditSubject = Pick<AuditRecord, 'userId' | 'displayName' | 'role' | 'sessionId' | 'origin'>;

@@ -32,6 +32,8 @@ const DAY = 24 * 60 * 60_000;
 export const HOLD_BUDGET_MS = 50;
 /** FTS5's `usermerge`: a level is merged once it holds this many segments. */
 const MERGE_AFTER_SEGMENTS = 4;
+/** The most audit entries one pruning plans and anchors (its read walks them). */
+export const AUDIT_PLAN_CHUNK = 20_000;
 
 export function retentionRules(db: Database): RetentionRule[] {
   return (stmt(db, 'SELECT kind, days, legal_minimum_days, updated_at, updated_by FROM retention_policy ORDER BY kind').all() as {
@@ -66,6 +68,14 @@ const NOT_HELD = 'c.contact_id NOT IN (SELECT contact_id FROM legal_holds)';
 
 export function previewRetention(db: Database, now: number): RetentionCounts {
   const cut = cutoffs(db, now);
+  // What a run would delete: up to the entry it would anchor, or the rows an earlier run left behind its anchor.
+  const plan = pruneDue(db, cut.audit);
+  const audit = stmt(db, 'SELECT count(*) FROM audit_log WHERE seq <= ?').pluck().get(plan.throughSeq) as number;
+  return { ...previewData(db, cut), audit, auditHeld: plan.held };
+}
+
+/** The preview without what the audit pruning would take (a run plans that in bounded chunks). */
+function previewData(db: Database, cut: Record<RetentionKind, number>): Omit<RetentionCounts, 'audit' | 'auditHeld'> {
   const messages = stmt(db, `SELECT count(*) FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE c.last_activity_at < ? AND ${NOT_HELD}`).pluck().get(cut.messages) as number;
   const conversations = stmt(db, `SELECT count(*) FROM conversations c WHERE c.last_activity_at < ? AND ${NOT_HELD}`).pluck().get(cut.messages) as number;
   // Files that go with their messages are counted there, not twice.
@@ -75,16 +85,13 @@ export function previewRetention(db: Database, now: number): RetentionCounts {
       WHERE x.content IS NOT NULL AND x.created_at < ? AND c.last_activity_at >= ? AND ${NOT_HELD}`,
   ).pluck().get(cut.media, cut.messages) as number;
   const auditDue = stmt(db, 'SELECT count(*) FROM audit_log WHERE at < ?').pluck().get(cut.audit) as number;
-  // What a run would delete: up to the entry it would anchor, or the rows an earlier run left behind its anchor.
-  const through = pruneDue(db, cut.audit)?.throughSeq ?? readAnchor(db)?.throughSeq ?? 0;
-  const audit = stmt(db, 'SELECT count(*) FROM audit_log WHERE seq <= ?').pluck().get(through) as number;
   const heldPatients = stmt(
     db,
     `SELECT count(DISTINCT h.contact_id) FROM legal_holds h JOIN conversations c ON c.contact_id = h.contact_id
       WHERE c.last_activity_at < ?
          OR EXISTS (SELECT 1 FROM messages m JOIN media y ON y.message_id = m.id WHERE m.conversation_id = c.id AND y.content IS NOT NULL AND y.created_at < ?)`,
   ).pluck().get(cut.messages, cut.media) as number;
-  return { messages, conversations, media, drafts: 0, audit, auditDue, heldPatients };
+  return { messages, conversations, media, drafts: 0, auditDue, heldPatients };
 }
 
 /**
@@ -120,6 +127,8 @@ export interface RetentionRunOptions {
   /** Who the audit pruning's own entry names (the admin who pressed "run now", or the system). */
   by?: AuditSubject;
   budgetMs?: number;
+  /** The most audit entries one pruning plans and anchors (AUDIT_PLAN_CHUNK). */
+  auditPlanChunk?: number;
   /** Between batches: lets the event loop (other connections) run. */
   pause?: () => Promise<void>;
   /** Told of every hold and busy stretch (the benchmark's distribution). */
@@ -191,8 +200,8 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
     Number(stmt(db, `INSERT INTO retention_runs (started_at, trigger, outcome) VALUES (?, ?, 'running')`).run(startedAt, options.trigger).lastInsertRowid),
   );
   const cut = cutoffs(db, startedAt);
-  const before = timed('plan', false, () => previewRetention(db, startedAt));
-  const counts: RetentionCounts = { messages: 0, conversations: 0, media: 0, drafts: 0, audit: 0, auditDue: before.auditDue, heldPatients: before.heldPatients };
+  const before = timed('plan', false, () => previewData(db, cut));
+  const counts: RetentionCounts = { messages: 0, conversations: 0, media: 0, drafts: 0, audit: 0, auditDue: before.auditDue, auditHeld: 0, heldPatients: before.heldPatients };
   // Rows per batch from the wall clock of the batches before it (`holdSizer.ts`), aiming at a third
   // of the budget: a batch after a slow one is cut to fit at once. Measured and not adopted:
   // cutting each batch by its own clock (checked after every row, at 30% of the budget), when
@@ -334,14 +343,21 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
       await pause();
     }
 
-    const due = timed('plan', false, () => pruneDue(db, cut.audit));
-    if (due) timed('anchor', true, () => anchorPrune(db, { ...due, cutAt: cut.audit, at: options.now(), by: options.by ?? RETENTION_SUBJECT }));
-    const through = readAnchor(db)?.throughSeq ?? 0;
-    for (;;) {
-      const { n } = batch('audit', (limit) => ({ n: deletePrunedBatch(db, through, limit) }), auditSizer);
-      counts.audit += n;
-      if (n === 0) break;
-      await between();
+    // The audit log in chunks of at most `auditPlanChunk` entries, each planned (a short read),
+    // anchored and deleted before the next: a first pruning of a large backlog never reads it in
+    // one stretch, and a run stopped mid-way leaves at most one chunk behind its anchor.
+    for (let more = true; more; ) {
+      const plan = timed('plan', false, () => pruneDue(db, cut.audit, options.auditPlanChunk ?? AUDIT_PLAN_CHUNK));
+      counts.auditHeld = plan.held;
+      more = plan.more;
+      if (plan.count > 0) timed('anchor', true, () => anchorPrune(db, { ...plan, cutAt: cut.audit, at: options.now(), by: options.by ?? RETENTION_SUBJECT }));
+      const through = readAnchor(db)?.throughSeq ?? 0;
+      for (;;) {
+        const { n } = batch('audit', (limit) => ({ n: deletePrunedBatch(db, through, limit) }), auditSizer);
+        counts.audit += n;
+        if (n === 0) break;
+        await between();
+      }
     }
     // Every run ends with the purge, so words of messages deleted by this run, or by an erasure
     // whose purge a crash cut short, leave the index's pages; in steps inside the same budget.
@@ -376,8 +392,8 @@ function toRun(r: { id: number; started_at: number; finished_at: number | null; 
     finishedAt: r.finished_at,
     trigger: r.trigger,
     outcome: r.outcome,
-    // Runs from before audit pruning counted nothing pruned.
-    counts: r.counts_json ? { audit: 0, ...(JSON.parse(r.counts_json) as Omit<RetentionCounts, 'audit'> & { audit?: number }) } : null,
+    // Runs from before audit pruning counted nothing pruned or held.
+    counts: r.counts_json ? { audit: 0, auditHeld: 0, ...(JSON.parse(r.counts_json) as Omit<RetentionCounts, 'audit' | 'auditHeld'> & { audit?: number; auditHeld?: number }) } : null,
     longestHoldMs: r.longest_hold_ms,
   };
 }
