@@ -6,7 +6,13 @@ import { AuditActionSchema, Cursor, Id, Limit, method } from './common';
 export const AuditVerdictSchema = z.object({
   /** The local hash chain: every entry present, in order, unaltered. */
   chain: z.union([
-    z.object({ ok: z.literal(true), entries: z.number().int(), headSeq: z.number().int().nullable() }),
+    z.object({
+      ok: z.literal(true),
+      entries: z.number().int(),
+      headSeq: z.number().int().nullable(),
+      /** The last entry the retention policy pruned; the chain is proven from the entry after it. */
+      prunedThrough: z.number().int().nullable(),
+    }),
     z.object({ ok: z.literal(false), entries: z.number().int(), brokenAt: z.number().int(), reason: z.string() }),
   ]),
   /** The outside witness: the relay's latest signed checkpoint still matches the local log. */

@@ -110,8 +110,12 @@ export const RetentionCountsSchema = z.object({
   media: z.number().int().nonnegative(),
   /** Drafts live only in the window's memory; nothing is stored to purge. */
   drafts: z.number().int().nonnegative(),
-  /** Audit entries past the policy: reported, never deleted (the chain must keep verifying). */
+  /** Audit entries pruned (preview: that a run would prune); the chain verifies from its anchor on. */
+  audit: z.number().int().nonnegative(),
+  /** Audit entries older than the policy when the run started (what it prunes, unless a newer entry precedes one). */
   auditDue: z.number().int().nonnegative(),
+  /** Audit entries past the policy kept because of a legal hold: from the first one about a held patient on (a chain loses only a prefix); pruned once the hold is lifted. */
+  auditHeld: z.number().int().nonnegative(),
   /** Patients skipped because they are under legal hold. */
   heldPatients: z.number().int().nonnegative(),
 });

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEntryView, RpcOutput } from '../../../shared/rpc';
 import { startAuditClinic, type AuditClinic } from '../testing/auditClinic';
-import { rpc, signIn, type Person } from '../testing/users';
+import { IT_ADMIN, rpc, signIn, TEST_PASSWORD, type Person } from '../testing/users';
 import type { Connection } from '../types';
 import { verifyExport, type AuditExport } from './exportVerify';
 
@@ -119,5 +119,39 @@ describe("the auditor's desk", () => {
     const exports = await rpc(olga, 'audit.query', { filter: { action: 'export' } });
     expect(exports.items[0]).toMatchObject({ displayName: 'Olga Audit', method: 'audit.export', outcome: 'ok' });
     expect(await rpc(olga, 'audit.verify', { withRelayWitness: false })).toMatchObject({ chain: { ok: true } });
+  });
+
+  it('after the retention policy pruned the old entries, the log still verifies, says from where, and exports a proof that verifies', async () => {
+    const headBefore = (await rpc(olga, 'audit.query', { filter: {}, limit: 1 })).items[0]!.seq;
+    // Two days on, with the audit log kept one day: everything written so far is past the policy.
+    c.clock.advance(2 * 24 * 60 * 60_000);
+    // The earlier sessions have expired by now: both sign in again.
+    const again = async (username: string, origin: string) => {
+      const connection = c.core.connect(origin);
+      await rpc(connection, 'auth.signIn', { username, password: TEST_PASSWORD });
+      return connection;
+    };
+    const admin = await again(IT_ADMIN.username, 'desk-it');
+    const auditor = await again(OLGA.username, 'desk-audit');
+    await rpc(admin, 'privacy.retention.update', { rules: [{ kind: 'audit', days: 1, legalMinimumDays: 0 }] });
+    const preview = await rpc(admin, 'privacy.retention.preview', {});
+    expect(preview.audit).toBeGreaterThanOrEqual(headBefore);
+
+    const run = await rpc(admin, 'privacy.retention.runNow', {});
+    expect(run.counts!.audit).toBe(preview.audit);
+    const verdict = await rpc(auditor, 'audit.verify', { withRelayWitness: false });
+    expect(verdict.chain).toMatchObject({ ok: true, prunedThrough: preview.audit });
+    expect(verdict.chain.ok && verdict.chain.entries).toBe(verdict.chain.ok && verdict.chain.headSeq! - preview.audit);
+
+    const left = await rpc(auditor, 'audit.query', { filter: {}, limit: 100 });
+    expect(Math.min(...left.items.map((e) => e.seq))).toBe(preview.audit + 1);
+    const pruning = left.items.find((e) => e.method === 'audit.pruned');
+    expect(pruning).toMatchObject({ action: 'delete', displayName: 'IT admin', outcome: 'ok' });
+    expect(pruning!.reason).toContain(`pruned entries through ${preview.audit} `);
+    expect(left.items.find((e) => e.method === 'privacy.retention.run')!.reason).toContain(`${preview.audit} audit entries past policy pruned`);
+
+    const files = await rpc(auditor, 'audit.export', { filter: {} });
+    expect(verifyExport(files.json)).toMatchObject({ ok: true });
+    expect((JSON.parse(files.json) as AuditExport).anchor).toMatchObject({ throughSeq: preview.audit });
   });
 });

@@ -3,6 +3,7 @@ import type { Checkpoint, SignedCheckpoint } from '../../../shared/wire';
 import { checkpointPayload } from '../../../shared/wire';
 import type { Database } from '../db/types';
 import type { AuditRecord } from '../rpc/dispatch';
+import { chainStartOf, checkAnchorRecord, readAnchor } from './anchor';
 import { entryHash, GENESIS_HASH, stitchChain, walkChainRange, type AuditRowFields, type ChainVerdict } from './chain';
 
 export * from './chain';
@@ -63,10 +64,17 @@ export function chainHeadSeq(db: Database): number | null {
   return head === null ? null : Math.max(head, 1);
 }
 
-/** Walks the whole chain here, in one range up to the current head (see `verifyChain` for workers). */
+/**
+ * Walks the whole chain here, in one range up to the current head (see `verifyChain` for workers):
+ * from entry 1, or from the entry after the pruning anchor, whose record the chain must hold.
+ */
 export function verifyAuditChain(db: Database): ChainVerdict {
-  const head = chainHeadSeq(db);
-  return stitchChain(head === null ? [] : [walkChainRange(db, { from: 1, to: head })]);
+  return db.transaction(() => {
+    const anchor = readAnchor(db);
+    const start = chainStartOf(anchor);
+    const head = chainHeadSeq(db);
+    return checkAnchorRecord(db, anchor, stitchChain(head === null ? [] : [walkChainRange(db, { from: start.from, to: head })], start));
+  })();
 }
 
 /** Signs the current head with the device key and remembers it locally; null when the log is empty. */
@@ -99,6 +107,13 @@ export type WitnessVerdict =
 export function compareWithWitness(db: Database, witnessed: SignedCheckpoint | null): WitnessVerdict {
   if (!witnessed) return { ok: true, witnessedSeq: null };
   const { seq, headHash } = witnessed.checkpoint;
+  // A witnessed entry the retention policy pruned: the anchor keeps the hash of the last one removed
+  // (and the chain proves the anchor), so that one is still compared; one before it is simply older.
+  const anchor = readAnchor(db);
+  if (anchor && seq <= anchor.throughSeq) {
+    if (seq === anchor.throughSeq && anchor.throughHash !== headHash) return { ok: false, reason: `entry ${seq} differs from what the relay witnessed (history was rewritten)` };
+    return { ok: true, witnessedSeq: seq };
+  }
   const row = db.prepare('SELECT hash FROM audit_log WHERE seq = ?').get(seq) as { hash: string } | undefined;
   if (!row) return { ok: false, reason: `the relay witnessed entry ${seq}, which is no longer in the local log (entries were removed)` };
   if (row.hash !== headHash) return { ok: false, reason: `entry ${seq} differs from what the relay witnessed (history was rewritten)` };

@@ -123,7 +123,7 @@ export function rawEntryDigest(r: AuditRawRow): string {
 }
 
 export type ChainVerdict =
-  | { ok: true; entries: number; head: { seq: number; hash: string } | null }
+  | { ok: true; /** How many entries were walked (from the anchor on, once pruned). */ entries: number; head: { seq: number; hash: string } | null; prunedThrough?: number }
   | { ok: false; entries: number; brokenAt: number; reason: string };
 
 /**
@@ -243,15 +243,49 @@ export function walkChainRange(db: Database, range: ChainRange): RangeWalk {
 /**
  * Joins walks of contiguous ranges (in seq order) into the verdict one walk of the whole chain
  * gives: range k+1's first prev_hash must be range k's last hash (the first range's, the genesis
- * hash), and the first broken entry in seq order is the one named.
+ * hash, or the hash of the last entry a pruning removed), and the first broken entry in seq order is
+ * the one named.
  */
-export function stitchChain(walks: readonly RangeWalk[]): ChainVerdict {
-  let prev = GENESIS_HASH;
+export function stitchChain(walks: readonly RangeWalk[], start: ChainStart = GENESIS_START): ChainVerdict {
+  let prev = start.prev;
   for (const w of walks) {
     if (w.firstPrev !== null && w.firstPrev !== prev) return { ok: false, entries: w.from, brokenAt: w.from, reason: `entry ${w.from} does not follow entry ${w.from - 1}` };
     if (w.broken) return { ok: false, ...w.broken };
     prev = w.lastHash!;
   }
   const last = walks.at(-1);
-  return last ? { ok: true, entries: last.to, head: { seq: last.to, hash: prev } } : { ok: true, entries: 0, head: null };
+  return last ? { ok: true, entries: last.to - start.from + 1, head: { seq: last.to, hash: prev } } : { ok: true, entries: 0, head: null };
+}
+
+/**
+ * Where a walk of the chain begins: entry 1 after the genesis hash, or, once old entries were
+ * pruned (`audit_anchor`), the entry after the last one removed, which must follow that entry's hash.
+ */
+export interface ChainStart {
+  from: number;
+  prev: string;
+}
+export const GENESIS_START: ChainStart = { from: 1, prev: GENESIS_HASH };
+
+/** The method of the chained entry a pruning writes before it deletes anything. */
+export const PRUNE_METHOD = 'audit.pruned';
+
+/** What a pruning states in its own entry: the chain then proves the anchor as it was when written. */
+export interface PruneStatement {
+  throughSeq: number;
+  throughHash: string;
+  count: number;
+  cutAt: number;
+}
+
+/** The pruning entry's reason: readable by the auditor, and parsed back by the verifiers. */
+export function pruneReason(p: PruneStatement): string {
+  return `pruned entries through ${p.throughSeq} (hash ${p.throughHash}): ${p.count} entries older than ${new Date(p.cutAt).toISOString()}, the audit retention policy`;
+}
+
+export function parsePruneReason(reason: string | null): PruneStatement | null {
+  const m = /^pruned entries through (\d+) \(hash ([0-9a-f]{64})\): (\d+) entries older than (\S+),/.exec(reason ?? '');
+  if (!m) return null;
+  const cutAt = Date.parse(m[4]!);
+  return Number.isFinite(cutAt) ? { throughSeq: Number(m[1]), throughHash: m[2]!, count: Number(m[3]), cutAt } : null;
 }

@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuditClinic, type AuditClinic } from '../testing/auditClinic';
-import { rpc, signIn } from '../testing/users';
+import { IT_ADMIN, rpc, signIn, TEST_PASSWORD } from '../testing/users';
 import type { AuditExport } from './exportVerify';
 
 const CLI = join(import.meta.dirname, 'cli.ts');
@@ -84,3 +84,39 @@ describe('npm run audit', () => {
     expect(audit('frobnicate').code).toBe(2);
   }, 90_000);
 });
+
+describe('npm run audit on a log pruned by retention', () => {
+  let pruned: AuditClinic;
+  let through = 0;
+  beforeAll(async () => {
+    pruned = await startAuditClinic({ patients: 1, legacyEntry: true });
+    const anna = await signIn(pruned.core, { username: 'anna', displayName: 'Anna', roles: ['receptionist'] }, 'desk-front');
+    await rpc(anna, 'messages.list', { conversationId: pruned.patients[0]!.conversationId });
+    // Two days on, the audit log kept one day: every entry so far, the version-1 one included, is past the policy.
+    pruned.clock.advance(2 * 24 * 60 * 60_000);
+    const admin = pruned.core.connect('desk-it');
+    await rpc(admin, 'auth.signIn', { username: IT_ADMIN.username, password: TEST_PASSWORD });
+    await rpc(admin, 'privacy.retention.update', { rules: [{ kind: 'audit', days: 1, legalMinimumDays: 0 }] });
+    through = (await rpc(admin, 'privacy.retention.runNow', {})).counts!.audit;
+    await pruned.closeCore();
+  }, 90_000);
+  afterAll(async () => pruned?.stop());
+
+  it('verify says intact from the anchor on; an export verifies on any computer, and not with its anchor changed', () => {
+    expect(through).toBeGreaterThan(1);
+    const v = audit('--data-dir', pruned.dataDir, 'verify');
+    expect(v.code).toBe(0);
+    expect(JSON.parse(v.stdout)).toMatchObject({ chain: { ok: true, prunedThrough: through } });
+
+    const file = join(pruned.dataDir, 'pruned.json');
+    expect(audit('--data-dir', pruned.dataDir, 'export', '--out', file).code).toBe(0);
+    const proof = JSON.parse(readFileSync(file, 'utf8')) as AuditExport;
+    expect(proof.anchor).toMatchObject({ throughSeq: through });
+    expect(audit('verify-export', file).code).toBe(0);
+    writeFileSync(join(pruned.dataDir, 'moved.json'), JSON.stringify({ ...proof, anchor: { ...proof.anchor!, throughHash: '0'.repeat(64) } }));
+    const moved = audit('verify-export', join(pruned.dataDir, 'moved.json'));
+    expect(moved.code).toBe(3);
+    expect(moved.stdout).toContain('NOT INTACT');
+  }, 90_000);
+});
+

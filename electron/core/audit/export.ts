@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { AuditEntryView, AuditFilter } from '../../../shared/rpc';
 import type { Database } from '../db/types';
+import { readAnchor } from './anchor';
 import { AUDIT_COLUMNS, makeCheckpoint, rawEntryDigest, rowFromRaw, type AuditRawRow } from './auditLog';
 import { EXPORT_FORMAT, type AuditExport } from './exportVerify';
 import { allFiltered, contactIdsOf, contactNames, toViews } from './reports';
@@ -30,15 +31,20 @@ export function buildAuditExport(db: Database, filter: AuditFilter, deps: Export
     const signedFor = deps.applianceId ?? deps.installationId;
     const signed = makeCheckpoint(db, signedFor, deps.signing.privateKey, deps.at);
     const headSeq = signed?.checkpoint.seq ?? 0;
-    const chosen = [...allFiltered(db, filter)].filter((r) => r.seq <= headSeq).reverse();
+    // A pruned log is proven from its anchor on: the entries behind it are gone (or going, batch by batch).
+    const anchor = readAnchor(db);
+    const after = anchor?.throughSeq ?? 0;
+    const chosen = [...allFiltered(db, filter)].filter((r) => r.seq > after && r.seq <= headSeq).reverse();
     const included = new Set(chosen.map((r) => r.seq));
 
     const chain: AuditExport['chain'] = [];
-    const rows = db.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE seq <= ? ORDER BY seq`).raw().iterate(headSeq) as IterableIterator<AuditRawRow>;
+    const rows = db.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE seq > ? AND seq <= ? ORDER BY seq`).raw().iterate(after, headSeq) as IterableIterator<AuditRawRow>;
     for (const raw of rows) {
       if (included.has(raw[0])) continue;
       // Version-1 entries were hashed over their fields directly: only the whole row links them.
-      chain.push(raw[13] === 2 ? [raw[0], rawEntryDigest(raw)] : { ...rowFromRaw(raw), hash_version: 1 });
+      // The pruning's entry goes whole too: the verifier reads the anchor it states.
+      if (raw[13] === 2 && raw[0] !== anchor?.recordSeq) chain.push([raw[0], rawEntryDigest(raw)]);
+      else chain.push({ ...rowFromRaw(raw), hash_version: raw[13] === 2 ? 2 : 1 });
     }
 
     const names = contactNames(db, chosen.flatMap((r) => contactIdsOf(r)));
@@ -52,6 +58,7 @@ export function buildAuditExport(db: Database, filter: AuditFilter, deps: Export
       entries: chosen.map((r) => ({ ...r, hash_version: r.hash_version === 1 ? 1 : 2 })),
       chain,
       checkpoint: signed ? { signedFor, ...signed.checkpoint, signature: signed.signature } : null,
+      anchor: anchor ? { throughSeq: anchor.throughSeq, throughHash: anchor.throughHash, recordSeq: anchor.recordSeq } : null,
       witness: deps.witness,
       contactNames: Object.fromEntries([...names].map(([id, name]) => [String(id), name])),
     };

@@ -6,6 +6,7 @@ import { createTestDb, type TestDb } from '../testing/testDb';
 import { appendAudit, entryHash, GENESIS_HASH } from './auditLog';
 import { auditCsv, buildAuditExport, csvCell } from './export';
 import { verifyExport, type AuditExport } from './exportVerify';
+import { anchorPrune, deletePrunedBatch, pruneDue } from './prune';
 
 let t: TestDb | undefined;
 afterEach(() => t?.cleanup());
@@ -45,6 +46,30 @@ function seeded(): TestDb {
 const parse = (json: string) => JSON.parse(json) as AuditExport;
 
 describe('audit export proof', () => {
+  it('of a pruned log carries the anchor and verifies from it; a tampered or dropped anchor fails', () => {
+    t = seeded();
+    const { db } = t;
+    const due = pruneDue(db, 2_500)!;
+    expect(due).toEqual({ throughSeq: 3, count: 3, held: 0, more: false });
+    const anchor = anchorPrune(db, { ...due, cutAt: 2_500, at: 4_500, by: { userId: 'system', displayName: 'Clinic Inbox', role: '-', sessionId: null, origin: 'core' } });
+    db.transaction(() => deletePrunedBatch(db, anchor.throughSeq, 100))();
+
+    const files = buildAuditExport(db, { userId: 'bert' }, deps);
+    const proof = parse(files.json);
+    expect(proof.anchor).toEqual({ throughSeq: 3, throughHash: anchor.throughHash, recordSeq: 6 });
+    // Bert's entry 3 was pruned: entry 5 is the one left; the pruning entry travels whole.
+    expect(proof.entries.map((e) => e.seq)).toEqual([5]);
+    expect(proof.chain).toEqual([[4, expect.any(String)], expect.objectContaining({ seq: 6, method: 'audit.pruned' })]);
+    expect(verifyExport(files.json)).toMatchObject({ ok: true, entries: 1, checkpoint: { seq: 6 } });
+
+    const withAnchor = (a: AuditExport['anchor']) => JSON.stringify({ ...proof, anchor: a });
+    expect(verifyExport(withAnchor({ ...proof.anchor!, throughHash: 'f'.repeat(64) }))).toMatchObject({ ok: false, reason: expect.stringContaining('does not match the pruning entry 6') });
+    // Moved past entry 4 (its digest dropped too): the pruning entry says 3.
+    const skipped = { ...proof, chain: proof.chain.slice(1), anchor: { ...proof.anchor!, throughSeq: 4 } };
+    expect(verifyExport(JSON.stringify(skipped))).toMatchObject({ ok: false, reason: expect.stringContaining('does not match') });
+    expect(verifyExport(withAnchor(null))).toMatchObject({ ok: false, brokenAt: 1, reason: 'entry 1 is missing from the export' });
+  });
+
   it('carries the chosen entries in full, digests for the rest, version-1 rows whole, and verifies', () => {
     t = seeded();
     const files = buildAuditExport(t.db, { userId: 'bert' }, deps);

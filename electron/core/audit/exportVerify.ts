@@ -1,7 +1,7 @@
 import { createPublicKey, hash as sha256, verify as edVerify } from 'node:crypto';
 import { z } from 'zod';
 import { checkpointPayload } from '../../../shared/wire';
-import { chainHash, entryHash, GENESIS_HASH, type AuditRow } from './auditLog';
+import { chainHash, entryHash, GENESIS_HASH, parsePruneReason, PRUNE_METHOD, type AuditRow } from './auditLog';
 
 /**
  * An audit export's proof, and its verifier: pure (no keychain, no database), so the command
@@ -11,6 +11,8 @@ import { chainHash, entryHash, GENESIS_HASH, type AuditRow } from './auditLog';
  * checkpoint, the least that links the chain: a version-2 entry's digest, a version-1 entry's whole
  * row (those were hashed over their fields directly). The checkpoint of the head is signed by the
  * device key whose public half the file carries; its fingerprint is what the relay operator holds.
+ * Once the log was pruned, the chain begins after the anchor instead of at entry 1: the first entry
+ * must follow the anchor's hash, and the pruning's own entry, carried whole, must state that anchor.
  */
 export const EXPORT_FORMAT = 'clinic-inbox/audit-export/v1';
 
@@ -57,6 +59,8 @@ export const AuditExportSchema = z.object({
       signature: z.string(),
     })
     .nullable(),
+  /** Where the chain begins once entries past the audit policy were pruned (absent or null: at entry 1). */
+  anchor: z.object({ throughSeq: z.number().int().positive(), throughHash: Hex64, recordSeq: z.number().int().positive() }).nullable().optional(),
   /** What the relay said when asked to witness the head at export time (not checkable offline). */
   witness: z.object({ ok: z.boolean().nullable(), witnessedSeq: z.number().int().nullable().optional(), reason: z.string().optional() }),
   /** The names the clinic knew the patients by at export time; a convenience, not covered by the proof. */
@@ -121,8 +125,17 @@ export function verifyExport(text: string): ExportVerdict {
   if (cp.signedFor !== expectedSigner) return fail(`the checkpoint was signed for ${cp.signedFor}, not for this appliance (${expectedSigner})`);
   for (const seq of bySeq.keys()) if (seq > cp.seq) return fail(`entry ${seq} lies beyond the signed checkpoint (entry ${cp.seq})`, seq);
 
-  let prev = GENESIS_HASH;
-  for (let seq = 1; seq <= cp.seq; seq += 1) {
+  const anchor = parsed.anchor ?? null;
+  if (anchor) {
+    const record = bySeq.get(anchor.recordSeq);
+    const stated = typeof record === 'object' && record.method === PRUNE_METHOD ? parsePruneReason(record.reason) : null;
+    if (!stated || stated.throughSeq !== anchor.throughSeq || stated.throughHash !== anchor.throughHash || anchor.recordSeq <= anchor.throughSeq) {
+      return fail(`the pruning anchor (entries through ${anchor.throughSeq}) does not match the pruning entry ${anchor.recordSeq} in the chain`, anchor.throughSeq + 1);
+    }
+  }
+  for (const seq of bySeq.keys()) if (anchor && seq <= anchor.throughSeq) return fail(`entry ${seq} lies behind the pruning anchor (entry ${anchor.throughSeq})`, seq);
+  let prev = anchor?.throughHash ?? GENESIS_HASH;
+  for (let seq = (anchor?.throughSeq ?? 0) + 1; seq <= cp.seq; seq += 1) {
     const item = bySeq.get(seq);
     if (item === undefined) return fail(`entry ${seq} is missing from the export`, seq);
     if (typeof item === 'string') {

@@ -42,7 +42,7 @@ export function createAuditHandlers(deps: AuditHandlerDeps): Pick<Handlers, Audi
       const witness: AuditVerdict['witness'] = withRelayWitness ? await askWitness() : { ok: null, reason: 'not asked' };
       return {
         chain: chain.ok
-          ? { ok: true, entries: chain.entries, headSeq: chain.head?.seq ?? null }
+          ? { ok: true, entries: chain.entries, headSeq: chain.head?.seq ?? null, prunedThrough: chain.prunedThrough ?? null }
           : { ok: false, entries: chain.entries, brokenAt: chain.brokenAt, reason: chain.reason },
         witness,
       };

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { CodedError } from '../../../shared/errors';
 import type { Database } from '../db/types';
 import { startWorkerThread } from '../workerThread';
+import { chainStartOf, checkAnchorRecord, readAnchor } from './anchor';
 import { chainHeadSeq } from './auditLog';
 import { stitchChain, walkChainRange, type ChainRange, type ChainVerdict, type RangeWalk } from './chain';
 import type { ChainReply, ChainTask } from './chainWorker';
@@ -24,10 +25,11 @@ export interface VerifyChainOptions {
   inlineBelow?: number;
 }
 
-/** Splits 1..head into `n` contiguous ranges of near-equal length. */
-export function splitChain(head: number, n: number): ChainRange[] {
-  const count = Math.max(1, Math.min(n, head));
-  return Array.from({ length: count }, (_, k) => ({ from: Math.floor((head * k) / count) + 1, to: Math.floor((head * (k + 1)) / count) }));
+/** Splits from..head (from 1 unless pruned) into `n` contiguous ranges of near-equal length. */
+export function splitChain(head: number, n: number, from = 1): ChainRange[] {
+  const length = head - from + 1;
+  const count = Math.max(1, Math.min(n, length));
+  return Array.from({ length: count }, (_, k) => ({ from: from + Math.floor((length * k) / count), to: from - 1 + Math.floor((length * (k + 1)) / count) }));
 }
 
 function walkInWorker(task: ChainTask): Promise<RangeWalk> {
@@ -59,11 +61,17 @@ function walkInWorker(task: ChainTask): Promise<RangeWalk> {
  * next verification. Each worker checks its range's links; `stitchChain` checks the joins.
  */
 export async function verifyChain(deps: VerifyChainDeps, options: VerifyChainOptions = {}): Promise<ChainVerdict> {
-  const head = chainHeadSeq(deps.db);
+  const { db } = deps;
+  const { anchor, head } = db.transaction(() => ({ anchor: readAnchor(db), head: chainHeadSeq(db) }))();
+  const start = chainStartOf(anchor);
   if (head === null) return stitchChain([]);
-  if (head < (options.inlineBelow ?? INLINE_BELOW)) return stitchChain([walkChainRange(deps.db, { from: 1, to: head })]);
+  if (head - start.from + 1 < (options.inlineBelow ?? INLINE_BELOW)) return checkAnchorRecord(db, anchor, stitchChain([walkChainRange(db, { from: start.from, to: head })], start));
   const workers = Math.max(1, Math.min(MAX_WORKERS, options.workers ?? availableParallelism()));
   const key = deps.database.key.toString('hex');
-  const walks = await Promise.all(splitChain(head, workers).map((range) => walkInWorker({ ...range, path: deps.database.path, key })));
-  return stitchChain(walks);
+  const walks = await Promise.all(splitChain(head, workers, start.from).map((range) => walkInWorker({ ...range, path: deps.database.path, key })));
+  const verdict = checkAnchorRecord(db, anchor, stitchChain(walks, start));
+  // A pruning that moved the anchor while the workers walked removed entries they expected: the
+  // verdict is of a chain that no longer exists, so the chain is walked again from the new anchor.
+  if (!verdict.ok && readAnchor(db)?.throughSeq !== anchor?.throughSeq) return verifyChain(deps, options);
+  return verdict;
 }

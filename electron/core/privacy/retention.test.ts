@@ -6,8 +6,12 @@ import { ALL_SHARDS, shardCommand, shardOf, shardSegmentCount, shardSetting } fr
 import { decryptedPages } from '../testing/decryptedPages';
 import { createTestDb, type TestDb } from '../testing/testDb';
 import { contact, webhookBody, wamid } from '../testing/whatsappPayloads';
-import { setLegalHold } from './legalHold';
-import { previewRetention, runRetention, updateRetentionRules } from './retention';
+import { clearLegalHold, setLegalHold } from './legalHold';
+import { readAnchor } from '../audit/anchor';
+import { appendAudit, verifyAuditChain } from '../audit/auditLog';
+import { parsePruneReason, PRUNE_METHOD } from '../audit/chain';
+import { verifyChain } from '../audit/verifyChain';
+import { previewRetention, runRetention, updateRetentionRules, type RetentionHold } from './retention';
 
 const DAY = 24 * 60 * 60_000;
 const NOW = Date.UTC(2026, 4, 11);
@@ -50,7 +54,7 @@ describe('retention', () => {
     expect(pagesWith('kenmerk31600000001')).toBeGreaterThan(0);
 
     const preview = previewRetention(db, NOW);
-    expect(preview).toEqual({ messages: 3, conversations: 1, media: 1, drafts: 0, auditDue: 0, heldPatients: 1 });
+    expect(preview).toEqual({ messages: 3, conversations: 1, media: 1, drafts: 0, audit: 0, auditDue: 0, auditHeld: 0, heldPatients: 1 });
 
     const result = await runRetention(db, { now: () => NOW, trigger: 'manual', budgetMs: 50 });
     expect(result.counts).toEqual(preview);
@@ -172,6 +176,83 @@ describe('retention', () => {
     }
     expect(searchMessages(db, { query: 'kenmerk31600000008' }).items.map((i) => i.conversationId)).toEqual([kept.conversationId]);
     expect(searchMessages(db, { query: 'kenmerk31600000007' }).items).toEqual([]);
+  });
+
+  it('prunes the audit entries past the policy behind a chained anchor, in batches inside the budget, and the chain still verifies', async () => {
+    t = createTestDb();
+    const { db } = t;
+    // Audit policy: 5 years (1,826 days) by default. 1,500 entries from 6 years ago, then 20 from last month.
+    const read = { userId: 'anna', displayName: 'Anna', role: 'receptionist', sessionId: 's_1', action: 'read' as const, method: 'messages.list', origin: 'desk', outcome: 'ok' as const };
+    db.transaction(() => {
+      for (let i = 0; i < 1_500; i += 1) appendAudit(db, { ...read, contactIds: [i % 7] }, NOW - 6 * 365 * DAY + i);
+      for (let i = 0; i < 20; i += 1) appendAudit(db, { ...read, contactIds: [i % 7] }, NOW - 30 * DAY + i);
+    })();
+    const hash1500 = db.prepare('SELECT hash FROM audit_log WHERE seq = 1500').pluck().get() as string;
+    expect(previewRetention(db, NOW)).toMatchObject({ audit: 1_500, auditDue: 1_500 });
+
+    const holds: RetentionHold[] = [];
+    const by = { userId: 'u_admin', displayName: 'Admin', role: 'admin', sessionId: 's_9', origin: 'desk' };
+    const result = await runRetention(db, { now: () => NOW, trigger: 'manual', by, budgetMs: 50, onHold: (h) => holds.push(h) });
+    expect(result.counts).toMatchObject({ audit: 1_500, auditDue: 1_500 });
+    const seqs = db.prepare('SELECT seq FROM audit_log ORDER BY seq').pluck().all() as number[];
+    expect(seqs[0]).toBe(1_501);
+    expect(seqs).toHaveLength(21);
+    expect(db.prepare('SELECT count(*) FROM audit_contacts WHERE seq <= 1500').pluck().get()).toBe(0);
+    expect(db.prepare('SELECT count(*) FROM audit_contacts').pluck().get()).toBe(20);
+
+    // The pruning's own entry, after the entries kept, names who ran it and what it removed.
+    const record = db.prepare('SELECT seq, user_id, action, method, reason FROM audit_log ORDER BY seq DESC LIMIT 1').get() as { seq: number; user_id: string; action: string; method: string; reason: string };
+    expect(record).toMatchObject({ seq: 1_521, user_id: 'u_admin', action: 'delete', method: PRUNE_METHOD });
+    expect(parsePruneReason(record.reason)).toEqual({ throughSeq: 1_500, throughHash: hash1500, count: 1_500, cutAt: NOW - 1_826 * DAY });
+    expect(readAnchor(db)).toMatchObject({ throughSeq: 1_500, throughHash: hash1500, recordSeq: 1_521 });
+    expect(verifyAuditChain(db)).toMatchObject({ ok: true, entries: 21, head: { seq: 1_521 }, prunedThrough: 1_500 });
+
+    // Several batches, each inside the budget, and the anchor written before any of them.
+    const audit = holds.filter((h) => h.kind === 'audit' && (h.rows ?? 0) > 0);
+    expect(audit.length).toBeGreaterThan(1);
+    expect(audit.reduce((n, h) => n + h.rows!, 0)).toBe(1_500);
+    for (const h of [...audit, ...holds.filter((x) => x.kind === 'anchor')]) expect(h.ms).toBeLessThan(50);
+    expect(holds.findIndex((h) => h.kind === 'anchor')).toBeLessThan(holds.findIndex((h) => h.kind === 'audit'));
+
+    // The next run finds nothing more past the policy, and writes no second pruning entry.
+    const again = await runRetention(db, { now: () => NOW, trigger: 'manual', by });
+    expect(again.counts.audit).toBe(0);
+    expect(db.prepare('SELECT count(*) FROM audit_log WHERE method = ?').pluck().get(PRUNE_METHOD)).toBe(1);
+  });
+
+  it('stops the audit pruning before the first due entry about a patient under legal hold, says how many it kept, and prunes through once the hold is lifted', async () => {
+    t = createTestDb();
+    const { db } = t;
+    const held = patient(db, '31600000021', [10]);
+    const other = patient(db, '31600000022', [10]);
+    setLegalHold(db, { contactId: held.contactId, reason: 'WGBO dossier', by: 'admin', now: NOW });
+    const read = { userId: 'anna', displayName: 'Anna', role: 'receptionist', sessionId: 's_1', action: 'read' as const, method: 'messages.list', origin: 'desk', outcome: 'ok' as const };
+    // 100 entries from 6 years ago, the 40th about the held patient, then 10 from last month.
+    db.transaction(() => {
+      for (let i = 1; i <= 100; i += 1) appendAudit(db, { ...read, contactIds: i === 40 ? [held.contactId] : [other.contactId] }, NOW - 6 * 365 * DAY + i);
+      for (let i = 0; i < 10; i += 1) appendAudit(db, { ...read, contactIds: [held.contactId] }, NOW - 30 * DAY + i);
+    })();
+    expect(verifyAuditChain(db)).toMatchObject({ ok: true, entries: 110 });
+    expect(previewRetention(db, NOW)).toMatchObject({ audit: 39, auditDue: 100, auditHeld: 61 });
+
+    // Planned in chunks of 16: three anchors, the last right before the held patient's entry.
+    const first = await runRetention(db, { now: () => NOW, trigger: 'manual', budgetMs: 50, auditPlanChunk: 16 });
+    expect(first.counts).toMatchObject({ audit: 39, auditDue: 100, auditHeld: 61 });
+    expect((db.prepare('SELECT seq FROM audit_log ORDER BY seq LIMIT 1').pluck().get() as number)).toBe(40);
+    expect(db.prepare('SELECT through_seq FROM audit_anchor ORDER BY through_seq').pluck().all()).toEqual([16, 32, 39]);
+    expect(verifyAuditChain(db)).toMatchObject({ ok: true, prunedThrough: 39 });
+    // While the hold lasts, nothing more goes.
+    const during = await runRetention(db, { now: () => NOW, trigger: 'manual', auditPlanChunk: 16 });
+    expect(during.counts).toMatchObject({ audit: 0, auditHeld: 61 });
+
+    clearLegalHold(db, held.contactId);
+    expect(previewRetention(db, NOW)).toMatchObject({ audit: 100 - 39, auditHeld: 0 });
+    const after = await runRetention(db, { now: () => NOW, trigger: 'manual', budgetMs: 50, auditPlanChunk: 16 });
+    expect(after.counts).toMatchObject({ audit: 61, auditHeld: 0 });
+    expect(db.prepare('SELECT count(*) FROM audit_log WHERE at < ?').pluck().get(NOW - 1_826 * DAY)).toBe(0);
+    expect(db.prepare('SELECT count(*) FROM audit_contacts WHERE seq <= 100').pluck().get()).toBe(0);
+    expect(verifyAuditChain(db)).toMatchObject({ ok: true, prunedThrough: 100 });
+    expect(await verifyChain({ db, database: { path: t.path, key: t.key } }, { inlineBelow: 0, workers: 2 })).toEqual(verifyAuditChain(db));
   });
 
   it('a policy may not go below the legal minimum the admin picked, nor past 20 years', () => {

@@ -1,6 +1,8 @@
 import { CodedError } from '../../../shared/errors';
 import type { RetentionCounts, RetentionKind, RetentionRule, RetentionRun } from '../../../shared/rpc';
 import { RETENTION_MAX_DAYS } from '../../../shared/rpc';
+import { readAnchor } from '../audit/anchor';
+import { anchorPrune, deletePrunedBatch, pruneDue, type AuditSubject } from '../audit/prune';
 import { stmt } from '../db/statements';
 import type { Database } from '../db/types';
 import { shardOf, shardSegmentCount } from '../db/searchShards';
@@ -18,16 +20,28 @@ import { checkpointBetween, createIndexMerger, probedBetween, redoableTransactio
  * - media: a stored file older than the policy loses its bytes; the message says the file is gone.
  * - drafts: the composer's drafts live only in the window's memory, never in the database, so
  *   there is nothing to purge here; the rule is kept for when drafts are stored.
- * - audit: entries older than the policy are COUNTED, never deleted. The log is append-only with
- *   triggers and hash-chained from its first entry; pruning it would need an anchor entry and a
- *   trigger exception, and NEN 7513 asks that the log of who saw a record lives as long as the
- *   record. A documented pruning can come later; until then the run reports what is due.
+ * - audit: the entries before the first one at or after the policy's cut are pruned. First an
+ *   ordinary chained entry (`audit.pruned`) states the last entry removed and its hash, and the
+ *   anchor (`audit_anchor`, migration 0140) records the same, in one synced transaction; only then
+ *   are the entries deleted, oldest first, in batches (the log's trigger refuses any entry the
+ *   anchor does not cover). The chain verifies from the anchor on (`audit/anchor.ts`). A run cut
+ *   short finishes the deletes behind the anchor at the next run.
  */
 
 const DAY = 24 * 60 * 60_000;
 export const HOLD_BUDGET_MS = 50;
 /** FTS5's `usermerge`: a level is merged once it holds this many segments. */
 const MERGE_AFTER_SEGMENTS = 4;
+/**
+ * Audit entries deleted between two PASSIVE checkpoints. A checkpoint syncs the WAL and the file
+ * (two fsyncs: taken after every audit batch, they were more than half the run's time on the
+ * benchmark's busy disk); deleting an entry with its index and `audit_contacts` rows writes ~2.4 KB
+ * to the WAL (measured: 1.2 MB for 520), so 1,500 of them stay under the 1,000-page automatic
+ * checkpoint, which would otherwise run inside the next synced commit (an anchor's) and hold it.
+ */
+const AUDIT_ROWS_PER_CHECKPOINT = 1_500;
+/** The most audit entries one pruning plans and anchors (its read walks them). */
+export const AUDIT_PLAN_CHUNK = 20_000;
 
 export function retentionRules(db: Database): RetentionRule[] {
   return (stmt(db, 'SELECT kind, days, legal_minimum_days, updated_at, updated_by FROM retention_policy ORDER BY kind').all() as {
@@ -62,6 +76,14 @@ const NOT_HELD = 'c.contact_id NOT IN (SELECT contact_id FROM legal_holds)';
 
 export function previewRetention(db: Database, now: number): RetentionCounts {
   const cut = cutoffs(db, now);
+  // What a run would delete: up to the entry it would anchor, or the rows an earlier run left behind its anchor.
+  const plan = pruneDue(db, cut.audit);
+  const audit = stmt(db, 'SELECT count(*) FROM audit_log WHERE seq <= ?').pluck().get(plan.throughSeq) as number;
+  return { ...previewData(db, cut), audit, auditHeld: plan.held };
+}
+
+/** The preview without what the audit pruning would take (a run plans that in bounded chunks). */
+function previewData(db: Database, cut: Record<RetentionKind, number>): Omit<RetentionCounts, 'audit' | 'auditHeld'> {
   const messages = stmt(db, `SELECT count(*) FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE c.last_activity_at < ? AND ${NOT_HELD}`).pluck().get(cut.messages) as number;
   const conversations = stmt(db, `SELECT count(*) FROM conversations c WHERE c.last_activity_at < ? AND ${NOT_HELD}`).pluck().get(cut.messages) as number;
   // Files that go with their messages are counted there, not twice.
@@ -85,7 +107,9 @@ export function previewRetention(db: Database, now: number): RetentionCounts {
  * IMMEDIATE to COMMIT done, or an autocommit write); otherwise only this thread is busy (a read, a
  * checkpoint), which other connections do not wait on but this connection's callers do.
  * - `record`: the run's own row in `retention_runs` (an autocommit write, synced);
- * - `batch` / `media`: one batch of message deletes / media clears (`bodyMs` of it before COMMIT);
+ * - `batch` / `media` / `audit`: one batch of message deletes / media clears / audit entries
+ *   pruned behind the anchor (`bodyMs` of it before COMMIT);
+ * - `anchor`: the audit pruning's chained entry and anchor (synced);
  * - `merge-step`: one step of the search index's merging after the batches (what FTS5's automerge
  *   would have done inside them), timed around its transaction;
  * - `purge-step`: one step of the index purge at the end (every segment of a shard into one);
@@ -93,7 +117,7 @@ export function previewRetention(db: Database, now: number): RetentionCounts {
  * - `checkpoint`: the PASSIVE checkpoint between batches.
  */
 export interface RetentionHold {
-  kind: 'record' | 'batch' | 'media' | 'merge-step' | 'purge-step' | 'plan' | 'checkpoint';
+  kind: 'record' | 'anchor' | 'batch' | 'media' | 'audit' | 'merge-step' | 'purge-step' | 'plan' | 'checkpoint';
   locked: boolean;
   ms: number;
   cpuMs: number;
@@ -108,7 +132,11 @@ export interface RetentionHold {
 export interface RetentionRunOptions {
   now: () => number;
   trigger: 'schedule' | 'manual';
+  /** Who the audit pruning's own entry names (the admin who pressed "run now", or the system). */
+  by?: AuditSubject;
   budgetMs?: number;
+  /** The most audit entries one pruning plans and anchors (AUDIT_PLAN_CHUNK). */
+  auditPlanChunk?: number;
   /** Between batches: lets the event loop (other connections) run. */
   pause?: () => Promise<void>;
   /** Told of every hold and busy stretch (the benchmark's distribution). */
@@ -132,6 +160,7 @@ export interface RetentionRunResult {
   batches: number;
 }
 
+const RETENTION_SUBJECT: AuditSubject = { userId: 'system', displayName: 'Clinic Inbox', role: '-', sessionId: null, origin: 'core' };
 const immediate = () => new Promise<void>((r) => setImmediate(r));
 const cpuMsOf = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1000;
 
@@ -179,18 +208,21 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
     Number(stmt(db, `INSERT INTO retention_runs (started_at, trigger, outcome) VALUES (?, ?, 'running')`).run(startedAt, options.trigger).lastInsertRowid),
   );
   const cut = cutoffs(db, startedAt);
-  const before = timed('plan', false, () => previewRetention(db, startedAt));
-  const counts: RetentionCounts = { messages: 0, conversations: 0, media: 0, drafts: 0, auditDue: before.auditDue, heldPatients: before.heldPatients };
+  const before = timed('plan', false, () => previewData(db, cut));
+  const counts: RetentionCounts = { messages: 0, conversations: 0, media: 0, drafts: 0, audit: 0, auditDue: before.auditDue, auditHeld: 0, heldPatients: before.heldPatients };
   // Rows per batch from the wall clock of the batches before it (`holdSizer.ts`), aiming at a third
   // of the budget: a batch after a slow one is cut to fit at once. Measured and not adopted:
   // cutting each batch by its own clock (checked after every row, at 30% of the budget), when
   // FTS5's merge work still ran inside single DELETEs and more, smaller commits made the longest
   // hold higher in 3 runs of 3; resting between holds once one was kept waiting for a core (no
   // less waiting inside the holds, at load 7–10, and a slower run) (privacy/README.md).
-  const sizer = createHoldSizer({ aimMs: budget / 3, perUnitMs: 0.2, min: 1, max: 5_000, growth: 1.5, release: 0.3 });
+  const newSizer = () => createHoldSizer({ aimMs: budget / 3, perUnitMs: 0.2, min: 1, max: 5_000, growth: 1.5, release: 0.3 });
+  const sizer = newSizer();
+  // An audit entry costs far less to delete than a message with its index entries: its own estimate.
+  const auditSizer = newSizer();
 
   /** Runs one batch, times it, and updates the estimate and the next batch's size. */
-  const batch = <T extends { n: number }>(kind: 'batch' | 'media', fn: (n: number) => T): T => {
+  const batch = <T extends { n: number }>(kind: 'batch' | 'media' | 'audit', fn: (n: number) => T, of = sizer): T => {
     let bodyMs = 0;
     let bodyCpuMs = 0;
     const t0 = performance.now();
@@ -200,7 +232,7 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
       true,
       () =>
         redoableTransaction(db, () => {
-          const r = fn(sizer.size());
+          const r = fn(of.size());
           bodyMs = performance.now() - t0;
           bodyCpuMs = cpuMsOf(process.cpuUsage(cpu0));
           return r;
@@ -209,7 +241,7 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
     );
     const ms = performance.now() - t0;
     batches += 1;
-    sizer.observe(out.n, ms);
+    of.observe(out.n, ms);
     return out;
   };
   const between = async () => {
@@ -318,6 +350,33 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
       if (n === 0) break;
       await pause();
     }
+
+    // The audit log in chunks of at most `auditPlanChunk` entries, each planned (a short read),
+    // anchored and deleted before the next: a first pruning of a large backlog never reads it in
+    // one stretch, and a run stopped mid-way leaves at most one chunk behind its anchor.
+    let auditSinceCheckpoint = 0;
+    for (let more = true; more; ) {
+      const plan = timed('plan', false, () => pruneDue(db, cut.audit, options.auditPlanChunk ?? AUDIT_PLAN_CHUNK));
+      counts.auditHeld = plan.held;
+      more = plan.more;
+      if (plan.count > 0 && auditSinceCheckpoint > 0) {
+        // The anchor's commit is synced: it must not also carry the WAL's automatic checkpoint.
+        auditSinceCheckpoint = 0;
+        await between();
+      }
+      if (plan.count > 0) timed('anchor', true, () => anchorPrune(db, { ...plan, cutAt: cut.audit, at: options.now(), by: options.by ?? RETENTION_SUBJECT }));
+      const through = readAnchor(db)?.throughSeq ?? 0;
+      for (;;) {
+        const { n } = batch('audit', (limit) => ({ n: deletePrunedBatch(db, through, limit) }), auditSizer);
+        counts.audit += n;
+        auditSinceCheckpoint += n;
+        if (n === 0) break;
+        if (auditSinceCheckpoint >= AUDIT_ROWS_PER_CHECKPOINT) {
+          auditSinceCheckpoint = 0;
+          await between();
+        } else await pause();
+      }
+    }
     // Every run ends with the purge, so words of messages deleted by this run, or by an erasure
     // whose purge a crash cut short, leave the index's pages; in steps inside the same budget.
     await merger.purge();
@@ -351,7 +410,8 @@ function toRun(r: { id: number; started_at: number; finished_at: number | null; 
     finishedAt: r.finished_at,
     trigger: r.trigger,
     outcome: r.outcome,
-    counts: r.counts_json ? (JSON.parse(r.counts_json) as RetentionCounts) : null,
+    // Runs from before audit pruning counted nothing pruned or held.
+    counts: r.counts_json ? { audit: 0, auditHeld: 0, ...(JSON.parse(r.counts_json) as Omit<RetentionCounts, 'audit' | 'auditHeld'> & { audit?: number; auditHeld?: number }) } : null,
     longestHoldMs: r.longest_hold_ms,
   };
 }

@@ -112,7 +112,7 @@ export function createPrivacy(deps: PrivacyDeps): PrivacyService {
   }
 
   async function retention(trigger: 'schedule' | 'manual', by: AuditSubjectLike): Promise<RetentionRun> {
-    const result = await runRetention(db, { now, trigger });
+    const result = await runRetention(db, { now, trigger, by });
     const c = result.counts;
     deps.audit({
       ...by,
@@ -120,7 +120,7 @@ export function createPrivacy(deps: PrivacyDeps): PrivacyService {
       method: 'privacy.retention.run',
       contactIds: [],
       outcome: 'ok',
-      reason: `retention (${trigger}): ${c.messages} messages, ${c.conversations} conversations, ${c.media} files removed; ${c.auditDue} audit entries past policy kept; ${c.heldPatients} patients on legal hold skipped`,
+      reason: `retention (${trigger}): ${c.messages} messages, ${c.conversations} conversations, ${c.media} files removed; ${c.audit} audit entries past policy pruned, ${c.auditHeld} kept because of a legal hold; ${c.heldPatients} patients on legal hold skipped`,
     });
     log.info({ ...c, batches: result.batches, longestHoldMs: Math.round(result.longestHoldMs * 10) / 10 }, 'retention run finished');
     emit('privacy.retentionFinished', { runId: result.runId });

@@ -25,6 +25,7 @@ function Verdict({ verdict, s }: { verdict: AuditVerdict; s: AuditStrings }): Re
     <div className="verdict intact" role="status" data-testid="audit-verdict">
       <p className="verdict-title">{s.intact}</p>
       <p>{s.intactDetail(chain.entries, chain.headSeq === null ? s.none : String(chain.headSeq))}</p>
+      {chain.prunedThrough !== null ? <p>{s.prunedDetail(String(chain.prunedThrough))}</p> : null}
       <WitnessLine witness={witness} s={s} />
     </div>
   );

@@ -108,7 +108,8 @@ export function RetentionSettings(): React.JSX.Element {
         <div>
           <h4>{s.previewTitle}</h4>
           <p>{s.previewLine(preview.data.messages, preview.data.conversations, preview.data.media)}</p>
-          <p className="help">{s.previewKept(preview.data.auditDue, preview.data.heldPatients)}</p>
+          <p className="help">{s.previewKept(preview.data.audit, preview.data.heldPatients)}</p>
+          {preview.data.auditHeld > 0 ? <p className="help">{s.auditHeldKept(preview.data.auditHeld)}</p> : null}
         </div>
       ) : null}
       <p>{last?.counts ? s.lastRun(when(last.startedAt), last.counts.messages, last.counts.media) : s.neverRun}</p>

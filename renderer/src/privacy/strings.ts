@@ -87,7 +87,10 @@ const en = {
   retentionInvalid: 'Between the legal minimum and 20 years (7305 days).',
   previewTitle: 'A run now would remove',
   previewLine: (messages: number, conversations: number, media: number) => `${messages} messages in ${conversations} conversations, ${media} files`,
-  previewKept: (audit: number, held: number) => `${audit} audit entries are past the policy and kept (the log stays verifiable); ${held} patients on legal hold are skipped.`,
+  previewKept: (audit: number, held: number) =>
+    `${audit} audit entries are past the policy and will be pruned; the log stays verifiable from the pruning's own entry on. ${held} patients on legal hold are skipped.`,
+  auditHeldKept: (n: number) =>
+    `${n} audit entries past the policy are kept because the oldest of them is about a patient on legal hold: who looked at a held record is part of that record, and the log can only lose its oldest entries. Pruning resumes at the next run after the hold is lifted.`,
   runNow: 'Run now',
   running: 'Running…',
   lastRun: (when: string, messages: number, media: number) => `Last run ${when}: ${messages} messages and ${media} files removed.`,
@@ -174,7 +177,9 @@ const nl: PrivacyStrings = {
   retentionInvalid: 'Tussen het wettelijk minimum en 20 jaar (7305 dagen).',
   previewTitle: 'Nu uitvoeren zou verwijderen',
   previewLine: (messages, conversations, media) => `${messages} berichten in ${conversations} gesprekken, ${media} bestanden`,
-  previewKept: (audit, held) => `${audit} auditregels zijn over de termijn en blijven bewaard (de log blijft controleerbaar); ${held} patiënten met bewaarplicht worden overgeslagen.`,
+  previewKept: (audit, held) => `${audit} auditregels zijn over de termijn en worden verwijderd; de log blijft controleerbaar vanaf de regel die het verwijderen vastlegt. ${held} patiënten met bewaarplicht worden overgeslagen.`,
+  auditHeldKept: (n) =>
+    `${n} auditregels over de termijn blijven bewaard, omdat de oudste ervan over een patiënt met bewaarplicht gaat: wie een bewaard dossier inzag, hoort bij dat dossier, en de log kan alleen zijn oudste regels verliezen. Het verwijderen gaat verder bij de eerste run nadat de bewaarplicht is opgeheven.`,
   runNow: 'Nu uitvoeren',
   running: 'Bezig…',
   lastRun: (when, messages, media) => `Laatst uitgevoerd ${when}: ${messages} berichten en ${media} bestanden verwijderd.`,
@@ -259,7 +264,9 @@ const de: PrivacyStrings = {
   retentionInvalid: 'Zwischen dem gesetzlichen Minimum und 20 Jahren (7305 Tage).',
   previewTitle: 'Ein Lauf jetzt würde entfernen',
   previewLine: (messages, conversations, media) => `${messages} Nachrichten in ${conversations} Gesprächen, ${media} Dateien`,
-  previewKept: (audit, held) => `${audit} Protokolleinträge sind über der Frist und bleiben erhalten (das Protokoll bleibt prüfbar); ${held} Patienten mit Aufbewahrungspflicht werden übersprungen.`,
+  previewKept: (audit, held) => `${audit} Protokolleinträge sind über der Frist und werden gelöscht; das Protokoll bleibt ab dem Eintrag, der das Löschen festhält, prüfbar. ${held} Patienten mit Aufbewahrungspflicht werden übersprungen.`,
+  auditHeldKept: (n) =>
+    `${n} Protokolleinträge über der Frist bleiben erhalten, weil der älteste davon einen Patienten mit Aufbewahrungspflicht betrifft: wer eine aufbewahrte Akte einsah, gehört zu dieser Akte, und das Protokoll kann nur seine ältesten Einträge verlieren. Das Löschen geht beim ersten Lauf weiter, nachdem die Aufbewahrungspflicht aufgehoben ist.`,
   runNow: 'Jetzt ausführen',
   running: 'Läuft…',
   lastRun: (when, messages, media) => `Zuletzt ausgeführt ${when}: ${messages} Nachrichten und ${media} Dateien entfernt.`,
