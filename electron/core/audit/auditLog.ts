@@ -3,8 +3,8 @@ import type { Checkpoint, SignedCheckpoint } from '../../../shared/wire';
 import { checkpointPayload } from '../../../shared/wire';
 import type { Database } from '../db/types';
 import type { AuditRecord } from '../rpc/dispatch';
-import { chainStartOf, checkAnchorRecord, readAnchor } from './anchor';
-import { entryHash, GENESIS_HASH, stitchChain, walkChainRange, type AuditRowFields, type ChainVerdict } from './chain';
+import { chainStartOf, checkAnchorRecord, readAnchor, type AuditAnchor } from './anchor';
+import { entryHash, GENESIS_HASH, parsePruneReason, stitchChain, walkChainRange, type AuditRowFields, type ChainVerdict } from './chain';
 
 export * from './chain';
 
@@ -99,6 +99,13 @@ export type WitnessVerdict =
   | { ok: true; witnessedSeq: number | null }
   | { ok: false; reason: string };
 
+/** The earlier of the cut an anchor states and the one its chained pruning entry states. */
+function prunedCut(db: Database, anchor: AuditAnchor): number {
+  const reason = db.prepare('SELECT reason FROM audit_log WHERE seq = ?').pluck().get(anchor.recordSeq) as string | null | undefined;
+  const stated = parsePruneReason(reason ?? null);
+  return stated ? Math.min(stated.cutAt, anchor.cutAt) : anchor.cutAt;
+}
+
 /**
  * Compares the local log with the checkpoint the relay holds as an outside witness. The local log
  * must still contain the witnessed entry with the same hash: a shorter log means the tail was
@@ -112,6 +119,13 @@ export function compareWithWitness(db: Database, witnessed: SignedCheckpoint | n
   const anchor = readAnchor(db);
   if (anchor && seq <= anchor.throughSeq) {
     if (seq === anchor.throughSeq && anchor.throughHash !== headHash) return { ok: false, reason: `entry ${seq} differs from what the relay witnessed (history was rewritten)` };
+    // Entry seq + 1 was written after this checkpoint was made, and it was pruned as older than the
+    // cut: so a checkpoint made at or after the cut, behind the anchor, means entries younger than
+    // the policy were removed (a pruning forged to hide recent entries). The earlier of the cut the
+    // anchor and the chained pruning entry state is taken, so editing the anchor alone gains nothing.
+    if (seq < anchor.throughSeq && witnessed.checkpoint.at >= prunedCut(db, anchor)) {
+      return { ok: false, reason: `the relay witnessed entry ${seq} at ${new Date(witnessed.checkpoint.at).toISOString()}, and entries written after it were pruned as older than the retention cut (entries were removed before their time)` };
+    }
     return { ok: true, witnessedSeq: seq };
   }
   const row = db.prepare('SELECT hash FROM audit_log WHERE seq = ?').get(seq) as { hash: string } | undefined;

@@ -135,4 +135,22 @@ describe('audit log pruning', () => {
     const rewritten = { ...atAnchor, checkpoint: { ...atAnchor.checkpoint, headHash: 'c'.repeat(64) } };
     expect(compareWithWitness(db, rewritten)).toMatchObject({ ok: false });
   });
+
+  it('the relay witness catches a pruning that removed entries written after a checkpoint made past the cut', () => {
+    t = createTestDb();
+    const { db } = t;
+    const { privateKey } = generateKeyPairSync('ed25519');
+    for (let i = 1; i <= 3; i += 1) appendAudit(db, read([]), i * 100);
+    // Made at 2,000, after the cut of 1,000: entries 4.. came later still, so none was due.
+    const recent = makeCheckpoint(db, 'appliance-1', privateKey, 2_000)!;
+    for (let i = 4; i <= 6; i += 1) appendAudit(db, read([]), 2_000 + i);
+    // Forged: the entries are pruned as if older than the cut (the clock of the pruning lies).
+    const anchor = anchorPrune(db, { throughSeq: 6, count: 6, cutAt: CUT, at: 5_000, by: SYSTEM });
+    db.transaction(() => deletePrunedBatch(db, anchor.throughSeq, 100))();
+    expect(verifyAuditChain(db)).toMatchObject({ ok: true, prunedThrough: 6 });
+    expect(compareWithWitness(db, recent)).toMatchObject({ ok: false, reason: expect.stringMatching(/removed before their time/) });
+    // A checkpoint made before the cut, behind the anchor, is simply older.
+    const older = { ...recent, checkpoint: { ...recent.checkpoint, at: CUT - 1 } };
+    expect(compareWithWitness(db, older)).toEqual({ ok: true, witnessedSeq: 3 });
+  });
 });
