@@ -112,7 +112,7 @@ describe("the receptionist's day", () => {
     await expect.poll(() => page.locator('.msg.out[data-status="delivered"]').count(), { timeout: 20_000 }).toBeGreaterThanOrEqual(2);
     expect(readdirSync(join(desk.stack.core.dataDir, 'media'))).toHaveLength(1);
     const shown = page.locator('.msg.out img.media-image[alt="Foto van de verwijzing"]');
-    await expect.poll(() => shown.evaluate((img: HTMLImageElement) => (img.complete ? img.naturalWidth : 0)), { timeout: 20_000 }).toBe(16);
+    await expect.poll(() => shown.evaluate((el) => { const img = el as unknown as { complete: boolean; naturalWidth: number }; return img.complete ? img.naturalWidth : 0; }), { timeout: 20_000 }).toBe(16);
     await screenshot(page, 'desk-03-attachments-delivered');
   });
 

@@ -36,7 +36,7 @@ describe('a backup of a clinic whose images are files beside the database', () =
     target = tempDataDir();
     const { conversationId } = seedConversation(t.db, { waId: '15555550101', phoneNumberId: '110000000000001', lastInboundAt: 1 });
     const bytes = randomBytes(1024 * 1024);
-    const { mediaRowId } = queueMediaSend(t.db, { conversationId, bytes, mimeType: 'image/jpeg', filename: 'xray.jpg', caption: null, now: 2 });
+    const { mediaRowId } = queueMediaSend(t.db, { conversationId, bytes, mimeType: 'image/jpeg', filename: 'xray.jpg', now: 2 });
     storeOutboundContent(t.db, { mediaRowId, bytes, sha256Hex: createHash('sha256').update(bytes).digest('hex'), now: 2 });
     image = { mediaRowId, bytes };
     expect(t.db.prepare('SELECT file_name IS NOT NULL FROM media WHERE id = ?').pluck().get(mediaRowId)).toBe(1);
@@ -73,7 +73,7 @@ describe('a backup of a clinic whose images are files beside the database', () =
     const dir = mediaDirOf(t.path);
     const [name] = readdirSync(dir);
     const onDisk = readFileSync(join(dir, name!));
-    onDisk[onDisk.length - 1] ^= 0x80;
+    onDisk[onDisk.length - 1] = onDisk.at(-1)! ^ 0x80;
     writeFileSync(join(dir, name!), onDisk);
     const failed = await service().runNow('manual', folder.dir).then(
       () => null,

@@ -26,7 +26,7 @@ describe('large outgoing files as encrypted files beside the database', () => {
   /** A queued image whose bytes are then stored as the writer thread stores them. */
   function stored(size: number): { mediaRowId: number; messageId: number; bytes: Buffer } {
     const bytes = randomBytes(size);
-    const queued = queueMediaSend(t.db, { conversationId, bytes, mimeType: 'image/jpeg', filename: 'scan.jpg', caption: null, now: clock });
+    const queued = queueMediaSend(t.db, { conversationId, bytes, mimeType: 'image/jpeg', filename: 'scan.jpg', now: clock });
     expect(storeOutboundContent(t.db, { mediaRowId: queued.mediaRowId, bytes, sha256Hex: createHash('sha256').update(bytes).digest('hex'), now: clock })).toBe(true);
     return { mediaRowId: queued.mediaRowId, messageId: queued.messageId, bytes };
   }
@@ -60,7 +60,7 @@ describe('large outgoing files as encrypted files beside the database', () => {
     const original = readFileSync(pathOf(a.mediaRowId));
 
     const flipped = Buffer.from(original);
-    flipped[5000] ^= 0x01;
+    flipped[5000] = flipped[5000]! ^ 0x01;
     writeFileSync(pathOf(a.mediaRowId), flipped);
     refused(a.mediaRowId, /damaged or was altered/);
 
@@ -107,7 +107,7 @@ describe('large outgoing files as encrypted files beside the database', () => {
 
   it('a crash between the file and its row leaves a file no row names, removed by the sweep once past the grace; the row stays pending', () => {
     const bytes = randomBytes(500_000);
-    const queued = queueMediaSend(t.db, { conversationId, bytes, mimeType: 'image/jpeg', filename: 'scan.jpg', caption: null, now: clock });
+    const queued = queueMediaSend(t.db, { conversationId, bytes, mimeType: 'image/jpeg', filename: 'scan.jpg', now: clock });
     // What the writer thread has done when killed just before its commit: the file, fsynced, no row naming it.
     const orphan = writeMediaFile(dir, queued.mediaRowId, bytes);
     writeFileSync(join(dir, `${'e'.repeat(32)}.tmp`), 'a write cut short');

@@ -95,7 +95,7 @@ describe('a patient export of an image kept as a file beside the database', () =
     try {
       const { conversationId, contactId } = seedConversation(t.db, { waId: '15555550303', phoneNumberId: '110000000000001', lastInboundAt: 1 });
       const bytes = randomBytes(FILE_THRESHOLD + 1);
-      const { mediaRowId } = queueMediaSend(t.db, { conversationId, bytes, mimeType: 'image/jpeg', filename: 'wond.jpg', caption: null, now: 2 });
+      const { mediaRowId } = queueMediaSend(t.db, { conversationId, bytes, mimeType: 'image/jpeg', filename: 'wond.jpg', now: 2 });
       storeOutboundContent(t.db, { mediaRowId, bytes, sha256Hex: createHash('sha256').update(bytes).digest('hex'), now: 2 });
       expect(t.db.prepare('SELECT file_name IS NOT NULL FROM media WHERE id = ?').pluck().get(mediaRowId)).toBe(1);
       const { media } = collectExport(t.db, { contactId, exportedBy: 'u_admin', now: 3 });
