@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, readdirSync, readFileSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CodedError } from '../../../shared/errors';
@@ -115,6 +115,10 @@ describe('large outgoing files as encrypted files beside the database', () => {
 
     // Young files may be a write under way: left alone.
     expect(sweepMediaFilesAtStart(t.db, Date.now())).toBe(0);
+    // While a restore keeps the previous database aside (it may be put back), its files stay too.
+    writeFileSync(`${t.path}.before-restore`, 'the database a restore replaced');
+    expect(sweepMediaFilesAtStart(t.db, Date.now() + SWEEP_GRACE_MS)).toBe(0);
+    rmSync(`${t.path}.before-restore`);
     expect(sweepMediaFilesAtStart(t.db, Date.now() + SWEEP_GRACE_MS)).toBe(2);
     expect(readdirSync(dir)).toEqual([fileOf(kept.mediaRowId)]);
     expect(existsSync(join(dir, orphan.fileName))).toBe(false);

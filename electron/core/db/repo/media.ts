@@ -1,3 +1,5 @@
+import { readdirSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { FILE_THRESHOLD, mediaDirOf, readMediaFile, type StoredFile, sweepMediaFiles, unlinkMediaFiles, writeMediaFile } from '../../media/fileStore';
 import { stmt } from '../statements';
 import type { Database } from '../types';
@@ -246,9 +248,15 @@ export function unlinkDiscardedMediaFiles(db: Database, dir = mediaDirOf(db.name
   return gone.length;
 }
 
-/** At start: the discarded files, then any file no row names (older than the sweep's grace). */
+/**
+ * At start: the discarded files, then any file no row names (older than the sweep's grace). Not
+ * the latter while another database of this folder may be put back (a restore's `.before-restore`,
+ * `.restore-failed` or staged `.restore` beside the live file): its rows may name those files.
+ */
 export function sweepMediaFilesAtStart(db: Database, now: number, dir = mediaDirOf(db.name)): number {
   const discarded = unlinkDiscardedMediaFiles(db, dir);
+  const live = basename(db.name);
+  if (readdirSync(dirname(db.name)).some((name) => name.startsWith(`${live}.`))) return discarded;
   const named = new Set(stmt(db, 'SELECT file_name FROM media WHERE file_name IS NOT NULL').pluck().all() as string[]);
   return discarded + sweepMediaFiles(dir, (name) => named.has(name), now);
 }
