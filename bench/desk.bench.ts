@@ -164,8 +164,9 @@ function watchFetch(): { start(t0: number): void; stop(): Omit<Phases, 'answered
 }
 
 /**
- * What our send waits for, measured alone: the durable encrypted commit of the same bytes into a `pending`
- * media row, on a connection set as the media writer thread's (synchronous FULL, no checkpoint),
+ * What our send waits for, measured alone: the durable encrypted store of the same bytes for a `pending`
+ * media row (`storeOutboundContent`: for 5 MB, its own encrypted file, fsynced with its folder, then
+ * the row's commit), on a connection set as the media writer thread's (synchronous FULL, no checkpoint),
  * in a database of the core's schema. The message may not go before this commit ends: beside the
  * upload in the send it also shares the cores with the upload (and, here, the simulator), and the
  * two figures side by side say how much of the send's wait is the commit and how much that sharing.

@@ -3,6 +3,8 @@
  * API simulator): attachments, long texts, finding people, conversation state, noticing new
  * messages, right-to-left text and the narrow layout. Screenshots go to test-results/screenshots/.
  */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,8 +16,11 @@ const ANNA = '31612345678';
 const LONG_NAME = 'Maria-Magdalena van den Berg-Oudshoorn';
 const LAYLA = '971501234567';
 
-/** A small valid PNG (solid colour), so the simulator and the preview both take it as an image. */
-function png(): Buffer {
+/**
+ * A valid PNG (solid colour), so the simulator and the preview both take it as an image; `padding`
+ * bytes of comment make it large enough to be kept as a file beside the database.
+ */
+function png(padding = 0): Buffer {
   const crc = (buf: Buffer): number => {
     let c = ~0;
     for (const b of buf) {
@@ -39,7 +44,7 @@ function png(): Buffer {
   ihdr.writeUInt32BE(w, 0);
   ihdr.writeUInt32BE(w, 4);
   ihdr.set([8, 2, 0, 0, 0], 8);
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), ...(padding > 0 ? [chunk('tEXt', Buffer.concat([Buffer.from('Comment\0'), Buffer.alloc(padding, 0x78)]))] : []), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
 }
 const PDF = Buffer.from('%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n');
 
@@ -86,7 +91,8 @@ describe("the receptionist's day", () => {
   it('sends an image and a PDF with captions and sees them delivered', async () => {
     await conversation(LONG_NAME).click();
     const composer = page.getByTestId('composer');
-    await composer.getByTestId('attach-input').setInputFiles({ name: 'scan.png', mimeType: 'image/png', buffer: png() });
+    // 300 KB: stored as an encrypted file beside the database, and shown from it in the thread.
+    await composer.getByTestId('attach-input').setInputFiles({ name: 'scan.png', mimeType: 'image/png', buffer: png(300_000) });
     await page.getByRole('img', { name: 'Preview of scan.png' }).waitFor();
     await page.getByLabel('Caption (optional)').fill('Foto van de verwijzing');
     await screenshot(page, 'desk-02-attachment-preview');
@@ -104,6 +110,9 @@ describe("the receptionist's day", () => {
     expect(JSON.stringify(pdf!.request)).toContain('Uw uitslag');
     for (const s of [image!, pdf!]) for (const status of ['sent', 'delivered'] as const) await desk.stack.sim.postStatus(s.wamid, status);
     await expect.poll(() => page.locator('.msg.out[data-status="delivered"]').count(), { timeout: 20_000 }).toBeGreaterThanOrEqual(2);
+    expect(readdirSync(join(desk.stack.core.dataDir, 'media'))).toHaveLength(1);
+    const shown = page.locator('.msg.out img.media-image[alt="Foto van de verwijzing"]');
+    await expect.poll(() => shown.evaluate((el) => { const img = el as unknown as { complete: boolean; naturalWidth: number }; return img.complete ? img.naturalWidth : 0; }), { timeout: 20_000 }).toBe(16);
     await screenshot(page, 'desk-03-attachments-delivered');
   });
 

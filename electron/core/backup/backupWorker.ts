@@ -7,7 +7,10 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parentPort } from 'node:worker_threads';
 import Sqlite from 'better-sqlite3-multiple-ciphers';
+import { CodedError } from '../../../shared/errors';
 import { applyCipherKey } from '../db/open';
+import { readMediaBytes } from '../db/repo/media';
+import { mediaDirOf } from '../media/fileStore';
 import type { Database } from '../db/types';
 import { plaintextImageHash, rowCounts } from './format';
 
@@ -88,7 +91,7 @@ function rekey(path: string, from: string, to: string): void {
  * under the backup key as it is written (no second rekey pass over the file, no plaintext page on
  * any disk). The main database is an empty scratch file that is never written.
  */
-function snapshot(task: Extract<WorkerTask, { kind: 'snapshot' }>): { vacuumMs: number; fsyncMs: number } {
+function snapshot(task: Extract<WorkerTask, { kind: 'snapshot' }>): { vacuumMs: number; fsyncMs: number; inlinedFiles: number } {
   const started = performance.now();
   const scratch = mkdtempSync(join(tmpdir(), 'clinic-backup-'));
   const holder = new Sqlite(join(scratch, 'key-holder.db')) as unknown as Database;
@@ -101,9 +104,36 @@ function snapshot(task: Extract<WorkerTask, { kind: 'snapshot' }>): { vacuumMs: 
     holder.close();
     rmSync(scratch, { recursive: true, force: true });
   }
+  const inlined = inlineMediaFiles(task.outPath, task.backupKey, mediaDirOf(task.livePath));
   const vacuumed = performance.now();
   fsyncFile(task.outPath);
-  return { vacuumMs: Math.round(vacuumed - started), fsyncMs: Math.round(performance.now() - vacuumed) };
+  return { vacuumMs: Math.round(vacuumed - started), fsyncMs: Math.round(performance.now() - vacuumed), inlinedFiles: inlined };
+}
+
+/**
+ * A backup stands alone and opens in stock SQLCipher: each file-backed media row of the snapshot
+ * (`media/fileStore.ts`) gets its bytes inline, read and authenticated through `readMediaBytes`,
+ * and loses its file's name and key. A file that is missing or damaged fails the backup with the
+ * row's id, rather than a backup silently without that image. The snapshot is a scratch file until
+ * verified (no journal; the caller fsyncs it).
+ */
+function inlineMediaFiles(snapshotPath: string, backupKey: string, liveMediaDir: string): number {
+  const db = keyed(snapshotPath, backupKey, false);
+  try {
+    const ids = db.prepare('SELECT id FROM media WHERE file_name IS NOT NULL').pluck().all() as number[];
+    if (ids.length === 0) return 0;
+    db.pragma('journal_mode = OFF');
+    db.pragma('synchronous = OFF');
+    const inline = db.prepare('UPDATE media SET content = ?, file_name = NULL, file_key = NULL WHERE id = ?');
+    db.transaction(() => {
+      for (const id of ids) inline.run(readMediaBytes(db, id, liveMediaDir), id);
+      // The names the triggers just listed are the live database's files, not the restored one's.
+      db.exec('DELETE FROM media_file_trash');
+    })();
+    return ids.length;
+  } finally {
+    db.close();
+  }
 }
 
 function run(task: WorkerTask): unknown {
@@ -149,7 +179,8 @@ function run(task: WorkerTask): unknown {
 }
 
 export type WorkerRequest = { id: number; task: WorkerTask };
-export type WorkerReply = { id: number } & ({ ok: true; value: unknown } | { ok: false; code: string | null; message: string });
+/** `coded`: a `CodedError` of our own (its words are meant for the admin), else SQLite's or Node's. */
+export type WorkerReply = { id: number } & ({ ok: true; value: unknown } | { ok: false; code: string | null; message: string; coded?: boolean });
 
 parentPort!.on('message', ({ id, task }: WorkerRequest) => {
   let reply: WorkerReply;
@@ -157,7 +188,8 @@ parentPort!.on('message', ({ id, task }: WorkerRequest) => {
     reply = { id, ok: true, value: run(task) };
   } catch (err) {
     const e = err as { code?: unknown; message?: unknown };
-    reply = { id, ok: false, code: typeof e.code === 'string' ? e.code : null, message: err instanceof Error ? err.message : String(err) };
+    if (err instanceof CodedError) reply = { id, ok: false, code: err.code, message: err.message, coded: true };
+    else reply = { id, ok: false, code: typeof e.code === 'string' ? e.code : null, message: err instanceof Error ? err.message : String(err) };
   }
   parentPort!.postMessage(reply);
 });

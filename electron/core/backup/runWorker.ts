@@ -1,5 +1,5 @@
 import type { Worker } from 'node:worker_threads';
-import { CodedError } from '../../../shared/errors';
+import { CodedError, type ErrorCode } from '../../../shared/errors';
 import { startWorkerThread } from '../workerThread';
 import type { Inspection, WorkerReply, WorkerTask } from './backupWorker';
 
@@ -38,6 +38,7 @@ function spawn(lane: LaneState): Worker {
     if (!p) return;
     lane.waiting.delete(m.id);
     if (m.ok) p.resolve(m.value);
+    else if (m.coded) p.reject(new CodedError(m.code as ErrorCode, m.message));
     // SQLite's messages name files and pages, never row contents.
     else p.reject(new CodedError(m.code === 'SQLITE_FULL' ? 'UNAVAILABLE' : 'VALIDATION_FAILED', m.code === 'SQLITE_FULL' ? 'The backup folder is full.' : `The database could not be read (${m.code ?? 'error'}).`));
     if (lane.waiting.size === 0) scheduleIdle(lane, w);
@@ -61,7 +62,7 @@ function scheduleIdle(lane: LaneState, w: Worker): void {
 
 /** Runs one task in a backup worker (started on first use, stopped after a while idle). */
 export function runWorker(task: Extract<WorkerTask, { kind: 'inspect' }>, lane?: Lane): Promise<Inspection>;
-export function runWorker(task: Extract<WorkerTask, { kind: 'snapshot' }>, lane?: Lane): Promise<{ vacuumMs: number; fsyncMs: number }>;
+export function runWorker(task: Extract<WorkerTask, { kind: 'snapshot' }>, lane?: Lane): Promise<{ vacuumMs: number; fsyncMs: number; inlinedFiles: number }>;
 export function runWorker(task: WorkerTask, lane?: Lane): Promise<null>;
 export function runWorker(task: WorkerTask, laneNo: Lane = 0): Promise<unknown> {
   const lane = lanes[laneNo];

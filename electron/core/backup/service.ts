@@ -251,7 +251,7 @@ export function createBackupService(deps: BackupServiceDeps): BackupService {
       record(trigger, startedAt, 'ok', { file: name, bytes: statSync(final).size });
       emit('backup.progress', { phase: 'done', fraction: 1 });
       // Where the time went (the benchmark's phase table; the IT admin's log): counts and ms only.
-      const phases = { snapshotMs: written.vacuumMs, fsyncMs: written.fsyncMs, verifyMs, integrityMs: seen.ms.integrity, hashMs: seen.ms.hash, countsMs: seen.ms.counts };
+      const phases = { snapshotMs: written.vacuumMs, inlinedFiles: written.inlinedFiles, fsyncMs: written.fsyncMs, verifyMs, integrityMs: seen.ms.integrity, hashMs: seen.ms.hash, countsMs: seen.ms.counts };
       logger.info({ event: 'backup_ok', trigger, bytes: statSync(final).size, ms: deps.now() - startedAt, phases }, 'backup written and verified');
       try {
         const removed = prune(folder);

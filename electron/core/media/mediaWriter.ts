@@ -1,6 +1,7 @@
 // The writer thread of the clinic's outgoing files: one connection of its own to the encrypted
-// database, so encrypting a file's pages (1,280 for a 5 MB image) and waiting for the disk to hold
-// them happen beside the core's event loop, which meanwhile uploads the same bytes from memory.
+// database, so encrypting a file (a large one into its own AES-256-GCM file, `fileStore.ts`, then
+// a small commit of its name and key; a small one into the database's pages) and waiting for the
+// disk to hold it happen beside the core's event loop, which meanwhile uploads the same bytes.
 import { createHash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import { openWorkerConnection } from '../db/cipher';

@@ -6,6 +6,7 @@ import type { StatusChange } from '../db/repo/outbox';
 import { createGraphClient } from '../graph/client';
 import { seedConversation } from '../outbox/outboxFixtures';
 import { queueMediaSend } from '../outbox/sendService';
+import { readMediaBytes } from '../db/repo/media';
 import { createOutboxWorker, type OutboxWorker } from '../outbox/worker';
 import { createGraphSimulator, type GraphSimulator } from '../testing/graphSimulator';
 import { createTestDb, type TestDb } from '../testing/testDb';
@@ -67,8 +68,10 @@ describe('outgoing files stored beside the upload', () => {
     return worker;
   }
 
-  const row = (mediaRowId: number) =>
-    t.db.prepare('SELECT state, size, sha256, content FROM media WHERE id = ?').get(mediaRowId) as { state: string; size: number; sha256: string | null; content: Buffer | null };
+  const row = (mediaRowId: number) => ({
+    ...(t.db.prepare('SELECT state, size, sha256, file_name FROM media WHERE id = ?').get(mediaRowId) as { state: string; size: number; sha256: string | null; file_name: string | null }),
+    content: readMediaBytes(t.db, mediaRowId),
+  });
   const messageOf = (id: number) =>
     t.db.prepare('SELECT status, error_title, content_json FROM messages WHERE id = ?').get(id) as { status: string; error_title: string | null; content_json: string };
 
@@ -86,6 +89,9 @@ describe('outgoing files stored beside the upload', () => {
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     const media = row(queued.mediaRowId);
     expect({ state: media.state, sha256: media.sha256, same: media.content?.equals(bytes) }).toEqual({ state: 'stored', sha256, same: true });
+    // 2 MB: an encrypted file beside the database, not pages of it.
+    expect(media.file_name).toMatch(/^[0-9a-f]{32}$/);
+    expect(t.db.prepare('SELECT content FROM media WHERE id = ?').pluck().get(queued.mediaRowId)).toBeNull();
     expect(JSON.parse(messageOf(queued.messageId).content_json)).toMatchObject({ type: 'image', image: { mime_type: 'image/jpeg', sha256, caption: 'Verwijzing' } });
     expect(sim.uploads).toEqual([expect.objectContaining({ mimeType: 'image/jpeg', size: bytes.length, filename: 'verwijzing.jpg' })]);
     expect(sim.sends).toHaveLength(1);

@@ -1,5 +1,6 @@
 // The clinic's outgoing files between "send" and "stored": their bytes go to the writer thread
-// (`mediaWriter.ts`), which commits them into the encrypted database on its own connection, while
+// (`mediaWriter.ts`), which commits them into the encrypted database on its own connection (from
+// 256 KiB on, as an encrypted file beside it whose key the commit records), while
 // the outbox uploads the same bytes from memory. A 5 MB image's commit (encrypting 1,280 pages,
 // then the fsync) took longer than the whole upload; done on the event loop, it also held the
 // upload's socket still. Nothing waits less for it: the send's answer, and the message itself
@@ -8,7 +9,7 @@ import { createHash } from 'node:crypto';
 import type { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { CodedError } from '../../../shared/errors';
-import { setUploadedMediaId, storeOutboundContent } from '../db/repo/media';
+import { setUploadedMediaId, storeOutboundContent, sweepMediaFilesAtStart } from '../db/repo/media';
 import type { Database } from '../db/types';
 import type { QueuedFile } from '../outbox/sendService';
 import { startWorkerThread } from '../workerThread';
@@ -73,6 +74,15 @@ export function createOutboundFiles(deps: OutboundFilesDeps): OutboundFiles {
   let thread: Worker | null = null;
   let nextId = 1;
   let closed = false;
+
+  // At start, before any write: files whose rows are gone, or never committed (a crash between a
+  // file's fsync and its row's commit). Files younger than the sweep's grace are left alone.
+  try {
+    const removed = sweepMediaFilesAtStart(db, now());
+    if (removed > 0) log.info({ removed }, 'media files no row names were removed');
+  } catch (err) {
+    log.warn({ err: err instanceof Error ? err.name : 'unknown' }, 'media files could not be swept; the next start tries again');
+  }
 
   function spawn(): Worker {
     const w = startWorkerThread(import.meta.url, './mediaWriter', {

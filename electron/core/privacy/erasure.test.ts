@@ -1,8 +1,14 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decryptedPages, RESERVE } from '../testing/decryptedPages';
 import { createTestDb, type TestDb } from '../testing/testDb';
 import { openDatabase } from '../db/open';
+import { insertOutboundMedia, storeOutboundContent } from '../db/repo/media';
+import { mediaDirOf, readMediaFile } from '../media/fileStore';
+import { eraseInWorker } from './runErasure';
 import { searchMessages } from '../db/repo/search';
 import { ALL_SHARDS, shardCommand, shardOf, shardTable } from '../db/searchShards';
 import { checkpointAfterErasure, eraseContact, hashIdentifier, ledgerKey, readLedger, reapplyErasures } from './erasure';
@@ -94,6 +100,44 @@ describe('erasure of one patient', () => {
       expect(scan('zebraquartz')).toBe(0);
     } finally {
       reader.close();
+    }
+  });
+
+  it('through the erasure worker, unlinks the patient\u2019s file and leaves no key in any page that opens a copy of it', async () => {
+    t = createTestDb();
+    const { db, path, key } = t;
+    seed(db);
+    const pageSize = db.pragma('page_size', { simple: true }) as number;
+    const fileBacked = (id: number, conversationId: number) => {
+      db.prepare(`INSERT INTO messages (id, conversation_id, direction, type, text, content_json, sent_at, received_at, status) VALUES (?, ?, 'outbound', 'image', NULL, '{"type":"image","image":{}}', 7, 7, 'pending')`).run(id, conversationId);
+      const mediaRowId = insertOutboundMedia(db, { messageId: id, size: 300_000, mimeType: 'image/jpeg', filename: null, now: 7 });
+      const bytes = randomBytes(300_000);
+      storeOutboundContent(db, { mediaRowId, bytes, sha256Hex: createHash('sha256').update(bytes).digest('hex'), now: 7 });
+      return db.prepare('SELECT id, file_name, file_key FROM media WHERE id = ?').get(mediaRowId) as { id: number; file_name: string; file_key: Buffer };
+    };
+    const patients = fileBacked(2001, 1);
+    const others = fileBacked(2002, 17);
+    const dir = mediaDirOf(path);
+    const copy = readFileSync(join(dir, patients.file_name));
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    const scan = (needle: Buffer) => decryptedPages(path, key, pageSize).filter((p) => p.includes(needle)).length;
+    expect(scan(patients.file_key)).toBeGreaterThan(0);
+
+    await eraseInWorker({ path, key: key.toString('hex'), contactId: 1, erasedBy: 'u_admin', now: 10 });
+    expect(readdirSync(dir)).toEqual([others.file_name]);
+    expect(scan(patients.file_key)).toBe(0);
+    // Every 32-byte value left in the database, tried as the key of the copy: none opens it.
+    const aside = mkdtempSync(join(tmpdir(), 'erased-copy-'));
+    try {
+      writeFileSync(join(aside, patients.file_name), copy);
+      const tables = db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL%'`).pluck().all() as string[];
+      const candidates = tables.flatMap((table) =>
+        (db.prepare(`SELECT * FROM "${table}"`).raw().all() as unknown[][]).flat().filter((v): v is Buffer => Buffer.isBuffer(v) && v.length === 32),
+      );
+      expect(candidates.some((c) => c.equals(others.file_key))).toBe(true);
+      for (const candidate of candidates) expect(() => readMediaFile(aside, patients.id, patients.file_name, candidate)).toThrow(/damaged or was altered/);
+    } finally {
+      rmSync(aside, { recursive: true, force: true });
     }
   });
 

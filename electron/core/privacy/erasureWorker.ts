@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { CodedError } from '../../../shared/errors';
 import { openDatabase } from '../db/open';
+import { unlinkDiscardedMediaFiles } from '../db/repo/media';
 import { checkpointAfterErasure, eraseContact, type ErasureCheckpoint, type LedgerEntry } from './erasure';
 
 export interface ErasureTask {
@@ -56,6 +57,9 @@ function run(task: ErasureTask): ErasureReply {
     const cpu0 = threadCpuMs();
     const entry = db.transaction(() => eraseContact(db, { contactId: task.contactId, erasedBy: task.erasedBy, now: task.now, databaseKey: key })).immediate();
     const transactionMs = performance.now() - t0;
+    // The patient's files, whose keys the commit deleted; before the checkpoint, which then also
+    // copies the emptied list of their names.
+    unlinkDiscardedMediaFiles(db);
     const checkpoint = checkpointAfterErasure(db);
     const totalMs = performance.now() - t0;
     const cpu1 = threadCpuMs();

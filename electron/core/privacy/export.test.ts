@@ -1,11 +1,17 @@
 import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { unzipSync } from 'fflate';
 import { PDFDocument } from 'pdf-lib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { storeOutboundContent } from '../db/repo/media';
+import { FILE_THRESHOLD } from '../media/fileStore';
+import { seedConversation } from '../outbox/outboxFixtures';
+import { queueMediaSend } from '../outbox/sendService';
 import { startSeededCore, type SeededCore } from '../testing/seededCore';
+import { createTestDb } from '../testing/testDb';
 import { IT_ADMIN, rpc, signIn } from '../testing/users';
 import type { Connection } from '../types';
 import { collectExport } from './export';
@@ -82,5 +88,23 @@ describe('a patient export (access and portability)', () => {
     expect(entries[0]!.reason).toMatch(/^retention \(manual\): \d+ messages, \d+ conversations, \d+ files removed; 0 audit entries past policy pruned, 0 kept because of a legal hold;/);
     expect(s.read((db) => db.prepare(`SELECT count(*) FROM audit_log WHERE method = 'audit.pruned'`).pluck().get())).toBe(0);
     expect(await rpc(admin, 'privacy.retention.get', {})).toMatchObject({ lastRun: { id: run.id } });
+  });
+});
+
+describe('a patient export of an image kept as a file beside the database', () => {
+  it('carries the image\u2019s bytes, read and checked through its file', () => {
+    const t = createTestDb();
+    try {
+      const { conversationId, contactId } = seedConversation(t.db, { waId: '15555550303', phoneNumberId: '110000000000001', lastInboundAt: 1 });
+      const bytes = randomBytes(FILE_THRESHOLD + 1);
+      const { mediaRowId } = queueMediaSend(t.db, { conversationId, bytes, mimeType: 'image/jpeg', filename: 'wond.jpg', now: 2 });
+      storeOutboundContent(t.db, { mediaRowId, bytes, sha256Hex: createHash('sha256').update(bytes).digest('hex'), now: 2 });
+      expect(t.db.prepare('SELECT file_name IS NOT NULL FROM media WHERE id = ?').pluck().get(mediaRowId)).toBe(1);
+      const { media } = collectExport(t.db, { contactId, exportedBy: 'u_admin', now: 3 });
+      expect(media).toHaveLength(1);
+      expect(Buffer.from(media[0]!.bytes).equals(bytes)).toBe(true);
+    } finally {
+      t.cleanup();
+    }
   });
 });

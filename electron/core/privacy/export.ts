@@ -5,6 +5,7 @@ import { zipSync, type Zippable } from 'fflate';
 import { PDFDocument, StandardFonts, type PDFFont, type PDFPage } from 'pdf-lib';
 import { CodedError } from '../../../shared/errors';
 import { csvLine } from '../audit/export';
+import { readMediaBytes } from '../db/repo/media';
 import { stmt } from '../db/statements';
 import type { Database } from '../db/types';
 import { PATIENT_EXPORT_SCHEMA, PATIENT_EXPORT_VERSION, type PatientExport } from './exportSchema';
@@ -52,7 +53,7 @@ export function collectExport(db: Database, p: { contactId: number; exportedBy: 
     }[]).map((conv) => {
       const rows = stmt(
         db,
-        `SELECT m.*, x.id AS x_id, x.mime_type AS x_mime, x.filename AS x_filename, x.size AS x_size, x.sha256 AS x_sha, x.state AS x_state, x.content AS x_content
+        `SELECT m.*, x.id AS x_id, x.mime_type AS x_mime, x.filename AS x_filename, x.size AS x_size, x.sha256 AS x_sha, x.state AS x_state, (x.content IS NOT NULL OR x.file_name IS NOT NULL) AS x_has_bytes
            FROM messages m LEFT JOIN media x ON x.message_id = m.id
           WHERE m.conversation_id = ? ORDER BY m.sent_at, m.id`,
       ).all(conv.id) as {
@@ -76,7 +77,7 @@ export function collectExport(db: Database, p: { contactId: number; exportedBy: 
         x_size: number | null;
         x_sha: string | null;
         x_state: string | null;
-        x_content: Buffer | null;
+        x_has_bytes: number | null;
       }[];
       const reactionsOf = stmt(db, `SELECT emoji, from_business, reacted_at FROM reactions WHERE target_wamid = ? AND emoji <> '' ORDER BY reacted_at`);
       const historyOf = stmt(db, 'SELECT status, status_at, error_code FROM message_statuses WHERE wamid = ? ORDER BY status_at, id');
@@ -89,10 +90,11 @@ export function collectExport(db: Database, p: { contactId: number; exportedBy: 
         lastActivityAt: conv.last_activity_at,
         messages: rows.map((m) => {
           let file: string | null = null;
-          if (m.x_id !== null && m.x_content) {
+          const bytes = m.x_id !== null && m.x_has_bytes === 1 ? readMediaBytes(db, m.x_id) : null;
+          if (m.x_id !== null && bytes) {
             const name = m.x_filename ? safeName(m.x_filename) : `${m.type}.${EXT[m.x_mime ?? ''] ?? 'bin'}`;
             file = `media/${m.id}-${name}`;
-            media.push({ path: file, bytes: new Uint8Array(m.x_content), mimeType: m.x_mime ?? 'application/octet-stream', filename: `${m.id}-${name}` });
+            media.push({ path: file, bytes: new Uint8Array(bytes), mimeType: m.x_mime ?? 'application/octet-stream', filename: `${m.id}-${name}` });
           }
           return {
             id: m.id,

@@ -1,7 +1,11 @@
+import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebhookSchema } from '../../../shared/whatsapp/webhook';
 import { applyWebhook } from '../ingest/apply';
+import { readMediaBytes } from '../db/repo/media';
 import { searchMessages } from '../db/repo/search';
+import { mediaDirOf, writeMediaFile } from '../media/fileStore';
 import { ALL_SHARDS, shardCommand, shardOf, shardSegmentCount, shardSetting } from '../db/searchShards';
 import { decryptedPages } from '../testing/decryptedPages';
 import { createTestDb, type TestDb } from '../testing/testDb';
@@ -86,6 +90,25 @@ describe('retention', () => {
 
     // A second run finds nothing more.
     expect((await runRetention(db, { now: () => NOW, trigger: 'manual' })).counts).toMatchObject({ messages: 0, conversations: 0, media: 0 });
+  });
+
+  it('an expired photo kept as a file loses its key and its file; a recent one keeps both', async () => {
+    t = createTestDb();
+    const { db } = t;
+    const photos = patient(db, '31600000005', [400, 20], true);
+    const dir = mediaDirOf(t.path);
+    const ids = db.prepare('SELECT x.id FROM media x JOIN messages m ON m.id = x.message_id WHERE m.conversation_id = ? ORDER BY m.sent_at').pluck().all(photos.conversationId) as number[];
+    const names = ids.map((id) => {
+      const file = writeMediaFile(dir, id, randomBytes(300_000));
+      db.prepare('UPDATE media SET content = NULL, file_name = ?, file_key = ? WHERE id = ?').run(file.fileName, file.fileKey, id);
+      return file.fileName;
+    });
+    expect(previewRetention(db, NOW).media).toBe(1);
+
+    expect((await runRetention(db, { now: () => NOW, trigger: 'manual' })).counts.media).toBe(1);
+    expect(db.prepare('SELECT file_name, file_key, last_error FROM media WHERE id = ?').get(ids[0])).toEqual({ file_name: null, file_key: null, last_error: 'removed by the retention policy' });
+    expect(readdirSync(dir)).toEqual([names[1]]);
+    expect(readMediaBytes(db, ids[1]!)).toHaveLength(300_000);
   });
 
   it('a conversation too long for one batch goes over several short transactions: every message counted once, the conversation removed after its last', async () => {

@@ -3,6 +3,7 @@ import type { RetentionCounts, RetentionKind, RetentionRule, RetentionRun } from
 import { RETENTION_MAX_DAYS } from '../../../shared/rpc';
 import { readAnchor } from '../audit/anchor';
 import { anchorPrune, deletePrunedBatch, pruneDue, type AuditSubject } from '../audit/prune';
+import { unlinkDiscardedMediaFiles } from '../db/repo/media';
 import { stmt } from '../db/statements';
 import type { Database } from '../db/types';
 import { shardOf, shardSegmentCount } from '../db/searchShards';
@@ -90,14 +91,14 @@ function previewData(db: Database, cut: Record<RetentionKind, number>): Omit<Ret
   const media = stmt(
     db,
     `SELECT count(*) FROM media x JOIN messages m ON m.id = x.message_id JOIN conversations c ON c.id = m.conversation_id
-      WHERE x.content IS NOT NULL AND x.created_at < ? AND c.last_activity_at >= ? AND ${NOT_HELD}`,
+      WHERE (x.content IS NOT NULL OR x.file_name IS NOT NULL) AND x.created_at < ? AND c.last_activity_at >= ? AND ${NOT_HELD}`,
   ).pluck().get(cut.media, cut.messages) as number;
   const auditDue = stmt(db, 'SELECT count(*) FROM audit_log WHERE at < ?').pluck().get(cut.audit) as number;
   const heldPatients = stmt(
     db,
     `SELECT count(DISTINCT h.contact_id) FROM legal_holds h JOIN conversations c ON c.contact_id = h.contact_id
       WHERE c.last_activity_at < ?
-         OR EXISTS (SELECT 1 FROM messages m JOIN media y ON y.message_id = m.id WHERE m.conversation_id = c.id AND y.content IS NOT NULL AND y.created_at < ?)`,
+         OR EXISTS (SELECT 1 FROM messages m JOIN media y ON y.message_id = m.id WHERE m.conversation_id = c.id AND (y.content IS NOT NULL OR y.file_name IS NOT NULL) AND y.created_at < ?)`,
   ).pluck().get(cut.messages, cut.media) as number;
   return { messages, conversations, media, drafts: 0, auditDue, heldPatients };
 }
@@ -340,9 +341,9 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
 
     const expiredMedia = stmt(
       db,
-      `UPDATE media SET content = NULL, state = 'failed', last_error = 'removed by the retention policy', updated_at = ?
+      `UPDATE media SET content = NULL, file_name = NULL, file_key = NULL, state = 'failed', last_error = 'removed by the retention policy', updated_at = ?
         WHERE id IN (SELECT x.id FROM media x JOIN messages m ON m.id = x.message_id JOIN conversations c ON c.id = m.conversation_id
-                      WHERE x.content IS NOT NULL AND x.created_at < ? AND ${NOT_HELD} LIMIT ?)`,
+                      WHERE (x.content IS NOT NULL OR x.file_name IS NOT NULL) AND x.created_at < ? AND ${NOT_HELD} LIMIT ?)`,
     );
     for (;;) {
       const { n } = batch('media', (limit) => ({ n: expiredMedia.run(startedAt, cut.media, limit).changes }));
@@ -350,6 +351,8 @@ export async function runRetention(db: Database, options: RetentionRunOptions): 
       if (n === 0) break;
       await pause();
     }
+    // The files of the rows this run deleted or cleared (their keys went with the rows).
+    unlinkDiscardedMediaFiles(db);
 
     // The audit log in chunks of at most `auditPlanChunk` entries, each planned (a short read),
     // anchored and deleted before the next: a first pruning of a large backlog never reads it in

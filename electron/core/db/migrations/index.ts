@@ -13,6 +13,7 @@ import * as m0110 from './0110-event-outbox';
 import * as m0120 from './0120-search-shards';
 import * as m0130 from './0130-audit-hash-unindexed';
 import * as m0140 from './0140-audit-prune-anchor';
+import * as m0150 from './0150-media-files';
 
 /** Every migration, oldest first. A new schema version is a new file here, numbered in steps of 10. */
-export const MIGRATIONS: readonly Migration[] = [m0010, m0020, m0030, m0040, m0050, m0060, m0070, m0080, m0090, m0100, m0110, m0120, m0130, m0140];
+export const MIGRATIONS: readonly Migration[] = [m0010, m0020, m0030, m0040, m0050, m0060, m0070, m0080, m0090, m0100, m0110, m0120, m0130, m0140, m0150];

@@ -1,9 +1,14 @@
+import { readdirSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import { FILE_THRESHOLD, mediaDirOf, readMediaFile, type StoredFile, sweepMediaFiles, unlinkMediaFiles, writeMediaFile } from '../../media/fileStore';
 import { stmt } from '../statements';
 import type { Database } from '../types';
 
 /**
- * Media bytes live in `media.content`, inside the SQLCipher database: encrypted at rest with the
- * database key, removed with the message, never a plain file on the desk PC. Inbound rows follow
+ * Media bytes live in `media.content`, inside the SQLCipher database, or, for the clinic's large
+ * outgoing files, in an AES-256-GCM file beside it whose key is only in the row (`file_name`,
+ * `file_key`, see `media/fileStore.ts`): encrypted at rest either way, removed with the message,
+ * never a plain file on the desk PC. Every reader goes through `readMediaBytes`. Inbound rows follow
  * `pending → downloading → stored | failed | too_large`; outbound rows are `stored` from the start
  * and gain Meta's media id (`media_id`) once uploaded.
  */
@@ -140,12 +145,31 @@ export function getMediaInfo(db: Database, id: number): MediaInfoRow | null {
     : null;
 }
 
+/**
+ * The bytes of a media row, inline or from its file (`dir`: the files' folder, when `db` is not the
+ * live database, e.g. a backup's snapshot); null when it holds none. A file that is missing,
+ * truncated, altered, moved from another row or opened with another key throws a `CodedError`:
+ * never other bytes than those stored.
+ */
+export function readMediaBytes(db: Database, id: number, dir?: string): Buffer | null {
+  const r = stmt(db, 'SELECT content, file_name, file_key FROM media WHERE id = ?').get(id) as
+    | { content: Buffer | null; file_name: string | null; file_key: Buffer | null }
+    | undefined;
+  if (!r) return null;
+  if (r.content !== null) return r.content;
+  if (r.file_name === null || r.file_key === null) return null;
+  return readMediaFile(dir ?? mediaDirOf(db.name), id, r.file_name, r.file_key);
+}
+
+const HAS_BYTES = '(content IS NOT NULL OR file_name IS NOT NULL)';
+
 /** The bytes of a stored media row, for `media.get`; null unless `stored`. */
 export function getMediaContent(db: Database, id: number): { mimeType: string; filename: string | null; content: Buffer } | null {
-  const r = stmt(db, `SELECT mime_type, filename, content FROM media WHERE id = ? AND state = 'stored' AND content IS NOT NULL`).get(id) as
-    | { mime_type: string | null; filename: string | null; content: Buffer }
+  const r = stmt(db, `SELECT mime_type, filename FROM media WHERE id = ? AND state = 'stored' AND ${HAS_BYTES}`).get(id) as
+    | { mime_type: string | null; filename: string | null }
     | undefined;
-  return r ? { mimeType: r.mime_type ?? 'application/octet-stream', filename: r.filename, content: r.content } : null;
+  const content = r ? readMediaBytes(db, id) : null;
+  return r && content ? { mimeType: r.mime_type ?? 'application/octet-stream', filename: r.filename, content } : null;
 }
 
 /**
@@ -169,37 +193,82 @@ export function insertOutboundMedia(
 
 /**
  * The bytes of a `pending` outbound file, with their hash on the media row and in the message's
- * content, in one transaction. True as well when these bytes are stored already (a write tried
- * again after its thread died); false when the row is gone (the message erased meanwhile).
+ * content, in one transaction; from `FILE_THRESHOLD` on, the bytes go first into their own
+ * encrypted file (fsynced, with its folder) and the transaction records its name and key. True as
+ * well when these bytes are stored already (a write tried again after its thread died); false when
+ * the row is gone (the message erased meanwhile). A crash between the file and the commit leaves a
+ * file no row names, never a row naming a missing file: `sweepMediaFiles` removes it.
  */
 export function storeOutboundContent(db: Database, p: { mediaRowId: number; bytes: Uint8Array; sha256Hex: string; now: number }): boolean {
+  if (p.bytes.length < FILE_THRESHOLD) return commitOutbound(db, p, { content: p.bytes }) !== 'gone';
+  const before = stmt(db, `SELECT state, ${HAS_BYTES} AS has FROM media WHERE id = ?`).get(p.mediaRowId) as { state: MediaState; has: number } | undefined;
+  // Nothing to write for a row erased meanwhile, or stored by an earlier try.
+  if (!before || before.state !== 'pending' || before.has === 1) return commitOutbound(db, p, null) !== 'gone';
+  const dir = mediaDirOf(db.name);
+  const file = writeMediaFile(dir, p.mediaRowId, p.bytes);
+  // A commit that threw may still have reached the disk: that file is left to the sweep, which looks at the rows.
+  const outcome = commitOutbound(db, p, file);
+  if (outcome !== 'written') unlinkMediaFiles(dir, [file.fileName]);
+  return outcome !== 'gone';
+}
+
+function commitOutbound(db: Database, p: { mediaRowId: number; bytes: Uint8Array; sha256Hex: string; now: number }, bytes: { content: Uint8Array } | StoredFile | null): 'written' | 'already' | 'gone' {
   return db.transaction(() => {
-    const stored = stmt(
-      db,
-      `UPDATE media SET content = ?, sha256 = ?, size = ?, state = 'stored', updated_at = ?
-        WHERE id = ? AND state = 'pending' AND content IS NULL AND media_id IS NULL`,
-    ).run(p.bytes, p.sha256Hex, p.bytes.length, p.now, p.mediaRowId).changes;
+    const stored =
+      bytes === null
+        ? 0
+        : stmt(
+            db,
+            `UPDATE media SET content = ?, file_name = ?, file_key = ?, sha256 = ?, size = ?, state = 'stored', updated_at = ?
+              WHERE id = ? AND state = 'pending' AND content IS NULL AND file_name IS NULL AND media_id IS NULL`,
+          ).run('content' in bytes ? bytes.content : null, 'fileName' in bytes ? bytes.fileName : null, 'fileKey' in bytes ? bytes.fileKey : null, p.sha256Hex, p.bytes.length, p.now, p.mediaRowId).changes;
     if (stored !== 1) {
-      return stmt(db, `SELECT 1 FROM media WHERE id = ? AND state = 'stored' AND sha256 = ? AND content IS NOT NULL`).get(p.mediaRowId, p.sha256Hex) !== undefined;
+      return stmt(db, `SELECT 1 FROM media WHERE id = ? AND state = 'stored' AND sha256 = ? AND ${HAS_BYTES}`).get(p.mediaRowId, p.sha256Hex) !== undefined ? 'already' : 'gone';
     }
     stmt(
       db,
       `UPDATE messages SET content_json = json_set(content_json, '$.' || type || '.sha256', ?)
         WHERE id = (SELECT message_id FROM media WHERE id = ?) AND direction = 'outbound'`,
     ).run(p.sha256Hex, p.mediaRowId);
-    return true;
+    return 'written';
   })();
+}
+
+/**
+ * Unlinks the files of rows deleted or cleared by committed transactions (`media_file_trash`, filled
+ * by trigger in those transactions), then forgets their names. Called after an erasure, after
+ * retention and at start; until then such a file is already unreadable (its key went with the row).
+ * A file that cannot be removed stays listed for the next call.
+ */
+export function unlinkDiscardedMediaFiles(db: Database, dir = mediaDirOf(db.name)): number {
+  const names = stmt(db, 'SELECT name FROM media_file_trash').pluck().all() as string[];
+  if (names.length === 0) return 0;
+  const gone = unlinkMediaFiles(dir, names);
+  stmt(db, 'DELETE FROM media_file_trash WHERE name IN (SELECT value FROM json_each(?))').run(JSON.stringify(gone));
+  return gone.length;
+}
+
+/**
+ * At start: the discarded files, then any file no row names (older than the sweep's grace). Not
+ * the latter while another database of this folder may be put back (a restore's `.before-restore`,
+ * `.restore-failed` or staged `.restore` beside the live file): its rows may name those files.
+ */
+export function sweepMediaFilesAtStart(db: Database, now: number, dir = mediaDirOf(db.name)): number {
+  const discarded = unlinkDiscardedMediaFiles(db, dir);
+  const live = basename(db.name);
+  if (readdirSync(dirname(db.name)).some((name) => name.startsWith(`${live}.`))) return discarded;
+  const named = new Set(stmt(db, 'SELECT file_name FROM media WHERE file_name IS NOT NULL').pluck().all() as string[]);
+  return discarded + sweepMediaFiles(dir, (name) => named.has(name), now);
 }
 
 export function loadOutboundMedia(db: Database, id: number): { content: Buffer; mimeType: string; filename: string | null; uploadedMediaId: string | null } | null {
   const r = stmt(
     db,
-    `SELECT x.content, x.mime_type, x.filename, coalesce(x.media_id, m.media_id) AS media_id
-       FROM media x LEFT JOIN messages m ON m.id = x.message_id WHERE x.id = ? AND x.content IS NOT NULL`,
-  ).get(id) as
-    | { content: Buffer; mime_type: string | null; filename: string | null; media_id: string | null }
-    | undefined;
-  return r ? { content: r.content, mimeType: r.mime_type ?? 'application/octet-stream', filename: r.filename, uploadedMediaId: r.media_id } : null;
+    `SELECT x.mime_type, x.filename, coalesce(x.media_id, m.media_id) AS media_id
+       FROM media x LEFT JOIN messages m ON m.id = x.message_id WHERE x.id = ? AND (x.content IS NOT NULL OR x.file_name IS NOT NULL)`,
+  ).get(id) as { mime_type: string | null; filename: string | null; media_id: string | null } | undefined;
+  const content = r ? readMediaBytes(db, id) : null;
+  return r && content ? { content, mimeType: r.mime_type ?? 'application/octet-stream', filename: r.filename, uploadedMediaId: r.media_id } : null;
 }
 
 /**
