@@ -7,8 +7,8 @@ let t: TestDb | undefined;
 afterEach(() => t?.cleanup());
 
 describe('migration 0150-media-files', () => {
-  it('keeps a version-130 inline file readable and lists the file of a row deleted or cleared afterwards', () => {
-    t = createTestDb({ version: 130 });
+  it('keeps a version-140 inline file readable and lists the file of a row deleted or cleared afterwards', () => {
+    t = createTestDb({ version: 140 });
     const { db } = t;
     const bytes = Buffer.from('inline image bytes from before the migration');
     db.prepare(`INSERT INTO media (id, media_id, mime_type, state, content, created_at, updated_at) VALUES (1, 'm1', 'image/jpeg', 'stored', ?, 1, 1)`).run(bytes);
